@@ -1,0 +1,250 @@
+//! The validated runtime model: what the data plane reads. Every value here has passed validation, every
+//! default is filled in, every relative path is resolved against the config file's directory, and every
+//! name a rule or listener uses refers to a target group that exists.
+//!
+//! The file model (serde types with spans) lives in `file.rs`; `validate.rs` turns one into the other.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use waygate_faults::Profile as ErrorProfile;
+
+/// One immutable configuration snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub admin: Admin,
+    /// `None` when `[access_log]` is absent or has no `dir`: no access log.
+    pub access_log: Option<AccessLog>,
+    pub errors: Errors,
+    /// In file order; at least one.
+    pub listeners: Vec<Listener>,
+    /// In file order; names are unique.
+    pub target_groups: Vec<TargetGroup>,
+}
+
+impl Config {
+    /// The target group with this name.
+    pub fn target_group(&self, name: &str) -> Option<&TargetGroup> {
+        self.target_groups.iter().find(|g| g.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admin {
+    /// Default `127.0.0.1:9901`.
+    pub bind: SocketAddr,
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessLog {
+    pub dir: PathBuf,
+    /// Default `alb`.
+    pub format: LogFormat,
+    /// gzip rotated files (default false).
+    pub gzip: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Alb,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Errors {
+    /// Default `alb`.
+    pub profile: ErrorProfile,
+    /// Default false: no target address or TLS detail reaches clients.
+    pub expose_details: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerProtocol {
+    /// HTTP/1.1 and h2c with prior knowledge.
+    Http,
+    /// TLS with ALPN h2 and http/1.1.
+    Https,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DesyncMode {
+    Monitor,
+    Defensive,
+    Strictest,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listener {
+    /// Unique among listeners.
+    pub name: String,
+    /// Unique among listeners and different from the admin bind.
+    pub bind: SocketAddr,
+    pub protocol: ListenerProtocol,
+    /// Present exactly when `protocol` is `Https`.
+    pub tls: Option<ListenerTls>,
+    /// Default 60 s (ALB range 1-4000 s).
+    pub idle_timeout: Duration,
+    /// Default 3600 s (ALB range 60-604800 s).
+    pub client_keep_alive: Duration,
+    /// Time allowed to receive a complete request head (default 60 s, like idle_timeout).
+    pub request_header_timeout: Duration,
+    /// Default `defensive`.
+    pub desync_mitigation: DesyncMode,
+    /// Rules sorted by ascending priority (priorities are unique per listener, 1-50000).
+    pub rules: Vec<Rule>,
+    /// What happens when no rule matches. `None` means 404 NoRoute.
+    pub default_action: Option<Action>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub priority: u32,
+    /// ALB host-header pattern (`*` and `?` wildcards, case-insensitive), if any.
+    pub host: Option<String>,
+    /// ALB path pattern (`*` and `?` wildcards, case-sensitive), if any.
+    pub path: Option<String>,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Forward to the named target group (validated to exist).
+    Forward(String),
+    FixedResponse(FixedResponse),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedResponse {
+    /// 200-599.
+    pub status: u16,
+    /// Default empty.
+    pub body: String,
+    /// Default `text/plain; charset=utf-8`.
+    pub content_type: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetProtocol {
+    Http,
+    Https,
+    Lambda,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    RoundRobin,
+    LeastOutstandingRequests,
+    WeightedRandom,
+}
+
+/// One target as written: a host (IP literal or DNS name) and a port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TargetSpec {
+    /// IP literal (IPv6 without brackets) or DNS name.
+    pub host: String,
+    pub port: u16,
+    /// Default 1 (range 0-999; 0 takes the target out of weighted selection).
+    pub weight: u32,
+}
+
+impl TargetSpec {
+    /// The socket address when `host` is an IP literal.
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        self.host.parse().ok().map(|ip| SocketAddr::new(ip, self.port))
+    }
+
+    /// `host:port`, bracketing IPv6 literals, as written in logs and the admin API.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetTls {
+    /// Default true.
+    pub verify: bool,
+    /// PEM bundle of trusted roots; `None` means the system roots.
+    pub ca: Option<PathBuf>,
+    /// Server name sent and verified; `None` means the target's host.
+    pub sni: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Function {
+    pub name: String,
+    pub endpoint: String,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthProtocol {
+    Http,
+    Https,
+    Tcp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheck {
+    /// Default true.
+    pub enabled: bool,
+    /// Default: the target group's protocol (`http` for lambda groups).
+    pub protocol: HealthProtocol,
+    /// Default `/`.
+    pub path: String,
+    /// Default: the target's own port.
+    pub port: Option<u16>,
+    /// Default 30 s (ALB range 5-300 s).
+    pub interval: Duration,
+    /// Default 5 s (ALB range 2-120 s), and less than `interval`.
+    pub timeout: Duration,
+    /// Default 5 (range 2-10).
+    pub healthy_threshold: u32,
+    /// Default 2 (range 2-10).
+    pub unhealthy_threshold: u32,
+    /// Default "200"; ranges inclusive, each within 200-499.
+    pub matcher: Vec<(u16, u16)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetGroup {
+    /// Unique among target groups.
+    pub name: String,
+    pub protocol: TargetProtocol,
+    /// Default `round_robin`.
+    pub algorithm: Algorithm,
+    /// May be empty (every request then gets 503 NoRegisteredTargets).
+    pub targets: Vec<TargetSpec>,
+    /// Default 10 s.
+    pub connect_timeout: Duration,
+    /// Default 10 s.
+    pub tls_handshake_timeout: Duration,
+    /// Default 60 s: request sent to response head received.
+    pub response_timeout: Duration,
+    /// Default 60 s.
+    pub pool_idle_timeout: Duration,
+    /// Default 300 s (range 0-3600 s).
+    pub deregistration_delay: Duration,
+    /// Default 1 (range 0-5): extra attempts, only where FAULTS.md calls it safe.
+    pub retries: u32,
+    /// Default true.
+    pub fail_open: bool,
+    /// Default zero (off); otherwise 30-900 s.
+    pub slow_start: Duration,
+    /// For `https` groups; defaults (verify on, system roots, SNI from host) otherwise.
+    pub tls: TargetTls,
+    /// Present exactly when `protocol` is `Lambda`.
+    pub function: Option<Function>,
+    pub health_check: HealthCheck,
+}

@@ -1,0 +1,21 @@
+//! Loopback targets for waygate's tests, demo and benchmarks: a well-behaved [`Backend`] and a catalogue
+//! of misbehaving ones ([`Fault`]), each provoking one cause of `design/FAULTS.md`.
+//!
+//! Every server binds the address it is given (usually `127.0.0.1:0`), runs on the current tokio
+//! runtime, and stops when its [`Running`] handle is dropped or shut down. Tests synchronise on
+//! [`Stats::wait_until`] and [`Running::release`], never on sleeps.
+
+mod backend;
+mod body;
+mod fault;
+mod pki;
+mod raw;
+mod routes;
+mod running;
+
+pub use backend::Backend;
+pub use body::{CHUNK, pattern};
+pub use fault::{DEFAULT_KEEPALIVE_IDLE, DEFAULT_SLOW_HEAD, Fault, wire};
+pub use pki::{CertFiles, Identity, LEAF_NAMES, PkiFiles, TestPki, WRONG_NAME, crypto_provider};
+pub use routes::ECHO_PREFIX;
+pub use running::{Running, Stats};

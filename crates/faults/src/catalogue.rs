@@ -1,0 +1,263 @@
+//! The catalogue table: one row per [`Cause`], holding everything FAULTS.md's table says about it (phase,
+//! statuses per profile, RFC 9209 error type, Apigee errorcode, reason and faultstring). Every accessor
+//! below reads this one table, so nothing else in the gateway can decide a status code.
+//!
+//! Decisions where FAULTS.md is silent (pinned by `tests/catalogue.rs`):
+//! - Primary phase: "send_request / await_headers" and TargetDeregistered ("any after select") use
+//!   `AwaitHeaders`, where those failures are observed; ClientClosedRequest ("any") uses `AwaitHeaders`
+//!   too, because a client giving up while the target thinks is the common case (Apigee's 499 playbook).
+//! - Apigee rows marked `-` get a code of the same shape as Apigee's own: 400 `...flow.BadRequest`,
+//!   408 `...flow.RequestTimeout`, 499 `...flow.ClientClosedConnection`, 501 `protocol.http.UnsupportedEncoding`
+//!   and 413 `protocol.http.TooBigBody` (Apigee's real code for an over-limit body, "Body buffer overflow").
+//! - The two stream_body causes never send a status, but still carry the Apigee code and reason the same
+//!   failure gets before the head is sent (UnexpectedEOFAtTarget, GatewayTimeout), so logs stay uniform.
+//! - ClientClosedRequest has no RFC 9209 type (nothing is sent), so its error type is `None`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{Cause, Phase, Profile};
+
+/// Which side a cause is blamed on, like Apigee's fault source (target / proxy / policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The client's request or behaviour.
+    Client,
+    /// The gateway's own routing, selection or capacity.
+    Gateway,
+    /// An HTTP target (DNS, TCP, TLS, HTTP).
+    Target,
+    /// A function (Lambda) target.
+    Function,
+}
+
+/// The columns of FAULTS.md's table, in order: name, phase, alb status, apigee status, RFC 9209 type,
+/// Apigee errorcode, Apigee X reason, Apigee faultstring, source.
+pub(crate) struct Row(
+    &'static str,
+    Phase,
+    Option<u16>,
+    Option<u16>,
+    Option<&'static str>,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    Source,
+);
+
+const BAD_GATEWAY: &str = "messaging.adaptors.http.flow.BadGateway";
+const UNAVAILABLE: &str = "messaging.adaptors.http.flow.ServiceUnavailable";
+const NO_TARGETS: &str = "messaging.adaptors.http.flow.NoActiveTargets";
+const EOF: &str = "messaging.adaptors.http.flow.UnexpectedEOFAtTarget";
+const GW_TIMEOUT: &str = "messaging.adaptors.http.flow.GatewayTimeout";
+const BAD_REQUEST: &str = "messaging.adaptors.http.flow.BadRequest";
+const S_BAD_GATEWAY: &str = "Bad Gateway";
+const S_UNAVAILABLE: &str = "The Service is temporarily unavailable";
+const S_EOF: &str = "Unexpected EOF at target";
+const S_GW_TIMEOUT: &str = "Gateway Timeout";
+const EOF_REASON: Option<&str> = Some("TARGET_READ_UNEXPECTED_EOF");
+const READ_TIMEOUT: Option<&str> = Some("TARGET_READ_TIMEOUT");
+
+impl Cause {
+    /// The catalogue row. A `match` rather than an indexed array so a new variant cannot compile without one.
+    #[rustfmt::skip]
+    const fn row(self) -> &'static Row {
+        use Phase::*;
+        use Source::*;
+        match self {
+            Self::NoRoute => &Row("NoRoute", Route, Some(404), Some(404), Some("destination_not_found"), "messaging.adaptors.http.flow.ApplicationNotFound", None, "Unable to identify proxy for host and url", Gateway),
+            Self::NoRegisteredTargets => &Row("NoRegisteredTargets", Select, Some(503), Some(503), Some("destination_unavailable"), NO_TARGETS, None, S_UNAVAILABLE, Gateway),
+            Self::NoHealthyTargets => &Row("NoHealthyTargets", Select, Some(503), Some(503), Some("destination_unavailable"), NO_TARGETS, None, S_UNAVAILABLE, Gateway),
+            Self::GatewayOverloaded => &Row("GatewayOverloaded", Select, Some(503), Some(503), Some("connection_limit_reached"), UNAVAILABLE, None, S_UNAVAILABLE, Gateway),
+            Self::TargetDnsFailure => &Row("TargetDnsFailure", Dns, Some(502), Some(503), Some("dns_error"), "protocol.http.NoResolvedHost", Some("TARGET_CONNECT_HOST_NOT_REACHABLE"), "Unable to resolve host", Target),
+            Self::TargetConnectionRefused => &Row("TargetConnectionRefused", Connect, Some(502), Some(503), Some("connection_refused"), UNAVAILABLE, None, S_UNAVAILABLE, Target),
+            Self::TargetHostUnreachable => &Row("TargetHostUnreachable", Connect, Some(502), Some(503), Some("destination_ip_unroutable"), UNAVAILABLE, None, S_UNAVAILABLE, Target),
+            Self::TargetConnectTimeout => &Row("TargetConnectTimeout", Connect, Some(504), Some(503), Some("connection_timeout"), UNAVAILABLE, Some("TARGET_CONNECT_TIMEOUT"), S_UNAVAILABLE, Target),
+            Self::TargetTlsHandshakeTimeout => &Row("TargetTlsHandshakeTimeout", TlsHandshake, Some(504), Some(502), Some("connection_timeout"), BAD_GATEWAY, None, S_BAD_GATEWAY, Target),
+            Self::TargetTlsAlert => &Row("TargetTlsAlert", TlsHandshake, Some(502), Some(503), Some("tls_alert_received"), UNAVAILABLE, None, S_UNAVAILABLE, Target),
+            Self::TargetTlsCertificateInvalid => &Row("TargetTlsCertificateInvalid", TlsHandshake, Some(502), Some(503), Some("tls_certificate_error"), UNAVAILABLE, None, S_UNAVAILABLE, Target),
+            Self::TargetTlsProtocolError => &Row("TargetTlsProtocolError", TlsHandshake, Some(502), Some(502), Some("tls_protocol_error"), EOF, EOF_REASON, S_EOF, Target),
+            Self::TargetKeepAliveRace => &Row("TargetKeepAliveRace", AwaitHeaders, Some(502), Some(502), Some("connection_terminated"), EOF, EOF_REASON, S_EOF, Target),
+            Self::TargetClosedConnection => &Row("TargetClosedConnection", AwaitHeaders, Some(502), Some(502), Some("connection_terminated"), EOF, EOF_REASON, S_EOF, Target),
+            Self::TargetResetConnection => &Row("TargetResetConnection", AwaitHeaders, Some(502), Some(502), Some("connection_terminated"), EOF, EOF_REASON, S_EOF, Target),
+            Self::TargetMalformedResponse => &Row("TargetMalformedResponse", AwaitHeaders, Some(502), Some(502), Some("http_protocol_error"), BAD_GATEWAY, None, S_BAD_GATEWAY, Target),
+            Self::TargetResponseHeadersTooLarge => &Row("TargetResponseHeadersTooLarge", AwaitHeaders, Some(502), Some(502), Some("http_response_header_section_size"), BAD_GATEWAY, None, S_BAD_GATEWAY, Target),
+            Self::TargetResponseTimeout => &Row("TargetResponseTimeout", AwaitHeaders, Some(504), Some(504), Some("http_response_timeout"), GW_TIMEOUT, READ_TIMEOUT, S_GW_TIMEOUT, Target),
+            Self::TargetDeregistered => &Row("TargetDeregistered", AwaitHeaders, Some(502), Some(502), Some("connection_terminated"), BAD_GATEWAY, None, S_BAD_GATEWAY, Target),
+            Self::TargetResponseIncomplete => &Row("TargetResponseIncomplete", StreamBody, None, None, Some("http_response_incomplete"), EOF, EOF_REASON, S_EOF, Target),
+            Self::TargetResponseStalled => &Row("TargetResponseStalled", StreamBody, None, None, Some("http_response_timeout"), GW_TIMEOUT, READ_TIMEOUT, S_GW_TIMEOUT, Target),
+            Self::ClientRequestMalformed => &Row("ClientRequestMalformed", Route, Some(400), Some(400), Some("http_request_error"), BAD_REQUEST, None, "Bad Request", Client),
+            Self::ClientRequestTimeout => &Row("ClientRequestTimeout", Route, Some(408), Some(408), Some("http_request_error"), "messaging.adaptors.http.flow.RequestTimeout", None, "Request Timeout", Client),
+            Self::ClientClosedRequest => &Row("ClientClosedRequest", AwaitHeaders, Some(460), Some(499), None, "messaging.adaptors.http.flow.ClientClosedConnection", None, "Client closed connection", Client),
+            Self::ClientXffTooMany => &Row("ClientXffTooMany", Route, Some(463), Some(400), Some("http_request_error"), BAD_REQUEST, None, "Bad Request", Client),
+            Self::ClientUnsupportedTransferEncoding => &Row("ClientUnsupportedTransferEncoding", Route, Some(501), Some(501), Some("http_request_error"), "protocol.http.UnsupportedEncoding", None, "Unsupported Encoding", Client),
+            Self::LambdaRequestTooLarge => &Row("LambdaRequestTooLarge", FunctionInvoke, Some(413), Some(413), Some("http_request_error"), "protocol.http.TooBigBody", None, "Body buffer overflow", Function),
+            Self::LambdaInvalidResponse => &Row("LambdaInvalidResponse", FunctionInvoke, Some(502), Some(502), Some("http_protocol_error"), BAD_GATEWAY, None, S_BAD_GATEWAY, Function),
+            Self::LambdaResponseTooLarge => &Row("LambdaResponseTooLarge", FunctionInvoke, Some(502), Some(502), Some("http_response_body_size"), BAD_GATEWAY, None, S_BAD_GATEWAY, Function),
+            Self::LambdaUnhandled => &Row("LambdaUnhandled", FunctionInvoke, Some(502), Some(502), Some("proxy_internal_response"), BAD_GATEWAY, None, S_BAD_GATEWAY, Function),
+            Self::LambdaThrottling => &Row("LambdaThrottling", FunctionInvoke, Some(502), Some(503), Some("connection_limit_reached"), UNAVAILABLE, None, S_UNAVAILABLE, Function),
+            Self::LambdaResourceNotFound => &Row("LambdaResourceNotFound", FunctionInvoke, Some(502), Some(502), Some("destination_not_found"), BAD_GATEWAY, None, S_BAD_GATEWAY, Function),
+            Self::LambdaAccessDenied => &Row("LambdaAccessDenied", FunctionInvoke, Some(502), Some(502), Some("proxy_configuration_error"), BAD_GATEWAY, None, S_BAD_GATEWAY, Function),
+            Self::LambdaConnectionError => &Row("LambdaConnectionError", FunctionInvoke, Some(502), Some(503), Some("connection_refused"), UNAVAILABLE, None, S_UNAVAILABLE, Function),
+            Self::LambdaConnectionTimeout => &Row("LambdaConnectionTimeout", FunctionInvoke, Some(504), Some(504), Some("connection_timeout"), GW_TIMEOUT, None, S_GW_TIMEOUT, Function),
+            Self::LambdaServiceException => &Row("LambdaServiceException", FunctionInvoke, Some(502), Some(502), Some("proxy_internal_response"), BAD_GATEWAY, None, S_BAD_GATEWAY, Function),
+        }
+    }
+
+    /// Every cause, in declaration order (the order of FAULTS.md's table).
+    pub const ALL: &'static [Cause] = &[
+        Self::NoRoute,
+        Self::NoRegisteredTargets,
+        Self::NoHealthyTargets,
+        Self::GatewayOverloaded,
+        Self::TargetDnsFailure,
+        Self::TargetConnectionRefused,
+        Self::TargetHostUnreachable,
+        Self::TargetConnectTimeout,
+        Self::TargetTlsHandshakeTimeout,
+        Self::TargetTlsAlert,
+        Self::TargetTlsCertificateInvalid,
+        Self::TargetTlsProtocolError,
+        Self::TargetKeepAliveRace,
+        Self::TargetClosedConnection,
+        Self::TargetResetConnection,
+        Self::TargetMalformedResponse,
+        Self::TargetResponseHeadersTooLarge,
+        Self::TargetResponseTimeout,
+        Self::TargetDeregistered,
+        Self::TargetResponseIncomplete,
+        Self::TargetResponseStalled,
+        Self::ClientRequestMalformed,
+        Self::ClientRequestTimeout,
+        Self::ClientClosedRequest,
+        Self::ClientXffTooMany,
+        Self::ClientUnsupportedTransferEncoding,
+        Self::LambdaRequestTooLarge,
+        Self::LambdaInvalidResponse,
+        Self::LambdaResponseTooLarge,
+        Self::LambdaUnhandled,
+        Self::LambdaThrottling,
+        Self::LambdaResourceNotFound,
+        Self::LambdaAccessDenied,
+        Self::LambdaConnectionError,
+        Self::LambdaConnectionTimeout,
+        Self::LambdaServiceException,
+    ];
+
+    /// The CamelCase name used unchanged in `Proxy-Status`, `error_reason`, metrics labels and logs.
+    pub const fn name(self) -> &'static str {
+        self.row().0
+    }
+
+    /// The phase FAULTS.md lists for this cause (the one it is normally observed in).
+    pub const fn phase(self) -> Phase {
+        self.row().1
+    }
+
+    /// The status sent in `profile`, or `None` for the stream_body causes whose status was already sent.
+    /// The problem profile uses ALB's statuses.
+    pub const fn status(self, profile: Profile) -> Option<u16> {
+        match profile {
+            Profile::Alb | Profile::Problem => self.row().2,
+            Profile::Apigee => self.row().3,
+        }
+    }
+
+    /// The RFC 9209 Proxy Error Type; `None` only for ClientClosedRequest, which never reaches a client.
+    /// TargetDnsFailure says `dns_error`; see [`Cause::proxy_status_error_for`] for `dns_timeout`.
+    pub const fn proxy_status_error(self) -> Option<&'static str> {
+        self.row().4
+    }
+
+    /// The RFC 9209 type given whether the failing phase's timer fired: the only cause whose type depends
+    /// on it is TargetDnsFailure (`dns_timeout` vs `dns_error`), because RFC 9209 splits only DNS that way.
+    pub const fn proxy_status_error_for(self, timed_out: bool) -> Option<&'static str> {
+        match self {
+            Self::TargetDnsFailure if timed_out => Some("dns_timeout"),
+            _ => self.proxy_status_error(),
+        }
+    }
+
+    /// Apigee's `detail.errorcode` (the profile's nearest general code where FAULTS.md says `-`).
+    pub const fn apigee_errorcode(self) -> &'static str {
+        self.row().5
+    }
+
+    /// Apigee X's `detail.reason`, e.g. `TARGET_CONNECT_TIMEOUT`, where Apigee has one.
+    pub const fn apigee_reason(self) -> Option<&'static str> {
+        self.row().6
+    }
+
+    /// Apigee's `faultstring`, which clients in the wild match on (e.g. "Unexpected EOF at target").
+    /// Apigee appends the host or path to some of these; waygate never does, to keep targets private.
+    pub const fn apigee_faultstring(self) -> &'static str {
+        self.row().7
+    }
+
+    /// Which side the failure is blamed on.
+    pub const fn source(self) -> Source {
+        self.row().8
+    }
+
+    /// A function (Lambda) target cause; the names are ALB's error_reason codes verbatim.
+    pub const fn is_lambda(self) -> bool {
+        matches!(self.source(), Source::Function)
+    }
+
+    /// Counted in `waygate_lambda_user_errors_total` (ALB's LambdaUserError): the function or its
+    /// configuration is at fault.
+    pub const fn is_lambda_user_error(self) -> bool {
+        self.is_lambda() && !self.is_lambda_internal_error()
+    }
+
+    /// Counted in `waygate_lambda_internal_errors_total` (ALB's LambdaInternalError): the invoke service failed.
+    pub const fn is_lambda_internal_error(self) -> bool {
+        matches!(self, Self::LambdaConnectionError | Self::LambdaConnectionTimeout | Self::LambdaServiceException)
+    }
+
+    /// Counted in `waygate_target_connection_errors_total` (CloudWatch TargetConnectionErrorCount: a
+    /// connection to a target was attempted and not established). DNS failures are excluded: no
+    /// connection was attempted and no target address exists to label the metric with.
+    pub const fn is_target_connection_error(self) -> bool {
+        matches!(self, Self::TargetConnectionRefused | Self::TargetHostUnreachable | Self::TargetConnectTimeout)
+    }
+
+    /// Counted in `waygate_target_tls_negotiation_errors_total` (TargetTLSNegotiationErrorCount): TCP
+    /// connected but the TLS session to the target was not established.
+    pub const fn is_target_tls_error(self) -> bool {
+        matches!(self.phase(), Phase::TlsHandshake)
+    }
+
+    /// Whether the client receives a response rendered for this cause. False for the stream_body causes
+    /// (the target's status already went out; the connection is aborted) and for ClientClosedRequest
+    /// (nobody is listening; 460/499 is only logged).
+    pub const fn responds(self) -> bool {
+        self.row().2.is_some() && !matches!(self, Self::ClientClosedRequest)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A string that is not exactly one cause name (names are case-sensitive, as in logs and metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseCauseError(pub String);
+
+impl fmt::Display for ParseCauseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown fault cause `{}`", self.0)
+    }
+}
+
+impl std::error::Error for ParseCauseError {}
+
+impl FromStr for Cause {
+    type Err = ParseCauseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.iter().copied().find(|c| c.name() == s).ok_or_else(|| ParseCauseError(s.to_owned()))
+    }
+}

@@ -1,0 +1,261 @@
+//! The words around each cause: a short client-facing title (safe to send: no addresses, no internals)
+//! and the operator remediation the doctor and docs print (from FAULTS.md "Remediation", one per cause,
+//! naming the command or setting to reach for).
+
+use crate::Cause;
+
+/// How to capture and read a failure on the wire (a macro so texts stay `&'static str` via `concat!`).
+macro_rules! pcap {
+    () => {
+        "capture packets (`tcpdump -i any -s 0 host <ip> -w cap.pcap`, then `waygate doctor pcap cap.pcap`)"
+    };
+}
+
+/// The shared advice for connection-level failures (FAULTS.md: refused / unreachable / connect timeout).
+macro_rules! network {
+    () => {
+        "Security groups, network ACLs and host firewalls must allow the gateway's traffic both ways, \
+        including the return path on ephemeral ports 1024-65535."
+    };
+}
+
+impl Cause {
+    /// A short title for clients (problem+json `title`, page text). Says what failed, never where.
+    pub const fn title(self) -> &'static str {
+        match self {
+            Self::NoRoute => "No route matches this request",
+            Self::NoRegisteredTargets => "No upstream servers are registered",
+            Self::NoHealthyTargets => "No healthy upstream servers",
+            Self::GatewayOverloaded => "The gateway is at capacity",
+            Self::TargetDnsFailure => "The upstream host name did not resolve",
+            Self::TargetConnectionRefused => "The upstream server refused the connection",
+            Self::TargetHostUnreachable => "The upstream server is unreachable",
+            Self::TargetConnectTimeout => "Timed out connecting to the upstream server",
+            Self::TargetTlsHandshakeTimeout => "Timed out negotiating TLS with the upstream server",
+            Self::TargetTlsAlert => "The upstream server rejected the TLS handshake",
+            Self::TargetTlsCertificateInvalid => "The upstream server's certificate is not trusted",
+            Self::TargetTlsProtocolError => "The upstream server did not complete TLS",
+            Self::TargetKeepAliveRace => "The upstream server closed an idle connection as the request was sent",
+            Self::TargetClosedConnection => "The upstream server closed the connection without responding",
+            Self::TargetResetConnection => "The upstream server reset the connection",
+            Self::TargetMalformedResponse => "The upstream server sent an invalid response",
+            Self::TargetResponseHeadersTooLarge => "The upstream response headers are too large",
+            Self::TargetResponseTimeout => "The upstream server did not respond in time",
+            Self::TargetDeregistered => "The upstream server was removed while handling the request",
+            Self::TargetResponseIncomplete => "The upstream response ended early",
+            Self::TargetResponseStalled => "The upstream response stalled",
+            Self::ClientRequestMalformed => "The request is malformed",
+            Self::ClientRequestTimeout => "The request was not received in time",
+            Self::ClientClosedRequest => "The client closed the request",
+            Self::ClientXffTooMany => "Too many X-Forwarded-For addresses",
+            Self::ClientUnsupportedTransferEncoding => "Unsupported Transfer-Encoding",
+            Self::LambdaRequestTooLarge => "The request body is too large for the function",
+            Self::LambdaInvalidResponse => "The function returned an invalid response",
+            Self::LambdaResponseTooLarge => "The function's response is too large",
+            Self::LambdaUnhandled => "The function failed",
+            Self::LambdaThrottling => "The function is throttled",
+            Self::LambdaResourceNotFound => "The function does not exist",
+            Self::LambdaAccessDenied => "The gateway may not invoke the function",
+            Self::LambdaConnectionError => "The function service is unreachable",
+            Self::LambdaConnectionTimeout => "The function service did not answer in time",
+            Self::LambdaServiceException => "The function service failed",
+        }
+    }
+
+    /// What the operator should do about it. Mentions `waygate doctor probe` / `doctor pcap` where a
+    /// probe or a capture is how the question gets answered.
+    pub const fn remediation(self) -> &'static str {
+        match self {
+            Self::NoRoute => {
+                "No listener rule matched the request's host and path, and the listener has no default \
+                action. Add a [[listener.rule]] for this host and path, or set the listener's \
+                default_target_group or default_fixed_response."
+            }
+            Self::NoRegisteredTargets => {
+                "The target group is empty, or every target is draining or unused. Register \
+                targets (`waygate targets`, or POST /api/v1/target-groups/{name}/targets) or list them in the \
+                config and reload."
+            }
+            Self::NoHealthyTargets => {
+                "Every target fails its health checks and fail_open is off. Compare the health \
+                check (path, matcher, timeout) with what the targets answer (reason codes in GET \
+                /api/v1/target-groups), check the targets with `waygate doctor probe`, and set fail_open = true \
+                to keep routing to them meanwhile."
+            }
+            Self::GatewayOverloaded => {
+                "The gateway's connection or pending-request limit was reached. Add targets or \
+                gateway capacity, and look for slow targets holding requests \
+                (waygate_target_response_time_seconds)."
+            }
+            Self::TargetDnsFailure => {
+                "The target's host name did not resolve, or the resolver timed out \
+                (Proxy-Status error=dns_timeout). Check the name and the gateway host's resolver \
+                (/etc/resolv.conf); `waygate doctor probe` resolves it the way the gateway does."
+            }
+            Self::TargetConnectionRefused => concat!(
+                "The target answered the SYN with a RST: nothing listens on that port, or a host firewall rejects \
+                the gateway. Check that the service runs and listens on the target's address and port, and run \
+                `waygate doctor probe` from the gateway host. ",
+                network!()
+            ),
+            Self::TargetHostUnreachable => concat!(
+                "The network reported the target unreachable (ICMP host or network unreachable): the host is down \
+                or there is no route to it. Check the address and routing, and run `waygate doctor probe` from \
+                the gateway host. ",
+                network!()
+            ),
+            Self::TargetConnectTimeout => concat!(
+                "No SYN-ACK arrived before connect_timeout: the host is down, or something drops the SYN. Run \
+                `waygate doctor probe`, ",
+                pcap!(),
+                ". ",
+                network!()
+            ),
+            Self::TargetTlsHandshakeTimeout => concat!(
+                "TCP connected and the ClientHello was sent, but nothing came back before tls_handshake_timeout: \
+                the target or a firewall in between drops the gateway's traffic after TCP connects, or the port \
+                does not speak TLS and waits. Check connectivity to every resolved IP of the target \
+                (`waygate doctor probe`), ",
+                pcap!(),
+                ", and lift firewall rules for the gateway's addresses on every \
+                network layer."
+            ),
+            Self::TargetTlsAlert => {
+                "The target ended the TLS handshake with a fatal alert: protocol_version or \
+                handshake_failure means no shared TLS version or cipher, bad_certificate or certificate_required \
+                means it wants a client certificate, unrecognized_name means the SNI is wrong. \
+                `waygate doctor probe` shows the handshake; fix the versions, ciphers, SNI (tls.sni) or client \
+                certificate on either side."
+            }
+            Self::TargetTlsCertificateInvalid => {
+                "The target's certificate failed verification: unknown issuer or \
+                self-signed, expired, not yet valid, or a name mismatch. `waygate doctor probe` prints the chain \
+                the target presents; renew or reissue it, give the gateway the issuing CA (tls.ca), or set \
+                tls.sni to a name the certificate covers."
+            }
+            Self::TargetTlsProtocolError => {
+                "The target answered the ClientHello with something that is not TLS, or \
+                closed during the handshake: usually the port serves plain HTTP. Use protocol = \"http\" for the \
+                target group or point it at the TLS port; `waygate doctor probe` shows what the port speaks."
+            }
+            Self::TargetKeepAliveRace => {
+                "The target closed a pooled connection just as a request was sent on it: its \
+                keep-alive timeout is shorter than the gateway's pool_idle_timeout. Set the target's keep-alive \
+                timeout longer than pool_idle_timeout, or lower pool_idle_timeout; the doctor reports the observed \
+                close time of the target's idle connections."
+            }
+            Self::TargetClosedConnection => concat!(
+                "The target closed a fresh connection (FIN) before any response byte: the application crashed, hit \
+                a limit, or closes deliberately. Check the target's logs at that time; ",
+                pcap!(),
+                " to see which side \
+                closed first."
+            ),
+            Self::TargetResetConnection => concat!(
+                "The target reset a fresh connection (RST) before any response byte: the process crashed or \
+                aborted, its accept queue overflowed, or a middlebox killed the flow. Check the target's logs \
+                and limits; ",
+                pcap!(),
+                "."
+            ),
+            Self::TargetMalformedResponse => concat!(
+                "The target's response head is not valid HTTP (status line, header name or value, or framing). \
+                Capture the target's response (`curl -v` from the gateway host, or ",
+                pcap!(),
+                ") and fix the application."
+            ),
+            Self::TargetResponseHeadersTooLarge => {
+                "The target's response head exceeds 32 KiB, usually many or large \
+                Set-Cookie headers. Capture the response (`curl -v` from the gateway host) and shrink the headers \
+                in the application."
+            }
+            Self::TargetResponseTimeout => {
+                "The target is slower than response_timeout. Find the slow requests by \
+                target and path (target_processing_time in the access log, `waygate doctor logs`), fix the slow \
+                path, or raise response_timeout if that duration is expected."
+            }
+            Self::TargetDeregistered => {
+                "The target was deregistered and its deregistration_delay elapsed while this \
+                request was in flight. Raise deregistration_delay above the longest request duration (the doctor \
+                reports it); GET /api/v1/audit shows who deregistered the target and when."
+            }
+            Self::TargetResponseIncomplete => concat!(
+                "The target's body ended early: it closed or reset mid-body, sent fewer bytes than Content-Length, \
+                or broke chunked framing, so the client's connection was aborted. Check the target's logs for \
+                crashes or timeouts while streaming and that Content-Length matches the body; ",
+                pcap!(),
+                " to see where \
+                the stream stopped."
+            ),
+            Self::TargetResponseStalled => {
+                "The target stopped sending body bytes for longer than idle_timeout \
+                mid-response. Find what the application waits on while streaming, send heartbeats on long-lived \
+                streams, or raise idle_timeout if long pauses are expected."
+            }
+            Self::ClientRequestMalformed => {
+                "The client sent a request the gateway could not parse, or one that \
+                desync_mitigation blocks (see classification and classification_reason in the access log). Fix \
+                the client; relax desync_mitigation only for requests known to be safe."
+            }
+            Self::ClientRequestTimeout => {
+                "The client did not send a complete request head before the listener's \
+                idle_timeout: a slow or idle client, or a checker that connects without sending. Raise idle_timeout \
+                only if legitimate clients are that slow."
+            }
+            Self::ClientClosedRequest => {
+                "The client went away before the response was ready, usually because its own \
+                timeout is shorter than the target's processing time. Compare target_processing_time with the \
+                client's timeout; speed up the target or raise the client's timeout."
+            }
+            Self::ClientXffTooMany => {
+                "The request's X-Forwarded-For lists more than 30 addresses: a forwarding loop, \
+                or a client forging the header. Find the proxy chain that keeps appending to it."
+            }
+            Self::ClientUnsupportedTransferEncoding => {
+                "The request used a Transfer-Encoding other than chunked or \
+                identity. Fix the client to send chunked or a Content-Length."
+            }
+            Self::LambdaRequestTooLarge => {
+                "The request body exceeds the 1 MB limit for function targets. Send smaller \
+                bodies, or route large uploads to an HTTP target."
+            }
+            Self::LambdaInvalidResponse => {
+                "The function's response is not valid JSON or misses statusCode, headers or \
+                isBase64Encoded. Fix the function to return \
+                {\"statusCode\":200,\"headers\":{},\"isBase64Encoded\":false,\"body\":\"...\"}."
+            }
+            Self::LambdaResponseTooLarge => {
+                "The function's response exceeds 1 MB. Return less: paginate, compress, or \
+                return a link to the payload."
+            }
+            Self::LambdaUnhandled => {
+                "The function raised an error (X-Amz-Function-Error). Read the function's own \
+                logs for the exception and fix it."
+            }
+            Self::LambdaThrottling => {
+                "The invoke was throttled (429 TooManyRequestsException): the function reached \
+                its concurrency limit. Raise its reserved concurrency or the account limit, or smooth the traffic."
+            }
+            Self::LambdaResourceNotFound => {
+                "The function does not exist at the configured endpoint and region. Check \
+                function.name, function.region and function.endpoint in the target group."
+            }
+            Self::LambdaAccessDenied => {
+                "The invoke was refused (403): the gateway's credentials may not invoke this \
+                function. Grant lambda:InvokeFunction on it to the gateway's identity."
+            }
+            Self::LambdaConnectionError => {
+                "The function endpoint could not be reached. Check function.endpoint and \
+                the network path to it with `waygate doctor probe` from the gateway host."
+            }
+            Self::LambdaConnectionTimeout => {
+                "The function endpoint did not answer in time. Check the function's own \
+                timeout and the network path to the endpoint (`waygate doctor probe`)."
+            }
+            Self::LambdaServiceException => {
+                "The invoke endpoint answered with a server error: the function service \
+                failed, not the function. Retry later; if it persists, check the service's status."
+            }
+        }
+    }
+}

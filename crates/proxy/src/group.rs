@@ -1,0 +1,173 @@
+//! Target groups at run time: each target's upstream (connection pool) and in-flight count, and the
+//! selection algorithms: round robin, least outstanding requests (ties broken round robin), weighted random.
+//! Targets are `Arc`s so a reload that keeps a target keeps its pool and counters.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use waygate_config::{Algorithm, TargetGroup, TargetSpec};
+
+use crate::upstream::Upstream;
+
+/// One registered target.
+#[derive(Debug)]
+pub struct Target {
+    pub spec: TargetSpec,
+    /// `host:port` as logs and the admin API write it.
+    pub authority: String,
+    pub upstream: Upstream,
+    in_flight: AtomicU32,
+}
+
+impl Target {
+    pub fn new(spec: TargetSpec, upstream: Upstream) -> Self {
+        Self { authority: spec.authority(), spec, upstream, in_flight: AtomicU32::new(0) }
+    }
+
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Counts one request in flight until the guard drops.
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+}
+
+/// One request in flight on a target.
+#[derive(Debug)]
+pub struct InFlight(Arc<Target>);
+
+impl InFlight {
+    pub fn target(&self) -> &Arc<Target> {
+        &self.0
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A target group with its targets.
+#[derive(Debug)]
+pub struct Group {
+    pub config: TargetGroup,
+    pub targets: Vec<Arc<Target>>,
+    next: AtomicUsize,
+    total_weight: u64,
+}
+
+impl Group {
+    pub fn new(config: TargetGroup, targets: Vec<Arc<Target>>) -> Self {
+        let total_weight = targets.iter().map(|t| u64::from(t.spec.weight)).sum();
+        Self { config, targets, next: AtomicUsize::new(0), total_weight }
+    }
+
+    /// Picks a target not in `tried` (indices), per the group's algorithm; `None` when none is left.
+    pub fn pick(&self, tried: &[usize]) -> Option<usize> {
+        let n = self.targets.len();
+        if tried.len() >= n {
+            return None;
+        }
+        let available = |i: &usize| !tried.contains(i);
+        match self.config.algorithm {
+            Algorithm::RoundRobin => self.round_robin(available),
+            Algorithm::LeastOutstandingRequests => {
+                let start = self.next.fetch_add(1, Ordering::Relaxed);
+                (0..n).map(|k| (start + k) % n).filter(available).min_by_key(|&i| self.targets[i].in_flight())
+            }
+            Algorithm::WeightedRandom => self.weighted(tried).or_else(|| self.round_robin(available)),
+        }
+    }
+
+    fn round_robin(&self, available: impl Fn(&usize) -> bool) -> Option<usize> {
+        let n = self.targets.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..n).map(|k| (start + k) % n).find(available)
+    }
+
+    fn weighted(&self, tried: &[usize]) -> Option<usize> {
+        let weight = |i: usize| if tried.contains(&i) { 0 } else { u64::from(self.targets[i].spec.weight) };
+        let total = if tried.is_empty() { self.total_weight } else { (0..self.targets.len()).map(weight).sum() };
+        if total == 0 {
+            return None;
+        }
+        let mut point = rand::random_range(0..total);
+        for i in 0..self.targets.len() {
+            let w = weight(i);
+            if point < w {
+                return Some(i);
+            }
+            point -= w;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::ConnectSpec;
+    use std::time::Duration;
+
+    fn group(algorithm: Algorithm, weights: &[u32]) -> Group {
+        let targets = weights
+            .iter()
+            .enumerate()
+            .map(|(i, &weight)| {
+                let spec = TargetSpec { host: "127.0.0.1".into(), port: 1000 + i as u16, weight };
+                let connect = ConnectSpec {
+                    host: spec.host.clone(),
+                    port: spec.port,
+                    connect_timeout: Duration::from_secs(1),
+                    tls_handshake_timeout: Duration::from_secs(1),
+                    tls: None,
+                };
+                Arc::new(Target::new(spec, Upstream::new(connect, Duration::from_secs(60))))
+            })
+            .collect();
+        let mut config = test_group();
+        config.algorithm = algorithm;
+        Group::new(config, targets)
+    }
+
+    fn test_group() -> TargetGroup {
+        let text = "[[listener]]\nname = \"l\"\nbind = \"127.0.0.1:1\"\ndefault_target_group = \"g\"\n[[target_group]]\nname = \"g\"\n";
+        waygate_config::parse(text, std::path::Path::new("t.toml")).unwrap().target_groups.remove(0)
+    }
+
+    #[test]
+    fn round_robin_cycles_and_skips_tried() {
+        let g = group(Algorithm::RoundRobin, &[1, 1, 1]);
+        let picks: Vec<_> = (0..6).map(|_| g.pick(&[]).unwrap()).collect();
+        assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
+        assert_ne!(g.pick(&[0]).unwrap(), 0);
+        assert_eq!(g.pick(&[0, 1, 2]), None);
+    }
+
+    #[test]
+    fn least_outstanding_prefers_idle_target() {
+        let g = group(Algorithm::LeastOutstandingRequests, &[1, 1, 1]);
+        let _a = g.targets[0].begin();
+        let _b = g.targets[2].begin();
+        assert_eq!(g.pick(&[]), Some(1));
+        assert_eq!(g.targets[0].in_flight(), 1);
+    }
+
+    #[test]
+    fn weighted_random_honours_weights() {
+        let g = group(Algorithm::WeightedRandom, &[1, 3, 0]);
+        let mut counts = [0u32; 3];
+        let n = 40_000;
+        for _ in 0..n {
+            counts[g.pick(&[]).unwrap()] += 1;
+        }
+        assert_eq!(counts[2], 0, "weight 0 never chosen");
+        // Expected 10,000 / 30,000; the bound is over 20 standard deviations wide (sd ~ 87).
+        assert!((8_000..12_000).contains(&counts[0]), "{counts:?}");
+        assert_eq!(g.pick(&[1]), Some(0));
+    }
+}

@@ -1,0 +1,101 @@
+//! Header rewriting at the proxy boundary (RFC 9110 §7.6.1): hop-by-hop headers are removed both ways, the
+//! request gains X-Forwarded-For/-Proto/-Port, the request id (`x-request-id`, `X-Amzn-Trace-Id`), and a Host
+//! header when the client spoke HTTP/2 (`:authority`). The client's Host is preserved.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use std::net::IpAddr;
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub static X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Removes hop-by-hop headers: the fixed set and any named in `Connection`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if let Some(conn) = headers.get(header::CONNECTION) {
+        let named: Vec<HeaderName> = conn
+            .to_str()
+            .unwrap_or("")
+            .split(',')
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in [
+        &header::CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+        &header::PROXY_AUTHENTICATE,
+        &header::PROXY_AUTHORIZATION,
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// The forwarding headers a target sees.
+pub struct Forwarded<'a> {
+    pub client_ip: IpAddr,
+    pub proto: &'static str,
+    pub port: &'a HeaderValue,
+    pub request_id: &'a HeaderValue,
+}
+
+/// Rewrites a request's headers for the target.
+pub fn to_upstream(headers: &mut HeaderMap, fwd: &Forwarded<'_>) {
+    strip_hop_by_hop(headers);
+    // The gateway answers `Expect: 100-continue` itself as soon as the target reads the body.
+    headers.remove(header::EXPECT);
+    let client = fwd.client_ip.to_string();
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {client}"),
+        _ => client,
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert(&X_FORWARDED_FOR, v);
+    }
+    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(fwd.proto));
+    headers.insert(&X_FORWARDED_PORT, fwd.port.clone());
+    headers.insert(&X_REQUEST_ID, fwd.request_id.clone());
+    headers.insert(&X_AMZN_TRACE_ID, fwd.request_id.clone());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_and_forwards() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-secret"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert(header::HOST, HeaderValue::from_static("app.example"));
+        h.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
+        h.insert(&X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.9"));
+        let port = HeaderValue::from_static("8080");
+        let id = HeaderValue::from_static("Root=1-00000000-000000000000000000000001");
+        to_upstream(
+            &mut h,
+            &Forwarded { client_ip: "127.0.0.1".parse().unwrap(), proto: "http", port: &port, request_id: &id },
+        );
+        for gone in ["connection", "x-secret", "keep-alive", "transfer-encoding", "expect"] {
+            assert!(!h.contains_key(gone), "{gone} kept");
+        }
+        assert_eq!(h["host"], "app.example");
+        assert_eq!(h["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-port"], "8080");
+        assert_eq!(h["x-request-id"], id);
+        assert_eq!(h["x-amzn-trace-id"], id);
+    }
+}

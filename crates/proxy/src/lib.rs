@@ -1,0 +1,164 @@
+//! waygate's data plane: client listeners, routing, target groups, the upstream connection layer and
+//! forwarding. [`Gateway`] owns it: start it on a validated configuration, reload it with another, shut it
+//! down gracefully.
+//!
+//! Request flow (ARCHITECTURE.md): `listener` → `forward` (router, then a target from `group`) → `upstream`
+//! (pool checkout or connect → TLS) → relay, with every failure classified through the fault catalogue.
+
+pub mod body;
+mod forward;
+pub mod group;
+mod headers;
+mod listener;
+mod log;
+pub mod request_id;
+mod respond;
+pub mod router;
+pub mod runtime;
+pub mod upstream;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, mpsc, watch};
+use waygate_config::Config;
+
+use listener::ConnShared;
+pub use runtime::Runtime;
+
+/// A listener that is accepting.
+struct Bound {
+    configured: SocketAddr,
+    local: SocketAddr,
+    stop: watch::Sender<bool>,
+}
+
+/// The running data plane.
+pub struct Gateway {
+    runtime: Arc<ArcSwap<Runtime>>,
+    listeners: Mutex<HashMap<String, Bound>>,
+    shutdown: watch::Sender<bool>,
+    tracker: mpsc::Sender<()>,
+    drained: Mutex<mpsc::Receiver<()>>,
+}
+
+/// Why the gateway could not start or reload.
+#[derive(Debug)]
+pub struct GatewayError(pub String);
+
+impl std::fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for GatewayError {}
+
+/// How a graceful shutdown ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drain {
+    /// Every connection finished.
+    Complete,
+    /// The deadline passed with connections still open.
+    TimedOut,
+}
+
+impl Gateway {
+    /// Compiles the configuration and binds every listener. Errors name the listener and address.
+    pub async fn start(config: Config) -> Result<Self, GatewayError> {
+        let runtime = Runtime::build(config, None).map_err(GatewayError)?;
+        let (shutdown, _) = watch::channel(false);
+        let (tracker, drained) = mpsc::channel(1);
+        let gw = Self {
+            runtime: Arc::new(ArcSwap::from_pointee(runtime)),
+            listeners: Mutex::new(HashMap::new()),
+            shutdown,
+            tracker,
+            drained: Mutex::new(drained),
+        };
+        gw.sync_listeners().await?;
+        Ok(gw)
+    }
+
+    /// The snapshot requests are served from now.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    /// The address a listener actually bound (differs from the configured one for port 0).
+    pub async fn local_addr(&self, listener: &str) -> Option<SocketAddr> {
+        self.listeners.lock().await.get(listener).map(|b| b.local)
+    }
+
+    /// Swaps in a new configuration: requests in flight finish on the old snapshot, listeners added to the
+    /// file start, removed ones stop accepting. On error nothing changes.
+    pub async fn reload(&self, config: Config) -> Result<(), GatewayError> {
+        let current = self.runtime.load_full();
+        let next = Runtime::build(config, Some(&current)).map_err(GatewayError)?;
+        let previous = self.runtime.swap(Arc::new(next));
+        if let Err(e) = self.sync_listeners().await {
+            self.runtime.store(previous);
+            self.sync_listeners().await?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Binds listeners the snapshot has and the gateway does not; stops the ones it no longer has.
+    async fn sync_listeners(&self) -> Result<(), GatewayError> {
+        let rt = self.runtime.load_full();
+        let mut bound = self.listeners.lock().await;
+        let mut fresh = Vec::new();
+        for l in &rt.config.listeners {
+            if bound.get(&l.name).is_some_and(|b| b.configured == l.bind) {
+                continue;
+            }
+            // A listener that moved is rebound: stop the old socket first so the new bind can take it.
+            if let Some(old) = bound.remove(&l.name) {
+                let _ = old.stop.send(true);
+            }
+            let socket = TcpListener::bind(l.bind)
+                .await
+                .map_err(|e| GatewayError(format!("listener {:?}: cannot bind {}: {e}", l.name, l.bind)))?;
+            fresh.push((l.name.clone(), l.bind, socket));
+        }
+        bound.retain(|name, b| {
+            let keep = rt.listeners.contains_key(name);
+            if !keep {
+                let _ = b.stop.send(true);
+            }
+            keep
+        });
+        for (name, configured, socket) in fresh {
+            let local = socket.local_addr().map_err(|e| GatewayError(format!("listener {name:?}: {e}")))?;
+            let (stop, stop_rx) = watch::channel(false);
+            let shared = ConnShared {
+                runtime: self.runtime.clone(),
+                shutdown: self.shutdown.subscribe(),
+                tracker: self.tracker.clone(),
+            };
+            tokio::spawn(listener::accept_loop(socket, name.clone(), shared, stop_rx));
+            tracing::info!(target: "waygate::listener", listener = %name, addr = %local, "listening");
+            bound.insert(name, Bound { configured, local, stop });
+        }
+        Ok(())
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to `deadline`), then returns.
+    pub async fn shutdown(self, deadline: Duration) -> Drain {
+        for b in self.listeners.lock().await.values() {
+            let _ = b.stop.send(true);
+        }
+        let _ = self.shutdown.send(true);
+        drop(self.tracker);
+        let mut drained = self.drained.lock().await;
+        match tokio::time::timeout(deadline, drained.recv()).await {
+            Ok(_) => Drain::Complete,
+            Err(_) => Drain::TimedOut,
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The system log lines of the request path: one per failed attempt, with the cause, the phase, the target
+//! and the connection's full snapshot and timings (FAULTS.md's example line), so that an operator reading the
+//! log at 3 a.m. needs no tcpdump. Retried attempts log at WARN; the attempt that fails the request at ERROR.
+
+use http::HeaderValue;
+use tracing::{Level, event};
+use waygate_faults::{Cause, Phase};
+
+use crate::group::InFlight;
+use crate::upstream::{AttemptFailure, ConnSnapshot};
+
+/// Which attempt of which request this is.
+pub struct AttemptCtx<'a> {
+    pub request_id: &'a HeaderValue,
+    pub group: &'a str,
+    pub target: &'a str,
+    pub attempt: usize,
+    pub max_attempts: usize,
+}
+
+fn id(v: &HeaderValue) -> &str {
+    v.to_str().unwrap_or("-")
+}
+
+/// What happened, in words, from the evidence (never the only place the facts are: the fields carry them).
+pub fn describe(f: &AttemptFailure) -> String {
+    let conn = f.conn.as_ref();
+    if let Some(after) = f.timed_out {
+        return match f.phase {
+            Phase::Dns => format!("name resolution did not finish in {after:?}"),
+            Phase::Connect => format!("no SYN-ACK: TCP connect did not complete in {after:?}"),
+            Phase::TlsHandshake if conn.is_some_and(|c| c.attempt_bytes_written > 0 && c.attempt_bytes_read == 0) => {
+                format!("TCP connected, ClientHello sent, no reply in {after:?}")
+            }
+            Phase::TlsHandshake => format!("TLS handshake did not complete in {after:?}"),
+            Phase::StreamBody => format!("no response body bytes for {after:?}"),
+            _ => format!("request sent, no response head in {after:?}"),
+        };
+    }
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(h) = &f.hyper {
+        parts.push(h.to_string());
+    }
+    if let Some(t) = &f.tls {
+        parts.push(format!("TLS: {t}"));
+    } else if let Some(io) = &f.io {
+        parts.push(io.to_string());
+    }
+    if parts.is_empty() { "failed".to_owned() } else { parts.join(": ") }
+}
+
+/// One failed attempt.
+pub fn attempt_failed(ctx: &AttemptCtx<'_>, cause: Cause, f: &AttemptFailure) {
+    let last = ctx.attempt >= ctx.max_attempts;
+    let message = describe(f);
+    let attempt = format!("{}/{}", ctx.attempt, ctx.max_attempts);
+    macro_rules! emit {
+        ($level:expr) => {
+            match &f.conn {
+                Some(c) => event!(target: "waygate::upstream", $level,
+                    request_id = id(ctx.request_id), cause = cause.name(), phase = f.phase.as_str(),
+                    target_group = ctx.group, target = ctx.target, conn = c.id, remote = %c.remote, local = %c.local,
+                    reused = c.reused, use_count = c.use_count, bytes_read = c.attempt_bytes_read,
+                    bytes_written = c.attempt_bytes_written, age_ms = c.age.as_millis() as u64,
+                    last_io_ms = c.last_io_ago.as_millis() as u64,
+                    idle_before_ms = c.idle_before_use.map_or(-1, |d| d.as_millis() as i64),
+                    open = c.open, attempt = %attempt, "{message}"),
+                None => event!(target: "waygate::upstream", $level,
+                    request_id = id(ctx.request_id), cause = cause.name(), phase = f.phase.as_str(),
+                    target_group = ctx.group, target = ctx.target, attempt = %attempt, "{message}"),
+            }
+        };
+    }
+    if last { emit!(Level::ERROR) } else { emit!(Level::WARN) }
+}
+
+/// The client went away while its request was being sent (ClientClosedRequest, logged, nothing sent).
+pub fn client_gone(ctx: &AttemptCtx<'_>, f: &AttemptFailure) {
+    event!(target: "waygate::upstream", Level::INFO, request_id = id(ctx.request_id),
+        cause = Cause::ClientClosedRequest.name(), phase = f.phase.as_str(), target_group = ctx.group, target = ctx.target,
+        "client closed the connection before the response: {}", describe(f));
+}
+
+/// The target's body failed after its status was relayed: the client connection is aborted.
+pub fn body_failed(
+    request_id: &HeaderValue,
+    in_flight: &InFlight,
+    c: &ConnSnapshot,
+    body_bytes: u64,
+    stalled: Option<std::time::Duration>,
+    error: Option<&hyper::Error>,
+) {
+    let mut failure = match stalled {
+        Some(after) => AttemptFailure::timeout(Phase::StreamBody, after),
+        None => AttemptFailure::new(Phase::StreamBody),
+    };
+    failure.response_started = true;
+    let cause = failure.classify();
+    let message = match error {
+        Some(e) => format!("response body cut short after {body_bytes} bytes: {e}"),
+        None => format!("response body stalled after {body_bytes} bytes: {}", describe(&failure)),
+    };
+    let target = in_flight.target();
+    event!(target: "waygate::upstream", Level::ERROR, request_id = id(request_id), cause = cause.name(),
+        phase = Phase::StreamBody.as_str(), target = %target.authority, conn = c.id, remote = %c.remote, local = %c.local,
+        reused = c.reused, use_count = c.use_count, bytes_read = c.attempt_bytes_read,
+        bytes_written = c.attempt_bytes_written, age_ms = c.age.as_millis() as u64,
+        last_io_ms = c.last_io_ago.as_millis() as u64, open = c.open, "{message}");
+}

@@ -1,0 +1,47 @@
+//! Request ids in AWS X-Ray trace-id form, as ALB writes them: `Root=1-{8 hex epoch seconds}-{24 hex random}`.
+//! The same string is the access log's trace_id, the system log's request_id, and the `x-request-id` header.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::HeaderValue;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A new id for one request.
+pub fn new_request_id() -> HeaderValue {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let random: u128 = rand::random::<u128>() >> 32; // 96 bits
+    let mut out = *b"Root=1-00000000-000000000000000000000000";
+    write_hex(&mut out[7..15], u128::from(secs as u32));
+    write_hex(&mut out[16..40], random);
+    // Only ASCII letters, digits, '=' and '-' were written.
+    HeaderValue::from_bytes(&out)
+        .unwrap_or_else(|_| HeaderValue::from_static("Root=1-00000000-000000000000000000000000"))
+}
+
+fn write_hex(dst: &mut [u8], mut value: u128) {
+    for slot in dst.iter_mut().rev() {
+        *slot = HEX[(value & 0xf) as usize];
+        value >>= 4;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_alb_trace_id_shape() {
+        let id = new_request_id();
+        let s = id.to_str().unwrap();
+        assert_eq!(s.len(), 40);
+        let (root, rest) = s.split_at(7);
+        assert_eq!(root, "Root=1-");
+        let (epoch, random) = rest.split_at(8);
+        assert!(epoch.chars().all(|c| c.is_ascii_hexdigit()));
+        assert!(random.starts_with('-') && random[1..].chars().all(|c| c.is_ascii_hexdigit()));
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        assert!(u64::from_str_radix(epoch, 16).unwrap().abs_diff(now) < 5);
+        assert_ne!(new_request_id(), new_request_id());
+    }
+}

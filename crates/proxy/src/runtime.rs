@@ -1,0 +1,119 @@
+//! The runtime snapshot: a validated [`Config`] compiled into what the request path reads (routers, target
+//! groups with their pools, TLS configs). Immutable once built and swapped atomically on reload; requests in
+//! flight finish on the snapshot they started with. A rebuild reuses the targets that stay, with their pools.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use waygate_config::{Config, Listener, TargetGroup, TargetProtocol};
+
+use crate::group::{Group, Target};
+use crate::router::Router;
+use crate::upstream::{ConnectSpec, TlsTarget, Upstream, tls};
+
+/// One listener's compiled settings.
+#[derive(Debug)]
+pub struct ListenerRuntime {
+    pub config: Listener,
+    pub router: Router,
+    pub tls: Option<Arc<ServerConfig>>,
+}
+
+/// Everything the request path needs, for one configuration.
+#[derive(Debug)]
+pub struct Runtime {
+    pub config: Arc<Config>,
+    pub groups: HashMap<String, Arc<Group>>,
+    pub listeners: HashMap<String, Arc<ListenerRuntime>>,
+}
+
+impl Runtime {
+    /// Compiles a configuration; `previous` lends the targets (and pools) that stay. Errors name the file or
+    /// setting that could not be used (certificates, keys, CA bundles).
+    pub fn build(config: Config, previous: Option<&Runtime>) -> Result<Self, String> {
+        let mut groups = HashMap::new();
+        for group in &config.target_groups {
+            let old = previous.and_then(|p| p.groups.get(&group.name));
+            groups.insert(group.name.clone(), Arc::new(build_group(group, old.map(Arc::as_ref))?));
+        }
+        let mut listeners = HashMap::new();
+        for l in &config.listeners {
+            let tls = match &l.tls {
+                Some(t) => Some(server_tls(&t.cert, &t.key).map_err(|e| format!("listener {:?}: {e}", l.name))?),
+                None => None,
+            };
+            let rt = ListenerRuntime { config: l.clone(), router: Router::new(l), tls };
+            listeners.insert(l.name.clone(), Arc::new(rt));
+        }
+        Ok(Self { config: Arc::new(config), groups, listeners })
+    }
+}
+
+/// Settings that, when unchanged, let a reload keep a target's live connections.
+fn same_connection_settings(a: &TargetGroup, b: &TargetGroup) -> bool {
+    a.protocol == b.protocol
+        && a.tls == b.tls
+        && a.connect_timeout == b.connect_timeout
+        && a.tls_handshake_timeout == b.tls_handshake_timeout
+        && a.pool_idle_timeout == b.pool_idle_timeout
+}
+
+fn build_group(group: &TargetGroup, old: Option<&Group>) -> Result<Group, String> {
+    let client_tls = match group.protocol {
+        TargetProtocol::Https => Some(
+            tls::client_config(group.tls.verify, group.tls.ca.as_deref())
+                .map_err(|e| format!("target group {:?}: {e}", group.name))?,
+        ),
+        _ => None,
+    };
+    let reusable = old.filter(|o| same_connection_settings(&o.config, group));
+    let mut targets = Vec::with_capacity(group.targets.len());
+    for spec in &group.targets {
+        if let Some(kept) = reusable.and_then(|o| o.targets.iter().find(|t| t.spec == *spec)) {
+            targets.push(kept.clone());
+            continue;
+        }
+        let tls = match &client_tls {
+            Some(config) => Some(TlsTarget {
+                config: config.clone(),
+                server_name: tls::server_name(group.tls.sni.as_deref(), &spec.host)
+                    .map_err(|e| format!("target group {:?}: {e}", group.name))?,
+            }),
+            None => None,
+        };
+        let connect = ConnectSpec {
+            host: spec.host.clone(),
+            port: spec.port,
+            connect_timeout: group.connect_timeout,
+            tls_handshake_timeout: group.tls_handshake_timeout,
+            tls,
+        };
+        targets.push(Arc::new(Target::new(spec.clone(), Upstream::new(connect, group.pool_idle_timeout))));
+    }
+    Ok(Group::new(group.clone(), targets))
+}
+
+/// The TLS config of an https listener: its certificate chain and key, ALPN h2 then http/1.1.
+pub fn server_tls(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("{}: cannot read certificate: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: bad certificate PEM: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate found", cert.display()));
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: cannot read private key: {e}", key.display()))?;
+    let mut config = ServerConfig::builder_with_provider(tls::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS server setup: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("{}: certificate and key do not form a usable identity: {e}", cert.display()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

@@ -1,0 +1,273 @@
+//! The metered socket: every upstream (and client) connection is wrapped in [`Metered`], which counts bytes
+//! read and written and stamps the last I/O, so that any failure can be explained with the connection's own
+//! evidence (FAULTS.md: bytes_written > 0 and bytes_read = 0 is a TLS blackhole, a reused connection closed
+//! before any byte is a keep-alive race). The counters sit *below* TLS, so they count wire bytes.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Shared counters of one connection. Written by the socket wrapper, read by whoever explains a failure.
+#[derive(Debug)]
+pub struct ConnCounters {
+    pub id: u64,
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    pub created: Instant,
+    bytes_read: AtomicU64,
+    bytes_written: AtomicU64,
+    /// Nanoseconds after `created` of the last successful read or write.
+    last_io_ns: AtomicU64,
+    /// Nanoseconds after `created` when the connection last became idle in the pool (0: never idle).
+    idle_since_ns: AtomicU64,
+    use_count: AtomicU32,
+    /// Byte counters when the current use began, so evidence counts this attempt's bytes only.
+    use_base_read: AtomicU64,
+    use_base_written: AtomicU64,
+    open: AtomicBool,
+}
+
+impl ConnCounters {
+    pub fn new(remote: SocketAddr, local: SocketAddr) -> Arc<Self> {
+        Arc::new(Self {
+            id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
+            remote,
+            local,
+            created: Instant::now(),
+            bytes_read: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+            last_io_ns: AtomicU64::new(0),
+            idle_since_ns: AtomicU64::new(0),
+            use_count: AtomicU32::new(0),
+            use_base_read: AtomicU64::new(0),
+            use_base_written: AtomicU64::new(0),
+            open: AtomicBool::new(true),
+        })
+    }
+
+    fn since_created(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.created).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn touch(&self) {
+        self.last_io_ns.store(self.since_created(Instant::now()), Ordering::Relaxed);
+    }
+
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(Ordering::Relaxed)
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written.load(Ordering::Relaxed)
+    }
+
+    pub fn use_count(&self) -> u32 {
+        self.use_count.load(Ordering::Relaxed)
+    }
+
+    /// Marks the start of one request on this connection; returns the new use count.
+    pub fn begin_use(&self) -> u32 {
+        self.idle_since_ns.store(0, Ordering::Relaxed);
+        self.use_base_read.store(self.bytes_read(), Ordering::Relaxed);
+        self.use_base_written.store(self.bytes_written(), Ordering::Relaxed);
+        self.use_count.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Marks the connection idle (parked in the pool).
+    pub fn mark_idle(&self) {
+        self.idle_since_ns.store(self.since_created(Instant::now()).max(1), Ordering::Relaxed);
+    }
+
+    pub fn mark_closed(&self) {
+        self.open.store(false, Ordering::Relaxed);
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// How long the connection has been idle in the pool, if it is idle now.
+    pub fn idle_for(&self, now: Instant) -> Option<Duration> {
+        match self.idle_since_ns.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(self.since_created(now).saturating_sub(ns))),
+        }
+    }
+
+    /// Time since the last byte moved in either direction.
+    pub fn last_io_ago(&self, now: Instant) -> Duration {
+        Duration::from_nanos(self.since_created(now).saturating_sub(self.last_io_ns.load(Ordering::Relaxed)))
+    }
+
+    /// A point-in-time copy for logs and error evidence.
+    pub fn snapshot(&self, reused: bool, idle_before_use: Option<Duration>) -> ConnSnapshot {
+        let now = Instant::now();
+        ConnSnapshot {
+            id: self.id,
+            remote: self.remote,
+            local: self.local,
+            reused,
+            use_count: self.use_count(),
+            bytes_read: self.bytes_read(),
+            bytes_written: self.bytes_written(),
+            attempt_bytes_read: self.bytes_read().saturating_sub(self.use_base_read.load(Ordering::Relaxed)),
+            attempt_bytes_written: self.bytes_written().saturating_sub(self.use_base_written.load(Ordering::Relaxed)),
+            age: now.saturating_duration_since(self.created),
+            last_io_ago: self.last_io_ago(now),
+            idle_before_use,
+            open: self.is_open(),
+        }
+    }
+}
+
+/// The connection evidence carried into every error log line (FAULTS.md's example line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnSnapshot {
+    pub id: u64,
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    pub reused: bool,
+    pub use_count: u32,
+    /// Totals over the connection's life.
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    /// Bytes of the current use only (the handshake for a fresh connection is part of its first use).
+    pub attempt_bytes_read: u64,
+    pub attempt_bytes_written: u64,
+    pub age: Duration,
+    pub last_io_ago: Duration,
+    /// How long the connection sat idle in the pool before this request took it.
+    pub idle_before_use: Option<Duration>,
+    pub open: bool,
+}
+
+pin_project_lite::pin_project! {
+    /// A socket that counts what crosses it into shared [`ConnCounters`].
+    #[derive(Debug)]
+    pub struct Metered<S> {
+        #[pin]
+        inner: S,
+        counters: Arc<ConnCounters>,
+    }
+
+    impl<S> PinnedDrop for Metered<S> {
+        fn drop(this: Pin<&mut Self>) {
+            this.project().counters.mark_closed();
+        }
+    }
+}
+
+impl<S> Metered<S> {
+    pub fn new(inner: S, counters: Arc<ConnCounters>) -> Self {
+        Self { inner, counters }
+    }
+
+    pub fn counters(&self) -> &Arc<ConnCounters> {
+        &self.counters
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: AsyncRead> AsyncRead for Metered<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let before = buf.filled().len();
+        let res = this.inner.poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = res {
+            let n = buf.filled().len() - before;
+            if n > 0 {
+                this.counters.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+                this.counters.touch();
+            }
+        }
+        res
+    }
+}
+
+impl<S: AsyncWrite> AsyncWrite for Metered<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let res = this.inner.poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = res {
+            this.counters.count_written(n);
+        }
+        res
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let res = this.inner.poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = res {
+            this.counters.count_written(n);
+        }
+        res
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.project();
+        this.counters.mark_closed();
+        this.inner.poll_shutdown(cx)
+    }
+}
+
+impl ConnCounters {
+    fn count_written(&self, n: usize) {
+        if n > 0 {
+            self.bytes_written.fetch_add(n as u64, Ordering::Relaxed);
+            self.touch();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn counts_both_directions_and_use() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let counters = ConnCounters::new(addr, addr);
+        let mut m = Metered::new(a, counters.clone());
+        m.write_all(b"hello").await.unwrap();
+        let mut buf = [0u8; 5];
+        b.read_exact(&mut buf).await.unwrap();
+        b.write_all(b"abc").await.unwrap();
+        let mut got = [0u8; 3];
+        m.read_exact(&mut got).await.unwrap();
+        assert_eq!((counters.bytes_written(), counters.bytes_read()), (5, 3));
+        assert_eq!(counters.begin_use(), 1);
+        counters.mark_idle();
+        assert!(counters.idle_for(Instant::now()).is_some());
+        assert_eq!(counters.begin_use(), 2);
+        assert!(counters.idle_for(Instant::now()).is_none());
+        let snap = counters.snapshot(true, None);
+        assert!(snap.open && snap.reused && snap.use_count == 2);
+        drop(m);
+        assert!(!counters.is_open());
+    }
+}

@@ -1,0 +1,1 @@
+//! Telemetry: the exchange record and its observers.

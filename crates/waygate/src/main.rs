@@ -1,0 +1,90 @@
+//! The `waygate` binary: command-line parsing and dispatch. Each command lives in its own module; exit codes
+//! follow INTERFACE.md: 0 success, 1 user error (bad config, bad input), 2 internal failure.
+
+mod check;
+mod demo;
+mod faultlab_cmd;
+mod logging;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "waygate", version, about = "An HTTP load balancer and API gateway whose every 5xx explains itself.")]
+struct Cli {
+    /// System log format.
+    #[arg(long, global = true, value_enum, default_value_t = logging::Format::Logfmt)]
+    log_format: logging::Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    ///
+    /// Example: waygate run --config /etc/waygate/waygate.toml
+    Run {
+        /// Configuration file.
+        #[arg(long, short, default_value = "waygate.toml")]
+        config: PathBuf,
+        /// How long SIGTERM waits for in-flight requests before exiting anyway.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        drain_timeout: std::time::Duration,
+    },
+    /// Run the gateway on an embedded configuration with demo targets on loopback, one healthy and one per
+    /// common failure, and print the URLs to try.
+    ///
+    /// Example: waygate demo --port 8080
+    Demo {
+        /// Gateway port on 127.0.0.1.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Admin port on 127.0.0.1.
+        #[arg(long, default_value_t = 9901)]
+        admin_port: u16,
+    },
+    /// Validate a configuration file; errors are printed as FILE:LINE:COL: message.
+    ///
+    /// Example: waygate check-config waygate.toml
+    CheckConfig {
+        /// Configuration file.
+        file: PathBuf,
+    },
+    /// Run the fault lab's misbehaving targets by hand (all of them, or the ones named).
+    ///
+    /// Example: waygate faultlab refuse tls-blackhole
+    Faultlab {
+        /// Fault names; none means all. `--list` shows them.
+        names: Vec<String>,
+        /// List the faults and exit.
+        #[arg(long)]
+        list: bool,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    waygate_config::parse_duration(s)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("waygate: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = match cli.command {
+        Command::Run { config, drain_timeout } => runtime.block_on(run::run(&config, drain_timeout)),
+        Command::Demo { port, admin_port } => runtime.block_on(demo::demo(port, admin_port)),
+        Command::CheckConfig { file } => check::check(&file),
+        Command::Faultlab { names, list } => runtime.block_on(faultlab_cmd::faultlab(&names, list)),
+    };
+    ExitCode::from(code)
+}
