@@ -1,5 +1,18 @@
 //! The well-behaved test backend: a hyper server (HTTP/1.1 keep-alive and HTTP/2, optionally over TLS)
-//! answering the routes in [`crate::routes`], every response tagged `x-backend: {name}`.
+//! answering the routes below, every response tagged `x-backend: {name}`.
+//!
+//! | route | answer |
+//! |---|---|
+//! | any other path | 200 `hello from {name}\n` |
+//! | `/echo` | 200 JSON: backend, method, uri, version, headers, body (first 64 KiB), body_bytes, trailers |
+//! | `/bytes/{n}` | n pattern bytes in 64 KiB chunks; `?chunked=1` drops Content-Length; `?hold=1` pauses after the first chunk until [`Running::release`] |
+//! | `/upload` | consumes the body as it streams in, answers `{"body_bytes":N}` |
+//! | `/status/{code}` | that status (200-599), body `status {code}\n` |
+//! | `/delay/{ms}` | answers after `ms` milliseconds |
+//! | `/trailers` | chunked `ok\n` plus trailer `x-trailer: done` (HTTP/1 only if the request has `TE: trailers`: hyper's rule) |
+//! | `/keepalive/{secs}` | hello, with `Keep-Alive: timeout={secs}` (the header only; idle connections are kept) |
+//!
+//! `Expect: 100-continue` is answered by hyper when a route reads the body.
 
 use std::io;
 use std::net::SocketAddr;

@@ -49,7 +49,7 @@ enum Kind {
 }
 
 /// The backend's response body.
-pub struct RespBody {
+pub(crate) struct RespBody {
     kind: Kind,
     shared: Arc<Shared>,
 }

@@ -109,7 +109,7 @@ impl Default for TestPki {
 }
 
 impl TestPki {
-    /// Generates a CA ("waygate faultlab test CA <unique id>") and the four identities.
+    /// Generates a CA (named `waygate faultlab test CA` plus a unique id) and the four identities.
     ///
     /// # Panics
     /// Only if rcgen fails to generate or sign with an ECDSA P-256 key, which it does not do with valid

@@ -86,12 +86,19 @@ fn upstream_request(
     progress: &Arc<RequestProgress>,
 ) -> Request<UpstreamRequestBody> {
     let (mut parts, body) = req.into_parts();
+    let trailers = headers::accepts_trailers(parts.version, &parts.headers);
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     parts.uri = Uri::try_from(path).unwrap_or_else(|_| Uri::from_static("/"));
     parts.version = Version::HTTP_11;
     headers::to_upstream(
         &mut parts.headers,
-        &Forwarded { client_ip: client.peer.ip(), proto: client.proto, port: &client.port_header, request_id: id },
+        &Forwarded {
+            client_ip: client.peer.ip(),
+            proto: client.proto,
+            port: &client.port_header,
+            request_id: id,
+            trailers,
+        },
     );
     if !parts.headers.contains_key(header::HOST)
         && let Some(v) = host.and_then(|h| HeaderValue::from_str(&h).ok())

@@ -13,7 +13,8 @@ pub static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-p
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
-/// Removes hop-by-hop headers: the fixed set and any named in `Connection`.
+/// Removes hop-by-hop headers: the fixed set and any named in `Connection`. `Trailer` is end-to-end
+/// (RFC 9110 §6.6.2) and stays.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if let Some(conn) = headers.get(header::CONNECTION) {
         let named: Vec<HeaderName> = conn
@@ -31,7 +32,6 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         &KEEP_ALIVE,
         &PROXY_CONNECTION,
         &header::TE,
-        &header::TRAILER,
         &header::TRANSFER_ENCODING,
         &header::UPGRADE,
         &header::PROXY_AUTHENTICATE,
@@ -47,6 +47,17 @@ pub struct Forwarded<'a> {
     pub proto: &'static str,
     pub port: &'a HeaderValue,
     pub request_id: &'a HeaderValue,
+    /// The client accepts trailers (HTTP/2, or `TE: trailers` on HTTP/1.1): ask the target for them too.
+    pub trailers: bool,
+}
+
+/// Whether the client's request says it accepts trailer fields.
+pub fn accepts_trailers(version: http::Version, headers: &HeaderMap) -> bool {
+    version == http::Version::HTTP_2
+        || headers
+            .get_all(header::TE)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers"))))
 }
 
 /// Rewrites a request's headers for the target.
@@ -66,6 +77,9 @@ pub fn to_upstream(headers: &mut HeaderMap, fwd: &Forwarded<'_>) {
     headers.insert(&X_FORWARDED_PORT, fwd.port.clone());
     headers.insert(&X_REQUEST_ID, fwd.request_id.clone());
     headers.insert(&X_AMZN_TRACE_ID, fwd.request_id.clone());
+    if fwd.trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
 }
 
 #[cfg(test)]
@@ -86,7 +100,13 @@ mod tests {
         let id = HeaderValue::from_static("Root=1-00000000-000000000000000000000001");
         to_upstream(
             &mut h,
-            &Forwarded { client_ip: "127.0.0.1".parse().unwrap(), proto: "http", port: &port, request_id: &id },
+            &Forwarded {
+                client_ip: "127.0.0.1".parse().unwrap(),
+                proto: "http",
+                port: &port,
+                request_id: &id,
+                trailers: false,
+            },
         );
         for gone in ["connection", "x-secret", "keep-alive", "transfer-encoding", "expect"] {
             assert!(!h.contains_key(gone), "{gone} kept");

@@ -1,0 +1,137 @@
+//! Test support: an in-process gateway on an ephemeral port, configured from TOML text, and small HTTP/1.1
+//! and HTTP/2 clients over real loopback sockets.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+use waygate_proxy::Gateway;
+
+/// Generous deadline for anything a test waits on: a slow machine must not fail a correct gateway.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+pub fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// Starts a gateway whose config is `text` (listener `public` should bind `127.0.0.1:0`).
+pub async fn gateway(text: &str) -> (Gateway, SocketAddr) {
+    let config = waygate_config::parse(text, Path::new("test.toml")).unwrap_or_else(|e| panic!("test config:\n{e}"));
+    let gw = Gateway::start(config).await.expect("gateway starts");
+    let addr = gw.local_addr("public").await.expect("listener public");
+    (gw, addr)
+}
+
+/// A listener `public` on an ephemeral port forwarding to group `app` with these targets, plus `extra` TOML.
+pub fn simple_config(targets: &[SocketAddr], extra: &str) -> String {
+    let list: Vec<String> = targets.iter().map(|a| format!("\"{a}\"")).collect();
+    format!(
+        "[admin]\nbind = \"127.0.0.1:0\"\n[[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\n\
+         default_target_group = \"app\"\n[[target_group]]\nname = \"app\"\ntargets = [{}]\n{extra}",
+        list.join(", ")
+    )
+}
+
+/// A whole response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub version: http::Version,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub trailers: Option<HeaderMap>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+async fn collect(resp: http::Response<hyper::body::Incoming>) -> Resp {
+    let (parts, body) = resp.into_parts();
+    let collected = body.collect().await.expect("response body");
+    let trailers = collected.trailers().cloned();
+    Resp { status: parts.status, version: parts.version, headers: parts.headers, body: collected.to_bytes(), trailers }
+}
+
+/// One request over a new HTTP/1.1 connection.
+pub async fn h1(addr: SocketAddr, req: Request<Full<Bytes>>) -> Resp {
+    let tcp = TcpStream::connect(addr).await.expect("connect to gateway");
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.expect("h1 handshake");
+    tokio::spawn(conn);
+    collect(send.send_request(req).await.expect("h1 response")).await
+}
+
+/// `GET path` with a Host header, over HTTP/1.1.
+pub async fn get(addr: SocketAddr, path: &str) -> Resp {
+    h1(addr, request("GET", path, "app.example", Bytes::new())).await
+}
+
+pub fn request(method: &str, path: &str, host: &str, body: impl Into<Bytes>) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", host)
+        .body(Full::new(body.into()))
+        .expect("valid request")
+}
+
+/// An HTTP/2 request with an absolute URI (h2 sends `:authority`, no Host header).
+pub fn h2_request(scheme: &str, authority: &str, path: &str) -> Request<Full<Bytes>> {
+    Request::builder()
+        .uri(format!("{scheme}://{authority}{path}"))
+        .body(Full::new(Bytes::new()))
+        .expect("valid request")
+}
+
+/// One request over a new HTTP/2 connection on any stream (plain TCP for h2c, or TLS).
+pub async fn h2_over<S>(io: S, req: Request<Full<Bytes>>) -> Resp
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io)).await.expect("h2 handshake");
+    tokio::spawn(conn);
+    collect(send.send_request(req).await.expect("h2 response")).await
+}
+
+/// Bounds a future by [`DEADLINE`].
+pub async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    tokio::time::timeout(DEADLINE, f).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Shared TLS client config trusting the fault lab's test CA, with the given ALPN protocols.
+pub fn tls_client(alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    let pki = waygate_faultlab::TestPki::shared();
+    let mut config = rustls::ClientConfig::builder_with_provider(waygate_faultlab::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(pki.root_store())
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// A fresh directory under the system temp dir for files a test writes (certificates, configs).
+pub fn tempdir(tag: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let dir = std::env::temp_dir().join(format!("waygate-test-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
