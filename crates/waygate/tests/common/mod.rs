@@ -1,0 +1,144 @@
+//! Test support for the `waygate` binary: start it on a config file, learn its ports from its log, read its
+//! log lines, send it signals, and make plain HTTP/1.1 requests to it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_waygate")
+}
+
+pub fn tempdir(tag: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let dir = std::env::temp_dir().join(format!("waygate-bin-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Log lines of a running process, with a condition variable to wait on new ones.
+#[derive(Default)]
+struct Lines {
+    lines: Mutex<Vec<String>>,
+    changed: Condvar,
+}
+
+/// A running `waygate run --config FILE`.
+pub struct Proc {
+    pub child: Child,
+    lines: Arc<Lines>,
+    pub config: PathBuf,
+}
+
+impl Proc {
+    pub fn start(config: &Path) -> Proc {
+        let mut child = Command::new(bin())
+            .args(["run", "--config"])
+            .arg(config)
+            .env("WAYGATE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn waygate");
+        let lines = Arc::new(Lines::default());
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lines.lock().unwrap().push(line);
+                sink.changed.notify_all();
+            }
+        });
+        Proc { child, lines, config: config.to_path_buf() }
+    }
+
+    /// Waits (bounded) for a log line containing every fragment; returns it.
+    pub fn wait_line(&self, fragments: &[&str]) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        let mut lines = self.lines.lines.lock().unwrap();
+        loop {
+            if let Some(l) = lines.iter().find(|l| fragments.iter().all(|f| l.contains(f))) {
+                return l.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no log line with {fragments:?}; log so far:\n{}", lines.join("\n"));
+            lines = self.lines.changed.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.lines.lines.lock().unwrap().join("\n")
+    }
+
+    /// The address the named listener bound (from its `listening` log line).
+    pub fn listener(&self, name: &str) -> SocketAddr {
+        let line = self.wait_line(&["listening", &format!("listener={name}")]);
+        addr_field(&line)
+    }
+
+    pub fn admin(&self) -> SocketAddr {
+        addr_field(&self.wait_line(&["admin listening"]))
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`, `INT`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").args(["-s", name, &self.child.id().to_string()]).status().expect("kill(1)");
+        assert!(status.success(), "kill -s {name} failed");
+    }
+
+    /// Waits (bounded) for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self) -> i32 {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "waygate did not exit; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20)); // polling the exit status, with a deadline
+        }
+    }
+
+    /// Peak resident set size of the gateway process, in bytes (Linux /proc).
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM");
+        kb * 1024
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn addr_field(line: &str) -> SocketAddr {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix("addr="))
+        .and_then(|v| v.trim_matches('"').parse().ok())
+        .unwrap_or_else(|| panic!("no addr= in {line:?}"))
+}
+
+/// Writes a config file with a `public` listener on an ephemeral port and group `app`.
+pub fn write_config(dir: &Path, targets: &[SocketAddr]) -> PathBuf {
+    let path = dir.join("waygate.toml");
+    let list: Vec<String> = targets.iter().map(|a| format!("\"{a}\"")).collect();
+    let text = format!(
+        "[admin]\nbind = \"127.0.0.1:0\"\n\n[[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\n\
+         default_target_group = \"app\"\n\n[[target_group]]\nname = \"app\"\ntargets = [{}]\n",
+        list.join(", ")
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}

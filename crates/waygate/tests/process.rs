@@ -1,0 +1,149 @@
+//! The binary end to end: check-config, a missing config, streaming memory, SIGHUP reload, SIGTERM drain.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use waygate_faultlab::Backend;
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// A blocking HTTP/1.1 request with `Connection: close`; returns the whole response as text.
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(tcp, "GET {path} HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).expect("read response");
+    out
+}
+
+#[test]
+fn check_config_reports_file_line_col_and_exits_1() {
+    let dir = tempdir("check");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[[listener]]\nname = \"public\"\nbind = \"127.0.0.1:8080\"\nidle_timeout = \"ten seconds\"\nbindd = 1\n")
+        .unwrap();
+    let out = Command::new(bin()).arg("check-config").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let prefix = bad.display().to_string();
+    assert!(stderr.contains(&format!("{prefix}:4:16:")), "bad duration located: {stderr}");
+    assert!(stderr.contains(&format!("{prefix}:5:1:")), "unknown key located: {stderr}");
+    let good = write_config(&dir, &["127.0.0.1:9".parse().unwrap()]);
+    let out = Command::new(bin()).arg("check-config").arg(&good).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn run_without_a_config_file_names_it_and_exits_1() {
+    let dir = tempdir("missing");
+    let out = Command::new(bin()).current_dir(&dir).arg("run").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("waygate.toml") && stderr.contains("not found"), "{stderr}");
+}
+
+/// 50 MB down and 50 MB up through the real binary: its peak RSS must stay far below the body size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_keeps_gateway_memory_far_below_body_size() {
+    const SIZE: usize = 50 * 1024 * 1024;
+    let backend = Backend::new("big").spawn(loopback()).await.unwrap();
+    let dir = tempdir("rss");
+    let gw = Proc::start(&write_config(&dir, &[backend.addr()]));
+    let addr = gw.listener("public");
+    let down = tokio::task::spawn_blocking(move || {
+        let mut tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(DEADLINE)).unwrap();
+        write!(tcp, "GET /bytes/{SIZE} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0usize;
+        loop {
+            match tcp.read(&mut buf).unwrap() {
+                0 => break total,
+                n => total += n,
+            }
+        }
+    });
+    let total = down.await.unwrap();
+    assert!(total > SIZE, "whole body and head received: {total}");
+    let up = tokio::task::spawn_blocking(move || {
+        let mut tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(DEADLINE)).unwrap();
+        write!(tcp, "POST /upload HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: {SIZE}\r\n\r\n").unwrap();
+        let chunk = vec![b'u'; 1024 * 1024];
+        for _ in 0..50 {
+            tcp.write_all(&chunk).unwrap();
+        }
+        let mut out = String::new();
+        tcp.read_to_string(&mut out).unwrap();
+        out
+    });
+    let resp = up.await.unwrap();
+    assert!(resp.contains(&format!("\"body_bytes\":{SIZE}")), "{resp}");
+    let peak = gw.peak_rss();
+    assert!(peak < (SIZE as u64) / 2, "gateway peak RSS {peak} bytes for a {SIZE}-byte body: it buffered");
+    println!("gateway peak RSS after 2 x 50 MB: {:.1} MiB", peak as f64 / 1048576.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_picks_up_a_new_target_and_rejects_a_broken_file() {
+    let old = Backend::new("old").spawn(loopback()).await.unwrap();
+    let new = Backend::new("new").spawn(loopback()).await.unwrap();
+    let dir = tempdir("hup");
+    let path = write_config(&dir, &[old.addr()]);
+    let gw = Proc::start(&path);
+    let addr = gw.listener("public");
+    let first = tokio::task::spawn_blocking(move || http_get(addr, "/")).await.unwrap();
+    assert!(first.contains("x-backend: old"), "{first}");
+
+    write_config(&dir, &[new.addr()]);
+    gw.signal("HUP");
+    gw.wait_line(&["configuration reloaded"]);
+    let after = tokio::task::spawn_blocking(move || http_get(addr, "/")).await.unwrap();
+    assert!(after.contains("x-backend: new"), "reload swapped the target: {after}");
+
+    std::fs::write(&path, "[[listener]]\nbind = \"not an address\"\n").unwrap();
+    gw.signal("HUP");
+    let rejected = gw.wait_line(&["reload rejected"]);
+    assert!(gw.log().contains("waygate.toml:2:8"), "the rejection names file:line:col: {rejected}\n{}", gw.log());
+    let still = tokio::task::spawn_blocking(move || http_get(addr, "/")).await.unwrap();
+    assert!(still.contains("x-backend: new"), "the running config stays: {still}");
+}
+
+/// A request in flight when SIGTERM arrives completes; new connections are refused; the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_in_flight_request_finish() {
+    let backend = Backend::new("slow").spawn(loopback()).await.unwrap();
+    let dir = tempdir("term");
+    let mut gw = Proc::start(&write_config(&dir, &[backend.addr()]));
+    let addr = gw.listener("public");
+    let size = 4 * 1024 * 1024;
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(tcp, "GET /bytes/{size}?hold=1 HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    let mut head = [0u8; 16];
+    tcp.read_exact(&mut head).unwrap();
+    assert!(head.starts_with(b"HTTP/1.1 200"));
+
+    gw.signal("TERM");
+    gw.wait_line(&["shutting down"]);
+    let deadline = Instant::now() + DEADLINE;
+    while TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+        assert!(Instant::now() < deadline, "listener still accepting after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20)); // polling the listener's state, with a deadline
+    }
+    backend.release();
+    let mut rest = Vec::new();
+    tcp.read_to_end(&mut rest).unwrap();
+    let text_len = head.len() + rest.len();
+    assert!(text_len > size, "the in-flight response completed ({text_len} bytes)");
+    assert_eq!(gw.wait_exit(), 0, "log:\n{}", gw.log());
+    assert!(gw.log().contains("drained"), "{}", gw.log());
+}
