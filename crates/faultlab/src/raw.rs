@@ -185,11 +185,14 @@ pub(crate) struct KeepAlive {
     pub(crate) status: &'static str,
     pub(crate) name: &'static str,
     pub(crate) body: String,
+    /// Answer this many requests per connection; close (FIN, no response) when the next one arrives.
+    pub(crate) max_requests: Option<u32>,
 }
 
 /// A correct HTTP/1.1 keep-alive server answering every request with one canned response.
 /// Chunked request bodies are not supported (answered with 411 and closed).
 pub(crate) async fn keep_alive(mut conn: Conn, shared: &Shared, cfg: &KeepAlive) {
+    let mut answered = 0u32;
     loop {
         let head = match cfg.idle_close {
             // Timing out here is the behaviour under test: an idle connection is dropped with FIN.
@@ -200,6 +203,12 @@ pub(crate) async fn keep_alive(mut conn: Conn, shared: &Shared, cfg: &KeepAlive)
             None => conn.read_head(shared).await,
         };
         let Ok(Some(head)) = head else { return };
+        if cfg.max_requests.is_some_and(|max| answered >= max) {
+            // The request crossed our decision to close: FIN with nothing written, as when a keep-alive
+            // timer fires just as the client reuses the connection.
+            return conn.finish(shared).await;
+        }
+        answered += 1;
         if head.chunked {
             let _ = conn.write(&response("411 Length Required", cfg.name, "chunked requests unsupported\n")).await;
             return conn.finish(shared).await;

@@ -92,14 +92,19 @@ impl Body for UpstreamRequestBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.project();
-        let Some(inner) = this.inner.as_pin_mut() else {
+        let Some(mut inner) = this.inner.as_pin_mut() else {
             return Poll::Ready(None);
         };
-        let res = ready!(inner.poll_frame(cx));
+        let res = ready!(inner.as_mut().poll_frame(cx));
         match &res {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     this.progress.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+                // hyper stops polling once the body reports its end (Content-Length reached), so the last
+                // frame, not a trailing `None`, is when the request has been sent.
+                if inner.is_end_stream() {
+                    this.progress.finish();
                 }
             }
             Some(Err(_)) => {

@@ -58,16 +58,16 @@ pub fn attempt_failed(ctx: &AttemptCtx<'_>, cause: Cause, f: &AttemptFailure) {
         ($level:expr) => {
             match &f.conn {
                 Some(c) => event!(target: "waygate::upstream", $level,
-                    request_id = id(ctx.request_id), cause = cause.name(), phase = f.phase.as_str(),
-                    target_group = ctx.group, target = ctx.target, conn = c.id, remote = %c.remote, local = %c.local,
+                    request_id = %id(ctx.request_id), cause = %cause.name(), phase = %f.phase.as_str(),
+                    target_group = %ctx.group, target = %ctx.target, conn = c.id, remote = %c.remote, local = %c.local,
                     reused = c.reused, use_count = c.use_count, bytes_read = c.attempt_bytes_read,
                     bytes_written = c.attempt_bytes_written, age_ms = c.age.as_millis() as u64,
                     last_io_ms = c.last_io_ago.as_millis() as u64,
                     idle_before_ms = c.idle_before_use.map_or(-1, |d| d.as_millis() as i64),
                     open = c.open, attempt = %attempt, "{message}"),
                 None => event!(target: "waygate::upstream", $level,
-                    request_id = id(ctx.request_id), cause = cause.name(), phase = f.phase.as_str(),
-                    target_group = ctx.group, target = ctx.target, attempt = %attempt, "{message}"),
+                    request_id = %id(ctx.request_id), cause = %cause.name(), phase = %f.phase.as_str(),
+                    target_group = %ctx.group, target = %ctx.target, attempt = %attempt, "{message}"),
             }
         };
     }
@@ -76,8 +76,8 @@ pub fn attempt_failed(ctx: &AttemptCtx<'_>, cause: Cause, f: &AttemptFailure) {
 
 /// The client went away while its request was being sent (ClientClosedRequest, logged, nothing sent).
 pub fn client_gone(ctx: &AttemptCtx<'_>, f: &AttemptFailure) {
-    event!(target: "waygate::upstream", Level::INFO, request_id = id(ctx.request_id),
-        cause = Cause::ClientClosedRequest.name(), phase = f.phase.as_str(), target_group = ctx.group, target = ctx.target,
+    event!(target: "waygate::upstream", Level::INFO, request_id = %id(ctx.request_id),
+        cause = %Cause::ClientClosedRequest.name(), phase = %f.phase.as_str(), target_group = %ctx.group, target = %ctx.target,
         "client closed the connection before the response: {}", describe(f));
 }
 
@@ -101,8 +101,8 @@ pub fn body_failed(
         None => format!("response body stalled after {body_bytes} bytes: {}", describe(&failure)),
     };
     let target = in_flight.target();
-    event!(target: "waygate::upstream", Level::ERROR, request_id = id(request_id), cause = cause.name(),
-        phase = Phase::StreamBody.as_str(), target = %target.authority, conn = c.id, remote = %c.remote, local = %c.local,
+    event!(target: "waygate::upstream", Level::ERROR, request_id = %id(request_id), cause = %cause.name(),
+        phase = %Phase::StreamBody.as_str(), target = %target.authority, conn = c.id, remote = %c.remote, local = %c.local,
         reused = c.reused, use_count = c.use_count, bytes_read = c.attempt_bytes_read,
         bytes_written = c.attempt_bytes_written, age_ms = c.age.as_millis() as u64,
         last_io_ms = c.last_io_ago.as_millis() as u64, open = c.open, "{message}");

@@ -28,8 +28,11 @@ fn http_get(addr: SocketAddr, path: &str) -> String {
 fn check_config_reports_file_line_col_and_exits_1() {
     let dir = tempdir("check");
     let bad = dir.join("bad.toml");
-    std::fs::write(&bad, "[[listener]]\nname = \"public\"\nbind = \"127.0.0.1:8080\"\nidle_timeout = \"ten seconds\"\nbindd = 1\n")
-        .unwrap();
+    std::fs::write(
+        &bad,
+        "[[listener]]\nname = \"public\"\nbind = \"127.0.0.1:8080\"\nidle_timeout = \"ten seconds\"\nbindd = 1\n",
+    )
+    .unwrap();
     let out = Command::new(bin()).arg("check-config").arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -130,19 +130,55 @@ async fn keep_alive(bind: SocketAddr, cfg: KeepAlive) -> io::Result<Running> {
 
 pub(super) async fn slow_head(bind: SocketAddr, delay: Duration) -> io::Result<Running> {
     let body = format!("answered after {} ms\n", delay.as_millis());
-    keep_alive(bind, KeepAlive { idle_close: None, delay: Some(delay), status: "200 OK", name: "slow-head", body })
-        .await
+    keep_alive(
+        bind,
+        KeepAlive {
+            idle_close: None,
+            delay: Some(delay),
+            status: "200 OK",
+            name: "slow-head",
+            body,
+            max_requests: None,
+        },
+    )
+    .await
+}
+
+pub(super) async fn keep_alive_race(bind: SocketAddr) -> io::Result<Running> {
+    let body = "hello from keepalive-race\n".to_owned();
+    let cfg = KeepAlive {
+        idle_close: None,
+        delay: None,
+        status: "200 OK",
+        name: "keepalive-race",
+        body,
+        max_requests: Some(1),
+    };
+    keep_alive(bind, cfg).await
 }
 
 pub(super) async fn keep_alive_closer(bind: SocketAddr, idle: Duration) -> io::Result<Running> {
     let body = "hello from keepalive-closer\n".to_owned();
-    let cfg = KeepAlive { idle_close: Some(idle), delay: None, status: "200 OK", name: "keepalive-closer", body };
+    let cfg = KeepAlive {
+        idle_close: Some(idle),
+        delay: None,
+        status: "200 OK",
+        name: "keepalive-closer",
+        body,
+        max_requests: None,
+    };
     keep_alive(bind, cfg).await
 }
 
 pub(super) async fn server_error(bind: SocketAddr) -> io::Result<Running> {
     let body = "503 from the target itself: not a gateway error\n".to_owned();
-    let cfg =
-        KeepAlive { idle_close: None, delay: None, status: "503 Service Unavailable", name: "server-error", body };
+    let cfg = KeepAlive {
+        idle_close: None,
+        delay: None,
+        status: "503 Service Unavailable",
+        name: "server-error",
+        body,
+        max_requests: None,
+    };
     keep_alive(bind, cfg).await
 }

@@ -64,6 +64,9 @@ pub enum Fault {
     StalledBody,
     /// Correct keep-alive server that silently closes connections idle for the given time.
     KeepAliveCloser(Duration),
+    /// Answers one request per connection, then closes (FIN, no response) when the next request arrives:
+    /// the keep-alive race made deterministic.
+    KeepAliveRace,
     /// The target's own 503 (not a gateway error: must be passed through).
     ServerError,
 }
@@ -88,6 +91,7 @@ impl Fault {
         Fault::TruncatedBody,
         Fault::StalledBody,
         Fault::KeepAliveCloser(DEFAULT_KEEPALIVE_IDLE),
+        Fault::KeepAliveRace,
         Fault::ServerError,
     ];
 
@@ -111,6 +115,7 @@ impl Fault {
             Fault::TruncatedBody => "truncated-body",
             Fault::StalledBody => "stalled-body",
             Fault::KeepAliveCloser(_) => "keepalive-closer",
+            Fault::KeepAliveRace => "keepalive-race",
             Fault::ServerError => "server-error",
         }
     }
@@ -153,6 +158,7 @@ impl Fault {
             Fault::TruncatedBody => "Content-Length: 1000, sends 100 body bytes, closes",
             Fault::StalledBody => "Content-Length: 1000, sends 100 body bytes, then silence (connection open)",
             Fault::KeepAliveCloser(_) => "keep-alive server that silently closes (FIN) idle connections",
+            Fault::KeepAliveRace => "answers one request per connection, closes (FIN) when the next one arrives",
             Fault::ServerError => "the target's own 503 with a body (to be passed through, not a gateway error)",
         }
     }
@@ -179,6 +185,7 @@ impl Fault {
             Fault::TruncatedBody => "TargetResponseIncomplete",
             Fault::StalledBody => "TargetResponseStalled",
             Fault::KeepAliveCloser(_) => "TargetKeepAliveRace",
+            Fault::KeepAliveRace => "TargetKeepAliveRace",
             Fault::ServerError => "",
         }
     }
@@ -221,6 +228,7 @@ impl Fault {
             Fault::TruncatedBody => http::truncated_body(bind).await,
             Fault::StalledBody => http::stalled_body(bind).await,
             Fault::KeepAliveCloser(idle) => http::keep_alive_closer(bind, idle).await,
+            Fault::KeepAliveRace => http::keep_alive_race(bind).await,
             Fault::ServerError => http::server_error(bind).await,
         }
     }

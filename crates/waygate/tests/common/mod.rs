@@ -38,7 +38,18 @@ pub struct Proc {
 
 impl Proc {
     pub fn start(config: &Path) -> Proc {
-        let mut child = Command::new(bin())
+        Self::spawn(Command::new(bin()), config)
+    }
+
+    /// Runs the gateway inside a network namespace (`ip netns exec NS waygate run ...`).
+    pub fn start_in_netns(ns: &str, config: &Path) -> Proc {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, bin()]);
+        Self::spawn(cmd, config)
+    }
+
+    fn spawn(mut cmd: Command, config: &Path) -> Proc {
+        let mut child = cmd
             .args(["run", "--config"])
             .arg(config)
             .env("WAYGATE_LOG", "info")
