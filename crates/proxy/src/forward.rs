@@ -46,6 +46,9 @@ pub async fn handle(
         // The listener left the configuration while this connection was open.
         return Ok(respond::error(Cause::NoRoute, profile, &id, None));
     };
+    if headers::xff_count(req.headers()) > MAX_XFF_ADDRESSES {
+        return Ok(respond::error(Cause::ClientXffTooMany, profile, &id, None));
+    }
     let host = request_host(&req);
     let Some(route) = listener.router.route(host.as_deref().unwrap_or(""), req.uri().path()) else {
         return Ok(respond::error(Cause::NoRoute, profile, &id, None));
@@ -57,7 +60,53 @@ pub async fn handle(
             None => return Ok(respond::error(Cause::NoRoute, profile, &id, None)),
         },
     };
-    Ok(forward(&rt, &listener, &client, &group, req, id, host).await)
+    let watch = ClientWatch { request_id: id.clone(), group: group.clone(), armed: true };
+    let resp = forward(&rt, &listener, &client, &group, req, id, host).await;
+    watch.disarm();
+    Ok(resp)
+}
+
+/// ALB answers 463 when X-Forwarded-For holds more addresses than this.
+const MAX_XFF_ADDRESSES: usize = 30;
+
+/// Logs ClientClosedRequest (ALB's 460) when hyper drops the request future because the client went away
+/// before a response head was ready. Dropping the future also drops the attempt, whose [`CancelOnDrop`]
+/// closes the upstream connection: the target's work is cancelled, not left to finish into the void.
+struct ClientWatch {
+    request_id: HeaderValue,
+    group: Arc<Group>,
+    armed: bool,
+}
+
+impl ClientWatch {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for ClientWatch {
+    fn drop(&mut self) {
+        if self.armed {
+            log::client_closed(&self.request_id, &self.group.config.name);
+        }
+    }
+}
+
+/// Aborts an upstream connection's I/O task if the attempt using it is dropped mid-exchange.
+struct CancelOnDrop(Option<tokio::task::AbortHandle>);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
 }
 
 fn request_host(req: &Request<Incoming>) -> Option<String> {
@@ -156,6 +205,7 @@ async fn forward(
         let Some(req) = pending.take() else {
             return respond::error(Cause::NoRegisteredTargets, profile, &id, None);
         };
+        let cancel = CancelOnDrop(Some(lease.conn_task.clone()));
         let sent = lease.sender.try_send_request(req);
         let timeout = group.config.response_timeout;
         let response_timer = async {
@@ -171,6 +221,7 @@ async fn forward(
                 return fail(rt, &ctx, &target.authority, failure, &id);
             }
         };
+        cancel.disarm();
         match result {
             Ok(resp) => return relay(resp, lease, in_flight, &id, listener),
             Err(err) => {

@@ -41,6 +41,15 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// How many addresses the client's X-Forwarded-For headers hold (all fields, comma-separated).
+pub fn xff_count(headers: &HeaderMap) -> usize {
+    headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .map(|v| v.as_bytes().split(|&b| b == b',').filter(|s| s.iter().any(|b| !b.is_ascii_whitespace())).count())
+        .sum()
+}
+
 /// The forwarding headers a target sees.
 pub struct Forwarded<'a> {
     pub client_ip: IpAddr,

@@ -74,6 +74,13 @@ pub fn attempt_failed(ctx: &AttemptCtx<'_>, cause: Cause, f: &AttemptFailure) {
     if last { emit!(Level::ERROR) } else { emit!(Level::WARN) }
 }
 
+/// The client went away before the response head was ready (ALB's 460, nothing sent).
+pub fn client_closed(request_id: &HeaderValue, group: &str) {
+    event!(target: "waygate::upstream", Level::INFO, request_id = %id(request_id),
+        cause = %Cause::ClientClosedRequest.name(), target_group = %group,
+        "client closed the connection before the response; the upstream request was cancelled");
+}
+
 /// The client went away while its request was being sent (ClientClosedRequest, logged, nothing sent).
 pub fn client_gone(ctx: &AttemptCtx<'_>, f: &AttemptFailure) {
     event!(target: "waygate::upstream", Level::INFO, request_id = %id(ctx.request_id),

@@ -274,3 +274,65 @@ async fn mixed_load_every_response_is_the_targets_or_has_one_cause() {
         "healthy and server-error are the targets'; three faults the gateway's"
     );
 }
+
+/// The client leaves while the target is still working: logged as ClientClosedRequest, and the gateway closes
+/// its upstream connection instead of letting the request run on. The target here reads the request, never
+/// answers, and reports when the gateway's side of the connection closes (read returns 0).
+#[tokio::test]
+async fn client_closing_early_is_logged_and_cancels_the_upstream_request() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let logs = LogCapture::default();
+    let _guard = logs.install();
+    let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+    let target_addr = listener.local_addr().unwrap();
+    let (got_request, request_seen) = tokio::sync::oneshot::channel();
+    let (upstream_closed, closed_seen) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut seen = Vec::new();
+        let mut got_request = Some(got_request);
+        loop {
+            let n = conn.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                let _ = upstream_closed.send(());
+                return;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                if let Some(tx) = got_request.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    });
+    let (_gw, addr) = gateway(&simple_config(&[target_addr], "response_timeout = \"120s\"\n")).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+    within("target got the request", request_seen).await.unwrap();
+    drop(tcp);
+    within("the gateway closed its upstream connection", closed_seen).await.unwrap();
+    within("460 logged", async {
+        while !logs.text().contains("cause=ClientClosedRequest") {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn more_than_30_forwarded_addresses_is_463() {
+    let backend = waygate_faultlab::Backend::new("b").spawn(loopback()).await.unwrap();
+    let (_gw, addr) = gateway(&simple_config(&[backend.addr()], "")).await;
+    let xff = |n: usize| (0..n).map(|i| format!("192.0.2.{i}")).collect::<Vec<_>>().join(", ");
+    let with = |n: usize| {
+        let mut req = request("GET", "/", "a", Bytes::new());
+        req.headers_mut().insert("x-forwarded-for", xff(n).parse().unwrap());
+        h1(addr, req)
+    };
+    assert_eq!(with(30).await.status, 200);
+    let resp = with(31).await;
+    assert_eq!(resp.status.as_u16(), 463);
+    assert_eq!(parse_proxy_status_cause(resp.header("proxy-status")), Some(Cause::ClientXffTooMany));
+    assert_eq!(backend.stats().requests_served(), 1, "the 463 never reached the target");
+}

@@ -199,3 +199,21 @@ async fn h2_over_tls_with_alpn_is_served_and_trailers_pass() {
     assert_eq!(trailers["x-trailer"], "done");
     assert_eq!(collected.to_bytes(), "ok\n");
 }
+
+/// A client connection with no request in flight and no bytes for `idle_timeout` is closed by the gateway.
+#[tokio::test]
+async fn idle_client_connections_are_closed_after_idle_timeout() {
+    let backend = Backend::new("b1").spawn(loopback()).await.unwrap();
+    let text = simple_config(&[backend.addr()], "")
+        .replace("default_target_group", "idle_timeout = \"1s\"\ndefault_target_group");
+    let (_gw, addr) = gateway(&text).await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = within("response", tcp.read(&mut buf)).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let idle_from = std::time::Instant::now();
+    let n = within("idle close", tcp.read(&mut buf)).await.unwrap_or(0);
+    assert_eq!(n, 0, "the gateway closed the idle connection");
+    assert!(idle_from.elapsed() >= std::time::Duration::from_millis(900), "not before idle_timeout");
+}

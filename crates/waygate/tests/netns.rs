@@ -1,6 +1,8 @@
 //! Failures that need a network of their own: a network namespace (root only) whose loopback rejects a port
 //! with ICMP host-unreachable, so the gateway's connect fails with EHOSTUNREACH. Skipped, with the reason
 //! printed, when not root or when `ip`/`iptables`/`curl` are missing (`.ci/run` installs them).
+//! DNS: `ip netns exec` mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf, so the namespace's resolver
+//! is 127.0.0.1, where nothing answers: no query ever leaves the namespace (which has only loopback anyway).
 
 mod common;
 
@@ -27,6 +29,7 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.0));
     }
 }
 
@@ -36,7 +39,7 @@ fn skip_reason() -> Option<String> {
         return Some("not root: network namespaces need CAP_SYS_ADMIN".into());
     }
     for tool in ["ip", "iptables", "curl"] {
-        if !Command::new("sh").args(["-c", &format!("command -v {tool}")]).status().is_ok_and(|s| s.success()) {
+        if !Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success()) {
             return Some(format!("{tool} is not installed"));
         }
     }
@@ -79,4 +82,37 @@ fn icmp_host_unreachable_is_target_host_unreachable() {
     );
     let line = gw.wait_line(&["cause=TargetHostUnreachable"]);
     assert!(line.contains("phase=connect"), "{line}");
+}
+
+#[test]
+fn unresolvable_target_is_target_dns_failure() {
+    if let Some(reason) = skip_reason() {
+        println!("SKIPPED unresolvable_target_is_target_dns_failure: {reason}");
+        return;
+    }
+    let name = format!("wg-dns-{}", std::process::id());
+    std::fs::create_dir_all(format!("/etc/netns/{name}")).unwrap();
+    std::fs::write(format!("/etc/netns/{name}/resolv.conf"), "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+        .unwrap();
+    let ok = |args: &[&str]| Command::new("ip").args(args).status().is_ok_and(|s| s.success());
+    assert!(ok(&["netns", "add", &name]), "ip netns add");
+    let ns = Netns(name);
+    assert!(ok(&["netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"]));
+    let dir = tempdir("dns");
+    let config = dir.join("waygate.toml");
+    std::fs::write(
+        &config,
+        "[admin]\nbind = \"127.0.0.1:0\"\n[[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\n\
+         default_target_group = \"app\"\n[[target_group]]\nname = \"app\"\nretries = 0\n\
+         targets = [\"no-such-host.invalid:80\"]\n",
+    )
+    .unwrap();
+    let gw = Proc::start_in_netns(&ns.0, &config);
+    let addr = gw.listener("public");
+    let out = ns.exec(&["curl", "-s", "-D", "-", "-o", "/dev/null", "-m", "20", &format!("http://{addr}/")]);
+    let head = String::from_utf8_lossy(&out.stdout);
+    assert!(head.starts_with("HTTP/1.1 502"), "{head}");
+    assert!(head.contains("details=\"TargetDnsFailure\""), "{head}");
+    let line = gw.wait_line(&["cause=TargetDnsFailure"]);
+    assert!(line.contains("phase=dns") && line.contains("no-such-host.invalid"), "{line}");
 }

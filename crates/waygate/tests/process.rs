@@ -105,6 +105,10 @@ async fn sighup_picks_up_a_new_target_and_rejects_a_broken_file() {
     let addr = gw.listener("public");
     let first = tokio::task::spawn_blocking(move || http_get(addr, "/")).await.unwrap();
     assert!(first.contains("x-backend: old"), "{first}");
+    let admin = gw.admin();
+    let (live, ready) =
+        tokio::task::spawn_blocking(move || (http_get(admin, "/live"), http_get(admin, "/ready"))).await.unwrap();
+    assert!(live.starts_with("HTTP/1.1 200") && ready.starts_with("HTTP/1.1 200"), "{live}\n{ready}");
 
     write_config(&dir, &[new.addr()]);
     gw.signal("HUP");
