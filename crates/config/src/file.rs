@@ -140,6 +140,7 @@ pub struct TargetGroup {
     pub pool_idle_timeout: Option<Spanned<DurationText>>,
     pub deregistration_delay: Option<Spanned<DurationText>>,
     pub retries: Option<Spanned<i64>>,
+    pub retry_body_limit: Option<Spanned<i64>>,
     pub fail_open: Option<bool>,
     pub slow_start: Option<Spanned<DurationText>>,
     pub tls: Option<Spanned<TargetTls>>,

@@ -238,6 +238,9 @@ pub struct TargetGroup {
     pub deregistration_delay: Duration,
     /// Default 1 (range 0-5): extra attempts, only where FAULTS.md calls it safe.
     pub retries: u32,
+    /// Default 65536 (range 0-1 MiB): request bodies up to this size (with a Content-Length) are buffered so
+    /// an idempotent request can be replayed after a keep-alive race; larger bodies stream and are not replayed.
+    pub retry_body_limit: u64,
     /// Default true.
     pub fail_open: bool,
     /// Default zero (off); otherwise 30-900 s.

@@ -194,8 +194,9 @@ pub(crate) struct KeepAlive {
 pub(crate) async fn keep_alive(mut conn: Conn, shared: &Shared, cfg: &KeepAlive) {
     let mut answered = 0u32;
     loop {
-        let head = match cfg.idle_close {
-            // Timing out here is the behaviour under test: an idle connection is dropped with FIN.
+        let head = match cfg.idle_close.filter(|_| answered > 0) {
+            // Timing out here is the behaviour under test: a connection idle between requests is dropped with
+            // FIN. Like real keep-alive timers, it starts after the first response, not at accept.
             Some(idle) => match tokio::time::timeout(idle, conn.read_head(shared)).await {
                 Ok(head) => head,
                 Err(_) => return,

@@ -35,7 +35,7 @@ fn names_are_unique_and_parse_back() {
         assert_eq!(Fault::from_name(&fault.to_string()), Some(*fault));
         assert!(!fault.description().is_empty());
     }
-    assert_eq!(seen.len(), 18);
+    assert_eq!(seen.len(), 19);
 }
 
 #[test]

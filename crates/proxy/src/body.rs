@@ -58,31 +58,41 @@ impl RequestProgress {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The request body sent upstream.
-    #[derive(Debug)]
-    pub struct UpstreamRequestBody {
-        #[pin]
-        inner: Option<Incoming>,
-        progress: Arc<RequestProgress>,
-    }
+/// The request body sent upstream: the client's body streamed as it arrives, or a small body buffered whole
+/// (so an idempotent request can be replayed after a keep-alive race).
+#[derive(Debug)]
+pub struct UpstreamRequestBody {
+    source: Source,
+    progress: Arc<RequestProgress>,
+}
+
+#[derive(Debug)]
+enum Source {
+    Done,
+    Streaming(Incoming),
+    Buffered(Bytes),
 }
 
 impl UpstreamRequestBody {
     /// Wraps the client's body; an empty one is complete at once.
     pub fn new(inner: Incoming, progress: Arc<RequestProgress>) -> Self {
-        let inner = if inner.is_end_stream() {
-            progress.finish();
-            None
-        } else {
-            Some(inner)
-        };
-        Self { inner, progress }
+        if inner.is_end_stream() {
+            return Self::empty(progress);
+        }
+        Self { source: Source::Streaming(inner), progress }
     }
 
     pub fn empty(progress: Arc<RequestProgress>) -> Self {
         progress.finish();
-        Self { inner: None, progress }
+        Self { source: Source::Done, progress }
+    }
+
+    /// A body already read whole (replayable: build another with the same bytes).
+    pub fn buffered(bytes: Bytes, progress: Arc<RequestProgress>) -> Self {
+        if bytes.is_empty() {
+            return Self::empty(progress);
+        }
+        Self { source: Source::Buffered(bytes), progress }
     }
 }
 
@@ -91,37 +101,54 @@ impl Body for UpstreamRequestBody {
     type Error = hyper::Error;
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.project();
-        let Some(mut inner) = this.inner.as_pin_mut() else {
-            return Poll::Ready(None);
-        };
-        let res = ready!(inner.as_mut().poll_frame(cx));
-        match &res {
-            Some(Ok(frame)) => {
-                if let Some(data) = frame.data_ref() {
-                    this.progress.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-                }
-                // hyper stops polling once the body reports its end (Content-Length reached), so the last
-                // frame, not a trailing `None`, is when the request has been sent.
-                if inner.is_end_stream() {
-                    this.progress.finish();
-                }
-            }
-            Some(Err(_)) => {
-                this.progress.client_failed.store(true, Ordering::Relaxed);
+        let this = self.get_mut();
+        match &mut this.source {
+            Source::Done => Poll::Ready(None),
+            Source::Buffered(bytes) => {
+                let data = std::mem::take(bytes);
+                this.source = Source::Done;
+                this.progress.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
                 this.progress.finish();
+                Poll::Ready(Some(Ok(Frame::data(data))))
             }
-            None => this.progress.finish(),
+            Source::Streaming(inner) => {
+                let res = ready!(Pin::new(&mut *inner).poll_frame(cx));
+                match &res {
+                    Some(Ok(frame)) => {
+                        if let Some(data) = frame.data_ref() {
+                            this.progress.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                        }
+                        // hyper stops polling once the body reports its end (Content-Length reached), so the
+                        // last frame, not a trailing `None`, is when the request has been sent.
+                        if inner.is_end_stream() {
+                            this.progress.finish();
+                        }
+                    }
+                    Some(Err(_)) => {
+                        this.progress.client_failed.store(true, Ordering::Relaxed);
+                        this.progress.finish();
+                    }
+                    None => this.progress.finish(),
+                }
+                Poll::Ready(res)
+            }
         }
-        Poll::Ready(res)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(Body::is_end_stream)
+        match &self.source {
+            Source::Done => true,
+            Source::Buffered(b) => b.is_empty(),
+            Source::Streaming(inner) => inner.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+        match &self.source {
+            Source::Done => SizeHint::with_exact(0),
+            Source::Buffered(b) => SizeHint::with_exact(b.len() as u64),
+            Source::Streaming(inner) => inner.size_hint(),
+        }
     }
 }
 

@@ -7,12 +7,15 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Request, Response, Uri, Version};
+use http::{Method, Request, Response, Uri, Version};
+use http_body::Body as _;
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper::client::conn::TrySendError;
 use waygate_config::{Action, FixedResponse};
-use waygate_faults::{Cause, Phase};
+use waygate_faults::{Cause, Phase, classify, retry_safety};
 
 use crate::body::{BodyObserver, ProxyBody, RelayBody, RequestProgress, UpstreamRequestBody};
 use crate::group::{Group, InFlight};
@@ -132,29 +135,81 @@ fn upstream_request(
     client: &ClientConn,
     id: &HeaderValue,
     host: Option<String>,
-    progress: &Arc<RequestProgress>,
-) -> Request<UpstreamRequestBody> {
+) -> Request<Incoming> {
     let (mut parts, body) = req.into_parts();
     let trailers = headers::accepts_trailers(parts.version, &parts.headers);
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     parts.uri = Uri::try_from(path).unwrap_or_else(|_| Uri::from_static("/"));
     parts.version = Version::HTTP_11;
-    headers::to_upstream(
-        &mut parts.headers,
-        &Forwarded {
-            client_ip: client.peer.ip(),
-            proto: client.proto,
-            port: &client.port_header,
-            request_id: id,
-            trailers,
-        },
-    );
+    let fwd = Forwarded {
+        client_ip: client.peer.ip(),
+        proto: client.proto,
+        port: &client.port_header,
+        request_id: id,
+        trailers,
+    };
+    headers::to_upstream(&mut parts.headers, &fwd);
     if !parts.headers.contains_key(header::HOST)
         && let Some(v) = host.and_then(|h| HeaderValue::from_str(&h).ok())
     {
         parts.headers.insert(header::HOST, v);
     }
-    Request::from_parts(parts, UpstreamRequestBody::new(body, progress.clone()))
+    Request::from_parts(parts, body)
+}
+
+/// Methods RFC 9110 §9.2.2 calls idempotent: safe to send twice.
+fn idempotent(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
+}
+
+/// Prepares the body: an idempotent request with no body, or a small one with a Content-Length, is read whole
+/// so it can be replayed after a keep-alive race; anything else streams. Returns the request and, when it can
+/// be replayed, its body.
+async fn prepare_body(
+    req: Request<Incoming>,
+    limit: u64,
+    read_timeout: std::time::Duration,
+    progress: &Arc<RequestProgress>,
+) -> Result<(Request<UpstreamRequestBody>, Option<Bytes>), Cause> {
+    let (parts, body) = req.into_parts();
+    let small = body.size_hint().exact().is_some_and(|n| n <= limit);
+    if !idempotent(&parts.method) {
+        return Ok((Request::from_parts(parts, UpstreamRequestBody::new(body, progress.clone())), None));
+    }
+    if body.is_end_stream() {
+        return Ok((Request::from_parts(parts, UpstreamRequestBody::empty(progress.clone())), Some(Bytes::new())));
+    }
+    if !small {
+        return Ok((Request::from_parts(parts, UpstreamRequestBody::new(body, progress.clone())), None));
+    }
+    let bytes = match tokio::time::timeout(read_timeout, body.collect()).await {
+        Err(_) => return Err(Cause::ClientRequestTimeout),
+        Ok(Err(_)) => return Err(Cause::ClientClosedRequest),
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    Ok((Request::from_parts(parts, UpstreamRequestBody::buffered(bytes.clone(), progress.clone())), Some(bytes)))
+}
+
+/// What is needed to send a request again: its head and its (buffered) body.
+struct Replay {
+    method: Method,
+    uri: Uri,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+impl Replay {
+    fn of(req: &Request<UpstreamRequestBody>, body: Bytes) -> Self {
+        Self { method: req.method().clone(), uri: req.uri().clone(), headers: req.headers().clone(), body }
+    }
+
+    fn build(self, progress: &Arc<RequestProgress>) -> Request<UpstreamRequestBody> {
+        let mut req = Request::new(UpstreamRequestBody::buffered(self.body, progress.clone()));
+        *req.method_mut() = self.method;
+        *req.uri_mut() = self.uri;
+        *req.headers_mut() = self.headers;
+        req
+    }
 }
 
 async fn forward(
@@ -171,16 +226,34 @@ async fn forward(
         return respond::error(Cause::NoRegisteredTargets, profile, &id, None);
     }
     let progress = Arc::new(RequestProgress::default());
-    let mut pending = Some(upstream_request(req, client, &id, host, &progress));
-    let max_attempts = 1 + group.config.retries as usize;
+    let req = upstream_request(req, client, &id, host);
+    let is_idempotent = idempotent(req.method());
+    let (req, replay_body) =
+        match prepare_body(req, group.config.retry_body_limit, listener.config.idle_timeout, &progress).await {
+            Ok(prepared) => prepared,
+            Err(cause) => return respond::error(cause, profile, &id, None),
+        };
+    let mut pending = Some(req);
+    let mut max_attempts = 1 + group.config.retries as usize;
     let mut tried: Vec<usize> = Vec::new();
     let mut attempt = 0;
+    // A keep-alive race on a reused connection gets one retry on a fresh connection to the same target, on
+    // top of `retries` (like nginx, a dead cached connection does not count as a try).
+    let mut fresh_retry: Option<usize> = None;
+    let mut race_retried = false;
     loop {
         attempt += 1;
-        let Some(index) = group.pick(&tried).or_else(|| group.pick(&[])) else {
-            return respond::error(Cause::NoRegisteredTargets, profile, &id, None);
+        let fresh = fresh_retry.take();
+        let index = match fresh {
+            Some(index) => index,
+            None => {
+                let Some(index) = group.pick(&tried).or_else(|| group.pick(&[])) else {
+                    return respond::error(Cause::NoRegisteredTargets, profile, &id, None);
+                };
+                tried.push(index);
+                index
+            }
         };
-        tried.push(index);
         let in_flight = group.targets[index].begin();
         let target = in_flight.target().clone();
         let ctx = log::AttemptCtx {
@@ -190,7 +263,8 @@ async fn forward(
             attempt,
             max_attempts,
         };
-        let mut lease = match target.upstream.lease().await {
+        let leased = if fresh.is_some() { target.upstream.connect().await } else { target.upstream.lease().await };
+        let mut lease = match leased {
             Ok(lease) => lease,
             Err(failure) => {
                 let cause = failure.classify();
@@ -204,6 +278,11 @@ async fn forward(
         };
         let Some(req) = pending.take() else {
             return respond::error(Cause::NoRegisteredTargets, profile, &id, None);
+        };
+        // Only a reused connection can lose the keep-alive race, so only then is the head worth keeping.
+        let replay = match (&replay_body, lease.reused && !race_retried) {
+            (Some(body), true) => Some(Replay::of(&req, body.clone())),
+            _ => None,
         };
         let cancel = CancelOnDrop(Some(lease.conn_task.clone()));
         let sent = lease.sender.try_send_request(req);
@@ -222,26 +301,37 @@ async fn forward(
             }
         };
         cancel.disarm();
-        match result {
+        let err = match result {
             Ok(resp) => return relay(resp, lease, in_flight, &id, listener),
-            Err(err) => {
-                let unsent = err_into_parts(err, &mut pending);
-                let phase = if unsent.1 { Phase::SendRequest } else { Phase::AwaitHeaders };
-                let failure = AttemptFailure::from_hyper(phase, unsent.0).with_conn(lease.snapshot());
-                lease.abort();
-                if progress.client_failed() {
-                    log::client_gone(&ctx, &failure);
-                    return respond::error(Cause::ClientClosedRequest, profile, &id, None);
-                }
-                // The request came back unsent (the pooled connection was dead before a byte was written):
-                // retrying it elsewhere cannot duplicate anything.
-                if unsent.1 && attempt < max_attempts {
-                    log::attempt_failed(&ctx, failure.classify(), &failure);
-                    continue;
-                }
-                return fail(rt, &ctx, &target.authority, failure, &id);
-            }
+            Err(err) => err,
+        };
+        let (error, unsent) = err_into_parts(err, &mut pending);
+        let phase = if unsent { Phase::SendRequest } else { Phase::AwaitHeaders };
+        let failure = AttemptFailure::from_hyper(phase, error).with_conn(lease.snapshot());
+        lease.abort();
+        if progress.client_failed() {
+            log::client_gone(&ctx, &failure);
+            return respond::error(Cause::ClientClosedRequest, profile, &id, None);
         }
+        let evidence = failure.evidence();
+        let safety = retry_safety(&evidence, is_idempotent, unsent || replay.is_some());
+        if lease.reused && !race_retried && (unsent || replay.is_some()) && safety.is_safe() {
+            race_retried = true;
+            max_attempts += 1;
+            let ctx = log::AttemptCtx { max_attempts, ..ctx };
+            log::attempt_failed(&ctx, classify(&evidence), &failure);
+            if pending.is_none() {
+                pending = replay.map(|r| r.build(&progress));
+            }
+            fresh_retry = Some(index);
+            continue;
+        }
+        // The request came back unsent: retrying it elsewhere cannot duplicate anything.
+        if unsent && attempt < max_attempts {
+            log::attempt_failed(&ctx, classify(&evidence), &failure);
+            continue;
+        }
+        return fail(rt, &ctx, &target.authority, failure, &id);
     }
 }
 
@@ -276,6 +366,10 @@ fn relay(
     listener: &ListenerRuntime,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = resp.into_parts();
+    if let Some(ka) = parts.headers.get(&headers::KEEP_ALIVE) {
+        let target = in_flight.target();
+        target.upstream.keepalive.advertised(ka.as_bytes(), &target.authority);
+    }
     headers::strip_hop_by_hop(&mut parts.headers);
     parts.headers.insert(&X_REQUEST_ID, id.clone());
     let observer = Box::new(Completion { lease: Some(lease), in_flight, request_id: id.clone() });

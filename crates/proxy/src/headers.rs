@@ -10,7 +10,7 @@ pub static X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-i
 pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+pub static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// Removes hop-by-hop headers: the fixed set and any named in `Connection`. `Trailer` is end-to-end

@@ -299,10 +299,10 @@ async fn client_closing_early_is_logged_and_cancels_the_upstream_request() {
                 return;
             }
             seen.extend_from_slice(&buf[..n]);
-            if seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                if let Some(tx) = got_request.take() {
-                    let _ = tx.send(());
-                }
+            if seen.windows(4).any(|w| w == b"\r\n\r\n")
+                && let Some(tx) = got_request.take()
+            {
+                let _ = tx.send(());
             }
         }
     });

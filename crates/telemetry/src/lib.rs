@@ -1,1 +1,65 @@
-//! Telemetry: the exchange record and its observers.
+//! Telemetry: the exchange record and its observers (design/ARCHITECTURE.md, "One request, one record").
+//!
+//! The data plane fills one [`Exchange`] per request ([`Timings`] turns the instants it captured into ALB's
+//! processing times), then hands it to the observers, which never reach back into the data plane:
+//! [`Metrics::observe`] (by reference) and [`AccessLogHandle::log`] (by value, through a bounded queue to a
+//! writer thread that formats [`format_alb`] or [`format_json`] lines into ALB-named, rotated files).
+//!
+//! ```
+//! use std::time::Instant;
+//! use waygate_faults::Cause;
+//! use waygate_telemetry::*;
+//!
+//! let metrics = Metrics::new();
+//! // Per connection: the listener's names and one connection trace id.
+//! let mut ex = Exchange::new("public".into(), "app/waygate/public".into(), "203.0.113.7:50432".parse().unwrap());
+//! ex.conn_trace_id = Some(new_conn_trace_id());
+//! // Request head read.
+//! let mut timings = Timings::start();
+//! ex.kind = RequestKind::from_connection(false, false);
+//! (ex.method, ex.url, ex.http_version) = ("GET".into(), "http://example.com:80/".into(), "HTTP/1.1".into());
+//! ex.trace_id = "Root=1-6740a1b2-9f8e7d6c5b4a39281706f5e4".into();
+//! ex.target_group = Some(TargetGroupRef::new("app"));
+//! ex.matched_rule_priority = Some(0);
+//! ex.actions = Actions::FORWARD;
+//! // The connect failed: one failed attempt, no response head, so all three processing times are -1.
+//! ex.attempts.push(Attempt::failed("10.0.0.7:8080", Cause::TargetConnectionRefused));
+//! ex.cause = Some(Cause::TargetConnectionRefused);
+//! ex.elb_status = 502;
+//! timings.fill(Instant::now(), &mut ex);
+//! metrics.observe(&ex);
+//! let line = alb_line(&ex);
+//! assert!(line.contains(" 10.0.0.7:8080 -1 -1 -1 502 - "));
+//! assert!(line.contains(r#""TargetConnectionRefused" "10.0.0.7:8080" "-""#));
+//! assert!(metrics.encode().contains(r#"code="502",cause="TargetConnectionRefused""#));
+//! ```
+//!
+//! - `record`: the record and its small types; `timing`: processing times; `timefmt`: UTC formatting.
+//! - `alb` / `json`: the two line formats; `writer` / `rotate`: the queue, the thread, the files.
+//! - `metrics` / `labels`: the Prometheus registry with design/INTERFACE.md's names.
+//!
+//! Dependencies: prometheus-client (the registry), flate2 (gzip files), tokio (only a `watch` channel so
+//! `shutdown` can be awaited), serde/serde_json (JSON lines), tracing (write errors), rand (file-name and
+//! connection-id randomness). Timestamps are formatted by hand (`timefmt`), needing no date crate.
+
+mod alb;
+mod json;
+mod labels;
+mod metrics;
+mod record;
+mod rotate;
+mod timefmt;
+mod timing;
+mod writer;
+
+pub use alb::{alb_line, format_alb};
+pub use json::{format_json, json_line};
+pub use labels::Side;
+pub use metrics::{AccessLogCounters, CONTENT_TYPE, ConnectionGuard, Metrics, RESPONSE_TIME_BUCKETS};
+pub use record::{
+    ACCOUNT, Actions, Attempt, Classification, Exchange, REGION, RequestKind, TargetGroupRef, new_conn_trace_id,
+};
+pub use rotate::NameParts;
+pub use timefmt::{file_stamp, iso8601, write_iso8601};
+pub use timing::{ProcessingTimes, Timings};
+pub use writer::{AccessLog, AccessLogConfig, AccessLogHandle, LogFormat, WriterSummary};

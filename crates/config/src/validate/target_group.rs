@@ -40,6 +40,7 @@ pub(super) fn target_group(c: &mut Checker<'_>, written: &Spanned<file::TargetGr
     let deregistration_delay =
         c.duration(&ctx, "deregistration_delay", g.deregistration_delay.as_ref(), secs(300), &[secs(0)..=secs(3600)]);
     let retries = c.int(&ctx, "retries", g.retries.as_ref(), 1, 0..=5);
+    let retry_body_limit = c.int(&ctx, "retry_body_limit", g.retry_body_limit.as_ref(), 64 * 1024, 0..=1024 * 1024);
     let slow_start = c.duration(
         &ctx,
         "slow_start",
@@ -90,6 +91,7 @@ pub(super) fn target_group(c: &mut Checker<'_>, written: &Spanned<file::TargetGr
         pool_idle_timeout,
         deregistration_delay,
         retries,
+        retry_body_limit,
         fail_open: g.fail_open.unwrap_or(true),
         slow_start,
         tls,

@@ -14,6 +14,7 @@ use tokio_rustls::TlsConnector;
 use waygate_faults::Phase;
 
 use super::failure::AttemptFailure;
+use super::liveness::Probe;
 use super::meter::{ConnCounters, Metered};
 use super::transport::Transport;
 
@@ -41,6 +42,8 @@ pub struct Connected {
     pub counters: Arc<ConnCounters>,
     pub connect_time: Duration,
     pub tls_time: Option<Duration>,
+    /// Peek-only handle for liveness checks at checkout.
+    pub probe: Option<Probe>,
 }
 
 /// Resolves the target's host to one address (IP literals skip DNS).
@@ -74,10 +77,11 @@ pub async fn connect(spec: &ConnectSpec) -> Result<Connected, AttemptFailure> {
     // Small request heads must not wait for Nagle; failure to set it is harmless.
     let _ = tcp.set_nodelay(true);
     let local = tcp.local_addr().unwrap_or(addr);
+    let probe = Probe::new(&tcp);
     let counters = ConnCounters::new(addr, local);
     let metered = Metered::new(tcp, counters.clone());
     let Some(tls) = &spec.tls else {
-        return Ok(Connected { transport: Transport::Plain(metered), counters, connect_time, tls_time: None });
+        return Ok(Connected { transport: Transport::Plain(metered), counters, connect_time, tls_time: None, probe });
     };
     let tls_started = Instant::now();
     let handshake = TlsConnector::from(tls.config.clone()).connect(tls.server_name.clone(), metered);
@@ -97,6 +101,7 @@ pub async fn connect(spec: &ConnectSpec) -> Result<Connected, AttemptFailure> {
             counters,
             connect_time,
             tls_time: Some(tls_started.elapsed()),
+            probe,
         }),
     }
 }

@@ -33,6 +33,9 @@ pub struct ConnCounters {
     use_base_read: AtomicU64,
     use_base_written: AtomicU64,
     open: AtomicBool,
+    /// The gateway itself chose to close it (expired, evicted, aborted): an idle close that teaches nothing
+    /// about the target's keep-alive.
+    closed_by_gateway: AtomicBool,
 }
 
 impl ConnCounters {
@@ -50,6 +53,7 @@ impl ConnCounters {
             use_base_read: AtomicU64::new(0),
             use_base_written: AtomicU64::new(0),
             open: AtomicBool::new(true),
+            closed_by_gateway: AtomicBool::new(false),
         })
     }
 
@@ -88,6 +92,14 @@ impl ConnCounters {
 
     pub fn mark_closed(&self) {
         self.open.store(false, Ordering::Relaxed);
+    }
+
+    pub fn close_by_gateway(&self) {
+        self.closed_by_gateway.store(true, Ordering::Relaxed);
+    }
+
+    pub fn closed_by_gateway(&self) -> bool {
+        self.closed_by_gateway.load(Ordering::Relaxed)
     }
 
     pub fn is_open(&self) -> bool {

@@ -1,9 +1,12 @@
 //! waygate's own upstream connection layer: `hyper::client::conn::http1` over connections we open, meter and
 //! pool ourselves, so that every failure carries the connection's evidence (ARCHITECTURE.md: own the
-//! upstream connection).
+//! upstream connection). A pooled connection is checked for liveness before reuse and expires before the
+//! target's learned keep-alive, so the keep-alive race is avoided rather than suffered.
 
 pub mod connector;
 pub mod failure;
+pub mod keepalive;
+pub mod liveness;
 pub mod meter;
 pub mod pool;
 pub mod tls;
@@ -20,19 +23,24 @@ use waygate_faults::Phase;
 use crate::body::UpstreamRequestBody;
 pub use connector::{ConnectSpec, TlsTarget};
 pub use failure::AttemptFailure;
+pub use keepalive::{KeepAlive, KeepAliveView};
+use liveness::{Liveness, Probe};
 pub use meter::{ConnCounters, ConnSnapshot};
-use pool::Pool;
+use pool::{Parked, Pool};
 
 /// Response heads larger than this are a TargetResponseHeadersTooLarge (ALB's limit).
 pub const MAX_RESPONSE_HEAD: usize = 32 * 1024;
 /// Idle connections kept per target.
 const MAX_IDLE_PER_TARGET: usize = 1024;
 
-/// One target's way in: how to connect, and its pool of idle connections.
+/// One target's way in: how to connect, its pool of idle connections, and what it taught us about keep-alive.
 #[derive(Debug)]
 pub struct Upstream {
     pub spec: ConnectSpec,
+    /// `host:port`, for log lines.
+    authority: Arc<str>,
     pool: Pool,
+    pub keepalive: Arc<KeepAlive>,
 }
 
 /// A connection leased for one request.
@@ -49,33 +57,58 @@ pub struct Lease {
     /// Ends the connection's I/O task: used when an attempt is abandoned mid-exchange (timeout, cut body),
     /// so that no half-used connection lingers or returns to the pool.
     pub conn_task: AbortHandle,
+    probe: Option<Probe>,
 }
 
 impl Lease {
-    /// Closes the connection now.
-    pub fn abort(&self) {
-        self.conn_task.abort();
-        self.counters.mark_closed();
-    }
-
     pub fn snapshot(&self) -> ConnSnapshot {
         self.counters.snapshot(self.reused, self.idle_before_use)
+    }
+
+    /// Closes the connection now.
+    pub fn abort(&self) {
+        self.counters.close_by_gateway();
+        self.conn_task.abort();
+        self.counters.mark_closed();
     }
 }
 
 impl Upstream {
     pub fn new(spec: ConnectSpec, pool_idle_timeout: Duration) -> Self {
-        Self { spec, pool: Pool::new(pool_idle_timeout, MAX_IDLE_PER_TARGET) }
+        let authority = if spec.host.contains(':') {
+            format!("[{}]:{}", spec.host, spec.port)
+        } else {
+            format!("{}:{}", spec.host, spec.port)
+        };
+        Self {
+            spec,
+            authority: authority.into(),
+            pool: Pool::new(MAX_IDLE_PER_TARGET),
+            keepalive: Arc::new(KeepAlive::new(pool_idle_timeout)),
+        }
     }
 
-    /// A pooled connection that is ready for a request, else a new one.
+    /// A pooled connection that is ready and alive, else a new one.
     pub async fn lease(&self) -> Result<Lease, AttemptFailure> {
-        while let Some(mut idle) = self.pool.checkout() {
+        while let Some(mut idle) = self.pool.checkout(self.keepalive.effective()) {
             if !idle.sender.is_ready() && idle.sender.ready().await.is_err() {
                 // Closed while parked (the target hung up, or its last exchange ended the connection).
                 continue;
             }
             let idle_before_use = idle.counters.idle_for(Instant::now());
+            if let Some(probe) = &idle.probe {
+                let state = probe.check();
+                if state != Liveness::Alive {
+                    if let (Liveness::Closed | Liveness::Reset, Some(idle_for)) = (&state, idle_before_use) {
+                        self.keepalive.observed_close(idle_for, &self.authority);
+                    }
+                    self.keepalive.discarded_stale();
+                    idle.counters.close_by_gateway();
+                    tracing::debug!(target: "waygate::pool", target_addr = %self.authority, conn = idle.counters.id, ?state,
+                        "discarded a pooled connection found unusable at checkout");
+                    continue;
+                }
+            }
             idle.counters.begin_use();
             return Ok(Lease {
                 sender: idle.sender,
@@ -85,12 +118,14 @@ impl Upstream {
                 connect_time: None,
                 tls_time: None,
                 conn_task: idle.conn_task,
+                probe: idle.probe,
             });
         }
-        self.open().await
+        self.connect().await
     }
 
-    async fn open(&self) -> Result<Lease, AttemptFailure> {
+    /// A new connection, bypassing the pool (the retry after a keep-alive race).
+    pub async fn connect(&self) -> Result<Lease, AttemptFailure> {
         let connected = connector::connect(&self.spec).await?;
         let counters = connected.counters.clone();
         let io = TokioIo::new(connected.transport);
@@ -102,9 +137,18 @@ impl Upstream {
             }
         };
         let conn_counters = counters.clone();
+        let keepalive = self.keepalive.clone();
+        let authority = self.authority.clone();
         let conn_task = tokio::spawn(async move {
             // Errors surface through the request that was in flight; an idle connection just ends.
             let _ = conn.await;
+            // A connection that ends while parked, and not by our hand, was closed by the target: its idle
+            // age is the target's keep-alive in practice.
+            if !conn_counters.closed_by_gateway()
+                && let Some(idle) = conn_counters.idle_for(Instant::now())
+            {
+                keepalive.observed_close(idle, &authority);
+            }
             conn_counters.mark_closed();
         })
         .abort_handle();
@@ -117,12 +161,15 @@ impl Upstream {
             connect_time: Some(connected.connect_time),
             tls_time: connected.tls_time,
             conn_task,
+            probe: connected.probe,
         })
     }
 
     /// Hands a connection whose exchange completed back to the pool.
     pub fn release(&self, lease: Lease) {
-        self.pool.park(lease.sender, lease.counters, lease.conn_task);
+        let parked =
+            Parked { sender: lease.sender, counters: lease.counters, conn_task: lease.conn_task, probe: lease.probe };
+        self.pool.park(parked, self.keepalive.effective());
     }
 
     pub fn idle_connections(&self) -> usize {

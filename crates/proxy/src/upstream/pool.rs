@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use hyper::client::conn::http1::SendRequest;
 use tokio::task::AbortHandle;
 
+use super::liveness::Probe;
 use super::meter::ConnCounters;
 use crate::body::UpstreamRequestBody;
 
@@ -17,6 +18,7 @@ pub struct IdleConn {
     pub sender: SendRequest<UpstreamRequestBody>,
     pub counters: Arc<ConnCounters>,
     pub conn_task: AbortHandle,
+    pub probe: Option<Probe>,
     parked_at: Instant,
 }
 
@@ -24,13 +26,23 @@ pub struct IdleConn {
 #[derive(Debug)]
 pub struct Pool {
     idle: Mutex<Vec<IdleConn>>,
-    idle_timeout: Duration,
     max_idle: usize,
 }
 
+impl IdleConn {
+    fn expired(&self, now: Instant, idle_timeout: Duration) -> bool {
+        now.saturating_duration_since(self.parked_at) >= idle_timeout
+    }
+
+    /// Closes it on the gateway's own initiative.
+    fn evict(self) {
+        self.counters.close_by_gateway();
+    }
+}
+
 impl Pool {
-    pub fn new(idle_timeout: Duration, max_idle: usize) -> Self {
-        Self { idle: Mutex::new(Vec::new()), idle_timeout, max_idle }
+    pub fn new(max_idle: usize) -> Self {
+        Self { idle: Mutex::new(Vec::new()), max_idle }
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<IdleConn>> {
@@ -38,13 +50,17 @@ impl Pool {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes the most recently parked connection that is still open and within the idle timeout.
-    pub fn checkout(&self) -> Option<IdleConn> {
+    /// Takes the most recently parked connection that is still open and within `idle_timeout`.
+    pub fn checkout(&self, idle_timeout: Duration) -> Option<IdleConn> {
         let now = Instant::now();
         let mut idle = self.lock();
         while let Some(conn) = idle.pop() {
-            if conn.sender.is_closed() || now.saturating_duration_since(conn.parked_at) >= self.idle_timeout {
-                continue; // dropping the sender closes the connection
+            if conn.sender.is_closed() {
+                continue;
+            }
+            if conn.expired(now, idle_timeout) {
+                conn.evict(); // dropping the sender closes the connection
+                continue;
             }
             return Some(conn);
         }
@@ -52,21 +68,21 @@ impl Pool {
     }
 
     /// Parks a connection whose exchange completed; drops it when the pool is full or the connection closed.
-    pub fn park(&self, sender: SendRequest<UpstreamRequestBody>, counters: Arc<ConnCounters>, conn_task: AbortHandle) {
-        if sender.is_closed() {
+    pub fn park(&self, conn: Parked, idle_timeout: Duration) {
+        if conn.sender.is_closed() {
             return;
         }
-        counters.mark_idle();
+        conn.counters.mark_idle();
         let now = Instant::now();
         let mut idle = self.lock();
         // Expired entries sit at the front (oldest first): sweep them so idle sockets do not linger.
-        let expired =
-            idle.iter().take_while(|c| now.saturating_duration_since(c.parked_at) >= self.idle_timeout).count();
-        idle.drain(..expired);
+        let expired = idle.iter().take_while(|c| c.expired(now, idle_timeout)).count();
+        idle.drain(..expired).for_each(IdleConn::evict);
         if idle.len() >= self.max_idle {
-            idle.remove(0);
+            idle.remove(0).evict();
         }
-        idle.push(IdleConn { sender, counters, conn_task, parked_at: now });
+        let Parked { sender, counters, conn_task, probe } = conn;
+        idle.push(IdleConn { sender, counters, conn_task, probe, parked_at: now });
     }
 
     pub fn idle_count(&self) -> usize {
@@ -75,6 +91,14 @@ impl Pool {
 
     /// Closes every idle connection (target removed or drained).
     pub fn clear(&self) {
-        self.lock().clear();
+        self.lock().drain(..).for_each(IdleConn::evict);
     }
+}
+
+/// A connection handed back after a complete exchange.
+pub struct Parked {
+    pub sender: SendRequest<UpstreamRequestBody>,
+    pub counters: Arc<ConnCounters>,
+    pub conn_task: AbortHandle,
+    pub probe: Option<Probe>,
 }

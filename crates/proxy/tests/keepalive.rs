@@ -1,0 +1,94 @@
+//! The keep-alive race, avoided: liveness checks at checkout, one replay on a fresh connection for
+//! idempotent requests, and learning the target's keep-alive. Non-idempotent requests are never replayed.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use waygate_faultlab::Fault;
+
+/// A target that answers one request per connection and closes when the next one arrives: every reuse loses
+/// the race. GETs and small PUTs are replayed on a fresh connection; the client never sees it.
+#[tokio::test]
+async fn idempotent_requests_survive_the_race_and_the_retry_is_logged() {
+    let logs = LogCapture::default();
+    let _guard = logs.install();
+    let target = Fault::KeepAliveRace.spawn(loopback()).await.unwrap();
+    let (_gw, addr) = gateway(&simple_config(&[target.addr()], "retries = 0\n")).await;
+    for i in 0..20 {
+        let resp = within("GET", get(addr, "/")).await;
+        assert_eq!(resp.status, 200, "GET #{i}: {}", resp.text());
+    }
+    let put = within("PUT", h1(addr, request("PUT", "/", "a", "small body"))).await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    let text = logs.text();
+    let retries = text.lines().filter(|l| l.contains("WARN") && l.contains("cause=TargetKeepAliveRace")).count();
+    assert!(retries >= 19, "each lost race is logged as a retried attempt ({retries}):\n{text}");
+    assert!(text.contains("attempt=1/2"), "{text}");
+    let post = within("POST", h1(addr, request("POST", "/", "a", "not idempotent"))).await;
+    assert_eq!(post.status, 502, "a POST is never replayed");
+}
+
+/// A target that closes connections idle for 2 ms, far below the pool's idle timeout: 1,000 GETs from four
+/// concurrent clients all succeed, whether the close was seen at checkout or raced the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_gets_against_a_short_keepalive_target_see_no_502() {
+    let target = Fault::KeepAliveCloser(Duration::from_millis(2)).spawn(loopback()).await.unwrap();
+    let (_gw, addr) = gateway(&simple_config(&[target.addr()], "retries = 0\npool_idle_timeout = \"60s\"\n")).await;
+    let workers = (0..4).map(|_| {
+        tokio::spawn(async move {
+            let mut failures = Vec::new();
+            for _ in 0..250 {
+                let resp = get(addr, "/").await;
+                if resp.status != 200 {
+                    failures.push((resp.status, resp.header("proxy-status").to_owned()));
+                }
+            }
+            failures
+        })
+    });
+    for w in within("1000 requests", futures_util::future::join_all(workers)).await {
+        let failures = w.unwrap();
+        assert!(failures.is_empty(), "client-visible failures: {failures:?}");
+    }
+    assert!(target.stats().connections_closed() > 0, "the target did close idle connections");
+}
+
+/// POSTs sent after the target closed the pooled connection go out on a live one: the liveness check at
+/// checkout (or hyper's own close detection) keeps them off the dead socket.
+#[tokio::test]
+async fn posts_after_the_target_closed_are_not_sent_on_the_dead_connection() {
+    let target = Fault::KeepAliveCloser(Duration::from_millis(20)).spawn(loopback()).await.unwrap();
+    let (_gw, addr) = gateway(&simple_config(&[target.addr()], "retries = 0\n")).await;
+    for i in 0..50u64 {
+        let resp = within("POST", h1(addr, request("POST", "/", "a", Bytes::from_static(b"data")))).await;
+        assert_eq!(resp.status, 200, "POST #{i}: {}", resp.header("proxy-status"));
+        within("the target closed the idle connection", target.stats().wait_until(|s| s.connections_closed() > i))
+            .await;
+    }
+}
+
+/// A target that advertises `Keep-Alive: timeout=N` shorter than pool_idle_timeout is learned, and the
+/// mis-tuning is reported once with the numbers.
+#[tokio::test]
+async fn advertised_keepalive_is_learned_and_mistuning_reported() {
+    let logs = LogCapture::default();
+    let _guard = logs.install();
+    let backend = waygate_faultlab::Backend::new("ka").spawn(loopback()).await.unwrap();
+    let (gw, addr) = gateway(&simple_config(&[backend.addr()], "pool_idle_timeout = \"60s\"\n")).await;
+    assert_eq!(get(addr, "/keepalive/5").await.status, 200);
+    let view = gw.runtime().groups["app"].targets[0].upstream.keepalive.view();
+    assert_eq!(view.advertised, Some(Duration::from_secs(5)));
+    assert_eq!(view.effective, Duration::from_millis(4500));
+    assert_eq!(get(addr, "/keepalive/5").await.status, 200);
+    let warnings: Vec<_> =
+        logs.text().lines().filter(|l| l.contains("shorter than pool_idle_timeout")).map(str::to_owned).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("learned_ms=5000") && warnings[0].contains("pool_idle_timeout_ms=60000"),
+        "{}",
+        warnings[0]
+    );
+}

@@ -1,0 +1,264 @@
+//! The ALB access-log line (reference/ALB.md §1): every column in order, quoted the same way, `-` and `-1`
+//! with ALB's meanings, so the AWS Athena table and log shippers read waygate's files unchanged.
+//!
+//! Decisions where ALB is silent or its tooling disagrees with its docs:
+//! - Quoted free-text columns (request, user_agent, trace_id, domain_name, chosen_cert_arn, redirect_url) write
+//!   `"`, `\` and control characters as `\xHH` (nginx's escape form). AWS's Athena regex reads those columns as
+//!   `"([^"]*)"`, so a backslash-escaped quote (`\"`) would make the whole line unreadable there; `\x22`
+//!   keeps it parseable and is still reversible. Spaces in the URL are written `%20`.
+//! - `target:port_list` and `target_status_code_list` join attempts with `,`: ALB documents a space-delimited
+//!   list but only ever writes one item, and its Athena regex reads these columns as `"([^\s]+?)"`, which a
+//!   space would break. A failed attempt's status is `-` (e.g. `"-,200"`).
+//! - IPv6 addresses are written without brackets (`2001:db8::1:443`), as ALB does; the port is after the last
+//!   colon.
+//! - Unquoted columns are one token: characters that would split them (whitespace, `"`, controls) become `_`;
+//!   `ssl_cipher` keeps `[A-Z0-9_-]` (upper-casing) and `ssl_protocol` `[A-Za-z0-9.-]`, the Athena regex's
+//!   classes for them.
+//! - `user_agent` is truncated to 8 KB like ALB's. A request that could not be parsed is `"- - - "`.
+//! - `conn_trace_id` is written when the record has one; without it the line is the pre-2023 format.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::timefmt::write_iso8601;
+use crate::{Attempt, Exchange};
+
+/// ALB's user-agent limit.
+const USER_AGENT_MAX: usize = 8 * 1024;
+
+/// Append the record's ALB line to `out`, without a trailing newline.
+pub fn format_alb(ex: &Exchange, out: &mut String) {
+    out.push_str(ex.kind.as_str());
+    out.push(' ');
+    write_iso8601(out, ex.time);
+    out.push(' ');
+    push_token(out, &ex.elb);
+    out.push(' ');
+    push_addr(out, ex.client);
+    out.push(' ');
+    match ex.target() {
+        Some(t) => push_target(out, t),
+        None => out.push('-'),
+    }
+    for t in [ex.request_processing_time, ex.target_processing_time, ex.response_processing_time] {
+        out.push(' ');
+        push_secs(out, t);
+    }
+    let _ = write!(out, " {} ", ex.elb_status);
+    match ex.target_status {
+        Some(s) => {
+            let _ = write!(out, "{s}");
+        }
+        None => out.push('-'),
+    }
+    let _ = write!(out, " {} {} ", ex.received_bytes, ex.sent_bytes);
+    push_request(out, ex);
+    out.push(' ');
+    push_quoted(out, ex.user_agent.as_deref().map(truncate_user_agent));
+    out.push(' ');
+    push_class(out, ex.ssl_cipher.as_deref(), '_', |c| {
+        c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-' || c == '_'
+    });
+    out.push(' ');
+    push_class(out, ex.ssl_protocol.as_deref(), '-', |c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    out.push(' ');
+    push_token(out, ex.target_group.as_ref().map_or("", |tg| &tg.arn));
+    out.push(' ');
+    push_quoted(out, Some(&ex.trace_id));
+    out.push(' ');
+    push_quoted(out, ex.sni.as_deref());
+    out.push(' ');
+    push_quoted(out, ex.chosen_cert_arn.as_deref());
+    out.push(' ');
+    match ex.matched_rule_priority {
+        Some(p) => {
+            let _ = write!(out, "{p}");
+        }
+        None => out.push('-'),
+    }
+    out.push(' ');
+    write_iso8601(out, ex.request_creation_time);
+    out.push_str(" \"");
+    push_actions(out, ex);
+    out.push_str("\" ");
+    push_quoted(out, ex.redirect_url.as_deref());
+    out.push(' ');
+    push_quoted(out, ex.cause.map(|c| c.name()));
+    out.push_str(" \"");
+    push_list(out, &ex.attempts, |out, a| push_target(out, &a.target));
+    out.push_str("\" \"");
+    push_list(out, &ex.attempts, |out, a| match a.status {
+        Some(s) => {
+            let _ = write!(out, "{s}");
+        }
+        None => out.push('-'),
+    });
+    out.push_str("\" \"");
+    push_token(out, ex.classification.map_or("", |c| c.as_str()));
+    out.push_str("\" \"");
+    push_token(out, ex.classification_reason.as_deref().unwrap_or(""));
+    out.push('"');
+    if let Some(tid) = &ex.conn_trace_id {
+        out.push(' ');
+        push_token(out, tid);
+    }
+}
+
+/// The ALB line as a new string.
+pub fn alb_line(ex: &Exchange) -> String {
+    let mut s = String::with_capacity(512);
+    format_alb(ex, &mut s);
+    s
+}
+
+/// Seconds with millisecond precision (rounded), or `-1`.
+pub(crate) fn push_secs(out: &mut String, d: Option<Duration>) {
+    match d {
+        Some(d) => {
+            let ms = (d.as_nanos() + 500_000) / 1_000_000;
+            let _ = write!(out, "{}.{:03}", ms / 1_000, ms % 1_000);
+        }
+        None => out.push_str("-1"),
+    }
+}
+
+/// `ip:port`, IPv6 without brackets.
+fn push_addr(out: &mut String, a: SocketAddr) {
+    let _ = write!(out, "{}:{}", a.ip(), a.port());
+}
+
+/// A target as `host:port`: socket addresses in [`push_addr`] form; anything else as a token that still ends in
+/// `:port` (an empty port when it has none), which the Athena regex's `([^ ]*)[:-]([0-9]*)` requires.
+fn push_target(out: &mut String, t: &str) {
+    if let Ok(a) = t.parse::<SocketAddr>() {
+        return push_addr(out, a);
+    }
+    match t.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
+            push_token(out, host);
+            out.push(':');
+            out.push_str(port);
+        }
+        _ => {
+            push_token(out, t);
+            out.push(':');
+        }
+    }
+}
+
+fn splits(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || c == '"' || c == ','
+}
+
+/// One unquoted token: `-` when empty, splitting characters replaced with `_`.
+fn push_token(out: &mut String, s: &str) {
+    if s.is_empty() {
+        out.push('-');
+    }
+    out.extend(s.chars().map(|c| if splits(c) { '_' } else { c }));
+}
+
+/// A token restricted to a character class (upper-casing letters the class lacks in lower case, replacing
+/// anything else with `other`, itself in the class); `-` when absent or empty.
+fn push_class(out: &mut String, s: Option<&str>, other: char, keep: fn(char) -> bool) {
+    match s {
+        Some(s) if !s.is_empty() => {
+            out.extend(s.chars().map(|c| {
+                let c = if keep(c) { c } else { c.to_ascii_uppercase() };
+                if keep(c) { c } else { other }
+            }));
+        }
+        _ => out.push('-'),
+    }
+}
+
+/// A quoted free-text column: `"-"` when absent or empty, else the text with `"`, `\` and controls as `\xHH`.
+fn push_quoted(out: &mut String, s: Option<&str>) {
+    out.push('"');
+    match s {
+        Some(s) if !s.is_empty() => push_escaped(out, s, false),
+        _ => out.push('-'),
+    }
+    out.push('"');
+}
+
+fn push_escaped(out: &mut String, s: &str, url: bool) {
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            ' ' if url => out.push_str("%20"),
+            c if c.is_control() => {
+                // Control characters outside ASCII (U+0080..U+009F) are written as their UTF-8 bytes.
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    let _ = write!(out, "\\x{b:02x}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// `"METHOD URL PROTO"`, or `"- - - "` for a request that could not be parsed.
+fn push_request(out: &mut String, ex: &Exchange) {
+    if ex.method.is_empty() {
+        out.push_str("\"- - - \"");
+        return;
+    }
+    out.push('"');
+    push_token(out, &ex.method);
+    out.push(' ');
+    if ex.url.is_empty() {
+        out.push('-');
+    } else {
+        push_escaped(out, &ex.url, true);
+    }
+    out.push(' ');
+    push_token(out, &ex.http_version);
+    out.push('"');
+}
+
+fn push_actions(out: &mut String, ex: &Exchange) {
+    if ex.actions.is_empty() {
+        out.push('-');
+        return;
+    }
+    for (i, name) in ex.actions.names().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(name);
+    }
+}
+
+fn push_list(out: &mut String, attempts: &[Attempt], item: impl Fn(&mut String, &Attempt)) {
+    if attempts.is_empty() {
+        out.push('-');
+    }
+    for (i, a) in attempts.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        item(out, a);
+    }
+}
+
+/// The user agent as ALB keeps it: at most 8 KB.
+pub(crate) fn truncate_user_agent(s: &str) -> &str {
+    truncate(s, USER_AGENT_MAX)
+}
+
+/// The longest prefix of `s` of at most `max` bytes ending on a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
+}

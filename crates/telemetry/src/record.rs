@@ -1,0 +1,328 @@
+//! The exchange record: one per request, filled by the data plane as the request moves through the gateway,
+//! then handed (by reference to the metrics, by value to the access log) to observers that never reach back.
+//!
+//! Every field documents the ALB access-log column it becomes (reference/ALB.md §1) and what `-` / `-1` mean
+//! there. The record is plain data: cloning an `Arc<str>` for the listener, target group and connection id is
+//! an atomic increment, and the owned strings are the ones the request already produced (URL, user agent).
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::ops::BitOr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use waygate_faults::Cause;
+
+/// ALB's `type` column: how the client spoke to the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RequestKind {
+    /// HTTP/1.x, or HTTP/2 prior knowledge (h2c), over plain TCP. ALB has no h2c; its `h2` means TLS.
+    #[default]
+    Http,
+    /// HTTP/1.x over TLS.
+    Https,
+    /// HTTP/2 over TLS (ALPN h2).
+    H2,
+    /// gRPC over TLS.
+    Grpcs,
+    /// WebSocket over plain TCP.
+    Ws,
+    /// WebSocket over TLS.
+    Wss,
+}
+
+impl RequestKind {
+    /// The kind for an ordinary HTTP exchange: `h2` only for HTTP/2 over TLS, as ALB writes it.
+    pub const fn from_connection(tls: bool, http2: bool) -> Self {
+        match (tls, http2) {
+            (true, true) => Self::H2,
+            (true, false) => Self::Https,
+            (false, _) => Self::Http,
+        }
+    }
+
+    /// The word ALB writes.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+            Self::H2 => "h2",
+            Self::Grpcs => "grpcs",
+            Self::Ws => "ws",
+            Self::Wss => "wss",
+        }
+    }
+}
+
+/// ALB's `actions_executed` column: a set of actions, written comma-separated in ALB's order
+/// (`waf,authenticate,redirect,fixed-response,forward`), or `-` when empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Actions(u8);
+
+impl Actions {
+    pub const NONE: Self = Self(0);
+    pub const WAF: Self = Self(1);
+    pub const AUTHENTICATE: Self = Self(1 << 1);
+    pub const REDIRECT: Self = Self(1 << 2);
+    pub const FIXED_RESPONSE: Self = Self(1 << 3);
+    pub const FORWARD: Self = Self(1 << 4);
+
+    /// In the order ALB lists them.
+    const NAMES: [(Self, &'static str); 5] = [
+        (Self::WAF, "waf"),
+        (Self::AUTHENTICATE, "authenticate"),
+        (Self::REDIRECT, "redirect"),
+        (Self::FIXED_RESPONSE, "fixed-response"),
+        (Self::FORWARD, "forward"),
+    ];
+
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn insert(&mut self, other: Self) {
+        self.0 |= other.0;
+    }
+
+    /// The action names present, in ALB's order.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::NAMES.into_iter().filter(move |(a, _)| self.contains(*a)).map(|(_, n)| n)
+    }
+}
+
+impl BitOr for Actions {
+    type Output = Self;
+    fn bitor(self, rhs: Self) -> Self {
+        Self(self.0 | rhs.0)
+    }
+}
+
+/// A desync classification of a non-compliant request (ALB.md §7); compliant requests have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Classification {
+    Acceptable,
+    Ambiguous,
+    Severe,
+}
+
+impl Classification {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Acceptable => "Acceptable",
+            Self::Ambiguous => "Ambiguous",
+            Self::Severe => "Severe",
+        }
+    }
+}
+
+/// Synthetic account and region used wherever ALB writes AWS coordinates (ARNs, file names).
+pub const ACCOUNT: &str = "000000000000";
+/// See [`ACCOUNT`].
+pub const REGION: &str = "local";
+
+/// A target group as the record names it: the config name (metrics label) and the ARN-like string the
+/// access log writes. Build it once per target group (at config load), not per request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TargetGroupRef {
+    pub name: Arc<str>,
+    pub arn: Arc<str>,
+}
+
+impl TargetGroupRef {
+    /// The synthetic ARN `arn:aws:elasticloadbalancing:local:000000000000:targetgroup/<name>/<id>`, where
+    /// `<id>` is 16 hex digits of the FNV-1a hash of the name: stable across restarts and instances, distinct
+    /// per name, like ALB's own ids. Whitespace and quotes in the name become `-` so the column stays one token.
+    pub fn new(name: impl Into<Arc<str>>) -> Self {
+        let name = name.into();
+        let clean: String =
+            name.chars().map(|c| if c.is_whitespace() || c == '"' || c.is_control() { '-' } else { c }).collect();
+        let arn = format!("arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/{clean}/{:016x}", fnv1a(&name));
+        Self { name, arn: arn.into() }
+    }
+
+    /// A target group with an ARN of the operator's choosing (e.g. mirroring a real ALB's).
+    pub fn with_arn(name: impl Into<Arc<str>>, arn: impl Into<Arc<str>>) -> Self {
+        Self { name: name.into(), arn: arn.into() }
+    }
+}
+
+/// 64-bit FNV-1a: a tiny, fixed (unseeded) hash for ids that must be stable across processes.
+pub(crate) fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// A new connection trace id, `TID_` and 32 lowercase hex digits, for one client connection: every request on
+/// that connection carries a clone of the same `Arc`.
+pub fn new_conn_trace_id() -> Arc<str> {
+    let bits: u128 = rand::random();
+    format!("TID_{bits:032x}").into()
+}
+
+/// One try of the request against one target (or the single invoke of a function target).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The address actually tried, `ip:port` (`[v6]:port` is accepted and written without brackets, as ALB
+    /// writes IPv6). For a DNS failure, `host:port`.
+    pub target: Arc<str>,
+    /// The target's response status, when it sent a parseable response head.
+    pub status: Option<u16>,
+    /// Why this attempt failed, if it did (the cause of a retried attempt, or the final cause).
+    pub cause: Option<Cause>,
+    /// CloudWatch TargetResponseTime for this attempt: request head written to the target until its
+    /// response head arrived. `None` when no head arrived.
+    pub response_time: Option<Duration>,
+}
+
+impl Attempt {
+    /// An attempt that got a response head.
+    pub fn responded(target: impl Into<Arc<str>>, status: u16, response_time: Duration) -> Self {
+        Self { target: target.into(), status: Some(status), cause: None, response_time: Some(response_time) }
+    }
+
+    /// An attempt that failed before a response head.
+    pub fn failed(target: impl Into<Arc<str>>, cause: Cause) -> Self {
+        Self { target: target.into(), status: None, cause: Some(cause), response_time: None }
+    }
+}
+
+/// One request, one record (ARCHITECTURE.md). Field comments name the ALB column each becomes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exchange {
+    /// Listener name: the `listener` metrics label (not an ALB column).
+    pub listener: Arc<str>,
+    /// `type`.
+    pub kind: RequestKind,
+    /// `time`: when the gateway finished the response (last byte written, or the exchange ended).
+    pub time: SystemTime,
+    /// `request_creation_time`: when the gateway received the request (its head was read).
+    pub request_creation_time: SystemTime,
+    /// `elb`: `app/<name>/<id>`; the data plane passes e.g. `app/waygate/<listener>`.
+    pub elb: Arc<str>,
+    /// `client:port`.
+    pub client: SocketAddr,
+    /// `request_processing_time`: received the request → sent it to a target. `None` is written `-1`: the
+    /// request was not dispatched, or the target sent no response head (see [`crate::Timings`]).
+    pub request_processing_time: Option<Duration>,
+    /// `target_processing_time`: sent to the target → target's response head began. `None` → `-1`, same cases.
+    pub target_processing_time: Option<Duration>,
+    /// `response_processing_time`: target's response head received → gateway began sending the response to
+    /// the client. `None` → `-1`, same cases.
+    pub response_processing_time: Option<Duration>,
+    /// `elb_status_code`: the status the client got (or, for 460, would have got).
+    pub elb_status: u16,
+    /// `target_status_code`: the status the target sent; `None` → `-` (no connection, or no response).
+    pub target_status: Option<u16>,
+    /// `received_bytes`: bytes read from the client for this request, headers included.
+    pub received_bytes: u64,
+    /// `sent_bytes`: bytes written to the client for this response, headers included.
+    pub sent_bytes: u64,
+    /// `request` verb. Empty when the request could not be parsed: the request column is then `"- - - "`.
+    pub method: Cow<'static, str>,
+    /// `request` URL, as ALB writes it: `scheme://host:port/path?query` (the port always present).
+    pub url: String,
+    /// `request` protocol: `HTTP/1.0`, `HTTP/1.1`, `HTTP/2.0`.
+    pub http_version: Cow<'static, str>,
+    /// `user_agent`; `None` → `-`. Truncated to 8 KB when written, like ALB.
+    pub user_agent: Option<String>,
+    /// `ssl_cipher`, OpenSSL-style name (`ECDHE-RSA-AES128-GCM-SHA256`, `TLS_AES_128_GCM_SHA256`); `None` → `-`.
+    pub ssl_cipher: Option<Cow<'static, str>>,
+    /// `ssl_protocol`: `TLSv1.2`, `TLSv1.3`; `None` → `-`.
+    pub ssl_protocol: Option<Cow<'static, str>>,
+    /// `target_group_arn` (and the `target_group` metrics label); `None` → `-`.
+    pub target_group: Option<TargetGroupRef>,
+    /// `trace_id`: the request id (`Root=1-{8 hex}-{24 hex}`), also sent as `x-request-id`.
+    pub trace_id: String,
+    /// `domain_name`: the SNI name the client sent; `None` → `-`.
+    pub sni: Option<String>,
+    /// `chosen_cert_arn`: the listener certificate's identifier; `None` → `-` (always on plain listeners).
+    pub chosen_cert_arn: Option<Arc<str>>,
+    /// `matched_rule_priority`: the rule's priority, 0 for the default action; `None` → `-` (no rule matched
+    /// and no default action). ALB's `-1` (error during rule evaluation) cannot happen in waygate.
+    pub matched_rule_priority: Option<u32>,
+    /// `actions_executed`.
+    pub actions: Actions,
+    /// `redirect_url`: the Location of a redirect action; `None` → `-`.
+    pub redirect_url: Option<String>,
+    /// `error_reason`: the cause name (FAULTS.md); `None` → `-`.
+    pub cause: Option<Cause>,
+    /// Every attempt in order: `target:port_list` and `target_status_code_list`; the last one is `target:port`.
+    /// Empty for requests never sent to an HTTP target (fixed responses, redirects, routing or selection
+    /// failures, function targets): those columns are then `-`.
+    pub attempts: Vec<Attempt>,
+    /// `classification`: desync classification of a non-compliant request; `None` → `-`.
+    pub classification: Option<Classification>,
+    /// `classification_reason`, e.g. `AmbiguousUri`; `None` → `-`.
+    pub classification_reason: Option<Cow<'static, str>>,
+    /// `conn_trace_id` of the client connection ([`new_conn_trace_id`]). `None` omits the column, giving the
+    /// pre-2023 line (used to reproduce AWS's documented examples).
+    pub conn_trace_id: Option<Arc<str>>,
+}
+
+impl Exchange {
+    /// A record for a request just received: times are now, every optional column is `-`/`-1`, status 0
+    /// until the data plane sets it.
+    pub fn new(listener: Arc<str>, elb: Arc<str>, client: SocketAddr) -> Self {
+        let now = SystemTime::now();
+        Self {
+            listener,
+            kind: RequestKind::Http,
+            time: now,
+            request_creation_time: now,
+            elb,
+            client,
+            request_processing_time: None,
+            target_processing_time: None,
+            response_processing_time: None,
+            elb_status: 0,
+            target_status: None,
+            received_bytes: 0,
+            sent_bytes: 0,
+            method: Cow::Borrowed(""),
+            url: String::new(),
+            http_version: Cow::Borrowed("HTTP/1.1"),
+            user_agent: None,
+            ssl_cipher: None,
+            ssl_protocol: None,
+            target_group: None,
+            trace_id: String::new(),
+            sni: None,
+            chosen_cert_arn: None,
+            matched_rule_priority: None,
+            actions: Actions::NONE,
+            redirect_url: None,
+            cause: None,
+            attempts: Vec::new(),
+            classification: None,
+            classification_reason: None,
+            conn_trace_id: None,
+        }
+    }
+
+    /// ALB's `target:port`: the last attempt's target, if any.
+    pub fn target(&self) -> Option<&str> {
+        self.attempts.last().map(|a| &*a.target)
+    }
+
+    /// The status the client got was the target's own: `target_status == elb_status` (ALB's rule: "502 with
+    /// 502 means the target did"). Such a response counts as a target response, even a 503, and a cause on it
+    /// (a body cut short, TargetResponseIncomplete) does not make it a gateway error.
+    pub fn is_target_response(&self) -> bool {
+        self.target_status == Some(self.elb_status)
+    }
+
+    /// The gateway generated the status itself (an error, a fixed response or a redirect): counted in
+    /// `waygate_elb_responses_total`, never in `waygate_target_responses_total`.
+    pub fn is_gateway_generated(&self) -> bool {
+        !self.is_target_response()
+    }
+
+    /// The gateway generated this status because something failed: it has a cause and it is not the target's
+    /// status. Every such record explains itself through [`Exchange::cause`].
+    pub fn is_gateway_error(&self) -> bool {
+        self.cause.is_some() && self.is_gateway_generated()
+    }
+}

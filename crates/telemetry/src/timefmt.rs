@@ -1,0 +1,105 @@
+//! UTC time formatting for the access log: ISO 8601 with microseconds (`2018-07-02T22:23:00.186641Z`) for the
+//! `time` and `request_creation_time` columns, and the minute stamp ALB puts in file names (`20140215T2340Z`).
+//! Hand-rolled (Howard Hinnant's days-to-civil) rather than a date crate: it is twenty lines and allocation-free.
+//! Times before 1970 are clamped to the epoch.
+
+use std::fmt::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Civil (proleptic Gregorian) date of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Broken-down UTC time.
+struct Utc {
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u64,
+    minute: u64,
+    second: u64,
+    micros: u32,
+}
+
+fn utc(t: SystemTime) -> Utc {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
+    let (year, month, day) = civil_from_days(days);
+    let rem = secs % 86_400;
+    Utc {
+        year,
+        month,
+        day,
+        hour: rem / 3_600,
+        minute: rem % 3_600 / 60,
+        second: rem % 60,
+        micros: since.subsec_micros(),
+    }
+}
+
+/// Append `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+pub fn write_iso8601(out: &mut String, t: SystemTime) {
+    let u = utc(t);
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        u.year, u.month, u.day, u.hour, u.minute, u.second, u.micros
+    );
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` as a new string.
+pub fn iso8601(t: SystemTime) -> String {
+    let mut s = String::with_capacity(27);
+    write_iso8601(&mut s, t);
+    s
+}
+
+/// ALB's file-name stamp, `YYYYMMDDTHHMMZ`.
+pub fn file_stamp(t: SystemTime) -> String {
+    let u = utc(t);
+    format!("{:04}{:02}{:02}T{:02}{:02}Z", u.year, u.month, u.day, u.hour, u.minute)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn at(secs: u64, micros: u32) -> SystemTime {
+        UNIX_EPOCH + Duration::new(secs, micros * 1_000)
+    }
+
+    #[test]
+    fn alb_example_times() {
+        assert_eq!(iso8601(at(1_530_570_180, 186_641)), "2018-07-02T22:23:00.186641Z");
+        assert_eq!(iso8601(at(1_530_570_168, 364_000)), "2018-07-02T22:22:48.364000Z");
+        assert_eq!(file_stamp(at(1_392_507_600, 0)), "20140215T2340Z");
+    }
+
+    #[test]
+    fn edges() {
+        assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(iso8601(UNIX_EPOCH - Duration::from_secs(5)), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(iso8601(at(951_782_400, 0)), "2000-02-29T00:00:00.000000Z");
+        assert_eq!(iso8601(at(4_102_444_799, 999_999)), "2099-12-31T23:59:59.999999Z");
+        // Every day for 400 years round-trips through the month lengths without gaps.
+        let mut prev = civil_from_days(-1);
+        for d in 0..146_097 {
+            let c = civil_from_days(d);
+            assert!(c > prev, "{c:?} after {prev:?}");
+            assert!((1..=12).contains(&c.1) && (1..=31).contains(&c.2));
+            prev = c;
+        }
+    }
+}
