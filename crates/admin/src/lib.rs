@@ -1,11 +1,11 @@
-//! The admin listener: `/live` and `/ready` now, the admin API and `/metrics` as they land. It runs on its own
+//! The admin listener: `/live`, `/ready` and `/metrics` (Prometheus text); the admin API as it lands. It runs on its own
 //! thread with its own single-threaded runtime, so an overloaded data plane cannot starve the endpoints an
 //! operator (or an orchestrator's probe) needs most during an incident.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -14,12 +14,15 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
+use waygate_telemetry::{CONTENT_TYPE, Metrics};
 
 /// What the admin endpoints report.
 #[derive(Debug, Default)]
 pub struct AdminState {
     /// Configuration loaded and listeners bound.
     pub ready: AtomicBool,
+    /// The gateway's metrics registry, once the gateway exists.
+    pub metrics: OnceLock<Arc<Metrics>>,
 }
 
 /// The running admin listener; dropping it stops the thread.
@@ -76,6 +79,12 @@ pub fn spawn(bind: SocketAddr, state: Arc<AdminState>) -> Result<AdminHandle, St
 }
 
 async fn handle(state: Arc<AdminState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if (req.method(), req.uri().path()) == (&Method::GET, "/metrics") {
+        let text = state.metrics.get().map(|m| m.encode()).unwrap_or_default();
+        let mut resp = Response::new(Full::new(Bytes::from(text)));
+        resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(CONTENT_TYPE));
+        return Ok(resp);
+    }
     let (status, body) = match (req.method(), req.uri().path()) {
         (&Method::GET, "/live") => (StatusCode::OK, "live\n"),
         (&Method::GET, "/ready") if state.ready.load(Ordering::Relaxed) => (StatusCode::OK, "ready\n"),

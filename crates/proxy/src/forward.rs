@@ -14,102 +14,104 @@ use http_body::Body as _;
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper::client::conn::TrySendError;
-use waygate_config::{Action, FixedResponse};
+use waygate_config::{Action, Errors, FixedResponse};
 use waygate_faults::{Cause, Phase, classify, retry_safety};
+use waygate_telemetry::Actions;
 
-use crate::body::{BodyObserver, ProxyBody, RelayBody, RequestProgress, UpstreamRequestBody};
-use crate::group::{Group, InFlight};
+use crate::body::{ProxyBody, RequestProgress, UpstreamRequestBody};
+use crate::group::Group;
 use crate::headers::{self, Forwarded, X_REQUEST_ID};
 use crate::log;
+use crate::record::{ConnFacts, Pending, Record, Sink, header_bytes};
+use crate::relay;
 use crate::request_id::new_request_id;
 use crate::respond;
 use crate::runtime::{ListenerRuntime, Runtime};
-use crate::upstream::{AttemptFailure, Lease};
+use crate::upstream::AttemptFailure;
 
 /// What a request needs to know about the client connection it came on.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ClientConn {
-    pub listener: String,
     pub peer: SocketAddr,
     /// `http` or `https`, for X-Forwarded-Proto.
     pub proto: &'static str,
     /// The port the client connected to, for X-Forwarded-Port.
     pub port_header: HeaderValue,
+    /// What every access-log record of this connection shares (listener, TLS, conn_trace_id).
+    pub facts: ConnFacts,
+    pub sink: Arc<Sink>,
 }
 
-/// Handles one client request on the given snapshot.
+/// Handles one client request on the given snapshot. Every way out emits exactly one record.
 pub async fn handle(
     rt: Arc<Runtime>,
     client: Arc<ClientConn>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let id = new_request_id();
-    let profile = rt.config.errors;
-    let Some(listener) = rt.listeners.get(&client.listener).cloned() else {
+    let record = Record::begin(&client.facts, client.peer, &req, &id);
+    let mut pending = Pending::new(record, client.sink.clone(), rt.config.errors.profile);
+    Ok(route(&rt, &client, req, id, &mut pending).await)
+}
+
+async fn route(
+    rt: &Runtime,
+    client: &ClientConn,
+    req: Request<Incoming>,
+    id: HeaderValue,
+    pending: &mut Pending,
+) -> Response<ProxyBody> {
+    let errors = rt.config.errors;
+    let Some(listener) = rt.listeners.get(&*client.facts.listener).cloned() else {
         // The listener left the configuration while this connection was open.
-        return Ok(respond::error(Cause::NoRoute, profile, &id, None));
+        return error(pending, errors, Cause::NoRoute, &id, None);
     };
     if headers::xff_count(req.headers()) > MAX_XFF_ADDRESSES {
-        return Ok(respond::error(Cause::ClientXffTooMany, profile, &id, None));
+        return error(pending, errors, Cause::ClientXffTooMany, &id, None);
     }
     let host = request_host(&req);
     let Some(route) = listener.router.route(host.as_deref().unwrap_or(""), req.uri().path()) else {
-        return Ok(respond::error(Cause::NoRoute, profile, &id, None));
+        return error(pending, errors, Cause::NoRoute, &id, None);
     };
     let group = match route.action {
-        Action::FixedResponse(fixed) => return Ok(fixed_response(fixed, &id)),
+        Action::FixedResponse(fixed) => {
+            if let Some(r) = pending.get() {
+                r.route(route.priority, Actions::FIXED_RESPONSE);
+            }
+            return generated(pending, fixed_response(fixed, &id), None);
+        }
         Action::Forward(name) => match rt.groups.get(name) {
             Some(g) => g.clone(),
-            None => return Ok(respond::error(Cause::NoRoute, profile, &id, None)),
+            None => return error(pending, errors, Cause::NoRoute, &id, None),
         },
     };
-    let watch = ClientWatch { request_id: id.clone(), group: group.clone(), armed: true };
-    let resp = forward(&rt, &listener, &client, &group, req, id, host).await;
-    watch.disarm();
-    Ok(resp)
-}
-
-/// ALB answers 463 when X-Forwarded-For holds more addresses than this.
-const MAX_XFF_ADDRESSES: usize = 30;
-
-/// Logs ClientClosedRequest (ALB's 460) when hyper drops the request future because the client went away
-/// before a response head was ready. Dropping the future also drops the attempt, whose [`CancelOnDrop`]
-/// closes the upstream connection: the target's work is cancelled, not left to finish into the void.
-struct ClientWatch {
-    request_id: HeaderValue,
-    group: Arc<Group>,
-    armed: bool,
-}
-
-impl ClientWatch {
-    fn disarm(mut self) {
-        self.armed = false;
+    if let Some(r) = pending.get() {
+        r.route(route.priority, Actions::FORWARD);
+        r.group(&group.tg_ref);
     }
+    forward(rt.config.errors, &listener, client, &group, req, id, host, pending).await
 }
 
-impl Drop for ClientWatch {
-    fn drop(&mut self) {
-        if self.armed {
-            log::client_closed(&self.request_id, &self.group.config.name);
-        }
-    }
+/// Records a response the gateway generated and returns it.
+fn generated(pending: &mut Pending, resp: Response<ProxyBody>, cause: Option<Cause>) -> Response<ProxyBody> {
+    pending.generated(resp.status().as_u16(), cause, response_bytes(&resp));
+    resp
 }
 
-/// Aborts an upstream connection's I/O task if the attempt using it is dropped mid-exchange.
-struct CancelOnDrop(Option<tokio::task::AbortHandle>);
-
-impl CancelOnDrop {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
+/// An error response for `cause`, recorded.
+fn error(
+    pending: &mut Pending,
+    errors: Errors,
+    cause: Cause,
+    id: &HeaderValue,
+    failure: Option<(&str, &AttemptFailure)>,
+) -> Response<ProxyBody> {
+    generated(pending, respond::error(cause, errors, id, failure), Some(cause))
 }
 
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if let Some(task) = self.0.take() {
-            task.abort();
-        }
-    }
+/// Bytes of a response on the wire: an HTTP/1.1 status line, the headers, the body.
+pub fn response_bytes<B: http_body::Body>(resp: &Response<B>) -> u64 {
+    17 + header_bytes(resp.headers()) + resp.body().size_hint().exact().unwrap_or(0)
 }
 
 fn request_host(req: &Request<Incoming>) -> Option<String> {
@@ -212,28 +214,32 @@ impl Replay {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn forward(
-    rt: &Runtime,
+    errors: Errors,
     listener: &ListenerRuntime,
     client: &ClientConn,
     group: &Arc<Group>,
     req: Request<Incoming>,
     id: HeaderValue,
     host: Option<String>,
+    pending: &mut Pending,
 ) -> Response<ProxyBody> {
-    let profile = rt.config.errors;
     if group.targets.is_empty() {
-        return respond::error(Cause::NoRegisteredTargets, profile, &id, None);
+        return error(pending, errors, Cause::NoRegisteredTargets, &id, None);
     }
     let progress = Arc::new(RequestProgress::default());
+    if let Some(r) = pending.get() {
+        r.body(&progress);
+    }
     let req = upstream_request(req, client, &id, host);
     let is_idempotent = idempotent(req.method());
     let (req, replay_body) =
         match prepare_body(req, group.config.retry_body_limit, listener.config.idle_timeout, &progress).await {
             Ok(prepared) => prepared,
-            Err(cause) => return respond::error(cause, profile, &id, None),
+            Err(cause) => return error(pending, errors, cause, &id, None),
         };
-    let mut pending = Some(req);
+    let mut outgoing = Some(req);
     let mut max_attempts = 1 + group.config.retries as usize;
     let mut tried: Vec<usize> = Vec::new();
     let mut attempt = 0;
@@ -248,7 +254,7 @@ async fn forward(
             Some(index) => index,
             None => {
                 let Some(index) = group.pick(&tried).or_else(|| group.pick(&[])) else {
-                    return respond::error(Cause::NoRegisteredTargets, profile, &id, None);
+                    return error(pending, errors, Cause::NoRegisteredTargets, &id, None);
                 };
                 tried.push(index);
                 index
@@ -269,15 +275,18 @@ async fn forward(
             Err(failure) => {
                 let cause = failure.classify();
                 log::attempt_failed(&ctx, cause, &failure);
+                if let Some(r) = pending.get() {
+                    r.attempt_failed(&target.authority, cause);
+                }
                 // Nothing reached the target: always safe to try another (FAULTS.md).
                 if attempt < max_attempts {
                     continue;
                 }
-                return respond::error(cause, profile, &id, Some((&target.authority, &failure)));
+                return error(pending, errors, cause, &id, Some((&target.authority, &failure)));
             }
         };
-        let Some(req) = pending.take() else {
-            return respond::error(Cause::NoRegisteredTargets, profile, &id, None);
+        let Some(req) = outgoing.take() else {
+            return error(pending, errors, Cause::NoRegisteredTargets, &id, None);
         };
         // Only a reused connection can lose the keep-alive race, so only then is the head worth keeping.
         let replay = match (&replay_body, lease.reused && !race_retried) {
@@ -285,6 +294,9 @@ async fn forward(
             _ => None,
         };
         let cancel = CancelOnDrop(Some(lease.conn_task.clone()));
+        if let Some(r) = pending.get() {
+            r.request_sent();
+        }
         let sent = lease.sender.try_send_request(req);
         let timeout = group.config.response_timeout;
         let response_timer = async {
@@ -297,21 +309,28 @@ async fn forward(
             () = response_timer => {
                 let failure = AttemptFailure::timeout(Phase::AwaitHeaders, timeout).with_conn(lease.snapshot());
                 lease.abort();
-                return fail(rt, &ctx, &target.authority, failure, &id);
+                return fail(pending, errors, &ctx, failure, &id);
             }
         };
         cancel.disarm();
         let err = match result {
-            Ok(resp) => return relay(resp, lease, in_flight, &id, listener),
+            Ok(resp) => {
+                let mut record = pending.record.take();
+                if let Some(r) = record.as_mut() {
+                    r.responded(&target.authority, resp.status().as_u16());
+                }
+                let done = relay::Done { lease, in_flight, record, sink: pending.sink().clone() };
+                return relay::relay(resp, done, &id, listener.config.idle_timeout);
+            }
             Err(err) => err,
         };
-        let (error, unsent) = err_into_parts(err, &mut pending);
+        let (hyper_error, unsent) = err_into_parts(err, &mut outgoing);
         let phase = if unsent { Phase::SendRequest } else { Phase::AwaitHeaders };
-        let failure = AttemptFailure::from_hyper(phase, error).with_conn(lease.snapshot());
+        let failure = AttemptFailure::from_hyper(phase, hyper_error).with_conn(lease.snapshot());
         lease.abort();
         if progress.client_failed() {
             log::client_gone(&ctx, &failure);
-            return respond::error(Cause::ClientClosedRequest, profile, &id, None);
+            return error(pending, errors, Cause::ClientClosedRequest, &id, None);
         }
         let evidence = failure.evidence();
         let safety = retry_safety(&evidence, is_idempotent, unsent || replay.is_some());
@@ -319,19 +338,27 @@ async fn forward(
             race_retried = true;
             max_attempts += 1;
             let ctx = log::AttemptCtx { max_attempts, ..ctx };
-            log::attempt_failed(&ctx, classify(&evidence), &failure);
-            if pending.is_none() {
-                pending = replay.map(|r| r.build(&progress));
+            let cause = classify(&evidence);
+            log::attempt_failed(&ctx, cause, &failure);
+            if let Some(r) = pending.get() {
+                r.attempt_failed(&target.authority, cause);
+            }
+            if outgoing.is_none() {
+                outgoing = replay.map(|r| r.build(&progress));
             }
             fresh_retry = Some(index);
             continue;
         }
         // The request came back unsent: retrying it elsewhere cannot duplicate anything.
         if unsent && attempt < max_attempts {
-            log::attempt_failed(&ctx, classify(&evidence), &failure);
+            let cause = classify(&evidence);
+            log::attempt_failed(&ctx, cause, &failure);
+            if let Some(r) = pending.get() {
+                r.attempt_failed(&target.authority, cause);
+            }
             continue;
         }
-        return fail(rt, &ctx, &target.authority, failure, &id);
+        return fail(pending, errors, &ctx, failure, &id);
     }
 }
 
@@ -347,63 +374,37 @@ fn err_into_parts(
 }
 
 fn fail(
-    rt: &Runtime,
+    pending: &mut Pending,
+    errors: Errors,
     ctx: &log::AttemptCtx<'_>,
-    target: &str,
     failure: AttemptFailure,
     id: &HeaderValue,
 ) -> Response<ProxyBody> {
     let cause = failure.classify();
     log::attempt_failed(ctx, cause, &failure);
-    respond::error(cause, rt.config.errors, id, Some((target, &failure)))
+    if let Some(r) = pending.get() {
+        r.attempt_failed(ctx.target, cause);
+    }
+    error(pending, errors, cause, id, Some((ctx.target, &failure)))
 }
 
-fn relay(
-    resp: Response<Incoming>,
-    lease: Lease,
-    in_flight: InFlight,
-    id: &HeaderValue,
-    listener: &ListenerRuntime,
-) -> Response<ProxyBody> {
-    let (mut parts, body) = resp.into_parts();
-    if let Some(ka) = parts.headers.get(&headers::KEEP_ALIVE) {
-        let target = in_flight.target();
-        target.upstream.keepalive.advertised(ka.as_bytes(), &target.authority);
+/// ALB answers 463 when X-Forwarded-For holds more addresses than this.
+const MAX_XFF_ADDRESSES: usize = 30;
+
+/// Aborts an upstream connection's I/O task if the attempt using it is dropped mid-exchange (the client left):
+/// the target's work is cancelled, not left to finish into the void.
+struct CancelOnDrop(Option<tokio::task::AbortHandle>);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
     }
-    headers::strip_hop_by_hop(&mut parts.headers);
-    parts.headers.insert(&X_REQUEST_ID, id.clone());
-    let observer = Box::new(Completion { lease: Some(lease), in_flight, request_id: id.clone() });
-    let body = RelayBody::new(body, observer, listener.config.idle_timeout);
-    Response::from_parts(parts, ProxyBody::Relay(body))
 }
 
-/// Ends a relayed exchange: the connection returns to the pool only when its response was read whole.
-struct Completion {
-    lease: Option<Lease>,
-    in_flight: InFlight,
-    request_id: HeaderValue,
-}
-
-impl BodyObserver for Completion {
-    fn complete(mut self: Box<Self>, _bytes: u64) {
-        if let Some(lease) = self.lease.take() {
-            self.in_flight.target().upstream.release(lease);
-        }
-    }
-
-    fn failed(mut self: Box<Self>, bytes: u64, stalled: Option<std::time::Duration>, error: Option<&hyper::Error>) {
-        if let Some(lease) = self.lease.take() {
-            let snapshot = lease.snapshot();
-            lease.abort();
-            log::body_failed(&self.request_id, &self.in_flight, &snapshot, bytes, stalled, error);
-        }
-    }
-
-    fn abandoned(mut self: Box<Self>, _bytes: u64) {
-        // The client left mid-body: the rest of the response will never be read, so the connection cannot be
-        // reused.
-        if let Some(lease) = self.lease.take() {
-            lease.abort();
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use waygate_config::{Algorithm, TargetGroup, TargetSpec};
+use waygate_telemetry::TargetGroupRef;
 
 use crate::upstream::Upstream;
 
@@ -55,6 +56,8 @@ impl Drop for InFlight {
 #[derive(Debug)]
 pub struct Group {
     pub config: TargetGroup,
+    /// Name and synthetic ARN, as the access log and metrics label it.
+    pub tg_ref: TargetGroupRef,
     pub targets: Vec<Arc<Target>>,
     next: AtomicUsize,
     total_weight: u64,
@@ -63,7 +66,8 @@ pub struct Group {
 impl Group {
     pub fn new(config: TargetGroup, targets: Vec<Arc<Target>>) -> Self {
         let total_weight = targets.iter().map(|t| u64::from(t.spec.weight)).sum();
-        Self { config, targets, next: AtomicUsize::new(0), total_weight }
+        let tg_ref = TargetGroupRef::new(config.name.as_str());
+        Self { config, tg_ref, targets, next: AtomicUsize::new(0), total_weight }
     }
 
     /// Picks a target not in `tried` (indices), per the group's algorithm; `None` when none is left.
@@ -126,7 +130,7 @@ mod tests {
                     tls_handshake_timeout: Duration::from_secs(1),
                     tls: None,
                 };
-                Arc::new(Target::new(spec, Upstream::new(connect, Duration::from_secs(60))))
+                Arc::new(Target::new(spec, Upstream::new(connect, Duration::from_secs(60), Default::default())))
             })
             .collect();
         let mut config = test_group();

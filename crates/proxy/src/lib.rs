@@ -11,6 +11,8 @@ pub mod group;
 mod headers;
 mod listener;
 mod log;
+pub mod record;
+mod relay;
 pub mod request_id;
 mod respond;
 pub mod router;
@@ -25,7 +27,10 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc, watch};
-use waygate_config::Config;
+use waygate_config::{Config, LogFormat};
+use waygate_telemetry::{AccessLog, AccessLogConfig, Metrics, NameParts};
+
+use record::Sink;
 
 use listener::ConnShared;
 pub use runtime::Runtime;
@@ -40,6 +45,9 @@ struct Bound {
 /// The running data plane.
 pub struct Gateway {
     runtime: Arc<ArcSwap<Runtime>>,
+    sink: Arc<Sink>,
+    /// The access log settings in force, to restart the writer only when they change.
+    access_log: Mutex<Option<waygate_config::AccessLog>>,
     listeners: Mutex<HashMap<String, Bound>>,
     shutdown: watch::Sender<bool>,
     tracker: mpsc::Sender<()>,
@@ -70,10 +78,13 @@ pub enum Drain {
 impl Gateway {
     /// Compiles the configuration and binds every listener. Errors name the listener and address.
     pub async fn start(config: Config) -> Result<Self, GatewayError> {
-        let runtime = Runtime::build(config, None).map_err(GatewayError)?;
+        let metrics = Arc::new(Metrics::new());
+        let runtime = Runtime::build(config, None, &metrics).map_err(GatewayError)?;
         let (shutdown, _) = watch::channel(false);
         let (tracker, drained) = mpsc::channel(1);
         let gw = Self {
+            sink: Arc::new(Sink::new(metrics)),
+            access_log: Mutex::new(None),
             runtime: Arc::new(ArcSwap::from_pointee(runtime)),
             listeners: Mutex::new(HashMap::new()),
             shutdown,
@@ -81,7 +92,43 @@ impl Gateway {
             drained: Mutex::new(drained),
         };
         gw.sync_listeners().await?;
+        gw.sync_access_log().await?;
         Ok(gw)
+    }
+
+    /// The metrics registry (for `/metrics`).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.sink.metrics.clone()
+    }
+
+    /// Starts, swaps or stops the access log writer to match the snapshot's `[access_log]`. The old writer is
+    /// drained (every queued line written) before this returns.
+    async fn sync_access_log(&self) -> Result<(), GatewayError> {
+        let wanted = self.runtime.load().config.access_log.clone();
+        let mut current = self.access_log.lock().await;
+        if *current == wanted {
+            return Ok(());
+        }
+        let handle = match &wanted {
+            None => None,
+            Some(cfg) => {
+                let format = match cfg.format {
+                    LogFormat::Alb => waygate_telemetry::LogFormat::Alb,
+                    LogFormat::Json => waygate_telemetry::LogFormat::Json,
+                };
+                let mut log_config = AccessLogConfig::new(&cfg.dir, format, NameParts::new("waygate", &node_name()));
+                log_config.gzip = cfg.gzip;
+                let (handle, _writer) = AccessLog::start(log_config, self.sink.metrics.access_log_counters())
+                    .map_err(|e| GatewayError(format!("access log: cannot write to {}: {e}", cfg.dir.display())))?;
+                tracing::info!(target: "waygate::access_log", dir = %cfg.dir.display(), format = ?cfg.format, "access log on");
+                Some(handle)
+            }
+        };
+        if let Some(old) = self.sink.set_access_log(handle) {
+            old.shutdown().await;
+        }
+        *current = wanted;
+        Ok(())
     }
 
     /// The snapshot requests are served from now.
@@ -98,9 +145,13 @@ impl Gateway {
     /// file start, removed ones stop accepting. On error nothing changes.
     pub async fn reload(&self, config: Config) -> Result<(), GatewayError> {
         let current = self.runtime.load_full();
-        let next = Runtime::build(config, Some(&current)).map_err(GatewayError)?;
+        let next = Runtime::build(config, Some(&current), &self.sink.metrics).map_err(GatewayError)?;
         let previous = self.runtime.swap(Arc::new(next));
-        if let Err(e) = self.sync_listeners().await {
+        let synced = match self.sync_listeners().await {
+            Ok(()) => self.sync_access_log().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = synced {
             self.runtime.store(previous);
             self.sync_listeners().await?;
             return Err(e);
@@ -140,6 +191,7 @@ impl Gateway {
                 runtime: self.runtime.clone(),
                 shutdown: self.shutdown.subscribe(),
                 tracker: self.tracker.clone(),
+                sink: self.sink.clone(),
             };
             tokio::spawn(listener::accept_loop(socket, name.clone(), shared, stop_rx));
             tracing::info!(target: "waygate::listener", listener = %name, addr = %local, "listening");
@@ -156,9 +208,23 @@ impl Gateway {
         let _ = self.shutdown.send(true);
         drop(self.tracker);
         let mut drained = self.drained.lock().await;
-        match tokio::time::timeout(deadline, drained.recv()).await {
+        let outcome = match tokio::time::timeout(deadline, drained.recv()).await {
             Ok(_) => Drain::Complete,
             Err(_) => Drain::TimedOut,
+        };
+        // Every finished request's line is written before the process exits.
+        if let Some(log) = self.sink.set_access_log(None) {
+            log.shutdown().await;
         }
+        outcome
     }
+}
+
+/// This instance's name in access log file names (ALB writes the node's IP there).
+fn node_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "local".to_owned())
 }

@@ -19,8 +19,10 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::forward::{self, ClientConn};
+use crate::record::{ConnFacts, Sink, TlsInfo};
 use crate::runtime::{ListenerRuntime, Runtime};
 use crate::upstream::{ConnCounters, meter::Metered};
+use waygate_telemetry::{Side, new_conn_trace_id};
 
 /// Client TLS handshakes must finish within this time.
 const CLIENT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,10 +35,19 @@ pub struct ConnShared {
     pub shutdown: watch::Receiver<bool>,
     /// Held by every connection task; the gateway waits for all clones to drop when draining.
     pub tracker: mpsc::Sender<()>,
+    pub sink: Arc<Sink>,
+}
+
+/// A listener's names as records carry them, made once per listener rather than per connection.
+#[derive(Clone)]
+struct Names {
+    listener: Arc<str>,
+    elb: Arc<str>,
 }
 
 /// Accepts connections until `stop` flips.
 pub async fn accept_loop(listener: TcpListener, name: String, shared: ConnShared, mut stop: watch::Receiver<bool>) {
+    let names = Names { elb: format!("app/waygate/{name}").into(), listener: name.into() };
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -45,42 +56,57 @@ pub async fn accept_loop(listener: TcpListener, name: String, shared: ConnShared
         match accepted {
             Ok((tcp, peer)) => {
                 let shared = shared.clone();
-                let name = name.clone();
-                tokio::spawn(async move { serve_connection(tcp, peer, name, shared).await });
+                let names = names.clone();
+                tokio::spawn(async move { serve_connection(tcp, peer, names, shared).await });
             }
             Err(e) => {
                 // EMFILE and friends: back off briefly instead of spinning on the error.
-                tracing::warn!(target: "waygate::listener", listener = %name, error = %e, "accept failed");
+                shared.sink.metrics.connection_rejected(&names.listener);
+                tracing::warn!(target: "waygate::listener", listener = %names.listener, error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
 }
 
-async fn serve_connection(tcp: TcpStream, peer: SocketAddr, name: String, shared: ConnShared) {
+async fn serve_connection(tcp: TcpStream, peer: SocketAddr, names: Names, shared: ConnShared) {
     let _tracker = shared.tracker.clone();
-    let Some(listener) = shared.runtime.load().listeners.get(&name).cloned() else { return };
+    let _open = shared.sink.metrics.connection_opened(Side::Client);
+    let Some(listener) = shared.runtime.load().listeners.get(&*names.listener).cloned() else { return };
     let _ = tcp.set_nodelay(true);
     let local = tcp.local_addr().unwrap_or(peer);
     let counters = ConnCounters::new(peer, local);
     let io = Metered::new(tcp, counters.clone());
-    let client = ClientConn {
-        listener: name,
+    let facts = |tls| ConnFacts {
+        listener: names.listener.clone(),
+        elb: names.elb.clone(),
+        conn_trace_id: new_conn_trace_id(),
+        tls,
+        port: local.port(),
+    };
+    let client = |tls: Option<TlsInfo>| ClientConn {
         peer,
-        proto: if listener.tls.is_some() { "https" } else { "http" },
+        proto: if tls.is_some() { "https" } else { "http" },
         port_header: HeaderValue::from(local.port()),
+        facts: facts(tls),
+        sink: shared.sink.clone(),
     };
     match &listener.tls {
-        None => serve_http(io, client, counters, &listener, shared).await,
+        None => serve_http(io, client(None), counters, &listener, shared.clone()).await,
         Some(tls) => {
             let accept = TlsAcceptor::from(tls.clone()).accept(io);
             match tokio::time::timeout(CLIENT_TLS_HANDSHAKE_TIMEOUT, accept).await {
-                Ok(Ok(stream)) => serve_http(stream, client, counters, &listener, shared).await,
+                Ok(Ok(stream)) => {
+                    let info = TlsInfo::of(stream.get_ref().1);
+                    serve_http(stream, client(Some(info)), counters, &listener, shared.clone()).await;
+                }
                 Ok(Err(e)) => {
-                    tracing::debug!(target: "waygate::listener", listener = %client.listener, client = %peer, error = %e, "client TLS handshake failed");
+                    shared.sink.metrics.client_tls_error(&names.listener);
+                    tracing::debug!(target: "waygate::listener", listener = %names.listener, client = %peer, error = %e, "client TLS handshake failed");
                 }
                 Err(_) => {
-                    tracing::debug!(target: "waygate::listener", listener = %client.listener, client = %peer, "client TLS handshake timed out");
+                    shared.sink.metrics.client_tls_error(&names.listener);
+                    tracing::debug!(target: "waygate::listener", listener = %names.listener, client = %peer, "client TLS handshake timed out");
                 }
             }
         }

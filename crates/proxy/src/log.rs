@@ -7,7 +7,7 @@ use tracing::{Level, event};
 use waygate_faults::{Cause, Phase};
 
 use crate::group::InFlight;
-use crate::upstream::{AttemptFailure, ConnSnapshot};
+use crate::upstream::AttemptFailure;
 
 /// Which attempt of which request this is.
 pub struct AttemptCtx<'a> {
@@ -75,8 +75,8 @@ pub fn attempt_failed(ctx: &AttemptCtx<'_>, cause: Cause, f: &AttemptFailure) {
 }
 
 /// The client went away before the response head was ready (ALB's 460, nothing sent).
-pub fn client_closed(request_id: &HeaderValue, group: &str) {
-    event!(target: "waygate::upstream", Level::INFO, request_id = %id(request_id),
+pub fn client_closed(request_id: &str, group: &str) {
+    event!(target: "waygate::upstream", Level::INFO, request_id = %request_id,
         cause = %Cause::ClientClosedRequest.name(), target_group = %group,
         "client closed the connection before the response; the upstream request was cancelled");
 }
@@ -92,25 +92,20 @@ pub fn client_gone(ctx: &AttemptCtx<'_>, f: &AttemptFailure) {
 pub fn body_failed(
     request_id: &HeaderValue,
     in_flight: &InFlight,
-    c: &ConnSnapshot,
+    cause: Cause,
+    failure: &AttemptFailure,
     body_bytes: u64,
-    stalled: Option<std::time::Duration>,
     error: Option<&hyper::Error>,
 ) {
-    let mut failure = match stalled {
-        Some(after) => AttemptFailure::timeout(Phase::StreamBody, after),
-        None => AttemptFailure::new(Phase::StreamBody),
-    };
-    failure.response_started = true;
-    let cause = failure.classify();
     let message = match error {
         Some(e) => format!("response body cut short after {body_bytes} bytes: {e}"),
-        None => format!("response body stalled after {body_bytes} bytes: {}", describe(&failure)),
+        None => format!("response body stalled after {body_bytes} bytes: {}", describe(failure)),
     };
     let target = in_flight.target();
+    let Some(c) = &failure.conn else { return };
     event!(target: "waygate::upstream", Level::ERROR, request_id = %id(request_id), cause = %cause.name(),
-        phase = %Phase::StreamBody.as_str(), target = %target.authority, conn = c.id, remote = %c.remote, local = %c.local,
-        reused = c.reused, use_count = c.use_count, bytes_read = c.attempt_bytes_read,
+        phase = %Phase::StreamBody.as_str(), target = %target.authority, conn = c.id, remote = %c.remote,
+        local = %c.local, reused = c.reused, use_count = c.use_count, bytes_read = c.attempt_bytes_read,
         bytes_written = c.attempt_bytes_written, age_ms = c.age.as_millis() as u64,
         last_io_ms = c.last_io_ago.as_millis() as u64, open = c.open, "{message}");
 }

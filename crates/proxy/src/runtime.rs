@@ -10,6 +10,7 @@ use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use waygate_config::{Config, Listener, TargetGroup, TargetProtocol};
+use waygate_telemetry::Metrics;
 
 use crate::group::{Group, Target};
 use crate::router::Router;
@@ -34,11 +35,11 @@ pub struct Runtime {
 impl Runtime {
     /// Compiles a configuration; `previous` lends the targets (and pools) that stay. Errors name the file or
     /// setting that could not be used (certificates, keys, CA bundles).
-    pub fn build(config: Config, previous: Option<&Runtime>) -> Result<Self, String> {
+    pub fn build(config: Config, previous: Option<&Runtime>, metrics: &Arc<Metrics>) -> Result<Self, String> {
         let mut groups = HashMap::new();
         for group in &config.target_groups {
             let old = previous.and_then(|p| p.groups.get(&group.name));
-            groups.insert(group.name.clone(), Arc::new(build_group(group, old.map(Arc::as_ref))?));
+            groups.insert(group.name.clone(), Arc::new(build_group(group, old.map(Arc::as_ref), metrics)?));
         }
         let mut listeners = HashMap::new();
         for l in &config.listeners {
@@ -62,7 +63,7 @@ fn same_connection_settings(a: &TargetGroup, b: &TargetGroup) -> bool {
         && a.pool_idle_timeout == b.pool_idle_timeout
 }
 
-fn build_group(group: &TargetGroup, old: Option<&Group>) -> Result<Group, String> {
+fn build_group(group: &TargetGroup, old: Option<&Group>, metrics: &Arc<Metrics>) -> Result<Group, String> {
     let client_tls = match group.protocol {
         TargetProtocol::Https => Some(
             tls::client_config(group.tls.verify, group.tls.ca.as_deref())
@@ -92,7 +93,10 @@ fn build_group(group: &TargetGroup, old: Option<&Group>) -> Result<Group, String
             tls_handshake_timeout: group.tls_handshake_timeout,
             tls,
         };
-        targets.push(Arc::new(Target::new(spec.clone(), Upstream::new(connect, group.pool_idle_timeout))));
+        targets.push(Arc::new(Target::new(
+            spec.clone(),
+            Upstream::new(connect, group.pool_idle_timeout, metrics.clone()),
+        )));
     }
     Ok(Group::new(group.clone(), targets))
 }

@@ -52,6 +52,7 @@ pub async fn serve(config: Config, path: Option<&Path>, drain_timeout: Duration)
             return 1;
         }
     };
+    let _ = admin_state.metrics.set(gateway.metrics());
     admin_state.ready.store(true, Ordering::Relaxed);
     tracing::info!(target: "waygate", "ready");
     loop {

@@ -19,6 +19,7 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::task::AbortHandle;
 use waygate_faults::Phase;
+use waygate_telemetry::{Metrics, Side};
 
 use crate::body::UpstreamRequestBody;
 pub use connector::{ConnectSpec, TlsTarget};
@@ -41,6 +42,7 @@ pub struct Upstream {
     authority: Arc<str>,
     pool: Pool,
     pub keepalive: Arc<KeepAlive>,
+    metrics: Arc<Metrics>,
 }
 
 /// A connection leased for one request.
@@ -74,7 +76,7 @@ impl Lease {
 }
 
 impl Upstream {
-    pub fn new(spec: ConnectSpec, pool_idle_timeout: Duration) -> Self {
+    pub fn new(spec: ConnectSpec, pool_idle_timeout: Duration, metrics: Arc<Metrics>) -> Self {
         let authority = if spec.host.contains(':') {
             format!("[{}]:{}", spec.host, spec.port)
         } else {
@@ -85,6 +87,7 @@ impl Upstream {
             authority: authority.into(),
             pool: Pool::new(MAX_IDLE_PER_TARGET),
             keepalive: Arc::new(KeepAlive::new(pool_idle_timeout)),
+            metrics,
         }
     }
 
@@ -139,7 +142,9 @@ impl Upstream {
         let conn_counters = counters.clone();
         let keepalive = self.keepalive.clone();
         let authority = self.authority.clone();
+        let open_gauge = self.metrics.connection_opened(Side::Target);
         let conn_task = tokio::spawn(async move {
+            let _open = open_gauge;
             // Errors surface through the request that was in flight; an idle connection just ends.
             let _ = conn.await;
             // A connection that ends while parked, and not by our hand, was closed by the target: its idle

@@ -1,0 +1,233 @@
+//! Filling the exchange record (ARCHITECTURE.md: one request, one record). A [`Record`] is started when the
+//! request head is read, collects each attempt and the timings as the request moves, and is emitted once to the
+//! [`Sink`] (metrics, then the access log queue) when the response is finished. [`Pending`] holds it through
+//! the request: if hyper drops the request because the client left, the record is emitted as ALB's 460
+//! (ClientClosedRequest) with whatever attempts it had, so no request goes unrecorded.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwapOption;
+use http::header::{self, HeaderMap};
+use http::{HeaderValue, Request, Version};
+use waygate_faults::{Cause, Profile};
+use waygate_telemetry::{AccessLogHandle, Actions, Attempt, Exchange, Metrics, RequestKind, TargetGroupRef, Timings};
+
+use crate::body::RequestProgress;
+
+/// Where finished records go: metrics always, the access log when configured. Outlives config reloads.
+#[derive(Debug, Default)]
+pub struct Sink {
+    pub metrics: Arc<Metrics>,
+    log: ArcSwapOption<AccessLogHandle>,
+}
+
+impl Sink {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics, log: ArcSwapOption::empty() }
+    }
+
+    /// Counts the record, then queues it for the access log (never blocking; a full queue drops and counts).
+    pub fn emit(&self, ex: Exchange) {
+        self.metrics.observe(&ex);
+        if let Some(log) = self.log.load().as_ref() {
+            log.log(ex);
+        }
+    }
+
+    /// Swaps the access log; returns the previous one so the caller can drain it.
+    pub fn set_access_log(&self, handle: Option<AccessLogHandle>) -> Option<Arc<AccessLogHandle>> {
+        self.log.swap(handle.map(Arc::new))
+    }
+}
+
+/// What the client's TLS session looked like, for the access log.
+#[derive(Debug, Clone)]
+pub struct TlsInfo {
+    pub cipher: Cow<'static, str>,
+    pub protocol: Cow<'static, str>,
+    pub sni: Option<String>,
+}
+
+impl TlsInfo {
+    /// From a finished rustls server handshake, with OpenSSL-style names as ALB logs them.
+    pub fn of(conn: &rustls::ServerConnection) -> Self {
+        let protocol = match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+            _ => "-",
+        };
+        let cipher = conn.negotiated_cipher_suite().map_or(Cow::Borrowed("-"), |s| openssl_name(s.suite()));
+        Self { cipher, protocol: Cow::Borrowed(protocol), sni: conn.server_name().map(str::to_owned) }
+    }
+}
+
+/// OpenSSL's names for the suites rustls negotiates (TLS 1.3 suites keep their IANA names, as OpenSSL does).
+fn openssl_name(suite: rustls::CipherSuite) -> Cow<'static, str> {
+    use rustls::CipherSuite as C;
+    Cow::Borrowed(match suite {
+        C::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        C::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+        other => return Cow::Owned(format!("{other:?}")),
+    })
+}
+
+/// The client connection's facts every record of it shares.
+#[derive(Debug, Clone)]
+pub struct ConnFacts {
+    pub listener: Arc<str>,
+    /// `app/waygate/<listener>`: the access log's `elb` column.
+    pub elb: Arc<str>,
+    pub conn_trace_id: Arc<str>,
+    pub tls: Option<TlsInfo>,
+    /// The port the client connected to.
+    pub port: u16,
+}
+
+/// One request's record in the making.
+#[derive(Debug)]
+pub struct Record {
+    pub ex: Exchange,
+    pub timings: Timings,
+    head_bytes: u64,
+    body: Option<Arc<RequestProgress>>,
+}
+
+/// The size of a header block on the wire: `name: value\r\n` each, and the blank line.
+pub fn header_bytes(headers: &HeaderMap) -> u64 {
+    headers.iter().map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64).sum::<u64>() + 2
+}
+
+impl Record {
+    /// Starts the record when the request head has been read.
+    pub fn begin<B>(conn: &ConnFacts, peer: std::net::SocketAddr, req: &Request<B>, id: &HeaderValue) -> Self {
+        let mut ex = Exchange::new(conn.listener.clone(), conn.elb.clone(), peer);
+        let http2 = req.version() == Version::HTTP_2;
+        ex.kind = RequestKind::from_connection(conn.tls.is_some(), http2);
+        ex.method = Cow::Owned(req.method().as_str().to_owned());
+        ex.http_version = Cow::Borrowed(match req.version() {
+            Version::HTTP_2 => "HTTP/2.0",
+            Version::HTTP_10 => "HTTP/1.0",
+            _ => "HTTP/1.1",
+        });
+        let scheme = if conn.tls.is_some() { "https" } else { "http" };
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().host())
+            .map_or("-", strip_port);
+        let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        ex.url = format!("{scheme}://{host}:{}{path}", conn.port);
+        ex.user_agent =
+            req.headers().get(header::USER_AGENT).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        ex.trace_id = id.to_str().unwrap_or("-").to_owned();
+        ex.conn_trace_id = Some(conn.conn_trace_id.clone());
+        if let Some(tls) = &conn.tls {
+            ex.ssl_cipher = Some(tls.cipher.clone());
+            ex.ssl_protocol = Some(tls.protocol.clone());
+            ex.sni = tls.sni.clone();
+        }
+        let line = req.method().as_str().len() + path.len() + 12;
+        Self { ex, timings: Timings::start(), head_bytes: line as u64 + header_bytes(req.headers()), body: None }
+    }
+
+    pub fn route(&mut self, priority: u32, actions: Actions) {
+        self.ex.matched_rule_priority = Some(priority);
+        self.ex.actions = actions;
+    }
+
+    pub fn group(&mut self, group: &TargetGroupRef) {
+        self.ex.target_group = Some(group.clone());
+    }
+
+    /// Counts the request body's bytes into `received_bytes`.
+    pub fn body(&mut self, progress: &Arc<RequestProgress>) {
+        self.body = Some(progress.clone());
+    }
+
+    pub fn request_sent(&mut self) {
+        self.timings.request_sent = Some(Instant::now());
+    }
+
+    pub fn attempt_failed(&mut self, target: &str, cause: Cause) {
+        self.ex.attempts.push(Attempt::failed(target, cause));
+    }
+
+    /// The target's response head arrived: the attempt and TargetResponseTime.
+    pub fn responded(&mut self, target: &str, status: u16) {
+        let now = Instant::now();
+        self.timings.response_head = Some(now);
+        self.timings.response_started = Some(now);
+        let rt = self.timings.request_sent.map_or(Default::default(), |sent| now.saturating_duration_since(sent));
+        self.ex.attempts.push(Attempt::responded(target, status, rt));
+    }
+
+    /// Completes the record: the status the client got, the target's status if that was it, the cause, and
+    /// the bytes sent (head and body).
+    pub fn finish(mut self, elb_status: u16, target_status: Option<u16>, cause: Option<Cause>, sent: u64) -> Exchange {
+        self.timings.fill(Instant::now(), &mut self.ex);
+        self.ex.elb_status = elb_status;
+        self.ex.target_status = target_status;
+        self.ex.cause = cause;
+        self.ex.received_bytes = self.head_bytes + self.body.as_ref().map_or(0, |p| p.bytes());
+        self.ex.sent_bytes = sent;
+        self.ex
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |i| &host[..=i]);
+    }
+    match host.rfind(':') {
+        Some(i) if host[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &host[..i],
+        _ => host,
+    }
+}
+
+/// Holds a request's record until it is finished; emits it as ClientClosedRequest if dropped unfinished.
+pub struct Pending {
+    pub record: Option<Record>,
+    sink: Arc<Sink>,
+    profile: Profile,
+}
+
+impl Pending {
+    pub fn new(record: Record, sink: Arc<Sink>, profile: Profile) -> Self {
+        Self { record: Some(record), sink, profile }
+    }
+
+    pub fn get(&mut self) -> Option<&mut Record> {
+        self.record.as_mut()
+    }
+
+    /// Finishes with a response the gateway generated (an error or a fixed response).
+    pub fn generated(&mut self, status: u16, cause: Option<Cause>, sent: u64) {
+        if let Some(record) = self.record.take() {
+            self.sink.emit(record.finish(status, None, cause, sent));
+        }
+    }
+
+    pub fn sink(&self) -> &Arc<Sink> {
+        &self.sink
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(record) = self.record.take() {
+            let status = Cause::ClientClosedRequest.status(self.profile).unwrap_or(460);
+            crate::log::client_closed(&record.ex.trace_id, record.ex.target_group.as_ref().map_or("-", |g| &g.name));
+            self.sink.emit(record.finish(status, None, Some(Cause::ClientClosedRequest), 0));
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Relaying the target's response: hop-by-hop headers out, `x-request-id` in, the body streamed through a
+//! [`RelayBody`] whose end decides the connection's fate (back to the pool only when read whole) and completes
+//! the exchange record with the bytes actually sent and, if the body broke, its cause.
+
+use std::time::Duration;
+
+use http::{HeaderValue, Response};
+use hyper::body::Incoming;
+use waygate_faults::{Cause, Phase};
+
+use crate::body::{BodyObserver, ProxyBody, RelayBody};
+use crate::group::InFlight;
+use crate::headers::{self, X_REQUEST_ID};
+use crate::log;
+use crate::record::{Record, Sink, header_bytes};
+use crate::upstream::{AttemptFailure, Lease};
+
+/// Everything needed to end a relayed exchange.
+pub struct Done {
+    pub lease: Lease,
+    pub in_flight: InFlight,
+    pub record: Option<Record>,
+    pub sink: std::sync::Arc<Sink>,
+}
+
+pub fn relay(resp: Response<Incoming>, done: Done, id: &HeaderValue, stall: Duration) -> Response<ProxyBody> {
+    let (mut parts, body) = resp.into_parts();
+    if let Some(ka) = parts.headers.get(&headers::KEEP_ALIVE) {
+        let target = done.in_flight.target();
+        target.upstream.keepalive.advertised(ka.as_bytes(), &target.authority);
+    }
+    headers::strip_hop_by_hop(&mut parts.headers);
+    parts.headers.insert(&X_REQUEST_ID, id.clone());
+    let status = parts.status.as_u16();
+    // An HTTP/1.1 status line and the header block (the body is counted as it streams).
+    let head = 17 + header_bytes(&parts.headers);
+    let observer = Box::new(Completion { done: Some(done), request_id: id.clone(), status, head });
+    Response::from_parts(parts, ProxyBody::Relay(RelayBody::new(body, observer, stall)))
+}
+
+/// Ends a relayed exchange: the connection returns to the pool only when its response was read whole; the
+/// record is completed with what the client actually received.
+struct Completion {
+    done: Option<Done>,
+    request_id: HeaderValue,
+    status: u16,
+    head: u64,
+}
+
+impl Completion {
+    fn emit(done: Done, status: u16, cause: Option<Cause>, sent: u64) {
+        if let Some(record) = done.record {
+            done.sink.emit(record.finish(status, Some(status), cause, sent));
+        }
+    }
+}
+
+impl BodyObserver for Completion {
+    fn complete(mut self: Box<Self>, bytes: u64) {
+        if let Some(done) = self.done.take() {
+            let target = done.in_flight.target().clone();
+            target.upstream.release(done.lease);
+            let (record, sink) = (done.record, done.sink);
+            if let Some(record) = record {
+                sink.emit(record.finish(self.status, Some(self.status), None, self.head + bytes));
+            }
+        }
+    }
+
+    fn failed(mut self: Box<Self>, bytes: u64, stalled: Option<Duration>, error: Option<&hyper::Error>) {
+        if let Some(done) = self.done.take() {
+            let mut failure = match stalled {
+                Some(after) => AttemptFailure::timeout(Phase::StreamBody, after),
+                None => AttemptFailure::new(Phase::StreamBody),
+            };
+            failure.response_started = true;
+            failure.conn = Some(done.lease.snapshot());
+            done.lease.abort();
+            let cause = failure.classify();
+            log::body_failed(&self.request_id, &done.in_flight, cause, &failure, bytes, error);
+            Self::emit(done, self.status, Some(cause), self.head + bytes);
+        }
+    }
+
+    fn abandoned(mut self: Box<Self>, bytes: u64) {
+        // The client left mid-body: the rest of the response will never be read, so the connection cannot be
+        // reused.
+        if let Some(done) = self.done.take() {
+            done.lease.abort();
+            Self::emit(done, self.status, Some(Cause::ClientClosedRequest), self.head + bytes);
+        }
+    }
+}
