@@ -129,8 +129,15 @@ async fn sighup_picks_up_a_new_target_and_rejects_a_broken_file() {
 async fn sigterm_lets_the_in_flight_request_finish() {
     let backend = Backend::new("slow").spawn(loopback()).await.unwrap();
     let dir = tempdir("term");
-    let mut gw = Proc::start(&write_config(&dir, &[backend.addr()]));
+    let config = write_config(&dir, &[backend.addr()]);
+    let logs = dir.join("logs");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("[access_log]\ndir = \"{}\"\n\n{text}", logs.display())).unwrap();
+    let mut gw = Proc::start(&config);
     let addr = gw.listener("public");
+    let admin = gw.admin();
+    let metrics = tokio::task::spawn_blocking(move || http_get(admin, "/metrics")).await.unwrap();
+    assert!(metrics.contains("waygate_active_connections"), "{metrics}");
     let size = 4 * 1024 * 1024;
     let mut tcp = TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(DEADLINE)).unwrap();
@@ -153,4 +160,8 @@ async fn sigterm_lets_the_in_flight_request_finish() {
     assert!(text_len > size, "the in-flight response completed ({text_len} bytes)");
     assert_eq!(gw.wait_exit(), 0, "log:\n{}", gw.log());
     assert!(gw.log().contains("drained"), "{}", gw.log());
+    let written: String =
+        std::fs::read_dir(&logs).unwrap().map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap()).collect();
+    assert_eq!(written.lines().count(), 1, "the in-flight request's line was written before exit: {written}");
+    assert!(written.contains(&format!("\"GET http://a:{}/bytes/{size}?hold=1 HTTP/1.1\"", addr.port())), "{written}");
 }
