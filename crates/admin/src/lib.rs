@@ -79,9 +79,10 @@ pub fn spawn(bind: SocketAddr, state: Arc<AdminState>) -> Result<AdminHandle, St
 }
 
 async fn handle(state: Arc<AdminState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    if (req.method(), req.uri().path()) == (&Method::GET, "/metrics") {
-        let text = state.metrics.get().map(|m| m.encode()).unwrap_or_default();
-        let mut resp = Response::new(Full::new(Bytes::from(text)));
+    if (req.method(), req.uri().path()) == (&Method::GET, "/metrics")
+        && let Some(metrics) = state.metrics.get()
+    {
+        let mut resp = Response::new(Full::new(Bytes::from(metrics.encode())));
         resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(CONTENT_TYPE));
         return Ok(resp);
     }
@@ -89,6 +90,7 @@ async fn handle(state: Arc<AdminState>, req: Request<Incoming>) -> Result<Respon
         (&Method::GET, "/live") => (StatusCode::OK, "live\n"),
         (&Method::GET, "/ready") if state.ready.load(Ordering::Relaxed) => (StatusCode::OK, "ready\n"),
         (&Method::GET, "/ready") => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        (&Method::GET, "/metrics") => (StatusCode::SERVICE_UNAVAILABLE, "gateway starting: no metrics yet\n"),
         _ => (StatusCode::NOT_FOUND, "not found\n"),
     };
     let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));

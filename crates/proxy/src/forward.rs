@@ -20,6 +20,7 @@ use waygate_telemetry::Actions;
 
 use crate::body::{ProxyBody, RequestProgress, UpstreamRequestBody};
 use crate::group::Group;
+use crate::guard::{Action as GuardAction, Verdicts};
 use crate::headers::{self, Forwarded, X_REQUEST_ID};
 use crate::log;
 use crate::record::{ConnFacts, Pending, Record, Sink, header_bytes};
@@ -40,6 +41,8 @@ pub struct ClientConn {
     /// What every access-log record of this connection shares (listener, TLS, conn_trace_id).
     pub facts: ConnFacts,
     pub sink: Arc<Sink>,
+    /// The desync guard's verdict on each HTTP/1 request, in order.
+    pub verdicts: Arc<Verdicts>,
 }
 
 /// Handles one client request on the given snapshot. Every way out emits exactly one record.
@@ -49,9 +52,25 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let id = new_request_id();
-    let record = Record::begin(&client.facts, client.peer, &req, &id);
+    let mut record = Record::begin(&client.facts, client.peer, &req, &id);
+    let verdict = client.verdicts.take();
+    if let Some(v) = &verdict {
+        record.classify(v.classification, v.reason);
+    }
     let mut pending = Pending::new(record, client.sink.clone(), rt.config.errors.profile);
-    Ok(route(&rt, &client, req, id, &mut pending).await)
+    let action = verdict.map_or(GuardAction::Allow, |v| v.action);
+    if let GuardAction::Reject(cause) = action {
+        let mut resp = error(&mut pending, rt.config.errors, cause, &id, None);
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Ok(resp);
+    }
+    let close = action == GuardAction::AllowThenClose;
+    let mut resp = route(&rt, &client, req, id, &mut pending, close).await;
+    if close {
+        // Defensive mode, Ambiguous request: served, then the client connection ends (the target's too).
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok(resp)
 }
 
 async fn route(
@@ -60,6 +79,7 @@ async fn route(
     req: Request<Incoming>,
     id: HeaderValue,
     pending: &mut Pending,
+    close_upstream: bool,
 ) -> Response<ProxyBody> {
     let errors = rt.config.errors;
     let Some(listener) = rt.listeners.get(&*client.facts.listener).cloned() else {
@@ -89,7 +109,7 @@ async fn route(
         r.route(route.priority, Actions::FORWARD);
         r.group(&group.tg_ref);
     }
-    forward(rt.config.errors, &listener, client, &group, req, id, host, pending).await
+    forward(rt.config.errors, &listener, client, &group, req, id, host, pending, close_upstream).await
 }
 
 /// Records a response the gateway generated and returns it.
@@ -224,6 +244,7 @@ async fn forward(
     id: HeaderValue,
     host: Option<String>,
     pending: &mut Pending,
+    close_upstream: bool,
 ) -> Response<ProxyBody> {
     if group.targets.is_empty() {
         return error(pending, errors, Cause::NoRegisteredTargets, &id, None);
@@ -319,7 +340,8 @@ async fn forward(
                 if let Some(r) = record.as_mut() {
                     r.responded(&target.authority, resp.status().as_u16());
                 }
-                let done = relay::Done { lease, in_flight, record, sink: pending.sink().clone() };
+                let done =
+                    relay::Done { lease, in_flight, record, sink: pending.sink().clone(), reuse: !close_upstream };
                 return relay::relay(resp, done, &id, listener.config.idle_timeout);
             }
             Err(err) => err,

@@ -8,6 +8,7 @@
 pub mod body;
 mod forward;
 pub mod group;
+pub mod guard;
 mod headers;
 mod listener;
 mod log;

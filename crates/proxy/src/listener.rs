@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::forward::{self, ClientConn};
+use crate::guard::{Guarded, Verdicts};
 use crate::record::{ConnFacts, Sink, TlsInfo};
 use crate::runtime::{ListenerRuntime, Runtime};
 use crate::upstream::{ConnCounters, meter::Metered};
@@ -85,6 +86,7 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, names: Names, shared
         port: local.port(),
     };
     let client = |tls: Option<TlsInfo>| ClientConn {
+        verdicts: Arc::new(Verdicts::default()),
         peer,
         proto: if tls.is_some() { "https" } else { "http" },
         port_header: HeaderValue::from(local.port()),
@@ -133,9 +135,11 @@ async fn serve_http<I>(
 {
     let cfg = &listener.config;
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(cfg.request_header_timeout).keep_alive(true);
+    // The guard owns the request-head timeout (so it can answer 408 with a cause); hyper's would race it.
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(None).keep_alive(true);
     builder.http2().timer(TokioTimer::new());
     let in_flight = Arc::new(AtomicUsize::new(0));
+    let verdicts = client.verdicts.clone();
     let client = Arc::new(client);
     let runtime = shared.runtime.clone();
     let requests = in_flight.clone();
@@ -150,6 +154,7 @@ async fn serve_http<I>(
             resp
         }
     });
+    let io = Guarded::new(io, cfg.desync_mitigation, cfg.request_header_timeout, verdicts);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let mut shutdown = shared.shutdown.clone();

@@ -12,7 +12,9 @@ use arc_swap::ArcSwapOption;
 use http::header::{self, HeaderMap};
 use http::{HeaderValue, Request, Version};
 use waygate_faults::{Cause, Profile};
-use waygate_telemetry::{AccessLogHandle, Actions, Attempt, Exchange, Metrics, RequestKind, TargetGroupRef, Timings};
+use waygate_telemetry::{
+    AccessLogHandle, Actions, Attempt, Classification, Exchange, Metrics, RequestKind, TargetGroupRef, Timings,
+};
 
 use crate::body::RequestProgress;
 
@@ -138,6 +140,12 @@ impl Record {
         }
         let line = req.method().as_str().len() + path.len() + 12;
         Self { ex, timings: Timings::start(), head_bytes: line as u64 + header_bytes(req.headers()), body: None }
+    }
+
+    /// The desync guard's classification of a non-compliant request.
+    pub fn classify(&mut self, classification: Option<Classification>, reason: Option<&'static str>) {
+        self.ex.classification = classification;
+        self.ex.classification_reason = reason.map(Cow::Borrowed);
     }
 
     pub fn route(&mut self, priority: u32, actions: Actions) {

@@ -21,6 +21,8 @@ pub struct Done {
     pub in_flight: InFlight,
     pub record: Option<Record>,
     pub sink: std::sync::Arc<Sink>,
+    /// The upstream connection may go back to the pool (not after an Ambiguous request).
+    pub reuse: bool,
 }
 
 pub fn relay(resp: Response<Incoming>, done: Done, id: &HeaderValue, stall: Duration) -> Response<ProxyBody> {
@@ -59,7 +61,11 @@ impl BodyObserver for Completion {
     fn complete(mut self: Box<Self>, bytes: u64) {
         if let Some(done) = self.done.take() {
             let target = done.in_flight.target().clone();
-            target.upstream.release(done.lease);
+            if done.reuse {
+                target.upstream.release(done.lease);
+            } else {
+                done.lease.abort();
+            }
             let (record, sink) = (done.record, done.sink);
             if let Some(record) = record {
                 sink.emit(record.finish(self.status, Some(self.status), None, self.head + bytes));

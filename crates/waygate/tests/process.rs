@@ -136,6 +136,7 @@ async fn sigterm_lets_the_in_flight_request_finish() {
     let mut gw = Proc::start(&config);
     let addr = gw.listener("public");
     let admin = gw.admin();
+    gw.wait_line(&["ready"]);
     let metrics = tokio::task::spawn_blocking(move || http_get(admin, "/metrics")).await.unwrap();
     assert!(metrics.contains("waygate_active_connections"), "{metrics}");
     let size = 4 * 1024 * 1024;

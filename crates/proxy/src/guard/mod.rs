@@ -1,0 +1,323 @@
+//! The desync guard: a tap on HTTP/1 client connections, ahead of hyper's parser (ARCHITECTURE.md:
+//! listener → desync guard → router). It holds back each raw request head until it is complete, judges it
+//! ([`verdict`]: AWS's `http_desync_guardian`, ALB's modes and limits), then hands it to hyper and tracks the
+//! body's framing ([`framing`]) to find the next head. Verdicts travel to the request path in order through
+//! [`Verdicts`]. A refused request reaches hyper as a minimal synthetic head marked `Connection: close`, so the
+//! ordinary request path answers it (Proxy-Status, access log with classification) and the connection ends;
+//! after that, reads are held so nothing else is parsed. HTTP/2 (its preface) passes straight through.
+
+pub mod framing;
+pub mod verdict;
+
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+use waygate_config::DesyncMode;
+use waygate_faults::Cause;
+
+use framing::{Framing, Step};
+pub use verdict::{Action, Verdict};
+
+/// What a refused request looks like to hyper.
+const SYNTHETIC: &[u8] = b"GET / HTTP/1.1\r\nhost: waygate.invalid\r\nconnection: close\r\n\r\n";
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The verdicts of one connection's requests, oldest first; the request path takes one per HTTP/1 request.
+#[derive(Debug, Default)]
+pub struct Verdicts(Mutex<VecDeque<Verdict>>);
+
+impl Verdicts {
+    fn push(&self, v: Verdict) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push_back(v);
+    }
+
+    /// The next request's verdict (`None` on HTTP/2, which the guard does not judge).
+    pub fn take(&self) -> Option<Verdict> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).pop_front()
+    }
+}
+
+enum State {
+    /// Gathering the next request head.
+    Head,
+    Body(Framing),
+    /// HTTP/2, or framing the guard could not follow (hyper rejects those bytes itself): pass through.
+    Pass,
+    /// The last request was handed over; reads are held until hyper finishes and closes.
+    Hold,
+}
+
+/// A client stream with the guard in front of its reads. Writes pass through untouched.
+pub struct Guarded<S> {
+    inner: S,
+    mode: DesyncMode,
+    state: State,
+    /// Bytes read but not yet handed on: a partial head, or what followed a body in the same read.
+    pending: BytesMut,
+    /// Bytes judged and ready for hyper.
+    out: Bytes,
+    verdicts: Arc<Verdicts>,
+    head_timeout: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+    close_after_body: bool,
+    first: bool,
+}
+
+impl<S> Guarded<S> {
+    pub fn new(inner: S, mode: DesyncMode, head_timeout: Duration, verdicts: Arc<Verdicts>) -> Self {
+        Self {
+            inner,
+            mode,
+            state: State::Head,
+            pending: BytesMut::new(),
+            out: Bytes::new(),
+            verdicts,
+            head_timeout,
+            timer: None,
+            close_after_body: false,
+            first: true,
+        }
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    fn refuse(&mut self, verdict: Verdict) {
+        self.verdicts.push(verdict);
+        self.out = Bytes::from_static(SYNTHETIC);
+        self.pending.clear();
+        self.state = State::Hold;
+        self.timer = None;
+    }
+
+    fn after_message(&self) -> State {
+        if self.close_after_body { State::Hold } else { State::Head }
+    }
+
+    /// Judges the head at the front of `pending`, if complete. Returns whether progress was made.
+    fn take_head(&mut self) -> bool {
+        if self.first {
+            if self.pending.is_empty() {
+                return false;
+            }
+            let n = self.pending.len().min(H2_PREFACE.len());
+            if self.pending[..n] == H2_PREFACE[..n] {
+                if n < H2_PREFACE.len() {
+                    return false;
+                }
+                self.out = self.pending.split().freeze();
+                self.state = State::Pass;
+                return true;
+            }
+            self.first = false;
+        }
+        let Some(end) = head_end(&self.pending) else {
+            if self.pending.len() > verdict::MAX_HEAD {
+                self.refuse(Verdict::reject(Cause::ClientRequestMalformed));
+                return true;
+            }
+            return false;
+        };
+        let (verdict, framing) = verdict::judge(&self.pending[..end], self.mode);
+        self.timer = None;
+        if let Action::Reject(_) = verdict.action {
+            self.refuse(verdict);
+            return true;
+        }
+        self.close_after_body = verdict.action == Action::AllowThenClose;
+        self.verdicts.push(verdict);
+        self.out = self.pending.split_to(end).freeze();
+        self.state = match framing {
+            Some(f) => State::Body(f),
+            None => self.after_message(),
+        };
+        true
+    }
+}
+
+/// The end of the head (after its blank line), accepting bare LF as hyper does.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(p) = memchr_lf(&buf[i..]) {
+        let at = i + p;
+        let rest = &buf[at + 1..];
+        if rest.first() == Some(&b'\n') {
+            return Some(at + 2);
+        }
+        if rest.starts_with(b"\r\n") {
+            return Some(at + 3);
+        }
+        i = at + 1;
+    }
+    None
+}
+
+fn memchr_lf(buf: &[u8]) -> Option<usize> {
+    buf.iter().position(|&b| b == b'\n')
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if !this.out.is_empty() {
+                let n = this.out.len().min(buf.remaining());
+                buf.put_slice(&this.out[..n]);
+                this.out.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            match &mut this.state {
+                State::Pass => return Pin::new(&mut this.inner).poll_read(cx, buf),
+                State::Hold => return Poll::Pending,
+                State::Body(framing) => {
+                    if !this.pending.is_empty() {
+                        match framing.feed(&this.pending) {
+                            Step::More => this.out = this.pending.split().freeze(),
+                            Step::Done(n) => {
+                                this.out = this.pending.split_to(n).freeze();
+                                this.state = this.after_message();
+                            }
+                            Step::Invalid => {
+                                this.out = this.pending.split().freeze();
+                                this.state = State::Pass;
+                            }
+                        }
+                        continue;
+                    }
+                    // Body bytes go straight into hyper's buffer; only a message end inside them is split off.
+                    let before = buf.filled().len();
+                    ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+                    let read = &buf.filled()[before..];
+                    if read.is_empty() {
+                        return Poll::Ready(Ok(()));
+                    }
+                    match framing.feed(read) {
+                        Step::More => {}
+                        Step::Done(n) => {
+                            this.pending.extend_from_slice(&read[n..]);
+                            buf.set_filled(before + n);
+                            this.state = this.after_message();
+                        }
+                        Step::Invalid => this.state = State::Pass,
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                State::Head => {
+                    if this.take_head() {
+                        continue;
+                    }
+                    if !this.pending.is_empty() {
+                        let timeout = this.head_timeout;
+                        let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                        if timer.as_mut().poll(cx).is_ready() {
+                            this.refuse(Verdict::reject(Cause::ClientRequestTimeout));
+                            continue;
+                        }
+                    }
+                    let mut chunk = [0u8; 4096];
+                    let mut rb = ReadBuf::new(&mut chunk);
+                    ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
+                    if rb.filled().is_empty() {
+                        // EOF: hand any partial head to hyper, which reports it as incomplete and closes.
+                        this.out = this.pending.split().freeze();
+                        this.state = State::Pass;
+                        if this.out.is_empty() {
+                            return Poll::Ready(Ok(()));
+                        }
+                        continue;
+                    }
+                    this.pending.extend_from_slice(rb.filled());
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn through(input: &[u8], mode: DesyncMode) -> (Vec<u8>, Vec<Verdict>) {
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        client.write_all(input).await.unwrap();
+        drop(client);
+        let verdicts = Arc::new(Verdicts::default());
+        let mut g = Guarded::new(server, mode, Duration::from_secs(5), verdicts.clone());
+        let mut out = Vec::new();
+        let mut buf = [0u8; 7]; // tiny reads: boundaries fall everywhere
+        loop {
+            match tokio::time::timeout(Duration::from_millis(200), g.read(&mut buf)).await {
+                Ok(Ok(0)) | Err(_) => break, // EOF, or held after a refusal
+                Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+                Ok(Err(e)) => panic!("{e}"),
+            }
+        }
+        let mut vs = Vec::new();
+        while let Some(v) = verdicts.take() {
+            vs.push(v);
+        }
+        (out, vs)
+    }
+
+    #[tokio::test]
+    async fn pipelined_requests_pass_byte_for_byte_with_one_verdict_each() {
+        let input = b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloPOST /b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /c HTTP/1.1\r\nHost: a\r\n\r\n";
+        let (out, vs) = through(input, DesyncMode::Defensive).await;
+        assert_eq!(out, input.to_vec());
+        assert_eq!(vs.len(), 3);
+        assert!(vs.iter().all(|v| v.action == Action::Allow));
+    }
+
+    #[tokio::test]
+    async fn a_severe_request_becomes_a_synthetic_head_and_nothing_after_it() {
+        let input = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhelloGET /smuggled HTTP/1.1\r\n\r\n";
+        let (out, vs) = through(input, DesyncMode::Defensive).await;
+        assert_eq!(out, SYNTHETIC.to_vec());
+        assert_eq!(vs.len(), 1);
+        assert_eq!(vs[0].action, Action::Reject(Cause::ClientRequestMalformed));
+    }
+
+    #[tokio::test]
+    async fn h2_preface_passes_through() {
+        let mut input = H2_PREFACE.to_vec();
+        input.extend_from_slice(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00");
+        let (out, vs) = through(&input, DesyncMode::Strictest).await;
+        assert_eq!(out, input);
+        assert!(vs.is_empty());
+    }
+}

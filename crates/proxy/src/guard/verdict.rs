@@ -1,0 +1,233 @@
+//! Judging one raw HTTP/1 request head, as ALB's desync mitigation does: AWS's `http_desync_guardian` gives
+//! the classification (Compliant, Acceptable, Ambiguous, Severe) and its reason, the mode decides the action
+//! (reference/ALB.md §7), and the head's own framing headers decide where its body ends. Anything the gateway
+//! refuses is answered by the normal request path (so it carries Proxy-Status and an access-log line).
+
+use http_desync_guardian::request_analyzer::HttpRequestData;
+use http_desync_guardian::{ClassificationReason, RequestSafetyTier};
+use waygate_config::DesyncMode;
+use waygate_faults::Cause;
+use waygate_telemetry::Classification;
+
+use super::framing::Framing;
+
+/// ALB's limits: a request line or a single header over 16 KiB, or a head over 64 KiB, is a 400.
+pub const MAX_LINE: usize = 16 * 1024;
+pub const MAX_HEAD: usize = 64 * 1024;
+/// hyper's header count limit (raising it moves every request's headers to the heap).
+pub const MAX_HEADERS: usize = 100;
+
+/// What to do with the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Allow,
+    /// Serve it, then close both the client and the target connection (defensive mode, Ambiguous).
+    AllowThenClose,
+    /// Answer with this cause's error and close the client connection.
+    Reject(Cause),
+}
+
+/// The verdict on one request head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub action: Action,
+    /// `None` for compliant requests.
+    pub classification: Option<Classification>,
+    /// The analyser's reason, e.g. `BothTeClPresent` (ALB's `classification_reason`).
+    pub reason: Option<&'static str>,
+}
+
+impl Verdict {
+    pub const fn reject(cause: Cause) -> Self {
+        Self { action: Action::Reject(cause), classification: None, reason: None }
+    }
+}
+
+/// Judges a complete head (through its blank line); returns the verdict and, when allowed, the body framing.
+pub fn judge(head: &[u8], mode: DesyncMode) -> (Verdict, Option<Framing>) {
+    let analysis = HttpRequestData::analyze_raw_request(head);
+    let classification = match analysis.tier {
+        RequestSafetyTier::Compliant => None,
+        RequestSafetyTier::Acceptable => Some(Classification::Acceptable),
+        RequestSafetyTier::Ambiguous => Some(Classification::Ambiguous),
+        RequestSafetyTier::Severe => Some(Classification::Severe),
+    };
+    let reason = classification.map(|_| reason_name(analysis.reason));
+    let verdict = |action| Verdict { action, classification, reason };
+    let framing = match framing_of(head) {
+        Ok(f) => f,
+        Err(cause) => return (verdict(Action::Reject(cause)), None),
+    };
+    if let Some(cause) = over_limits(head) {
+        return (verdict(Action::Reject(cause)), None);
+    }
+    if !hyper_accepts(head) {
+        // hyper would answer its own bare 400: refuse here instead, so the refusal carries its cause.
+        return (verdict(Action::Reject(Cause::ClientRequestMalformed)), None);
+    }
+    let action = match (mode, classification) {
+        (_, None) | (DesyncMode::Monitor, _) => Action::Allow,
+        (DesyncMode::Defensive, Some(Classification::Acceptable)) => Action::Allow,
+        (DesyncMode::Defensive, Some(Classification::Ambiguous)) => Action::AllowThenClose,
+        (DesyncMode::Defensive, Some(Classification::Severe)) | (DesyncMode::Strictest, Some(_)) => {
+            Action::Reject(Cause::ClientRequestMalformed)
+        }
+    };
+    let framing = if matches!(action, Action::Reject(_)) { None } else { framing };
+    (verdict(action), framing)
+}
+
+/// The body framing hyper will apply, or why the head cannot be framed at all.
+fn framing_of(head: &[u8]) -> Result<Option<Framing>, Cause> {
+    let mut te: Option<Vec<u8>> = None;
+    let mut cl: Option<u64> = None;
+    for line in head.split(|&b| b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+        let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
+        if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            let all = te.get_or_insert_with(Vec::new);
+            if !all.is_empty() {
+                all.push(b',');
+            }
+            all.extend_from_slice(value);
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            let n = std::str::from_utf8(value).ok().and_then(|v| v.parse::<u64>().ok());
+            match (n, cl) {
+                (None, _) => return Err(Cause::ClientRequestMalformed),
+                (Some(n), Some(prev)) if n != prev => return Err(Cause::ClientRequestMalformed),
+                (Some(n), _) => cl = Some(n),
+            }
+        }
+    }
+    let Some(te) = te else { return Ok(Framing::of(false, cl)) };
+    let codings: Vec<&[u8]> = te.split(|&b| b == b',').map(trim).filter(|c| !c.is_empty()).collect();
+    if codings.iter().any(|c| !c.eq_ignore_ascii_case(b"chunked") && !c.eq_ignore_ascii_case(b"identity")) {
+        return Err(Cause::ClientUnsupportedTransferEncoding);
+    }
+    let chunked = codings.iter().filter(|c| c.eq_ignore_ascii_case(b"chunked")).count();
+    if chunked > 1 {
+        return Err(Cause::ClientRequestMalformed);
+    }
+    if !codings.last().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) {
+        // Only `identity`: nothing a conforming server can frame a request body by (hyper refuses it too).
+        return Err(Cause::ClientRequestMalformed);
+    }
+    Ok(Framing::of(true, cl))
+}
+
+/// Whether hyper's parser (httparse, with hyper's server defaults) accepts the head.
+fn hyper_accepts(head: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    matches!(req.parse(head), Ok(httparse::Status::Complete(_)))
+}
+
+fn over_limits(head: &[u8]) -> Option<Cause> {
+    let mut lines = 0;
+    for line in head.split(|&b| b == b'\n') {
+        if line.len() > MAX_LINE {
+            return Some(Cause::ClientRequestMalformed);
+        }
+        lines += 1;
+    }
+    // The request line and the final empty line(s) are not headers.
+    (lines > MAX_HEADERS + 3 || head.len() > MAX_HEAD).then_some(Cause::ClientRequestMalformed)
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    &v[start..end]
+}
+
+/// ALB's reason names (reference/ALB.md §7), the analyser's variants verbatim.
+fn reason_name(r: ClassificationReason) -> &'static str {
+    use ClassificationReason as R;
+    match r {
+        R::Compliant => "Compliant",
+        R::EmptyHeader => "EmptyHeader",
+        R::SuspiciousHeader => "SuspiciousHeader",
+        R::NonCompliantHeader => "NonCompliantHeader",
+        R::BadHeader => "BadHeader",
+        R::AmbiguousUri => "AmbiguousUri",
+        R::SpaceInUri => "SpaceInUri",
+        R::BadUri => "BadUri",
+        R::NonCompliantVersion => "NonCompliantVersion",
+        R::BadVersion => "BadVersion",
+        R::GetHeadZeroContentLength => "GetHeadZeroContentLength",
+        R::UndefinedContentLengthSemantics => "UndefinedContentLengthSemantics",
+        R::MultipleContentLength => "MultipleContentLength",
+        R::DuplicateContentLength => "DuplicateContentLength",
+        R::BadContentLength => "BadContentLength",
+        R::UndefinedTransferEncodingSemantics => "UndefinedTransferEncodingSemantics",
+        R::MultipleTransferEncodingChunked => "MultipleTransferEncodingChunked",
+        R::BadTransferEncoding => "BadTransferEncoding",
+        R::BothTeClPresent => "BothTeClPresent",
+        R::BadMethod => "BadMethod",
+        R::NonCrLfLineTermination => "NonCrLfLineTermination",
+        R::MultilineHeader => "MultilineHeader",
+        R::PartialHeaderLine => "PartialHeaderLine",
+        R::MissingLastEmptyLine => "MissingLastEmptyLine",
+        R::MissingHeaderColon => "MissingHeaderColon",
+        R::MissingUri => "MissingUri",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn j(head: &str, mode: DesyncMode) -> Verdict {
+        judge(head.as_bytes(), mode).0
+    }
+
+    #[test]
+    fn compliant_requests_pass_in_every_mode() {
+        for mode in [DesyncMode::Monitor, DesyncMode::Defensive, DesyncMode::Strictest] {
+            let v = j("GET / HTTP/1.1\r\nHost: a\r\n\r\n", mode);
+            assert_eq!((v.action, v.classification), (Action::Allow, None));
+        }
+    }
+
+    #[test]
+    fn modes_act_as_alb() {
+        let both = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let v = j(both, DesyncMode::Defensive);
+        assert_eq!(v.classification, Some(Classification::Ambiguous));
+        assert_eq!(v.reason, Some("BothTeClPresent"));
+        assert_eq!(v.action, Action::AllowThenClose);
+        assert_eq!(j(both, DesyncMode::Monitor).action, Action::Allow);
+        assert_eq!(j(both, DesyncMode::Strictest).action, Action::Reject(Cause::ClientRequestMalformed));
+        let get0 = "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(j(get0, DesyncMode::Defensive).classification, Some(Classification::Acceptable));
+        assert_eq!(j(get0, DesyncMode::Defensive).action, Action::Allow);
+        assert_eq!(j(get0, DesyncMode::Strictest).action, Action::Reject(Cause::ClientRequestMalformed));
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let (_, f) = judge(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            DesyncMode::Monitor,
+        );
+        assert!(matches!(f, Some(Framing::Chunked(_))), "chunked wins");
+        let (_, f) = judge(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 7\r\n\r\n", DesyncMode::Monitor);
+        assert_eq!(f, Some(Framing::Length(7)));
+        let (v, _) =
+            judge(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 7\r\nContent-Length: 8\r\n\r\n", DesyncMode::Monitor);
+        assert_eq!(v.action, Action::Reject(Cause::ClientRequestMalformed), "unframeable even in monitor mode");
+        let (v, _) =
+            judge(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", DesyncMode::Monitor);
+        assert_eq!(v.action, Action::Reject(Cause::ClientUnsupportedTransferEncoding));
+    }
+
+    #[test]
+    fn limits_are_albs() {
+        let long = format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n", "a".repeat(MAX_LINE + 1));
+        assert_eq!(j(&long, DesyncMode::Monitor).action, Action::Reject(Cause::ClientRequestMalformed));
+        let many: String = (0..MAX_HEADERS + 1).map(|i| format!("X-H{i}: 1\r\n")).collect();
+        let head = format!("GET / HTTP/1.1\r\n{many}\r\n");
+        assert_eq!(j(&head, DesyncMode::Monitor).action, Action::Reject(Cause::ClientRequestMalformed));
+    }
+}
