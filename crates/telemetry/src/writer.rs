@@ -66,6 +66,9 @@ pub struct WriterSummary {
     pub files: Vec<PathBuf>,
 }
 
+/// How long the writer lets records accumulate between drains while traffic flows (bounded latency to disk).
+const BATCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Records travel by value, on purpose: boxing them would cost an allocation per request, while the bounded
 /// queue holds `queue_capacity` slots of ~0.5 KB (4 MB at the default 8192), allocated once.
 #[allow(clippy::large_enum_variant)]
@@ -220,6 +223,7 @@ impl Writer {
                 Ok(msg) => {
                     self.handle(msg);
                     self.drain(rx);
+                    self.batch(rx);
                     self.flush_idle();
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -239,11 +243,30 @@ impl Writer {
         self.summary
     }
 
-    fn drain(&mut self, rx: &Receiver<Msg>) {
+    /// Returns how many messages it handled.
+    fn drain(&mut self, rx: &Receiver<Msg>) -> usize {
+        let mut n = 0;
         loop {
             match rx.try_recv() {
-                Ok(msg) => self.handle(msg),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
+                Ok(msg) => {
+                    self.handle(msg);
+                    n += 1;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return n,
+            }
+        }
+    }
+
+    /// While records keep coming, collect them on a short tick instead of blocking in `recv`: a receiver
+    /// blocked in `recv` must be woken (a futex syscall and a context switch) by every `try_send`, which on a busy
+    /// gateway cost a fifth of its throughput. The tick goes back to blocking once a tick finds nothing.
+    fn batch(&mut self, rx: &Receiver<Msg>) {
+        loop {
+            std::thread::sleep(BATCH_TICK);
+            let handled = self.drain(rx);
+            self.rotate_if_due();
+            if handled == 0 || self.shared.closed.load(SeqCst) {
+                return;
             }
         }
     }

@@ -12,6 +12,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc malloc: the request path allocates and frees across threads (the access-log record is
+/// freed on the writer thread), where glibc's arenas cost measurably more (bench/proxy, docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "waygate", version, about = "An HTTP load balancer and API gateway whose every 5xx explains itself.")]
 struct Cli {
@@ -54,6 +59,11 @@ enum Command {
         /// Configuration file.
         file: PathBuf,
     },
+    /// Diagnose failures from logs (and, as they land, live probes and packet captures).
+    Doctor {
+        #[command(subcommand)]
+        command: DoctorCommand,
+    },
     /// Run the fault lab's misbehaving targets by hand (all of them, or the ones named).
     ///
     /// Example: waygate faultlab refuse tls-blackhole
@@ -64,6 +74,14 @@ enum Command {
         #[arg(long)]
         list: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum DoctorCommand {
+    /// Explain every 5xx in access logs (AWS ALB, waygate ALB/JSON; files or directories, plain or gzip).
+    ///
+    /// Example: waygate doctor logs AWSLogs/ --since 2024-05-01T10:00 --html report.html
+    Logs(waygate_doctor::LogsArgs),
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -84,6 +102,7 @@ fn main() -> ExitCode {
         Command::Run { config, drain_timeout } => runtime.block_on(run::run(&config, drain_timeout)),
         Command::Demo { port, admin_port } => runtime.block_on(demo::demo(port, admin_port)),
         Command::CheckConfig { file } => check::check(&file),
+        Command::Doctor { command: DoctorCommand::Logs(args) } => waygate_doctor::run_logs(&args),
         Command::Faultlab { names, list } => runtime.block_on(faultlab_cmd::faultlab(&names, list)),
     };
     ExitCode::from(code)

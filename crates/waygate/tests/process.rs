@@ -166,3 +166,49 @@ async fn sigterm_lets_the_in_flight_request_finish() {
     assert_eq!(written.lines().count(), 1, "the in-flight request's line was written before exit: {written}");
     assert!(written.contains(&format!("\"GET http://a:{}/bytes/{size}?hold=1 HTTP/1.1\"", addr.port())), "{written}");
 }
+
+/// The doctor reads waygate's own access log: a refused target's 502s come back as TargetConnectionRefused from
+/// the load balancer, a target's own 503s as the target's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_explains_the_gateways_own_access_log() {
+    let refused = waygate_faultlab::Fault::Refuse.spawn(loopback()).await.unwrap();
+    let own = waygate_faultlab::Fault::ServerError.spawn(loopback()).await.unwrap();
+    let dir = tempdir("doctor");
+    let logs = dir.join("logs");
+    let config = dir.join("waygate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nbind = \"127.0.0.1:0\"\n[access_log]\ndir = \"{}\"\n[[listener]]\nname = \"public\"\n\
+             bind = \"127.0.0.1:0\"\ndefault_target_group = \"own\"\n[[listener.rule]]\npriority = 1\npath = \"/r\"\n\
+             target_group = \"refused\"\n[[target_group]]\nname = \"refused\"\nretries = 0\ntargets = [\"{}\"]\n\
+             [[target_group]]\nname = \"own\"\ntargets = [\"{}\"]\n",
+            logs.display(),
+            refused.addr(),
+            own.addr()
+        ),
+    )
+    .unwrap();
+    let mut gw = Proc::start(&config);
+    let addr = gw.listener("public");
+    tokio::task::spawn_blocking(move || {
+        for path in ["/r", "/r", "/r", "/", "/"] {
+            http_get(addr, path);
+        }
+    })
+    .await
+    .unwrap();
+    gw.signal("TERM");
+    assert_eq!(gw.wait_exit(), 0);
+    let out = Command::new(bin()).args(["doctor", "logs", "--json", "--no-progress"]).arg(&logs).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["requests"], 5);
+    assert_eq!(report["elb_5xx"]["502"], 3, "{report}");
+    assert_eq!(report["target_5xx"]["503"], 2, "{report}");
+    let causes = report["causes"].as_array().unwrap();
+    let refused_row = causes.iter().find(|c| c["cause"] == "TargetConnectionRefused").expect("cause listed");
+    assert_eq!(refused_row["count"], 3);
+    assert_eq!(refused_row["source"], "load_balancer");
+    assert!(refused_row["remediation"].as_str().unwrap().len() > 20);
+}

@@ -1,0 +1,82 @@
+//! Remediation text for every cause the doctor can report. Catalogue causes read `waygate-faults`
+//! (one source of truth with the gateway and docs); the inferred kinds and ALB's own codes that the
+//! catalogue does not hold (Auth*, WAF*, most Lambda*) get their text here.
+
+use std::str::FromStr;
+
+use waygate_faults::Cause;
+
+use crate::attribution::Inferred;
+
+const CONNECTION_FAILED: &str = "The load balancer could not get a response started with the target: the target \
+refused (RST) or reset the connection, closed it before answering, or TLS to it failed. ALB does not log which. \
+If it is spread thinly over many targets, it is the keep-alive race: set the targets' keep-alive timeout longer \
+than the load balancer's idle timeout (ALB: 60 s by default; waygate: pool_idle_timeout). If it is concentrated \
+on a few targets, check that they listen on the target port, that security groups and network ACLs allow the \
+traffic (including ephemeral ports 1024-65535 on the return path), and that TLS targets share a cipher suite \
+with the load balancer; `waygate doctor probe TARGET` checks a target the way the gateway reaches it. Run \
+waygate in front to get the exact cause (TargetConnectionRefused, TargetKeepAliveRace, TargetTlsAlert, ...).";
+
+const TARGET_RESPONDED: &str = "The target generated this 5xx itself and the load balancer relayed it: this is \
+not a gateway error. Look in the application's logs on the targets listed, for the time range shown.";
+
+/// The remediation for a cause name as it appears in `error_reason`, or for an inferred kind.
+pub fn remediation(name: &str, inferred: Option<Inferred>) -> String {
+    match inferred {
+        Some(Inferred::TargetConnectionFailed) => return CONNECTION_FAILED.to_owned(),
+        Some(Inferred::TargetResponded5xx) => return TARGET_RESPONDED.to_owned(),
+        Some(Inferred::Unexplained(status)) => return unexplained(status).to_owned(),
+        Some(Inferred::TargetConnectTimeout) => return Cause::TargetConnectTimeout.remediation().to_owned(),
+        Some(Inferred::TargetResponseTimeout) => return Cause::TargetResponseTimeout.remediation().to_owned(),
+        None => {}
+    }
+    if let Ok(cause) = Cause::from_str(name) {
+        return cause.remediation().to_owned();
+    }
+    let text = if name.starts_with("Lambda") {
+        "An ALB Lambda error code: the function or its invocation failed. Check the function's CloudWatch logs \
+        and metrics (Errors, Throttles, Duration) for the time range, its response format (statusCode, headers, \
+        isBase64Encoded; under 1 MB), its timeout and its reserved concurrency."
+    } else if name.starts_with("Auth") {
+        "An ALB authenticate-action error: the identity provider or the authentication settings (client id and \
+        secret, endpoints, session cookie, scope) failed. Check the IdP's availability and the listener rule's \
+        authenticate action."
+    } else if name.starts_with("WAF") {
+        "An AWS WAF error: the web ACL could not be evaluated in time or failed. Check AWS WAF's metrics and the \
+        web ACL's fail-open setting."
+    } else if name == "AWSALBTGCookieInvalid" {
+        "The target group stickiness cookie (AWSALBTG) is invalid: clients sent a tampered or stale cookie."
+    } else if name == "WeightedTargetGroupsUnhandledException" {
+        "ALB failed choosing among weighted target groups: an internal load-balancer error. Contact AWS support \
+        with the request ids."
+    } else {
+        "Not a cause in waygate's catalogue: see the error_reason codes in the ALB documentation."
+    };
+    text.to_owned()
+}
+
+fn unexplained(status: u16) -> &'static str {
+    match status {
+        500 => {
+            "The load balancer failed internally, or an authenticate action or AWS WAF failed without a code. \
+            Correlate with the listener rules' actions and contact AWS support with the trace ids if it persists."
+        }
+        502 => {
+            "A load-balancer 502 without -1 processing times: the target answered with a malformed response or \
+            headers over 32 KiB, or was deregistered mid-request. Capture the target's responses \
+            (`tcpdump -i any -s 0 host <ip> -w cap.pcap`, then `waygate doctor pcap cap.pcap`) and check \
+            DeregisterTargets calls for the time range."
+        }
+        503 => {
+            "No registered targets, or every registered target is unused (draining or in an unused zone). Register \
+            targets, or check the target group's health checks and fail-open behaviour."
+        }
+        504 => {
+            "The target did not answer in time: connect timeout, idle timeout, a Content-Length larger than the \
+            body, or network ACLs blocking the return path. Compare time - request_creation_time with the \
+            load balancer's timeouts."
+        }
+        505 => "The client's HTTP version is not supported by the target group's protocol version.",
+        _ => "A load-balancer 5xx without error_reason; see the ALB troubleshooting page for this status.",
+    }
+}
