@@ -1,4 +1,5 @@
-//! The admin listener: `/live`, `/ready` and `/metrics` (Prometheus text); the admin API as it lands. It runs on its own
+//! The admin listener: `/live`, `/ready`, `/metrics` (Prometheus text) and `GET /api/v1/target-groups`; the
+//! rest of the admin API as it lands. It runs on its own
 //! thread with its own single-threaded runtime, so an overloaded data plane cannot starve the endpoints an
 //! operator (or an orchestrator's probe) needs most during an incident.
 
@@ -7,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
@@ -14,7 +16,10 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
+use waygate_proxy::Runtime;
 use waygate_telemetry::{CONTENT_TYPE, Metrics};
+
+mod groups;
 
 /// What the admin endpoints report.
 #[derive(Debug, Default)]
@@ -23,6 +28,8 @@ pub struct AdminState {
     pub ready: AtomicBool,
     /// The gateway's metrics registry, once the gateway exists.
     pub metrics: OnceLock<Arc<Metrics>>,
+    /// The gateway's current snapshot, once the gateway exists.
+    pub runtime: OnceLock<Arc<ArcSwap<Runtime>>>,
 }
 
 /// The running admin listener; dropping it stops the thread.
@@ -84,6 +91,14 @@ async fn handle(state: Arc<AdminState>, req: Request<Incoming>) -> Result<Respon
     {
         let mut resp = Response::new(Full::new(Bytes::from(metrics.encode())));
         resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(CONTENT_TYPE));
+        return Ok(resp);
+    }
+    if (req.method(), req.uri().path()) == (&Method::GET, "/api/v1/target-groups")
+        && let Some(rt) = state.runtime.get()
+    {
+        let body = serde_json::to_vec_pretty(&groups::target_groups(&rt.load())).unwrap_or_default();
+        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
         return Ok(resp);
     }
     let (status, body) = match (req.method(), req.uri().path()) {

@@ -132,6 +132,11 @@ impl Gateway {
         Ok(())
     }
 
+    /// A handle that always reads the current snapshot (for the admin API, which outlives reloads).
+    pub fn runtime_handle(&self) -> Arc<ArcSwap<Runtime>> {
+        self.runtime.clone()
+    }
+
     /// The snapshot requests are served from now.
     pub fn runtime(&self) -> Arc<Runtime> {
         self.runtime.load_full()

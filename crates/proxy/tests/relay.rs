@@ -217,3 +217,24 @@ async fn idle_client_connections_are_closed_after_idle_timeout() {
     assert_eq!(n, 0, "the gateway closed the idle connection");
     assert!(idle_from.elapsed() >= std::time::Duration::from_millis(900), "not before idle_timeout");
 }
+
+/// After `client_keep_alive` a client connection is closed (gracefully: between requests). The configured
+/// minimum is ALB's 60 s, so the test shortens the validated model directly.
+#[tokio::test]
+async fn client_connections_end_after_client_keep_alive() {
+    let backend = Backend::new("b1").spawn(loopback()).await.unwrap();
+    let text = simple_config(&[backend.addr()], "");
+    let mut config = waygate_config::parse(&text, std::path::Path::new("t.toml")).unwrap();
+    config.listeners[0].client_keep_alive = std::time::Duration::from_secs(1);
+    let gw = waygate_proxy::Gateway::start(config).await.unwrap();
+    let addr = gw.local_addr("public").await.unwrap();
+    let opened = std::time::Instant::now();
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+    let n = within("response", tcp.read(&mut buf)).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let n = within("keep-alive expiry", tcp.read(&mut buf)).await.unwrap_or(0);
+    assert_eq!(n, 0, "closed by the gateway");
+    assert!(opened.elapsed() >= std::time::Duration::from_millis(900), "not before client_keep_alive");
+}

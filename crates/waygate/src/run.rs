@@ -53,6 +53,7 @@ pub async fn serve(config: Config, path: Option<&Path>, drain_timeout: Duration)
         }
     };
     let _ = admin_state.metrics.set(gateway.metrics());
+    let _ = admin_state.runtime.set(gateway.runtime_handle());
     admin_state.ready.store(true, Ordering::Relaxed);
     tracing::info!(target: "waygate", "ready");
     loop {

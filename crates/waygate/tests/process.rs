@@ -212,3 +212,30 @@ async fn doctor_explains_the_gateways_own_access_log() {
     assert_eq!(refused_row["source"], "load_balancer");
     assert!(refused_row["remediation"].as_str().unwrap().len() > 20);
 }
+
+/// The admin API shows each target's learned keep-alive and the mis-tuning warning with its numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_shows_learned_keepalive_and_the_warning() {
+    let backend = Backend::new("ka").spawn(loopback()).await.unwrap();
+    let dir = tempdir("ka-admin");
+    let gw = Proc::start(&write_config(&dir, &[backend.addr()]));
+    let addr = gw.listener("public");
+    let admin = gw.admin();
+    gw.wait_line(&["ready"]);
+    let resp = tokio::task::spawn_blocking(move || {
+        http_get(addr, "/keepalive/5");
+        http_get(admin, "/api/v1/target-groups")
+    })
+    .await
+    .unwrap();
+    let body = &resp[resp.find("\r\n\r\n").unwrap() + 4..];
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {resp}"));
+    let target = &v["target_groups"][0]["targets"][0];
+    assert_eq!(target["address"], backend.addr().to_string());
+    assert_eq!(target["keepalive"]["advertised_ms"], 5000);
+    assert_eq!(target["keepalive"]["pool_idle_timeout_ms"], 60000);
+    assert_eq!(target["keepalive"]["effective_ms"], 4500);
+    let warning = target["keepalive"]["warning"].as_str().expect("a warning");
+    assert!(warning.contains("5s") && warning.contains("60s"), "{warning}");
+    assert!(gw.log().contains("shorter than pool_idle_timeout"), "also in the system log");
+}

@@ -97,6 +97,19 @@ impl KeepAlive {
         }
     }
 
+    /// The mis-tuning in words, when the target keeps idle connections for less than `pool_idle_timeout`.
+    pub fn warning(&self) -> Option<String> {
+        let view = self.view();
+        let learned = [view.advertised, view.observed_close].into_iter().flatten().min()?;
+        (learned < self.configured).then(|| {
+            format!(
+                "target keeps idle connections for {learned:?}, shorter than pool_idle_timeout ({:?}); waygate expires \
+                 them after {:?}. Raise the target's keep-alive timeout above {:?}, or set pool_idle_timeout below {learned:?}",
+                self.configured, view.effective, self.configured
+            )
+        })
+    }
+
     fn warn_if_short(&self, target: &str, source: &str) {
         let view = self.view();
         let learned = [view.advertised, view.observed_close].into_iter().flatten().min();
