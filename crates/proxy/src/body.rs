@@ -168,7 +168,8 @@ pub struct RelayBody {
     observer: Option<Box<dyn BodyObserver>>,
     bytes: u64,
     stall: Duration,
-    stall_timer: Pin<Box<Sleep>>,
+    /// Armed the first time the target makes the client wait; most small bodies never need it.
+    stall_timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl Drop for RelayBody {
@@ -181,8 +182,7 @@ impl Drop for RelayBody {
 
 impl RelayBody {
     pub fn new(inner: Incoming, observer: Box<dyn BodyObserver>, stall: Duration) -> Self {
-        let stall_timer = Box::pin(tokio::time::sleep(stall));
-        let mut body = Self { inner, observer: Some(observer), bytes: 0, stall, stall_timer };
+        let mut body = Self { inner, observer: Some(observer), bytes: 0, stall, stall_timer: None };
         if body.inner.is_end_stream()
             && let Some(obs) = body.observer.take()
         {
@@ -212,7 +212,9 @@ impl Body for RelayBody {
         let this = self.get_mut();
         let res = match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Pending => {
-                if this.stall_timer.as_mut().poll(cx).is_ready() {
+                let stall = this.stall;
+                let timer = this.stall_timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+                if timer.as_mut().poll(cx).is_ready() {
                     if let Some(obs) = this.observer.take() {
                         obs.failed(this.bytes, Some(this.stall), None);
                     }
@@ -227,7 +229,9 @@ impl Body for RelayBody {
                 if let Some(data) = frame.data_ref() {
                     this.bytes += data.len() as u64;
                 }
-                this.stall_timer.as_mut().reset(Instant::now() + this.stall);
+                if let Some(timer) = this.stall_timer.as_mut() {
+                    timer.as_mut().reset(Instant::now() + this.stall);
+                }
                 if this.inner.is_end_stream()
                     && let Some(obs) = this.observer.take()
                 {

@@ -114,7 +114,7 @@ impl Record {
         let mut ex = Exchange::new(conn.listener.clone(), conn.elb.clone(), peer);
         let http2 = req.version() == Version::HTTP_2;
         ex.kind = RequestKind::from_connection(conn.tls.is_some(), http2);
-        ex.method = Cow::Owned(req.method().as_str().to_owned());
+        ex.method = method_name(req.method());
         ex.http_version = Cow::Borrowed(match req.version() {
             Version::HTTP_2 => "HTTP/2.0",
             Version::HTTP_10 => "HTTP/1.0",
@@ -190,6 +190,23 @@ impl Record {
         self.ex.sent_bytes = sent;
         self.ex
     }
+}
+
+/// Standard methods as static strings (no allocation per request); others are copied.
+fn method_name(m: &http::Method) -> Cow<'static, str> {
+    use http::Method as M;
+    Cow::Borrowed(match *m {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        M::PATCH => "PATCH",
+        M::CONNECT => "CONNECT",
+        M::TRACE => "TRACE",
+        _ => return Cow::Owned(m.as_str().to_owned()),
+    })
 }
 
 fn strip_port(host: &str) -> &str {

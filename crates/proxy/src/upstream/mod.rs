@@ -31,6 +31,8 @@ use pool::{Parked, Pool};
 
 /// Response heads larger than this are a TargetResponseHeadersTooLarge (ALB's limit).
 pub const MAX_RESPONSE_HEAD: usize = 32 * 1024;
+/// Pooled connections idle at least this long are peeked at before reuse ([`liveness`]).
+const PROBE_AFTER_IDLE: Duration = Duration::from_millis(1);
 /// Idle connections kept per target.
 const MAX_IDLE_PER_TARGET: usize = 1024;
 
@@ -99,7 +101,10 @@ impl Upstream {
                 continue;
             }
             let idle_before_use = idle.counters.idle_for(Instant::now());
-            if let Some(probe) = &idle.probe {
+            // A connection reused within a millisecond cannot have outlived any real keep-alive timer: skip the
+            // syscall on hot connections; probe the ones that sat long enough for the target to give up on them.
+            let probe = idle.probe.as_ref().filter(|_| idle_before_use.is_none_or(|d| d >= PROBE_AFTER_IDLE));
+            if let Some(probe) = probe {
                 let state = probe.check();
                 if state != Liveness::Alive {
                     if let (Liveness::Closed | Liveness::Reset, Some(idle_for)) = (&state, idle_before_use) {
