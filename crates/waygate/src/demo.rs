@@ -71,7 +71,11 @@ async fn start(port: u16, admin_port: u16) -> Result<(waygate_config::Config, Ve
              connect_timeout = \"3s\"\ntls_handshake_timeout = \"3s\"\nresponse_timeout = \"5s\"\n\n",
             running.addr(),
         );
-        lines.push(format!("  curl -i http://127.0.0.1:{port}/fault/{name:<24}expect {}", fault.expected_cause()));
+        let expect = match fault.expected_cause() {
+            "" => "the target's own 503, passed through (no Proxy-Status)".to_owned(),
+            cause => format!("expect {cause}"),
+        };
+        lines.push(format!("  curl -i http://127.0.0.1:{port}/fault/{name:<24}{expect}"));
         targets.push(running);
     }
     text.push_str(&groups);
