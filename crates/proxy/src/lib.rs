@@ -92,8 +92,9 @@ impl Gateway {
             tracker,
             drained: Mutex::new(drained),
         };
-        gw.sync_listeners().await?;
+        // The access log first: a request accepted the moment a listener is up must already have its log.
         gw.sync_access_log().await?;
+        gw.sync_listeners().await?;
         Ok(gw)
     }
 

@@ -126,7 +126,7 @@ impl Record {
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .or_else(|| req.uri().host())
-            .map_or("-", strip_port);
+            .map_or("-", crate::router::strip_port);
         let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         ex.url = format!("{scheme}://{host}:{}{path}", conn.port);
         ex.user_agent =
@@ -207,16 +207,6 @@ fn method_name(m: &http::Method) -> Cow<'static, str> {
         M::TRACE => "TRACE",
         _ => return Cow::Owned(m.as_str().to_owned()),
     })
-}
-
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.find(']').map_or(host, |i| &host[..=i]);
-    }
-    match host.rfind(':') {
-        Some(i) if host[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &host[..i],
-        _ => host,
-    }
 }
 
 /// Holds a request's record until it is finished; emits it as ClientClosedRequest if dropped unfinished.

@@ -43,7 +43,8 @@ impl Router {
     }
 }
 
-fn strip_port(host: &str) -> &str {
+/// The host without its port (`[::1]:80` → `[::1]`).
+pub fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         return host.find(']').map_or(host, |i| &host[..=i]);
     }

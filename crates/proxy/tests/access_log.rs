@@ -13,50 +13,21 @@ use common::*;
 use waygate_faultlab::{Backend, Fault, Running, TestPki};
 use waygate_proxy::Drain;
 
-/// AWS's Athena table regex (reference/ALB.md §1), with the newer conn_trace_id column appended.
-const ATHENA: &str = r#"^([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*):([0-9]*) ([^ ]*)[:-]([0-9]*) ([-.0-9]*) ([-.0-9]*) ([-.0-9]*) (|[-0-9]*) (-|[-0-9]*) ([-0-9]*) ([-0-9]*) "([^ ]*) (.*) (- |[^ ]*)" "([^"]*)" ([A-Z0-9-_]+) ([A-Za-z0-9.-]*) ([^ ]*) "([^"]*)" "([^"]*)" "([^"]*)" ([-.0-9]*) ([^ ]*) "([^"]*)" "([^"]*)" "([^ ]*)" "([^\s]+?)" "([^\s]+)" "([^ ]*)" "([^ ]*)" ?([^ ]*)$"#;
-const COLUMNS: [&str; 34] = [
-    "type",
-    "time",
-    "elb",
-    "client_ip",
-    "client_port",
-    "target_ip",
-    "target_port",
-    "request_processing_time",
-    "target_processing_time",
-    "response_processing_time",
-    "elb_status_code",
-    "target_status_code",
-    "received_bytes",
-    "sent_bytes",
-    "request_verb",
-    "request_url",
-    "request_proto",
-    "user_agent",
-    "ssl_cipher",
-    "ssl_protocol",
-    "target_group_arn",
-    "trace_id",
-    "domain_name",
-    "chosen_cert_arn",
-    "matched_rule_priority",
-    "request_creation_time",
-    "actions_executed",
-    "redirect_url",
-    "error_reason",
-    "target_port_list",
-    "target_status_code_list",
-    "classification",
-    "classification_reason",
-    "conn_trace_id",
-];
+/// AWS's Athena table regex (reference/ALB.md §1), anchored, with the newer conn_trace_id column appended.
+fn athena() -> regex::Regex {
+    regex::Regex::new(&format!("^{} ?([^ ]*)$", waygate_telemetry::athena::ATHENA)).unwrap()
+}
+
+fn columns() -> Vec<&'static str> {
+    waygate_telemetry::athena::COLUMNS.iter().copied().chain(["conn_trace_id"]).collect()
+}
 
 type Line = HashMap<&'static str, String>;
 
 /// Every line in every file of `dir`, each parsed by the Athena regex (a line that does not parse fails the test).
 fn read_lines(dir: &Path) -> Vec<Line> {
-    let re = regex::Regex::new(ATHENA).unwrap();
+    let re = athena();
+    let cols = columns();
     let mut out = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
@@ -65,7 +36,7 @@ fn read_lines(dir: &Path) -> Vec<Line> {
         assert!(name.contains("_elasticloadbalancing_") && name.ends_with(".log"), "ALB-style name: {name}");
         for line in std::fs::read_to_string(&file).unwrap().lines() {
             let caps = re.captures(line).unwrap_or_else(|| panic!("Athena regex rejects:\n{line}"));
-            out.push(COLUMNS.iter().enumerate().map(|(i, c)| (*c, caps[i + 1].to_owned())).collect());
+            out.push(cols.iter().enumerate().map(|(i, c)| (*c, caps[i + 1].to_owned())).collect());
         }
     }
     out
@@ -118,7 +89,7 @@ async fn a_relayed_request_is_one_complete_line() {
     );
     assert_eq!(l["matched_rule_priority"], "0", "default action");
     assert_eq!(l["actions_executed"], "forward");
-    assert_eq!(l["error_reason"], "-");
+    assert_eq!(l["lambda_error_reason"], "-");
     assert_eq!(l["target_port_list"], b.addr().to_string());
     assert_eq!(l["target_status_code_list"], "200");
     assert!(l["conn_trace_id"].starts_with("TID_"));
@@ -133,7 +104,7 @@ async fn gateway_errors_show_cause_and_minus_ones() {
     for t in ["request_processing_time", "target_processing_time", "response_processing_time"] {
         assert_eq!(l[t], "-1", "{t}: the request could not be sent");
     }
-    assert_eq!(l["error_reason"], "TargetConnectionRefused");
+    assert_eq!(l["lambda_error_reason"], "TargetConnectionRefused");
     assert_eq!(l["target_status_code_list"], "-");
 
     let slow = Fault::SlowHead(Duration::from_secs(20)).spawn(loopback()).await.unwrap();
@@ -141,7 +112,7 @@ async fn gateway_errors_show_cause_and_minus_ones() {
     let l = &lines[&ids[0]];
     assert_eq!((l["elb_status_code"].as_str(), l["target_status_code"].as_str()), ("504", "-"));
     assert_eq!(l["target_processing_time"], "-1");
-    assert_eq!(l["error_reason"], "TargetResponseTimeout");
+    assert_eq!(l["lambda_error_reason"], "TargetResponseTimeout");
 }
 
 #[tokio::test]
@@ -154,7 +125,7 @@ async fn retries_list_every_attempt() {
     assert_eq!(l["target_port_list"], format!("{},{}", refused.addr(), good.addr()));
     assert_eq!(l["target_status_code_list"], "-,200");
     assert_eq!(format!("{}:{}", l["target_ip"], l["target_port"]), good.addr().to_string(), "the last attempt");
-    assert_eq!(l["error_reason"], "-", "the request succeeded");
+    assert_eq!(l["lambda_error_reason"], "-", "the request succeeded");
 }
 
 #[tokio::test]
@@ -163,7 +134,7 @@ async fn targets_own_503_is_the_targets_in_both_columns() {
     let (ids, lines) = logged(&[t.addr()], "", &["/"]).await;
     let l = &lines[&ids[0]];
     assert_eq!((l["elb_status_code"].as_str(), l["target_status_code"].as_str()), ("503", "503"));
-    assert_eq!(l["error_reason"], "-");
+    assert_eq!(l["lambda_error_reason"], "-");
 }
 
 #[tokio::test]
@@ -223,7 +194,7 @@ async fn every_lab_fault_writes_a_parseable_line_with_its_cause() {
     let lines = read_lines(&dir);
     assert_eq!(lines.len(), expected.len());
     for l in &lines {
-        assert_eq!(l["error_reason"], expected[&l["trace_id"]], "{l:?}");
+        assert_eq!(l["lambda_error_reason"], expected[&l["trace_id"]], "{l:?}");
     }
 }
 
@@ -332,4 +303,24 @@ async fn metrics_separate_the_gateways_5xx_from_the_targets() {
     assert_eq!(metric(&m, "waygate_elb_responses_total", &[("code", "404"), ("cause", "NoRoute")]), 1.0);
     assert_eq!(metric(&m, "waygate_requests_total", &[("listener", "public")]), 5.0);
     assert!(m.contains("waygate_target_response_time_seconds_bucket"), "histogram exposed");
+}
+
+/// A client that leaves before the response gets a 460 ClientClosedRequest line (ALB's code), with the attempt.
+#[tokio::test]
+async fn a_client_leaving_early_is_logged_as_460() {
+    use tokio::io::AsyncWriteExt;
+    let slow = Fault::SlowHead(Duration::from_secs(30)).spawn(loopback()).await.unwrap();
+    let dir = tempdir("alog-460");
+    let (gw, addr) = gateway(&log_config(&dir, &[slow.addr()], "response_timeout = \"60s\"\n", "alb")).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /leaving HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+    within("target got the request", slow.stats().wait_until(|s| s.requests_served() >= 1)).await;
+    drop(tcp);
+    assert_eq!(gw.shutdown(Duration::from_secs(30)).await, Drain::Complete);
+    let lines = read_lines(&dir);
+    assert_eq!(lines.len(), 1);
+    let l = &lines[0];
+    assert_eq!((l["elb_status_code"].as_str(), l["target_status_code"].as_str()), ("460", "-"));
+    assert_eq!(l["lambda_error_reason"], "ClientClosedRequest");
+    assert!(l["request_url"].ends_with("/leaving"));
 }

@@ -92,3 +92,40 @@ async fn advertised_keepalive_is_learned_and_mistuning_reported() {
         warnings[0]
     );
 }
+
+/// The target's keep-alive just below and just above the pool's idle timeout (200 ms, set on the validated model;
+/// the file's minimum is 1 s): 1,000 GETs from 50 concurrent clients, whose gaps between requests straddle both
+/// timers, all succeed. The gaps shape the workload (idle times around the timers); nothing waits on them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_just_below_and_above_the_pool_timeout_sees_no_502() {
+    for target_idle_ms in [150u64, 250] {
+        let target = Fault::KeepAliveCloser(Duration::from_millis(target_idle_ms)).spawn(loopback()).await.unwrap();
+        let text = simple_config(&[target.addr()], "retries = 0\n");
+        let mut config = waygate_config::parse(&text, std::path::Path::new("t.toml")).unwrap();
+        config.target_groups[0].pool_idle_timeout = Duration::from_millis(200);
+        let gw = waygate_proxy::Gateway::start(config).await.unwrap();
+        let addr = gw.local_addr("public").await.unwrap();
+        const GAPS_MS: [u64; 8] = [0, 140, 160, 190, 210, 240, 260, 5];
+        let workers = (0..50u64).map(|w| {
+            tokio::spawn(async move {
+                let mut failures = Vec::new();
+                for i in 0..20u64 {
+                    let gap = GAPS_MS[((w + i) % GAPS_MS.len() as u64) as usize];
+                    tokio::time::sleep(Duration::from_millis(gap)).await;
+                    let resp = get(addr, "/").await;
+                    if resp.status != 200 {
+                        failures.push(resp.header("proxy-status").to_owned());
+                    }
+                }
+                failures
+            })
+        });
+        for w in within("1000 paced requests", futures_util::future::join_all(workers)).await {
+            let failures = w.unwrap();
+            assert!(failures.is_empty(), "target keep-alive {target_idle_ms} ms: {failures:?}");
+        }
+        if target_idle_ms < 200 {
+            assert!(target.stats().connections_closed() > 0, "the target closed idle connections");
+        }
+    }
+}

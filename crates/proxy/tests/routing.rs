@@ -163,3 +163,30 @@ async fn refused_connect_is_retried_on_another_target() {
         .collect();
     assert!(statuses.contains(&502), "without retries the refusal reaches the client: {statuses:?}");
 }
+
+/// HTTPS targets: verified against a configured CA with SNI, and `verify = false` for a self-signed one.
+#[tokio::test]
+async fn https_targets_verified_and_unverified() {
+    let pki = waygate_faultlab::TestPki::shared();
+    let files = pki.write_files(&tempdir("https-targets")).unwrap();
+    let valid = Backend::new("tls-ok").tls(pki.valid()).spawn(loopback()).await.unwrap();
+    let selfsigned = Backend::new("tls-self").tls(pki.self_signed()).spawn(loopback()).await.unwrap();
+    let text = format!(
+        "[[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\ndefault_target_group = \"verified\"\n\
+         [[listener.rule]]\npriority = 1\npath = \"/self\"\ntarget_group = \"unverified\"\n\
+         [[target_group]]\nname = \"verified\"\nprotocol = \"https\"\ntargets = [\"{}\"]\n\
+         tls = {{ ca = \"{}\", sni = \"localhost\" }}\n\
+         [[target_group]]\nname = \"unverified\"\nprotocol = \"https\"\ntargets = [\"{}\"]\ntls = {{ verify = false }}\n",
+        valid.addr(),
+        files.ca.display(),
+        selfsigned.addr()
+    );
+    let (_gw, addr) = gateway(&text).await;
+    let ok = get(addr, "/").await;
+    assert_eq!((ok.status.as_u16(), ok.header("x-backend")), (200, "tls-ok"), "{}", ok.text());
+    let selfie = get(addr, "/self").await;
+    assert_eq!((selfie.status.as_u16(), selfie.header("x-backend")), (200, "tls-self"), "{}", selfie.text());
+    // Reused over the pool: a second request on the verified group takes the pooled TLS connection.
+    assert_eq!(get(addr, "/").await.status, 200);
+    assert_eq!(valid.stats().connections_accepted(), 1, "the TLS connection was pooled and reused");
+}

@@ -43,6 +43,7 @@
 //! connection-id randomness). Timestamps are formatted by hand (`timefmt`), needing no date crate.
 
 mod alb;
+pub mod athena;
 mod json;
 mod labels;
 mod metrics;

@@ -12,11 +12,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc instead of glibc malloc: the request path allocates and frees across threads (the access-log record is
-/// freed on the writer thread), where glibc's arenas cost measurably more (bench/proxy, docs/benchmarks.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "waygate", version, about = "An HTTP load balancer and API gateway whose every 5xx explains itself.")]
 struct Cli {

@@ -203,7 +203,7 @@ async fn doctor_explains_the_gateways_own_access_log() {
     let out = Command::new(bin()).args(["doctor", "logs", "--json", "--no-progress"]).arg(&logs).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["requests"], 5);
+    assert_eq!(report["requests"], 5, "{report}");
     assert_eq!(report["elb_5xx"]["502"], 3, "{report}");
     assert_eq!(report["target_5xx"]["503"], 2, "{report}");
     let causes = report["causes"].as_array().unwrap();
@@ -238,4 +238,24 @@ async fn admin_api_shows_learned_keepalive_and_the_warning() {
     let warning = target["keepalive"]["warning"].as_str().expect("a warning");
     assert!(warning.contains("5s") && warning.contains("60s"), "{warning}");
     assert!(gw.log().contains("shorter than pool_idle_timeout"), "also in the system log");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The README's first command works: the demo serves a healthy route and explains a failing one.
+#[test]
+fn demo_serves_healthy_and_failing_routes() {
+    let (port, admin) = (free_port(), free_port());
+    let gw = Proc::start_args(&["demo", "--port", &port.to_string(), "--admin-port", &admin.to_string()]);
+    gw.wait_line(&["ready"]);
+    let addr = gw.listener("demo");
+    let ok = http_get(addr, "/");
+    assert!(ok.starts_with("HTTP/1.1 200") && ok.contains("hello from app-"), "{ok}");
+    let refused = http_get(addr, "/fault/refuse");
+    assert!(refused.starts_with("HTTP/1.1 502"), "{refused}");
+    assert!(refused.contains("details=\"TargetConnectionRefused\""), "{refused}");
+    let race = http_get(addr, "/fault/server-error");
+    assert!(race.starts_with("HTTP/1.1 503") && !race.to_ascii_lowercase().contains("proxy-status"), "{race}");
 }

@@ -172,6 +172,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
                 let n = this.out.len().min(buf.remaining());
                 buf.put_slice(&this.out[..n]);
                 this.out.advance(n);
+                if this.out.is_empty() {
+                    // Drop the reference to the read chunk, and the chunk itself once `pending` lets go too: an
+                    // idle keep-alive connection should hold no buffer of the guard's.
+                    this.out = Bytes::new();
+                    if this.pending.is_empty() {
+                        this.pending = BytesMut::new();
+                    }
+                }
                 return Poll::Ready(Ok(()));
             }
             match &mut this.state {

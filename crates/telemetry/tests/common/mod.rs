@@ -8,45 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use regex::Regex;
 use waygate_telemetry::{Actions, Attempt, Exchange, RequestKind, TargetGroupRef};
 
-/// AWS's 2022 Athena `input.regex` for ALB access logs, copied unchanged from reference/ALB.md.
-pub const ATHENA: &str = r#"([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*):([0-9]*) ([^ ]*)[:-]([0-9]*) ([-.0-9]*) ([-.0-9]*) ([-.0-9]*) (|[-0-9]*) (-|[-0-9]*) ([-0-9]*) ([-0-9]*) \"([^ ]*) (.*) (- |[^ ]*)\" \"([^\"]*)\" ([A-Z0-9-_]+) ([A-Za-z0-9.-]*) ([^ ]*) \"([^\"]*)\" \"([^\"]*)\" \"([^\"]*)\" ([-.0-9]*) ([^ ]*) \"([^\"]*)\" \"([^\"]*)\" \"([^ ]*)\" \"([^\s]+?)\" \"([^\s]+)\" \"([^ ]*)\" \"([^ ]*)\""#;
-
-/// The Athena table's columns, in capture order.
-pub const COLUMNS: [&str; 33] = [
-    "type",
-    "time",
-    "elb",
-    "client_ip",
-    "client_port",
-    "target_ip",
-    "target_port",
-    "request_processing_time",
-    "target_processing_time",
-    "response_processing_time",
-    "elb_status_code",
-    "target_status_code",
-    "received_bytes",
-    "sent_bytes",
-    "request_verb",
-    "request_url",
-    "request_proto",
-    "user_agent",
-    "ssl_cipher",
-    "ssl_protocol",
-    "target_group_arn",
-    "trace_id",
-    "domain_name",
-    "chosen_cert_arn",
-    "matched_rule_priority",
-    "request_creation_time",
-    "actions_executed",
-    "redirect_url",
-    "lambda_error_reason",
-    "target_port_list",
-    "target_status_code_list",
-    "classification",
-    "classification_reason",
-];
+pub use waygate_telemetry::athena::{ATHENA, COLUMNS};
 
 /// The Athena regex matching a whole line (RegexSerDe matches whole lines), allowing the fields ALB appends
 /// after the 2022 table (conn_trace_id), captured as `trailing`.

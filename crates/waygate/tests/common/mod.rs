@@ -49,14 +49,22 @@ impl Proc {
     }
 
     fn spawn(mut cmd: Command, config: &Path) -> Proc {
-        let mut child = cmd
-            .args(["run", "--config"])
-            .arg(config)
-            .env("WAYGATE_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn waygate");
+        cmd.args(["run", "--config"]).arg(config);
+        let mut proc = Self::spawn_command(cmd);
+        proc.config = config.to_path_buf();
+        proc
+    }
+
+    /// Runs `waygate ARGS...` (e.g. the demo) with its log captured.
+    pub fn start_args(args: &[&str]) -> Proc {
+        let mut cmd = Command::new(bin());
+        cmd.args(args);
+        Self::spawn_command(cmd)
+    }
+
+    fn spawn_command(mut cmd: Command) -> Proc {
+        let mut child =
+            cmd.env("WAYGATE_LOG", "info").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn waygate");
         let lines = Arc::new(Lines::default());
         let stderr = child.stderr.take().expect("stderr");
         let sink = lines.clone();
@@ -66,7 +74,7 @@ impl Proc {
                 sink.changed.notify_all();
             }
         });
-        Proc { child, lines, config: config.to_path_buf() }
+        Proc { child, lines, config: PathBuf::new() }
     }
 
     /// Waits (bounded) for a log line containing every fragment; returns it.
