@@ -130,7 +130,10 @@ mod tests {
                     tls_handshake_timeout: Duration::from_secs(1),
                     tls: None,
                 };
-                Arc::new(Target::new(spec, Upstream::new(connect, Duration::from_secs(60), Default::default())))
+                Arc::new(Target::new(
+                    spec,
+                    Upstream::new(connect, Duration::from_secs(60), Default::default(), "g".into()),
+                ))
             })
             .collect();
         let mut config = test_group();

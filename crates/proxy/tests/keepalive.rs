@@ -36,7 +36,7 @@ async fn idempotent_requests_survive_the_race_and_the_retry_is_logged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_gets_against_a_short_keepalive_target_see_no_502() {
     let target = Fault::KeepAliveCloser(Duration::from_millis(2)).spawn(loopback()).await.unwrap();
-    let (_gw, addr) = gateway(&simple_config(&[target.addr()], "retries = 0\npool_idle_timeout = \"60s\"\n")).await;
+    let (gw, addr) = gateway(&simple_config(&[target.addr()], "retries = 0\npool_idle_timeout = \"60s\"\n")).await;
     let workers = (0..4).map(|_| {
         tokio::spawn(async move {
             let mut failures = Vec::new();
@@ -54,6 +54,16 @@ async fn thousand_gets_against_a_short_keepalive_target_see_no_502() {
         assert!(failures.is_empty(), "client-visible failures: {failures:?}");
     }
     assert!(target.stats().connections_closed() > 0, "the target did close idle connections");
+    // Each connection found dead at checkout is counted, the same number in the metric and on the admin API.
+    let metrics = gw.metrics().encode();
+    let stale: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("waygate_target_stale_connections_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    let view = gw.runtime().groups["app"].targets[0].upstream.keepalive.view();
+    assert!(stale > 0.0, "stale connections were discarded and counted: {metrics}");
+    assert_eq!(stale as u64, view.stale_discarded);
 }
 
 /// POSTs sent after the target closed the pooled connection go out on a live one: the liveness check at

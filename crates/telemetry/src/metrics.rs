@@ -12,7 +12,8 @@
 //!   observed in `waygate_target_response_time_seconds`.
 //! - `waygate_requests_total` counts every request, including those never routed (`target_group=""`);
 //!   CloudWatch's RequestCount counts only requests that reached target selection.
-//! - Additions to the contract: `waygate_target_stream_errors_total{target_group, target, cause}` (a body cut
+//! - Additions to the contract: `waygate_target_stale_connections_total{target_group, target}` (pooled
+//!   connections discarded at checkout), `waygate_target_stream_errors_total{target_group, target, cause}` (a body cut
 //!   short or stalled after the target's status went out: not a gateway response, so otherwise only in the
 //!   access log) and `waygate_access_log_write_errors_total` (records lost to I/O errors).
 //!
@@ -71,6 +72,7 @@ struct Inner {
     target_connection_errors: Counters<TargetCauseLabels>,
     target_tls_errors: Counters<TargetCauseLabels>,
     target_stream_errors: Counters<TargetCauseLabels>,
+    stale_connections: Counters<TargetLabels>,
     client_tls_errors: Counters<ListenerLabels>,
     target_response_time: Family<TargetLabels, Histogram, fn() -> Histogram>,
     healthy: Family<GroupLabels, Gauge>,
@@ -192,6 +194,12 @@ impl Metrics {
             "Request and response bytes, headers included (ProcessedBytes)",
             processed_bytes.clone(),
         );
+        let stale_connections = Counters::default();
+        r.register(
+            "waygate_target_stale_connections",
+            "Pooled connections found closed or unusable at checkout and discarded before a request was written",
+            stale_connections.clone(),
+        );
         let retries = Counters::default();
         r.register("waygate_retries", "Attempts after the first, by the previous attempt's cause", retries.clone());
         let lambda_user = Counters::default();
@@ -235,6 +243,7 @@ impl Metrics {
             target_connection_errors,
             target_tls_errors,
             target_stream_errors,
+            stale_connections,
             client_tls_errors,
             target_response_time,
             healthy,
@@ -333,6 +342,12 @@ impl Metrics {
         let gauge = self.inner.active[n].clone();
         gauge.inc();
         ConnectionGuard(gauge)
+    }
+
+    /// A pooled connection to `target` was discarded at checkout (the target had closed it).
+    pub fn stale_connection(&self, target_group: &Arc<str>, target: &Arc<str>) {
+        let labels = TargetLabels { target_group: target_group.clone(), target: target.clone() };
+        self.inner.stale_connections.get_or_create(&labels).inc();
     }
 
     /// A client TLS handshake failed on `listener`.

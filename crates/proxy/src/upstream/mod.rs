@@ -45,6 +45,8 @@ pub struct Upstream {
     pool: Pool,
     pub keepalive: Arc<KeepAlive>,
     metrics: Arc<Metrics>,
+    /// The target group's name, for metric labels.
+    group: Arc<str>,
 }
 
 /// A connection leased for one request.
@@ -78,7 +80,7 @@ impl Lease {
 }
 
 impl Upstream {
-    pub fn new(spec: ConnectSpec, pool_idle_timeout: Duration, metrics: Arc<Metrics>) -> Self {
+    pub fn new(spec: ConnectSpec, pool_idle_timeout: Duration, metrics: Arc<Metrics>, group: Arc<str>) -> Self {
         let authority = if spec.host.contains(':') {
             format!("[{}]:{}", spec.host, spec.port)
         } else {
@@ -90,14 +92,21 @@ impl Upstream {
             pool: Pool::new(MAX_IDLE_PER_TARGET),
             keepalive: Arc::new(KeepAlive::new(pool_idle_timeout)),
             metrics,
+            group,
         }
     }
 
     /// A pooled connection that is ready and alive, else a new one.
     pub async fn lease(&self) -> Result<Lease, AttemptFailure> {
-        while let Some(mut idle) = self.pool.checkout(self.keepalive.effective()) {
+        loop {
+            let (found, stale) = self.pool.checkout(self.keepalive.effective());
+            for _ in 0..stale {
+                self.discarded_stale();
+            }
+            let Some(mut idle) = found else { break };
             if !idle.sender.is_ready() && idle.sender.ready().await.is_err() {
                 // Closed while parked (the target hung up, or its last exchange ended the connection).
+                self.discarded_stale();
                 continue;
             }
             let idle_before_use = idle.counters.idle_for(Instant::now());
@@ -110,7 +119,7 @@ impl Upstream {
                     if let (Liveness::Closed | Liveness::Reset, Some(idle_for)) = (&state, idle_before_use) {
                         self.keepalive.observed_close(idle_for, &self.authority);
                     }
-                    self.keepalive.discarded_stale();
+                    self.discarded_stale();
                     idle.counters.close_by_gateway();
                     tracing::debug!(target: "waygate::pool", target_addr = %self.authority, conn = idle.counters.id, ?state,
                         "discarded a pooled connection found unusable at checkout");
@@ -173,6 +182,12 @@ impl Upstream {
             conn_task,
             probe: connected.probe,
         })
+    }
+
+    /// Counts a pooled connection found dead at checkout (admin API and `waygate_target_stale_connections_total`).
+    fn discarded_stale(&self) {
+        self.keepalive.discarded_stale();
+        self.metrics.stale_connection(&self.group, &self.authority);
     }
 
     /// Hands a connection whose exchange completed back to the pool.

@@ -50,21 +50,24 @@ impl Pool {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes the most recently parked connection that is still open and within `idle_timeout`.
-    pub fn checkout(&self, idle_timeout: Duration) -> Option<IdleConn> {
+    /// Takes the most recently parked connection that is still open and within `idle_timeout`; also returns how
+    /// many parked connections it found already closed by the target (stale) and dropped.
+    pub fn checkout(&self, idle_timeout: Duration) -> (Option<IdleConn>, usize) {
         let now = Instant::now();
+        let mut stale = 0;
         let mut idle = self.lock();
         while let Some(conn) = idle.pop() {
             if conn.sender.is_closed() {
+                stale += 1;
                 continue;
             }
             if conn.expired(now, idle_timeout) {
                 conn.evict(); // dropping the sender closes the connection
                 continue;
             }
-            return Some(conn);
+            return (Some(conn), stale);
         }
-        None
+        (None, stale)
     }
 
     /// Parks a connection whose exchange completed; drops it when the pool is full or the connection closed.
