@@ -1,4 +1,5 @@
-//! `GET /api/v1/target-groups`: every target group and target as the data plane sees it now: requests in
+//! `GET /api/v1/target-groups`: every target group and target as the data plane sees it now: health state and
+//! ALB reason code, requests in
 //! flight, idle pooled connections, and what the gateway learned about each target's keep-alive (with the
 //! mis-tuning warning when the target closes idle connections sooner than `pool_idle_timeout`).
 
@@ -22,8 +23,16 @@ pub fn target_groups(rt: &Runtime) -> Value {
                 .iter()
                 .map(|t| {
                     let ka = t.upstream.keepalive.view();
+                    let (state, reason) = if g.config.health_check.enabled {
+                        (t.health.state().as_str(), t.health.reason())
+                    } else {
+                        ("unavailable", Some("Target.HealthCheckDisabled"))
+                    };
                     json!({
                         "address": t.authority,
+                        "state": state,
+                        "reason": reason,
+                        "last_check": t.health.last().map(|o| format!("{o:?}")),
                         "weight": t.spec.weight,
                         "in_flight": t.in_flight(),
                         "idle_connections": t.upstream.idle_connections(),

@@ -249,6 +249,9 @@ async fn forward(
     if group.targets.is_empty() {
         return error(pending, errors, Cause::NoRegisteredTargets, &id, None);
     }
+    if !group.config.fail_open && group.all_unhealthy() {
+        return error(pending, errors, Cause::NoHealthyTargets, &id, None);
+    }
     let progress = Arc::new(RequestProgress::default());
     if let Some(r) = pending.get() {
         r.body(&progress);

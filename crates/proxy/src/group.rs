@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use waygate_config::{Algorithm, TargetGroup, TargetSpec};
 use waygate_telemetry::TargetGroupRef;
 
+use crate::health::Health;
 use crate::upstream::Upstream;
 
 /// One registered target.
@@ -17,12 +18,14 @@ pub struct Target {
     /// `host:port` as logs and the admin API write it.
     pub authority: String,
     pub upstream: Upstream,
+    /// Active health (kept across reloads with the target).
+    pub health: Health,
     in_flight: AtomicU32,
 }
 
 impl Target {
     pub fn new(spec: TargetSpec, upstream: Upstream) -> Self {
-        Self { authority: spec.authority(), spec, upstream, in_flight: AtomicU32::new(0) }
+        Self { authority: spec.authority(), spec, upstream, health: Health::default(), in_flight: AtomicU32::new(0) }
     }
 
     pub fn in_flight(&self) -> u32 {
@@ -60,23 +63,28 @@ pub struct Group {
     pub tg_ref: TargetGroupRef,
     pub targets: Vec<Arc<Target>>,
     next: AtomicUsize,
-    total_weight: u64,
 }
 
 impl Group {
     pub fn new(config: TargetGroup, targets: Vec<Arc<Target>>) -> Self {
-        let total_weight = targets.iter().map(|t| u64::from(t.spec.weight)).sum();
         let tg_ref = TargetGroupRef::new(config.name.as_str());
-        Self { config, tg_ref, targets, next: AtomicUsize::new(0), total_weight }
+        Self { config, tg_ref, targets, next: AtomicUsize::new(0) }
     }
 
-    /// Picks a target not in `tried` (indices), per the group's algorithm; `None` when none is left.
+    /// Every target is unhealthy (then requests fail open to all of them, unless `fail_open = false`).
+    pub fn all_unhealthy(&self) -> bool {
+        !self.targets.is_empty() && self.targets.iter().all(|t| !t.health.routable())
+    }
+
+    /// Picks a target not in `tried` (indices), per the group's algorithm, among the routable ones (all of
+    /// them when none is: fail open); `None` when none is left.
     pub fn pick(&self, tried: &[usize]) -> Option<usize> {
         let n = self.targets.len();
         if tried.len() >= n {
             return None;
         }
-        let available = |i: &usize| !tried.contains(i);
+        let fail_open = self.all_unhealthy();
+        let available = |i: &usize| !tried.contains(i) && (fail_open || self.targets[*i].health.routable());
         match self.config.algorithm {
             Algorithm::RoundRobin => self.round_robin(available),
             Algorithm::LeastOutstandingRequests => {
@@ -94,8 +102,10 @@ impl Group {
     }
 
     fn weighted(&self, tried: &[usize]) -> Option<usize> {
-        let weight = |i: usize| if tried.contains(&i) { 0 } else { u64::from(self.targets[i].spec.weight) };
-        let total = if tried.is_empty() { self.total_weight } else { (0..self.targets.len()).map(weight).sum() };
+        let fail_open = self.all_unhealthy();
+        let excluded = |i: usize| tried.contains(&i) || !(fail_open || self.targets[i].health.routable());
+        let weight = |i: usize| if excluded(i) { 0 } else { u64::from(self.targets[i].spec.weight) };
+        let total = (0..self.targets.len()).map(weight).sum();
         if total == 0 {
             return None;
         }

@@ -10,6 +10,7 @@ mod forward;
 pub mod group;
 pub mod guard;
 mod headers;
+pub mod health;
 mod listener;
 mod log;
 pub mod record;
@@ -51,6 +52,8 @@ pub struct Gateway {
     access_log: Mutex<Option<waygate_config::AccessLog>>,
     listeners: Mutex<HashMap<String, Bound>>,
     shutdown: watch::Sender<bool>,
+    /// Stops the health checkers of the snapshot in force (replaced on every reload).
+    health_stop: std::sync::Mutex<watch::Sender<bool>>,
     tracker: mpsc::Sender<()>,
     drained: Mutex<mpsc::Receiver<()>>,
 }
@@ -84,6 +87,7 @@ impl Gateway {
         let (shutdown, _) = watch::channel(false);
         let (tracker, drained) = mpsc::channel(1);
         let gw = Self {
+            health_stop: std::sync::Mutex::new(watch::channel(false).0),
             sink: Arc::new(Sink::new(metrics)),
             access_log: Mutex::new(None),
             runtime: Arc::new(ArcSwap::from_pointee(runtime)),
@@ -95,7 +99,18 @@ impl Gateway {
         // The access log first: a request accepted the moment a listener is up must already have its log.
         gw.sync_access_log().await?;
         gw.sync_listeners().await?;
+        gw.restart_health_checks();
         Ok(gw)
+    }
+
+    /// Stops the previous snapshot's health checkers and starts the current one's. Health state lives on the
+    /// targets, so targets kept by a reload keep their state.
+    fn restart_health_checks(&self) {
+        let (stop, stop_rx) = watch::channel(false);
+        let old =
+            std::mem::replace(&mut *self.health_stop.lock().unwrap_or_else(std::sync::PoisonError::into_inner), stop);
+        let _ = old.send(true);
+        health::spawn_checkers(&self.runtime.load(), &self.sink.metrics, &stop_rx);
     }
 
     /// The metrics registry (for `/metrics`).
@@ -163,6 +178,7 @@ impl Gateway {
             self.sync_listeners().await?;
             return Err(e);
         }
+        self.restart_health_checks();
         Ok(())
     }
 
@@ -213,6 +229,7 @@ impl Gateway {
             let _ = b.stop.send(true);
         }
         let _ = self.shutdown.send(true);
+        let _ = self.health_stop.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(true);
         drop(self.tracker);
         let mut drained = self.drained.lock().await;
         let outcome = match tokio::time::timeout(deadline, drained.recv()).await {

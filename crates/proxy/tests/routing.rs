@@ -175,8 +175,8 @@ async fn https_targets_verified_and_unverified() {
         "[[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\ndefault_target_group = \"verified\"\n\
          [[listener.rule]]\npriority = 1\npath = \"/self\"\ntarget_group = \"unverified\"\n\
          [[target_group]]\nname = \"verified\"\nprotocol = \"https\"\ntargets = [\"{}\"]\n\
-         tls = {{ ca = \"{}\", sni = \"localhost\" }}\n\
-         [[target_group]]\nname = \"unverified\"\nprotocol = \"https\"\ntargets = [\"{}\"]\ntls = {{ verify = false }}\n",
+         tls = {{ ca = \"{}\", sni = \"localhost\" }}\n[target_group.health_check]\nenabled = false\n\
+         [[target_group]]\nname = \"unverified\"\nprotocol = \"https\"\ntargets = [\"{}\"]\ntls = {{ verify = false }}\n[target_group.health_check]\nenabled = false\n",
         valid.addr(),
         files.ca.display(),
         selfsigned.addr()

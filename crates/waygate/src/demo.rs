@@ -80,6 +80,9 @@ async fn start(port: u16, admin_port: u16) -> Result<(waygate_config::Config, Ve
     }
     text.push_str(&groups);
     let config = waygate_config::parse(&text, Path::new("<demo>")).map_err(|e| format!("demo config:\n{e}"))?;
+    if port == 0 || admin_port == 0 {
+        println!("waygate demo: port 0 given: the ports the kernel picked are in the `listening` log lines below\n");
+    }
     println!("waygate demo: gateway on http://127.0.0.1:{port}, admin on http://127.0.0.1:{admin_port}\n");
     println!("Try:");
     for line in lines {

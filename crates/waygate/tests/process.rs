@@ -240,15 +240,11 @@ async fn admin_api_shows_learned_keepalive_and_the_warning() {
     assert!(gw.log().contains("shorter than pool_idle_timeout"), "also in the system log");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// The README's first command works: the demo serves a healthy route and explains a failing one.
 #[test]
 fn demo_serves_healthy_and_failing_routes() {
-    let (port, admin) = (free_port(), free_port());
-    let gw = Proc::start_args(&["demo", "--port", &port.to_string(), "--admin-port", &admin.to_string()]);
+    // Port 0: the kernel picks free ports and the log says which (no race with other tests for a "free" port).
+    let gw = Proc::start_args(&["demo", "--port", "0", "--admin-port", "0"]);
     gw.wait_line(&["ready"]);
     let addr = gw.listener("demo");
     let ok = http_get(addr, "/");

@@ -30,11 +30,13 @@ pub async fn gateway(text: &str) -> (Gateway, SocketAddr) {
 }
 
 /// A listener `public` on an ephemeral port forwarding to group `app` with these targets, plus `extra` TOML.
+/// Health checks are off: these tests count the targets' requests exactly (tests/health.rs turns them on).
 pub fn simple_config(targets: &[SocketAddr], extra: &str) -> String {
     let list: Vec<String> = targets.iter().map(|a| format!("\"{a}\"")).collect();
     format!(
         "[admin]\nbind = \"127.0.0.1:0\"\n[[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\n\
-         default_target_group = \"app\"\n[[target_group]]\nname = \"app\"\ntargets = [{}]\n{extra}",
+         default_target_group = \"app\"\n[[target_group]]\nname = \"app\"\ntargets = [{}]\n{extra}\
+         [target_group.health_check]\nenabled = false\n",
         list.join(", ")
     )
 }

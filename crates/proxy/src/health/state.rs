@@ -1,0 +1,160 @@
+//! A target's health as ALB models it: `initial` until the first verdict, then `healthy` or `unhealthy` after
+//! `healthy_threshold` / `unhealthy_threshold` consecutive results, each with ALB's reason code. The last
+//! failure's cause (from the fault catalogue) is kept, so "unhealthy" always says why.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use waygate_faults::Cause;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Initial,
+    Healthy,
+    Unhealthy,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Initial => "initial",
+            State::Healthy => "healthy",
+            State::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    /// The target answered with a status the matcher does not accept.
+    Mismatch(u16),
+    /// The check timed out (ALB: Target.Timeout).
+    TimedOut(Cause),
+    /// The check failed otherwise (refused, reset, TLS ...: ALB's Target.FailedHealthChecks).
+    Failed(Cause),
+}
+
+#[derive(Debug, Default)]
+struct Streak {
+    passed: u32,
+    failed: u32,
+    last: Option<Outcome>,
+}
+
+/// The health of one target, shared by the checker (writer) and the request path (reader, lock-free).
+#[derive(Debug)]
+pub struct Health {
+    state: AtomicU8,
+    streak: Mutex<Streak>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self { state: AtomicU8::new(0), streak: Mutex::new(Streak::default()) }
+    }
+}
+
+/// A state change, for the system log (and the audit log when it lands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub from: State,
+    pub to: State,
+    pub outcome: Outcome,
+}
+
+impl Health {
+    pub fn state(&self) -> State {
+        match self.state.load(Ordering::Relaxed) {
+            1 => State::Healthy,
+            2 => State::Unhealthy,
+            _ => State::Initial,
+        }
+    }
+
+    /// Requests may go to it: anything but unhealthy (ALB routes to targets still in their initial check).
+    pub fn routable(&self) -> bool {
+        self.state() != State::Unhealthy
+    }
+
+    fn set(&self, s: State) {
+        self.state.store(
+            match s {
+                State::Initial => 0,
+                State::Healthy => 1,
+                State::Unhealthy => 2,
+            },
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Records one check; returns the transition it caused, if any.
+    pub fn record(&self, outcome: Outcome, healthy_threshold: u32, unhealthy_threshold: u32) -> Option<Transition> {
+        let mut streak = self.streak.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        streak.last = Some(outcome);
+        if outcome == Outcome::Passed {
+            streak.passed += 1;
+            streak.failed = 0;
+        } else {
+            streak.failed += 1;
+            streak.passed = 0;
+        }
+        let from = self.state();
+        let to = if streak.passed >= healthy_threshold {
+            State::Healthy
+        } else if streak.failed >= unhealthy_threshold {
+            State::Unhealthy
+        } else {
+            from
+        };
+        (to != from).then(|| {
+            self.set(to);
+            Transition { from, to, outcome }
+        })
+    }
+
+    /// ALB's reason code for the current state.
+    pub fn reason(&self) -> Option<&'static str> {
+        let streak = self.streak.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match (self.state(), streak.last) {
+            (State::Initial, _) => Some("Elb.InitialHealthChecking"),
+            (State::Healthy, _) => None,
+            (State::Unhealthy, Some(Outcome::Mismatch(_))) => Some("Target.ResponseCodeMismatch"),
+            (State::Unhealthy, Some(Outcome::TimedOut(_))) => Some("Target.Timeout"),
+            (State::Unhealthy, _) => Some("Target.FailedHealthChecks"),
+        }
+    }
+
+    /// The last check's result.
+    pub fn last(&self) -> Option<Outcome> {
+        self.streak.lock().unwrap_or_else(std::sync::PoisonError::into_inner).last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_move_the_state() {
+        let h = Health::default();
+        assert_eq!((h.state(), h.reason()), (State::Initial, Some("Elb.InitialHealthChecking")));
+        assert!(h.routable());
+        assert_eq!(h.record(Outcome::Passed, 2, 2), None);
+        let t = h.record(Outcome::Passed, 2, 2).unwrap();
+        assert_eq!((t.from, t.to), (State::Initial, State::Healthy));
+        assert_eq!(h.record(Outcome::Mismatch(503), 2, 2), None);
+        let t = h.record(Outcome::Mismatch(503), 2, 2).unwrap();
+        assert_eq!(t.to, State::Unhealthy);
+        assert_eq!(h.reason(), Some("Target.ResponseCodeMismatch"));
+        assert!(!h.routable());
+        h.record(Outcome::TimedOut(Cause::TargetResponseTimeout), 2, 2);
+        assert_eq!(h.reason(), Some("Target.Timeout"));
+        h.record(Outcome::Failed(Cause::TargetConnectionRefused), 2, 2);
+        assert_eq!(h.reason(), Some("Target.FailedHealthChecks"));
+        h.record(Outcome::Passed, 2, 2);
+        assert_eq!(h.state(), State::Unhealthy, "one pass is not enough");
+        assert_eq!(h.record(Outcome::Passed, 2, 2).map(|t| t.to), Some(State::Healthy));
+    }
+}
