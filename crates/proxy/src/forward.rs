@@ -22,6 +22,7 @@ use crate::body::{ProxyBody, RequestProgress, UpstreamRequestBody};
 use crate::group::Group;
 use crate::guard::{Action as GuardAction, Verdicts};
 use crate::headers::{self, Forwarded, X_REQUEST_ID};
+use crate::health;
 use crate::log;
 use crate::record::{ConnFacts, Pending, Record, Sink, header_bytes};
 use crate::relay;
@@ -302,6 +303,7 @@ async fn forward(
                 if let Some(r) = pending.get() {
                     r.attempt_failed(&target.authority, cause);
                 }
+                health::observe_failure(group, &target, cause);
                 // Nothing reached the target: always safe to try another (FAULTS.md).
                 if attempt < max_attempts {
                     continue;
@@ -339,6 +341,7 @@ async fn forward(
         cancel.disarm();
         let err = match result {
             Ok(resp) => {
+                target.health.passive_success();
                 let mut record = pending.record.take();
                 if let Some(r) = record.as_mut() {
                     r.responded(&target.authority, resp.status().as_u16());

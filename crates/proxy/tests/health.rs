@@ -109,3 +109,28 @@ async fn all_unhealthy_fails_open_by_default_and_closed_on_request() {
     assert_eq!(resp.status, 503);
     assert_eq!(resp.header("proxy-status"), "waygate; error=destination_unavailable; details=\"NoHealthyTargets\"");
 }
+
+/// Passive health: three refused requests in a row take the target out at once (the next active check is
+/// minutes away); no request reaches it afterwards.
+#[tokio::test]
+async fn consecutive_refusals_eject_a_target_before_the_next_active_check() {
+    let refused = Fault::Refuse.spawn(loopback()).await.unwrap();
+    let good = Backend::new("good").spawn(loopback()).await.unwrap();
+    let (gw, addr) = start(&[refused.addr(), good.addr()], "retries = 1\n", |hc| {
+        hc.interval = Duration::from_secs(300);
+        hc.unhealthy_threshold = 3;
+    })
+    .await;
+    for _ in 0..10 {
+        assert_eq!(get(addr, "/").await.status, 200, "the refused attempts are retried on the good target");
+    }
+    let rt = gw.runtime();
+    assert_eq!(rt.groups["app"].targets[0].health.state(), State::Unhealthy, "ejected by requests, not by a check");
+    let m = gw.metrics().encode();
+    let refusals: f64 = m
+        .lines()
+        .filter(|l| l.starts_with("waygate_target_connection_errors_total{") && l.contains(&refused.addr().to_string()))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(refusals, 3.0, "exactly the three that ejected it: {m}");
+}

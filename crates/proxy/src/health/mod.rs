@@ -66,6 +66,20 @@ async fn run(group: Arc<Group>, metrics: Arc<Metrics>, mut stop: watch::Receiver
     }
 }
 
+/// Passive health: a request's connect-phase failure (refused, unreachable, connect or TLS failure) counts
+/// towards taking the target out before the next active check. Only where active checks run, since they are
+/// what brings a target back.
+pub fn observe_failure(group: &Group, target: &Target, cause: Cause) {
+    let hc = &group.config.health_check;
+    let unreachable = cause.is_target_connection_error() || cause.is_target_tls_error();
+    if !hc.enabled || !unreachable {
+        return;
+    }
+    if let Some(t) = target.health.passive_failure(cause, hc.unhealthy_threshold) {
+        log_transition(&group.config.name, target, &t);
+    }
+}
+
 fn log_transition(group: &str, target: &Target, t: &Transition) {
     let detail = match t.outcome {
         Outcome::Passed => "health checks passing".to_owned(),

@@ -3,7 +3,7 @@
 //! failure's cause (from the fault catalogue) is kept, so "unhealthy" always says why.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 use waygate_faults::Cause;
 
@@ -48,11 +48,14 @@ struct Streak {
 pub struct Health {
     state: AtomicU8,
     streak: Mutex<Streak>,
+    /// Consecutive connect-phase failures seen by requests (passive health); an atomic so the request path
+    /// never takes the lock on success.
+    passive_failed: AtomicU32,
 }
 
 impl Default for Health {
     fn default() -> Self {
-        Self { state: AtomicU8::new(0), streak: Mutex::new(Streak::default()) }
+        Self { state: AtomicU8::new(0), streak: Mutex::new(Streak::default()), passive_failed: AtomicU32::new(0) }
     }
 }
 
@@ -96,6 +99,7 @@ impl Health {
         if outcome == Outcome::Passed {
             streak.passed += 1;
             streak.failed = 0;
+            self.passive_failed.store(0, Ordering::Relaxed);
         } else {
             streak.failed += 1;
             streak.passed = 0;
@@ -129,6 +133,33 @@ impl Health {
     /// The last check's result.
     pub fn last(&self) -> Option<Outcome> {
         self.streak.lock().unwrap_or_else(std::sync::PoisonError::into_inner).last
+    }
+}
+
+impl Health {
+    /// A request to this target failed in a way that proves the target unreachable (connect-phase causes).
+    /// After `threshold` in a row the target is taken out of rotation at once, ahead of the next active check
+    /// (like HAProxy's `observe layer4` or Envoy's outlier detection); active checks bring it back. Returns the
+    /// transition when this failure ejected it.
+    pub fn passive_failure(&self, cause: Cause, threshold: u32) -> Option<Transition> {
+        let failed = self.passive_failed.fetch_add(1, Ordering::Relaxed) + 1;
+        if failed < threshold || self.state() == State::Unhealthy {
+            return None;
+        }
+        let mut streak = self.streak.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let from = self.state();
+        let outcome = Outcome::Failed(cause);
+        streak.last = Some(outcome);
+        streak.passed = 0;
+        self.set(State::Unhealthy);
+        Some(Transition { from, to: State::Unhealthy, outcome })
+    }
+
+    /// A request to this target got a response: the passive failure streak ends.
+    pub fn passive_success(&self) {
+        if self.passive_failed.load(Ordering::Relaxed) != 0 {
+            self.passive_failed.store(0, Ordering::Relaxed);
+        }
     }
 }
 
