@@ -19,7 +19,10 @@ use tokio::sync::watch;
 use waygate_proxy::Runtime;
 use waygate_telemetry::{CONTENT_TYPE, Metrics};
 
+mod auth;
 mod groups;
+
+pub use auth::Token;
 
 /// What the admin endpoints report.
 #[derive(Debug, Default)]
@@ -30,6 +33,8 @@ pub struct AdminState {
     pub metrics: OnceLock<Arc<Metrics>>,
     /// The gateway's current snapshot, once the gateway exists.
     pub runtime: OnceLock<Arc<ArcSwap<Runtime>>>,
+    /// Required on everything but /live and /ready when set.
+    pub token: Option<Token>,
 }
 
 /// The running admin listener; dropping it stops the thread.
@@ -85,7 +90,23 @@ pub fn spawn(bind: SocketAddr, state: Arc<AdminState>) -> Result<AdminHandle, St
     Ok(AdminHandle { addr, stop, thread: Some(thread) })
 }
 
+/// Admin requests are small: anything larger is refused before it is read.
+const MAX_REQUEST_BODY: u64 = 64 * 1024;
+
 async fn handle(state: Arc<AdminState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path();
+    let open = matches!(path, "/live" | "/ready");
+    if let Some(token) = state.token.as_ref().filter(|_| !open)
+        && !token.accepts(req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes()))
+    {
+        let mut resp = text(StatusCode::UNAUTHORIZED, "admin token required: Authorization: Bearer <token>\n");
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+        return Ok(resp);
+    }
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BODY) {
+        return Ok(text(StatusCode::PAYLOAD_TOO_LARGE, "admin request body over 64 KiB\n"));
+    }
     if (req.method(), req.uri().path()) == (&Method::GET, "/metrics")
         && let Some(metrics) = state.metrics.get()
     {
@@ -108,8 +129,12 @@ async fn handle(state: Arc<AdminState>, req: Request<Incoming>) -> Result<Respon
         (&Method::GET, "/metrics") => (StatusCode::SERVICE_UNAVAILABLE, "gateway starting: no metrics yet\n"),
         _ => (StatusCode::NOT_FOUND, "not found\n"),
     };
+    Ok(text(status, body))
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
-    Ok(resp)
+    resp
 }

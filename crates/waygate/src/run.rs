@@ -37,7 +37,17 @@ pub async fn serve(config: Config, path: Option<&Path>, drain_timeout: Duration)
                 return 2;
             }
         };
-    let admin_state = Arc::new(AdminState::default());
+    let token = match &config.admin.token_file {
+        Some(path) => match waygate_admin::Token::load(path) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("waygate: {e}");
+                return 1;
+            }
+        },
+        None => None,
+    };
+    let admin_state = Arc::new(AdminState { token, ..AdminState::default() });
     let _admin = match waygate_admin::spawn(config.admin.bind, admin_state.clone()) {
         Ok(a) => a,
         Err(e) => {

@@ -255,3 +255,43 @@ fn demo_serves_healthy_and_failing_routes() {
     let race = http_get(addr, "/fault/server-error");
     assert!(race.starts_with("HTTP/1.1 503") && !race.to_ascii_lowercase().contains("proxy-status"), "{race}");
 }
+
+/// With `token_file`, the admin API and metrics need the bearer token; the probes do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_token_is_enforced() {
+    let backend = Backend::new("b").spawn(loopback()).await.unwrap();
+    let dir = tempdir("token");
+    let config = write_config(&dir, &[backend.addr()]);
+    std::fs::write(dir.join("admin.token"), "s3cret-token\n").unwrap();
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[admin]\nbind = \"127.0.0.1:0\"\n",
+        "[admin]\nbind = \"127.0.0.1:0\"\ntoken_file = \"admin.token\"\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let gw = Proc::start(&config);
+    let admin = gw.admin();
+    gw.wait_line(&["ready"]);
+    let request = move |path: &str, auth: Option<&str>| {
+        let mut tcp = TcpStream::connect(admin).unwrap();
+        tcp.set_read_timeout(Some(DEADLINE)).unwrap();
+        let auth = auth.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        write!(tcp, "GET {path} HTTP/1.1\r\nHost: a\r\n{auth}Connection: close\r\n\r\n").unwrap();
+        let mut out = String::new();
+        tcp.read_to_string(&mut out).unwrap();
+        out[9..12].to_owned()
+    };
+    let results = tokio::task::spawn_blocking(move || {
+        [
+            request("/api/v1/target-groups", None),
+            request("/api/v1/target-groups", Some("wrong")),
+            request("/api/v1/target-groups", Some("s3cret-token")),
+            request("/metrics", None),
+            request("/metrics", Some("s3cret-token")),
+            request("/live", None),
+            request("/ready", None),
+        ]
+    })
+    .await
+    .unwrap();
+    assert_eq!(results, ["401", "401", "200", "401", "200", "200", "200"]);
+}
