@@ -134,3 +134,25 @@ async fn consecutive_refusals_eject_a_target_before_the_next_active_check() {
         .sum();
     assert_eq!(refusals, 3.0, "exactly the three that ejected it: {m}");
 }
+
+/// A reload keeps the targets that stay, with their health (and pools); an added target starts `initial`.
+#[tokio::test]
+async fn reload_keeps_the_health_of_targets_that_stay() {
+    let a = Backend::new("a").spawn(loopback()).await.unwrap();
+    let b = Backend::new("b").spawn(loopback()).await.unwrap();
+    let (gw, addr) = start(&[a.addr()], "", |_| {}).await;
+    until(&gw, 0, State::Healthy).await;
+    let kept = gw.runtime().groups["app"].targets[0].clone();
+    let text = simple_config(&[a.addr(), b.addr()], "");
+    let mut config = waygate_config::parse(&text, std::path::Path::new("t.toml")).unwrap();
+    let hc = &mut config.target_groups[0].health_check;
+    (hc.enabled, hc.interval, hc.timeout, hc.healthy_threshold) =
+        (true, Duration::from_secs(300), Duration::from_millis(80), 2);
+    gw.reload(config).await.unwrap();
+    let rt = gw.runtime();
+    let targets = &rt.groups["app"].targets;
+    assert!(std::sync::Arc::ptr_eq(&targets[0], &kept), "the same target object, with its pool");
+    assert_eq!(targets[0].health.state(), State::Healthy, "health survives the reload");
+    assert_eq!(targets[1].health.state(), State::Initial);
+    assert_eq!(get(addr, "/").await.status, 200);
+}
