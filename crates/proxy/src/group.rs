@@ -98,7 +98,23 @@ impl Group {
     fn round_robin(&self, available: impl Fn(&usize) -> bool) -> Option<usize> {
         let n = self.targets.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        (0..n).map(|k| (start + k) % n).find(available)
+        let mut candidates = (0..n).map(|k| (start + k) % n).filter(|i| available(i));
+        let first = candidates.next()?;
+        let ramp = self.config.slow_start;
+        if ramp.is_zero() {
+            return Some(first);
+        }
+        // Slow start: a target that just became healthy takes its turn with probability equal to its ramp
+        // fraction, so its share grows linearly; never when it is the only one available.
+        let mut fallback = first;
+        for i in std::iter::once(first).chain(candidates) {
+            let fraction = self.targets[i].health.slow_start_fraction(ramp);
+            if fraction >= 1.0 || rand::random::<f64>() < fraction {
+                return Some(i);
+            }
+            fallback = i;
+        }
+        Some(fallback)
     }
 
     fn weighted(&self, tried: &[usize]) -> Option<usize> {
@@ -172,6 +188,27 @@ mod tests {
         let _b = g.targets[2].begin();
         assert_eq!(g.pick(&[]), Some(1));
         assert_eq!(g.targets[0].in_flight(), 1);
+    }
+
+    #[test]
+    fn slow_start_ramps_a_newly_healthy_target() {
+        let mut g = group(Algorithm::RoundRobin, &[1, 1]);
+        g.config.slow_start = Duration::from_secs(30);
+        // Target 1 just became healthy; target 0 was never checked (full weight).
+        g.targets[1].health.record(crate::health::Outcome::Passed, 1, 2);
+        let picks = (0..1000).filter(|_| g.pick(&[]) == Some(1)).count();
+        assert!(picks < 50, "seconds into a 30 s ramp it gets a sliver, not half: {picks}/1000");
+        assert_eq!(g.pick(&[0]), Some(1), "the only one left is still used");
+    }
+
+    #[test]
+    fn ramp_is_linear() {
+        use crate::health::state::ramp_fraction;
+        let s = Duration::from_secs;
+        assert_eq!(ramp_fraction(s(0), s(30)), 0.0);
+        assert_eq!(ramp_fraction(s(15), s(30)), 0.5);
+        assert_eq!(ramp_fraction(s(45), s(30)), 1.0);
+        assert_eq!(ramp_fraction(s(1), Duration::ZERO), 1.0);
     }
 
     #[test]

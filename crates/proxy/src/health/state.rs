@@ -2,8 +2,9 @@
 //! `healthy_threshold` / `unhealthy_threshold` consecutive results, each with ALB's reason code. The last
 //! failure's cause (from the fault catalogue) is kept, so "unhealthy" always says why.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use waygate_faults::Cause;
 
@@ -51,11 +52,33 @@ pub struct Health {
     /// Consecutive connect-phase failures seen by requests (passive health); an atomic so the request path
     /// never takes the lock on success.
     passive_failed: AtomicU32,
+    /// When it last became healthy (ms after [`epoch`], 0: never): the start of its slow-start ramp.
+    healthy_since_ms: AtomicU64,
+}
+
+/// A process-wide origin for the millisecond stamps above.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// The share of its full weight a target gets `elapsed` into a slow start of `ramp` (linear, ALB).
+pub fn ramp_fraction(elapsed: Duration, ramp: Duration) -> f64 {
+    if ramp.is_zero() { 1.0 } else { (elapsed.as_secs_f64() / ramp.as_secs_f64()).min(1.0) }
 }
 
 impl Default for Health {
     fn default() -> Self {
-        Self { state: AtomicU8::new(0), streak: Mutex::new(Streak::default()), passive_failed: AtomicU32::new(0) }
+        Self {
+            state: AtomicU8::new(0),
+            streak: Mutex::new(Streak::default()),
+            passive_failed: AtomicU32::new(0),
+            healthy_since_ms: AtomicU64::new(0),
+        }
     }
 }
 
@@ -81,7 +104,19 @@ impl Health {
         self.state() != State::Unhealthy
     }
 
+    /// How far into its slow-start ramp the target is: 1.0 when it has been healthy for `ramp` or longer, or
+    /// was never marked healthy (no checks: nothing to ramp from).
+    pub fn slow_start_fraction(&self, ramp: Duration) -> f64 {
+        match self.healthy_since_ms.load(Ordering::Relaxed) {
+            0 => 1.0,
+            since => ramp_fraction(Duration::from_millis(now_ms().saturating_sub(since)), ramp),
+        }
+    }
+
     fn set(&self, s: State) {
+        if s == State::Healthy && self.state() != State::Healthy {
+            self.healthy_since_ms.store(now_ms(), Ordering::Relaxed);
+        }
         self.state.store(
             match s {
                 State::Initial => 0,
