@@ -141,6 +141,7 @@ pub struct TargetGroup {
     pub deregistration_delay: Option<Spanned<DurationText>>,
     pub retries: Option<Spanned<i64>>,
     pub retry_body_limit: Option<Spanned<i64>>,
+    pub max_in_flight_requests: Option<Spanned<i64>>,
     pub fail_open: Option<bool>,
     pub slow_start: Option<Spanned<DurationText>>,
     pub tls: Option<Spanned<TargetTls>>,

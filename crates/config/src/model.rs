@@ -241,6 +241,9 @@ pub struct TargetGroup {
     /// Default 65536 (range 0-1 MiB): request bodies up to this size (with a Content-Length) are buffered so
     /// an idempotent request can be replayed after a keep-alive race; larger bodies stream and are not replayed.
     pub retry_body_limit: u64,
+    /// Default 0 (no limit; range 0-1,000,000): requests in flight to the group at once; beyond it the gateway
+    /// answers 503 GatewayOverloaded instead of queueing unboundedly.
+    pub max_in_flight_requests: u32,
     /// Default true.
     pub fail_open: bool,
     /// Default zero (off); otherwise 30-900 s.

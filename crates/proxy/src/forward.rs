@@ -253,6 +253,9 @@ async fn forward(
     if !group.config.fail_open && group.all_unhealthy() {
         return error(pending, errors, Cause::NoHealthyTargets, &id, None);
     }
+    let Some(admitted) = group.admit() else {
+        return error(pending, errors, Cause::GatewayOverloaded, &id, None);
+    };
     let progress = Arc::new(RequestProgress::default());
     if let Some(r) = pending.get() {
         r.body(&progress);
@@ -346,8 +349,14 @@ async fn forward(
                 if let Some(r) = record.as_mut() {
                     r.responded(&target.authority, resp.status().as_u16());
                 }
-                let done =
-                    relay::Done { lease, in_flight, record, sink: pending.sink().clone(), reuse: !close_upstream };
+                let done = relay::Done {
+                    lease,
+                    in_flight,
+                    record,
+                    sink: pending.sink().clone(),
+                    reuse: !close_upstream,
+                    admitted,
+                };
                 return relay::relay(resp, done, &id, listener.config.idle_timeout);
             }
             Err(err) => err,

@@ -63,12 +63,32 @@ pub struct Group {
     pub tg_ref: TargetGroupRef,
     pub targets: Vec<Arc<Target>>,
     next: AtomicUsize,
+    /// Requests in flight to the group (for `max_in_flight_requests`).
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// One request counted against the group's in-flight limit until dropped.
+#[derive(Debug)]
+pub struct Admitted(Arc<AtomicUsize>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Group {
     pub fn new(config: TargetGroup, targets: Vec<Arc<Target>>) -> Self {
         let tg_ref = TargetGroupRef::new(config.name.as_str());
-        Self { config, tg_ref, targets, next: AtomicUsize::new(0) }
+        Self { config, tg_ref, targets, next: AtomicUsize::new(0), in_flight: Arc::new(AtomicUsize::new(0)) }
+    }
+
+    /// Admits one request, or `None` when `max_in_flight_requests` are already in flight (GatewayOverloaded).
+    pub fn admit(&self) -> Option<Admitted> {
+        let limit = self.config.max_in_flight_requests as usize;
+        let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let admitted = Admitted(self.in_flight.clone());
+        (limit == 0 || before < limit).then_some(admitted)
     }
 
     /// Every target is unhealthy (then requests fail open to all of them, unless `fail_open = false`).

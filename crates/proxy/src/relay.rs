@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use waygate_faults::{Cause, Phase};
 
 use crate::body::{BodyObserver, ProxyBody, RelayBody};
-use crate::group::InFlight;
+use crate::group::{Admitted, InFlight};
 use crate::headers::{self, X_REQUEST_ID};
 use crate::log;
 use crate::record::{Record, Sink, header_bytes};
@@ -23,6 +23,9 @@ pub struct Done {
     pub sink: std::sync::Arc<Sink>,
     /// The upstream connection may go back to the pool (not after an Ambiguous request).
     pub reuse: bool,
+    /// Counts against the group's in-flight limit until the body ends.
+    #[expect(dead_code, reason = "held for its Drop, which releases the group's in-flight slot")]
+    pub admitted: Admitted,
 }
 
 pub fn relay(resp: Response<Incoming>, done: Done, id: &HeaderValue, stall: Duration) -> Response<ProxyBody> {

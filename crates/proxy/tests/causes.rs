@@ -336,3 +336,31 @@ async fn more_than_30_forwarded_addresses_is_463() {
     assert_eq!(parse_proxy_status_cause(resp.header("proxy-status")), Some(Cause::ClientXffTooMany));
     assert_eq!(backend.stats().requests_served(), 1, "the 463 never reached the target");
 }
+
+/// `max_in_flight_requests` reached: the next request gets 503 GatewayOverloaded instead of queueing; the slot
+/// frees when the first response's body ends.
+#[tokio::test]
+async fn in_flight_limit_answers_gateway_overloaded() {
+    let backend = waygate_faultlab::Backend::new("b").spawn(loopback()).await.unwrap();
+    let (_gw, addr) = gateway(&simple_config(&[backend.addr()], "max_in_flight_requests = 1\n")).await;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await.unwrap();
+    tokio::spawn(conn);
+    let held = within("held response", send.send_request(request("GET", "/bytes/1000000?hold=1", "a", Bytes::new())))
+        .await
+        .unwrap();
+    assert_eq!(held.status(), 200);
+    for (profile, status) in [(Profile::Alb, 503u16)] {
+        let resp = get(addr, "/").await;
+        assert_eq!(Some(resp.status.as_u16()), Cause::GatewayOverloaded.status(profile));
+        assert_eq!(resp.status.as_u16(), status);
+        assert_eq!(
+            resp.header("proxy-status"),
+            "waygate; error=connection_limit_reached; details=\"GatewayOverloaded\""
+        );
+    }
+    backend.release();
+    let body = within("held body", http_body_util::BodyExt::collect(held.into_body())).await.unwrap();
+    assert_eq!(body.to_bytes().len(), 1_000_000);
+    assert_eq!(get(addr, "/").await.status, 200, "the slot is free again");
+}
