@@ -24,7 +24,7 @@ use crate::guard::{Action as GuardAction, Verdicts};
 use crate::headers::{self, Forwarded, X_REQUEST_ID};
 use crate::health;
 use crate::log;
-use crate::record::{ConnFacts, Pending, Record, Sink, header_bytes};
+use crate::record::{ConnFacts, Pending, Record, Sink, head_bytes};
 use crate::relay;
 use crate::request_id::new_request_id;
 use crate::respond;
@@ -130,9 +130,9 @@ fn error(
     generated(pending, respond::error(cause, errors, id, failure), Some(cause))
 }
 
-/// Bytes of a response on the wire: an HTTP/1.1 status line, the headers, the body.
-pub fn response_bytes<B: http_body::Body>(resp: &Response<B>) -> u64 {
-    17 + header_bytes(resp.headers()) + resp.body().size_hint().exact().unwrap_or(0)
+/// Bytes of a generated response on the wire: its head and its (known-length) body.
+fn response_bytes<B: http_body::Body>(resp: &Response<B>) -> u64 {
+    head_bytes(resp.headers()) + resp.body().size_hint().exact().unwrap_or(0)
 }
 
 fn request_host(req: &Request<Incoming>) -> Option<String> {

@@ -111,7 +111,7 @@ impl Group {
                 let start = self.next.fetch_add(1, Ordering::Relaxed);
                 (0..n).map(|k| (start + k) % n).filter(available).min_by_key(|&i| self.targets[i].in_flight())
             }
-            Algorithm::WeightedRandom => self.weighted(tried).or_else(|| self.round_robin(available)),
+            Algorithm::WeightedRandom => self.weighted(tried, fail_open).or_else(|| self.round_robin(available)),
         }
     }
 
@@ -137,8 +137,7 @@ impl Group {
         Some(fallback)
     }
 
-    fn weighted(&self, tried: &[usize]) -> Option<usize> {
-        let fail_open = self.all_unhealthy();
+    fn weighted(&self, tried: &[usize], fail_open: bool) -> Option<usize> {
         let excluded = |i: usize| tried.contains(&i) || !(fail_open || self.targets[i].health.routable());
         let weight = |i: usize| if excluded(i) { 0 } else { u64::from(self.targets[i].spec.weight) };
         let total = (0..self.targets.len()).map(weight).sum();
@@ -176,10 +175,14 @@ mod tests {
                     tls_handshake_timeout: Duration::from_secs(1),
                     tls: None,
                 };
-                Arc::new(Target::new(
-                    spec,
-                    Upstream::new(connect, Duration::from_secs(60), Default::default(), "g".into()),
-                ))
+                let upstream = Upstream::new(
+                    connect,
+                    spec.authority().into(),
+                    Duration::from_secs(60),
+                    Default::default(),
+                    "g".into(),
+                );
+                Arc::new(Target::new(spec, upstream))
             })
             .collect();
         let mut config = test_group();

@@ -12,7 +12,7 @@ use crate::body::{BodyObserver, ProxyBody, RelayBody};
 use crate::group::{Admitted, InFlight};
 use crate::headers::{self, X_REQUEST_ID};
 use crate::log;
-use crate::record::{Record, Sink, header_bytes};
+use crate::record::{Record, Sink, head_bytes};
 use crate::upstream::{AttemptFailure, Lease};
 
 /// Everything needed to end a relayed exchange.
@@ -37,8 +37,8 @@ pub fn relay(resp: Response<Incoming>, done: Done, id: &HeaderValue, stall: Dura
     headers::strip_hop_by_hop(&mut parts.headers);
     parts.headers.insert(&X_REQUEST_ID, id.clone());
     let status = parts.status.as_u16();
-    // An HTTP/1.1 status line and the header block (the body is counted as it streams).
-    let head = 17 + header_bytes(&parts.headers);
+    // The body is counted as it streams.
+    let head = head_bytes(&parts.headers);
     let observer = Box::new(Completion { done: Some(done), request_id: id.clone(), status, head });
     Response::from_parts(parts, ProxyBody::Relay(RelayBody::new(body, observer, stall)))
 }
@@ -53,9 +53,9 @@ struct Completion {
 }
 
 impl Completion {
-    fn emit(done: Done, status: u16, cause: Option<Cause>, sent: u64) {
-        if let Some(record) = done.record {
-            done.sink.emit(record.finish(status, Some(status), cause, sent));
+    fn emit(record: Option<Record>, sink: &Sink, status: u16, cause: Option<Cause>, sent: u64) {
+        if let Some(record) = record {
+            sink.emit(record.finish(status, Some(status), cause, sent));
         }
     }
 }
@@ -69,10 +69,7 @@ impl BodyObserver for Completion {
             } else {
                 done.lease.abort();
             }
-            let (record, sink) = (done.record, done.sink);
-            if let Some(record) = record {
-                sink.emit(record.finish(self.status, Some(self.status), None, self.head + bytes));
-            }
+            Self::emit(done.record, &done.sink, self.status, None, self.head + bytes);
         }
     }
 
@@ -87,7 +84,7 @@ impl BodyObserver for Completion {
             done.lease.abort();
             let cause = failure.classify();
             log::body_failed(&self.request_id, &done.in_flight, cause, &failure, bytes, error);
-            Self::emit(done, self.status, Some(cause), self.head + bytes);
+            Self::emit(done.record, &done.sink, self.status, Some(cause), self.head + bytes);
         }
     }
 
@@ -96,7 +93,7 @@ impl BodyObserver for Completion {
         // reused.
         if let Some(done) = self.done.take() {
             done.lease.abort();
-            Self::emit(done, self.status, Some(Cause::ClientClosedRequest), self.head + bytes);
+            Self::emit(done.record, &done.sink, self.status, Some(Cause::ClientClosedRequest), self.head + bytes);
         }
     }
 }

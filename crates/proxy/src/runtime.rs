@@ -95,7 +95,13 @@ fn build_group(group: &TargetGroup, old: Option<&Group>, metrics: &Arc<Metrics>)
         };
         targets.push(Arc::new(Target::new(
             spec.clone(),
-            Upstream::new(connect, group.pool_idle_timeout, metrics.clone(), group.name.as_str().into()),
+            Upstream::new(
+                connect,
+                spec.authority().into(),
+                group.pool_idle_timeout,
+                metrics.clone(),
+                group.name.as_str().into(),
+            ),
         )));
     }
     Ok(Group::new(group.clone(), targets))

@@ -175,7 +175,6 @@ async fn h2_over_tls_with_alpn_is_served_and_trailers_pass() {
         files.valid.cert.display(),
         files.valid.key.display()
     );
-    // Listeners must precede target groups in this test's TOML only for readability; order is free.
     let text =
         simple_config(&[backend.addr()], "").replacen("[[target_group]]", &format!("{extra}[[target_group]]"), 1);
     let (gw, _) = gateway(&text).await;

@@ -86,10 +86,6 @@ impl<S> Guarded<S> {
         }
     }
 
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
     fn refuse(&mut self, verdict: Verdict) {
         self.verdicts.push(verdict);
         self.out = Bytes::from_static(SYNTHETIC);
@@ -146,7 +142,7 @@ impl<S> Guarded<S> {
 /// The end of the head (after its blank line), accepting bare LF as hyper does.
 fn head_end(buf: &[u8]) -> Option<usize> {
     let mut i = 0;
-    while let Some(p) = memchr_lf(&buf[i..]) {
+    while let Some(p) = memchr::memchr(b'\n', &buf[i..]) {
         let at = i + p;
         let rest = &buf[at + 1..];
         if rest.first() == Some(&b'\n') {
@@ -158,10 +154,6 @@ fn head_end(buf: &[u8]) -> Option<usize> {
         i = at + 1;
     }
     None
-}
-
-fn memchr_lf(buf: &[u8]) -> Option<usize> {
-    buf.iter().position(|&b| b == b'\n')
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
@@ -35,13 +35,11 @@ pub struct ConnectSpec {
     pub tls: Option<TlsTarget>,
 }
 
-/// A freshly opened connection and how long each phase took.
+/// A freshly opened connection.
 #[derive(Debug)]
 pub struct Connected {
     pub transport: Transport,
     pub counters: Arc<ConnCounters>,
-    pub connect_time: Duration,
-    pub tls_time: Option<Duration>,
     /// Peek-only handle for liveness checks at checkout.
     pub probe: Option<Probe>,
 }
@@ -67,13 +65,11 @@ pub async fn resolve(spec: &ConnectSpec) -> Result<SocketAddr, AttemptFailure> {
 /// Opens a new connection: TCP, then TLS when the target group speaks https.
 pub async fn connect(spec: &ConnectSpec) -> Result<Connected, AttemptFailure> {
     let addr = resolve(spec).await?;
-    let started = Instant::now();
     let tcp = match tokio::time::timeout(spec.connect_timeout, TcpStream::connect(addr)).await {
         Err(_) => return Err(AttemptFailure::timeout(Phase::Connect, spec.connect_timeout)),
         Ok(Err(e)) => return Err(AttemptFailure::from_io(Phase::Connect, e)),
         Ok(Ok(tcp)) => tcp,
     };
-    let connect_time = started.elapsed();
     // Small request heads must not wait for Nagle; failure to set it is harmless.
     let _ = tcp.set_nodelay(true);
     let local = tcp.local_addr().unwrap_or(addr);
@@ -81,9 +77,8 @@ pub async fn connect(spec: &ConnectSpec) -> Result<Connected, AttemptFailure> {
     let counters = ConnCounters::new(addr, local);
     let metered = Metered::new(tcp, counters.clone());
     let Some(tls) = &spec.tls else {
-        return Ok(Connected { transport: Transport::Plain(metered), counters, connect_time, tls_time: None, probe });
+        return Ok(Connected { transport: Transport::Plain(metered), counters, probe });
     };
-    let tls_started = Instant::now();
     let handshake = TlsConnector::from(tls.config.clone()).connect(tls.server_name.clone(), metered);
     match tokio::time::timeout(spec.tls_handshake_timeout, handshake).await {
         Err(_) => {
@@ -96,12 +91,6 @@ pub async fn connect(spec: &ConnectSpec) -> Result<Connected, AttemptFailure> {
             let snap = counters.snapshot(false, None);
             Err(AttemptFailure::from_io(Phase::TlsHandshake, e).with_conn(snap))
         }
-        Ok(Ok(stream)) => Ok(Connected {
-            transport: Transport::Tls(Box::new(stream)),
-            counters,
-            connect_time,
-            tls_time: Some(tls_started.elapsed()),
-            probe,
-        }),
+        Ok(Ok(stream)) => Ok(Connected { transport: Transport::Tls(Box::new(stream)), counters, probe }),
     }
 }

@@ -58,8 +58,6 @@ pub struct Lease {
     pub reused: bool,
     /// How long it sat idle in the pool before this request.
     pub idle_before_use: Option<Duration>,
-    pub connect_time: Option<Duration>,
-    pub tls_time: Option<Duration>,
     /// Ends the connection's I/O task: used when an attempt is abandoned mid-exchange (timeout, cut body),
     /// so that no half-used connection lingers or returns to the pool.
     pub conn_task: AbortHandle,
@@ -80,15 +78,17 @@ impl Lease {
 }
 
 impl Upstream {
-    pub fn new(spec: ConnectSpec, pool_idle_timeout: Duration, metrics: Arc<Metrics>, group: Arc<str>) -> Self {
-        let authority = if spec.host.contains(':') {
-            format!("[{}]:{}", spec.host, spec.port)
-        } else {
-            format!("{}:{}", spec.host, spec.port)
-        };
+    /// `authority` is the target's `host:port` as written ([`waygate_config::TargetSpec::authority`]).
+    pub fn new(
+        spec: ConnectSpec,
+        authority: Arc<str>,
+        pool_idle_timeout: Duration,
+        metrics: Arc<Metrics>,
+        group: Arc<str>,
+    ) -> Self {
         Self {
             spec,
-            authority: authority.into(),
+            authority,
             pool: Pool::new(MAX_IDLE_PER_TARGET),
             keepalive: Arc::new(KeepAlive::new(pool_idle_timeout)),
             metrics,
@@ -132,8 +132,6 @@ impl Upstream {
                 counters: idle.counters,
                 reused: true,
                 idle_before_use,
-                connect_time: None,
-                tls_time: None,
                 conn_task: idle.conn_task,
                 probe: idle.probe,
             });
@@ -172,16 +170,7 @@ impl Upstream {
         })
         .abort_handle();
         counters.begin_use();
-        Ok(Lease {
-            sender,
-            counters,
-            reused: false,
-            idle_before_use: None,
-            connect_time: Some(connected.connect_time),
-            tls_time: connected.tls_time,
-            conn_task,
-            probe: connected.probe,
-        })
+        Ok(Lease { sender, counters, reused: false, idle_before_use: None, conn_task, probe: connected.probe })
     }
 
     /// Counts a pooled connection found dead at checkout (admin API and `waygate_target_stale_connections_total`).
@@ -199,10 +188,5 @@ impl Upstream {
 
     pub fn idle_connections(&self) -> usize {
         self.pool.idle_count()
-    }
-
-    /// Closes all idle connections.
-    pub fn close_idle(&self) {
-        self.pool.clear();
     }
 }

@@ -91,11 +91,6 @@ impl Pool {
     pub fn idle_count(&self) -> usize {
         self.lock().len()
     }
-
-    /// Closes every idle connection (target removed or drained).
-    pub fn clear(&self) {
-        self.lock().drain(..).for_each(IdleConn::evict);
-    }
 }
 
 /// A connection handed back after a complete exchange.

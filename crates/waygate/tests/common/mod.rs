@@ -33,7 +33,6 @@ struct Lines {
 pub struct Proc {
     pub child: Child,
     lines: Arc<Lines>,
-    pub config: PathBuf,
 }
 
 impl Proc {
@@ -50,9 +49,7 @@ impl Proc {
 
     fn spawn(mut cmd: Command, config: &Path) -> Proc {
         cmd.args(["run", "--config"]).arg(config);
-        let mut proc = Self::spawn_command(cmd);
-        proc.config = config.to_path_buf();
-        proc
+        Self::spawn_command(cmd)
     }
 
     /// Runs `waygate ARGS...` (e.g. the demo) with its log captured.
@@ -74,7 +71,7 @@ impl Proc {
                 sink.changed.notify_all();
             }
         });
-        Proc { child, lines, config: PathBuf::new() }
+        Proc { child, lines }
     }
 
     /// Waits (bounded) for a log line containing every fragment; returns it.
