@@ -11,6 +11,7 @@ pub mod verdict;
 
 use std::collections::VecDeque;
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
@@ -222,8 +223,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
                             continue;
                         }
                     }
-                    let mut chunk = [0u8; 4096];
-                    let mut rb = ReadBuf::new(&mut chunk);
+                    // Uninitialised: zeroing 4 KiB on every read of every head cost an eighth of the
+                    // gateway's instructions per request. `ReadBuf` tracks what the read initialised.
+                    let mut chunk = [MaybeUninit::<u8>::uninit(); 4096];
+                    let mut rb = ReadBuf::uninit(&mut chunk);
                     ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
                     if rb.filled().is_empty() {
                         // EOF: hand any partial head to hyper, which reports it as incomplete and closes.
