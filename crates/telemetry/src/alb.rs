@@ -18,7 +18,7 @@
 //! - `conn_trace_id` is written when the record has one; without it the line is the pre-2023 format.
 
 use std::fmt::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::timefmt::write_iso8601;
@@ -45,14 +45,18 @@ pub fn format_alb(ex: &Exchange, out: &mut String) {
         out.push(' ');
         push_secs(out, t);
     }
-    let _ = write!(out, " {} ", ex.elb_status);
+    out.push(' ');
+    push_u64(out, u64::from(ex.elb_status));
+    out.push(' ');
     match ex.target_status {
-        Some(s) => {
-            let _ = write!(out, "{s}");
-        }
+        Some(s) => push_u64(out, u64::from(s)),
         None => out.push('-'),
     }
-    let _ = write!(out, " {} {} ", ex.received_bytes, ex.sent_bytes);
+    out.push(' ');
+    push_u64(out, ex.received_bytes);
+    out.push(' ');
+    push_u64(out, ex.sent_bytes);
+    out.push(' ');
     push_request(out, ex);
     out.push(' ');
     push_quoted(out, ex.user_agent.as_deref().map(truncate_user_agent));
@@ -72,9 +76,7 @@ pub fn format_alb(ex: &Exchange, out: &mut String) {
     push_quoted(out, ex.chosen_cert_arn.as_deref());
     out.push(' ');
     match ex.matched_rule_priority {
-        Some(p) => {
-            let _ = write!(out, "{p}");
-        }
+        Some(p) => push_u64(out, u64::from(p)),
         None => out.push('-'),
     }
     out.push(' ');
@@ -89,9 +91,7 @@ pub fn format_alb(ex: &Exchange, out: &mut String) {
     push_list(out, &ex.attempts, |out, a| push_target(out, &a.target));
     out.push_str("\" \"");
     push_list(out, &ex.attempts, |out, a| match a.status {
-        Some(s) => {
-            let _ = write!(out, "{s}");
-        }
+        Some(s) => push_u64(out, u64::from(s)),
         None => out.push('-'),
     });
     out.push_str("\" \"");
@@ -117,15 +117,58 @@ pub(crate) fn push_secs(out: &mut String, d: Option<Duration>) {
     match d {
         Some(d) => {
             let ms = (d.as_nanos() + 500_000) / 1_000_000;
-            let _ = write!(out, "{}.{:03}", ms / 1_000, ms % 1_000);
+            match u64::try_from(ms) {
+                Ok(ms) => {
+                    push_u64(out, ms / 1_000);
+                    let mut frac = *b".000";
+                    let mut f = ms % 1_000;
+                    for slot in frac[1..].iter_mut().rev() {
+                        *slot = b'0' + (f % 10) as u8;
+                        f /= 10;
+                    }
+                    out.push_str(std::str::from_utf8(&frac).unwrap_or_default());
+                }
+                Err(_) => {
+                    let _ = write!(out, "{}.{:03}", ms / 1_000, ms % 1_000);
+                }
+            }
         }
         None => out.push_str("-1"),
     }
 }
 
+/// Decimal digits of `v`, without `core::fmt` (several numbers per line add up on the writer thread).
+pub(crate) fn push_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+}
+
 /// `ip:port`, IPv6 without brackets.
 fn push_addr(out: &mut String, a: SocketAddr) {
-    let _ = write!(out, "{}:{}", a.ip(), a.port());
+    match a.ip() {
+        IpAddr::V4(ip) => {
+            for (i, octet) in ip.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_u64(out, u64::from(octet));
+            }
+        }
+        ip @ IpAddr::V6(_) => {
+            let _ = write!(out, "{ip}");
+        }
+    }
+    out.push(':');
+    push_u64(out, u64::from(a.port()));
 }
 
 /// A target as `host:port`: socket addresses in [`push_addr`] form; anything else as a token that still ends in
@@ -156,6 +199,11 @@ fn push_token(out: &mut String, s: &str) {
     if s.is_empty() {
         out.push('-');
     }
+    // ASCII with nothing to replace (the usual case) is copied whole.
+    if s.bytes().all(|b| b.is_ascii() && !splits(char::from(b))) {
+        out.push_str(s);
+        return;
+    }
     out.extend(s.chars().map(|c| if splits(c) { '_' } else { c }));
 }
 
@@ -163,6 +211,7 @@ fn push_token(out: &mut String, s: &str) {
 /// anything else with `other`, itself in the class); `-` when absent or empty.
 fn push_class(out: &mut String, s: Option<&str>, other: char, keep: fn(char) -> bool) {
     match s {
+        Some(s) if !s.is_empty() && s.chars().all(keep) => out.push_str(s),
         Some(s) if !s.is_empty() => {
             out.extend(s.chars().map(|c| {
                 let c = if keep(c) { c } else { c.to_ascii_uppercase() };
@@ -184,7 +233,14 @@ fn push_quoted(out: &mut String, s: Option<&str>) {
 }
 
 fn push_escaped(out: &mut String, s: &str, url: bool) {
-    for c in s.chars() {
+    // The longest prefix of plain printable ASCII is copied whole; the rest goes character by character.
+    let plain = s
+        .bytes()
+        .position(|b| !(b.is_ascii_graphic() || b == b' ') || b == b'"' || b == b'\\' || (url && b == b' '))
+        .unwrap_or(s.len());
+    let (head, rest) = s.split_at(plain);
+    out.push_str(head);
+    for c in rest.chars() {
         match c {
             '"' | '\\' => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
@@ -261,4 +317,44 @@ fn truncate(s: &str, max: usize) -> &str {
         end -= 1;
     }
     s.get(..end).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_written_numbers_match_core_fmt() {
+        for v in [0, 1, 9, 10, 99, 100, 65_535, 1_000_000, u64::MAX] {
+            let mut s = String::new();
+            push_u64(&mut s, v);
+            assert_eq!(s, v.to_string());
+        }
+        for a in ["0.0.0.0:0", "203.0.113.7:50432", "255.255.255.255:65535", "[2001:db8::1]:443"] {
+            let a: SocketAddr = a.parse().unwrap();
+            let mut s = String::new();
+            push_addr(&mut s, a);
+            assert_eq!(s, format!("{}:{}", a.ip(), a.port()));
+        }
+        for (d, want) in
+            [(Some(Duration::ZERO), "0.000"), (Some(Duration::from_micros(1_234_567)), "1.235"), (None, "-1")]
+        {
+            let mut s = String::new();
+            push_secs(&mut s, d);
+            assert_eq!(s, want);
+        }
+    }
+
+    #[test]
+    fn escaping_fast_paths_keep_the_slow_paths_output() {
+        let mut s = String::new();
+        push_escaped(&mut s, "http://a:80/x y\"z\\\u{7f}\u{85}é", true);
+        assert_eq!(s, "http://a:80/x%20y\\x22z\\x5c\\x7f\\xc2\\x85é");
+        s.clear();
+        push_escaped(&mut s, "curl/8 (x)", false);
+        assert_eq!(s, "curl/8 (x)");
+        s.clear();
+        push_token(&mut s, "a b,c\u{a0}");
+        assert_eq!(s, "a_b_c_");
+    }
 }
