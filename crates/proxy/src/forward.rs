@@ -35,6 +35,8 @@ use crate::upstream::AttemptFailure;
 #[derive(Debug)]
 pub struct ClientConn {
     pub peer: SocketAddr,
+    /// `peer`'s address as X-Forwarded-For writes it.
+    pub client_ip: HeaderValue,
     /// `http` or `https`, for X-Forwarded-Proto.
     pub proto: &'static str,
     /// The port the client connected to, for X-Forwarded-Port.
@@ -165,7 +167,7 @@ fn upstream_request(
     parts.uri = Uri::try_from(path).unwrap_or_else(|_| Uri::from_static("/"));
     parts.version = Version::HTTP_11;
     let fwd = Forwarded {
-        client_ip: client.peer.ip(),
+        client_ip: &client.client_ip,
         proto: client.proto,
         port: &client.port_header,
         request_id: id,

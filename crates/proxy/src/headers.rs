@@ -13,31 +13,44 @@ pub static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-p
 pub static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
+/// The fixed hop-by-hop set (RFC 9110 §7.6.1, plus `Keep-Alive` and `Proxy-Connection`).
+static HOP_BY_HOP: [&HeaderName; 8] = [
+    &header::CONNECTION,
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+    &header::TE,
+    &header::TRANSFER_ENCODING,
+    &header::UPGRADE,
+    &header::PROXY_AUTHENTICATE,
+    &header::PROXY_AUTHORIZATION,
+];
+
 /// Removes hop-by-hop headers: the fixed set and any named in `Connection`. `Trailer` is end-to-end
 /// (RFC 9110 §6.6.2) and stays.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if let Some(conn) = headers.get(header::CONNECTION) {
-        let named: Vec<HeaderName> = conn
-            .to_str()
-            .unwrap_or("")
-            .split(',')
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            headers.remove(name);
+    // One pass over the (few) names present finds what to strip: usually nothing on requests and only
+    // `Connection` on responses. Removing each of the eight names blindly cost eight hash-and-probe lookups
+    // per message, both ways.
+    let mut present = [false; HOP_BY_HOP.len()];
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|hop| *hop == name) {
+            present[i] = true;
         }
     }
-    for name in [
-        &header::CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::TE,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-        &header::PROXY_AUTHENTICATE,
-        &header::PROXY_AUTHORIZATION,
-    ] {
-        headers.remove(name);
+    if present == [false; HOP_BY_HOP.len()] {
+        return;
+    }
+    if let Some(conn) = headers.get(header::CONNECTION).cloned() {
+        // Removing by `&str` parses each token on the stack (no `HeaderName` allocation); a token that is not a
+        // valid name matches nothing.
+        for token in conn.to_str().unwrap_or("").split(',') {
+            headers.remove(token.trim());
+        }
+    }
+    for (name, present) in HOP_BY_HOP.into_iter().zip(present) {
+        if present {
+            headers.remove(name);
+        }
     }
 }
 
@@ -52,7 +65,8 @@ pub fn xff_count(headers: &HeaderMap) -> usize {
 
 /// The forwarding headers a target sees.
 pub struct Forwarded<'a> {
-    pub client_ip: IpAddr,
+    /// The client's address as X-Forwarded-For writes it, made once per connection.
+    pub client_ip: &'a HeaderValue,
     pub proto: &'static str,
     pub port: &'a HeaderValue,
     pub request_id: &'a HeaderValue,
@@ -69,18 +83,28 @@ pub fn accepts_trailers(version: http::Version, headers: &HeaderMap) -> bool {
             .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers"))))
 }
 
+/// A client address as X-Forwarded-For writes it (`Display` of an IP address is slow enough to matter per
+/// request, so connections make this once).
+pub fn client_ip_header(ip: IpAddr) -> HeaderValue {
+    // An IP address's text is always a valid header value.
+    HeaderValue::from_str(&ip.to_string()).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
 /// Rewrites a request's headers for the target.
 pub fn to_upstream(headers: &mut HeaderMap, fwd: &Forwarded<'_>) {
     strip_hop_by_hop(headers);
     // The gateway answers `Expect: 100-continue` itself as soon as the target reads the body.
     headers.remove(header::EXPECT);
-    let client = fwd.client_ip.to_string();
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {client}"),
-        _ => client,
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert(&X_FORWARDED_FOR, v);
+    let client = fwd.client_ip.to_str().unwrap_or_default();
+    match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.trim().is_empty() => {
+            if let Ok(v) = HeaderValue::from_str(&format!("{prev}, {client}")) {
+                headers.insert(&X_FORWARDED_FOR, v);
+            }
+        }
+        _ => {
+            headers.insert(&X_FORWARDED_FOR, fwd.client_ip.clone());
+        }
     }
     headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(fwd.proto));
     headers.insert(&X_FORWARDED_PORT, fwd.port.clone());
@@ -110,7 +134,7 @@ mod tests {
         to_upstream(
             &mut h,
             &Forwarded {
-                client_ip: "127.0.0.1".parse().unwrap(),
+                client_ip: &client_ip_header("127.0.0.1".parse().unwrap()),
                 proto: "http",
                 port: &port,
                 request_id: &id,

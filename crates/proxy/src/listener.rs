@@ -88,6 +88,7 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, names: Names, shared
     let client = |tls: Option<TlsInfo>| ClientConn {
         verdicts: Arc::new(Verdicts::default()),
         peer,
+        client_ip: crate::headers::client_ip_header(peer.ip()),
         proto: if tls.is_some() { "https" } else { "http" },
         port_header: HeaderValue::from(local.port()),
         facts: facts(tls),
