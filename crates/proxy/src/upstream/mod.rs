@@ -3,14 +3,12 @@
 //! upstream connection). A pooled connection is checked for liveness before reuse and expires before the
 //! target's learned keep-alive, so the keep-alive race is avoided rather than suffered.
 
-pub mod connector;
-pub mod failure;
 pub mod keepalive;
-pub mod liveness;
-pub mod meter;
 pub mod pool;
-pub mod tls;
-pub mod transport;
+
+// The connection layer itself lives in `waygate-connect` (shared with the doctor's probe); these re-exports
+// keep the `crate::upstream::{connector, meter, ...}` paths the rest of the data plane uses.
+pub use waygate_connect::{connector, failure, liveness, meter, tls, transport};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
