@@ -54,7 +54,7 @@ enum Command {
         /// Configuration file.
         file: PathBuf,
     },
-    /// Diagnose failures from logs (and, as they land, live probes and packet captures).
+    /// Diagnose failures: from logs, by probing targets, and in support bundles.
     Doctor {
         #[command(subcommand)]
         command: DoctorCommand,
@@ -77,6 +77,11 @@ enum DoctorCommand {
     ///
     /// Example: waygate doctor logs AWSLogs/ --since 2024-05-01T10:00 --html report.html
     Logs(waygate_doctor::LogsArgs),
+    /// Check a target from this host the way the gateway reaches it: every resolved address, TCP, TLS
+    /// (version, cipher, ALPN, certificates), optionally HTTP and the target's idle keep-alive.
+    ///
+    /// Example: waygate doctor probe https://10.0.0.7:443/health --ca ca.pem --keepalive
+    Probe(waygate_doctor::ProbeArgs),
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -98,6 +103,7 @@ fn main() -> ExitCode {
         Command::Demo { port, admin_port } => runtime.block_on(demo::demo(port, admin_port)),
         Command::CheckConfig { file } => check::check(&file),
         Command::Doctor { command: DoctorCommand::Logs(args) } => waygate_doctor::run_logs(&args),
+        Command::Doctor { command: DoctorCommand::Probe(args) } => runtime.block_on(waygate_doctor::run_probe(&args)),
         Command::Faultlab { names, list } => runtime.block_on(faultlab_cmd::faultlab(&names, list)),
     };
     ExitCode::from(code)
