@@ -67,6 +67,7 @@ pub mod alb;
 pub mod analyze;
 pub mod attribution;
 pub mod audit;
+pub mod bundle;
 pub mod html;
 pub mod input;
 pub mod json;
@@ -84,6 +85,7 @@ mod fx;
 
 pub use accum::Filter;
 pub use analyze::{AnalyzeError, Options, analyze, analyze_bytes};
+pub use bundle::{BundleArgs, run_bundle};
 pub use cli::{LogsArgs, run_logs, run_logs_to};
 pub use probe::{ProbeArgs, run_probe};
 pub use record::{Malformed, Record, parse_line};

@@ -82,6 +82,11 @@ enum DoctorCommand {
     ///
     /// Example: waygate doctor probe https://10.0.0.7:443/health --ca ca.pem --keepalive
     Probe(waygate_doctor::ProbeArgs),
+    /// Collect a support bundle (.tar.gz): redacted config, version, metrics, target groups, audit log, log
+    /// excerpts, probe results, and a README saying what is in it and what could not be collected.
+    ///
+    /// Example: waygate doctor bundle --config waygate.toml --system-log waygate.log -o support.tar.gz
+    Bundle(waygate_doctor::BundleArgs),
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -104,6 +109,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check::check(&file),
         Command::Doctor { command: DoctorCommand::Logs(args) } => waygate_doctor::run_logs(&args),
         Command::Doctor { command: DoctorCommand::Probe(args) } => runtime.block_on(waygate_doctor::run_probe(&args)),
+        Command::Doctor { command: DoctorCommand::Bundle(args) } => runtime.block_on(waygate_doctor::run_bundle(&args)),
         Command::Faultlab { names, list } => runtime.block_on(faultlab_cmd::faultlab(&names, list)),
     };
     ExitCode::from(code)
