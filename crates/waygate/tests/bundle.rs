@@ -56,7 +56,7 @@ fn file<'a>(files: &'a [(String, String)], name: &str) -> &'a str {
 /// groups `app` (healthy backend) and `dead` (refused).
 fn gateway(dir: &Path, backend: SocketAddr, refused: SocketAddr) -> (Proc, std::path::PathBuf) {
     let pki = TestPki::shared().write_files(&dir.join("pki")).unwrap();
-    std::fs::write(dir.join("admin.token"), format!("{TOKEN}\n")).unwrap();
+    std::fs::write(dir.join("admin.token"), format!("# operators\nops {TOKEN}\n")).unwrap();
     let config = dir.join("waygate.toml");
     std::fs::write(
         &config,

@@ -125,8 +125,8 @@ pub async fn collect(args: &BundleArgs, now: i64) -> Result<Contents, String> {
             None
         }
     };
-    let token = admin_token(config.as_ref(), &mut c);
-    admin_files(args, config.as_ref(), token.clone(), &mut c).await;
+    let tokens = admin_tokens(config.as_ref(), &mut c);
+    admin_files(args, config.as_ref(), tokens.first().cloned(), &mut c).await;
     system_log(args, &mut c);
     access_logs(args, config.as_ref(), &mut c);
     if args.no_probe {
@@ -134,8 +134,8 @@ pub async fn collect(args: &BundleArgs, now: i64) -> Result<Contents, String> {
     } else if let Some(config) = &config {
         probes(args, config, &mut c).await;
     }
-    if let Some(token) = token.filter(|t| t.len() >= 4) {
-        scrub(&mut c, &token);
+    for token in tokens.iter().filter(|t| t.len() >= 4) {
+        scrub(&mut c, token);
     }
     let readme = readme::render(&c, args);
     c.add("README.txt", readme.into_bytes(), "this file");
@@ -146,14 +146,20 @@ fn now_micros() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }
 
-/// The admin token, read to be sent; never added to the bundle.
-fn admin_token(config: Option<&Config>, c: &mut Contents) -> Option<String> {
-    let file = config?.admin.token_file.as_ref()?;
+/// The tokens of `[admin] token_file` (one per line, `TOKEN` or `NAME TOKEN`, `#` comments): the first is
+/// sent; all are scrubbed from the bundle. Never added to it.
+fn admin_tokens(config: Option<&Config>, c: &mut Contents) -> Vec<String> {
+    let Some(file) = config.and_then(|c| c.admin.token_file.as_ref()) else { return Vec::new() };
     match std::fs::read_to_string(file) {
-        Ok(t) => Some(t.trim().to_owned()).filter(|t| !t.is_empty()),
+        Ok(text) => text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+            .collect(),
         Err(e) => {
             c.missing(format!("admin token {}: {e} (admin requests sent without it)", file.display()));
-            None
+            Vec::new()
         }
     }
 }
