@@ -230,6 +230,31 @@ async fn ipv6_loopback_when_available() {
     assert!(a.healthy, "{a:#?}");
 }
 
+/// A name is probed at every address it resolves to; `localhost` only when /etc/hosts maps it (this test never
+/// asks a real resolver about an external name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_is_probed_at_every_address() {
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let mapped = hosts.lines().any(|l| {
+        let l = l.split('#').next().unwrap_or("");
+        l.split_whitespace().skip(1).any(|n| n == "localhost")
+    });
+    if !mapped {
+        println!("skipped: /etc/hosts does not map localhost");
+        return;
+    }
+    let backend = Backend::new("name").spawn(loopback()).await.unwrap();
+    let report = run(ProbeArgs::new(format!("http://localhost:{}/", backend.addr().port()))).await;
+    let t = &report.targets[0];
+    assert!(t.resolve.failure.is_none(), "{t:#?}");
+    assert_eq!(t.addresses.len(), t.resolve.addresses.len(), "one report per resolved address: {t:#?}");
+    let v4 = t.addresses.iter().find(|a| a.address == backend.addr().to_string()).expect("127.0.0.1 among them");
+    assert!(v4.healthy, "{v4:#?}");
+    for a in &t.addresses {
+        assert!(a.address.starts_with("127.") || a.address.starts_with("[::1]"), "loopback only: {}", a.address);
+    }
+}
+
 #[test]
 fn bad_targets_are_user_errors() {
     let err = target::targets(&ProbeArgs::new("ftp://a:1")).unwrap_err();

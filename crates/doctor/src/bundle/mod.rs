@@ -14,6 +14,7 @@ pub mod logs;
 pub mod readme;
 pub mod redact;
 
+use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -94,6 +95,11 @@ pub async fn run_bundle(args: &BundleArgs) -> u8 {
 
 /// Everything that goes into the bundle, README last. Errors only for what makes a bundle pointless.
 pub async fn collect(args: &BundleArgs, now: i64) -> Result<Contents, String> {
+    let progress = |step: &str| {
+        if std::io::stderr().is_terminal() {
+            eprintln!("bundle: {step} ...");
+        }
+    };
     let path = &args.config;
     let text = std::fs::read_to_string(path).map_err(|e| format!("--config {}: {e}", path.display()))?;
     let mut c = Contents::default();
@@ -126,12 +132,15 @@ pub async fn collect(args: &BundleArgs, now: i64) -> Result<Contents, String> {
         }
     };
     let tokens = admin_tokens(config.as_ref(), &mut c);
+    progress("admin API");
     admin_files(args, config.as_ref(), tokens.first().cloned(), &mut c).await;
+    progress("logs");
     system_log(args, &mut c);
     access_logs(args, config.as_ref(), &mut c);
     if args.no_probe {
         c.missing("probe/probe.json: --no-probe");
     } else if let Some(config) = &config {
+        progress("probing every target");
         probes(args, config, &mut c).await;
     }
     for token in tokens.iter().filter(|t| t.len() >= 4) {
