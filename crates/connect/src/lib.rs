@@ -21,3 +21,7 @@ pub mod transport;
 pub use connector::{ConnectSpec, Connected, TlsTarget};
 pub use failure::AttemptFailure;
 pub use meter::{ConnCounters, ConnSnapshot};
+
+/// Response heads larger than this are a TargetResponseHeadersTooLarge (ALB's limit), for the gateway and the
+/// probe alike.
+pub const MAX_RESPONSE_HEAD: usize = 32 * 1024;

@@ -14,6 +14,8 @@
 
 pub mod cert;
 pub mod check;
+pub mod http;
+pub mod keepalive;
 pub mod report;
 pub mod target;
 

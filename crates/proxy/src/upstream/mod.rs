@@ -28,8 +28,7 @@ use liveness::{Liveness, Probe};
 pub use meter::{ConnCounters, ConnSnapshot};
 use pool::{Parked, Pool};
 
-/// Response heads larger than this are a TargetResponseHeadersTooLarge (ALB's limit).
-pub const MAX_RESPONSE_HEAD: usize = 32 * 1024;
+pub use waygate_connect::MAX_RESPONSE_HEAD;
 /// Pooled connections idle at least this long are peeked at before reuse ([`liveness`]).
 const PROBE_AFTER_IDLE: Duration = Duration::from_millis(1);
 /// Idle connections kept per target.
