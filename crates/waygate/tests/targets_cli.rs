@@ -88,6 +88,11 @@ async fn targets_cli_registers_deregisters_and_the_audit_names_the_operator() {
             dereg.1
         );
         assert_eq!(get_backend(public), "new");
+        let (status, body) = admin_call(admin, "GET", &format!("/api/v1/target-groups/app/targets/{old_a}"), "tok-bob");
+        assert_eq!(status, 200);
+        assert!(body.contains("\"unused\"") && body.contains("Target.NotRegistered"), "{body}");
+        let (_, body) = admin_call(admin, "GET", &format!("/api/v1/target-groups/app/targets/{new_a}"), "tok-bob");
+        assert!(body.contains(&format!("\"address\": \"{new_a}\"")) && body.contains("\"keepalive\""), "{body}");
 
         let missing = targets(admin, token, &["deregister", "app", &old_a]);
         assert_eq!(missing.0, 1, "{missing:?}");
