@@ -60,6 +60,18 @@ fn target_json(t: &Target, state: &str, reason: Option<&str>) -> Value {
     })
 }
 
+/// One target of a group: its entry as listed, or (like ALB's DescribeTargetHealth) `unused` with
+/// Target.NotRegistered when the group does not have it; `None` for an unknown group.
+pub fn target(gw: &Gateway, group: &str, address: &str) -> Option<Value> {
+    let groups = target_groups(gw, Some(group));
+    let g = groups["target_groups"].as_array()?.first()?.clone();
+    let wanted = waygate_config::parse_target_address(address)
+        .map(|(host, port)| waygate_config::TargetSpec { host, port, weight: 1 }.authority())
+        .unwrap_or_else(|_| address.to_owned());
+    let found = g["targets"].as_array().into_iter().flatten().find(|t| t["address"] == wanted.as_str()).cloned();
+    Some(found.unwrap_or_else(|| json!({ "address": wanted, "state": "unused", "reason": "Target.NotRegistered" })))
+}
+
 /// Every group (or only `only`), sorted by name.
 pub fn target_groups(gw: &Gateway, only: Option<&str>) -> Value {
     let rt = gw.runtime();

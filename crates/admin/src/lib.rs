@@ -144,6 +144,12 @@ async fn handle(state: Arc<AdminState>, peer: SocketAddr, req: Request<Incoming>
             }
             v => reply::json(StatusCode::OK, &v["target_groups"][0]),
         },
+        (&Method::GET, ["api", "v1", "target-groups", name, "targets", address], Some(gw)) => {
+            match groups::target(gw, name, address) {
+                Some(v) => reply::json(StatusCode::OK, &v),
+                None => reply::error(StatusCode::NOT_FOUND, &format!("no target group named {name:?}")),
+            }
+        }
         (&Method::POST, ["api", "v1", "target-groups", name, "targets"], Some(gw)) => {
             match reply::read_body(req.into_body(), MAX_REQUEST_BODY).await {
                 Ok(body) => control::register(gw, name, &body, &actor).await,

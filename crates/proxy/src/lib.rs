@@ -276,8 +276,8 @@ impl Inner {
     async fn reload(&self, config: Config, actor: &str) -> Result<(), GatewayError> {
         let _one = self.control.lock().await;
         let (config, registrations, changes) = self.registry.plan_load(config);
-        match self.apply(config, registrations, actor).await {
-            Ok(()) => {
+        match self.apply(config, registrations).await {
+            Ok(drains) => {
                 let audit = &self.registry.audit;
                 for c in &changes {
                     let details = match c.action {
@@ -293,6 +293,7 @@ impl Inner {
                     None,
                     format!("configuration reloaded ({} target changes)", changes.len()),
                 );
+                self.start_drains(drains, actor);
                 Ok(())
             }
             Err(e) => {
@@ -314,7 +315,8 @@ impl Inner {
         if added.is_empty() {
             return Ok(added);
         }
-        self.apply(config, registrations, actor).await.map_err(|e| ControlError::Failed(e.0))?;
+        let drains = self.apply(config, registrations).await.map_err(|e| ControlError::Failed(e.0))?;
+        self.start_drains(drains, actor);
         for t in &added {
             self.registry.audit.record(
                 actor,
@@ -337,7 +339,7 @@ impl Inner {
         let in_flight = old_group
             .and_then(|g| g.targets.iter().find(|t| t.spec.host == removed.host && t.spec.port == removed.port))
             .map_or(0, |t| t.in_flight());
-        self.apply(config, registrations, actor).await.map_err(|e| ControlError::Failed(e.0))?;
+        let drains = self.apply(config, registrations).await.map_err(|e| ControlError::Failed(e.0))?;
         let authority = removed.authority();
         self.registry.audit.record(
             actor,
@@ -346,12 +348,21 @@ impl Inner {
             Some(&authority),
             format!("deregistered: draining for up to {} ({in_flight} request(s) in flight)", seconds(delay)),
         );
+        self.start_drains(drains, actor);
         Ok(Deregistered { target: authority, delay, in_flight })
     }
 
-    /// Builds and swaps in a snapshot of `config` (whose target lists are the registered ones), then drains
-    /// the targets that left and revives the ones registered again. The caller holds `control`.
-    async fn apply(&self, config: Config, registrations: Registrations, actor: &str) -> Result<(), GatewayError> {
+    /// Starts draining the targets that left (after the caller recorded why, so the audit log reads in order).
+    fn start_drains(&self, drains: Vec<Leaving>, actor: &str) {
+        for Leaving { group, target, delay } in drains {
+            self.registry.begin_drain(&self.handle, &group, target, delay, actor);
+        }
+    }
+
+    /// Builds and swaps in a snapshot of `config` (whose target lists are the registered ones) and revives
+    /// the targets registered again; returns the targets that left, for [`Inner::start_drains`]. The caller
+    /// holds `control`.
+    async fn apply(&self, config: Config, registrations: Registrations) -> Result<Vec<Leaving>, GatewayError> {
         let current = self.runtime.load_full();
         let mut next =
             Arc::new(Runtime::build(config, Some(&current), &self.sink.metrics, &self.registry).map_err(GatewayError)?);
@@ -377,6 +388,7 @@ impl Inner {
         let in_service: Vec<(String, Arc<Target>)> =
             next.groups.iter().flat_map(|(name, g)| g.targets.iter().map(move |t| (name.clone(), t.clone()))).collect();
         self.registry.revived(&in_service);
+        let mut leaving = Vec::new();
         for (name, old_group) in &previous.groups {
             let new_group = next.groups.get(name);
             for t in &old_group.targets {
@@ -387,11 +399,11 @@ impl Inner {
                     continue;
                 }
                 let delay = old_group.config.deregistration_delay;
-                self.registry.begin_drain(&self.handle, name, t.clone(), delay, actor);
+                leaving.push(Leaving { group: name.clone(), target: t.clone(), delay });
             }
         }
         self.restart_health_checks();
-        Ok(())
+        Ok(leaving)
     }
 
     /// Binds listeners the snapshot has and the gateway does not; stops the ones it no longer has.
@@ -456,6 +468,13 @@ impl Inner {
         }
         outcome
     }
+}
+
+/// A target that left its group and is to drain.
+struct Leaving {
+    group: String,
+    target: Arc<Target>,
+    delay: Duration,
 }
 
 fn has_retired(rt: &Runtime) -> bool {

@@ -70,8 +70,8 @@ impl AuditLog {
         target: Option<&str>,
         details: String,
     ) {
-        tracing::info!(target: "waygate::audit", actor, action = action.as_str(),
-            target_group = target_group.unwrap_or("-"), target_addr = target.unwrap_or("-"), "{details}");
+        tracing::info!(target: "waygate::audit", actor = %actor, action = %action.as_str(),
+            target_group = %target_group.unwrap_or("-"), target_addr = %target.unwrap_or("-"), "{details}");
         let mut inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         inner.next_seq += 1;
         let event = Event {
