@@ -179,16 +179,27 @@ pub fn render(r: &ProbeReport) -> String {
             for w in &a.warnings {
                 out += &format!("  warning: {w}\n");
             }
+            if let Some(k) = a.keepalive.as_ref().filter(|k| k.shorter != "target") {
+                out += &format!("  keep-alive: {}\n", k.advice);
+            }
             out += "\n";
         }
     }
-    out += if r.healthy { "every address is healthy\n" } else { "NOT HEALTHY: see above\n" };
+    out += match r.exit_code() {
+        0 => "every address is healthy\n",
+        EXIT_WARNINGS => "every address is reachable, with warnings: see above\n",
+        _ => "NOT HEALTHY: see above\n",
+    };
     out
 }
 
 fn address_table(a: &AddressReport) -> Table {
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    if table.width().is_none() {
+        // Not a terminal (a pipe, a file, a ticket): wrap at a readable width anyway.
+        table.set_width(110);
+    }
     let verdict = match &a.failure {
         Some(f) => Cell::new(format!("{} ({})", f.cause, f.phase)).fg(Color::Red),
         None if !a.warnings.is_empty() => Cell::new("reachable, with warnings").fg(Color::Yellow),
@@ -236,7 +247,15 @@ fn address_table(a: &AddressReport) -> Table {
         };
         table.add_row(vec![
             "keep-alive".to_owned(),
-            format!("{seen}; pool_idle_timeout {:.1} s\n{}", k.pool_idle_timeout_ms as f64 / 1000.0, k.advice),
+            format!(
+                "{seen}; pool_idle_timeout {:.1} s: {}",
+                k.pool_idle_timeout_ms as f64 / 1000.0,
+                match k.shorter {
+                    "target" => "the target closes first (keep-alive race risk)",
+                    "gateway" => "the gateway closes first (good)",
+                    _ => "inconclusive",
+                }
+            ),
         ]);
     }
     table.add_row(vec!["bytes".to_owned(), format!("written {}, read {}", a.bytes_written, a.bytes_read)]);
