@@ -10,6 +10,15 @@ use std::time::Duration;
 
 pub use waygate_faults::Profile as ErrorProfile;
 
+/// A target group's `connect_timeout` when the file does not set it.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A target group's `tls_handshake_timeout` when the file does not set it.
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A target group's `response_timeout` when the file does not set it.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A target group's `pool_idle_timeout` when the file does not set it.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// One immutable configuration snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {

@@ -1,3 +1,7 @@
+//! The doctor. `waygate doctor probe` ([`probe`]) checks a target with the gateway's own connection code
+//! (`waygate-connect`, the one part of the data plane the doctor uses); `waygate doctor bundle` ([`bundle`])
+//! collects a support bundle. The rest of this page is about the log analyser.
+//!
 //! `waygate doctor logs`: explains every 5xx in AWS ALB access logs and in waygate's own (ALB and JSON
 //! formats), automating AWS's "find the source of the 502" playbook. It depends only on the fault
 //! catalogue (`waygate-faults`), never on the data plane.
@@ -63,10 +67,12 @@ pub mod alb;
 pub mod analyze;
 pub mod attribution;
 pub mod audit;
+pub mod bundle;
 pub mod html;
 pub mod input;
 pub mod json;
 pub mod patterns;
+pub mod probe;
 pub mod record;
 pub mod remedy;
 pub mod report;
@@ -79,6 +85,8 @@ mod fx;
 
 pub use accum::Filter;
 pub use analyze::{AnalyzeError, Options, analyze, analyze_bytes};
+pub use bundle::{BundleArgs, run_bundle};
 pub use cli::{LogsArgs, run_logs, run_logs_to};
+pub use probe::{ProbeArgs, run_probe};
 pub use record::{Malformed, Record, parse_line};
 pub use report::{Report, SCHEMA};

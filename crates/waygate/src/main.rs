@@ -1,11 +1,13 @@
 //! The `waygate` binary: command-line parsing and dispatch. Each command lives in its own module; exit codes
 //! follow INTERFACE.md: 0 success, 1 user error (bad config, bad input), 2 internal failure.
 
+mod admin_client;
 mod check;
 mod demo;
 mod faultlab_cmd;
 mod logging;
 mod run;
+mod targets_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,10 +56,19 @@ enum Command {
         /// Configuration file.
         file: PathBuf,
     },
-    /// Diagnose failures from logs (and, as they land, live probes and packet captures).
+    /// Diagnose failures: from logs, by probing targets, and in support bundles.
     Doctor {
         #[command(subcommand)]
         command: DoctorCommand,
+    },
+    /// Register, deregister and list targets through the admin API.
+    ///
+    /// Example: waygate targets deregister web 10.0.0.7:8080 --wait --config waygate.toml
+    Targets {
+        #[command(flatten)]
+        admin: admin_client::AdminArgs,
+        #[command(subcommand)]
+        command: targets_cmd::TargetsCommand,
     },
     /// Run the fault lab's misbehaving targets by hand (all of them, or the ones named).
     ///
@@ -77,6 +88,16 @@ enum DoctorCommand {
     ///
     /// Example: waygate doctor logs AWSLogs/ --since 2024-05-01T10:00 --html report.html
     Logs(waygate_doctor::LogsArgs),
+    /// Check a target from this host the way the gateway reaches it: every resolved address, TCP, TLS
+    /// (version, cipher, ALPN, certificates), optionally HTTP and the target's idle keep-alive.
+    ///
+    /// Example: waygate doctor probe https://10.0.0.7:443/health --ca ca.pem --keepalive
+    Probe(waygate_doctor::ProbeArgs),
+    /// Collect a support bundle (.tar.gz): redacted config, version, metrics, target groups, audit log, log
+    /// excerpts, probe results, and a README saying what is in it and what could not be collected.
+    ///
+    /// Example: waygate doctor bundle --config waygate.toml --system-log waygate.log -o support.tar.gz
+    Bundle(waygate_doctor::BundleArgs),
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -98,6 +119,9 @@ fn main() -> ExitCode {
         Command::Demo { port, admin_port } => runtime.block_on(demo::demo(port, admin_port)),
         Command::CheckConfig { file } => check::check(&file),
         Command::Doctor { command: DoctorCommand::Logs(args) } => waygate_doctor::run_logs(&args),
+        Command::Doctor { command: DoctorCommand::Probe(args) } => runtime.block_on(waygate_doctor::run_probe(&args)),
+        Command::Doctor { command: DoctorCommand::Bundle(args) } => runtime.block_on(waygate_doctor::run_bundle(&args)),
+        Command::Targets { admin, command } => runtime.block_on(targets_cmd::targets(&admin, &command)),
         Command::Faultlab { names, list } => runtime.block_on(faultlab_cmd::faultlab(&names, list)),
     };
     ExitCode::from(code)

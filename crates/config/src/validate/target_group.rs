@@ -30,13 +30,34 @@ pub(super) fn target_group(c: &mut Checker<'_>, written: &Spanned<file::TargetGr
         Some(file::Algorithm::WeightedRandom) => Algorithm::WeightedRandom,
     };
     let targets = targets(c, &ctx, protocol, &g.targets);
-    let connect_timeout = c.duration(&ctx, "connect_timeout", g.connect_timeout.as_ref(), secs(10), &REQUEST_TIMEOUTS);
-    let tls_handshake_timeout =
-        c.duration(&ctx, "tls_handshake_timeout", g.tls_handshake_timeout.as_ref(), secs(10), &REQUEST_TIMEOUTS);
-    let response_timeout =
-        c.duration(&ctx, "response_timeout", g.response_timeout.as_ref(), secs(60), &REQUEST_TIMEOUTS);
-    let pool_idle_timeout =
-        c.duration(&ctx, "pool_idle_timeout", g.pool_idle_timeout.as_ref(), secs(60), &[secs(1)..=secs(4000)]);
+    let connect_timeout = c.duration(
+        &ctx,
+        "connect_timeout",
+        g.connect_timeout.as_ref(),
+        model::DEFAULT_CONNECT_TIMEOUT,
+        &REQUEST_TIMEOUTS,
+    );
+    let tls_handshake_timeout = c.duration(
+        &ctx,
+        "tls_handshake_timeout",
+        g.tls_handshake_timeout.as_ref(),
+        model::DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+        &REQUEST_TIMEOUTS,
+    );
+    let response_timeout = c.duration(
+        &ctx,
+        "response_timeout",
+        g.response_timeout.as_ref(),
+        model::DEFAULT_RESPONSE_TIMEOUT,
+        &REQUEST_TIMEOUTS,
+    );
+    let pool_idle_timeout = c.duration(
+        &ctx,
+        "pool_idle_timeout",
+        g.pool_idle_timeout.as_ref(),
+        model::DEFAULT_POOL_IDLE_TIMEOUT,
+        &[secs(1)..=secs(4000)],
+    );
     let deregistration_delay =
         c.duration(&ctx, "deregistration_delay", g.deregistration_delay.as_ref(), secs(300), &[secs(0)..=secs(3600)]);
     let retries = c.int(&ctx, "retries", g.retries.as_ref(), 1, 0..=5);
