@@ -54,7 +54,7 @@ enum Command {
         /// Configuration file.
         file: PathBuf,
     },
-    /// Diagnose failures from logs (and, as they land, live probes and packet captures).
+    /// Diagnose failures from access logs and packet captures.
     Doctor {
         #[command(subcommand)]
         command: DoctorCommand,
@@ -77,6 +77,10 @@ enum DoctorCommand {
     ///
     /// Example: waygate doctor logs AWSLogs/ --since 2024-05-01T10:00 --html report.html
     Logs(waygate_doctor::LogsArgs),
+    /// Explain every TCP connection in a packet capture (pcap/pcapng) in the fault catalogue's words.
+    ///
+    /// Example: waygate doctor pcap cap.pcap --target 10.0.0.7:443
+    Pcap(waygate_doctor::PcapArgs),
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
         Command::Demo { port, admin_port } => runtime.block_on(demo::demo(port, admin_port)),
         Command::CheckConfig { file } => check::check(&file),
         Command::Doctor { command: DoctorCommand::Logs(args) } => waygate_doctor::run_logs(&args),
+        Command::Doctor { command: DoctorCommand::Pcap(args) } => waygate_doctor::run_pcap(&args),
         Command::Faultlab { names, list } => runtime.block_on(faultlab_cmd::faultlab(&names, list)),
     };
     ExitCode::from(code)
