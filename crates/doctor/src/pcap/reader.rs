@@ -9,7 +9,7 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
 /// Initial buffer; grown (up to [`MAX_BLOCK`]) for larger blocks.
-const BUFFER: usize = 1 << 20;
+const BUFFER: usize = 128 << 10;
 /// The largest block accepted: far above any real snaplen (262144), far below what would hurt.
 pub const MAX_BLOCK: usize = 64 << 20;
 
