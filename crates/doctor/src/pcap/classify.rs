@@ -214,6 +214,16 @@ fn tls_flow(mut st: Story, f: &Flow, hello_ts: i64) -> Verdict {
                 st.say(&[n], format!("frame {n} server {how} after {} without a byte of TLS", dur(ts - hello_ts)));
                 st.end(Outcome::Failed, Some(Cause::TargetTlsProtocolError))
             }
+            // Linux queues the client's FIN behind unacknowledged data, so a dropped ClientHello is often
+            // followed by retransmissions only: never acknowledged is the evidence.
+            None if !f.c.first_retrans.is_empty() => {
+                let waited = dur(f.last.1 - hello_ts);
+                st.say(
+                    &[],
+                    format!("never acknowledged in {waited}: dropped on the way (the client's FIN waits behind it)"),
+                );
+                st.end(Outcome::Failed, Some(Cause::TargetTlsHandshakeTimeout))
+            }
             None => {
                 st.say(&[], format!("still waiting {} later when the capture ended", dur(f.last.1 - hello_ts)));
                 st.end(Outcome::Incomplete, None)
@@ -270,6 +280,13 @@ fn level_name(level: u8) -> &'static str {
     }
 }
 
+/// A server FIN sooner than this after the last data is `Connection: close`, not an idle timeout.
+const CLOSE_AFTER_RESPONSE: i64 = 100_000_000;
+
+fn idle_ns(c: &super::flow::FirstClose) -> i64 {
+    c.last_data.map_or(0, |d| c.at.1 - d.1)
+}
+
 /// The end of a flow with data: the first FIN or RST and what was pending when it came. Inside TLS the
 /// bursts are encrypted (and TLS 1.3 servers send tickets unasked), so requests are not counted there
 /// and a client's close after its own data is its close_notify, not a timeout.
@@ -312,8 +329,8 @@ fn close_story(mut st: Story, f: &Flow, tls: bool) -> Verdict {
             st.say(&[c.at.0], format!("frame {} client {how}: no response in {}", c.at.0, dur(c.at.1 - rts)));
             st.end(Outcome::Failed, Some(Cause::TargetResponseTimeout))
         }
-        (true, None) if f.s.bytes > 0 && f.c.bytes > 0 => {
-            let idle_ns = c.last_data.map_or(0, |d| c.at.1 - d.1);
+        (true, None) if f.s.bytes > 0 && f.c.bytes > 0 && idle_ns(&c) >= CLOSE_AFTER_RESPONSE => {
+            let idle_ns = idle_ns(&c);
             st.say(
                 &[c.at.0],
                 format!("frame {} server {how} after {} idle, following a complete exchange", c.at.0, dur(idle_ns)),
