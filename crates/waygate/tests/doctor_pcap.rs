@@ -335,15 +335,26 @@ impl Drop for Netns {
     }
 }
 
-/// `waygate faultlab NAME` inside the namespace; returns the process and the target's address.
-fn faultlab_in(ns: &Netns, name: &str) -> (Child, SocketAddr) {
-    let mut child = Command::new("ip")
+/// A `waygate faultlab NAME` process inside the namespace, killed (and reaped) on drop.
+struct Lab(Child);
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `waygate faultlab NAME` inside the namespace; returns it and the target's address.
+fn faultlab_in(ns: &Netns, name: &str) -> (Lab, SocketAddr) {
+    let child = Command::new("ip")
         .args(["netns", "exec", &ns.0, bin(), "faultlab", name])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("start faultlab");
-    let stdout = child.stdout.take().unwrap();
+    let mut lab = Lab(child);
+    let stdout = lab.0.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -354,7 +365,7 @@ fn faultlab_in(ns: &Netns, name: &str) -> (Child, SocketAddr) {
     loop {
         let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("faultlab address");
         if let Some(addr) = line.split_whitespace().find_map(|w| w.parse::<SocketAddr>().ok()) {
-            return (child, addr);
+            return (lab, addr);
         }
     }
 }
@@ -366,7 +377,7 @@ fn netns_dropped_client_hello_and_icmp_unreachable() {
         return;
     }
     let ns = Netns::create("pcap").expect("create network namespace");
-    let (mut lab, tls) = faultlab_in(&ns, "tls-blackhole");
+    let (lab, tls) = faultlab_in(&ns, "tls-blackhole");
     let tls_port = tls.port().to_string();
     // A middlebox that lets the TCP handshake through and drops every segment with a payload to the TLS
     // port (the playbook's ClientHello that is retransmitted and never answered).
@@ -416,8 +427,7 @@ fn netns_dropped_client_hello_and_icmp_unreachable() {
     dump.wait_for_flow_to(tls.port());
     dump.wait_for_flow_to(9);
     let file = dump.stop();
-    let _ = lab.kill();
-    let _ = lab.wait();
+    drop(lab);
     let (report, flows) = doctor(&file);
     let text = serde_json::to_string_pretty(&report).unwrap();
     let hs = &flows[&tls.port()];
