@@ -418,3 +418,24 @@ fn cli_json_and_exit_codes() {
     assert_eq!(run_pcap_to(&missing, &mut Vec::new()), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Writes this file's captures as the `pcap` fuzz target's seed corpus when `WAYGATE_WRITE_PCAP_CORPUS`
+/// names a directory (see fuzz/README.md); otherwise does nothing.
+#[test]
+fn write_fuzz_corpus() {
+    let Some(dir) = std::env::var_os("WAYGATE_WRITE_PCAP_CORPUS") else { return };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fin = Seg { fin: true, ..s(0) };
+    let seeds: Vec<(&str, Vec<u8>)> = vec![
+        ("refused_eth_pcap", pcap(1, &wrap(1, refused(false)))),
+        ("refused_v6_sll_pcapng", pcapng(113, &wrap(113, refused(true)))),
+        ("handshake_timeout_sll2", pcap(276, &wrap(276, handshake_timeout(false)))),
+        ("handshake_timeout_null_v6", pcapng(0, &wrap(0, handshake_timeout(true)))),
+        ("keepalive_race_raw", pcap(101, &http_flow(true, fin, 4_000_000))),
+        ("idle_close_eth", pcapng(1, &wrap(1, http_flow(false, fin, 4_000_000)))),
+    ];
+    for (name, bytes) in seeds {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
