@@ -54,9 +54,9 @@ fn generate(path: &str, target: u64) -> u64 {
     while w.bytes < target {
         n += 1;
         let client = ([10, 0, (n >> 16) as u8, 4], 1024 + (n % 60000) as u16);
-        let server = ([10, 0, 0, (n % 8) as u8 + 1], if n % 10 == 0 { 443 } else { 80 });
+        let server = ([10, 0, 0, (n % 8) as u8 + 1], if n.is_multiple_of(10) { 443 } else { 80 });
         w.frame(client, server, "S", 1000, &[]);
-        if n % 50 == 0 {
+        if n.is_multiple_of(50) {
             w.frame(server, client, "RA", 0, &[]);
             continue;
         }
@@ -82,14 +82,17 @@ fn generate(path: &str, target: u64) -> u64 {
 fn peak_rss_kib() -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_owned()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM")).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_owned())
+        })
         .unwrap_or_else(|| "?".into())
 }
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let mb: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
-    let path = args.next().unwrap_or_else(|| std::env::temp_dir().join("waygate-pcap-speed.pcap").display().to_string());
+    let path =
+        args.next().unwrap_or_else(|| std::env::temp_dir().join("waygate-pcap-speed.pcap").display().to_string());
     let bytes = generate(&path, mb * 1_000_000);
     eprintln!("wrote {path}: {:.1} MB; peak RSS after writing {} KiB", bytes as f64 / 1e6, peak_rss_kib());
     let t = std::time::Instant::now();

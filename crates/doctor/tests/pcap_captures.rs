@@ -298,6 +298,11 @@ fn keep_alive_race_idle_close_closed_and_reset() {
     assert_eq!(r.idle_closes[0].min_idle_ms, 4000.0);
     assert!(r.findings.is_empty());
 
+    // A FIN right after the response is `Connection: close`, not an idle timeout.
+    let r = analyze_bytes(&pcap(1, &wrap(1, http_flow(false, fin, 0))), None).unwrap();
+    assert_eq!(only(&r).outcome, Outcome::Ok, "{}", only(&r).evidence);
+    assert!(r.idle_closes.is_empty());
+
     let r = analyze_bytes(&pcap(1, &wrap(1, http_flow(true, fin, 4_000_000))), None).unwrap();
     let f = only(&r);
     assert_eq!(f.cause, Some("TargetKeepAliveRace"), "{}", f.evidence);
@@ -341,7 +346,14 @@ fn truncated_capture_is_reported_with_what_was_read() {
     assert_eq!(p.kind, "truncated");
     assert_eq!(p.after_frame, 7);
     assert!(p.message.contains(&format!("capture truncated at byte {} after frame 7", p.offset)), "{}", p.message);
-    assert_eq!(only(&r).outcome, Outcome::Incomplete);
+    // The frames read still tell the story: a retransmitted, unanswered ClientHello.
+    assert_eq!(only(&r).cause, Some("TargetTlsHandshakeTimeout"));
+    assert!(only(&r).evidence.contains("never acknowledged"), "{}", only(&r).evidence);
+    let mut five = handshake_timeout(false);
+    five.truncate(5);
+    let five = pcap(101, &five);
+    let r = analyze_bytes(&five[..five.len() - 10], None).unwrap(); // only the first ClientHello
+    assert_eq!(only(&r).outcome, Outcome::Incomplete, "{}", only(&r).evidence);
 
     // Prefixes of both formats (every 7th length, and every length of the header and the last frame):
     // never a panic, frames never more than in the whole file.

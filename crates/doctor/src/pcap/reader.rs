@@ -13,6 +13,10 @@ const BUFFER: usize = 128 << 10;
 /// The largest block accepted: far above any real snaplen (262144), far below what would hurt.
 pub const MAX_BLOCK: usize = 64 << 20;
 
+/// Timestamps are clamped to `0..=MAX_TS` so that any difference of two fits an i64 (a corrupt pcapng
+/// interface offset can say anything).
+pub const MAX_TS: i64 = 1 << 62;
+
 /// One captured packet, borrowed from the reader's buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
@@ -123,6 +127,7 @@ pub fn read_frames<R: Read + Send>(input: R, mut each: impl FnMut(Frame<'_>)) ->
                         let iface = legacy.unwrap_or(Interface { linktype: 1, units: 1_000_000, offset_secs: 0 });
                         let sub = u64::from(b.ts_usec) * (1_000_000_000 / iface.units.max(1));
                         let ts = i64::from(b.ts_sec).saturating_mul(1_000_000_000).saturating_add(sub as i64);
+                        let ts = ts.clamp(0, MAX_TS);
                         summary.frames += 1;
                         last_ts = ts;
                         each(Frame { number: summary.frames, ts, linktype: iface.linktype, data: b.data });
@@ -243,7 +248,7 @@ fn ng_ts(raw: u64, iface: Interface) -> i64 {
     }
     let nanos = u128::from(raw) * 1_000_000_000 / u128::from(iface.units);
     let nanos = i64::try_from(nanos).unwrap_or(i64::MAX);
-    nanos.saturating_add(iface.offset_secs.saturating_mul(1_000_000_000))
+    nanos.saturating_add(iface.offset_secs.saturating_mul(1_000_000_000)).clamp(0, MAX_TS)
 }
 
 fn reader_offset(consumed: usize) -> u64 {
