@@ -17,6 +17,7 @@ struct Seg {
     fin: bool,
     rst: bool,
     seq: u32,
+    ackno: u32,
 }
 
 fn c(seq: u32) -> Seg {
@@ -46,7 +47,7 @@ fn ip_tcp(v6: bool, seg: Seg, payload: &[u8]) -> Vec<u8> {
         b = b.syn();
     }
     if seg.ack {
-        b = b.ack(0);
+        b = b.ack(seg.ackno);
     }
     if seg.fin {
         b = b.fin();
@@ -254,6 +255,15 @@ fn syn_timeout_unreachable_and_alert() {
     assert_eq!(f.alert.as_deref(), Some("unknown_ca"));
     assert!(f.evidence.contains("frame 5 TLS alert fatal unknown_ca (48)"), "{}", f.evidence);
     assert_eq!(r.findings[0].alerts.get("unknown_ca"), Some(&1));
+
+    // The capture dropped the alert (tcpdump's "dropped by kernel"), but the client's FIN acknowledges it:
+    // no verdict rather than a wrong one.
+    frames.truncate(4);
+    frames.push((960, ip_tcp(false, Seg { fin: true, ackno: SISN + 1 + 8, ..c(CISN + 518) }, &[])));
+    let r = analyze_bytes(&pcap(101, &frames), None).unwrap();
+    let f = only(&r);
+    assert_eq!(f.outcome, Outcome::Incomplete, "{}", f.evidence);
+    assert!(f.evidence.contains("acknowledged 8 byte(s) from the server"), "{}", f.evidence);
 
     // Plain HTTP answering the ClientHello.
     frames.truncate(4);

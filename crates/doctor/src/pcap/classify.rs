@@ -143,6 +143,17 @@ pub fn classify(f: &Flow) -> Verdict {
     let Some((cn, cts, clen)) = f.c.first_data else {
         return no_client_data(st, f);
     };
+    let missed = f.server_bytes_missed();
+    if missed > 0 && f.s.first_data.is_none() {
+        st.say(
+            &[],
+            format!(
+                "the client acknowledged {missed} byte(s) from the server that the capture does not hold (the \
+                capture dropped packets: see tcpdump's \"dropped by kernel\"); cannot tell what the server said"
+            ),
+        );
+        return st.end(Outcome::Incomplete, None);
+    }
     let hello = tls::is_client_hello(&f.c.head);
     if hello {
         st.say(&[cn], format!("frame {cn} ClientHello ({clen} bytes)"));

@@ -52,6 +52,8 @@ pub struct Segment<'a> {
     pub fin: bool,
     pub rst: bool,
     pub seq: u32,
+    /// Acknowledgment number (meaningful when `ack`).
+    pub ackno: u32,
     /// Payload length on the wire (from the IP header), even when the capture cut the payload short.
     pub len: u32,
     /// The captured part of the payload.
@@ -150,6 +152,7 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Packet<'a> {
                     fin: tcp.fin(),
                     rst: tcp.rst(),
                     seq: tcp.sequence_number(),
+                    ackno: tcp.acknowledgment_number(),
                     len: u32::try_from(len).unwrap_or(u32::MAX),
                     payload: tcp.payload(),
                 })

@@ -37,9 +37,20 @@ pub struct Dir {
     /// The stream's first bytes, in order.
     pub head: Vec<u8>,
     pub tls: Walker,
+    /// Highest acknowledgment number this side sent (about the other side's bytes).
+    acked: Option<u32>,
 }
 
 impl Dir {
+    /// Sequence space of this side that the peer acknowledged but the capture does not hold (bytes lost
+    /// by the capture, not the network), given the peer's direction state.
+    fn unseen_by_capture(&self, peer: &Dir) -> u32 {
+        let (Some(base), Some(acked)) = (self.base, peer.acked) else { return 0 };
+        let seen = self.high.unwrap_or(base).wrapping_add(u32::from(self.fin.is_some()));
+        let missed = acked.wrapping_sub(seen);
+        if (missed as i32) > 0 { missed } else { 0 }
+    }
+
     pub fn closed(&self) -> Option<At> {
         match (self.fin, self.rst) {
             (Some(f), Some(r)) => Some(if f.0 <= r.0 { f } else { r }),
@@ -112,6 +123,11 @@ impl Flow {
         }
     }
 
+    /// Server bytes the client acknowledged that the capture does not hold.
+    pub fn server_bytes_missed(&self) -> u32 {
+        self.s.unseen_by_capture(&self.c)
+    }
+
     fn finished(&self) -> bool {
         self.c.rst.is_some() || self.s.rst.is_some() || (self.c.fin.is_some() && self.s.fin.is_some())
     }
@@ -142,6 +158,12 @@ impl Flow {
             && !seg.fin
         {
             self.handshake_ack = Some(at);
+        }
+        if seg.ack && !seg.syn {
+            let dir = if from_client { &mut self.c } else { &mut self.s };
+            if dir.acked.is_none_or(|a| seq_le(a, seg.ackno)) {
+                dir.acked = Some(seg.ackno);
+            }
         }
         if seg.len > 0 {
             self.data(from_client, seg, at);

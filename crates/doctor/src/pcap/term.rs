@@ -46,6 +46,17 @@ pub fn render(r: &PcapReport) -> String {
     if failed > STORIES {
         let _ = writeln!(out, "\n  ... and {} more failing flow(s) (--json lists them all)", failed - STORIES);
     }
+    let incomplete: Vec<_> = r.flows.iter().filter(|f| f.outcome == Outcome::Incomplete).collect();
+    if !incomplete.is_empty() {
+        let _ = writeln!(out, "\nIncomplete flows (no verdict):");
+        for f in incomplete.iter().take(STORIES) {
+            let last = f.steps.last().map_or("", String::as_str);
+            let _ = writeln!(out, "  {} → {}: {last}", f.client, f.server);
+        }
+        if incomplete.len() > STORIES {
+            let _ = writeln!(out, "  ... and {} more", incomplete.len() - STORIES);
+        }
+    }
     if !r.findings.is_empty() {
         let _ = writeln!(out, "\nFindings:");
         for f in &r.findings {
