@@ -54,7 +54,7 @@ impl Tcpdump {
             cmd.arg("tcpdump");
         }
         let mut child = cmd
-            .args(["-i", "lo", "--immediate-mode", "-U", "-s", "0", "-n", "-Z", "root", "-w"])
+            .args(["-i", "lo", "--immediate-mode", "-B", "8192", "-U", "-s", "0", "-n", "-Z", "root", "-w"])
             .arg(file)
             .arg(filter)
             .stdout(Stdio::null())
