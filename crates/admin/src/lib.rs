@@ -1,14 +1,15 @@
-//! The admin listener: `/live`, `/ready`, `/metrics` (Prometheus text) and `GET /api/v1/target-groups`; the
-//! rest of the admin API as it lands. It runs on its own
-//! thread with its own single-threaded runtime, so an overloaded data plane cannot starve the endpoints an
-//! operator (or an orchestrator's probe) needs most during an incident.
+//! The admin listener: `/live`, `/ready`, `/metrics` (Prometheus text), target groups with their health and
+//! draining state, registration and deregistration, the audit log and reload (INTERFACE.md's admin API). It
+//! runs on its own thread with its own single-threaded runtime, so an overloaded data plane cannot starve the
+//! endpoints an operator (or an orchestrator's probe) needs most during an incident; changes it asks for run
+//! on the gateway's runtime.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
@@ -16,11 +17,14 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
-use waygate_proxy::Runtime;
-use waygate_telemetry::{CONTENT_TYPE, Metrics};
+use waygate_proxy::Gateway;
+use waygate_telemetry::CONTENT_TYPE;
 
+mod audit;
 mod auth;
+mod control;
 mod groups;
+mod reply;
 
 pub use auth::Token;
 
@@ -29,12 +33,12 @@ pub use auth::Token;
 pub struct AdminState {
     /// Configuration loaded and listeners bound.
     pub ready: AtomicBool,
-    /// The gateway's metrics registry, once the gateway exists.
-    pub metrics: OnceLock<Arc<Metrics>>,
-    /// The gateway's current snapshot, once the gateway exists.
-    pub runtime: OnceLock<Arc<ArcSwap<Runtime>>>,
+    /// The gateway, once it exists.
+    pub gateway: OnceLock<Gateway>,
     /// Required on everything but /live and /ready when set.
     pub token: Option<Token>,
+    /// The file `POST /api/v1/reload` reads (none for the demo).
+    pub config_path: Option<PathBuf>,
 }
 
 /// The running admin listener; dropping it stops the thread.
@@ -72,13 +76,13 @@ pub fn spawn(bind: SocketAddr, state: Arc<AdminState>) -> Result<AdminHandle, St
             rt.block_on(async move {
                 let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else { return };
                 loop {
-                    let (tcp, _) = tokio::select! {
+                    let (tcp, peer) = tokio::select! {
                         r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
                         _ = stop_rx.changed() => break,
                     };
                     let state = state.clone();
                     tokio::spawn(async move {
-                        let svc = service_fn(move |req| handle(state.clone(), req));
+                        let svc = service_fn(move |req| handle(state.clone(), peer, req));
                         let _ =
                             hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
                     });
@@ -90,51 +94,76 @@ pub fn spawn(bind: SocketAddr, state: Arc<AdminState>) -> Result<AdminHandle, St
     Ok(AdminHandle { addr, stop, thread: Some(thread) })
 }
 
-/// Admin requests are small: anything larger is refused before it is read.
-const MAX_REQUEST_BODY: u64 = 64 * 1024;
+/// Admin requests are small: anything larger is refused.
+const MAX_REQUEST_BODY: usize = 64 * 1024;
 
-async fn handle(state: Arc<AdminState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let path = req.uri().path();
-    let open = matches!(path, "/live" | "/ready");
-    if let Some(token) = state.token.as_ref().filter(|_| !open)
-        && !token.accepts(req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes()))
-    {
-        let mut resp = text(StatusCode::UNAUTHORIZED, "admin token required: Authorization: Bearer <token>\n");
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
-        return Ok(resp);
-    }
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_REQUEST_BODY) {
-        return Ok(text(StatusCode::PAYLOAD_TOO_LARGE, "admin request body over 64 KiB\n"));
-    }
-    if (req.method(), req.uri().path()) == (&Method::GET, "/metrics")
-        && let Some(metrics) = state.metrics.get()
-    {
-        let mut resp = Response::new(Full::new(Bytes::from(metrics.encode())));
-        resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(CONTENT_TYPE));
-        return Ok(resp);
-    }
-    if (req.method(), req.uri().path()) == (&Method::GET, "/api/v1/target-groups")
-        && let Some(rt) = state.runtime.get()
-    {
-        let body = serde_json::to_vec_pretty(&groups::target_groups(&rt.load())).unwrap_or_default();
-        let mut resp = Response::new(Full::new(Bytes::from(body)));
-        resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-        return Ok(resp);
-    }
-    let (status, body) = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/live") => (StatusCode::OK, "live\n"),
-        (&Method::GET, "/ready") if state.ready.load(Ordering::Relaxed) => (StatusCode::OK, "ready\n"),
-        (&Method::GET, "/ready") => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
-        (&Method::GET, "/metrics") => (StatusCode::SERVICE_UNAVAILABLE, "gateway starting: no metrics yet\n"),
-        _ => (StatusCode::NOT_FOUND, "not found\n"),
+type Reply = Response<Full<Bytes>>;
+
+async fn handle(state: Arc<AdminState>, peer: SocketAddr, req: Request<Incoming>) -> Result<Reply, Infallible> {
+    let path = req.uri().path().to_owned();
+    let open = matches!(path.as_str(), "/live" | "/ready");
+    // Who is asking: the token's name, recorded as the actor of any change.
+    let actor = match (&state.token, open) {
+        (Some(token), false) => match token.identify(req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes())) {
+            Some(name) => name.to_owned(),
+            None => {
+                let mut resp =
+                    reply::text(StatusCode::UNAUTHORIZED, "admin token required: Authorization: Bearer <token>\n");
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+                return Ok(resp);
+            }
+        },
+        _ => format!("anonymous@{}", peer.ip()),
     };
-    Ok(text(status, body))
-}
-
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
-    resp
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
+        return Ok(reply::text(StatusCode::PAYLOAD_TOO_LARGE, "admin request body over 64 KiB\n"));
+    }
+    let method = req.method().clone();
+    let segments: Vec<String> = path.trim_matches('/').split('/').map(reply::percent_decode).collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let gateway = state.gateway.get();
+    let resp = match (&method, segments.as_slice(), gateway) {
+        (&Method::GET, ["live"], _) => reply::text(StatusCode::OK, "live\n"),
+        (&Method::GET, ["ready"], _) if state.ready.load(Ordering::Relaxed) => reply::text(StatusCode::OK, "ready\n"),
+        (&Method::GET, ["ready"], _) => reply::text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        (&Method::GET, ["metrics"], Some(gw)) => {
+            let mut resp = Response::new(Full::new(Bytes::from(gw.metrics().encode())));
+            resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(CONTENT_TYPE));
+            resp
+        }
+        (_, ["api", ..] | ["metrics"], None) => {
+            reply::text(StatusCode::SERVICE_UNAVAILABLE, "gateway starting: not available yet\n")
+        }
+        (&Method::GET, ["api", "v1", "target-groups"], Some(gw)) => {
+            reply::json(StatusCode::OK, &groups::target_groups(gw, None))
+        }
+        (&Method::GET, ["api", "v1", "target-groups", name], Some(gw)) => match groups::target_groups(gw, Some(name)) {
+            v if v["target_groups"].as_array().is_some_and(|a| a.is_empty()) => {
+                reply::error(StatusCode::NOT_FOUND, &format!("no target group named {name:?}"))
+            }
+            v => reply::json(StatusCode::OK, &v["target_groups"][0]),
+        },
+        (&Method::GET, ["api", "v1", "target-groups", name, "targets", address], Some(gw)) => {
+            match groups::target(gw, name, address) {
+                Some(v) => reply::json(StatusCode::OK, &v),
+                None => reply::error(StatusCode::NOT_FOUND, &format!("no target group named {name:?}")),
+            }
+        }
+        (&Method::POST, ["api", "v1", "target-groups", name, "targets"], Some(gw)) => {
+            match reply::read_body(req.into_body(), MAX_REQUEST_BODY).await {
+                Ok(body) => control::register(gw, name, &body, &actor).await,
+                Err(resp) => resp,
+            }
+        }
+        (&Method::DELETE, ["api", "v1", "target-groups", name, "targets", address], Some(gw)) => {
+            control::deregister(gw, name, address, &actor).await
+        }
+        (&Method::GET, ["api", "v1", "audit"], Some(gw)) => audit::audit(gw, req.uri().query()),
+        (&Method::POST, ["api", "v1", "reload"], Some(gw)) => {
+            control::reload(gw, state.config_path.as_deref(), &actor).await
+        }
+        _ => reply::text(StatusCode::NOT_FOUND, "not found\n"),
+    };
+    Ok(resp)
 }

@@ -4,9 +4,10 @@
 //!
 //! Precedence, highest first (each rule is pinned by `tests/classify.rs`):
 //! 1. `client_closed`: the client went away, so whatever else failed, nothing can be sent (ClientClosedRequest).
-//! 2. `response_started`: a status already went out, so only the status-less stream_body causes fit,
+//! 2. `deregistered` after select: the deregistration delay elapsed mid-request, so the gateway cut it
+//!    (TargetDeregistered), even mid-body: the target did nothing wrong, and saying so spares a hunt.
+//! 3. `response_started`: a status already went out, so only the status-less stream_body causes fit,
 //!    whatever the phase says (TargetResponseStalled when the timer fired, else TargetResponseIncomplete).
-//! 3. `deregistered` after select: the deregistration delay elapsed mid-request (TargetDeregistered).
 //! 4. Per phase, the phase's own timer first (the budget the operator tunes), then the specific evidence,
 //!    then a documented fallback for evidence nothing matched.
 //!
@@ -122,11 +123,12 @@ pub fn classify(e: &Evidence) -> Cause {
     if e.client_closed {
         return Cause::ClientClosedRequest;
     }
-    if e.response_started {
-        return body(e);
-    }
+    // The deregistration's deadline cut the exchange, wherever it was (a body cut short included).
     if e.deregistered && e.phase > Phase::Select {
         return Cause::TargetDeregistered;
+    }
+    if e.response_started {
+        return body(e);
     }
     match e.phase {
         // Route-phase failures are the client's request: a timer means the head never completed

@@ -169,9 +169,13 @@ fn stream_body() {
 #[test]
 fn response_started_forces_a_status_less_cause() {
     for phase in Phase::ALL.iter().copied() {
-        let e = Evidence { response_started: true, deregistered: true, ..http(phase, HttpEvidence::MalformedHead) };
+        let e = Evidence { response_started: true, ..http(phase, HttpEvidence::MalformedHead) };
         assert_eq!(classify(&e), Cause::TargetResponseIncomplete, "{phase}");
-        assert_eq!(classify(&Evidence { timed_out: true, ..e }), Cause::TargetResponseStalled, "{phase}");
+        assert_eq!(classify(&Evidence { timed_out: true, ..e.clone() }), Cause::TargetResponseStalled, "{phase}");
+        // Cut by the deregistration deadline: the gateway's doing, named as such even mid-body.
+        let cut = Evidence { deregistered: true, ..e };
+        let expected = if phase > Phase::Select { Cause::TargetDeregistered } else { Cause::TargetResponseIncomplete };
+        assert_eq!(classify(&cut), expected, "{phase}");
     }
 }
 

@@ -19,7 +19,7 @@ use waygate_faults::{Cause, Phase, classify, retry_safety};
 use waygate_telemetry::Actions;
 
 use crate::body::{ProxyBody, RequestProgress, UpstreamRequestBody};
-use crate::group::Group;
+use crate::group::{Group, Target};
 use crate::guard::{Action as GuardAction, Verdicts};
 use crate::headers::{self, Forwarded, X_REQUEST_ID};
 use crate::health;
@@ -338,7 +338,7 @@ async fn forward(
             () = response_timer => {
                 let failure = AttemptFailure::timeout(Phase::AwaitHeaders, timeout).with_conn(lease.snapshot());
                 lease.abort();
-                return fail(pending, errors, &ctx, failure, &id);
+                return fail(pending, errors, &ctx, &target, failure, &id);
             }
         };
         cancel.disarm();
@@ -363,7 +363,8 @@ async fn forward(
         };
         let (hyper_error, unsent) = err_into_parts(err, &mut outgoing);
         let phase = if unsent { Phase::SendRequest } else { Phase::AwaitHeaders };
-        let failure = AttemptFailure::from_hyper(phase, hyper_error).with_conn(lease.snapshot());
+        let mut failure = AttemptFailure::from_hyper(phase, hyper_error).with_conn(lease.snapshot());
+        failure.deregistered = target.upstream.is_retired();
         lease.abort();
         if progress.client_failed() {
             log::client_gone(&ctx, &failure);
@@ -371,7 +372,7 @@ async fn forward(
         }
         let evidence = failure.evidence();
         let safety = retry_safety(&evidence, is_idempotent, unsent || replay.is_some());
-        if lease.reused && !race_retried && (unsent || replay.is_some()) && safety.is_safe() {
+        if lease.reused && !race_retried && !failure.deregistered && (unsent || replay.is_some()) && safety.is_safe() {
             race_retried = true;
             max_attempts += 1;
             let ctx = log::AttemptCtx { max_attempts, ..ctx };
@@ -395,7 +396,7 @@ async fn forward(
             }
             continue;
         }
-        return fail(pending, errors, &ctx, failure, &id);
+        return fail(pending, errors, &ctx, &target, failure, &id);
     }
 }
 
@@ -414,11 +415,15 @@ fn fail(
     pending: &mut Pending,
     errors: Errors,
     ctx: &log::AttemptCtx<'_>,
+    target: &Target,
     failure: AttemptFailure,
     id: &HeaderValue,
 ) -> Response<ProxyBody> {
     let cause = failure.classify();
     log::attempt_failed(ctx, cause, &failure);
+    if cause == Cause::TargetDeregistered {
+        log::deregistered(id, target);
+    }
     if let Some(r) = pending.get() {
         r.attempt_failed(ctx.target, cause);
     }

@@ -9,6 +9,7 @@ use waygate_config::{Algorithm, TargetGroup, TargetSpec};
 use waygate_telemetry::TargetGroupRef;
 
 use crate::health::Health;
+use crate::lifecycle::{AuditLog, Lifecycle};
 use crate::upstream::Upstream;
 
 /// One registered target.
@@ -20,21 +21,30 @@ pub struct Target {
     pub upstream: Upstream,
     /// Active health (kept across reloads with the target).
     pub health: Health,
+    /// Registered or draining (kept across reloads with the target).
+    pub lifecycle: Lifecycle,
     in_flight: AtomicU32,
 }
 
 impl Target {
     pub fn new(spec: TargetSpec, upstream: Upstream) -> Self {
-        Self { authority: spec.authority(), spec, upstream, health: Health::default(), in_flight: AtomicU32::new(0) }
+        Self {
+            authority: spec.authority(),
+            spec,
+            upstream,
+            health: Health::default(),
+            lifecycle: Lifecycle::default(),
+            in_flight: AtomicU32::new(0),
+        }
     }
 
     pub fn in_flight(&self) -> u32 {
-        self.in_flight.load(Ordering::Relaxed)
+        self.in_flight.load(Ordering::SeqCst)
     }
 
     /// Counts one request in flight until the guard drops.
     pub fn begin(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
         InFlight(self.clone())
     }
 }
@@ -51,7 +61,9 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.lifecycle.now_idle();
+        }
     }
 }
 
@@ -65,6 +77,8 @@ pub struct Group {
     next: AtomicUsize,
     /// Requests in flight to the group (for `max_in_flight_requests`).
     in_flight: Arc<AtomicUsize>,
+    /// Where health transitions are recorded.
+    pub audit: Arc<AuditLog>,
 }
 
 /// One request counted against the group's in-flight limit until dropped.
@@ -78,9 +92,9 @@ impl Drop for Admitted {
 }
 
 impl Group {
-    pub fn new(config: TargetGroup, targets: Vec<Arc<Target>>) -> Self {
+    pub fn new(config: TargetGroup, targets: Vec<Arc<Target>>, audit: Arc<AuditLog>) -> Self {
         let tg_ref = TargetGroupRef::new(config.name.as_str());
-        Self { config, tg_ref, targets, next: AtomicUsize::new(0), in_flight: Arc::new(AtomicUsize::new(0)) }
+        Self { config, tg_ref, targets, next: AtomicUsize::new(0), in_flight: Arc::new(AtomicUsize::new(0)), audit }
     }
 
     /// Admits one request, or `None` when `max_in_flight_requests` are already in flight (GatewayOverloaded).
@@ -104,7 +118,12 @@ impl Group {
             return None;
         }
         let fail_open = self.all_unhealthy();
-        let available = |i: &usize| !tried.contains(i) && (fail_open || self.targets[*i].health.routable());
+        // A target of an older snapshot may be draining: never a new request to it.
+        let available = |i: &usize| {
+            !tried.contains(i)
+                && (fail_open || self.targets[*i].health.routable())
+                && !self.targets[*i].lifecycle.is_draining()
+        };
         match self.config.algorithm {
             Algorithm::RoundRobin => self.round_robin(available),
             Algorithm::LeastOutstandingRequests => {
@@ -138,7 +157,11 @@ impl Group {
     }
 
     fn weighted(&self, tried: &[usize], fail_open: bool) -> Option<usize> {
-        let excluded = |i: usize| tried.contains(&i) || !(fail_open || self.targets[i].health.routable());
+        let excluded = |i: usize| {
+            tried.contains(&i)
+                || !(fail_open || self.targets[i].health.routable())
+                || self.targets[i].lifecycle.is_draining()
+        };
         let weight = |i: usize| if excluded(i) { 0 } else { u64::from(self.targets[i].spec.weight) };
         let total = (0..self.targets.len()).map(weight).sum();
         if total == 0 {
@@ -187,7 +210,7 @@ mod tests {
             .collect();
         let mut config = test_group();
         config.algorithm = algorithm;
-        Group::new(config, targets)
+        Group::new(config, targets, Default::default())
     }
 
     fn test_group() -> TargetGroup {

@@ -11,6 +11,7 @@ pub mod group;
 pub mod guard;
 mod headers;
 pub mod health;
+pub mod lifecycle;
 mod listener;
 mod log;
 pub mod record;
@@ -29,11 +30,13 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc, watch};
-use waygate_config::{Config, LogFormat};
+use waygate_config::{Config, LogFormat, TargetSpec};
 use waygate_telemetry::{AccessLog, AccessLogConfig, Metrics, NameParts};
 
 use record::Sink;
 
+use group::Target;
+use lifecycle::{Action, AuditLog, ControlError, Draining, Registrations, Registry};
 use listener::ConnShared;
 pub use runtime::Runtime;
 
@@ -44,8 +47,21 @@ struct Bound {
     stop: watch::Sender<bool>,
 }
 
-/// The running data plane.
+/// The running data plane. A cheap handle: clones share one gateway, and its control operations (reload,
+/// register, deregister, shutdown) may be called from any thread or runtime (the admin API runs on its own);
+/// they run on the runtime the gateway started on.
+#[derive(Clone)]
 pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").finish_non_exhaustive()
+    }
+}
+
+struct Inner {
     runtime: Arc<ArcSwap<Runtime>>,
     sink: Arc<Sink>,
     /// The access log settings in force, to restart the writer only when they change.
@@ -54,8 +70,15 @@ pub struct Gateway {
     shutdown: watch::Sender<bool>,
     /// Stops the health checkers of the snapshot in force (replaced on every reload).
     health_stop: std::sync::Mutex<watch::Sender<bool>>,
-    tracker: mpsc::Sender<()>,
+    /// Cloned into every connection task; taken (dropped) by shutdown so `drained` sees the last one go.
+    tracker: std::sync::Mutex<Option<mpsc::Sender<()>>>,
     drained: Mutex<mpsc::Receiver<()>>,
+    /// Registrations, draining targets and the audit log.
+    registry: Arc<Registry>,
+    /// One control-plane change at a time (reload, register, deregister).
+    control: Mutex<()>,
+    /// The runtime the gateway started on: its tasks run there whoever asks.
+    handle: tokio::runtime::Handle,
 }
 
 /// Why the gateway could not start or reload.
@@ -79,30 +102,137 @@ pub enum Drain {
     TimedOut,
 }
 
+/// A deregistration that was accepted: the target drains for `delay` at most.
+#[derive(Debug, Clone)]
+pub struct Deregistered {
+    pub target: String,
+    pub delay: Duration,
+    pub in_flight: u32,
+}
+
 impl Gateway {
     /// Compiles the configuration and binds every listener. Errors name the listener and address.
     pub async fn start(config: Config) -> Result<Self, GatewayError> {
         let metrics = Arc::new(Metrics::new());
-        let runtime = Runtime::build(config, None, &metrics).map_err(GatewayError)?;
+        let registry = Arc::new(Registry::default());
+        let (config, registrations, _) = registry.plan_load(config);
+        registry.commit(registrations);
+        let runtime = Runtime::build(config, None, &metrics, &registry).map_err(GatewayError)?;
         let (shutdown, _) = watch::channel(false);
         let (tracker, drained) = mpsc::channel(1);
-        let gw = Self {
+        let inner = Inner {
             health_stop: std::sync::Mutex::new(watch::channel(false).0),
             sink: Arc::new(Sink::new(metrics)),
             access_log: Mutex::new(None),
             runtime: Arc::new(ArcSwap::from_pointee(runtime)),
             listeners: Mutex::new(HashMap::new()),
             shutdown,
-            tracker,
+            tracker: std::sync::Mutex::new(Some(tracker)),
             drained: Mutex::new(drained),
+            registry,
+            control: Mutex::new(()),
+            handle: tokio::runtime::Handle::current(),
         };
         // The access log first: a request accepted the moment a listener is up must already have its log.
-        gw.sync_access_log().await?;
-        gw.sync_listeners().await?;
-        gw.restart_health_checks();
-        Ok(gw)
+        inner.sync_access_log().await?;
+        inner.sync_listeners().await?;
+        inner.restart_health_checks();
+        Ok(Self { inner: Arc::new(inner) })
     }
 
+    /// Runs `f` on the gateway's own runtime and waits for it.
+    async fn on_gateway<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Arc<Inner>) -> futures_util::future::BoxFuture<'static, T> + Send + 'static,
+        lost: impl FnOnce(String) -> T,
+    ) -> T {
+        let inner = self.inner.clone();
+        match self.inner.handle.spawn(f(inner)).await {
+            Ok(v) => v,
+            Err(e) => lost(format!("control task failed: {e}")),
+        }
+    }
+
+    /// The metrics registry (for `/metrics`).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.inner.sink.metrics.clone()
+    }
+
+    /// The control-plane events (for `GET /api/v1/audit`).
+    pub fn audit(&self) -> Arc<AuditLog> {
+        self.inner.registry.audit.clone()
+    }
+
+    /// The targets draining now.
+    pub fn draining(&self) -> Vec<Draining> {
+        self.inner.registry.draining()
+    }
+
+    /// A handle that always reads the current snapshot (for the admin API, which outlives reloads).
+    pub fn runtime_handle(&self) -> Arc<ArcSwap<Runtime>> {
+        self.inner.runtime.clone()
+    }
+
+    /// The snapshot requests are served from now.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.inner.runtime.load_full()
+    }
+
+    /// The address a listener actually bound (differs from the configured one for port 0).
+    pub async fn local_addr(&self, listener: &str) -> Option<SocketAddr> {
+        self.inner.listeners.lock().await.get(listener).map(|b| b.local)
+    }
+
+    /// [`Gateway::reload_by`] with the actor "config".
+    pub async fn reload(&self, config: Config) -> Result<(), GatewayError> {
+        self.reload_by(config, "config").await
+    }
+
+    /// Swaps in a new configuration: requests in flight finish on the old snapshot, listeners added to the
+    /// file start, removed ones stop accepting, targets removed from the file drain. The file's own target
+    /// changes since its last load apply on top of registrations made through the API. On error nothing
+    /// changes. `actor` is recorded in the audit log ("signal", an admin token's name ...).
+    pub async fn reload_by(&self, config: Config, actor: &str) -> Result<(), GatewayError> {
+        let actor = actor.to_owned();
+        self.on_gateway(
+            move |inner| Box::pin(async move { inner.reload(config, &actor).await }),
+            |e| Err(GatewayError(e)),
+        )
+        .await
+    }
+
+    /// Registers targets in a group (already registered ones are left as they are); returns those added.
+    pub async fn register(
+        &self,
+        group: &str,
+        targets: Vec<TargetSpec>,
+        actor: &str,
+    ) -> Result<Vec<TargetSpec>, ControlError> {
+        let (group, actor) = (group.to_owned(), actor.to_owned());
+        self.on_gateway(
+            move |inner| Box::pin(async move { inner.register(&group, &targets, &actor).await }),
+            |e| Err(ControlError::Failed(e)),
+        )
+        .await
+    }
+
+    /// Deregisters a target (`host:port`): it drains for the group's deregistration_delay.
+    pub async fn deregister(&self, group: &str, target: &str, actor: &str) -> Result<Deregistered, ControlError> {
+        let (group, target, actor) = (group.to_owned(), target.to_owned(), actor.to_owned());
+        self.on_gateway(
+            move |inner| Box::pin(async move { inner.deregister(&group, &target, &actor).await }),
+            |e| Err(ControlError::Failed(e)),
+        )
+        .await
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to `deadline`), then returns.
+    pub async fn shutdown(&self, deadline: Duration) -> Drain {
+        self.on_gateway(move |inner| Box::pin(async move { inner.shutdown(deadline).await }), |_| Drain::TimedOut).await
+    }
+}
+
+impl Inner {
     /// Stops the previous snapshot's health checkers and starts the current one's. Health state lives on the
     /// targets, so targets kept by a reload keep their state.
     fn restart_health_checks(&self) {
@@ -111,11 +241,6 @@ impl Gateway {
             std::mem::replace(&mut *self.health_stop.lock().unwrap_or_else(std::sync::PoisonError::into_inner), stop);
         let _ = old.send(true);
         health::spawn_checkers(&self.runtime.load(), &self.sink.metrics, &stop_rx);
-    }
-
-    /// The metrics registry (for `/metrics`).
-    pub fn metrics(&self) -> Arc<Metrics> {
-        self.sink.metrics.clone()
     }
 
     /// Starts, swaps or stops the access log writer to match the snapshot's `[access_log]`. The old writer is
@@ -148,27 +273,108 @@ impl Gateway {
         Ok(())
     }
 
-    /// A handle that always reads the current snapshot (for the admin API, which outlives reloads).
-    pub fn runtime_handle(&self) -> Arc<ArcSwap<Runtime>> {
-        self.runtime.clone()
+    async fn reload(&self, config: Config, actor: &str) -> Result<(), GatewayError> {
+        let _one = self.control.lock().await;
+        let (config, registrations, changes) = self.registry.plan_load(config);
+        match self.apply(config, registrations).await {
+            Ok(drains) => {
+                let audit = &self.registry.audit;
+                for c in &changes {
+                    let details = match c.action {
+                        Action::Register => "registered: added to the configuration file",
+                        _ => "deregistered: removed from the configuration file",
+                    };
+                    audit.record(actor, c.action, Some(&c.group), Some(&c.target), details.to_owned());
+                }
+                audit.record(
+                    actor,
+                    Action::Reload,
+                    None,
+                    None,
+                    format!("configuration reloaded ({} target changes)", changes.len()),
+                );
+                self.start_drains(drains, actor);
+                Ok(())
+            }
+            Err(e) => {
+                self.registry.audit.record(actor, Action::ReloadRejected, None, None, e.0.clone());
+                Err(e)
+            }
+        }
     }
 
-    /// The snapshot requests are served from now.
-    pub fn runtime(&self) -> Arc<Runtime> {
-        self.runtime.load_full()
+    async fn register(
+        &self,
+        group: &str,
+        targets: &[TargetSpec],
+        actor: &str,
+    ) -> Result<Vec<TargetSpec>, ControlError> {
+        let _one = self.control.lock().await;
+        let current = (*self.runtime.load().config).clone();
+        let (config, registrations, added) = self.registry.plan_register(current, group, targets)?;
+        if added.is_empty() {
+            return Ok(added);
+        }
+        let drains = self.apply(config, registrations).await.map_err(|e| ControlError::Failed(e.0))?;
+        self.start_drains(drains, actor);
+        for t in &added {
+            self.registry.audit.record(
+                actor,
+                Action::Register,
+                Some(group),
+                Some(&t.authority()),
+                format!("registered (weight {})", t.weight),
+            );
+        }
+        Ok(added)
     }
 
-    /// The address a listener actually bound (differs from the configured one for port 0).
-    pub async fn local_addr(&self, listener: &str) -> Option<SocketAddr> {
-        self.listeners.lock().await.get(listener).map(|b| b.local)
+    async fn deregister(&self, group: &str, target: &str, actor: &str) -> Result<Deregistered, ControlError> {
+        let _one = self.control.lock().await;
+        let current = (*self.runtime.load().config).clone();
+        let (config, registrations, removed) = self.registry.plan_deregister(current, group, target)?;
+        let old = self.runtime.load_full();
+        let old_group = old.groups.get(group);
+        let delay = old_group.map_or(Duration::ZERO, |g| g.config.deregistration_delay);
+        let in_flight = old_group
+            .and_then(|g| g.targets.iter().find(|t| t.spec.host == removed.host && t.spec.port == removed.port))
+            .map_or(0, |t| t.in_flight());
+        let drains = self.apply(config, registrations).await.map_err(|e| ControlError::Failed(e.0))?;
+        let authority = removed.authority();
+        self.registry.audit.record(
+            actor,
+            Action::Deregister,
+            Some(group),
+            Some(&authority),
+            format!("deregistered: draining for up to {} ({in_flight} request(s) in flight)", seconds(delay)),
+        );
+        self.start_drains(drains, actor);
+        Ok(Deregistered { target: authority, delay, in_flight })
     }
 
-    /// Swaps in a new configuration: requests in flight finish on the old snapshot, listeners added to the
-    /// file start, removed ones stop accepting. On error nothing changes.
-    pub async fn reload(&self, config: Config) -> Result<(), GatewayError> {
+    /// Starts draining the targets that left (after the caller recorded why, so the audit log reads in order).
+    fn start_drains(&self, drains: Vec<Leaving>, actor: &str) {
+        for Leaving { group, target, delay } in drains {
+            self.registry.begin_drain(&self.handle, &group, target, delay, actor);
+        }
+    }
+
+    /// Builds and swaps in a snapshot of `config` (whose target lists are the registered ones) and revives
+    /// the targets registered again; returns the targets that left, for [`Inner::start_drains`]. The caller
+    /// holds `control`.
+    async fn apply(&self, config: Config, registrations: Registrations) -> Result<Vec<Leaving>, GatewayError> {
         let current = self.runtime.load_full();
-        let next = Runtime::build(config, Some(&current), &self.sink.metrics).map_err(GatewayError)?;
-        let previous = self.runtime.swap(Arc::new(next));
+        let mut next =
+            Arc::new(Runtime::build(config, Some(&current), &self.sink.metrics, &self.registry).map_err(GatewayError)?);
+        // A draining target revived by the build may have been retired in the meantime: build once more
+        // without it (the build never reuses a retired target).
+        if has_retired(&next) {
+            let config = (*next.config).clone();
+            next = Arc::new(
+                Runtime::build(config, Some(&next), &self.sink.metrics, &self.registry).map_err(GatewayError)?,
+            );
+        }
+        let previous = self.runtime.swap(next.clone());
         let synced = match self.sync_listeners().await {
             Ok(()) => self.sync_access_log().await,
             Err(e) => Err(e),
@@ -178,8 +384,26 @@ impl Gateway {
             self.sync_listeners().await?;
             return Err(e);
         }
+        self.registry.commit(registrations);
+        let in_service: Vec<(String, Arc<Target>)> =
+            next.groups.iter().flat_map(|(name, g)| g.targets.iter().map(move |t| (name.clone(), t.clone()))).collect();
+        self.registry.revived(&in_service);
+        let mut leaving = Vec::new();
+        for (name, old_group) in &previous.groups {
+            let new_group = next.groups.get(name);
+            for t in &old_group.targets {
+                let stays = new_group.is_some_and(|g| g.targets.iter().any(|n| Arc::ptr_eq(n, t)));
+                // Same address, new connection settings: requests in flight on the old one just finish.
+                let replaced = new_group.is_some_and(|g| g.targets.iter().any(|n| n.authority == t.authority));
+                if stays || replaced || t.lifecycle.is_draining() {
+                    continue;
+                }
+                let delay = old_group.config.deregistration_delay;
+                leaving.push(Leaving { group: name.clone(), target: t.clone(), delay });
+            }
+        }
         self.restart_health_checks();
-        Ok(())
+        Ok(leaving)
     }
 
     /// Binds listeners the snapshot has and the gateway does not; stops the ones it no longer has.
@@ -207,13 +431,16 @@ impl Gateway {
             }
             keep
         });
+        let Some(tracker) = self.tracker.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone() else {
+            return Err(GatewayError("the gateway is shutting down".to_owned()));
+        };
         for (name, configured, socket) in fresh {
             let local = socket.local_addr().map_err(|e| GatewayError(format!("listener {name:?}: {e}")))?;
             let (stop, stop_rx) = watch::channel(false);
             let shared = ConnShared {
                 runtime: self.runtime.clone(),
                 shutdown: self.shutdown.subscribe(),
-                tracker: self.tracker.clone(),
+                tracker: tracker.clone(),
                 sink: self.sink.clone(),
             };
             tokio::spawn(listener::accept_loop(socket, name.clone(), shared, stop_rx));
@@ -223,14 +450,13 @@ impl Gateway {
         Ok(())
     }
 
-    /// Stops accepting, lets in-flight requests finish (up to `deadline`), then returns.
-    pub async fn shutdown(self, deadline: Duration) -> Drain {
+    async fn shutdown(&self, deadline: Duration) -> Drain {
         for b in self.listeners.lock().await.values() {
             let _ = b.stop.send(true);
         }
         let _ = self.shutdown.send(true);
         let _ = self.health_stop.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(true);
-        drop(self.tracker);
+        drop(self.tracker.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
         let mut drained = self.drained.lock().await;
         let outcome = match tokio::time::timeout(deadline, drained.recv()).await {
             Ok(_) => Drain::Complete,
@@ -242,6 +468,21 @@ impl Gateway {
         }
         outcome
     }
+}
+
+/// A target that left its group and is to drain.
+struct Leaving {
+    group: String,
+    target: Arc<Target>,
+    delay: Duration,
+}
+
+fn has_retired(rt: &Runtime) -> bool {
+    rt.groups.values().any(|g| g.targets.iter().any(|t| t.upstream.is_retired()))
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
 }
 
 /// This instance's name in access log file names (ALB writes the node's IP there).

@@ -6,7 +6,7 @@ use http::HeaderValue;
 use tracing::{Level, event};
 use waygate_faults::{Cause, Phase};
 
-use crate::group::InFlight;
+use crate::group::{InFlight, Target};
 use crate::upstream::AttemptFailure;
 
 /// Which attempt of which request this is.
@@ -25,6 +25,10 @@ fn id(v: &HeaderValue) -> &str {
 /// What happened, in words, from the evidence (never the only place the facts are: the fields carry them).
 pub fn describe(f: &AttemptFailure) -> String {
     let conn = f.conn.as_ref();
+    if f.deregistered {
+        return "the target was deregistered and its deregistration_delay elapsed with this request in flight"
+            .to_owned();
+    }
     if let Some(after) = f.timed_out {
         return match f.phase {
             Phase::Dns => format!("name resolution did not finish in {after:?}"),
@@ -72,6 +76,16 @@ pub fn attempt_failed(ctx: &AttemptCtx<'_>, cause: Cause, f: &AttemptFailure) {
         };
     }
     if last { emit!(Level::ERROR) } else { emit!(Level::WARN) }
+}
+
+/// Who deregistered the target a request was cut from, and when (FAULTS.md: TargetDeregistered).
+pub fn deregistered(request_id: &HeaderValue, target: &Target) {
+    let Some(info) = target.lifecycle.drain_info() else { return };
+    let at = waygate_telemetry::iso8601(info.since);
+    event!(target: "waygate::upstream", Level::ERROR, request_id = %id(request_id),
+        cause = %Cause::TargetDeregistered.name(), target = %target.authority, deregistered_by = %info.actor,
+        deregistered_at = %at, deregistration_delay_ms = info.deadline.duration_since(info.started).as_millis() as u64,
+        "request aborted: its target was deregistered and the deregistration delay elapsed (GET /api/v1/audit)");
 }
 
 /// The client went away before the response head was ready (ALB's 460, nothing sent).

@@ -81,9 +81,13 @@ impl BodyObserver for Completion {
             };
             failure.response_started = true;
             failure.conn = Some(done.lease.snapshot());
+            failure.deregistered = done.in_flight.target().upstream.is_retired();
             done.lease.abort();
             let cause = failure.classify();
             log::body_failed(&self.request_id, &done.in_flight, cause, &failure, bytes, error);
+            if cause == Cause::TargetDeregistered {
+                log::deregistered(&self.request_id, done.in_flight.target());
+            }
             Self::emit(done.record, &done.sink, self.status, Some(cause), self.head + bytes);
         }
     }

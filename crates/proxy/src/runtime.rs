@@ -13,6 +13,7 @@ use waygate_config::{Config, Listener, TargetGroup, TargetProtocol};
 use waygate_telemetry::Metrics;
 
 use crate::group::{Group, Target};
+use crate::lifecycle::Registry;
 use crate::router::Router;
 use crate::upstream::{ConnectSpec, TlsTarget, Upstream, tls};
 
@@ -33,13 +34,20 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Compiles a configuration; `previous` lends the targets (and pools) that stay. Errors name the file or
+    /// Compiles a configuration; `previous` lends the targets (and pools) that stay, `registry` the draining
+    /// targets registered again. Errors name the file or
     /// setting that could not be used (certificates, keys, CA bundles).
-    pub fn build(config: Config, previous: Option<&Runtime>, metrics: &Arc<Metrics>) -> Result<Self, String> {
+    pub fn build(
+        config: Config,
+        previous: Option<&Runtime>,
+        metrics: &Arc<Metrics>,
+        registry: &Registry,
+    ) -> Result<Self, String> {
         let mut groups = HashMap::new();
         for group in &config.target_groups {
             let old = previous.and_then(|p| p.groups.get(&group.name));
-            groups.insert(group.name.clone(), Arc::new(build_group(group, old.map(Arc::as_ref), metrics)?));
+            let built = build_group(group, old.map(Arc::as_ref), metrics, registry)?;
+            groups.insert(group.name.clone(), Arc::new(built));
         }
         let mut listeners = HashMap::new();
         for l in &config.listeners {
@@ -63,7 +71,12 @@ fn same_connection_settings(a: &TargetGroup, b: &TargetGroup) -> bool {
         && a.pool_idle_timeout == b.pool_idle_timeout
 }
 
-fn build_group(group: &TargetGroup, old: Option<&Group>, metrics: &Arc<Metrics>) -> Result<Group, String> {
+fn build_group(
+    group: &TargetGroup,
+    old: Option<&Group>,
+    metrics: &Arc<Metrics>,
+    registry: &Registry,
+) -> Result<Group, String> {
     let client_tls = match group.protocol {
         TargetProtocol::Https => Some(
             tls::client_config(group.tls.verify, group.tls.ca.as_deref())
@@ -74,8 +87,12 @@ fn build_group(group: &TargetGroup, old: Option<&Group>, metrics: &Arc<Metrics>)
     let reusable = old.filter(|o| same_connection_settings(&o.config, group));
     let mut targets = Vec::with_capacity(group.targets.len());
     for spec in &group.targets {
-        if let Some(kept) = reusable.and_then(|o| o.targets.iter().find(|t| t.spec == *spec)) {
-            targets.push(kept.clone());
+        let kept =
+            reusable.and_then(|o| o.targets.iter().find(|t| t.spec == *spec && !t.upstream.is_retired()).cloned());
+        // A target re-registered before its drain ended serves again with its pool.
+        let revived = || reusable.and_then(|_| registry.revivable(&group.name, spec));
+        if let Some(kept) = kept.or_else(revived) {
+            targets.push(kept);
             continue;
         }
         let tls = match &client_tls {
@@ -104,7 +121,7 @@ fn build_group(group: &TargetGroup, old: Option<&Group>, metrics: &Arc<Metrics>)
             ),
         )));
     }
-    Ok(Group::new(group.clone(), targets))
+    Ok(Group::new(group.clone(), targets, registry.audit.clone()))
 }
 
 /// The TLS config of an https listener: its certificate chain and key, ALPN h2 then http/1.1.

@@ -1,11 +1,13 @@
 //! The `waygate` binary: command-line parsing and dispatch. Each command lives in its own module; exit codes
 //! follow INTERFACE.md: 0 success, 1 user error (bad config, bad input), 2 internal failure.
 
+mod admin_client;
 mod check;
 mod demo;
 mod faultlab_cmd;
 mod logging;
 mod run;
+mod targets_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +61,15 @@ enum Command {
         #[command(subcommand)]
         command: DoctorCommand,
     },
+    /// Register, deregister and list targets through the admin API.
+    ///
+    /// Example: waygate targets deregister web 10.0.0.7:8080 --wait --config waygate.toml
+    Targets {
+        #[command(flatten)]
+        admin: admin_client::AdminArgs,
+        #[command(subcommand)]
+        command: targets_cmd::TargetsCommand,
+    },
     /// Run the fault lab's misbehaving targets by hand (all of them, or the ones named).
     ///
     /// Example: waygate faultlab refuse tls-blackhole
@@ -103,6 +114,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check::check(&file),
         Command::Doctor { command: DoctorCommand::Logs(args) } => waygate_doctor::run_logs(&args),
         Command::Doctor { command: DoctorCommand::Pcap(args) } => waygate_doctor::run_pcap(&args),
+        Command::Targets { admin, command } => runtime.block_on(targets_cmd::targets(&admin, &command)),
         Command::Faultlab { names, list } => runtime.block_on(faultlab_cmd::faultlab(&names, list)),
     };
     ExitCode::from(code)

@@ -47,7 +47,7 @@ pub async fn serve(config: Config, path: Option<&Path>, drain_timeout: Duration)
         },
         None => None,
     };
-    let admin_state = Arc::new(AdminState { token, ..AdminState::default() });
+    let admin_state = Arc::new(AdminState { token, config_path: path.map(Path::to_path_buf), ..AdminState::default() });
     let _admin = match waygate_admin::spawn(config.admin.bind, admin_state.clone()) {
         Ok(a) => a,
         Err(e) => {
@@ -62,8 +62,7 @@ pub async fn serve(config: Config, path: Option<&Path>, drain_timeout: Duration)
             return 1;
         }
     };
-    let _ = admin_state.metrics.set(gateway.metrics());
-    let _ = admin_state.runtime.set(gateway.runtime_handle());
+    let _ = admin_state.gateway.set(gateway.clone());
     admin_state.ready.store(true, Ordering::Relaxed);
     tracing::info!(target: "waygate", "ready");
     loop {
@@ -95,8 +94,15 @@ async fn reload(gateway: &Gateway, path: Option<&Path>) {
     match waygate_config::load(path) {
         Err(e) => {
             tracing::error!(target: "waygate::reload", file = %path.display(), "reload rejected, keeping the running configuration:\n{e}");
+            gateway.audit().record(
+                "signal",
+                waygate_proxy::lifecycle::Action::ReloadRejected,
+                None,
+                None,
+                e.to_string(),
+            );
         }
-        Ok(config) => match gateway.reload(config).await {
+        Ok(config) => match gateway.reload_by(config, "signal").await {
             Ok(()) => {
                 tracing::info!(target: "waygate::reload", file = %path.display(), actor = "signal", "configuration reloaded")
             }

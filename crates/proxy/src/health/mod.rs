@@ -49,7 +49,7 @@ async fn run(group: Arc<Group>, metrics: Arc<Metrics>, mut stop: watch::Receiver
         let outcomes = futures_util::future::join_all(checks).await;
         for (target, outcome) in group.targets.iter().zip(outcomes) {
             if let Some(t) = target.health.record(outcome, hc.healthy_threshold, hc.unhealthy_threshold) {
-                log_transition(&name, target, &t);
+                log_transition(&group, target, &t, "health-check");
             }
         }
         let healthy = group.targets.iter().filter(|t| t.health.state() == State::Healthy).count() as u32;
@@ -76,11 +76,13 @@ pub fn observe_failure(group: &Group, target: &Target, cause: Cause) {
         return;
     }
     if let Some(t) = target.health.passive_failure(cause, hc.unhealthy_threshold) {
-        log_transition(&group.config.name, target, &t);
+        log_transition(group, target, &t, "passive-health");
     }
 }
 
-fn log_transition(group: &str, target: &Target, t: &Transition) {
+/// Logs a health transition and records it in the audit log.
+fn log_transition(g: &Group, target: &Target, t: &Transition, actor: &str) {
+    let group = g.config.name.as_str();
     let detail = match t.outcome {
         Outcome::Passed => "health checks passing".to_owned(),
         Outcome::Mismatch(status) => format!("health check answered {status}, not in the matcher"),
@@ -94,6 +96,8 @@ fn log_transition(group: &str, target: &Target, t: &Transition) {
         tracing::info!(target: "waygate::health", target_group = %group, target_addr = %target.authority,
             from = t.from.as_str(), to = t.to.as_str(), "{detail}");
     }
+    let details = format!("{} -> {} ({}): {detail}", t.from.as_str(), t.to.as_str(), reason);
+    g.audit.record(actor, crate::lifecycle::Action::Health, Some(group), Some(&target.authority), details);
 }
 
 /// The connection settings of a check: the target's own, with the check's port, timeout and protocol.

@@ -22,11 +22,22 @@ pub struct AttemptFailure {
     pub conn: Option<ConnSnapshot>,
     /// A response head had already been relayed to the client.
     pub response_started: bool,
+    /// The target's deregistration_delay elapsed while this attempt was in flight.
+    pub deregistered: bool,
 }
 
 impl AttemptFailure {
     pub fn new(phase: Phase) -> Self {
-        Self { phase, timed_out: None, io: None, tls: None, hyper: None, conn: None, response_started: false }
+        Self {
+            phase,
+            timed_out: None,
+            io: None,
+            tls: None,
+            hyper: None,
+            conn: None,
+            response_started: false,
+            deregistered: false,
+        }
     }
 
     pub fn timeout(phase: Phase, after: Duration) -> Self {
@@ -96,6 +107,7 @@ impl AttemptFailure {
             e.bytes_written = conn.attempt_bytes_written;
         }
         e.response_started = self.response_started;
+        e.deregistered = self.deregistered;
         e
     }
 

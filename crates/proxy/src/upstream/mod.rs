@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use waygate_faults::Phase;
 use waygate_telemetry::{Metrics, Side};
@@ -47,6 +48,8 @@ pub struct Upstream {
     metrics: Arc<Metrics>,
     /// The target group's name, for metric labels.
     group: Arc<str>,
+    /// Set when the target's drain ends: every connection of it closes, in flight or pooled.
+    retired: watch::Sender<bool>,
 }
 
 /// A connection leased for one request.
@@ -93,6 +96,7 @@ impl Upstream {
             keepalive: Arc::new(KeepAlive::new(pool_idle_timeout)),
             metrics,
             group,
+            retired: watch::Sender::new(false),
         }
     }
 
@@ -155,10 +159,20 @@ impl Upstream {
         let keepalive = self.keepalive.clone();
         let authority = self.authority.clone();
         let open_gauge = self.metrics.connection_opened(Side::Target);
+        let mut retired = self.retired.subscribe();
         let conn_task = tokio::spawn(async move {
             let _open = open_gauge;
-            // Errors surface through the request that was in flight; an idle connection just ends.
-            let _ = conn.await;
+            let retire = async move {
+                if retired.wait_for(|r| *r).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                // Errors surface through the request that was in flight; an idle connection just ends.
+                _ = conn => {}
+                // The target's drain ended: the exchange in flight is cut (TargetDeregistered).
+                () = retire => conn_counters.close_by_gateway(),
+            }
             // A connection that ends while parked, and not by our hand, was closed by the target: its idle
             // age is the target's keep-alive in practice.
             if !conn_counters.closed_by_gateway()
@@ -184,6 +198,17 @@ impl Upstream {
         let parked =
             Parked { sender: lease.sender, counters: lease.counters, conn_task: lease.conn_task, probe: lease.probe };
         self.pool.park(parked, self.keepalive.effective());
+    }
+
+    /// Ends the target's service: closes its pooled connections and every connection still carrying a request.
+    pub fn retire(&self) {
+        self.retired.send_replace(true);
+        self.pool.clear();
+    }
+
+    /// [`Upstream::retire`] was called: a failure now is the deregistration's doing.
+    pub fn is_retired(&self) -> bool {
+        *self.retired.borrow()
     }
 
     pub fn idle_connections(&self) -> usize {

@@ -88,6 +88,11 @@ impl Pool {
         idle.push(IdleConn { sender, counters, conn_task, probe, parked_at: now });
     }
 
+    /// Closes every idle connection.
+    pub fn clear(&self) {
+        self.lock().drain(..).for_each(IdleConn::evict);
+    }
+
     pub fn idle_count(&self) -> usize {
         self.lock().len()
     }

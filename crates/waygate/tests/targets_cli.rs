@@ -1,0 +1,163 @@
+//! `waygate targets ...` and the admin API's control endpoints against the real binary: register and
+//! deregister (with `--wait` following the drain), the refusals and their exit codes, the audit log naming the
+//! token's holder, and `POST /api/v1/reload` rejecting a broken file with FILE:LINE:COL.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use waygate_faultlab::Backend;
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// Runs `waygate targets ARGS... --admin ADDR --token-file FILE`; returns (exit code, stdout, stderr).
+fn targets(admin: SocketAddr, token: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .arg("targets")
+        .args(args)
+        .args(["--admin", &admin.to_string()])
+        .arg("--token-file")
+        .arg(token)
+        .output()
+        .expect("run waygate targets");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// One admin request with a bearer token; returns (status, body).
+fn admin_call(admin: SocketAddr, method: &str, path: &str, token: &str) -> (u16, String) {
+    let mut tcp = TcpStream::connect(admin).unwrap();
+    tcp.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(tcp, "{method} {path} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn get_backend(addr: SocketAddr) -> String {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(tcp, "GET /echo HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).unwrap();
+    out.lines().find_map(|l| l.strip_prefix("x-backend: ")).unwrap_or("").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_cli_registers_deregisters_and_the_audit_names_the_operator() {
+    let old = Backend::new("old").spawn(loopback()).await.unwrap();
+    let new = Backend::new("new").spawn(loopback()).await.unwrap();
+    let dir = tempdir("targets");
+    let config = write_config(&dir, &[old.addr()]);
+    let token = dir.join("admin.token");
+    std::fs::write(&token, "# operators\nalice tok-alice\nbob tok-bob\n").unwrap();
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[admin]\nbind = \"127.0.0.1:0\"\n",
+        "[admin]\nbind = \"127.0.0.1:0\"\ntoken_file = \"admin.token\"\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let gw = Proc::start(&config);
+    let (admin, public) = (gw.admin(), gw.listener("public"));
+    gw.wait_line(&["ready"]);
+    let (old_a, new_a) = (old.addr().to_string(), new.addr().to_string());
+    let (token2, config2) = (token.clone(), config.clone());
+    let results = tokio::task::spawn_blocking(move || {
+        let token = token2.as_path();
+        let list = targets(admin, token, &["list"]);
+        assert_eq!(list.0, 0, "{list:?}");
+        assert!(list.1.starts_with("GROUP") && list.1.contains(&old_a), "{}", list.1);
+
+        let reg = targets(admin, token, &["register", "app", &new_a]);
+        assert_eq!(reg.0, 0, "{reg:?}");
+        assert_eq!(reg.1.trim(), format!("registered {new_a} in app"));
+
+        let dereg = targets(admin, token, &["deregister", "app", &old_a, "--wait"]);
+        assert_eq!(dereg.0, 0, "{dereg:?}");
+        assert!(
+            dereg.1.contains("draining for up to 300.0s") && dereg.1.contains("drained: nothing in flight"),
+            "{}",
+            dereg.1
+        );
+        assert_eq!(get_backend(public), "new");
+        let (status, body) = admin_call(admin, "GET", &format!("/api/v1/target-groups/app/targets/{old_a}"), "tok-bob");
+        assert_eq!(status, 200);
+        assert!(body.contains("\"unused\"") && body.contains("Target.NotRegistered"), "{body}");
+        let (_, body) = admin_call(admin, "GET", &format!("/api/v1/target-groups/app/targets/{new_a}"), "tok-bob");
+        assert!(body.contains(&format!("\"address\": \"{new_a}\"")) && body.contains("\"keepalive\""), "{body}");
+
+        let missing = targets(admin, token, &["deregister", "app", &old_a]);
+        assert_eq!(missing.0, 1, "{missing:?}");
+        assert!(
+            missing.2.contains(&format!("target {old_a} is not registered in target group \"app\"")),
+            "{}",
+            missing.2
+        );
+        let unknown = targets(admin, token, &["register", "nope", &old_a]);
+        assert_eq!(unknown.0, 1);
+        assert!(unknown.2.contains("no target group named \"nope\" (404 Not Found)"), "{}", unknown.2);
+        let bad = targets(admin, token, &["register", "app", "no-port"]);
+        assert_eq!(bad.0, 1);
+        assert!(bad.2.contains("targets[0]"), "{}", bad.2);
+
+        // A wrong token is refused; an unreachable admin API is exit code 2.
+        let wrong = dir.join("wrong.token");
+        std::fs::write(&wrong, "nope\n").unwrap();
+        let refused = targets(admin, &wrong, &["list"]);
+        assert_eq!(refused.0, 1);
+        assert!(refused.2.contains("admin token required"), "{}", refused.2);
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        assert_eq!(targets(closed, token, &["list"]).0, 2);
+
+        // Reload through the API: a broken file is refused with its location, the running config stays.
+        let good = std::fs::read_to_string(&config2).unwrap();
+        std::fs::write(&config2, good.replace("name = \"app\"", "name = \"app\"\nretries = \"many\"")).unwrap();
+        let (status, body) = admin_call(admin, "POST", "/api/v1/reload", "tok-bob");
+        assert_eq!(status, 422, "{body}");
+        let error = serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"].as_str().unwrap().to_owned();
+        let at = error.lines().nth(1).unwrap_or("");
+        let located = at.split(':').nth(1).is_some_and(|l| l.parse::<u32>().is_ok());
+        assert!(at.contains("waygate.toml:") && located && at.contains("\"many\""), "{error}");
+        std::fs::write(&config2, good).unwrap();
+        let (status, body) = admin_call(admin, "POST", "/api/v1/reload", "tok-bob");
+        assert_eq!(status, 200, "{body}");
+        admin_call(admin, "GET", "/api/v1/audit", "tok-alice").1
+    })
+    .await
+    .unwrap();
+    let audit: serde_json::Value = serde_json::from_str(&results).unwrap();
+    let events: Vec<(String, String, String)> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or("-").to_owned();
+            (s("action"), s("actor"), s("target"))
+        })
+        .collect();
+    let (old_a, new_a) = (old.addr().to_string(), new.addr().to_string());
+    for expected in [
+        ("register".to_owned(), "alice".to_owned(), new_a.clone()),
+        ("deregister".to_owned(), "alice".to_owned(), old_a.clone()),
+        ("drained".to_owned(), "alice".to_owned(), old_a.clone()),
+        ("reload_rejected".to_owned(), "bob".to_owned(), "-".to_owned()),
+        ("reload".to_owned(), "bob".to_owned(), "-".to_owned()),
+    ] {
+        assert!(events.contains(&expected), "{expected:?} missing from {events:?}");
+    }
+    // The same events reach the system log, in order: the deregistration, then the drain's end.
+    let line = |action: &str| gw.wait_line(&["waygate::audit", "actor=alice", &format!("action={action} ")]);
+    let (deregistered, drained) = (line("deregister"), line("drained"));
+    let log = gw.log();
+    assert!(log.find(&deregistered) < log.find(&drained), "{log}");
+    // The reload kept the API's registration: the file still lists only the old target.
+    assert_eq!(get_backend(public), "new");
+}
