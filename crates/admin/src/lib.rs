@@ -26,6 +26,8 @@ mod control;
 mod groups;
 mod reply;
 
+use reply::Reply;
+
 pub use auth::Token;
 
 /// What the admin endpoints report.
@@ -96,8 +98,6 @@ pub fn spawn(bind: SocketAddr, state: Arc<AdminState>) -> Result<AdminHandle, St
 
 /// Admin requests are small: anything larger is refused.
 const MAX_REQUEST_BODY: usize = 64 * 1024;
-
-type Reply = Response<Full<Bytes>>;
 
 async fn handle(state: Arc<AdminState>, peer: SocketAddr, req: Request<Incoming>) -> Result<Reply, Infallible> {
     let path = req.uri().path().to_owned();

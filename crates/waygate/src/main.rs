@@ -56,7 +56,7 @@ enum Command {
         /// Configuration file.
         file: PathBuf,
     },
-    /// Diagnose failures: from logs, by probing targets, and in support bundles.
+    /// Diagnose failures: from access logs, by probing targets, in packet captures, and in support bundles.
     Doctor {
         #[command(subcommand)]
         command: DoctorCommand,
@@ -98,6 +98,10 @@ enum DoctorCommand {
     ///
     /// Example: waygate doctor bundle --config waygate.toml --system-log waygate.log -o support.tar.gz
     Bundle(waygate_doctor::BundleArgs),
+    /// Explain every TCP connection in a packet capture (pcap/pcapng) in the fault catalogue's words.
+    ///
+    /// Example: waygate doctor pcap cap.pcap --target 10.0.0.7:443
+    Pcap(waygate_doctor::PcapArgs),
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
         Command::Doctor { command: DoctorCommand::Logs(args) } => waygate_doctor::run_logs(&args),
         Command::Doctor { command: DoctorCommand::Probe(args) } => runtime.block_on(waygate_doctor::run_probe(&args)),
         Command::Doctor { command: DoctorCommand::Bundle(args) } => runtime.block_on(waygate_doctor::run_bundle(&args)),
+        Command::Doctor { command: DoctorCommand::Pcap(args) } => waygate_doctor::run_pcap(&args),
         Command::Targets { admin, command } => runtime.block_on(targets_cmd::targets(&admin, &command)),
         Command::Faultlab { names, list } => runtime.block_on(faultlab_cmd::faultlab(&names, list)),
     };

@@ -1,0 +1,362 @@
+//! One flow's verdict: a catalogue [`Cause`] (or a healthy outcome) and its story, told frame by frame
+//! the way the TLS-handshake-timeout playbook reads a Wireshark trace ("frame 1 SYN, frame 2 SYN-ACK,
+//! frame 3 ACK: TCP handshake complete in 0.1 ms; frame 4 ClientHello (517 bytes) ...").
+//!
+//! The order of questions: did the SYN get an answer (ICMP unreachable, RST, nothing)? Did the client
+//! speak TLS, and what came back (nothing, an alert, non-TLS bytes, a ServerHello)? For plain streams,
+//! was a request left unanswered when the first FIN or RST came, and from which side?
+
+use waygate_faults::Cause;
+
+use super::flow::Flow;
+use super::tls;
+
+/// How a flow ended, in the report's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A catalogue cause: the gateway would have produced an error.
+    Failed,
+    /// Data both ways (or a clean close) and nothing wrong seen.
+    Ok,
+    /// The server closed an idle keep-alive connection after a complete exchange (not an error, but the
+    /// close time matters: see TargetKeepAliveRace).
+    IdleClose,
+    /// The capture ended (or began) before the flow said how it ends.
+    Incomplete,
+}
+
+/// A flow's classification.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub cause: Option<Cause>,
+    /// The story, step by step.
+    pub steps: Vec<String>,
+    /// Every frame the story names, ascending.
+    pub frames: Vec<u64>,
+    /// TLS alert description name, for TargetTlsAlert and TargetTlsCertificateInvalid.
+    pub alert: Option<String>,
+    /// For idle closes and keep-alive races: the idle time before the server's FIN (or before reuse), ms.
+    pub idle_ms: Option<f64>,
+}
+
+impl Verdict {
+    /// The story as one line.
+    pub fn evidence(&self) -> String {
+        self.steps.join("; ")
+    }
+}
+
+/// Human duration: `0.04 ms`, `250.0 ms`, `10.0 s`.
+pub fn dur(ns: i64) -> String {
+    let ns = ns.max(0) as f64;
+    if ns < 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns < 1e9 {
+        format!("{:.1} ms", ns / 1e6)
+    } else {
+        format!("{:.1} s", ns / 1e9)
+    }
+}
+
+fn list(frames: &[u64]) -> String {
+    frames.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn plural(frames: &[u64]) -> &'static str {
+    if frames.len() > 1 { "frames" } else { "frame" }
+}
+
+struct Story {
+    steps: Vec<String>,
+    frames: Vec<u64>,
+}
+
+impl Story {
+    fn say(&mut self, frames: &[u64], text: String) {
+        self.frames.extend_from_slice(frames);
+        self.steps.push(text);
+    }
+
+    fn end(mut self, outcome: Outcome, cause: Option<Cause>) -> Verdict {
+        if let Some(c) = cause
+            && let Some(last) = self.steps.last_mut()
+        {
+            last.push_str(&format!(" → {}", c.name()));
+        }
+        self.frames.sort_unstable();
+        self.frames.dedup();
+        Verdict { outcome, cause, steps: self.steps, frames: self.frames, alert: None, idle_ms: None }
+    }
+}
+
+/// Classifies one flow.
+pub fn classify(f: &Flow) -> Verdict {
+    let mut st = Story { steps: Vec::new(), frames: Vec::new() };
+    let syn_at = f.syns.first().copied();
+    if f.mid_stream {
+        st.say(
+            &[f.first.0],
+            format!("frame {} first packet mid-connection (the capture began after the SYN)", f.first.0),
+        );
+    } else if let Some((n, _)) = syn_at {
+        st.say(&[n], format!("frame {n} SYN"));
+        if f.syns.len() > 1 {
+            let again: Vec<u64> = f.syns[1..].iter().map(|a| a.0).collect();
+            let more = if f.syn_count as usize > f.syns.len() { " (and more)" } else { "" };
+            st.say(&again, format!("{} {} SYN retransmitted{more}", plural(&again), list(&again)));
+        }
+    }
+    let syn_ts = syn_at.map_or(f.first.1, |a| a.1);
+    if f.synack.is_none() && !f.mid_stream {
+        if let Some((n, ts, u)) = &f.unreachable {
+            st.say(&[*n], format!("frame {n} ICMP {} from {} after {}", u.what, u.from, dur(ts - syn_ts)));
+            return st.end(Outcome::Failed, Some(Cause::TargetHostUnreachable));
+        }
+        if let Some((n, ts)) = f.s.rst {
+            st.say(
+                &[n],
+                format!("frame {n} RST in reply after {}: nothing listens, or a firewall rejects", dur(ts - syn_ts)),
+            );
+            return st.end(Outcome::Failed, Some(Cause::TargetConnectionRefused));
+        }
+        if f.syn_count >= 2 {
+            st.say(&[], format!("no SYN-ACK in {}", dur(f.last.1 - syn_ts)));
+            return st.end(Outcome::Failed, Some(Cause::TargetConnectTimeout));
+        }
+        if let Some((n, ts)) = f.c.closed() {
+            st.say(&[n], format!("frame {n} client gave up after {} without a SYN-ACK", dur(ts - syn_ts)));
+            return st.end(Outcome::Failed, Some(Cause::TargetConnectTimeout));
+        }
+        st.say(&[], "no answer before the capture ended".into());
+        return st.end(Outcome::Incomplete, None);
+    }
+    if let Some((n, ts)) = f.synack {
+        st.say(&[n], format!("frame {n} SYN-ACK"));
+        if let Some((a, ats)) = f.handshake_ack {
+            st.say(&[a], format!("frame {a} ACK: TCP handshake complete in {}", dur(ats - syn_ts)));
+        } else {
+            st.say(&[], format!("TCP connected in {}", dur(ts - syn_ts)));
+        }
+    }
+    let Some((cn, cts, clen)) = f.c.first_data else {
+        return no_client_data(st, f);
+    };
+    let missed = f.server_bytes_missed();
+    if missed > 0 && f.s.first_data.is_none() {
+        st.say(
+            &[],
+            format!(
+                "the client acknowledged {missed} byte(s) from the server that the capture does not hold (the \
+                capture dropped packets: see tcpdump's \"dropped by kernel\"); cannot tell what the server said"
+            ),
+        );
+        return st.end(Outcome::Incomplete, None);
+    }
+    let hello = tls::is_client_hello(&f.c.head);
+    if hello {
+        st.say(&[cn], format!("frame {cn} ClientHello ({clen} bytes)"));
+    } else {
+        st.say(&[cn], format!("frame {cn} {} ({clen} bytes)", what_client_sent(&f.c.head)));
+    }
+    if !f.c.first_retrans.is_empty() {
+        let r = &f.c.first_retrans;
+        let what = if hello { "ClientHello" } else { "request" };
+        st.say(r, format!("{} {} {what} retransmitted", plural(r), list(r)));
+    }
+    if hello {
+        return tls_flow(st, f, cts);
+    }
+    close_story(st, f, false)
+}
+
+fn what_client_sent(head: &[u8]) -> String {
+    if head.is_empty() {
+        return "data".into();
+    }
+    if tls::looks_like_tls(head) {
+        return "TLS record".into();
+    }
+    let p = tls::preview(head);
+    if p.contains(" HTTP/") { format!("request \"{p}\"") } else { "data".into() }
+}
+
+fn no_client_data(mut st: Story, f: &Flow) -> Verdict {
+    match f.s.first_data {
+        Some((n, _, len)) => {
+            st.say(&[n], format!("frame {n} the server spoke first ({len} bytes)"));
+            close_story(st, f, false)
+        }
+        None => match f.first_close {
+            Some(c) => {
+                let who = if c.by_server { "server" } else { "client" };
+                let how = if c.rst { "RST" } else { "FIN" };
+                st.say(&[c.at.0], format!("frame {} {who} {how} with no data exchanged", c.at.0));
+                st.end(Outcome::Ok, None)
+            }
+            None => {
+                st.say(&[], "no data before the capture ended".into());
+                st.end(Outcome::Incomplete, None)
+            }
+        },
+    }
+}
+
+fn tls_flow(mut st: Story, f: &Flow, hello_ts: i64) -> Verdict {
+    let Some((sn, sts, slen)) = f.s.first_data else {
+        st.say(&[], "no ServerHello".into());
+        let client_close = f.c.closed();
+        let server_close = f.s.closed();
+        let first = match (client_close, server_close) {
+            (Some(c), Some(s)) => Some((c.0 < s.0, if c.0 < s.0 { c } else { s })),
+            (Some(c), None) => Some((true, c)),
+            (None, Some(s)) => Some((false, s)),
+            (None, None) => None,
+        };
+        return match first {
+            Some((true, (n, ts))) => {
+                let how = if f.c.fin.is_some_and(|a| a.0 == n) { "FIN" } else { "RST" };
+                st.say(&[n], format!("frame {n} client {how} after {}", dur(ts - hello_ts)));
+                st.end(Outcome::Failed, Some(Cause::TargetTlsHandshakeTimeout))
+            }
+            Some((false, (n, ts))) => {
+                let how = if f.s.fin.is_some_and(|a| a.0 == n) { "FIN" } else { "RST" };
+                st.say(&[n], format!("frame {n} server {how} after {} without a byte of TLS", dur(ts - hello_ts)));
+                st.end(Outcome::Failed, Some(Cause::TargetTlsProtocolError))
+            }
+            // Linux queues the client's FIN behind unacknowledged data, so a dropped ClientHello is often
+            // followed by retransmissions only: never acknowledged is the evidence.
+            None if !f.c.first_retrans.is_empty() => {
+                let waited = dur(f.last.1 - hello_ts);
+                st.say(
+                    &[],
+                    format!("never acknowledged in {waited}: dropped on the way (the client's FIN waits behind it)"),
+                );
+                st.end(Outcome::Failed, Some(Cause::TargetTlsHandshakeTimeout))
+            }
+            None => {
+                st.say(&[], format!("still waiting {} later when the capture ended", dur(f.last.1 - hello_ts)));
+                st.end(Outcome::Incomplete, None)
+            }
+        };
+    };
+    let wait = dur(sts - hello_ts);
+    if let Some((level, desc, n)) = f.s.tls.alert
+        && f.s.tls.records <= 1
+    {
+        let name = tls::alert_name(desc);
+        st.say(&[n], format!("frame {n} TLS alert {} {name} ({desc}) after {wait}", level_name(level)));
+        let mut v = st.end(Outcome::Failed, Some(Cause::TargetTlsAlert));
+        v.alert = Some(name);
+        return v;
+    }
+    if !tls::looks_like_tls(&f.s.head) {
+        let p = tls::preview(&f.s.head);
+        st.say(&[sn], format!("frame {sn} server answered with non-TLS bytes ({slen} bytes) after {wait}: \"{p}\""));
+        return st.end(Outcome::Failed, Some(Cause::TargetTlsProtocolError));
+    }
+    if tls::is_server_hello(&f.s.head) {
+        st.say(&[sn], format!("frame {sn} ServerHello after {wait}"));
+    } else {
+        st.say(&[sn], format!("frame {sn} TLS reply ({slen} bytes) after {wait}"));
+    }
+    if let Some((level, desc, n)) = f.s.tls.alert {
+        let name = tls::alert_name(desc);
+        st.say(&[n], format!("frame {n} TLS alert {} {name} ({desc}) from the server", level_name(level)));
+        let mut v = st.end(Outcome::Failed, Some(Cause::TargetTlsAlert));
+        v.alert = Some(name);
+        return v;
+    }
+    if let Some((level, desc, n)) = f.c.tls.alert
+        && tls::is_certificate_alert(desc)
+    {
+        let name = tls::alert_name(desc);
+        st.say(
+            &[n],
+            format!("frame {n} client TLS alert {} {name} ({desc}): it rejected the certificate", level_name(level)),
+        );
+        let mut v = st.end(Outcome::Failed, Some(Cause::TargetTlsCertificateInvalid));
+        v.alert = Some(name);
+        return v;
+    }
+    close_story(st, f, true)
+}
+
+fn level_name(level: u8) -> &'static str {
+    match level {
+        1 => "warning",
+        2 => "fatal",
+        _ => "level?",
+    }
+}
+
+/// A server FIN sooner than this after the last data is `Connection: close`, not an idle timeout.
+const CLOSE_AFTER_RESPONSE: i64 = 100_000_000;
+
+fn idle_ns(c: &super::flow::FirstClose) -> i64 {
+    c.last_data.map_or(0, |d| c.at.1 - d.1)
+}
+
+/// The end of a flow with data: the first FIN or RST and what was pending when it came. Inside TLS the
+/// bursts are encrypted (and TLS 1.3 servers send tickets unasked), so requests are not counted there
+/// and a client's close after its own data is its close_notify, not a timeout.
+fn close_story(mut st: Story, f: &Flow, tls: bool) -> Verdict {
+    if let Some((n, _, len)) = f.s.first_data
+        && !st.frames.contains(&n)
+    {
+        st.say(&[n], format!("frame {n} first response bytes ({len} bytes)"));
+    }
+    let Some(c) = f.first_close else {
+        let bytes = format!("{} bytes sent, {} received", f.c.bytes, f.s.bytes);
+        if f.s.bytes == 0 {
+            st.say(&[], format!("no response before the capture ended ({bytes})"));
+            return st.end(Outcome::Incomplete, None);
+        }
+        st.say(&[], format!("open when the capture ended ({bytes})"));
+        return st.end(Outcome::Ok, None);
+    };
+    let how = if c.rst { "RST" } else { "FIN" };
+    match (c.by_server, c.awaiting) {
+        (true, Some((rn, rts))) => {
+            let wait = dur(c.at.1 - rts);
+            if c.requests > 1 && !tls {
+                let idle = c.idle_before_request.map(|ns| ns as f64 / 1e6);
+                let idle_txt = c.idle_before_request.map_or(String::new(), |ns| format!(" after {} idle", dur(ns)));
+                st.say(&[rn], format!("frame {rn} request #{} on the reused connection{idle_txt}", c.requests));
+                st.say(&[c.at.0], format!("frame {} server {how} {wait} later, before any response byte", c.at.0));
+                let mut v = st.end(Outcome::Failed, Some(Cause::TargetKeepAliveRace));
+                v.idle_ms = idle;
+                return v;
+            }
+            st.say(
+                &[c.at.0],
+                format!("frame {} server {how} {wait} after the request, before any response byte", c.at.0),
+            );
+            let cause = if c.rst { Cause::TargetResetConnection } else { Cause::TargetClosedConnection };
+            st.end(Outcome::Failed, Some(cause))
+        }
+        (false, Some((rn, rts))) if !tls && rn != c.at.0 => {
+            st.say(&[c.at.0], format!("frame {} client {how}: no response in {}", c.at.0, dur(c.at.1 - rts)));
+            st.end(Outcome::Failed, Some(Cause::TargetResponseTimeout))
+        }
+        (true, None) if f.s.bytes > 0 && f.c.bytes > 0 && idle_ns(&c) >= CLOSE_AFTER_RESPONSE => {
+            let idle_ns = idle_ns(&c);
+            st.say(
+                &[c.at.0],
+                format!("frame {} server {how} after {} idle, following a complete exchange", c.at.0, dur(idle_ns)),
+            );
+            let mut v = st.end(Outcome::IdleClose, None);
+            v.idle_ms = Some(idle_ns as f64 / 1e6);
+            v
+        }
+        (by_server, _) => {
+            let who = if by_server { "server" } else { "client" };
+            st.say(
+                &[c.at.0],
+                format!("frame {} {who} {how} ({} bytes sent, {} received)", c.at.0, f.c.bytes, f.s.bytes),
+            );
+            st.end(Outcome::Ok, None)
+        }
+    }
+}

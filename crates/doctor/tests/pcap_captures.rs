@@ -1,0 +1,463 @@
+//! `doctor pcap` on small hand-built captures: every supported link type, pcap and pcapng, each
+//! classification the playbooks describe, and truncated, corrupt and foreign input (never a panic).
+
+use std::net::{IpAddr, SocketAddr};
+
+use waygate_doctor::pcap::{Outcome, PcapArgs, PcapReport, TargetFilter, analyze_bytes, run_pcap_to};
+
+const C4: [u8; 4] = [10, 0, 1, 4];
+const S4: [u8; 4] = [10, 0, 0, 7];
+
+/// A TCP segment description.
+#[derive(Clone, Copy, Default)]
+struct Seg {
+    from_client: bool,
+    syn: bool,
+    ack: bool,
+    fin: bool,
+    rst: bool,
+    seq: u32,
+    ackno: u32,
+}
+
+fn c(seq: u32) -> Seg {
+    Seg { from_client: true, ack: true, seq, ..Seg::default() }
+}
+fn s(seq: u32) -> Seg {
+    Seg { from_client: false, ack: true, seq, ..Seg::default() }
+}
+
+const CPORT: u16 = 51234;
+const SPORT: u16 = 443;
+const CISN: u32 = 1000;
+const SISN: u32 = 5000;
+
+/// IPv4 (or IPv6) + TCP bytes.
+fn ip_tcp(v6: bool, seg: Seg, payload: &[u8]) -> Vec<u8> {
+    let (sp, dp) = if seg.from_client { (CPORT, SPORT) } else { (SPORT, CPORT) };
+    let mut b = if v6 {
+        let (src, dst) = if seg.from_client { (v6addr(1), v6addr(2)) } else { (v6addr(2), v6addr(1)) };
+        etherparse::PacketBuilder::ipv6(src, dst, 64)
+    } else {
+        let (src, dst) = if seg.from_client { (C4, S4) } else { (S4, C4) };
+        etherparse::PacketBuilder::ipv4(src, dst, 64)
+    }
+    .tcp(sp, dp, seg.seq, 65535);
+    if seg.syn {
+        b = b.syn();
+    }
+    if seg.ack {
+        b = b.ack(seg.ackno);
+    }
+    if seg.fin {
+        b = b.fin();
+    }
+    if seg.rst {
+        b = b.rst();
+    }
+    let mut out = Vec::new();
+    b.write(&mut out, payload).unwrap();
+    out
+}
+
+fn v6addr(last: u8) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a[0] = 0xfd;
+    a[15] = last;
+    a
+}
+
+/// Wraps IP bytes in a link-layer header.
+fn link(lt: i32, ip: &[u8]) -> Vec<u8> {
+    let v6 = ip[0] >> 4 == 6;
+    let ethertype: u16 = if v6 { 0x86dd } else { 0x0800 };
+    let mut out = Vec::new();
+    match lt {
+        1 => {
+            out.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2]);
+            out.extend_from_slice(&ethertype.to_be_bytes());
+        }
+        113 => {
+            out.extend_from_slice(&[0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0]);
+            out.extend_from_slice(&ethertype.to_be_bytes());
+        }
+        276 => {
+            out.extend_from_slice(&ethertype.to_be_bytes());
+            out.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0]);
+        }
+        0 => out.extend_from_slice(&(if v6 { 30u32 } else { 2u32 }).to_le_bytes()),
+        _ => {}
+    }
+    out.extend_from_slice(ip);
+    out
+}
+
+/// Frames: (time in µs, link-layer bytes).
+type Frames = Vec<(u64, Vec<u8>)>;
+
+fn pcap(lt: i32, frames: &Frames) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&262_144u32.to_le_bytes());
+    out.extend_from_slice(&lt.to_le_bytes());
+    for (us, data) in frames {
+        out.extend_from_slice(&((us / 1_000_000) as u32 + 1_700_000_000).to_le_bytes());
+        out.extend_from_slice(&((us % 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(data);
+    }
+    out
+}
+
+fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+    let pad = (4 - body.len() % 4) % 4;
+    let len = (12 + body.len() + pad) as u32;
+    let mut out = Vec::new();
+    out.extend_from_slice(&kind.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(body);
+    out.extend_from_slice(&vec![0; pad]);
+    out.extend_from_slice(&len.to_le_bytes());
+    out
+}
+
+fn pcapng(lt: i32, frames: &Frames) -> Vec<u8> {
+    let mut shb = Vec::new();
+    shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    let mut out = block(0x0a0d_0d0a, &shb);
+    let mut idb = Vec::new();
+    idb.extend_from_slice(&(lt as u16).to_le_bytes());
+    idb.extend_from_slice(&0u16.to_le_bytes());
+    idb.extend_from_slice(&0u32.to_le_bytes());
+    out.extend(block(1, &idb));
+    for (us, data) in frames {
+        let ts = us + 1_700_000_000_000_000;
+        let mut epb = Vec::new();
+        epb.extend_from_slice(&0u32.to_le_bytes());
+        epb.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(ts as u32).to_le_bytes());
+        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        epb.extend_from_slice(data);
+        out.extend(block(6, &epb));
+    }
+    out
+}
+
+fn client_hello() -> Vec<u8> {
+    let mut h = vec![22, 3, 1, 0x02, 0x00, 1, 0, 0x01, 0xfc, 3, 3];
+    h.resize(517, 0xab);
+    h
+}
+
+/// The playbook's trace: handshake, ClientHello, three retransmissions, client FIN after 10 s.
+fn handshake_timeout(v6: bool) -> Vec<(u64, Vec<u8>)> {
+    let hello = client_hello();
+    let n = hello.len() as u32;
+    vec![
+        (0, ip_tcp(v6, Seg { from_client: true, syn: true, seq: CISN, ..Seg::default() }, &[])),
+        (100, ip_tcp(v6, Seg { syn: true, ack: true, seq: SISN, ..Seg::default() }, &[])),
+        (150, ip_tcp(v6, c(CISN + 1), &[])),
+        (300, ip_tcp(v6, c(CISN + 1), &hello)),
+        (500_000, ip_tcp(v6, c(CISN + 1), &hello)),
+        (1_500_000, ip_tcp(v6, c(CISN + 1), &hello)),
+        (3_500_000, ip_tcp(v6, c(CISN + 1), &hello)),
+        (10_000_300, ip_tcp(v6, Seg { fin: true, ..c(CISN + 1 + n) }, &[])),
+    ]
+}
+
+fn refused(v6: bool) -> Vec<(u64, Vec<u8>)> {
+    vec![
+        (0, ip_tcp(v6, Seg { from_client: true, syn: true, seq: CISN, ..Seg::default() }, &[])),
+        (40, ip_tcp(v6, Seg { rst: true, ack: true, seq: 0, ..Seg::default() }, &[])),
+    ]
+}
+
+fn wrap(lt: i32, ip: Vec<(u64, Vec<u8>)>) -> Frames {
+    ip.into_iter().map(|(t, p)| (t, link(lt, &p))).collect()
+}
+
+fn only(r: &PcapReport) -> &waygate_doctor::pcap::FlowReport {
+    assert_eq!(r.flows.len(), 1, "{:#?}", r.flows);
+    &r.flows[0]
+}
+
+#[test]
+fn every_link_type_and_both_formats() {
+    for lt in [1, 113, 276, 0, 101] {
+        for v6 in [false, true] {
+            for ng in [false, true] {
+                let frames = wrap(lt, refused(v6));
+                let bytes = if ng { pcapng(lt, &frames) } else { pcap(lt, &frames) };
+                let r = analyze_bytes(&bytes, None).unwrap();
+                let f = only(&r);
+                assert_eq!(f.cause, Some("TargetConnectionRefused"), "lt {lt} v6 {v6} ng {ng}: {f:?}");
+                assert_eq!(f.frames, vec![1, 2]);
+                assert_eq!(r.format, Some(if ng { "pcapng" } else { "pcap" }));
+                assert!(r.problems.is_empty(), "{:?}", r.problems);
+                let server = if v6 { "[fd00::2]:443" } else { "10.0.0.7:443" };
+                assert_eq!(f.server, server);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_playbooks_tls_handshake_timeout() {
+    for v6 in [false, true] {
+        let r = analyze_bytes(&pcap(276, &wrap(276, handshake_timeout(v6))), None).unwrap();
+        let f = only(&r);
+        assert_eq!(f.cause, Some("TargetTlsHandshakeTimeout"));
+        assert_eq!(f.frames, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(f.evidence.contains("frame 4 ClientHello (517 bytes)"), "{}", f.evidence);
+        assert!(f.evidence.contains("frames 5,6,7 ClientHello retransmitted"), "{}", f.evidence);
+        assert!(f.evidence.contains("no ServerHello"), "{}", f.evidence);
+        assert!(f.evidence.contains("frame 8 client FIN after 10.0 s"), "{}", f.evidence);
+        assert_eq!(r.findings[0].cause, "TargetTlsHandshakeTimeout");
+        assert!(r.findings[0].remediation.contains("firewall"), "{}", r.findings[0].remediation);
+    }
+}
+
+#[test]
+fn syn_timeout_unreachable_and_alert() {
+    let syn = |t| (t, ip_tcp(false, Seg { from_client: true, syn: true, seq: CISN, ..Seg::default() }, &[]));
+    let r = analyze_bytes(&pcap(101, &vec![syn(0), syn(1_000_000), syn(3_000_000)]), None).unwrap();
+    let f = only(&r);
+    assert_eq!(f.cause, Some("TargetConnectTimeout"));
+    assert!(f.evidence.contains("frames 2,3 SYN retransmitted"), "{}", f.evidence);
+
+    // ICMP host unreachable from a router, quoting the SYN.
+    let quoted = ip_tcp(false, Seg { from_client: true, syn: true, seq: CISN, ..Seg::default() }, &[]);
+    let icmp = etherparse::PacketBuilder::ipv4([10, 0, 1, 1], C4, 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Host));
+    let mut unreach = Vec::new();
+    icmp.write(&mut unreach, &quoted[..28]).unwrap();
+    let r = analyze_bytes(&pcap(101, &vec![syn(0), (3000, unreach)]), None).unwrap();
+    let f = only(&r);
+    assert_eq!(f.cause, Some("TargetHostUnreachable"));
+    assert!(f.evidence.contains("frame 2 ICMP host unreachable from 10.0.1.1"), "{}", f.evidence);
+
+    // A fatal unknown_ca alert answering the ClientHello.
+    let mut frames = handshake_timeout(false);
+    frames.truncate(4);
+    frames.push((900, ip_tcp(false, s(SISN + 1), &[21, 3, 3, 0, 2, 2, 48])));
+    frames.push((950, ip_tcp(false, Seg { fin: true, ..s(SISN + 8) }, &[])));
+    let r = analyze_bytes(&pcap(101, &frames), None).unwrap();
+    let f = only(&r);
+    assert_eq!(f.cause, Some("TargetTlsAlert"));
+    assert_eq!(f.alert.as_deref(), Some("unknown_ca"));
+    assert!(f.evidence.contains("frame 5 TLS alert fatal unknown_ca (48)"), "{}", f.evidence);
+    assert_eq!(r.findings[0].alerts.get("unknown_ca"), Some(&1));
+
+    // The capture dropped the alert (tcpdump's "dropped by kernel"), but the client's FIN acknowledges it:
+    // no verdict rather than a wrong one.
+    frames.truncate(4);
+    frames.push((960, ip_tcp(false, Seg { fin: true, ackno: SISN + 1 + 8, ..c(CISN + 518) }, &[])));
+    let r = analyze_bytes(&pcap(101, &frames), None).unwrap();
+    let f = only(&r);
+    assert_eq!(f.outcome, Outcome::Incomplete, "{}", f.evidence);
+    assert!(f.evidence.contains("acknowledged 8 byte(s) from the server"), "{}", f.evidence);
+
+    // Plain HTTP answering the ClientHello.
+    frames.truncate(4);
+    frames.push((900, ip_tcp(false, s(SISN + 1), b"HTTP/1.1 400 Bad Request\r\n\r\n")));
+    let r = analyze_bytes(&pcap(101, &frames), None).unwrap();
+    let f = only(&r);
+    assert_eq!(f.cause, Some("TargetTlsProtocolError"));
+    assert!(f.evidence.contains("\"HTTP/1.1 400 Bad Request\""), "{}", f.evidence);
+}
+
+fn http_flow(second_request: bool, server_close: Seg, idle_us: u64) -> Frames {
+    let req = b"GET / HTTP/1.1\r\nhost: a\r\n\r\n";
+    let resp = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+    let (rq, rs) = (req.len() as u32, resp.len() as u32);
+    let mut v = vec![
+        (0, ip_tcp(false, Seg { from_client: true, syn: true, seq: CISN, ..Seg::default() }, &[])),
+        (10, ip_tcp(false, Seg { syn: true, ack: true, seq: SISN, ..Seg::default() }, &[])),
+        (20, ip_tcp(false, c(CISN + 1), &[])),
+        (30, ip_tcp(false, c(CISN + 1), req)),
+        (500, ip_tcp(false, s(SISN + 1), resp)),
+    ];
+    let mut cseq = CISN + 1 + rq;
+    if second_request {
+        v.push((500 + idle_us, ip_tcp(false, c(cseq), req)));
+        cseq += rq;
+    }
+    let close_at = 500 + idle_us + if second_request { 100 } else { 0 };
+    v.push((close_at, ip_tcp(false, Seg { seq: SISN + 1 + rs, ..server_close }, &[])));
+    let _ = cseq;
+    v
+}
+
+#[test]
+fn keep_alive_race_idle_close_closed_and_reset() {
+    let fin = Seg { fin: true, ..s(0) };
+    let rst = Seg { rst: true, ..s(0) };
+    let r = analyze_bytes(&pcap(1, &wrap(1, http_flow(false, fin, 4_000_000))), None).unwrap();
+    let f = only(&r);
+    assert_eq!(f.outcome, Outcome::IdleClose);
+    assert_eq!(f.cause, None);
+    assert_eq!(f.idle_ms, Some(4000.0));
+    assert_eq!(r.idle_closes[0].min_idle_ms, 4000.0);
+    assert!(r.findings.is_empty());
+
+    // A FIN right after the response is `Connection: close`, not an idle timeout.
+    let r = analyze_bytes(&pcap(1, &wrap(1, http_flow(false, fin, 0))), None).unwrap();
+    assert_eq!(only(&r).outcome, Outcome::Ok, "{}", only(&r).evidence);
+    assert!(r.idle_closes.is_empty());
+
+    let r = analyze_bytes(&pcap(1, &wrap(1, http_flow(true, fin, 4_000_000))), None).unwrap();
+    let f = only(&r);
+    assert_eq!(f.cause, Some("TargetKeepAliveRace"), "{}", f.evidence);
+    assert_eq!(f.idle_ms, Some(4000.0));
+
+    let mut frames = http_flow(false, fin, 0);
+    frames.remove(4); // no response
+    let r = analyze_bytes(&pcap(101, &frames), None).unwrap();
+    assert_eq!(only(&r).cause, Some("TargetClosedConnection"), "{}", only(&r).evidence);
+    let mut frames = http_flow(false, rst, 0);
+    frames.remove(4);
+    let r = analyze_bytes(&pcap(101, &frames), None).unwrap();
+    assert_eq!(only(&r).cause, Some("TargetResetConnection"));
+}
+
+#[test]
+fn target_filter() {
+    let mut frames = refused(false);
+    frames.extend(refused(true));
+    let bytes = pcap(101, &frames);
+    let ip: IpAddr = "10.0.0.7".parse().unwrap();
+    for (t, n) in [("10.0.0.7", 1), ("10.0.0.7:443", 1), ("10.0.0.7:80", 0), ("[fd00::2]:443", 1), ("fd00::2", 1)] {
+        let filter = TargetFilter::parse(t).unwrap();
+        let r = analyze_bytes(&bytes, Some(filter)).unwrap();
+        assert_eq!(r.flows.len(), n, "{t}");
+        assert_eq!(r.filtered_out, 2 - n as u64, "{t}");
+    }
+    assert!(TargetFilter::Ip(ip).matches(SocketAddr::new(ip, 1)));
+    assert!(TargetFilter::parse("not-an-ip").is_none());
+}
+
+#[test]
+fn truncated_capture_is_reported_with_what_was_read() {
+    let full = pcap(101, &handshake_timeout(false));
+    // Cut in the middle of the last frame.
+    let cut = &full[..full.len() - 10];
+    let r = analyze_bytes(cut, None).unwrap();
+    assert_eq!(r.frames, 7);
+    assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+    let p = &r.problems[0];
+    assert_eq!(p.kind, "truncated");
+    assert_eq!(p.after_frame, 7);
+    assert!(p.message.contains(&format!("capture truncated at byte {} after frame 7", p.offset)), "{}", p.message);
+    // The frames read still tell the story: a retransmitted, unanswered ClientHello.
+    assert_eq!(only(&r).cause, Some("TargetTlsHandshakeTimeout"));
+    assert!(only(&r).evidence.contains("never acknowledged"), "{}", only(&r).evidence);
+    let mut five = handshake_timeout(false);
+    five.truncate(5);
+    let five = pcap(101, &five);
+    let r = analyze_bytes(&five[..five.len() - 10], None).unwrap(); // only the first ClientHello
+    assert_eq!(only(&r).outcome, Outcome::Incomplete, "{}", only(&r).evidence);
+
+    // Prefixes of both formats (every 7th length, and every length of the header and the last frame):
+    // never a panic, frames never more than in the whole file.
+    for whole in [full.clone(), pcapng(1, &wrap(1, handshake_timeout(true)))] {
+        let ends = (0..whole.len()).filter(|n| n % 7 == 0 || *n < 64 || *n + 128 > whole.len());
+        for n in ends {
+            if let Ok(r) = analyze_bytes(&whole[..n], None) {
+                assert!(r.frames <= 8);
+            }
+        }
+    }
+}
+
+#[test]
+fn corrupt_and_foreign_input() {
+    // A legacy frame claiming 4 GiB.
+    let mut bad = pcap(101, &refused(false));
+    let second = 24 + 16 + refused(false)[0].1.len();
+    bad[second + 8..second + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+    let r = analyze_bytes(&bad, None).unwrap();
+    assert_eq!(r.frames, 1);
+    assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+    assert!(r.problems[0].message.contains("after frame 1"), "{}", r.problems[0].message);
+
+    // A pcapng block whose trailing length disagrees.
+    let mut ng = pcapng(1, &wrap(1, refused(false)));
+    let last = ng.len() - 4;
+    ng[last] ^= 0x40;
+    let r = analyze_bytes(&ng, None).unwrap();
+    assert_eq!(r.frames, 1);
+    assert_eq!(r.problems[0].kind, "corrupt", "{:?}", r.problems);
+
+    // Garbage frames inside a valid file: counted as undecodable, nothing else.
+    let junk: Frames = vec![(0, vec![0x45, 0, 0]), (1, vec![]), (2, vec![0x60; 7])];
+    let r = analyze_bytes(&pcap(101, &junk), None).unwrap();
+    assert_eq!(r.frames, 3);
+    assert!(r.flows.is_empty());
+
+    assert!(analyze_bytes(b"", None).unwrap_err().to_string().contains("empty"));
+    let e = analyze_bytes(b"GET / HTTP/1.1\r\n\r\nnot a capture at all", None).unwrap_err();
+    assert!(e.to_string().contains("not a pcap or pcapng"), "{e}");
+    assert!(analyze_bytes(&[0xd4, 0xc3, 0xb2], None).is_err());
+}
+
+#[test]
+fn cli_json_and_exit_codes() {
+    let dir = std::env::temp_dir().join(format!("wg-pcap-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cap.pcap");
+    std::fs::write(&file, pcap(276, &wrap(276, handshake_timeout(false)))).unwrap();
+    let args = |json, target: Option<&str>| PcapArgs { file: file.clone(), json, target: target.map(str::to_owned) };
+    let mut out = Vec::new();
+    assert_eq!(run_pcap_to(&args(true, None), &mut out), 0);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["schema"], "waygate.doctor.pcap/1");
+    let flow = &v["flows"][0];
+    for key in ["client", "server", "cause", "evidence", "frames", "outcome"] {
+        assert!(!flow[key].is_null(), "{key}: {flow}");
+    }
+    let finding = &v["findings"][0];
+    for key in ["cause", "count", "servers", "remediation"] {
+        assert!(!finding[key].is_null(), "{key}: {finding}");
+    }
+    let mut out = Vec::new();
+    assert_eq!(run_pcap_to(&args(false, None), &mut out), 0);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("frame 3 ACK: TCP handshake complete in 0.15 ms"), "{text}");
+    assert!(text.contains("→ TargetTlsHandshakeTimeout"), "{text}");
+    assert!(text.contains("What to do:"), "{text}");
+    assert_eq!(run_pcap_to(&args(false, Some("nonsense")), &mut Vec::new()), 1);
+    std::fs::write(&file, b"hello").unwrap();
+    assert_eq!(run_pcap_to(&args(false, None), &mut Vec::new()), 1);
+    let missing = PcapArgs { file: dir.join("missing.pcap"), json: false, target: None };
+    assert_eq!(run_pcap_to(&missing, &mut Vec::new()), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Writes this file's captures as the `pcap` fuzz target's seed corpus when `WAYGATE_WRITE_PCAP_CORPUS`
+/// names a directory (see fuzz/README.md); otherwise does nothing.
+#[test]
+fn write_fuzz_corpus() {
+    let Some(dir) = std::env::var_os("WAYGATE_WRITE_PCAP_CORPUS") else { return };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fin = Seg { fin: true, ..s(0) };
+    let seeds: Vec<(&str, Vec<u8>)> = vec![
+        ("refused_eth_pcap", pcap(1, &wrap(1, refused(false)))),
+        ("refused_v6_sll_pcapng", pcapng(113, &wrap(113, refused(true)))),
+        ("handshake_timeout_sll2", pcap(276, &wrap(276, handshake_timeout(false)))),
+        ("handshake_timeout_null_v6", pcapng(0, &wrap(0, handshake_timeout(true)))),
+        ("keepalive_race_raw", pcap(101, &http_flow(true, fin, 4_000_000))),
+        ("idle_close_eth", pcapng(1, &wrap(1, http_flow(false, fin, 4_000_000)))),
+    ];
+    for (name, bytes) in seeds {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
