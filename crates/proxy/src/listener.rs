@@ -1,18 +1,20 @@
 //! Client-facing listeners: accept, optional TLS (ALPN h2 and http/1.1), then HTTP/1.1 and HTTP/2 on the same
-//! port through hyper-util's auto server (h2c with prior knowledge on plain listeners). Each connection is
+//! port (h2c with prior knowledge on plain listeners): the desync guard waits for the first bytes and tells the
+//! HTTP/2 preface apart, then hyper's HTTP/1 or HTTP/2 server takes the connection. Each connection is
 //! watched for `idle_timeout` (no bytes either way and no request in flight) and `client_keep_alive` (age),
 //! and drains gracefully on shutdown: a response in progress finishes, then the connection closes.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use http::HeaderValue;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -135,58 +137,108 @@ async fn serve_http<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let cfg = &listener.config;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    // The guard owns the request-head timeout (so it can answer 408 with a cause); hyper's would race it.
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(None).keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let verdicts = client.verdicts.clone();
+    let mut watch = Watch {
+        closing: *shared.shutdown.borrow(),
+        shutdown: shared.shutdown.clone(),
+        counters,
+        in_flight: in_flight.clone(),
+        idle_timeout: cfg.idle_timeout,
+        keep_alive: cfg.client_keep_alive,
+        opened: Instant::now(),
+    };
+    let mut io = Guarded::new(io, cfg.desync_mitigation, cfg.request_header_timeout, client.verdicts.clone());
+    if watch.closing {
+        return;
+    }
+    // Until the first bytes arrive nothing of hyper's exists: no buffers, no connection state.
+    let h2 = tokio::select! {
+        r = std::future::poll_fn(|cx| io.poll_is_h2(cx)) => match r {
+            Ok(h2) => h2,
+            Err(_) => return,
+        },
+        () = watch.close_signal() => return,
+    };
     let client = Arc::new(client);
     let runtime = shared.runtime.clone();
-    let requests = in_flight.clone();
     let service = service_fn(move |req| {
         let rt = runtime.load_full();
         let client = client.clone();
-        requests.fetch_add(1, Ordering::Relaxed);
-        let guard = InFlightGuard(requests.clone());
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        let guard = InFlightGuard(in_flight.clone());
         async move {
             let resp = forward::handle(rt, client, req).await;
             drop(guard);
             resp
         }
     });
-    let io = Guarded::new(io, cfg.desync_mitigation, cfg.request_header_timeout, verdicts);
-    let conn = builder.serve_connection(TokioIo::new(io), service);
-    tokio::pin!(conn);
-    let mut shutdown = shared.shutdown.clone();
-    let mut closing = *shutdown.borrow();
-    if closing {
-        conn.as_mut().graceful_shutdown();
+    let io = TokioIo::new(io);
+    if h2 {
+        // Boxed: HTTP/2's connection state is large and rare here; the HTTP/1 task stays small without it.
+        let mut builder = http2::Builder::new(TokioExecutor::new());
+        builder.timer(TokioTimer::new());
+        let mut conn = Box::pin(builder.serve_connection(io, service));
+        watch.drive(conn.as_mut(), |c| c.graceful_shutdown()).await;
+    } else {
+        let mut builder = http1::Builder::new();
+        // The guard owns the request-head timeout (so it can answer 408 with a cause); hyper's would race it.
+        builder.timer(TokioTimer::new()).header_read_timeout(None).keep_alive(true);
+        let conn = std::pin::pin!(builder.serve_connection(io, service));
+        watch.drive(conn, |c| c.graceful_shutdown()).await;
     }
-    let (idle_timeout, keep_alive) = (cfg.idle_timeout, cfg.client_keep_alive);
-    let opened = Instant::now();
-    loop {
-        let now = Instant::now();
-        let idle_left = idle_timeout.saturating_sub(counters.last_io_ago(now));
-        let age_left = keep_alive.saturating_sub(now.saturating_duration_since(opened));
-        let wake = idle_left.min(age_left).max(Duration::from_millis(10));
-        tokio::select! {
-            _ = conn.as_mut() => break,
-            changed = shutdown.changed(), if !closing => {
-                if changed.is_err() || *shutdown.borrow() {
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
+}
+
+/// Watches a connection for shutdown, `idle_timeout` (no bytes either way and no request in flight) and
+/// `client_keep_alive` (age).
+struct Watch {
+    shutdown: watch::Receiver<bool>,
+    closing: bool,
+    counters: Arc<ConnCounters>,
+    in_flight: Arc<AtomicUsize>,
+    idle_timeout: Duration,
+    keep_alive: Duration,
+    opened: Instant,
+}
+
+impl Watch {
+    /// Resolves when the connection should start closing: the gateway shuts down, it went idle, or it expired.
+    async fn close_signal(&mut self) {
+        loop {
+            let now = Instant::now();
+            let idle_left = self.idle_timeout.saturating_sub(self.counters.last_io_ago(now));
+            let age_left = self.keep_alive.saturating_sub(now.saturating_duration_since(self.opened));
+            let wake = idle_left.min(age_left).max(Duration::from_millis(10));
+            tokio::select! {
+                changed = self.shutdown.changed() => {
+                    if changed.is_err() || *self.shutdown.borrow() {
+                        return;
+                    }
+                }
+                () = tokio::time::sleep(wake) => {
+                    let now = Instant::now();
+                    let idle = self.in_flight.load(Ordering::Relaxed) == 0
+                        && self.counters.last_io_ago(now) >= self.idle_timeout;
+                    if idle || now.saturating_duration_since(self.opened) >= self.keep_alive {
+                        return;
+                    }
                 }
             }
-            () = tokio::time::sleep(wake), if !closing => {
-                let now = Instant::now();
-                let idle = in_flight.load(Ordering::Relaxed) == 0 && counters.last_io_ago(now) >= idle_timeout;
-                let expired = now.saturating_duration_since(opened) >= keep_alive;
-                if idle || expired {
-                    // Idle: closes at once. Expired: the request in progress finishes with `Connection: close`
-                    // (HTTP/1) or a GOAWAY (HTTP/2), as ALB does after client_keep_alive.
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
+        }
+    }
+
+    /// Runs `conn` to its end, starting its graceful shutdown on the first close signal. Idle: it closes at once.
+    /// Expired or shutting down: the request in progress finishes with `Connection: close` (HTTP/1) or a GOAWAY
+    /// (HTTP/2), as ALB does after client_keep_alive.
+    async fn drive<F: Future>(&mut self, mut conn: Pin<&mut F>, graceful: fn(Pin<&mut F>)) {
+        if self.closing {
+            graceful(conn.as_mut());
+        }
+        loop {
+            tokio::select! {
+                _ = conn.as_mut() => break,
+                () = self.close_signal(), if !self.closing => {
+                    self.closing = true;
+                    graceful(conn.as_mut());
                 }
             }
         }

@@ -140,6 +140,35 @@ impl<S> Guarded<S> {
     }
 }
 
+impl<S: AsyncRead + Unpin> Guarded<S> {
+    /// Whether the connection speaks HTTP/2 with prior knowledge: ready once the first bytes either are the
+    /// whole preface (true) or stop matching it (false, HTTP/1), as hyper-util's auto server decides. Nothing is
+    /// consumed: hyper reads every byte afterwards. Until the client sends, no buffer is allocated, so a
+    /// connection that is accepted and idle costs the listener almost nothing.
+    pub fn poll_is_h2(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        loop {
+            if matches!(self.state, State::Pass) {
+                return Poll::Ready(Ok(true));
+            }
+            if !self.first {
+                return Poll::Ready(Ok(false));
+            }
+            // Judged, or no longer the preface (an incomplete HTTP/1 head is the guard's to time out): decided.
+            if self.take_head() || !self.first {
+                continue;
+            }
+            let mut chunk = [MaybeUninit::<u8>::uninit(); 4096];
+            let mut rb = ReadBuf::uninit(&mut chunk);
+            ready!(Pin::new(&mut self.inner).poll_read(cx, &mut rb))?;
+            if rb.filled().is_empty() {
+                // EOF: hyper's HTTP/1 side sees what was read, and the EOF again, and closes.
+                return Poll::Ready(Ok(false));
+            }
+            self.pending.extend_from_slice(rb.filled());
+        }
+    }
+}
+
 /// The end of the head (after its blank line), accepting bare LF as hyper does.
 fn head_end(buf: &[u8]) -> Option<usize> {
     let mut i = 0;
@@ -322,5 +351,26 @@ mod tests {
         let (out, vs) = through(&input, DesyncMode::Strictest).await;
         assert_eq!(out, input);
         assert!(vs.is_empty());
+    }
+
+    async fn is_h2(parts: &[&[u8]]) -> bool {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut g = Guarded::new(server, DesyncMode::Defensive, Duration::from_secs(5), Arc::default());
+        for part in parts {
+            client.write_all(part).await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        // No EOF: the answer must come from the bytes alone, not from waiting for more.
+        let is_h2 = tokio::time::timeout(Duration::from_secs(5), std::future::poll_fn(|cx| g.poll_is_h2(cx)));
+        let is_h2 = is_h2.await.expect("decided").unwrap();
+        drop(client);
+        is_h2
+    }
+
+    #[tokio::test]
+    async fn protocol_is_decided_by_the_first_bytes() {
+        assert!(is_h2(&[&H2_PREFACE[..5], &H2_PREFACE[5..]]).await);
+        assert!(!is_h2(&[b"GET / HTTP/1.1\r\nHost: a\r\n"]).await, "an incomplete head is HTTP/1 already");
+        assert!(!is_h2(&[b"PRI", b" / HTTP/1.1\r\n"]).await);
     }
 }
