@@ -166,11 +166,13 @@ async fn serve_http<I>(
         let client = client.clone();
         in_flight.fetch_add(1, Ordering::Relaxed);
         let guard = InFlightGuard(in_flight.clone());
-        async move {
+        // Boxed per request: hyper keeps a slot for the service future from the connection's first byte to its
+        // last, so an unboxed one (kilobytes) would stay allocated on every idle keep-alive connection.
+        Box::pin(async move {
             let resp = forward::handle(rt, client, req).await;
             drop(guard);
             resp
-        }
+        })
     });
     let io = TokioIo::new(io);
     if h2 {
