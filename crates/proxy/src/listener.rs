@@ -98,7 +98,8 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, names: Names, shared
     };
     match &listener.tls {
         None => serve_http(io, client(None), counters, &listener, shared.clone()).await,
-        Some(tls) => {
+        // Boxed: the TLS session (kilobytes) would otherwise sit inline in every plain connection's task too.
+        Some(tls) => Box::pin(async {
             let accept = TlsAcceptor::from(tls.clone()).accept(io);
             match tokio::time::timeout(CLIENT_TLS_HANDSHAKE_TIMEOUT, accept).await {
                 Ok(Ok(stream)) => {
@@ -114,7 +115,8 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, names: Names, shared
                     tracing::debug!(target: "waygate::listener", listener = %names.listener, client = %peer, "client TLS handshake timed out");
                 }
             }
-        }
+        })
+        .await,
     }
 }
 
