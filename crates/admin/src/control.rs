@@ -86,6 +86,7 @@ pub async fn deregister(gw: &Gateway, group: &str, address: &str, actor: &str) -
                 "reason": "Target.DeregistrationInProgress",
                 "in_flight": d.in_flight,
                 "deregistration_delay_ms": d.delay.as_millis() as u64,
+                "audit_seq": d.audit_seq,
             }),
         ),
         Err(e) => control_error(&e),

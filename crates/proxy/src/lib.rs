@@ -108,6 +108,8 @@ pub struct Deregistered {
     pub target: String,
     pub delay: Duration,
     pub in_flight: u32,
+    /// The audit event of this deregistration: its drain's end is a later event.
+    pub audit_seq: u64,
 }
 
 impl Gateway {
@@ -115,8 +117,12 @@ impl Gateway {
     pub async fn start(config: Config) -> Result<Self, GatewayError> {
         let metrics = Arc::new(Metrics::new());
         let registry = Arc::new(Registry::default());
-        let (config, registrations, _) = registry.plan_load(config);
+        let (config, registrations, changes) = registry.plan_load(config);
         registry.commit(registrations);
+        for c in changes {
+            let details = "registered: listed in the configuration file".to_owned();
+            registry.audit.record("config", c.action, Some(&c.group), Some(&c.target), details);
+        }
         let runtime = Runtime::build(config, None, &metrics, &registry).map_err(GatewayError)?;
         let (shutdown, _) = watch::channel(false);
         let (tracker, drained) = mpsc::channel(1);
@@ -341,7 +347,7 @@ impl Inner {
             .map_or(0, |t| t.in_flight());
         let drains = self.apply(config, registrations).await.map_err(|e| ControlError::Failed(e.0))?;
         let authority = removed.authority();
-        self.registry.audit.record(
+        let audit_seq = self.registry.audit.record(
             actor,
             Action::Deregister,
             Some(group),
@@ -349,7 +355,7 @@ impl Inner {
             format!("deregistered: draining for up to {} ({in_flight} request(s) in flight)", seconds(delay)),
         );
         self.start_drains(drains, actor);
-        Ok(Deregistered { target: authority, delay, in_flight })
+        Ok(Deregistered { target: authority, delay, in_flight, audit_seq })
     }
 
     /// Starts draining the targets that left (after the caller recorded why, so the audit log reads in order).

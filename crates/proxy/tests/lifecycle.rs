@@ -148,7 +148,7 @@ async fn registration_errors_name_what_is_wrong() {
     assert!(matches!(gw.deregister("app", "no-port", "ops").await.unwrap_err(), ControlError::Invalid(_)));
     // Registering what is registered changes nothing and records nothing.
     assert!(gw.register("app", vec![spec(a.addr())], "ops").await.unwrap().is_empty());
-    assert!(gw.audit().since(0).iter().all(|e| e.action != Action::Register));
+    assert!(gw.audit().since(0).iter().all(|e| e.action != Action::Register || e.actor == "config"));
 }
 
 #[tokio::test]
@@ -205,7 +205,9 @@ async fn reload_adds_keeps_and_removes_targets_and_keeps_api_registrations() {
     let described: Vec<(Action, &str, Option<&str>)> =
         events.iter().map(|e| (e.action, e.actor.as_str(), e.target.as_deref())).collect();
     let (sa, sc, sapi) = (a.addr().to_string(), c.addr().to_string(), api.addr().to_string());
+    let sb = b.addr().to_string();
     for expected in [
+        (Action::Register, "config", Some(sb.as_str())),
         (Action::Register, "ops", Some(sapi.as_str())),
         (Action::Deregister, "signal", Some(sa.as_str())),
         (Action::Register, "signal", Some(sc.as_str())),

@@ -128,15 +128,22 @@ async fn run(admin: &Admin, command: &TargetsCommand) -> Result<u8, Failure> {
             if !*wait {
                 return Ok(0);
             }
-            wait_for_drain(admin, group, &address, delay).await
+            let since = v["audit_seq"].as_u64().unwrap_or(0);
+            wait_for_drain(admin, group, &address, delay, since).await
         }
     }
 }
 
-/// Polls the audit log until the target's drain has ended; 0 when nothing was aborted, 3 otherwise.
-async fn wait_for_drain(admin: &Admin, group: &str, address: &str, delay: Duration) -> Result<u8, Failure> {
+/// Polls the audit log after the deregistration's own event (`since`) until the target's drain has ended;
+/// 0 when nothing was aborted, 3 otherwise.
+async fn wait_for_drain(
+    admin: &Admin,
+    group: &str,
+    address: &str,
+    delay: Duration,
+    mut since: u64,
+) -> Result<u8, Failure> {
     let give_up = Instant::now() + delay + Duration::from_secs(30);
-    let mut since = 0u64;
     while Instant::now() < give_up {
         let v = call(admin, Method::GET, &format!("/api/v1/audit?since={since}"), None).await?;
         for e in v["events"].as_array().into_iter().flatten() {

@@ -61,7 +61,7 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// Records an event and writes it to the system log.
+    /// Records an event and writes it to the system log; returns its sequence number.
     pub fn record(
         &self,
         actor: &str,
@@ -69,7 +69,7 @@ impl AuditLog {
         target_group: Option<&str>,
         target: Option<&str>,
         details: String,
-    ) {
+    ) -> u64 {
         tracing::info!(target: "waygate::audit", actor = %actor, action = %action.as_str(),
             target_group = %target_group.unwrap_or("-"), target_addr = %target.unwrap_or("-"), "{details}");
         let mut inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -87,6 +87,7 @@ impl AuditLog {
             inner.events.pop_front();
         }
         inner.events.push_back(event);
+        inner.next_seq
     }
 
     /// The kept events with a sequence number above `since`, oldest first.

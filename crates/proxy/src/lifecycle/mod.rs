@@ -144,7 +144,15 @@ impl Registry {
         for group in &mut config.target_groups {
             let file = group.targets.clone();
             let registered = match members.get(&group.name) {
-                None => file.clone(),
+                // A group new to the gateway (all of them at startup): its file targets are registered.
+                None => {
+                    changes.extend(file.iter().map(|t| Change {
+                        action: Action::Register,
+                        group: group.name.clone(),
+                        target: t.authority(),
+                    }));
+                    file.clone()
+                }
                 Some(old) => {
                     let mut list: Vec<TargetSpec> = old
                         .registered
