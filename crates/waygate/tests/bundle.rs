@@ -3,8 +3,8 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Read;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -13,19 +13,6 @@ use common::*;
 use waygate_faultlab::{Backend, Fault, TestPki};
 
 const TOKEN: &str = "bundle-test-token-5f2c9a";
-
-fn loopback() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-fn http_get(addr: SocketAddr, path: &str) -> String {
-    let mut tcp = TcpStream::connect(addr).expect("connect");
-    tcp.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(tcp, "GET {path} HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = String::new();
-    tcp.read_to_string(&mut out).expect("read response");
-    out
-}
 
 /// The archive's files: path inside the bundle directory → contents.
 fn unpack(path: &Path) -> Vec<(String, String)> {

@@ -4,6 +4,8 @@
 //! this process or a namespace made here. Skipped, with the reason printed, when not root or when tcpdump
 //! (or ip/iptables/curl for the namespace test) is missing; `.ci/run` installs them.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,13 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::*;
 use waygate_faultlab::{Backend, Fault};
-
-const DEADLINE: Duration = Duration::from_secs(20);
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_waygate")
-}
 
 fn has(tool: &str) -> bool {
     Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
@@ -30,13 +27,6 @@ fn skip_reason(tools: &[&str]) -> Option<String> {
         return Some("not root: tcpdump needs CAP_NET_RAW".into());
     }
     tools.iter().find(|t| !has(t)).map(|t| format!("{t} is not installed"))
-}
-
-fn tempdir(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let dir = std::env::temp_dir().join(format!("waygate-pcap-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }
 
 /// A running tcpdump, ready (it said "listening on") before `start` returns.
@@ -311,28 +301,6 @@ fn loopback_fault_lab_flows_are_classified() {
     assert!(!text.contains("TargetConnectionRefused"), "{text}");
     drop(running);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-struct Netns(String);
-
-impl Netns {
-    fn create(tag: &str) -> Option<Netns> {
-        let name = format!("wg-{tag}-{}", std::process::id());
-        let ok = |args: &[&str]| Command::new("ip").args(args).status().is_ok_and(|s| s.success());
-        ok(&["netns", "add", &name])
-            .then(|| Netns(name.clone()))
-            .filter(|_| ok(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"]))
-    }
-
-    fn exec(&self, args: &[&str]) -> std::process::Output {
-        Command::new("ip").args(["netns", "exec", &self.0]).args(args).output().expect("ip netns exec")
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
 }
 
 /// A `waygate faultlab NAME` process inside the namespace, killed (and reaped) on drop.

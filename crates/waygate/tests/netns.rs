@@ -10,29 +10,6 @@ use std::process::Command;
 
 use common::*;
 
-struct Netns(String);
-
-impl Netns {
-    fn create(tag: &str) -> Option<Netns> {
-        let name = format!("wg-{tag}-{}", std::process::id());
-        let ok = |args: &[&str]| Command::new("ip").args(args).status().is_ok_and(|s| s.success());
-        ok(&["netns", "add", &name])
-            .then(|| Netns(name.clone()))
-            .filter(|_| ok(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"]))
-    }
-
-    fn exec(&self, args: &[&str]) -> std::process::Output {
-        Command::new("ip").args(["netns", "exec", &self.0]).args(args).output().expect("ip netns exec")
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.0));
-    }
-}
-
 fn skip_reason() -> Option<String> {
     let uid = Command::new("id").arg("-u").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
     if uid.as_deref() != Some("0") {

@@ -3,26 +3,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
 use waygate_faultlab::Backend;
-
-fn loopback() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-/// A blocking HTTP/1.1 request with `Connection: close`; returns the whole response as text.
-fn http_get(addr: SocketAddr, path: &str) -> String {
-    let mut tcp = TcpStream::connect(addr).expect("connect");
-    tcp.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(tcp, "GET {path} HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = String::new();
-    tcp.read_to_string(&mut out).expect("read response");
-    out
-}
 
 #[test]
 fn check_config_reports_file_line_col_and_exits_1() {

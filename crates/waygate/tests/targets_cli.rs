@@ -12,10 +12,6 @@ use std::process::Command;
 use common::*;
 use waygate_faultlab::Backend;
 
-fn loopback() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
 /// Runs `waygate targets ARGS... --admin ADDR --token-file FILE`; returns (exit code, stdout, stderr).
 fn targets(admin: SocketAddr, token: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(bin())

@@ -2,8 +2,9 @@
 //! log lines, send it signals, and make plain HTTP/1.1 requests to it.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
@@ -157,4 +158,42 @@ pub fn write_config(dir: &Path, targets: &[SocketAddr]) -> PathBuf {
     );
     std::fs::write(&path, text).expect("write config");
     path
+}
+
+pub fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// A blocking HTTP/1.1 request with `Connection: close`; returns the whole response as text.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(tcp, "GET {path} HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).expect("read response");
+    out
+}
+
+/// A network namespace of the test's own (root only), deleted on drop.
+pub struct Netns(pub String);
+
+impl Netns {
+    pub fn create(tag: &str) -> Option<Netns> {
+        let name = format!("wg-{tag}-{}", std::process::id());
+        let ok = |args: &[&str]| Command::new("ip").args(args).status().is_ok_and(|s| s.success());
+        ok(&["netns", "add", &name])
+            .then(|| Netns(name.clone()))
+            .filter(|_| ok(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"]))
+    }
+
+    pub fn exec(&self, args: &[&str]) -> std::process::Output {
+        Command::new("ip").args(["netns", "exec", &self.0]).args(args).output().expect("ip netns exec")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.0));
+    }
 }
