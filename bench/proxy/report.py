@@ -154,8 +154,8 @@ def render(work, out):
     w("- One backend for everything: nginx (2 workers, access log off) answering `GET /` with `hello\\n` and "
       "`GET /1m` with a 1 MiB static file, keep-alive with a high `keepalive_requests`.")
     w("- Proxies, all on 127.0.0.1, all with an upstream keep-alive pool and the access log on:")
-    w("  - waygate: `waygate run --config waygate.toml` (tokio multi-thread runtime, default worker count = 2 "
-      "cores), `[access_log] dir = ...` format alb, admin listener (metrics) on; HTTP/1.1 and h2c on one port.")
+    w("  - waygate: `waygate run --config waygate.toml` (default `--workers`: one thread-per-core worker per CPU, "
+      "here 2), `[access_log] dir = ...` format alb, admin listener (metrics) on; HTTP/1.1 and h2c on one port.")
     w("  - nginx: `worker_processes 2`, `upstream { keepalive 64; }`, `proxy_http_version 1.1`, "
       "`proxy_set_header Connection \"\"`, `access_log ... combined buffer=64k`, `proxy_max_temp_file_size 0` "
       "(stream large bodies instead of spooling them to disk), h2c on a second port (`listen ... http2`).")

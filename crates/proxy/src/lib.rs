@@ -21,6 +21,7 @@ mod respond;
 pub mod router;
 pub mod runtime;
 pub mod upstream;
+pub mod workers;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ use group::Target;
 use lifecycle::{Action, AuditLog, ControlError, Draining, Registrations, Registry};
 use listener::ConnShared;
 pub use runtime::Runtime;
+use workers::Workers;
 
 /// A listener that is accepting.
 struct Bound {
@@ -79,6 +81,8 @@ struct Inner {
     control: Mutex<()>,
     /// The runtime the gateway started on: its tasks run there whoever asks.
     handle: tokio::runtime::Handle,
+    /// Where client connections run; `None`: on `handle`'s runtime.
+    workers: Option<Arc<Workers>>,
 }
 
 /// Why the gateway could not start or reload.
@@ -113,8 +117,19 @@ pub struct Deregistered {
 }
 
 impl Gateway {
-    /// Compiles the configuration and binds every listener. Errors name the listener and address.
+    /// Compiles the configuration and binds every listener. Errors name the listener and address. Client
+    /// connections run on the calling runtime.
     pub async fn start(config: Config) -> Result<Self, GatewayError> {
+        Self::launch(config, None).await
+    }
+
+    /// [`Gateway::start`], with client connections served on `workers` (thread-per-core) and the control
+    /// plane (accepting, health checks, reloads, drains) on the calling runtime.
+    pub async fn start_with_workers(config: Config, workers: Arc<Workers>) -> Result<Self, GatewayError> {
+        Self::launch(config, Some(workers)).await
+    }
+
+    async fn launch(config: Config, workers: Option<Arc<Workers>>) -> Result<Self, GatewayError> {
         let metrics = Arc::new(Metrics::new());
         let registry = Arc::new(Registry::default());
         let (config, registrations, changes) = registry.plan_load(config);
@@ -138,6 +153,7 @@ impl Gateway {
             registry,
             control: Mutex::new(()),
             handle: tokio::runtime::Handle::current(),
+            workers,
         };
         // The access log first: a request accepted the moment a listener is up must already have its log.
         inner.sync_access_log().await?;
@@ -448,6 +464,7 @@ impl Inner {
                 shutdown: self.shutdown.subscribe(),
                 tracker: tracker.clone(),
                 sink: self.sink.clone(),
+                workers: self.workers.clone(),
             };
             tokio::spawn(listener::accept_loop(socket, name.clone(), shared, stop_rx));
             tracing::info!(target: "waygate::listener", listener = %name, addr = %local, "listening");

@@ -39,6 +39,8 @@ pub struct ConnShared {
     /// Held by every connection task; the gateway waits for all clones to drop when draining.
     pub tracker: mpsc::Sender<()>,
     pub sink: Arc<Sink>,
+    /// Thread-per-core workers that serve the connections; `None`: this runtime does.
+    pub workers: Option<Arc<crate::workers::Workers>>,
 }
 
 /// A listener's names as records carry them, made once per listener rather than per connection.
@@ -58,9 +60,11 @@ pub async fn accept_loop(listener: TcpListener, name: String, shared: ConnShared
         };
         match accepted {
             Ok((tcp, peer)) => {
-                let shared = shared.clone();
-                let names = names.clone();
-                tokio::spawn(async move { serve_connection(tcp, peer, names, shared).await });
+                let (shared, names) = (shared.clone(), names.clone());
+                match &shared.workers {
+                    None => drop(tokio::spawn(serve_connection(tcp, peer, names, shared))),
+                    Some(workers) => hand_over(workers.clone(), tcp, peer, names, shared),
+                }
             }
             Err(e) => {
                 // EMFILE and friends: back off briefly instead of spinning on the error.
@@ -70,6 +74,33 @@ pub async fn accept_loop(listener: TcpListener, name: String, shared: ConnShared
             }
         }
     }
+}
+
+/// Moves an accepted connection to a worker: out of this runtime's reactor, into the worker's.
+fn hand_over(
+    workers: Arc<crate::workers::Workers>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    names: Names,
+    shared: ConnShared,
+) {
+    let std = match tcp.into_std() {
+        Ok(s) => s,
+        Err(e) => {
+            shared.sink.metrics.connection_rejected(&names.listener);
+            tracing::warn!(target: "waygate::listener", listener = %names.listener, client = %peer, error = %e, "cannot hand the connection to a worker");
+            return;
+        }
+    };
+    workers.spawn_connection(move || async move {
+        match TcpStream::from_std(std) {
+            Ok(tcp) => serve_connection(tcp, peer, names, shared).await,
+            Err(e) => {
+                shared.sink.metrics.connection_rejected(&names.listener);
+                tracing::warn!(target: "waygate::listener", listener = %names.listener, client = %peer, error = %e, "a worker cannot take the connection");
+            }
+        }
+    });
 }
 
 async fn serve_connection(tcp: TcpStream, peer: SocketAddr, names: Names, shared: ConnShared) {

@@ -13,9 +13,9 @@ use waygate_faultlab::{Backend, Fault, Running, TestPki};
 const DEMO_SLOW_HEAD: Duration = Duration::from_secs(8);
 const DEMO_KEEPALIVE_IDLE: Duration = Duration::from_secs(2);
 
-pub async fn demo(port: u16, admin_port: u16) -> u8 {
+pub async fn demo(port: u16, admin_port: u16, workers: usize) -> u8 {
     match start(port, admin_port).await {
-        Ok((config, _targets)) => crate::run::serve(config, None, Duration::from_secs(5)).await,
+        Ok((config, _targets)) => crate::run::serve(config, None, Duration::from_secs(5), workers).await,
         Err(e) => {
             eprintln!("waygate demo: {e}");
             1

@@ -36,6 +36,10 @@ enum Command {
         /// How long SIGTERM waits for in-flight requests before exiting anyway.
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         drain_timeout: std::time::Duration,
+        /// Threads serving client connections, each a single-threaded event loop that keeps a connection and
+        /// its upstream connections on one core (default: one per CPU).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        workers: Option<u16>,
     },
     /// Run the gateway on an embedded configuration with demo targets on loopback, one healthy and one per
     /// common failure, and print the URLs to try.
@@ -48,6 +52,9 @@ enum Command {
         /// Admin port on 127.0.0.1.
         #[arg(long, default_value_t = 9901)]
         admin_port: u16,
+        /// Threads serving client connections (default: one per CPU).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        workers: Option<u16>,
     },
     /// Validate a configuration file; errors are printed as FILE:LINE:COL: message.
     ///
@@ -108,10 +115,26 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     waygate_config::parse_duration(s)
 }
 
+/// Client connections run on worker threads of their own, so the gateway's commands need only a
+/// single-threaded runtime for the control plane; every other command gets a multi-threaded one.
+fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
+    match command {
+        Command::Run { .. } | Command::Demo { .. } => {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()
+        }
+        _ => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+    }
+}
+
+/// `--workers`, or one per CPU.
+fn worker_count(flag: Option<u16>) -> usize {
+    flag.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime_for(&cli.command) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("waygate: cannot start the async runtime: {e}");
@@ -119,8 +142,12 @@ fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        Command::Run { config, drain_timeout } => runtime.block_on(run::run(&config, drain_timeout)),
-        Command::Demo { port, admin_port } => runtime.block_on(demo::demo(port, admin_port)),
+        Command::Run { config, drain_timeout, workers } => {
+            runtime.block_on(run::run(&config, drain_timeout, worker_count(workers)))
+        }
+        Command::Demo { port, admin_port, workers } => {
+            runtime.block_on(demo::demo(port, admin_port, worker_count(workers)))
+        }
         Command::CheckConfig { file } => check::check(&file),
         Command::Doctor { command: DoctorCommand::Logs(args) } => waygate_doctor::run_logs(&args),
         Command::Doctor { command: DoctorCommand::Probe(args) } => runtime.block_on(waygate_doctor::run_probe(&args)),

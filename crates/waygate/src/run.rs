@@ -10,9 +10,10 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use waygate_admin::AdminState;
 use waygate_config::Config;
+use waygate_proxy::workers::Workers;
 use waygate_proxy::{Drain, Gateway};
 
-pub async fn run(path: &Path, drain_timeout: Duration) -> u8 {
+pub async fn run(path: &Path, drain_timeout: Duration, workers: usize) -> u8 {
     if !path.exists() {
         eprintln!("waygate: configuration file {} not found (use --config FILE)", path.display());
         return 1;
@@ -24,11 +25,12 @@ pub async fn run(path: &Path, drain_timeout: Duration) -> u8 {
             return 1;
         }
     };
-    serve(config, Some(path), drain_timeout).await
+    serve(config, Some(path), drain_timeout, workers).await
 }
 
-/// Runs a gateway on `config` until SIGTERM/SIGINT; `path` is what SIGHUP reloads (none for the demo).
-pub async fn serve(config: Config, path: Option<&Path>, drain_timeout: Duration) -> u8 {
+/// Runs a gateway on `config`, its client connections on `workers` threads, until SIGTERM/SIGINT; `path` is
+/// what SIGHUP reloads (none for the demo).
+pub async fn serve(config: Config, path: Option<&Path>, drain_timeout: Duration, workers: usize) -> u8 {
     let (mut hup, mut term, mut int) =
         match (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
             (Ok(h), Ok(t), Ok(i)) => (h, t, i),
@@ -55,7 +57,14 @@ pub async fn serve(config: Config, path: Option<&Path>, drain_timeout: Duration)
             return 1;
         }
     };
-    let gateway = match Gateway::start(config).await {
+    let workers = match Workers::start(workers) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("waygate: cannot start {workers} worker threads: {e}");
+            return 2;
+        }
+    };
+    let gateway = match Gateway::start_with_workers(config, workers.clone()).await {
         Ok(g) => g,
         Err(e) => {
             eprintln!("waygate: {e}");
@@ -64,7 +73,7 @@ pub async fn serve(config: Config, path: Option<&Path>, drain_timeout: Duration)
     };
     let _ = admin_state.gateway.set(gateway.clone());
     admin_state.ready.store(true, Ordering::Relaxed);
-    tracing::info!(target: "waygate", "ready");
+    tracing::info!(target: "waygate", workers = workers.len(), "ready");
     loop {
         tokio::select! {
             _ = hup.recv() => reload(&gateway, path).await,

@@ -31,7 +31,7 @@ use pool::{Parked, Pool};
 pub use waygate_connect::MAX_RESPONSE_HEAD;
 /// Pooled connections idle at least this long are peeked at before reuse ([`liveness`]).
 const PROBE_AFTER_IDLE: Duration = Duration::from_millis(1);
-/// Idle connections kept per target.
+/// Idle connections kept per target and worker.
 const MAX_IDLE_PER_TARGET: usize = 1024;
 
 /// One target's way in: how to connect, its pool of idle connections, and what it taught us about keep-alive.

@@ -1,8 +1,10 @@
 //! The per-target pool of idle HTTP/1.1 connections. LIFO, so the most recently used (warmest) connection
 //! is reused first and the oldest ones age out. A connection is parked only after its response body was fully
-//! read; at checkout, closed or expired connections are discarded before one is handed out.
+//! read; at checkout, closed or expired connections are discarded before one is handed out. With
+//! thread-per-core workers the pool has one slot per worker: a connection's I/O task runs on the worker that
+//! opened it, so a request leases only connections of its own worker and never wakes another thread.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use hyper::client::conn::http1::SendRequest;
@@ -25,8 +27,16 @@ pub struct IdleConn {
 /// Idle connections of one target.
 #[derive(Debug)]
 pub struct Pool {
-    idle: Mutex<Vec<IdleConn>>,
+    /// One per worker ([`crate::workers::current`] modulo their number).
+    slots: Box<[Mutex<Vec<IdleConn>>]>,
+    /// Per slot.
     max_idle: usize,
+}
+
+/// How many slots a pool has: one per CPU, the most workers that make sense.
+fn slot_count() -> usize {
+    static SLOTS: OnceLock<usize> = OnceLock::new();
+    *SLOTS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 256))
 }
 
 impl IdleConn {
@@ -42,12 +52,12 @@ impl IdleConn {
 
 impl Pool {
     pub fn new(max_idle: usize) -> Self {
-        Self { idle: Mutex::new(Vec::new()), max_idle }
+        Self { slots: (0..slot_count()).map(|_| Mutex::new(Vec::new())).collect(), max_idle }
     }
 
+    /// The calling worker's slot.
     fn lock(&self) -> MutexGuard<'_, Vec<IdleConn>> {
-        // A panic while holding this lock cannot leave the Vec inconsistent, so poisoning is ignored.
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.slots[crate::workers::current() % self.slots.len()])
     }
 
     /// Takes the most recently parked connection that is still open and within `idle_timeout`; also returns how
@@ -90,12 +100,19 @@ impl Pool {
 
     /// Closes every idle connection.
     pub fn clear(&self) {
-        self.lock().drain(..).for_each(IdleConn::evict);
+        for slot in &self.slots {
+            lock(slot).drain(..).for_each(IdleConn::evict);
+        }
     }
 
     pub fn idle_count(&self) -> usize {
-        self.lock().len()
+        self.slots.iter().map(|s| lock(s).len()).sum()
     }
+}
+
+fn lock(slot: &Mutex<Vec<IdleConn>>) -> MutexGuard<'_, Vec<IdleConn>> {
+    // A panic while holding this lock cannot leave the Vec inconsistent, so poisoning is ignored.
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A connection handed back after a complete exchange.

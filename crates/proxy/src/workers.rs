@@ -1,0 +1,137 @@
+//! Thread-per-core workers for client connections: N single-threaded tokio runtimes, each on its own thread.
+//! A client connection, its requests and the upstream connections they lease stay on one thread (the upstream
+//! pool keeps one slot per worker), so the request path takes no cross-thread wake-up and its data stays in
+//! one core's cache. The listener accepts on the gateway's runtime and hands each connection to the worker
+//! with the fewest open connections, so long-lived keep-alive connections spread evenly.
+//!
+//! Without workers ([`crate::Gateway::start`]), connections run on the runtime the gateway started on.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+thread_local! {
+    /// This thread's worker index; 0 on every thread that is not a worker.
+    static CURRENT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The worker index of the calling thread (0 outside workers): which per-worker slot to use.
+pub fn current() -> usize {
+    CURRENT.with(Cell::get)
+}
+
+/// A set of worker threads. Dropping it stops them; their connections end with them, so drop it only after
+/// the gateway has drained.
+#[derive(Debug)]
+pub struct Workers {
+    workers: Vec<Worker>,
+}
+
+#[derive(Debug)]
+struct Worker {
+    handle: Handle,
+    /// Client connections open on this worker.
+    open: Arc<AtomicUsize>,
+    /// Dropped with the worker: its thread's runtime returns and shuts down.
+    _stop: oneshot::Sender<()>,
+}
+
+/// Lowers a worker's open-connection count when the connection's task ends (or is dropped unpolled).
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Workers {
+    /// Starts `n` worker threads (at least one), named `waygate-worker-N`.
+    pub fn start(n: usize) -> io::Result<Arc<Self>> {
+        let mut workers = Vec::with_capacity(n.max(1));
+        for index in 0..n.max(1) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let handle = runtime.handle().clone();
+            let (stop, stopped) = oneshot::channel::<()>();
+            std::thread::Builder::new().name(format!("waygate-worker-{index}")).spawn(move || {
+                CURRENT.with(|c| c.set(index));
+                // Returns when the sender is dropped; dropping the runtime then cancels what still runs on it.
+                let _ = runtime.block_on(stopped);
+            })?;
+            workers.push(Worker { handle, open: Arc::new(AtomicUsize::new(0)), _stop: stop });
+        }
+        Ok(Arc::new(Self { workers }))
+    }
+
+    pub fn len(&self) -> usize {
+        self.workers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.workers.is_empty()
+    }
+
+    /// Open client connections per worker, in worker order.
+    pub fn open_connections(&self) -> Vec<usize> {
+        self.workers.iter().map(|w| w.open.load(Ordering::Relaxed)).collect()
+    }
+
+    /// Runs the future `make` builds on the worker with the fewest open connections (the first of equals).
+    /// `make` runs on that worker's thread, so it may register sockets with the worker's reactor.
+    pub fn spawn_connection<F, Fut>(&self, make: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Some(worker) = self.workers.iter().min_by_key(|w| w.open.load(Ordering::Relaxed)) else { return };
+        worker.open.fetch_add(1, Ordering::Relaxed);
+        let open = Open(worker.open.clone());
+        worker.handle.spawn(async move {
+            let _open = open;
+            make().await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn connections_go_to_the_least_loaded_worker_and_run_on_its_thread() {
+        let workers = Workers::start(2).expect("workers");
+        assert_eq!(workers.len(), 2);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (release, held) = tokio::sync::watch::channel(false);
+        for _ in 0..4 {
+            let tx = tx.clone();
+            let mut held = held.clone();
+            workers.spawn_connection(move || async move {
+                let name = std::thread::current().name().map(str::to_owned);
+                let _ = tx.send((current(), name));
+                let _ = held.wait_for(|r| *r).await;
+            });
+        }
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            seen.push(rx.recv().await.expect("a connection ran"));
+        }
+        seen.sort();
+        let expected: Vec<_> = [0, 0, 1, 1].into_iter().map(|i| (i, Some(format!("waygate-worker-{i}")))).collect();
+        assert_eq!(seen, expected, "two each, on the worker's own thread");
+        assert_eq!(workers.open_connections(), vec![2, 2]);
+        release.send_replace(true);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while workers.open_connections() != vec![0, 0] {
+            assert!(std::time::Instant::now() < deadline, "open counts never fell: {:?}", workers.open_connections());
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(current(), 0, "the test's own thread is not a worker");
+    }
+}
