@@ -138,18 +138,8 @@ pub(crate) fn push_secs(out: &mut String, d: Option<Duration>) {
 }
 
 /// Decimal digits of `v`, without `core::fmt` (several numbers per line add up on the writer thread).
-pub(crate) fn push_u64(out: &mut String, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+pub(crate) fn push_u64(out: &mut String, v: u64) {
+    out.push_str(itoa::Buffer::new().format(v));
 }
 
 /// `ip:port`, IPv6 without brackets.
@@ -174,7 +164,11 @@ fn push_addr(out: &mut String, a: SocketAddr) {
 /// A target as `host:port`: socket addresses in [`push_addr`] form; anything else as a token that still ends in
 /// `:port` (an empty port when it has none), which the Athena regex's `([^ ]*)[:-]([0-9]*)` requires.
 fn push_target(out: &mut String, t: &str) {
-    if let Ok(a) = t.parse::<SocketAddr>() {
+    // Only a bracketed IPv6 address is written differently from its text: an IPv4 `ip:port` that parses is
+    // already in canonical form, so it (like a host name) goes through the token path below unparsed.
+    if t.starts_with('[')
+        && let Ok(a) = t.parse::<SocketAddr>()
+    {
         return push_addr(out, a);
     }
     match t.rsplit_once(':') {
@@ -194,13 +188,26 @@ fn splits(c: char) -> bool {
     c.is_whitespace() || c.is_control() || c == '"' || c == ','
 }
 
+/// ASCII bytes a token may hold as they are: [`splits`] answered once per byte value, at compile time.
+const TOKEN_SAFE: [bool; 128] = {
+    let mut table = [false; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8 as char;
+        // `splits` for ASCII, spelled out because it is not a `const fn`: whitespace, controls, '"' and ','.
+        table[b] = !(c.is_ascii_whitespace() || c.is_ascii_control() || c == '"' || c == ',');
+        b += 1;
+    }
+    table
+};
+
 /// One unquoted token: `-` when empty, splitting characters replaced with `_`.
 fn push_token(out: &mut String, s: &str) {
     if s.is_empty() {
         out.push('-');
     }
     // ASCII with nothing to replace (the usual case) is copied whole.
-    if s.bytes().all(|b| b.is_ascii() && !splits(char::from(b))) {
+    if s.bytes().all(|b| TOKEN_SAFE.get(usize::from(b)).copied().unwrap_or(false)) {
         out.push_str(s);
         return;
     }
@@ -322,6 +329,31 @@ fn truncate(s: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_table_agrees_with_splits_and_fast_paths_write_what_the_slow_ones_did() {
+        for b in 0u8..128 {
+            assert_eq!(TOKEN_SAFE[usize::from(b)], !splits(char::from(b)), "byte {b:#04x}");
+        }
+        let mut out = String::new();
+        push_token(&mut out, "a b,\"c\u{85}d");
+        assert_eq!(out, "a_b__c_d");
+        for (target, want) in [
+            ("10.0.0.7:8080", "10.0.0.7:8080"),
+            ("[2001:db8::1]:443", "2001:db8::1:443"),
+            ("app.internal:80", "app.internal:80"),
+            ("no port", "no_port:"),
+        ] {
+            let mut out = String::new();
+            push_target(&mut out, target);
+            assert_eq!(out, want, "{target}");
+        }
+        for v in [0, 7, 10, 99, 1_000_000, u64::MAX] {
+            let mut out = String::new();
+            push_u64(&mut out, v);
+            assert_eq!(out, v.to_string());
+        }
+    }
 
     #[test]
     fn hand_written_numbers_match_core_fmt() {
