@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use waygate_config::{Algorithm, TargetGroup, TargetSpec};
 use waygate_telemetry::TargetGroupRef;
 
+use crate::count::Held;
 use crate::health::Health;
 use crate::lifecycle::{AuditLog, Lifecycle};
 use crate::upstream::Upstream;
@@ -82,14 +83,7 @@ pub struct Group {
 }
 
 /// One request counted against the group's in-flight limit until dropped.
-#[derive(Debug)]
-pub struct Admitted(Arc<AtomicUsize>);
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
+pub type Admitted = Held;
 
 impl Group {
     pub fn new(config: TargetGroup, targets: Vec<Arc<Target>>, audit: Arc<AuditLog>) -> Self {
@@ -100,8 +94,7 @@ impl Group {
     /// Admits one request, or `None` when `max_in_flight_requests` are already in flight (GatewayOverloaded).
     pub fn admit(&self) -> Option<Admitted> {
         let limit = self.config.max_in_flight_requests as usize;
-        let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
-        let admitted = Admitted(self.in_flight.clone());
+        let (admitted, before) = Held::enter(&self.in_flight);
         (limit == 0 || before < limit).then_some(admitted)
     }
 

@@ -6,6 +6,7 @@
 //! (pool checkout or connect → TLS) → relay, with every failure classified through the fault catalogue.
 
 pub mod body;
+pub mod count;
 mod forward;
 pub mod group;
 pub mod guard;
@@ -188,11 +189,6 @@ impl Gateway {
     /// The targets draining now.
     pub fn draining(&self) -> Vec<Draining> {
         self.inner.registry.draining()
-    }
-
-    /// A handle that always reads the current snapshot (for the admin API, which outlives reloads).
-    pub fn runtime_handle(&self) -> Arc<ArcSwap<Runtime>> {
-        self.inner.runtime.clone()
     }
 
     /// The snapshot requests are served from now.

@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
+use crate::count::Held;
 use crate::forward::{self, ClientConn};
 use crate::guard::{Guarded, Verdicts};
 use crate::record::{ConnFacts, Sink, TlsInfo};
@@ -151,15 +152,6 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, names: Names, shared
     }
 }
 
-/// Decrements the connection's in-flight count even when hyper drops a request future early.
-struct InFlightGuard(Arc<AtomicUsize>);
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 async fn serve_http<I>(
     io: I,
     client: ClientConn,
@@ -197,8 +189,8 @@ async fn serve_http<I>(
     let service = service_fn(move |req| {
         let rt = runtime.load_full();
         let client = client.clone();
-        in_flight.fetch_add(1, Ordering::Relaxed);
-        let guard = InFlightGuard(in_flight.clone());
+        // Released even when hyper drops the request future early.
+        let (guard, _) = Held::enter(&in_flight);
         // Boxed per request: hyper keeps a slot for the service future from the connection's first byte to its
         // last, so an unboxed one (kilobytes) would stay allocated on every idle keep-alive connection.
         Box::pin(async move {

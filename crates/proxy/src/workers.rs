@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::runtime::Handle;
+
+use crate::count::Held;
 use tokio::sync::oneshot;
 
 thread_local! {
@@ -39,15 +41,6 @@ struct Worker {
     open: Arc<AtomicUsize>,
     /// Dropped with the worker: its thread's runtime returns and shuts down.
     _stop: oneshot::Sender<()>,
-}
-
-/// Lowers a worker's open-connection count when the connection's task ends (or is dropped unpolled).
-struct Open(Arc<AtomicUsize>);
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 impl Workers {
@@ -89,8 +82,8 @@ impl Workers {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let Some(worker) = self.workers.iter().min_by_key(|w| w.open.load(Ordering::Relaxed)) else { return };
-        worker.open.fetch_add(1, Ordering::Relaxed);
-        let open = Open(worker.open.clone());
+        // Counted until the connection's task ends (or is dropped unpolled).
+        let (open, _) = Held::enter(&worker.open);
         worker.handle.spawn(async move {
             let _open = open;
             make().await;

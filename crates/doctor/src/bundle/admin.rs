@@ -11,7 +11,7 @@ use hyper_util::rt::TokioIo;
 /// Bodies larger than this are not bundled.
 const MAX_BODY: usize = 32 * 1024 * 1024;
 /// Per request: connect, send, and read the whole body.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the admin API is, from `--admin URL` or the config's `[admin] bind`.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 
 /// The marker no bundle file may contain.
-pub const FORBIDDEN: &[u8] = b"PRIVATE KEY";
+const FORBIDDEN: &[u8] = b"PRIVATE KEY";
 
 /// Files collected so far, and what could not be collected.
 #[derive(Debug, Default)]
