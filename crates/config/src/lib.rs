@@ -12,7 +12,7 @@ mod validate;
 
 use std::path::Path;
 
-pub use duration::parse_duration;
+pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 

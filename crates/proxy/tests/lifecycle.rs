@@ -274,6 +274,7 @@ async fn a_fleet_is_replaced_under_load_without_an_error() {
         while ok.load(Ordering::Relaxed) < start + 50 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await; // polling interval, with the deadline above
         }
+        assert!(ok.load(Ordering::Relaxed) >= start + 50, "requests kept succeeding between the steps");
     };
     for (o, n) in old.iter().zip(&new) {
         progress(ok.clone()).await;

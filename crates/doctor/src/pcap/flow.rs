@@ -261,8 +261,6 @@ fn seq_le(a: u32, b: u32) -> bool {
 pub struct Tracker {
     pub flows: Vec<Flow>,
     index: HashMap<(SocketAddr, SocketAddr), usize>,
-    /// ICMP errors quoting a flow the capture never showed.
-    pub orphan_unreachables: u64,
 }
 
 fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
@@ -304,15 +302,13 @@ impl Tracker {
     }
 
     pub fn unreachable(&mut self, u: Unreachable, at: At) {
-        match self.index.get(&key(u.quoted_src, u.quoted_dst)) {
-            Some(&i) => {
-                let flow = &mut self.flows[i];
-                if flow.unreachable.is_none() && u.quoted_src == flow.client {
-                    flow.unreachable = Some((at.0, at.1, u));
-                    flow.last = at;
-                }
+        // An unreachable for a connection the capture does not hold has nothing to attach to.
+        if let Some(&i) = self.index.get(&key(u.quoted_src, u.quoted_dst)) {
+            let flow = &mut self.flows[i];
+            if flow.unreachable.is_none() && u.quoted_src == flow.client {
+                flow.unreachable = Some((at.0, at.1, u));
+                flow.last = at;
             }
-            None => self.orphan_unreachables += 1,
         }
     }
 }

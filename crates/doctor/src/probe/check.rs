@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
+use waygate_config::format_duration;
 use waygate_connect::connector::{self, TlsTarget};
 use waygate_connect::tls::PresentedChain;
 use waygate_connect::transport::Transport;
@@ -50,7 +51,7 @@ pub fn failure(f: &AttemptFailure, message: String) -> Failure {
 
 pub fn describe(f: &AttemptFailure) -> String {
     if let Some(t) = f.timed_out {
-        return format!("no answer within {}", humantime(t));
+        return format!("no answer within {}", format_duration(t));
     }
     if let Some(tls) = &f.tls {
         return tls.to_string();
@@ -59,10 +60,6 @@ pub fn describe(f: &AttemptFailure) -> String {
         return h.to_string();
     }
     f.io.as_ref().map_or_else(|| "failed".to_owned(), ToString::to_string)
-}
-
-pub fn humantime(d: Duration) -> String {
-    if d.as_millis().is_multiple_of(1000) { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
 }
 
 /// Probes one resolved address of `t`.
@@ -151,7 +148,7 @@ async fn handshake(
                 message = format!(
                     "TCP connected, ClientHello sent ({} bytes), nothing read in {}",
                     tls.bytes_written,
-                    humantime(t.timers.tls_handshake_timeout)
+                    format_duration(t.timers.tls_handshake_timeout)
                 );
             }
             report.failure = Some(failure(&f, message));
@@ -187,8 +184,8 @@ mod tests {
     #[test]
     fn names_and_durations() {
         assert_eq!(version_name("TLSv1_3"), "TLSv1.3");
-        assert_eq!(humantime(Duration::from_secs(60)), "60s");
-        assert_eq!(humantime(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::from_secs(60)), "60s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
         assert_eq!(ms(Duration::from_micros(1234)), 1.2);
     }
 }

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use hyper::client::conn::http1;
 use waygate_connect::ConnCounters;
 
-use super::check::humantime;
 use super::report::KeepAlive;
 use super::target::ProbeTarget;
+use waygate_config::format_duration;
 
 pub fn unknown_keepalive(t: &ProbeTarget, why: &str) -> KeepAlive {
     KeepAlive {
@@ -30,7 +30,7 @@ pub async fn watch_idle<B>(
 ) -> KeepAlive {
     let max = t.keepalive_max;
     let pool = t.timers.pool_idle_timeout;
-    let pool_s = humantime(pool);
+    let pool_s = format_duration(pool);
     let closed = tokio::time::timeout(max, conn_task).await.is_ok();
     drop(sender);
     let idle = counters.last_io_ago(Instant::now());
@@ -45,7 +45,7 @@ pub async fn watch_idle<B>(
                      ({pool_s}): keep-alive race risk (TargetKeepAliveRace). Set the target's keep-alive timeout \
                      above {pool_s}, or set pool_idle_timeout below it (e.g. \"{}\")",
                     idle.as_secs_f64(),
-                    humantime(Duration::from_secs(lower.as_secs().max(1)))
+                    format_duration(Duration::from_secs(lower.as_secs().max(1)))
                 ),
             )
         } else {
@@ -66,7 +66,7 @@ pub async fn watch_idle<B>(
             format!(
                 "the target kept the idle connection open for {} (--keepalive-max), at least pool_idle_timeout \
                  ({pool_s}): the gateway closes first, as it should",
-                humantime(max)
+                format_duration(max)
             ),
         )
     } else {
@@ -76,7 +76,7 @@ pub async fn watch_idle<B>(
             format!(
                 "still open after {}, shorter than pool_idle_timeout ({pool_s}): raise --keepalive-max above \
                  {pool_s} to know which side closes first",
-                humantime(max)
+                format_duration(max)
             ),
         )
     };
