@@ -45,18 +45,18 @@ impl Lifecycle {
 
     /// The last deregistration of this target (kept after the drain ends, for the 502's log line).
     pub fn drain_info(&self) -> Option<DrainInfo> {
-        self.drain.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        lock(&self.drain).clone()
     }
 
     fn begin(&self, info: DrainInfo) {
-        *self.drain.lock().unwrap_or_else(PoisonError::into_inner) = Some(info);
+        *lock(&self.drain) = Some(info);
         self.draining.store(true, Ordering::SeqCst);
     }
 
     /// Re-registered while draining: back in service.
     fn cancel(&self) {
         self.draining.store(false, Ordering::SeqCst);
-        *self.drain.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        *lock(&self.drain) = None;
         self.idle.notify_one();
     }
 
