@@ -93,7 +93,8 @@ async fn route(
         return error(pending, errors, Cause::ClientXffTooMany, &id, None);
     }
     let host = request_host(&req);
-    let Some(route) = listener.router.route(host.as_deref().unwrap_or(""), req.uri().path()) else {
+    let host_str = host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("");
+    let Some(route) = listener.router.route(host_str, req.uri().path()) else {
         return error(pending, errors, Cause::NoRoute, &id, None);
     };
     let group = match route.action {
@@ -137,11 +138,12 @@ fn response_bytes<B: http_body::Body>(resp: &Response<B>) -> u64 {
     head_bytes(resp.headers()) + resp.body().size_hint().exact().unwrap_or(0)
 }
 
-fn request_host(req: &Request<Incoming>) -> Option<String> {
-    if let Some(h) = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()) {
-        return Some(h.to_owned());
+/// The Host header (a shared-buffer clone, no copy), else HTTP/2's `:authority`.
+fn request_host(req: &Request<Incoming>) -> Option<HeaderValue> {
+    if let Some(h) = req.headers().get(header::HOST) {
+        return Some(h.clone());
     }
-    req.uri().authority().map(|a| a.as_str().to_owned())
+    req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
 }
 
 fn fixed_response(fixed: &FixedResponse, id: &HeaderValue) -> Response<ProxyBody> {
@@ -150,7 +152,7 @@ fn fixed_response(fixed: &FixedResponse, id: &HeaderValue) -> Response<ProxyBody
     if let Ok(ct) = HeaderValue::from_str(&fixed.content_type) {
         resp.headers_mut().insert(header::CONTENT_TYPE, ct);
     }
-    resp.headers_mut().insert(&X_REQUEST_ID, id.clone());
+    resp.headers_mut().insert(&X_REQUEST_ID, headers::response_request_id(id));
     resp
 }
 
@@ -159,12 +161,17 @@ fn upstream_request(
     req: Request<Incoming>,
     client: &ClientConn,
     id: &HeaderValue,
-    host: Option<String>,
+    host: Option<HeaderValue>,
 ) -> Request<Incoming> {
     let (mut parts, body) = req.into_parts();
     let trailers = headers::accepts_trailers(parts.version, &parts.headers);
-    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    parts.uri = Uri::try_from(path).unwrap_or_else(|_| Uri::from_static("/"));
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        // Absolute form (HTTP/2, or an HTTP/1 proxy-style request): keep the path and query, parsed already.
+        let mut origin = http::uri::Parts::default();
+        origin.path_and_query =
+            Some(parts.uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")));
+        parts.uri = Uri::from_parts(origin).unwrap_or_else(|_| Uri::from_static("/"));
+    }
     parts.version = Version::HTTP_11;
     let fwd = Forwarded {
         client_ip: &client.client_ip,
@@ -175,7 +182,7 @@ fn upstream_request(
     };
     headers::to_upstream(&mut parts.headers, &fwd);
     if !parts.headers.contains_key(header::HOST)
-        && let Some(v) = host.and_then(|h| HeaderValue::from_str(&h).ok())
+        && let Some(v) = host
     {
         parts.headers.insert(header::HOST, v);
     }
@@ -245,7 +252,7 @@ async fn forward(
     group: &Arc<Group>,
     req: Request<Incoming>,
     id: HeaderValue,
-    host: Option<String>,
+    host: Option<HeaderValue>,
     pending: &mut Pending,
     close_upstream: bool,
 ) -> Response<ProxyBody> {

@@ -142,6 +142,12 @@ impl Upstream {
 
     /// A new connection, bypassing the pool (the retry after a keep-alive race).
     pub async fn connect(&self) -> Result<Lease, AttemptFailure> {
+        // Boxed: connecting (TCP, TLS handshake, HTTP/1 handshake) is a kilobyte and a half of future state that
+        // every request would otherwise carry, and move, although most reuse a pooled connection.
+        Box::pin(self.open()).await
+    }
+
+    async fn open(&self) -> Result<Lease, AttemptFailure> {
         let connected = connector::connect(&self.spec).await?;
         let counters = connected.counters.clone();
         let io = TokioIo::new(connected.transport);
