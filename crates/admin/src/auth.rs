@@ -3,10 +3,12 @@
 //! <token>`; the comparison takes the same time wherever the first difference is, so a token cannot be
 //! guessed byte by byte. Config validation already refuses a non-loopback admin bind without a token file.
 //!
-//! The file holds one token per line: `TOKEN` alone (named "admin") or `NAME TOKEN`; blank lines and `#`
-//! comments are skipped. The name is the actor the audit log records for that token's changes.
+//! The file's format is [`TokenFile`]'s: one token per line, `TOKEN` alone (named "admin") or `NAME TOKEN`.
+//! The name is the actor the audit log records for that token's changes.
 
 use std::path::Path;
+
+use waygate_config::TokenFile;
 
 /// The configured tokens.
 #[derive(Clone)]
@@ -20,36 +22,15 @@ impl std::fmt::Debug for Token {
 }
 
 impl Token {
-    /// Reads the token file; an unreadable file, one without a token or a malformed line is an error naming
-    /// the file (and line).
+    /// Reads the token file ([`TokenFile`]: the same reading as the CLI's and the doctor's); an unreadable
+    /// file, one without a token or a malformed line is an error naming the file (and line).
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read admin token: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+        TokenFile::load(path).map(Self::from)
     }
 
+    #[cfg(test)]
     fn parse(text: &str) -> Result<Self, String> {
-        let mut tokens = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (name, token) = match fields[..] {
-                [token] => ("admin", token),
-                [name, token] => (name, token),
-                _ => return Err(format!("line {}: expected `TOKEN` or `NAME TOKEN`", n + 1)),
-            };
-            if tokens.iter().any(|(existing, _)| existing == name) {
-                return Err(format!("line {}: token name {name:?} is used twice", n + 1));
-            }
-            tokens.push((name.to_owned(), token.as_bytes().to_vec()));
-        }
-        if tokens.is_empty() {
-            return Err("admin token file holds no token".to_owned());
-        }
-        Ok(Self(tokens))
+        TokenFile::parse(text).map(Self::from)
     }
 
     /// The name of the token an `Authorization` header value carries, if it carries one of them. Every
@@ -63,6 +44,12 @@ impl Token {
             }
         }
         found
+    }
+}
+
+impl From<TokenFile> for Token {
+    fn from(file: TokenFile) -> Self {
+        Self(file.entries().map(|(name, token)| (name.to_owned(), token.as_bytes().to_vec())).collect())
     }
 }
 
@@ -93,12 +80,5 @@ mod tests {
         assert_eq!(t.identify(Some(b"Bearer aaaa")), Some("alice"));
         assert_eq!(t.identify(Some(b"Bearer bbbb")), Some("ci-deploy"));
         assert_eq!(t.identify(Some(b"Bearer cccc")), None);
-    }
-
-    #[test]
-    fn bad_token_files_say_where() {
-        assert_eq!(Token::parse("\n# nothing\n").unwrap_err(), "admin token file holds no token");
-        assert_eq!(Token::parse("a b c\n").unwrap_err(), "line 1: expected `TOKEN` or `NAME TOKEN`");
-        assert_eq!(Token::parse("x 1\nx 2\n").unwrap_err(), "line 2: token name \"x\" is used twice");
     }
 }

@@ -8,6 +8,7 @@ mod duration;
 mod error;
 pub mod file;
 pub mod model;
+mod token_file;
 mod validate;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ use std::path::Path;
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use token_file::TokenFile;
 
 use error::{Diag, Locator};
 

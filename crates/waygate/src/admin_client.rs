@@ -58,13 +58,8 @@ impl Admin {
         let token_file = args.token_file.clone().or_else(|| config.as_ref().and_then(|c| c.admin.token_file.clone()));
         let token = match token_file {
             None => None,
-            Some(path) => {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("{}: cannot read admin token: {e}", path.display()))?;
-                let line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
-                let Some(line) = line else { return Err(format!("{}: no token in the file", path.display())) };
-                Some(line.split_whitespace().last().unwrap_or_default().to_owned())
-            }
+            // Read as the gateway reads it: a file it would refuse is refused here too, naming the line.
+            Some(path) => Some(waygate_config::TokenFile::load(&path)?.first().to_owned()),
         };
         Ok(Self { authority, token })
     }

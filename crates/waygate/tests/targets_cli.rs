@@ -157,3 +157,18 @@ async fn targets_cli_registers_deregisters_and_the_audit_names_the_operator() {
     // The reload kept the API's registration: the file still lists only the old target.
     assert_eq!(get_backend(public), "new");
 }
+
+/// The CLI reads the token file as the gateway does: a line the gateway would refuse is refused here, naming
+/// the file and line, instead of sending a token the gateway cannot accept. Nothing is contacted: the admin
+/// address is a loopback port where nothing listens.
+#[test]
+fn targets_cli_refuses_a_token_file_the_gateway_would_refuse() {
+    let dir = tempdir("badtoken");
+    let token = dir.join("admin.token");
+    std::fs::write(&token, "# operators\nalice tok extra\n").unwrap();
+    let nobody: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let (code, _, err) = targets(nobody, &token, &["list"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("{}: line 2: expected `TOKEN` or `NAME TOKEN`", token.display())), "{err}");
+    assert!(!err.contains("unreachable"), "refused before connecting: {err}");
+}

@@ -131,9 +131,9 @@ pub async fn collect(args: &BundleArgs, now: i64) -> Result<Contents, String> {
             None
         }
     };
-    let tokens = admin_tokens(config.as_ref(), &mut c);
+    let (send, tokens) = admin_tokens(config.as_ref(), &mut c);
     progress("admin API");
-    admin_files(args, config.as_ref(), tokens.first().cloned(), &mut c).await;
+    admin_files(args, config.as_ref(), send, &mut c).await;
     progress("logs");
     system_log(args, &mut c);
     access_logs(args, config.as_ref(), &mut c);
@@ -155,20 +155,25 @@ fn now_micros() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }
 
-/// The tokens of `[admin] token_file` (one per line, `TOKEN` or `NAME TOKEN`, `#` comments): the first is
-/// sent; all are scrubbed from the bundle. Never added to it.
-fn admin_tokens(config: Option<&Config>, c: &mut Contents) -> Vec<String> {
-    let Some(file) = config.and_then(|c| c.admin.token_file.as_ref()) else { return Vec::new() };
-    match std::fs::read_to_string(file) {
-        Ok(text) => text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
-            .collect(),
+/// The token to send and the secrets to scrub, from `[admin] token_file` read as the gateway reads it
+/// ([`waygate_config::TokenFile`]): its first token is sent and all are scrubbed from the bundle, never added to
+/// it. A file the gateway would refuse sends nothing, and every word of its non-comment lines is scrubbed, since
+/// which of them are secrets cannot be told.
+fn admin_tokens(config: Option<&Config>, c: &mut Contents) -> (Option<String>, Vec<String>) {
+    let Some(file) = config.and_then(|c| c.admin.token_file.as_ref()) else { return (None, Vec::new()) };
+    match waygate_config::TokenFile::load(file) {
+        Ok(tokens) => (Some(tokens.first().to_owned()), tokens.entries().map(|(_, t)| t.to_owned()).collect()),
         Err(e) => {
-            c.missing(format!("admin token {}: {e} (admin requests sent without it)", file.display()));
-            Vec::new()
+            c.missing(format!("admin token {e} (admin requests sent without it)"));
+            let words = std::fs::read_to_string(file).unwrap_or_default();
+            let words = words
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.starts_with('#'))
+                .flat_map(str::split_whitespace)
+                .map(str::to_owned)
+                .collect();
+            (None, words)
         }
     }
 }
