@@ -31,7 +31,7 @@ pub fn audit(gw: &Gateway, query: Option<&str>) -> Reply {
         .since(since)
         .into_iter()
         .map(|e| {
-            json!({
+            let mut event = json!({
                 "seq": e.seq,
                 "time": waygate_telemetry::iso8601(e.time),
                 "actor": e.actor,
@@ -39,7 +39,11 @@ pub fn audit(gw: &Gateway, query: Option<&str>) -> Reply {
                 "target_group": e.target_group,
                 "target": e.target,
                 "details": e.details,
-            })
+            });
+            if let Some(aborted) = e.aborted {
+                event["aborted"] = json!(aborted);
+            }
+            event
         })
         .collect();
     reply::json(StatusCode::OK, &json!({ "events": events }))

@@ -152,7 +152,7 @@ async fn wait_for_drain(
             if ours && e["action"] == "drained" {
                 let details = e["details"].as_str().unwrap_or("");
                 println!("{address}: {details}");
-                return Ok(if details.contains("aborted") { 3 } else { 0 });
+                return Ok(if e["aborted"].as_u64().unwrap_or(0) > 0 { 3 } else { 0 });
             }
             if ours && e["action"] == "register" {
                 println!("{address}: registered again while draining; back in service");

@@ -172,3 +172,51 @@ fn targets_cli_refuses_a_token_file_the_gateway_would_refuse() {
     assert!(err.contains(&format!("{}: line 2: expected `TOKEN` or `NAME TOKEN`", token.display())), "{err}");
     assert!(!err.contains("unreachable"), "refused before connecting: {err}");
 }
+
+/// `deregister --wait` exits 3 when the drain's end cut requests: a request still waiting on a slow target when
+/// `deregistration_delay` elapses is aborted (the client gets 502 TargetDeregistered), and the audit event's
+/// `aborted` count, not its wording, decides the exit code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_cli_wait_exits_3_when_the_drain_aborts_requests() {
+    let slow = Backend::new("slow").spawn(loopback()).await.unwrap();
+    let dir = tempdir("aborted");
+    let config = write_config(&dir, &[slow.addr()]);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("name = \"app\"\n", "name = \"app\"\nderegistration_delay = \"300ms\"\nresponse_timeout = \"120s\"\n");
+    std::fs::write(&config, text).unwrap();
+    let token = dir.join("admin.token");
+    std::fs::write(&token, "ops tok-ops\n").unwrap();
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[admin]\nbind = \"127.0.0.1:0\"\n",
+        "[admin]\nbind = \"127.0.0.1:0\"\ntoken_file = \"admin.token\"\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let gw = Proc::start(&config);
+    let (admin, public) = (gw.admin(), gw.listener("public"));
+    gw.wait_line(&["ready"]);
+    let target = slow.addr().to_string();
+    let result = tokio::task::spawn_blocking(move || {
+        // The handler sleeps 60 s: far past the 300 ms drain, so only the drain's end can finish this request.
+        let client = std::thread::spawn(move || http_get(public, "/delay/60000"));
+        let path = format!("/api/v1/target-groups/app/targets/{target}");
+        let deadline = std::time::Instant::now() + DEADLINE;
+        while !admin_call(admin, "GET", &path, "tok-ops").1.contains("\"in_flight\": 1") {
+            assert!(std::time::Instant::now() < deadline, "the slow request never reached the target");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let dereg = targets(admin, &token, &["deregister", "app", &target, "--wait"]);
+        let answer = client.join().unwrap();
+        let audit = admin_call(admin, "GET", "/api/v1/audit", "tok-ops").1;
+        (dereg, answer, audit)
+    })
+    .await
+    .unwrap();
+    let ((code, out, err), answer, audit) = result;
+    assert_eq!(code, 3, "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("elapsed with 1 request(s) in flight"), "{out}");
+    assert!(answer.starts_with("HTTP/1.1 502") && answer.contains("TargetDeregistered"), "{answer}");
+    let events: serde_json::Value = serde_json::from_str(&audit).unwrap();
+    let drained = events["events"].as_array().unwrap().iter().find(|e| e["action"] == "drained").cloned();
+    assert_eq!(drained.map(|e| e["aborted"].clone()), Some(serde_json::json!(1)), "{audit}");
+}

@@ -46,6 +46,8 @@ pub struct Event {
     pub target_group: Option<String>,
     pub target: Option<String>,
     pub details: String,
+    /// `drained` events: how many requests the drain's end aborted (0 when nothing was in flight any more).
+    pub aborted: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +72,23 @@ impl AuditLog {
         target: Option<&str>,
         details: String,
     ) -> u64 {
+        self.record_event(actor, action, target_group, target, details, None)
+    }
+
+    /// A draining target left, aborting `aborted` requests still in flight.
+    pub fn record_drained(&self, actor: &str, target_group: &str, target: &str, aborted: u64, details: String) -> u64 {
+        self.record_event(actor, Action::Drained, Some(target_group), Some(target), details, Some(aborted))
+    }
+
+    fn record_event(
+        &self,
+        actor: &str,
+        action: Action,
+        target_group: Option<&str>,
+        target: Option<&str>,
+        details: String,
+        aborted: Option<u64>,
+    ) -> u64 {
         tracing::info!(target: "waygate::audit", actor = %actor, action = %action.as_str(),
             target_group = %target_group.unwrap_or("-"), target_addr = %target.unwrap_or("-"), "{details}");
         let mut inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -82,6 +101,7 @@ impl AuditLog {
             target_group: target_group.map(str::to_owned),
             target: target.map(str::to_owned),
             details,
+            aborted,
         };
         if inner.events.len() >= KEEP {
             inner.events.pop_front();

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Action, Registry, lock};
+use super::{Registry, lock};
 use crate::group::Target;
 
 pub(super) async fn run(registry: Arc<Registry>, group: String, target: Arc<Target>, delay: Duration) {
@@ -48,7 +48,8 @@ pub(super) async fn run(registry: Arc<Registry>, group: String, target: Arc<Targ
     } else {
         format!("drained: nothing in flight after {}", humantime(started.elapsed()))
     };
-    registry.audit.record(&actor, Action::Drained, Some(&group), Some(&target.authority), details);
+    let aborted = if expired { aborted as u64 } else { 0 };
+    registry.audit.record_drained(&actor, &group, &target.authority, aborted, details);
 }
 
 fn humantime(d: Duration) -> String {
