@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
@@ -24,6 +24,20 @@ fn targets(admin: SocketAddr, token: &Path, args: &[&str]) -> (i32, String, Stri
         .expect("run waygate targets");
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// The common config for `targets`, with `group` lines added to target group "app" and an admin token file
+/// holding `tokens`; returns (config path, token file path).
+fn config_with_tokens(dir: &Path, targets: &[SocketAddr], group: &str, tokens: &str) -> (PathBuf, PathBuf) {
+    let config = write_config(dir, targets);
+    let token = dir.join("admin.token");
+    std::fs::write(&token, tokens).unwrap();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[admin]\nbind = \"127.0.0.1:0\"\n", "[admin]\nbind = \"127.0.0.1:0\"\ntoken_file = \"admin.token\"\n")
+        .replace("name = \"app\"\n", &format!("name = \"app\"\n{group}"));
+    std::fs::write(&config, text).unwrap();
+    (config, token)
 }
 
 /// One admin request with a bearer token; returns (status, body).
@@ -53,14 +67,7 @@ async fn targets_cli_registers_deregisters_and_the_audit_names_the_operator() {
     let old = Backend::new("old").spawn(loopback()).await.unwrap();
     let new = Backend::new("new").spawn(loopback()).await.unwrap();
     let dir = tempdir("targets");
-    let config = write_config(&dir, &[old.addr()]);
-    let token = dir.join("admin.token");
-    std::fs::write(&token, "# operators\nalice tok-alice\nbob tok-bob\n").unwrap();
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "[admin]\nbind = \"127.0.0.1:0\"\n",
-        "[admin]\nbind = \"127.0.0.1:0\"\ntoken_file = \"admin.token\"\n",
-    );
-    std::fs::write(&config, text).unwrap();
+    let (config, token) = config_with_tokens(&dir, &[old.addr()], "", "# operators\nalice tok-alice\nbob tok-bob\n");
     let gw = Proc::start(&config);
     let (admin, public) = (gw.admin(), gw.listener("public"));
     gw.wait_line(&["ready"]);
@@ -180,18 +187,8 @@ fn targets_cli_refuses_a_token_file_the_gateway_would_refuse() {
 async fn targets_cli_wait_exits_3_when_the_drain_aborts_requests() {
     let slow = Backend::new("slow").spawn(loopback()).await.unwrap();
     let dir = tempdir("aborted");
-    let config = write_config(&dir, &[slow.addr()]);
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("name = \"app\"\n", "name = \"app\"\nderegistration_delay = \"300ms\"\nresponse_timeout = \"120s\"\n");
-    std::fs::write(&config, text).unwrap();
-    let token = dir.join("admin.token");
-    std::fs::write(&token, "ops tok-ops\n").unwrap();
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "[admin]\nbind = \"127.0.0.1:0\"\n",
-        "[admin]\nbind = \"127.0.0.1:0\"\ntoken_file = \"admin.token\"\n",
-    );
-    std::fs::write(&config, text).unwrap();
+    let group = "deregistration_delay = \"300ms\"\nresponse_timeout = \"120s\"\n";
+    let (config, token) = config_with_tokens(&dir, &[slow.addr()], group, "ops tok-ops\n");
     let gw = Proc::start(&config);
     let (admin, public) = (gw.admin(), gw.listener("public"));
     gw.wait_line(&["ready"]);

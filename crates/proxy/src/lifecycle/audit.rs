@@ -50,6 +50,22 @@ pub struct Event {
     pub aborted: Option<u64>,
 }
 
+impl Event {
+    /// Numbered when appended.
+    fn new(actor: &str, action: Action, group: Option<&str>, target: Option<&str>, details: String) -> Self {
+        Self {
+            seq: 0,
+            time: SystemTime::now(),
+            actor: actor.to_owned(),
+            action,
+            target_group: group.map(str::to_owned),
+            target: target.map(str::to_owned),
+            details,
+            aborted: None,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     next_seq: u64,
@@ -72,37 +88,22 @@ impl AuditLog {
         target: Option<&str>,
         details: String,
     ) -> u64 {
-        self.record_event(actor, action, target_group, target, details, None)
+        self.append(Event::new(actor, action, target_group, target, details))
     }
 
     /// A draining target left, aborting `aborted` requests still in flight.
     pub fn record_drained(&self, actor: &str, target_group: &str, target: &str, aborted: u64, details: String) -> u64 {
-        self.record_event(actor, Action::Drained, Some(target_group), Some(target), details, Some(aborted))
+        let event = Event::new(actor, Action::Drained, Some(target_group), Some(target), details);
+        self.append(Event { aborted: Some(aborted), ..event })
     }
 
-    fn record_event(
-        &self,
-        actor: &str,
-        action: Action,
-        target_group: Option<&str>,
-        target: Option<&str>,
-        details: String,
-        aborted: Option<u64>,
-    ) -> u64 {
-        tracing::info!(target: "waygate::audit", actor = %actor, action = %action.as_str(),
-            target_group = %target_group.unwrap_or("-"), target_addr = %target.unwrap_or("-"), "{details}");
+    fn append(&self, mut event: Event) -> u64 {
+        tracing::info!(target: "waygate::audit", actor = %event.actor, action = %event.action.as_str(),
+            target_group = %event.target_group.as_deref().unwrap_or("-"),
+            target_addr = %event.target.as_deref().unwrap_or("-"), "{}", event.details);
         let mut inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         inner.next_seq += 1;
-        let event = Event {
-            seq: inner.next_seq,
-            time: SystemTime::now(),
-            actor: actor.to_owned(),
-            action,
-            target_group: target_group.map(str::to_owned),
-            target: target.map(str::to_owned),
-            details,
-            aborted,
-        };
+        event.seq = inner.next_seq;
         if inner.events.len() >= KEEP {
             inner.events.pop_front();
         }
