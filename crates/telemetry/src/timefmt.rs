@@ -49,8 +49,33 @@ fn utc(t: SystemTime) -> Utc {
 }
 
 /// Append `YYYY-MM-DDTHH:MM:SS.ffffffZ`. Digits are written by hand: two of these per access-log line made
-/// `core::fmt` a tenth of the writer thread's work.
+/// `core::fmt` a tenth of the writer thread's work. The text up to the seconds is kept per thread for the last
+/// second written (every line of a busy second shares it), so most calls only write the microseconds.
 pub fn write_iso8601(out: &mut String, t: SystemTime) {
+    thread_local! {
+        /// The last whole second written (seconds since the epoch) and its `YYYY-MM-DDTHH:MM:SS.` text.
+        static LAST: std::cell::Cell<(u64, [u8; 20])> = const { std::cell::Cell::new((u64::MAX, [0; 20])) };
+    }
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let (secs, micros) = (since.as_secs(), since.subsec_micros());
+    let (last, prefix) = LAST.get();
+    if last == secs {
+        let mut tail = *b"000000Z";
+        put_digits(&mut tail[..6], u64::from(micros));
+        out.push_str(std::str::from_utf8(&prefix).unwrap_or_default());
+        out.push_str(std::str::from_utf8(&tail).unwrap_or_default());
+        return;
+    }
+    let start = out.len();
+    write_full(out, t);
+    if let Some(text) = out.as_bytes().get(start..start + 20).and_then(|p| <[u8; 20]>::try_from(p).ok())
+        && out.len() == start + 27
+    {
+        LAST.set((secs, text));
+    }
+}
+
+fn write_full(out: &mut String, t: SystemTime) {
     let u = utc(t);
     if !(0..=9999).contains(&u.year) {
         // Beyond four digits (never for a real clock): the general formatter keeps the exact old output.
@@ -108,6 +133,17 @@ mod tests {
         assert_eq!(iso8601(at(1_530_570_180, 186_641)), "2018-07-02T22:23:00.186641Z");
         assert_eq!(iso8601(at(1_530_570_168, 364_000)), "2018-07-02T22:22:48.364000Z");
         assert_eq!(file_stamp(at(1_392_507_600, 0)), "20140215T2340Z");
+    }
+
+    #[test]
+    fn the_per_second_prefix_never_leaks_into_another_second() {
+        // Same second twice (the cached path), then the next second, then back: each is written in full.
+        assert_eq!(iso8601(at(1_530_570_180, 1)), "2018-07-02T22:23:00.000001Z");
+        assert_eq!(iso8601(at(1_530_570_180, 999_999)), "2018-07-02T22:23:00.999999Z");
+        assert_eq!(iso8601(at(1_530_570_181, 0)), "2018-07-02T22:23:01.000000Z");
+        assert_eq!(iso8601(at(1_530_570_180, 5)), "2018-07-02T22:23:00.000005Z");
+        assert_eq!(iso8601(at(253_402_300_800, 7)), "10000-01-01T00:00:00.000007Z");
+        assert_eq!(iso8601(at(253_402_300_800, 8)), "10000-01-01T00:00:00.000008Z");
     }
 
     #[test]
