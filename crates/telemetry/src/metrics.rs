@@ -17,16 +17,22 @@
 //!   short or stalled after the target's status went out: not a gateway response, so otherwise only in the
 //!   access log) and `waygate_access_log_write_errors_total` (records lost to I/O errors).
 //!
-//! Cost per request: one `Family` lookup per metric touched (a `RwLock` read plus a hash of the label set,
-//! whose `Arc<str>` values are cloned by atomic increments: no allocation once a series exists); typically
-//! four or five lookups. The connection gauges and counters are resolved once at construction and are plain
-//! atomics. Encoding is the OpenMetrics text format (what prometheus-client writes), ending in `# EOF`.
+//! Cost per request: the four series an ordinary exchange touches (`requests`, `processed_bytes`,
+//! `target_responses`, `target_response_time`) come from a small per-thread cache of recently used series (a
+//! scan comparing label values by address first, then contents), so the common request takes no lock and
+//! hashes nothing; a cache miss, and every other metric, is one `Family` lookup (a `RwLock` read plus a SipHash
+//! of the label set). Label values are cloned by atomic increments: no allocation once a series exists. The
+//! connection gauges and counters are resolved once at construction and are plain atomics. Encoding is the
+//! OpenMetrics text format (what prometheus-client writes), ending in `# EOF`.
 
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::hash::Hash;
+use std::sync::{Arc, Weak};
+use std::thread::LocalKey;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
@@ -62,6 +68,108 @@ pub struct AccessLogCounters {
 }
 
 type Counters<L> = Family<L, Counter>;
+
+/// How many series of one family each thread keeps in its [`Recent`] cache.
+const RECENT: usize = 32;
+
+/// The series of one family a thread used last, so the common request finds its series without the family's
+/// lock and hash. An entry holds its registry weakly: the allocation, hence its address, stays reserved while
+/// the entry lives, so a later registry (tests make many) never matches it. Its labels are held by value and
+/// compared by [`Same`], so a match never rests on an address alone either. Sound because these families never
+/// remove a series (only the health gauges are removed): a cached handle is the exported series.
+struct Recent<L, M> {
+    entries: Vec<(Weak<Inner>, L, M)>,
+    /// The entry replaced next once the cache is full (round robin).
+    next: usize,
+}
+
+impl<L: Same + Clone + Hash + Eq, M: Clone> Recent<L, M> {
+    const fn new() -> Self {
+        Self { entries: Vec::new(), next: 0 }
+    }
+
+    fn get<C: MetricConstructor<M>>(&mut self, owner: &Arc<Inner>, family: &Family<L, M, C>, labels: &L) -> &M {
+        let ptr = Arc::as_ptr(owner);
+        let at = match self.entries.iter().position(|(o, l, _)| o.as_ptr() == ptr && l.same(labels)) {
+            Some(at) => at,
+            None => {
+                let entry = (Arc::downgrade(owner), labels.clone(), family.get_or_create_owned(labels));
+                if self.entries.len() < RECENT {
+                    self.entries.push(entry);
+                    self.entries.len() - 1
+                } else {
+                    let at = self.next;
+                    self.next = (at + 1) % RECENT;
+                    self.entries[at] = entry;
+                    at
+                }
+            }
+        };
+        &self.entries[at].2
+    }
+}
+
+/// Label-set equality that settles equal values by their address first: `==` on `Arc<str>` always compares
+/// the contents (std's pointer shortcut needs a sized type), and a request's listener and target group are the
+/// same `Arc`s as the cached ones. The target is copied per request, so it usually goes on to the contents.
+trait Same {
+    fn same(&self, other: &Self) -> bool;
+}
+
+fn same(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
+}
+
+impl Same for RequestLabels {
+    fn same(&self, o: &Self) -> bool {
+        same(&self.listener, &o.listener) && same(&self.target_group, &o.target_group)
+    }
+}
+
+impl Same for ListenerLabels {
+    fn same(&self, o: &Self) -> bool {
+        same(&self.listener, &o.listener)
+    }
+}
+
+impl Same for TargetClassLabels {
+    fn same(&self, o: &Self) -> bool {
+        same(self.class, o.class) && same(&self.target, &o.target) && same(&self.target_group, &o.target_group)
+    }
+}
+
+impl Same for TargetLabels {
+    fn same(&self, o: &Self) -> bool {
+        same(&self.target, &o.target) && same(&self.target_group, &o.target_group)
+    }
+}
+
+thread_local! {
+    static REQUESTS: RefCell<Recent<RequestLabels, Counter>> = const { RefCell::new(Recent::new()) };
+    static PROCESSED_BYTES: RefCell<Recent<ListenerLabels, Counter>> = const { RefCell::new(Recent::new()) };
+    static TARGET_RESPONSES: RefCell<Recent<TargetClassLabels, Counter>> = const { RefCell::new(Recent::new()) };
+    static RESPONSE_TIMES: RefCell<Recent<TargetLabels, Histogram>> = const { RefCell::new(Recent::new()) };
+}
+
+/// Applies `f` to `owner`'s series of `family` under `labels`, found through this thread's `cache` (or the
+/// family itself while the thread is being torn down and its cache is gone).
+fn with_series<L: Same + Clone + Hash + Eq, M: Clone, C: MetricConstructor<M>>(
+    cache: &'static LocalKey<RefCell<Recent<L, M>>>,
+    owner: &Arc<Inner>,
+    family: &Family<L, M, C>,
+    labels: &L,
+    f: impl FnOnce(&M),
+) {
+    let mut f = Some(f);
+    let _ = cache.try_with(|c| {
+        if let Some(f) = f.take() {
+            f(c.borrow_mut().get(owner, family, labels));
+        }
+    });
+    if let Some(f) = f {
+        f(&family.get_or_create(labels));
+    }
+}
 
 struct Inner {
     registry: Registry,
@@ -266,16 +374,23 @@ impl Metrics {
         let i = &*self.inner;
         let tg = ex.target_group.as_ref().map_or(&i.empty, |t| &t.name);
         let listener = &ex.listener;
-        i.requests.get_or_create(&RequestLabels { listener: listener.clone(), target_group: tg.clone() }).inc();
-        i.processed_bytes
-            .get_or_create(&ListenerLabels { listener: listener.clone() })
-            .inc_by(ex.received_bytes.saturating_add(ex.sent_bytes));
+        let labels = RequestLabels { listener: listener.clone(), target_group: tg.clone() };
+        with_series(&REQUESTS, &self.inner, &i.requests, &labels, |c| {
+            c.inc();
+        });
+        let bytes = ex.received_bytes.saturating_add(ex.sent_bytes);
+        let labels = ListenerLabels { listener: listener.clone() };
+        with_series(&PROCESSED_BYTES, &self.inner, &i.processed_bytes, &labels, |c| {
+            c.inc_by(bytes);
+        });
         let target = ex.attempts.last().map_or(&i.empty, |a| &a.target);
         match ex.target_status {
             Some(status) if ex.is_target_response() => {
                 let labels =
                     TargetClassLabels { target_group: tg.clone(), target: target.clone(), class: status_class(status) };
-                i.target_responses.get_or_create(&labels).inc();
+                with_series(&TARGET_RESPONSES, &self.inner, &i.target_responses, &labels, |c| {
+                    c.inc();
+                });
             }
             _ => {
                 let labels = ElbLabels {
@@ -309,7 +424,9 @@ impl Metrics {
             }
             if let Some(rt) = a.response_time {
                 let labels = TargetLabels { target_group: tg.clone(), target: a.target.clone() };
-                i.target_response_time.get_or_create(&labels).observe(rt.as_secs_f64());
+                with_series(&RESPONSE_TIMES, &self.inner, &i.target_response_time, &labels, |h| {
+                    h.observe(rt.as_secs_f64());
+                });
             }
         }
         if let Some(c) = ex.cause {
@@ -368,7 +485,8 @@ impl Metrics {
         self.inner.unhealthy.get_or_create(&labels).set(i64::from(unhealthy));
     }
 
-    /// Forget a removed target group's health gauges (after a reload), so it stops being exported.
+    /// Forget a removed target group's health gauges (after a reload), so it stops being exported. Only these
+    /// gauges are ever removed: the families the per-thread `Recent` caches serve must keep every series.
     pub fn remove_target_group(&self, target_group: &Arc<str>) {
         let labels = GroupLabels { target_group: target_group.clone() };
         self.inner.healthy.remove(&labels);

@@ -193,6 +193,54 @@ fn connection_guards_and_health_removal() {
 }
 
 #[test]
+fn per_thread_series_cache_is_per_registry_and_by_value() {
+    // The same label `Arc`s observed into two registries (one dropped first, as tests do) count in each.
+    let ex = success();
+    let old = Metrics::new();
+    old.observe(&ex);
+    drop(old);
+    let (a, b) = (Metrics::new(), Metrics::new());
+    a.observe(&ex);
+    a.observe(&ex);
+    b.observe(&ex);
+    let requests = r#"waygate_requests_total{listener="public",target_group="my-targets"}"#;
+    let target = r#"waygate_target_responses_total{target_group="my-targets",target="10.0.0.1:80",class="2xx"}"#;
+    let time = r#"waygate_target_response_time_seconds_count{target_group="my-targets",target="10.0.0.1:80"}"#;
+    let bytes = r#"waygate_processed_bytes_total{listener="public"}"#;
+    for (m, n) in [(&a, 2.0), (&b, 1.0)] {
+        let t = m.encode();
+        for series in [requests, target, time] {
+            assert_eq!(sample(&t, series), n, "{series} in\n{t}");
+        }
+        assert_eq!(sample(&t, bytes), 400.0 * n);
+    }
+    // Equal label values in other allocations are the same series; more series than the cache holds all count.
+    let m = Metrics::new();
+    for round in 0..3 {
+        for i in 0..100 {
+            let mut ex = success();
+            ex.listener = Arc::from("public");
+            ex.target_group = Some(TargetGroupRef::new(format!("g{}", i % 7)));
+            ex.attempts = vec![Attempt::responded(format!("10.0.0.{i}:80"), 200 + (i % 2) * 300, ms(1))];
+            ex.target_status = ex.attempts[0].status;
+            ex.elb_status = ex.target_status.unwrap();
+            m.observe(&ex);
+            if round == 2 && i == 99 {
+                let t = m.encode();
+                let class = if i % 2 == 0 { "2xx" } else { "5xx" };
+                let one = format!(
+                    r#"waygate_target_responses_total{{target_group="g{}",target="10.0.0.{i}:80",class="{class}"}}"#,
+                    i % 7
+                );
+                assert_eq!(sample(&t, &one), 3.0, "{t}");
+                assert_eq!(sample(&t, r#"waygate_processed_bytes_total{listener="public"}"#), 300.0 * 400.0);
+                assert_eq!(sample(&t, r#"waygate_requests_total{listener="public",target_group="g0"}"#), 45.0);
+            }
+        }
+    }
+}
+
+#[test]
 #[ignore = "prints the exposition for a human to read"]
 fn print_exposition() {
     let m = Metrics::new();
