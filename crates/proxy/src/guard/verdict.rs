@@ -3,6 +3,8 @@
 //! (reference/ALB.md §7), and the head's own framing headers decide where its body ends. Anything the gateway
 //! refuses is answered by the normal request path (so it carries Proxy-Status and an access-log line).
 
+use std::mem::MaybeUninit;
+
 use http_desync_guardian::request_analyzer::HttpRequestData;
 use http_desync_guardian::{ClassificationReason, RequestSafetyTier};
 use waygate_config::DesyncMode;
@@ -58,9 +60,6 @@ pub fn judge(head: &[u8], mode: DesyncMode) -> (Verdict, Option<Framing>) {
         Ok(f) => f,
         Err(cause) => return (verdict(Action::Reject(cause)), None),
     };
-    if let Some(cause) = over_limits(head) {
-        return (verdict(Action::Reject(cause)), None);
-    }
     if !hyper_accepts(head) {
         // hyper would answer its own bare 400: refuse here instead, so the refusal carries its cause.
         return (verdict(Action::Reject(Cause::ClientRequestMalformed)), None);
@@ -77,21 +76,30 @@ pub fn judge(head: &[u8], mode: DesyncMode) -> (Verdict, Option<Framing>) {
     (verdict(action), framing)
 }
 
-/// The body framing hyper will apply, or why the head cannot be framed at all.
+/// The body framing hyper will apply, or why the head cannot be framed at all; then ALB's limits. One pass
+/// over the lines (`\n`-separated, found by `memchr`): a framing error wins over a limit, as the cause.
 fn framing_of(head: &[u8]) -> Result<Option<Framing>, Cause> {
     let mut te: Option<Vec<u8>> = None;
     let mut cl: Option<u64> = None;
-    for line in head.split(|&b| b == b'\n').skip(1) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
-        let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
-        if name.eq_ignore_ascii_case(b"transfer-encoding") {
+    let mut over_limits = head.len() > MAX_HEAD;
+    let mut lines = 0;
+    let mut start = 0;
+    // Every `\n` ends a line, and whatever follows the last one is a line too (as `split` would yield).
+    for end in memchr::memchr_iter(b'\n', head).chain(std::iter::once(head.len())) {
+        let line = &head[start..end];
+        start = end + 1;
+        lines += 1;
+        over_limits |= line.len() > MAX_LINE;
+        if lines == 1 {
+            continue; // The request line.
+        }
+        if let Some(value) = header_value(line, b"transfer-encoding") {
             let all = te.get_or_insert_with(Vec::new);
             if !all.is_empty() {
                 all.push(b',');
             }
             all.extend_from_slice(value);
-        } else if name.eq_ignore_ascii_case(b"content-length") {
+        } else if let Some(value) = header_value(line, b"content-length") {
             let n = std::str::from_utf8(value).ok().and_then(|v| v.parse::<u64>().ok());
             match (n, cl) {
                 (None, _) => return Err(Cause::ClientRequestMalformed),
@@ -100,39 +108,45 @@ fn framing_of(head: &[u8]) -> Result<Option<Framing>, Cause> {
             }
         }
     }
-    let Some(te) = te else { return Ok(Framing::of(false, cl)) };
-    let codings: Vec<&[u8]> = te.split(|&b| b == b',').map(trim).filter(|c| !c.is_empty()).collect();
-    if codings.iter().any(|c| !c.eq_ignore_ascii_case(b"chunked") && !c.eq_ignore_ascii_case(b"identity")) {
-        return Err(Cause::ClientUnsupportedTransferEncoding);
-    }
-    let chunked = codings.iter().filter(|c| c.eq_ignore_ascii_case(b"chunked")).count();
-    if chunked > 1 {
-        return Err(Cause::ClientRequestMalformed);
-    }
-    if !codings.last().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) {
-        // Only `identity`: nothing a conforming server can frame a request body by (hyper refuses it too).
-        return Err(Cause::ClientRequestMalformed);
-    }
-    Ok(Framing::of(true, cl))
-}
-
-/// Whether hyper's parser (httparse, with hyper's server defaults) accepts the head.
-fn hyper_accepts(head: &[u8]) -> bool {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    matches!(req.parse(head), Ok(httparse::Status::Complete(_)))
-}
-
-fn over_limits(head: &[u8]) -> Option<Cause> {
-    let mut lines = 0;
-    for line in head.split(|&b| b == b'\n') {
-        if line.len() > MAX_LINE {
-            return Some(Cause::ClientRequestMalformed);
-        }
-        lines += 1;
-    }
     // The request line and the final empty line(s) are not headers.
-    (lines > MAX_HEADERS + 3 || head.len() > MAX_HEAD).then_some(Cause::ClientRequestMalformed)
+    over_limits |= lines > MAX_HEADERS + 3;
+    let framing = match te {
+        None => Framing::of(false, cl),
+        Some(te) => {
+            let codings: Vec<&[u8]> = te.split(|&b| b == b',').map(trim).filter(|c| !c.is_empty()).collect();
+            if codings.iter().any(|c| !c.eq_ignore_ascii_case(b"chunked") && !c.eq_ignore_ascii_case(b"identity")) {
+                return Err(Cause::ClientUnsupportedTransferEncoding);
+            }
+            let chunked = codings.iter().filter(|c| c.eq_ignore_ascii_case(b"chunked")).count();
+            if chunked > 1 {
+                return Err(Cause::ClientRequestMalformed);
+            }
+            if !codings.last().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) {
+                // Only `identity`: nothing a conforming server can frame a request body by (hyper refuses it too).
+                return Err(Cause::ClientRequestMalformed);
+            }
+            Framing::of(true, cl)
+        }
+    };
+    if over_limits {
+        return Err(Cause::ClientRequestMalformed);
+    }
+    Ok(framing)
+}
+
+/// The trimmed value of `line` if it is a `name` header: everything before the line's first colon is the name,
+/// in any case (whitespace before the colon makes it another name). A `\r` ending the line is trimmed too.
+fn header_value<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let n = name.len();
+    (line.get(n) == Some(&b':') && line[..n].eq_ignore_ascii_case(name)).then(|| trim(&line[n + 1..]))
+}
+
+/// Whether hyper's parser (httparse, with hyper's server defaults) accepts the head. The header array is left
+/// uninitialised (httparse writes what it parses): initialising 100 headers cost more than the parse.
+fn hyper_accepts(head: &[u8]) -> bool {
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    matches!(req.parse_with_uninit_headers(head, &mut headers), Ok(httparse::Status::Complete(_)))
 }
 
 fn trim(v: &[u8]) -> &[u8] {
@@ -220,6 +234,116 @@ mod tests {
         let (v, _) =
             judge(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", DesyncMode::Monitor);
         assert_eq!(v.action, Action::Reject(Cause::ClientUnsupportedTransferEncoding));
+    }
+
+    /// The two passes `framing_of` replaced (framing, then limits) and the initialised-headers parse, kept to
+    /// pin that the one pass decides every head the same way.
+    fn two_pass(head: &[u8]) -> (Result<Option<Framing>, Cause>, bool) {
+        let framing = (|| {
+            let mut te: Option<Vec<u8>> = None;
+            let mut cl: Option<u64> = None;
+            for line in head.split(|&b| b == b'\n').skip(1) {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+                let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
+                if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                    let all = te.get_or_insert_with(Vec::new);
+                    if !all.is_empty() {
+                        all.push(b',');
+                    }
+                    all.extend_from_slice(value);
+                } else if name.eq_ignore_ascii_case(b"content-length") {
+                    let n = std::str::from_utf8(value).ok().and_then(|v| v.parse::<u64>().ok());
+                    match (n, cl) {
+                        (None, _) => return Err(Cause::ClientRequestMalformed),
+                        (Some(n), Some(prev)) if n != prev => return Err(Cause::ClientRequestMalformed),
+                        (Some(n), _) => cl = Some(n),
+                    }
+                }
+            }
+            let Some(te) = te else { return Ok(Framing::of(false, cl)) };
+            let codings: Vec<&[u8]> = te.split(|&b| b == b',').map(trim).filter(|c| !c.is_empty()).collect();
+            if codings.iter().any(|c| !c.eq_ignore_ascii_case(b"chunked") && !c.eq_ignore_ascii_case(b"identity")) {
+                return Err(Cause::ClientUnsupportedTransferEncoding);
+            }
+            if codings.iter().filter(|c| c.eq_ignore_ascii_case(b"chunked")).count() > 1 {
+                return Err(Cause::ClientRequestMalformed);
+            }
+            if !codings.last().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) {
+                return Err(Cause::ClientRequestMalformed);
+            }
+            Ok(Framing::of(true, cl))
+        })();
+        let framing = framing.and_then(|f| {
+            let lines = head.split(|&b| b == b'\n').collect::<Vec<_>>();
+            let over =
+                lines.iter().any(|l| l.len() > MAX_LINE) || lines.len() > MAX_HEADERS + 3 || head.len() > MAX_HEAD;
+            if over { Err(Cause::ClientRequestMalformed) } else { Ok(f) }
+        });
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let accepted = matches!(httparse::Request::new(&mut headers).parse(head), Ok(httparse::Status::Complete(_)));
+        (framing, accepted)
+    }
+
+    #[test]
+    fn one_pass_decides_as_the_two_passes_did() {
+        let big = "a".repeat(MAX_LINE);
+        let many: String = (0..MAX_HEADERS).map(|i| format!("X-H{i}: 1\r\n")).collect();
+        let mut heads: Vec<String> = [
+            "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1\nHost: a\n\n",
+            "Content-Length: 5\r\nHost: a\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+            "POST / HTTP/1.1\r\ncontent-LENGTH:5\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: \t5 \r\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length:\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length : 5\r\n\r\n",
+            "POST / HTTP/1.1\r\n Content-Length: 5\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 5:6\r\n\r\n",
+            "POST / HTTP/1.1\r\nX-Content-Length: x\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\ntransfer-encoding:chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: identity, chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nContent-Length: x\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: ,\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding\r\n : chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nX: a\r\n chunked\r\nTransfer-Encoding: x\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nContent-Length: 4\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 5\r",
+            "GET / HTTP/1.1\r\nHost: a\r\n",
+            "",
+            "\n",
+            ":\n:\n",
+        ]
+        .map(String::from)
+        .into();
+        heads.push(format!("GET / HTTP/1.1\r\nX-Big: {big}\r\n\r\n"));
+        heads.push(format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", &big[8..]));
+        heads.push(format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", &big[6..]));
+        heads.push(format!("GET /{big} HTTP/1.1\r\n\r\n"));
+        heads.push(format!("GET / HTTP/1.1\r\n{many}\r\n"));
+        heads.push(format!("GET / HTTP/1.1\r\n{many}X: 1\r\n\r\n"));
+        heads.push(format!("GET / HTTP/1.1\r\n{many}\r\n\r\n"));
+        heads.push(format!("GET / HTTP/1.1\r\n{many}Transfer-Encoding: gzip\r\n\r\n"));
+        heads.push(format!("GET / HTTP/1.1\r\nX-Big: {big}\r\nTransfer-Encoding: gzip\r\n\r\n"));
+        heads.push(format!("GET / HTTP/1.1\r\n{}\r\n", "X: ".repeat(MAX_HEAD / 3)));
+        for head in &heads {
+            let head = head.as_bytes();
+            let (framing, accepted) = two_pass(head);
+            assert_eq!(framing_of(head), framing, "{:?}", String::from_utf8_lossy(head));
+            assert_eq!(hyper_accepts(head), accepted, "{:?}", String::from_utf8_lossy(head));
+        }
     }
 
     #[test]
