@@ -2,7 +2,7 @@
 //! (and, in a network namespace this test creates, iptables dropping the ClientHello or rejecting with ICMP
 //! host-unreachable), then every flow's classification is checked. Traffic goes only to 127.0.0.1, inside
 //! this process or a namespace made here. Skipped, with the reason printed, when not root or when tcpdump
-//! (or ip/iptables/curl for the namespace test) is missing; `.ci/run` installs them.
+//! (or ip/iptables/curl for the namespace test) is missing; `.ci/run` installs them and makes a skip a failure.
 
 mod common;
 
@@ -17,17 +17,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use waygate_faultlab::{Backend, Fault};
 
-fn has(tool: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
-}
-
-fn skip_reason(tools: &[&str]) -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    if uid.as_deref() != Some("0") {
-        return Some("not root: tcpdump needs CAP_NET_RAW".into());
-    }
-    tools.iter().find(|t| !has(t)).map(|t| format!("{t} is not installed"))
-}
+const CAPTURE: &str = "tcpdump needs CAP_NET_RAW";
 
 /// A running tcpdump, ready (it said "listening on") before `start` returns.
 struct Tcpdump {
@@ -176,8 +166,7 @@ fn connect(addr: SocketAddr) -> TcpStream {
 
 #[test]
 fn loopback_fault_lab_flows_are_classified() {
-    if let Some(reason) = skip_reason(&["tcpdump", "kill"]) {
-        println!("SKIPPED loopback_fault_lab_flows_are_classified: {reason}");
+    if cannot_run("loopback_fault_lab_flows_are_classified", CAPTURE, &["tcpdump", "kill"]) {
         return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -340,8 +329,11 @@ fn faultlab_in(ns: &Netns, name: &str) -> (Lab, SocketAddr) {
 
 #[test]
 fn netns_dropped_client_hello_and_icmp_unreachable() {
-    if let Some(reason) = skip_reason(&["tcpdump", "kill", "ip", "iptables", "curl"]) {
-        println!("SKIPPED netns_dropped_client_hello_and_icmp_unreachable: {reason}");
+    if cannot_run(
+        "netns_dropped_client_hello_and_icmp_unreachable",
+        CAPTURE,
+        &["tcpdump", "kill", "ip", "iptables", "curl"],
+    ) {
         return;
     }
     let ns = Netns::create("pcap").expect("create network namespace");
@@ -349,39 +341,13 @@ fn netns_dropped_client_hello_and_icmp_unreachable() {
     let tls_port = tls.port().to_string();
     // A middlebox that lets the TCP handshake through and drops every segment with a payload to the TLS
     // port (the playbook's ClientHello that is retransmitted and never answered).
-    let drop_rule = ns.exec(&[
-        "iptables",
-        "-A",
-        "INPUT",
-        "-p",
-        "tcp",
-        "--dport",
-        &tls_port,
-        "-m",
-        "length",
-        "--length",
-        "100:65535",
-        "-j",
-        "DROP",
-    ]);
-    assert!(drop_rule.status.success(), "iptables: {}", String::from_utf8_lossy(&drop_rule.stderr));
-    let reject = ns.exec(&[
-        "iptables",
-        "-A",
-        "INPUT",
-        "-p",
-        "tcp",
-        "--dport",
-        "9",
-        "--tcp-flags",
-        "SYN,ACK",
-        "SYN",
-        "-j",
-        "REJECT",
-        "--reject-with",
-        "icmp-host-unreachable",
-    ]);
-    assert!(reject.status.success(), "iptables: {}", String::from_utf8_lossy(&reject.stderr));
+    let append = |rule: &[&str]| {
+        let out = ns.exec(&[&["iptables", "-A", "INPUT", "-p", "tcp", "--dport"], rule].concat());
+        assert!(out.status.success(), "iptables {rule:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    append(&[&tls_port, "-m", "length", "--length", "100:65535", "-j", "DROP"]);
+    // Port 9 answers a SYN with ICMP host unreachable.
+    append(&["9", "--tcp-flags", "SYN,ACK", "SYN", "-j", "REJECT", "--reject-with", "icmp-host-unreachable"]);
     let dir = tempdir("netns");
     let filter = format!("tcp port {tls_port} or tcp port 9 or icmp");
     let dump = Tcpdump::start(&["ip", "netns", "exec", &ns.0], &dir.join("ns.pcap"), &filter);

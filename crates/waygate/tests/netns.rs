@@ -1,6 +1,7 @@
 //! Failures that need a network of their own: a network namespace (root only) whose loopback rejects a port
 //! with ICMP host-unreachable, so the gateway's connect fails with EHOSTUNREACH. Skipped, with the reason
-//! printed, when not root or when `ip`/`iptables`/`curl` are missing (`.ci/run` installs them).
+//! printed, when not root or when `ip`/`iptables`/`curl` are missing (`.ci/run` installs them and makes a skip a
+//! failure).
 //! DNS: `ip netns exec` mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf, so the namespace's resolver
 //! is 127.0.0.1, where nothing answers: no query ever leaves the namespace (which has only loopback anyway).
 
@@ -10,23 +11,11 @@ use std::process::Command;
 
 use common::*;
 
-fn skip_reason() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    if uid.as_deref() != Some("0") {
-        return Some("not root: network namespaces need CAP_SYS_ADMIN".into());
-    }
-    for tool in ["ip", "iptables", "curl"] {
-        if !Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success()) {
-            return Some(format!("{tool} is not installed"));
-        }
-    }
-    None
-}
+const NETNS: &str = "network namespaces need CAP_SYS_ADMIN";
 
 #[test]
 fn icmp_host_unreachable_is_target_host_unreachable() {
-    if let Some(reason) = skip_reason() {
-        println!("SKIPPED icmp_host_unreachable_is_target_host_unreachable: {reason}");
+    if cannot_run("icmp_host_unreachable_is_target_host_unreachable", NETNS, &["ip", "iptables", "curl"]) {
         return;
     }
     let ns = Netns::create("unreach").expect("create network namespace");
@@ -63,8 +52,7 @@ fn icmp_host_unreachable_is_target_host_unreachable() {
 
 #[test]
 fn unresolvable_target_is_target_dns_failure() {
-    if let Some(reason) = skip_reason() {
-        println!("SKIPPED unresolvable_target_is_target_dns_failure: {reason}");
+    if cannot_run("unresolvable_target_is_target_dns_failure", NETNS, &["ip", "iptables", "curl"]) {
         return;
     }
     let name = format!("wg-dns-{}", std::process::id());

@@ -174,6 +174,27 @@ pub fn http_get(addr: SocketAddr, path: &str) -> String {
     out
 }
 
+/// Whether `test` cannot run here: it needs root (`why_root` says for what) and `tools`. When it cannot, says
+/// so on stdout and returns true, unless `WAYGATE_TEST_REQUIRE_ALL` is set (`.ci/run` sets it when it runs as
+/// root and has installed the tools): then a missing prerequisite fails the test, because a skip there would
+/// pass without testing anything.
+pub fn cannot_run(test: &str, why_root: &str, tools: &[&str]) -> bool {
+    let uid = Command::new("id").arg("-u").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let has = |tool: &&str| {
+        Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
+    };
+    let reason = if uid.as_deref() != Some("0") {
+        format!("not root: {why_root}")
+    } else if let Some(tool) = tools.iter().find(|t| !has(t)) {
+        format!("{tool} is not installed")
+    } else {
+        return false;
+    };
+    assert!(std::env::var_os("WAYGATE_TEST_REQUIRE_ALL").is_none(), "{test} cannot run: {reason}");
+    println!("SKIPPED {test}: {reason}");
+    true
+}
+
 /// A network namespace of the test's own (root only), deleted on drop.
 pub struct Netns(pub String);
 
