@@ -89,6 +89,12 @@ impl Story {
         self.frames.dedup();
         Verdict { outcome, cause, steps: self.steps, frames: self.frames, alert: None, idle_ms: None }
     }
+
+    /// Ends a flow that failed on TLS alert `name` (frame `n`, told by `text`).
+    fn alert(mut self, n: u64, text: String, cause: Cause, name: String) -> Verdict {
+        self.say(&[n], text);
+        Verdict { alert: Some(name), ..self.end(Outcome::Failed, Some(cause)) }
+    }
 }
 
 /// Classifies one flow.
@@ -206,24 +212,16 @@ fn no_client_data(mut st: Story, f: &Flow) -> Verdict {
 fn tls_flow(mut st: Story, f: &Flow, hello_ts: i64) -> Verdict {
     let Some((sn, sts, slen)) = f.s.first_data else {
         st.say(&[], "no ServerHello".into());
-        let client_close = f.c.closed();
-        let server_close = f.s.closed();
-        let first = match (client_close, server_close) {
-            (Some(c), Some(s)) => Some((c.0 < s.0, if c.0 < s.0 { c } else { s })),
-            (Some(c), None) => Some((true, c)),
-            (None, Some(s)) => Some((false, s)),
-            (None, None) => None,
-        };
-        return match first {
-            Some((true, (n, ts))) => {
-                let how = if f.c.fin.is_some_and(|a| a.0 == n) { "FIN" } else { "RST" };
-                st.say(&[n], format!("frame {n} client {how} after {}", dur(ts - hello_ts)));
-                st.end(Outcome::Failed, Some(Cause::TargetTlsHandshakeTimeout))
-            }
-            Some((false, (n, ts))) => {
-                let how = if f.s.fin.is_some_and(|a| a.0 == n) { "FIN" } else { "RST" };
-                st.say(&[n], format!("frame {n} server {how} after {} without a byte of TLS", dur(ts - hello_ts)));
-                st.end(Outcome::Failed, Some(Cause::TargetTlsProtocolError))
+        return match f.first_close {
+            Some(c) => {
+                let ((n, ts), how) = (c.at, if c.rst { "RST" } else { "FIN" });
+                if c.by_server {
+                    st.say(&[n], format!("frame {n} server {how} after {} without a byte of TLS", dur(ts - hello_ts)));
+                    st.end(Outcome::Failed, Some(Cause::TargetTlsProtocolError))
+                } else {
+                    st.say(&[n], format!("frame {n} client {how} after {}", dur(ts - hello_ts)));
+                    st.end(Outcome::Failed, Some(Cause::TargetTlsHandshakeTimeout))
+                }
             }
             // Linux queues the client's FIN behind unacknowledged data, so a dropped ClientHello is often
             // followed by retransmissions only: never acknowledged is the evidence.
@@ -246,10 +244,8 @@ fn tls_flow(mut st: Story, f: &Flow, hello_ts: i64) -> Verdict {
         && f.s.tls.records <= 1
     {
         let name = tls::alert_name(desc);
-        st.say(&[n], format!("frame {n} TLS alert {} {name} ({desc}) after {wait}", level_name(level)));
-        let mut v = st.end(Outcome::Failed, Some(Cause::TargetTlsAlert));
-        v.alert = Some(name);
-        return v;
+        let text = format!("frame {n} TLS alert {} {name} ({desc}) after {wait}", level_name(level));
+        return st.alert(n, text, Cause::TargetTlsAlert, name);
     }
     if !tls::looks_like_tls(&f.s.head) {
         let p = tls::preview(&f.s.head);
@@ -263,22 +259,16 @@ fn tls_flow(mut st: Story, f: &Flow, hello_ts: i64) -> Verdict {
     }
     if let Some((level, desc, n)) = f.s.tls.alert {
         let name = tls::alert_name(desc);
-        st.say(&[n], format!("frame {n} TLS alert {} {name} ({desc}) from the server", level_name(level)));
-        let mut v = st.end(Outcome::Failed, Some(Cause::TargetTlsAlert));
-        v.alert = Some(name);
-        return v;
+        let text = format!("frame {n} TLS alert {} {name} ({desc}) from the server", level_name(level));
+        return st.alert(n, text, Cause::TargetTlsAlert, name);
     }
     if let Some((level, desc, n)) = f.c.tls.alert
         && tls::is_certificate_alert(desc)
     {
         let name = tls::alert_name(desc);
-        st.say(
-            &[n],
-            format!("frame {n} client TLS alert {} {name} ({desc}): it rejected the certificate", level_name(level)),
-        );
-        let mut v = st.end(Outcome::Failed, Some(Cause::TargetTlsCertificateInvalid));
-        v.alert = Some(name);
-        return v;
+        let text =
+            format!("frame {n} client TLS alert {} {name} ({desc}): it rejected the certificate", level_name(level));
+        return st.alert(n, text, Cause::TargetTlsCertificateInvalid, name);
     }
     close_story(st, f, true)
 }

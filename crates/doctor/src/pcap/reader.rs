@@ -90,7 +90,8 @@ enum Step {
     Consume(usize),
     Refill,
     Grow(usize),
-    Stop(&'static str, String),
+    Truncated,
+    Corrupt(String),
     Eof,
 }
 
@@ -188,10 +189,10 @@ pub fn read_frames<R: Read + Send>(input: R, mut each: impl FnMut(Frame<'_>)) ->
             }
             Err(PcapError::Eof) => Step::Eof,
             Err(PcapError::Incomplete(_)) => Step::Refill,
-            Err(PcapError::UnexpectedEof) => Step::Stop("truncated", String::new()),
+            Err(PcapError::UnexpectedEof) => Step::Truncated,
             Err(PcapError::BufferTooSmall) => Step::Grow(reader.data().len()),
-            Err(PcapError::ReadError) => Step::Stop("corrupt", "read error".into()),
-            Err(e) => Step::Stop("corrupt", short(&e.to_string())),
+            Err(PcapError::ReadError) => Step::Corrupt("read error".into()),
+            Err(e) => Step::Corrupt(short(&e.to_string())),
         };
         match step {
             Step::Consume(n) => {
@@ -211,7 +212,7 @@ pub fn read_frames<R: Read + Send>(input: R, mut each: impl FnMut(Frame<'_>)) ->
                 }
                 if let Err(e) = reader.refill() {
                     let msg = e.to_string();
-                    summary.problems.push(stop("corrupt", reader.consumed(), &summary, msg));
+                    summary.problems.push(corrupt(reader.consumed(), &summary, msg));
                     break;
                 }
             }
@@ -219,21 +220,21 @@ pub fn read_frames<R: Read + Send>(input: R, mut each: impl FnMut(Frame<'_>)) ->
                 let want = (have.max(BUFFER) * 2).min(MAX_BLOCK);
                 if have >= MAX_BLOCK || !reader.grow(want) {
                     let msg = format!("a block larger than {} MiB: not a real packet", MAX_BLOCK >> 20);
-                    summary.problems.push(stop("corrupt", reader.consumed(), &summary, msg));
+                    summary.problems.push(corrupt(reader.consumed(), &summary, msg));
                     break;
                 }
                 if let Err(e) = reader.refill() {
                     let msg = e.to_string();
-                    summary.problems.push(stop("corrupt", reader.consumed(), &summary, msg));
+                    summary.problems.push(corrupt(reader.consumed(), &summary, msg));
                     break;
                 }
             }
-            Step::Stop("truncated", _) => {
+            Step::Truncated => {
                 summary.problems.push(truncated(reader.consumed(), &summary, reader.data().len()));
                 break;
             }
-            Step::Stop(kind, msg) => {
-                summary.problems.push(stop(kind, reader.consumed(), &summary, msg));
+            Step::Corrupt(msg) => {
+                summary.problems.push(corrupt(reader.consumed(), &summary, msg));
                 break;
             }
         }
@@ -268,9 +269,9 @@ fn truncated(consumed: usize, summary: &Summary, pending: usize) -> Problem {
     }
 }
 
-fn stop(kind: &'static str, consumed: usize, summary: &Summary, detail: String) -> Problem {
+fn corrupt(consumed: usize, summary: &Summary, detail: String) -> Problem {
     Problem {
-        kind,
+        kind: "corrupt",
         offset: reader_offset(consumed),
         after_frame: summary.frames,
         message: format!("corrupt block at byte {consumed} after frame {}: {detail}; reading stopped", summary.frames),
