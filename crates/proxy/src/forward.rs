@@ -92,9 +92,7 @@ async fn route(
     if headers::xff_count(req.headers()) > MAX_XFF_ADDRESSES {
         return error(pending, errors, Cause::ClientXffTooMany, &id, None);
     }
-    let host = request_host(&req);
-    let host_str = host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("");
-    let Some(route) = listener.router.route(host_str, req.uri().path()) else {
+    let Some(route) = listener.router.route(request_host(&req).unwrap_or(""), req.uri().path()) else {
         return error(pending, errors, Cause::NoRoute, &id, None);
     };
     let group = match route.action {
@@ -113,7 +111,7 @@ async fn route(
         r.route(route.priority, Actions::FORWARD);
         r.group(&group.tg_ref);
     }
-    forward(rt.config.errors, &listener, client, &group, req, id, host, pending, close_upstream).await
+    forward(rt.config.errors, &listener, client, &group, req, id, pending, close_upstream).await
 }
 
 /// Records a response the gateway generated and returns it.
@@ -138,12 +136,12 @@ fn response_bytes<B: http_body::Body>(resp: &Response<B>) -> u64 {
     head_bytes(resp.headers()) + resp.body().size_hint().exact().unwrap_or(0)
 }
 
-/// The Host header (a shared-buffer clone, no copy), else HTTP/2's `:authority`.
-fn request_host(req: &Request<Incoming>) -> Option<HeaderValue> {
-    if let Some(h) = req.headers().get(header::HOST) {
-        return Some(h.clone());
+/// The Host header, else HTTP/2's `:authority`.
+fn request_host(req: &Request<Incoming>) -> Option<&str> {
+    match req.headers().get(header::HOST) {
+        Some(h) => h.to_str().ok(),
+        None => req.uri().authority().map(|a| a.as_str()),
     }
-    req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
 }
 
 fn fixed_response(fixed: &FixedResponse, id: &HeaderValue) -> Response<ProxyBody> {
@@ -152,19 +150,18 @@ fn fixed_response(fixed: &FixedResponse, id: &HeaderValue) -> Response<ProxyBody
     if let Ok(ct) = HeaderValue::from_str(&fixed.content_type) {
         resp.headers_mut().insert(header::CONTENT_TYPE, ct);
     }
-    resp.headers_mut().insert(&X_REQUEST_ID, headers::response_request_id(id));
+    resp.headers_mut().insert(&X_REQUEST_ID, id.clone());
     resp
 }
 
 /// The request as the target will see it: origin-form URI, HTTP/1.1, rewritten headers, counted body.
-fn upstream_request(
-    req: Request<Incoming>,
-    client: &ClientConn,
-    id: &HeaderValue,
-    host: Option<HeaderValue>,
-) -> Request<Incoming> {
+fn upstream_request(req: Request<Incoming>, client: &ClientConn, id: &HeaderValue) -> Request<Incoming> {
     let (mut parts, body) = req.into_parts();
     let trailers = headers::accepts_trailers(parts.version, &parts.headers);
+    // HTTP/2 has no Host header: its `:authority` becomes one (the client's Host, when sent, is kept).
+    let authority = (!parts.headers.contains_key(header::HOST))
+        .then(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
+        .flatten();
     if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
         // Absolute form (HTTP/2, or an HTTP/1 proxy-style request): keep the path and query, parsed already.
         let mut origin = http::uri::Parts::default();
@@ -181,10 +178,8 @@ fn upstream_request(
         trailers,
     };
     headers::to_upstream(&mut parts.headers, &fwd);
-    if !parts.headers.contains_key(header::HOST)
-        && let Some(v) = host
-    {
-        parts.headers.insert(header::HOST, v);
+    if let Some(host) = authority {
+        parts.headers.insert(header::HOST, host);
     }
     Request::from_parts(parts, body)
 }
@@ -252,7 +247,6 @@ async fn forward(
     group: &Arc<Group>,
     req: Request<Incoming>,
     id: HeaderValue,
-    host: Option<HeaderValue>,
     pending: &mut Pending,
     close_upstream: bool,
 ) -> Response<ProxyBody> {
@@ -269,7 +263,7 @@ async fn forward(
     if let Some(r) = pending.get() {
         r.body(&progress);
     }
-    let req = upstream_request(req, client, &id, host);
+    let req = upstream_request(req, client, &id);
     let is_idempotent = idempotent(req.method());
     let (req, replay_body) =
         match prepare_body(req, group.config.retry_body_limit, listener.config.idle_timeout, &progress).await {

@@ -197,6 +197,7 @@ mod tests {
                     Duration::from_secs(60),
                     Default::default(),
                     "g".into(),
+                    1,
                 );
                 Arc::new(Target::new(spec, upstream))
             })

@@ -54,15 +54,6 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// The request id as a response header value: marked sensitive, which HTTP/2 encodes as a literal that is never
-/// indexed (RFC 7541 §6.2.3). A value unique to every response only churns the client's HPACK table, and h2's
-/// encoder walked its whole chain of earlier ids (about fifty) on every response; HTTP/1 writes it unchanged.
-pub fn response_request_id(id: &HeaderValue) -> HeaderValue {
-    let mut v = id.clone();
-    v.set_sensitive(true);
-    v
-}
-
 /// How many addresses the client's X-Forwarded-For headers hold (all fields, comma-separated).
 pub fn xff_count(headers: &HeaderMap) -> usize {
     headers
@@ -129,14 +120,6 @@ pub fn to_upstream(headers: &mut HeaderMap, fwd: &Forwarded<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn response_request_id_is_never_indexed_and_unchanged() {
-        let id = HeaderValue::from_static("Root=1-00000000-000000000000000000000001");
-        let v = response_request_id(&id);
-        assert!(v.is_sensitive(), "h2 must write it as a never-indexed literal");
-        assert_eq!(v.as_bytes(), id.as_bytes());
-    }
 
     #[test]
     fn strips_and_forwards() {

@@ -43,6 +43,12 @@ use listener::ConnShared;
 pub use runtime::Runtime;
 use workers::Workers;
 
+/// Locks a std mutex whatever a panicking holder left: every mutex of this crate guards data that a panic
+/// cannot leave half-updated (a queue, a list, a counter), so poisoning carries no information here.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A listener that is accepting.
 struct Bound {
     configured: SocketAddr,
@@ -139,7 +145,8 @@ impl Gateway {
             let details = "registered: listed in the configuration file".to_owned();
             registry.audit.record("config", c.action, Some(&c.group), Some(&c.target), details);
         }
-        let runtime = Runtime::build(config, None, &metrics, &registry).map_err(GatewayError)?;
+        let pool_slots = workers.as_ref().map_or(1, |w| w.len());
+        let runtime = Runtime::build(config, None, &metrics, &registry, pool_slots).map_err(GatewayError)?;
         let (shutdown, _) = watch::channel(false);
         let (tracker, drained) = mpsc::channel(1);
         let inner = Inner {
@@ -255,8 +262,7 @@ impl Inner {
     /// targets, so targets kept by a reload keep their state.
     fn restart_health_checks(&self) {
         let (stop, stop_rx) = watch::channel(false);
-        let old =
-            std::mem::replace(&mut *self.health_stop.lock().unwrap_or_else(std::sync::PoisonError::into_inner), stop);
+        let old = std::mem::replace(&mut *lock(&self.health_stop), stop);
         let _ = old.send(true);
         health::spawn_checkers(&self.runtime.load(), &self.sink.metrics, &stop_rx);
     }
@@ -377,19 +383,27 @@ impl Inner {
         }
     }
 
+    /// Slots of every target's pool: one per worker thread (one without workers).
+    fn pool_slots(&self) -> usize {
+        self.workers.as_ref().map_or(1, |w| w.len())
+    }
+
     /// Builds and swaps in a snapshot of `config` (whose target lists are the registered ones) and revives
     /// the targets registered again; returns the targets that left, for [`Inner::start_drains`]. The caller
     /// holds `control`.
     async fn apply(&self, config: Config, registrations: Registrations) -> Result<Vec<Leaving>, GatewayError> {
         let current = self.runtime.load_full();
-        let mut next =
-            Arc::new(Runtime::build(config, Some(&current), &self.sink.metrics, &self.registry).map_err(GatewayError)?);
+        let mut next = Arc::new(
+            Runtime::build(config, Some(&current), &self.sink.metrics, &self.registry, self.pool_slots())
+                .map_err(GatewayError)?,
+        );
         // A draining target revived by the build may have been retired in the meantime: build once more
         // without it (the build never reuses a retired target).
         if has_retired(&next) {
             let config = (*next.config).clone();
             next = Arc::new(
-                Runtime::build(config, Some(&next), &self.sink.metrics, &self.registry).map_err(GatewayError)?,
+                Runtime::build(config, Some(&next), &self.sink.metrics, &self.registry, self.pool_slots())
+                    .map_err(GatewayError)?,
             );
         }
         let previous = self.runtime.swap(next.clone());
@@ -449,7 +463,7 @@ impl Inner {
             }
             keep
         });
-        let Some(tracker) = self.tracker.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone() else {
+        let Some(tracker) = lock(&self.tracker).clone() else {
             return Err(GatewayError("the gateway is shutting down".to_owned()));
         };
         for (name, configured, socket) in fresh {
@@ -474,8 +488,8 @@ impl Inner {
             let _ = b.stop.send(true);
         }
         let _ = self.shutdown.send(true);
-        let _ = self.health_stop.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(true);
-        drop(self.tracker.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
+        let _ = lock(&self.health_stop).send(true);
+        drop(lock(&self.tracker).take());
         let mut drained = self.drained.lock().await;
         let outcome = match tokio::time::timeout(deadline, drained.recv()).await {
             Ok(_) => Drain::Complete,

@@ -93,7 +93,7 @@ fn hand_over(
             return;
         }
     };
-    workers.spawn_connection(move || async move {
+    workers.spawn_connection(async move {
         match TcpStream::from_std(std) {
             Ok(tcp) => serve_connection(tcp, peer, names, shared).await,
             Err(e) => {
@@ -163,8 +163,10 @@ async fn serve_http<I>(
 {
     let cfg = &listener.config;
     let in_flight = Arc::new(AtomicUsize::new(0));
+    if *shared.shutdown.borrow() {
+        return;
+    }
     let mut watch = Watch {
-        closing: *shared.shutdown.borrow(),
         shutdown: shared.shutdown.clone(),
         counters,
         in_flight: in_flight.clone(),
@@ -173,9 +175,6 @@ async fn serve_http<I>(
         opened: Instant::now(),
     };
     let mut io = Guarded::new(io, cfg.desync_mitigation, cfg.request_header_timeout, client.verdicts.clone());
-    if watch.closing {
-        return;
-    }
     // Until the first bytes arrive nothing of hyper's exists: no buffers, no connection state.
     let h2 = tokio::select! {
         r = std::future::poll_fn(|cx| io.poll_is_h2(cx)) => match r {
@@ -219,7 +218,6 @@ async fn serve_http<I>(
 /// `client_keep_alive` (age).
 struct Watch {
     shutdown: watch::Receiver<bool>,
-    closing: bool,
     counters: Arc<ConnCounters>,
     in_flight: Arc<AtomicUsize>,
     idle_timeout: Duration,
@@ -257,14 +255,12 @@ impl Watch {
     /// Expired or shutting down: the request in progress finishes with `Connection: close` (HTTP/1) or a GOAWAY
     /// (HTTP/2), as ALB does after client_keep_alive.
     async fn drive<F: Future>(&mut self, mut conn: Pin<&mut F>, graceful: fn(Pin<&mut F>)) {
-        if self.closing {
-            graceful(conn.as_mut());
-        }
+        let mut closing = false;
         loop {
             tokio::select! {
                 _ = conn.as_mut() => break,
-                () = self.close_signal(), if !self.closing => {
-                    self.closing = true;
+                () = self.close_signal(), if !closing => {
+                    closing = true;
                     graceful(conn.as_mut());
                 }
             }

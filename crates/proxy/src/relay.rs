@@ -35,7 +35,7 @@ pub fn relay(resp: Response<Incoming>, done: Done, id: &HeaderValue, stall: Dura
         target.upstream.keepalive.advertised(ka.as_bytes(), &target.authority);
     }
     headers::strip_hop_by_hop(&mut parts.headers);
-    parts.headers.insert(&X_REQUEST_ID, headers::response_request_id(id));
+    parts.headers.insert(&X_REQUEST_ID, id.clone());
     let status = parts.status.as_u16();
     // The body is counted as it streams.
     let head = head_bytes(&parts.headers);

@@ -7,7 +7,9 @@ use http::HeaderValue;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// A new id for one request.
+/// A new id for one request, marked sensitive: HTTP/2 then writes it as a literal that is never indexed (RFC 7541
+/// §6.2.3). A value unique to every response only churns the client's HPACK table, and h2's encoder walked its
+/// chain of earlier ids (about fifty) on every response. HTTP/1 and the logs (which use `to_str`) ignore the flag.
 pub fn new_request_id() -> HeaderValue {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let random: u128 = rand::random::<u128>() >> 32; // 96 bits
@@ -15,8 +17,10 @@ pub fn new_request_id() -> HeaderValue {
     write_hex(&mut out[7..15], u128::from(secs as u32));
     write_hex(&mut out[16..40], random);
     // Only ASCII letters, digits, '=' and '-' were written.
-    HeaderValue::from_bytes(&out)
-        .unwrap_or_else(|_| HeaderValue::from_static("Root=1-00000000-000000000000000000000000"))
+    let mut id = HeaderValue::from_bytes(&out)
+        .unwrap_or_else(|_| HeaderValue::from_static("Root=1-00000000-000000000000000000000000"));
+    id.set_sensitive(true);
+    id
 }
 
 fn write_hex(dst: &mut [u8], mut value: u128) {
@@ -43,5 +47,6 @@ mod tests {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         assert!(u64::from_str_radix(epoch, 16).unwrap().abs_diff(now) < 5);
         assert_ne!(new_request_id(), new_request_id());
+        assert!(id.is_sensitive(), "h2 must write it as a never-indexed literal");
     }
 }

@@ -47,6 +47,6 @@ pub fn error(
     if let Ok(v) = HeaderValue::from_str(&rendered.proxy_status) {
         headers.insert(&PROXY_STATUS, v);
     }
-    headers.insert(&X_REQUEST_ID, crate::headers::response_request_id(id));
+    headers.insert(&X_REQUEST_ID, id.clone());
     resp
 }

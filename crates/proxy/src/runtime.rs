@@ -35,18 +35,19 @@ pub struct Runtime {
 
 impl Runtime {
     /// Compiles a configuration; `previous` lends the targets (and pools) that stay, `registry` the draining
-    /// targets registered again. Errors name the file or
-    /// setting that could not be used (certificates, keys, CA bundles).
+    /// targets registered again; new targets' pools get `pool_slots` slots (one per worker). Errors name the
+    /// file or setting that could not be used (certificates, keys, CA bundles).
     pub fn build(
         config: Config,
         previous: Option<&Runtime>,
         metrics: &Arc<Metrics>,
         registry: &Registry,
+        pool_slots: usize,
     ) -> Result<Self, String> {
         let mut groups = HashMap::new();
         for group in &config.target_groups {
             let old = previous.and_then(|p| p.groups.get(&group.name));
-            let built = build_group(group, old.map(Arc::as_ref), metrics, registry)?;
+            let built = build_group(group, old.map(Arc::as_ref), metrics, registry, pool_slots)?;
             groups.insert(group.name.clone(), Arc::new(built));
         }
         let mut listeners = HashMap::new();
@@ -76,6 +77,7 @@ fn build_group(
     old: Option<&Group>,
     metrics: &Arc<Metrics>,
     registry: &Registry,
+    pool_slots: usize,
 ) -> Result<Group, String> {
     let client_tls = match group.protocol {
         TargetProtocol::Https => Some(
@@ -118,6 +120,7 @@ fn build_group(
                 group.pool_idle_timeout,
                 metrics.clone(),
                 group.name.as_str().into(),
+                pool_slots,
             ),
         )));
     }

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -36,12 +36,12 @@ pub struct Verdicts(Mutex<VecDeque<Verdict>>);
 
 impl Verdicts {
     fn push(&self, v: Verdict) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).push_back(v);
+        crate::lock(&self.0).push_back(v);
     }
 
     /// The next request's verdict (`None` on HTTP/2, which the guard does not judge).
     pub fn take(&self) -> Option<Verdict> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).pop_front()
+        crate::lock(&self.0).pop_front()
     }
 }
 

@@ -129,7 +129,7 @@ impl Health {
 
     /// Records one check; returns the transition it caused, if any.
     pub fn record(&self, outcome: Outcome, healthy_threshold: u32, unhealthy_threshold: u32) -> Option<Transition> {
-        let mut streak = self.streak.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut streak = crate::lock(&self.streak);
         streak.last = Some(outcome);
         if outcome == Outcome::Passed {
             streak.passed += 1;
@@ -155,7 +155,7 @@ impl Health {
 
     /// ALB's reason code for the current state.
     pub fn reason(&self) -> Option<&'static str> {
-        let streak = self.streak.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let streak = crate::lock(&self.streak);
         match (self.state(), streak.last) {
             (State::Initial, _) => Some("Elb.InitialHealthChecking"),
             (State::Healthy, _) => None,
@@ -167,7 +167,7 @@ impl Health {
 
     /// The last check's result.
     pub fn last(&self) -> Option<Outcome> {
-        self.streak.lock().unwrap_or_else(std::sync::PoisonError::into_inner).last
+        crate::lock(&self.streak).last
     }
 }
 
@@ -181,7 +181,7 @@ impl Health {
         if failed < threshold || self.state() == State::Unhealthy {
             return None;
         }
-        let mut streak = self.streak.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut streak = crate::lock(&self.streak);
         let from = self.state();
         let outcome = Outcome::Failed(cause);
         streak.last = Some(outcome);

@@ -101,7 +101,7 @@ impl AuditLog {
         tracing::info!(target: "waygate::audit", actor = %event.actor, action = %event.action.as_str(),
             target_group = %event.target_group.as_deref().unwrap_or("-"),
             target_addr = %event.target.as_deref().unwrap_or("-"), "{}", event.details);
-        let mut inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut inner = crate::lock(&self.inner);
         inner.next_seq += 1;
         event.seq = inner.next_seq;
         if inner.events.len() >= KEEP {
@@ -113,7 +113,7 @@ impl AuditLog {
 
     /// The kept events with a sequence number above `since`, oldest first.
     pub fn since(&self, since: u64) -> Vec<Event> {
-        let inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let inner = crate::lock(&self.inner);
         inner.events.iter().filter(|e| e.seq > since).cloned().collect()
     }
 }

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Registry, lock};
+use super::Registry;
 use crate::group::Target;
+use crate::lock;
 
 pub(super) async fn run(registry: Arc<Registry>, group: String, target: Arc<Target>, delay: Duration) {
     let started = Instant::now();
@@ -31,12 +32,13 @@ pub(super) async fn run(registry: Arc<Registry>, group: String, target: Arc<Targ
             return;
         }
         draining.retain(|d| !Arc::ptr_eq(&d.target, &target));
-        let aborted = target.in_flight();
+        // Only an expired delay leaves requests in flight (otherwise the wait ended at zero).
+        let aborted = if expired { target.in_flight() as u64 } else { 0 };
         target.upstream.retire();
         aborted
     };
     let actor = target.lifecycle.drain_info().map_or_else(|| "config".to_owned(), |i| i.actor);
-    let details = if expired && aborted > 0 {
+    let details = if aborted > 0 {
         tracing::warn!(target: "waygate::lifecycle", target_group = %group, target_addr = %target.authority,
             aborted, deregistration_delay_ms = delay.as_millis() as u64,
             "deregistration_delay elapsed with requests in flight: they are aborted with 502 TargetDeregistered");
@@ -48,7 +50,6 @@ pub(super) async fn run(registry: Arc<Registry>, group: String, target: Arc<Targ
     } else {
         format!("drained: nothing in flight after {}", humantime(started.elapsed()))
     };
-    let aborted = if expired { aborted as u64 } else { 0 };
     registry.audit.record_drained(&actor, &group, &target.authority, aborted, details);
 }
 

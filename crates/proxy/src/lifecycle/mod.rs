@@ -10,7 +10,7 @@ mod drain;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Notify;
@@ -19,6 +19,7 @@ use waygate_config::{Config, TargetSpec};
 pub use audit::{Action, AuditLog, Event};
 
 use crate::group::Target;
+use crate::lock;
 
 /// A target's registration state, read by the request path (lock-free) and the admin API.
 #[derive(Debug, Default)]
@@ -115,10 +116,6 @@ pub struct Registry {
     members: Mutex<HashMap<String, Members>>,
     draining: Mutex<Vec<Draining>>,
     pub audit: Arc<AuditLog>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn same_target(a: &TargetSpec, b: &TargetSpec) -> bool {

@@ -31,7 +31,7 @@ use pool::{Parked, Pool};
 pub use waygate_connect::MAX_RESPONSE_HEAD;
 /// Pooled connections idle at least this long are peeked at before reuse ([`liveness`]).
 const PROBE_AFTER_IDLE: Duration = Duration::from_millis(1);
-/// Idle connections kept per target and worker.
+/// Idle connections kept per target and worker (pool slot).
 const MAX_IDLE_PER_TARGET: usize = 1024;
 
 /// One target's way in: how to connect, its pool of idle connections, and what it taught us about keep-alive.
@@ -78,18 +78,20 @@ impl Lease {
 }
 
 impl Upstream {
-    /// `authority` is the target's `host:port` as written ([`waygate_config::TargetSpec::authority`]).
+    /// `authority` is the target's `host:port` as written ([`waygate_config::TargetSpec::authority`]);
+    /// `pool_slots` is the number of worker threads whose requests use this target (one slot each).
     pub fn new(
         spec: ConnectSpec,
         authority: Arc<str>,
         pool_idle_timeout: Duration,
         metrics: Arc<Metrics>,
         group: Arc<str>,
+        pool_slots: usize,
     ) -> Self {
         Self {
             spec,
             authority,
-            pool: Pool::new(MAX_IDLE_PER_TARGET),
+            pool: Pool::new(MAX_IDLE_PER_TARGET, pool_slots),
             keepalive: Arc::new(KeepAlive::new(pool_idle_timeout)),
             metrics,
             group,

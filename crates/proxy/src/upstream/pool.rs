@@ -4,7 +4,9 @@
 //! thread-per-core workers the pool has one slot per worker: a connection's I/O task runs on the worker that
 //! opened it, so a request leases only connections of its own worker and never wakes another thread.
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::lock;
 use std::time::{Duration, Instant};
 
 use hyper::client::conn::http1::SendRequest;
@@ -27,16 +29,10 @@ pub struct IdleConn {
 /// Idle connections of one target.
 #[derive(Debug)]
 pub struct Pool {
-    /// One per worker ([`crate::workers::current`] modulo their number).
+    /// One per worker, indexed by [`crate::workers::current`] (modulo, for a thread that is not a worker).
     slots: Box<[Mutex<Vec<IdleConn>>]>,
     /// Per slot.
     max_idle: usize,
-}
-
-/// How many slots a pool has: one per CPU, the most workers that make sense.
-fn slot_count() -> usize {
-    static SLOTS: OnceLock<usize> = OnceLock::new();
-    *SLOTS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 256))
 }
 
 impl IdleConn {
@@ -51,8 +47,9 @@ impl IdleConn {
 }
 
 impl Pool {
-    pub fn new(max_idle: usize) -> Self {
-        Self { slots: (0..slot_count()).map(|_| Mutex::new(Vec::new())).collect(), max_idle }
+    /// `slots`: one per worker thread (at least one).
+    pub fn new(max_idle: usize, slots: usize) -> Self {
+        Self { slots: (0..slots.max(1)).map(|_| Mutex::new(Vec::new())).collect(), max_idle }
     }
 
     /// The calling worker's slot.
@@ -108,11 +105,6 @@ impl Pool {
     pub fn idle_count(&self) -> usize {
         self.slots.iter().map(|s| lock(s).len()).sum()
     }
-}
-
-fn lock(slot: &Mutex<Vec<IdleConn>>) -> MutexGuard<'_, Vec<IdleConn>> {
-    // A panic while holding this lock cannot leave the Vec inconsistent, so poisoning is ignored.
-    slot.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A connection handed back after a complete exchange.
