@@ -150,16 +150,19 @@ async fn strictest_mode() {
     check_mode("strictest", |c| c.strictest).await;
 }
 
-/// A partial request head that never completes gets 408 ClientRequestTimeout, with its cause.
+/// A partial request head that never completes gets 408 ClientRequestTimeout, with its cause: an HTTP/1 head,
+/// and bytes that could still be the start of HTTP/2's preface (the protocol is not decided yet).
 #[tokio::test]
 async fn incomplete_head_times_out_with_408() {
     let backend = Backend::new("b").spawn(loopback()).await.unwrap();
     let text = simple_config(&[backend.addr()], "")
         .replace("default_target_group", "request_header_timeout = \"1s\"\ndefault_target_group");
     let (_gw, addr) = gateway(&text).await;
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n").await.unwrap();
-    let (status, _, head) = read_response(&mut tcp).await;
-    assert_eq!(status, 408, "{head}");
-    assert!(head.contains("details=\"ClientRequestTimeout\""), "{head}");
+    for partial in [&b"GET / HTTP/1.1\r\nHost: a\r\n"[..], b"PRI * HTTP/2.0\r\n"] {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(partial).await.unwrap();
+        let (status, _, head) = read_response(&mut tcp).await;
+        assert_eq!(status, 408, "{head}");
+        assert!(head.contains("details=\"ClientRequestTimeout\""), "{head}");
+    }
 }

@@ -88,6 +88,8 @@ impl<S> Guarded<S> {
     }
 
     fn refuse(&mut self, verdict: Verdict) {
+        // Whatever the first bytes were, hyper's HTTP/1 side now reads the synthetic request.
+        self.first = false;
         self.verdicts.push(verdict);
         self.out = Bytes::from_static(SYNTHETIC);
         self.pending.clear();
@@ -157,15 +159,35 @@ impl<S: AsyncRead + Unpin> Guarded<S> {
             if self.take_head() || !self.first {
                 continue;
             }
-            let mut chunk = [MaybeUninit::<u8>::uninit(); 4096];
-            let mut rb = ReadBuf::uninit(&mut chunk);
-            ready!(Pin::new(&mut self.inner).poll_read(cx, &mut rb))?;
-            if rb.filled().is_empty() {
+            if ready!(self.poll_head_bytes(cx))? {
                 // EOF: hyper's HTTP/1 side sees what was read, and the EOF again, and closes.
                 return Poll::Ready(Ok(false));
             }
-            self.pending.extend_from_slice(rb.filled());
         }
+    }
+
+    /// Reads more of a head into `pending`, under `request_header_timeout` once the head has begun (a partial
+    /// HTTP/2 preface included): when it fires, the head is refused with ClientRequestTimeout. Ready(true) at
+    /// EOF, else Ready(false) once bytes arrived or the head was refused.
+    fn poll_head_bytes(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        if !self.pending.is_empty() {
+            let timeout = self.head_timeout;
+            let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+            if timer.as_mut().poll(cx).is_ready() {
+                self.refuse(Verdict::reject(Cause::ClientRequestTimeout));
+                return Poll::Ready(Ok(false));
+            }
+        }
+        // Uninitialised: zeroing 4 KiB on every read of every head cost an eighth of the gateway's instructions
+        // per request. `ReadBuf` tracks what the read initialised.
+        let mut chunk = [MaybeUninit::<u8>::uninit(); 4096];
+        let mut rb = ReadBuf::uninit(&mut chunk);
+        ready!(Pin::new(&mut self.inner).poll_read(cx, &mut rb))?;
+        if rb.filled().is_empty() {
+            return Poll::Ready(Ok(true));
+        }
+        self.pending.extend_from_slice(rb.filled());
+        Poll::Ready(Ok(false))
     }
 }
 
@@ -244,29 +266,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
                     if this.take_head() {
                         continue;
                     }
-                    if !this.pending.is_empty() {
-                        let timeout = this.head_timeout;
-                        let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                        if timer.as_mut().poll(cx).is_ready() {
-                            this.refuse(Verdict::reject(Cause::ClientRequestTimeout));
-                            continue;
-                        }
-                    }
-                    // Uninitialised: zeroing 4 KiB on every read of every head cost an eighth of the
-                    // gateway's instructions per request. `ReadBuf` tracks what the read initialised.
-                    let mut chunk = [MaybeUninit::<u8>::uninit(); 4096];
-                    let mut rb = ReadBuf::uninit(&mut chunk);
-                    ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
-                    if rb.filled().is_empty() {
+                    if ready!(this.poll_head_bytes(cx))? {
                         // EOF: hand any partial head to hyper, which reports it as incomplete and closes.
                         this.out = this.pending.split().freeze();
                         this.state = State::Pass;
                         if this.out.is_empty() {
                             return Poll::Ready(Ok(()));
                         }
-                        continue;
                     }
-                    this.pending.extend_from_slice(rb.filled());
                 }
             }
         }
