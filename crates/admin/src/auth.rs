@@ -12,12 +12,11 @@ use waygate_config::TokenFile;
 
 /// The configured tokens.
 #[derive(Clone)]
-pub struct Token(Vec<(String, Vec<u8>)>);
+pub struct Token(TokenFile);
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.0.iter().map(|(n, _)| n.as_str()).collect();
-        write!(f, "Token({names:?}, <redacted>)")
+        write!(f, "Token({:?}, <redacted>)", self.0.names().collect::<Vec<_>>())
     }
 }
 
@@ -25,12 +24,12 @@ impl Token {
     /// Reads the token file ([`TokenFile`]: the same reading as the CLI's and the doctor's); an unreadable
     /// file, one without a token or a malformed line is an error naming the file (and line).
     pub fn load(path: &Path) -> Result<Self, String> {
-        TokenFile::load(path).map(Self::from)
+        TokenFile::load(path).map(Self)
     }
 
     #[cfg(test)]
     fn parse(text: &str) -> Result<Self, String> {
-        TokenFile::parse(text).map(Self::from)
+        TokenFile::parse(text).map(Self)
     }
 
     /// The name of the token an `Authorization` header value carries, if it carries one of them. Every
@@ -38,18 +37,12 @@ impl Token {
     pub fn identify(&self, header: Option<&[u8]>) -> Option<&str> {
         let presented = header.and_then(|h| h.strip_prefix(b"Bearer "))?.trim_ascii();
         let mut found = None;
-        for (name, token) in &self.0 {
-            if constant_time_eq(presented, token) {
-                found = Some(name.as_str());
+        for (name, token) in self.0.entries() {
+            if constant_time_eq(presented, token.as_bytes()) {
+                found = Some(name);
             }
         }
         found
-    }
-}
-
-impl From<TokenFile> for Token {
-    fn from(file: TokenFile) -> Self {
-        Self(file.entries().map(|(name, token)| (name.to_owned(), token.as_bytes().to_vec())).collect())
     }
 }
 

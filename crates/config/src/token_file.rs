@@ -28,11 +28,7 @@ impl TokenFile {
 
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut tokens: Vec<(String, String)> = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
+        for (n, line) in lines(text) {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let (name, token) = match fields[..] {
                 [token] => ("admin", token),
@@ -63,6 +59,17 @@ impl TokenFile {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(n, _)| n.as_str())
     }
+
+    /// Every word of a token file's token lines, for scrubbing when the file could not be parsed: which of
+    /// them are secrets cannot be told then.
+    pub fn words(text: &str) -> impl Iterator<Item = &str> {
+        lines(text).flat_map(|(_, line)| line.split_whitespace())
+    }
+}
+
+/// The lines that hold tokens, trimmed, with their 0-based numbers: blank lines and `#` comments skipped.
+fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines().map(str::trim).enumerate().filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
 }
 
 #[cfg(test)]
@@ -75,6 +82,8 @@ mod tests {
         assert_eq!(t.entries().collect::<Vec<_>>(), [("alice", "aaaa"), ("admin", "bbbb")]);
         assert_eq!(t.first(), "aaaa");
         assert_eq!(format!("{t:?}"), "TokenFile([\"alice\", \"admin\"], <redacted>)");
+        let words: Vec<&str> = TokenFile::words("# a b\nx y z\n\n w ").collect();
+        assert_eq!(words, ["x", "y", "z", "w"]);
     }
 
     #[test]

@@ -57,34 +57,40 @@ pub fn write_iso8601(out: &mut String, t: SystemTime) {
         static LAST: std::cell::Cell<(u64, [u8; 20])> = const { std::cell::Cell::new((u64::MAX, [0; 20])) };
     }
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let (secs, micros) = (since.as_secs(), since.subsec_micros());
-    let (last, prefix) = LAST.get();
-    if last == secs {
-        let mut tail = *b"000000Z";
-        put_digits(&mut tail[..6], u64::from(micros));
-        out.push_str(std::str::from_utf8(&prefix).unwrap_or_default());
-        out.push_str(std::str::from_utf8(&tail).unwrap_or_default());
-        return;
-    }
-    let start = out.len();
-    write_full(out, t);
-    if let Some(text) = out.as_bytes().get(start..start + 20).and_then(|p| <[u8; 20]>::try_from(p).ok())
-        && out.len() == start + 27
-    {
-        LAST.set((secs, text));
-    }
+    let secs = since.as_secs();
+    let text = match LAST.get() {
+        (last, prefix) if last == secs => {
+            let mut b = *b"0000-00-00T00:00:00.000000Z";
+            b[..20].copy_from_slice(&prefix);
+            put_digits(&mut b[20..26], u64::from(since.subsec_micros()));
+            b
+        }
+        _ => match four_digit_year(t) {
+            Some(b) => {
+                LAST.set((secs, b[..20].try_into().unwrap_or([0; 20])));
+                b
+            }
+            None => {
+                // Beyond four digits (never for a real clock): the general formatter keeps the exact old output.
+                let u = utc(t);
+                let _ = write!(
+                    out,
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+                    u.year, u.month, u.day, u.hour, u.minute, u.second, u.micros
+                );
+                return;
+            }
+        },
+    };
+    // Only ASCII digits and punctuation were written.
+    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
 }
 
-fn write_full(out: &mut String, t: SystemTime) {
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` for a year of four digits; `None` beyond.
+fn four_digit_year(t: SystemTime) -> Option<[u8; 27]> {
     let u = utc(t);
     if !(0..=9999).contains(&u.year) {
-        // Beyond four digits (never for a real clock): the general formatter keeps the exact old output.
-        let _ = write!(
-            out,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-            u.year, u.month, u.day, u.hour, u.minute, u.second, u.micros
-        );
-        return;
+        return None;
     }
     let mut b = *b"0000-00-00T00:00:00.000000Z";
     put_digits(&mut b[0..4], u.year as u64);
@@ -94,8 +100,7 @@ fn write_full(out: &mut String, t: SystemTime) {
     put_digits(&mut b[14..16], u.minute);
     put_digits(&mut b[17..19], u.second);
     put_digits(&mut b[20..26], u64::from(u.micros));
-    // Only ASCII digits and punctuation were written.
-    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+    Some(b)
 }
 
 /// Writes `v` zero-padded into exactly `dst.len()` ASCII digits (the low digits, if `v` is wider).

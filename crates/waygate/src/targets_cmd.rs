@@ -128,7 +128,11 @@ async fn run(admin: &Admin, command: &TargetsCommand) -> Result<u8, Failure> {
             if !*wait {
                 return Ok(0);
             }
-            let since = v["audit_seq"].as_u64().unwrap_or(0);
+            // Following from the start instead could take an older drain of the same target for this one.
+            let Some(since) = v["audit_seq"].as_u64() else {
+                let why = "the deregistration's answer has no audit_seq to follow the drain from";
+                return Err(Failure::Unreachable(why.to_owned()));
+            };
             wait_for_drain(admin, group, &address, delay, since).await
         }
     }

@@ -156,6 +156,9 @@ async fn targets_cli_registers_deregisters_and_the_audit_names_the_operator() {
     ] {
         assert!(events.contains(&expected), "{expected:?} missing from {events:?}");
     }
+    // Nothing was in flight when the old target drained: its event says so with aborted 0 (--wait exited 0 by it).
+    let drained = audit["events"].as_array().unwrap().iter().find(|e| e["action"] == "drained");
+    assert_eq!(drained.map(|e| e["aborted"].clone()), Some(serde_json::json!(0)), "{audit}");
     // The same events reach the system log, in order: the deregistration, then the drain's end.
     let line = |action: &str| gw.wait_line(&["waygate::audit", "actor=alice", &format!("action={action} ")]);
     let (deregistered, drained) = (line("deregister"), line("drained"));

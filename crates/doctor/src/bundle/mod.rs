@@ -165,15 +165,8 @@ fn admin_tokens(config: Option<&Config>, c: &mut Contents) -> (Option<String>, V
         Ok(tokens) => (Some(tokens.first().to_owned()), tokens.entries().map(|(_, t)| t.to_owned()).collect()),
         Err(e) => {
             c.missing(format!("admin token {e} (admin requests sent without it)"));
-            let words = std::fs::read_to_string(file).unwrap_or_default();
-            let words = words
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.starts_with('#'))
-                .flat_map(str::split_whitespace)
-                .map(str::to_owned)
-                .collect();
-            (None, words)
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            (None, waygate_config::TokenFile::words(&text).map(str::to_owned).collect())
         }
     }
 }
