@@ -52,9 +52,35 @@ pub struct LogsArgs {
     pub no_progress: bool,
 }
 
-fn user_error(msg: &str) -> u8 {
-    eprintln!("waygate doctor logs: {msg}");
+/// Says what the user got wrong, as `waygate doctor COMMAND: MSG`; returns exit code 1.
+pub(crate) fn user_error(command: &str, msg: &str) -> u8 {
+    eprintln!("waygate doctor {command}: {msg}");
     1
+}
+
+/// Writes a `waygate doctor COMMAND` report to `out`: pretty JSON with `json`, else what `render` makes of it.
+/// A closed pipe (`| head`) is not an error worth a message. `Err(2)`, the exit code, when the JSON could not be
+/// made (said on stderr).
+pub(crate) fn write_report<R: serde::Serialize>(
+    command: &str,
+    report: &R,
+    json: bool,
+    render: impl FnOnce(&R) -> String,
+    out: &mut dyn Write,
+) -> Result<(), u8> {
+    let text = if json {
+        match serde_json::to_string_pretty(report) {
+            Ok(s) => s + "\n",
+            Err(e) => {
+                eprintln!("waygate doctor {command}: internal error: {e}");
+                return Err(2);
+            }
+        }
+    } else {
+        render(report)
+    };
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    Ok(())
 }
 
 fn options(args: &LogsArgs) -> Result<Options, String> {
@@ -88,12 +114,12 @@ pub fn run_logs(args: &LogsArgs) -> u8 {
 pub fn run_logs_to(args: &LogsArgs, out: &mut dyn Write) -> u8 {
     let opts = match options(args) {
         Ok(o) => o,
-        Err(e) => return user_error(&e),
+        Err(e) => return user_error("logs", &e),
     };
     let result = std::panic::catch_unwind(|| analyze(&args.paths, &opts));
     let report = match result {
         Ok(Ok(r)) => r,
-        Ok(Err(e @ AnalyzeError::Path(_))) => return user_error(&e.to_string()),
+        Ok(Err(e @ AnalyzeError::Path(_))) => return user_error("logs", &e.to_string()),
         Ok(Err(e)) => {
             eprintln!("waygate doctor logs: {e}");
             return 2;
@@ -106,21 +132,11 @@ pub fn run_logs_to(args: &LogsArgs, out: &mut dyn Write) -> u8 {
     if let Some(path) = &args.html
         && let Err(e) = std::fs::write(path, crate::html::render(&report))
     {
-        return user_error(&format!("cannot write {}: {e}", path.display()));
+        return user_error("logs", &format!("cannot write {}: {e}", path.display()));
     }
-    let text = if args.json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(s) => s + "\n",
-            Err(e) => {
-                eprintln!("waygate doctor logs: internal error: {e}");
-                return 2;
-            }
-        }
-    } else {
-        crate::term::render(&report)
-    };
-    // A closed pipe (`| head`) is not an error worth a message.
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    if let Err(code) = write_report("logs", &report, args.json, crate::term::render, out) {
+        return code;
+    }
     if !args.json && args.html.is_some() && std::io::stderr().is_terminal() {
         eprintln!("HTML report written to {}", args.html.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
     }

@@ -4,9 +4,13 @@
 //!
 //! The order of questions: did the SYN get an answer (ICMP unreachable, RST, nothing)? Did the client
 //! speak TLS, and what came back (nothing, an alert, non-TLS bytes, a ServerHello)? For plain streams,
-//! was a request left unanswered when the first FIN or RST came, and from which side?
+//! was a request left unanswered when the first FIN or RST came, and from which side? What the packets show
+//! becomes the catalogue's [`Evidence`] (a refusal is `ConnectionRefused`, a ClientHello left unanswered a
+//! fired timer...), and `waygate_faults::classify`, the one classifier, names the cause.
 
-use waygate_faults::Cause;
+use std::io::ErrorKind;
+
+use waygate_faults::{Cause, Evidence, Phase, TlsEvidence, classify as catalogue};
 
 use super::flow::Flow;
 use super::tls;
@@ -90,10 +94,16 @@ impl Story {
         Verdict { outcome, cause, steps: self.steps, frames: self.frames, alert: None, idle_ms: None }
     }
 
+    /// Ends a failed flow with the cause the catalogue gives its evidence.
+    fn fail(self, evidence: &Evidence) -> Verdict {
+        self.end(Outcome::Failed, Some(catalogue(evidence)))
+    }
+
     /// Ends a flow that failed on TLS alert `name` (frame `n`, told by `text`).
-    fn alert(mut self, n: u64, text: String, cause: Cause, name: String) -> Verdict {
+    fn alert(mut self, n: u64, text: String, tls: TlsEvidence, name: String) -> Verdict {
         self.say(&[n], text);
-        Verdict { alert: Some(name), ..self.end(Outcome::Failed, Some(cause)) }
+        let evidence = Evidence { tls: Some(tls), ..Evidence::new(Phase::TlsHandshake) };
+        Verdict { alert: Some(name), ..self.fail(&evidence) }
     }
 }
 
@@ -118,22 +128,22 @@ pub fn classify(f: &Flow) -> Verdict {
     if f.synack.is_none() && !f.mid_stream {
         if let Some((n, ts, u)) = &f.unreachable {
             st.say(&[*n], format!("frame {n} ICMP {} from {} after {}", u.what, u.from, dur(ts - syn_ts)));
-            return st.end(Outcome::Failed, Some(Cause::TargetHostUnreachable));
+            return st.fail(&io(Phase::Connect, ErrorKind::HostUnreachable));
         }
         if let Some((n, ts)) = f.s.rst {
             st.say(
                 &[n],
                 format!("frame {n} RST in reply after {}: nothing listens, or a firewall rejects", dur(ts - syn_ts)),
             );
-            return st.end(Outcome::Failed, Some(Cause::TargetConnectionRefused));
+            return st.fail(&io(Phase::Connect, ErrorKind::ConnectionRefused));
         }
         if f.syn_count >= 2 {
             st.say(&[], format!("no SYN-ACK in {}", dur(f.last.1 - syn_ts)));
-            return st.end(Outcome::Failed, Some(Cause::TargetConnectTimeout));
+            return st.fail(&timed_out(Phase::Connect));
         }
         if let Some((n, ts)) = f.c.closed() {
             st.say(&[n], format!("frame {n} client gave up after {} without a SYN-ACK", dur(ts - syn_ts)));
-            return st.end(Outcome::Failed, Some(Cause::TargetConnectTimeout));
+            return st.fail(&timed_out(Phase::Connect));
         }
         st.say(&[], "no answer before the capture ended".into());
         return st.end(Outcome::Incomplete, None);
@@ -196,9 +206,7 @@ fn no_client_data(mut st: Story, f: &Flow) -> Verdict {
         }
         None => match f.first_close {
             Some(c) => {
-                let who = if c.by_server { "server" } else { "client" };
-                let how = if c.rst { "RST" } else { "FIN" };
-                st.say(&[c.at.0], format!("frame {} {who} {how} with no data exchanged", c.at.0));
+                st.say(&[c.at.0], format!("frame {} {} {} with no data exchanged", c.at.0, c.who(), c.how()));
                 st.end(Outcome::Ok, None)
             }
             None => {
@@ -214,13 +222,13 @@ fn tls_flow(mut st: Story, f: &Flow, hello_ts: i64) -> Verdict {
         st.say(&[], "no ServerHello".into());
         return match f.first_close {
             Some(c) => {
-                let ((n, ts), how) = (c.at, if c.rst { "RST" } else { "FIN" });
+                let ((n, ts), how) = (c.at, c.how());
                 if c.by_server {
                     st.say(&[n], format!("frame {n} server {how} after {} without a byte of TLS", dur(ts - hello_ts)));
-                    st.end(Outcome::Failed, Some(Cause::TargetTlsProtocolError))
+                    st.fail(&Evidence { tls: Some(TlsEvidence::PeerClosed), ..Evidence::new(Phase::TlsHandshake) })
                 } else {
                     st.say(&[n], format!("frame {n} client {how} after {}", dur(ts - hello_ts)));
-                    st.end(Outcome::Failed, Some(Cause::TargetTlsHandshakeTimeout))
+                    st.fail(&timed_out(Phase::TlsHandshake))
                 }
             }
             // Linux queues the client's FIN behind unacknowledged data, so a dropped ClientHello is often
@@ -231,7 +239,7 @@ fn tls_flow(mut st: Story, f: &Flow, hello_ts: i64) -> Verdict {
                     &[],
                     format!("never acknowledged in {waited}: dropped on the way (the client's FIN waits behind it)"),
                 );
-                st.end(Outcome::Failed, Some(Cause::TargetTlsHandshakeTimeout))
+                st.fail(&timed_out(Phase::TlsHandshake))
             }
             None => {
                 st.say(&[], format!("still waiting {} later when the capture ended", dur(f.last.1 - hello_ts)));
@@ -245,12 +253,12 @@ fn tls_flow(mut st: Story, f: &Flow, hello_ts: i64) -> Verdict {
     {
         let name = tls::alert_name(desc);
         let text = format!("frame {n} TLS alert {} {name} ({desc}) after {wait}", level_name(level));
-        return st.alert(n, text, Cause::TargetTlsAlert, name);
+        return st.alert(n, text, TlsEvidence::AlertReceived { description: name.clone() }, name);
     }
     if !tls::looks_like_tls(&f.s.head) {
         let p = tls::preview(&f.s.head);
         st.say(&[sn], format!("frame {sn} server answered with non-TLS bytes ({slen} bytes) after {wait}: \"{p}\""));
-        return st.end(Outcome::Failed, Some(Cause::TargetTlsProtocolError));
+        return st.fail(&Evidence { tls: Some(TlsEvidence::NotTls), ..Evidence::new(Phase::TlsHandshake) });
     }
     if tls::is_server_hello(&f.s.head) {
         st.say(&[sn], format!("frame {sn} ServerHello after {wait}"));
@@ -260,7 +268,7 @@ fn tls_flow(mut st: Story, f: &Flow, hello_ts: i64) -> Verdict {
     if let Some((level, desc, n)) = f.s.tls.alert {
         let name = tls::alert_name(desc);
         let text = format!("frame {n} TLS alert {} {name} ({desc}) from the server", level_name(level));
-        return st.alert(n, text, Cause::TargetTlsAlert, name);
+        return st.alert(n, text, TlsEvidence::AlertReceived { description: name.clone() }, name);
     }
     if let Some((level, desc, n)) = f.c.tls.alert
         && tls::is_certificate_alert(desc)
@@ -268,9 +276,20 @@ fn tls_flow(mut st: Story, f: &Flow, hello_ts: i64) -> Verdict {
         let name = tls::alert_name(desc);
         let text =
             format!("frame {n} client TLS alert {} {name} ({desc}): it rejected the certificate", level_name(level));
-        return st.alert(n, text, Cause::TargetTlsCertificateInvalid, name);
+        let reason = format!("the client sent {name}");
+        return st.alert(n, text, TlsEvidence::CertificateInvalid { reason }, name);
     }
     close_story(st, f, true)
+}
+
+/// Evidence of an io error of `kind` in `phase`.
+fn io(phase: Phase, kind: ErrorKind) -> Evidence {
+    Evidence { io_kind: Some(kind), ..Evidence::new(phase) }
+}
+
+/// Evidence that `phase`'s timer would have fired: the wait the packets show never ended.
+fn timed_out(phase: Phase) -> Evidence {
+    Evidence { timed_out: true, ..Evidence::new(phase) }
 }
 
 fn level_name(level: u8) -> &'static str {
@@ -283,10 +302,6 @@ fn level_name(level: u8) -> &'static str {
 
 /// A server FIN sooner than this after the last data is `Connection: close`, not an idle timeout.
 const CLOSE_AFTER_RESPONSE: i64 = 100_000_000;
-
-fn idle_ns(c: &super::flow::FirstClose) -> i64 {
-    c.last_data.map_or(0, |d| c.at.1 - d.1)
-}
 
 /// The end of a flow with data: the first FIN or RST and what was pending when it came. Inside TLS the
 /// bursts are encrypted (and TLS 1.3 servers send tickets unasked), so requests are not counted there
@@ -306,32 +321,35 @@ fn close_story(mut st: Story, f: &Flow, tls: bool) -> Verdict {
         st.say(&[], format!("open when the capture ended ({bytes})"));
         return st.end(Outcome::Ok, None);
     };
-    let how = if c.rst { "RST" } else { "FIN" };
+    let how = c.how();
+    let idle_ns = c.last_data.map_or(0, |d| c.at.1 - d.1);
     match (c.by_server, c.awaiting) {
         (true, Some((rn, rts))) => {
             let wait = dur(c.at.1 - rts);
-            if c.requests > 1 && !tls {
-                let idle = c.idle_before_request.map(|ns| ns as f64 / 1e6);
+            // Inside TLS the requests are not counted, so no close there is taken for a reused connection's.
+            let evidence = Evidence {
+                reused: c.requests > 1 && !tls,
+                io_kind: c.rst.then_some(ErrorKind::ConnectionReset),
+                ..Evidence::new(Phase::AwaitHeaders)
+            };
+            if catalogue(&evidence) == Cause::TargetKeepAliveRace {
                 let idle_txt = c.idle_before_request.map_or(String::new(), |ns| format!(" after {} idle", dur(ns)));
                 st.say(&[rn], format!("frame {rn} request #{} on the reused connection{idle_txt}", c.requests));
                 st.say(&[c.at.0], format!("frame {} server {how} {wait} later, before any response byte", c.at.0));
-                let mut v = st.end(Outcome::Failed, Some(Cause::TargetKeepAliveRace));
-                v.idle_ms = idle;
-                return v;
+                let idle_ms = c.idle_before_request.map(|ns| ns as f64 / 1e6);
+                return Verdict { idle_ms, ..st.fail(&evidence) };
             }
             st.say(
                 &[c.at.0],
                 format!("frame {} server {how} {wait} after the request, before any response byte", c.at.0),
             );
-            let cause = if c.rst { Cause::TargetResetConnection } else { Cause::TargetClosedConnection };
-            st.end(Outcome::Failed, Some(cause))
+            st.fail(&evidence)
         }
         (false, Some((rn, rts))) if !tls && rn != c.at.0 => {
             st.say(&[c.at.0], format!("frame {} client {how}: no response in {}", c.at.0, dur(c.at.1 - rts)));
-            st.end(Outcome::Failed, Some(Cause::TargetResponseTimeout))
+            st.fail(&timed_out(Phase::AwaitHeaders))
         }
-        (true, None) if f.s.bytes > 0 && f.c.bytes > 0 && idle_ns(&c) >= CLOSE_AFTER_RESPONSE => {
-            let idle_ns = idle_ns(&c);
+        (true, None) if f.s.bytes > 0 && f.c.bytes > 0 && idle_ns >= CLOSE_AFTER_RESPONSE => {
             st.say(
                 &[c.at.0],
                 format!("frame {} server {how} after {} idle, following a complete exchange", c.at.0, dur(idle_ns)),
@@ -340,8 +358,8 @@ fn close_story(mut st: Story, f: &Flow, tls: bool) -> Verdict {
             v.idle_ms = Some(idle_ns as f64 / 1e6);
             v
         }
-        (by_server, _) => {
-            let who = if by_server { "server" } else { "client" };
+        _ => {
+            let who = c.who();
             st.say(
                 &[c.at.0],
                 format!("frame {} {who} {how} ({} bytes sent, {} received)", c.at.0, f.c.bytes, f.s.bytes),

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::{TargetFilter, analyze_reader};
+use crate::cli::user_error;
 
 /// Explain every TCP connection in a packet capture (pcap or pcapng).
 ///
@@ -25,11 +26,6 @@ pub struct PcapArgs {
     pub target: Option<String>,
 }
 
-fn user_error(msg: &str) -> u8 {
-    eprintln!("waygate doctor pcap: {msg}");
-    1
-}
-
 /// Runs `waygate doctor pcap`, printing the report on stdout; returns the exit code.
 pub fn run_pcap(args: &PcapArgs) -> u8 {
     run_pcap_to(args, &mut std::io::stdout().lock())
@@ -40,41 +36,35 @@ pub fn run_pcap_to(args: &PcapArgs, out: &mut dyn Write) -> u8 {
     let target = match &args.target {
         Some(t) => match TargetFilter::parse(t) {
             Some(f) => Some(f),
-            None => return user_error(&format!("--target {t:?} is not an address (e.g. 10.0.0.7 or 10.0.0.7:443)")),
+            None => {
+                return user_error("pcap", &format!("--target {t:?} is not an address (e.g. 10.0.0.7 or 10.0.0.7:443)"));
+            }
         },
         None => None,
     };
     let name = args.file.display().to_string();
     let file = match std::fs::File::open(&args.file) {
         Ok(f) => f,
-        Err(e) => return user_error(&format!("cannot read {name}: {e}")),
+        Err(e) => return user_error("pcap", &format!("cannot read {name}: {e}")),
     };
     if file.metadata().is_ok_and(|m| m.is_dir()) {
-        return user_error(&format!("{name} is a directory, not a capture file"));
+        return user_error("pcap", &format!("{name} is a directory, not a capture file"));
     }
     let result = std::panic::catch_unwind(|| analyze_reader(file, &name, target));
     let report = match result {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => return user_error(&format!("{name}: {e}")),
+        Ok(Err(e)) => return user_error("pcap", &format!("{name}: {e}")),
         Err(_) => {
             eprintln!("waygate doctor pcap: internal error analysing {name}; please report it with the capture");
             return 2;
         }
     };
-    let text = if args.json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(s) => s + "\n",
-            Err(e) => {
-                eprintln!("waygate doctor pcap: internal error: {e}");
-                return 2;
-            }
-        }
-    } else {
-        super::term::render(&report)
-    };
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
-    for p in &report.problems {
-        if args.json {
+    if let Err(code) = crate::cli::write_report("pcap", &report, args.json, super::term::render, out) {
+        return code;
+    }
+    // The terminal report lists the problems itself; with --json they are also said on stderr.
+    if args.json {
+        for p in &report.problems {
             eprintln!("waygate doctor pcap: {name}: {}", p.message);
         }
     }

@@ -75,6 +75,18 @@ pub struct FirstClose {
     pub last_data: Option<At>,
 }
 
+impl FirstClose {
+    /// `FIN` or `RST`, as the story tells it.
+    pub fn how(&self) -> &'static str {
+        if self.rst { "RST" } else { "FIN" }
+    }
+
+    /// `server` or `client`.
+    pub fn who(&self) -> &'static str {
+        if self.by_server { "server" } else { "client" }
+    }
+}
+
 /// One TCP connection.
 #[derive(Debug, Clone)]
 pub struct Flow {
@@ -280,7 +292,7 @@ impl Tracker {
         let idx = match idx {
             Some(i) => i,
             None => {
-                let mut flow = if is_syn {
+                let flow = if is_syn {
                     Flow::new(seg.src, seg.dst, at)
                 } else if seg.syn {
                     Flow::new(seg.dst, seg.src, at) // SYN-ACK first: its destination is the client
@@ -291,7 +303,6 @@ impl Tracker {
                     f.mid_stream = true;
                     f
                 };
-                flow.first = at;
                 self.flows.push(flow);
                 let i = self.flows.len() - 1;
                 self.index.insert(k, i);

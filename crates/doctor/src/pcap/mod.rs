@@ -20,7 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 
 pub use classify::{Outcome, Verdict};
 pub use cli::{PcapArgs, run_pcap, run_pcap_to};
-pub use reader::{Format, Frame, NotACapture, Problem};
+pub use reader::{Format, Frame, NotACapture, Problem, ProblemKind};
 pub use report::{FlowReport, PCAP_SCHEMA, PcapReport};
 
 use decode::{Packet, linktype};
@@ -91,7 +91,7 @@ pub fn analyze_reader<R: Read + Send>(
     let unsupported: Vec<i32> = link_types.iter().copied().filter(|l| !linktype::supported(*l)).collect();
     for lt in unsupported {
         problems.push(Problem {
-            kind: "unsupported_link_type",
+            kind: ProblemKind::UnsupportedLinkType,
             offset: 0,
             after_frame: 0,
             message: format!(

@@ -45,11 +45,24 @@ impl Format {
     }
 }
 
+/// What kind of problem, as JSON names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// The file ends inside a block: reading stopped there.
+    Truncated,
+    /// A block could not be parsed: reading stopped there.
+    Corrupt,
+    /// A pcapng packet names an interface no block described: the packet was skipped.
+    UnknownInterface,
+    /// Frames of a link type the decoder does not know were counted, not decoded.
+    UnsupportedLinkType,
+}
+
 /// Why reading stopped early (or a block was skipped).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
-    /// `truncated`, `corrupt` or `unknown_interface`.
-    pub kind: &'static str,
+    pub kind: ProblemKind,
     /// Byte offset in the file where the bad or missing block starts.
     pub offset: u64,
     /// The last frame read before it (0: none).
@@ -156,8 +169,8 @@ pub fn read_frames<R: Read + Send>(input: R, mut each: impl FnMut(Frame<'_>)) ->
                                         each(Frame { number: summary.frames, ts, linktype: iface.linktype, data });
                                     }
                                     None => summary.problems.push(Problem {
-                                        kind: "unknown_interface",
-                                        offset: reader_offset(block_offset),
+                                        kind: ProblemKind::UnknownInterface,
+                                        offset: block_offset as u64,
                                         after_frame: summary.frames - 1,
                                         message: format!(
                                             "frame {} names interface {} but the section declares {}; skipped",
@@ -239,7 +252,7 @@ pub fn read_frames<R: Read + Send>(input: R, mut each: impl FnMut(Frame<'_>)) ->
             }
         }
     }
-    summary.bytes = reader_offset(reader.consumed());
+    summary.bytes = reader.consumed() as u64;
     Ok(summary)
 }
 
@@ -252,15 +265,11 @@ fn ng_ts(raw: u64, iface: Interface) -> i64 {
     nanos.saturating_add(iface.offset_secs.saturating_mul(1_000_000_000)).clamp(0, MAX_TS)
 }
 
-fn reader_offset(consumed: usize) -> u64 {
-    consumed as u64
-}
-
 fn truncated(consumed: usize, summary: &Summary, pending: usize) -> Problem {
     let what = if pending == 0 { "mid-block".to_owned() } else { format!("{pending} bytes of an incomplete block") };
     Problem {
-        kind: "truncated",
-        offset: reader_offset(consumed),
+        kind: ProblemKind::Truncated,
+        offset: consumed as u64,
         after_frame: summary.frames,
         message: format!(
             "capture truncated at byte {} after frame {} ({what} at the end of the file)",
@@ -271,8 +280,8 @@ fn truncated(consumed: usize, summary: &Summary, pending: usize) -> Problem {
 
 fn corrupt(consumed: usize, summary: &Summary, detail: String) -> Problem {
     Problem {
-        kind: "corrupt",
-        offset: reader_offset(consumed),
+        kind: ProblemKind::Corrupt,
+        offset: consumed as u64,
         after_frame: summary.frames,
         message: format!("corrupt block at byte {consumed} after frame {}: {detail}; reading stopped", summary.frames),
     }

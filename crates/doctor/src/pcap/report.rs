@@ -19,8 +19,9 @@ pub struct FlowReport {
     pub client: String,
     pub server: String,
     pub outcome: Outcome,
-    /// Catalogue cause name; null unless `outcome` is `failed`.
-    pub cause: Option<&'static str>,
+    /// The catalogue cause (written by name); null unless `outcome` is `failed`.
+    #[serde(serialize_with = "cause_name")]
+    pub cause: Option<Cause>,
     /// The story in one line.
     pub evidence: String,
     /// The story's steps.
@@ -45,7 +46,8 @@ pub struct FlowReport {
 /// One cause across flows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
-    pub cause: &'static str,
+    #[serde(serialize_with = "cause_name")]
+    pub cause: Cause,
     pub count: u64,
     /// Server address → failing flows.
     pub servers: BTreeMap<String, u64>,
@@ -104,7 +106,7 @@ pub(crate) fn flow_report(f: &Flow, v: Verdict) -> FlowReport {
         client: f.client.to_string(),
         server: f.server.to_string(),
         outcome: v.outcome,
-        cause: v.cause.map(Cause::name),
+        cause: v.cause,
         evidence: v.evidence(),
         steps: v.steps,
         frames: v.frames,
@@ -120,17 +122,16 @@ pub(crate) fn flow_report(f: &Flow, v: Verdict) -> FlowReport {
 
 /// Findings by cause (most flows first) and idle closes by server.
 pub(crate) fn summarise(flows: &[FlowReport]) -> (Vec<Finding>, Vec<IdleCloses>) {
-    let mut by_cause: BTreeMap<&'static str, Finding> = BTreeMap::new();
+    let mut by_cause: BTreeMap<Cause, Finding> = BTreeMap::new();
     let mut idle: BTreeMap<&str, IdleCloses> = BTreeMap::new();
     for f in flows {
-        if let Some(name) = f.cause {
-            let remediation = name.parse::<Cause>().map_or("", Cause::remediation);
-            let e = by_cause.entry(name).or_insert_with(|| Finding {
-                cause: name,
+        if let Some(cause) = f.cause {
+            let e = by_cause.entry(cause).or_insert_with(|| Finding {
+                cause,
                 count: 0,
                 servers: BTreeMap::new(),
                 alerts: BTreeMap::new(),
-                remediation,
+                remediation: cause.remediation(),
             });
             e.count += 1;
             *e.servers.entry(f.server.clone()).or_default() += 1;
@@ -154,8 +155,13 @@ pub(crate) fn summarise(flows: &[FlowReport]) -> (Vec<Finding>, Vec<IdleCloses>)
         }
     }
     let mut findings: Vec<Finding> = by_cause.into_values().collect();
-    findings.sort_by(|a, b| b.count.cmp(&a.count).then(a.cause.cmp(b.cause)));
+    findings.sort_by(|a, b| b.count.cmp(&a.count).then(a.cause.name().cmp(b.cause.name())));
     (findings, idle.into_values().collect())
+}
+
+/// A cause as JSON writes it: its catalogue name (`Option` and bare alike).
+fn cause_name<S: serde::Serializer, C: Into<Option<Cause>> + Copy>(cause: &C, s: S) -> Result<S::Ok, S::Error> {
+    (*cause).into().map(Cause::name).serialize(s)
 }
 
 fn rfc3339(ns: i64) -> String {

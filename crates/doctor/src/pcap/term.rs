@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use super::classify::Outcome;
 use super::report::PcapReport;
+use waygate_faults::Cause;
 
 /// Failing flows told in full; the rest are counted.
 const STORIES: usize = 50;
@@ -38,7 +39,7 @@ pub fn render(r: &PcapReport) -> String {
         let _ = writeln!(out, "\nFailing flows:");
     }
     for f in r.failing().take(STORIES) {
-        let _ = writeln!(out, "\n  {} → {}  {}", f.client, f.server, f.cause.unwrap_or("?"));
+        let _ = writeln!(out, "\n  {} → {}  {}", f.client, f.server, f.cause.map_or("?", Cause::name));
         for step in &f.steps {
             let _ = writeln!(out, "    {step}");
         }
@@ -67,7 +68,7 @@ pub fn render(r: &PcapReport) -> String {
                 let a: Vec<String> = f.alerts.iter().map(|(s, n)| format!("{s} ({n})")).collect();
                 format!("; alerts: {}", a.join(", "))
             };
-            let _ = writeln!(out, "\n  {}: {} flow(s) to {}{alerts}", f.cause, f.count, servers.join(", "));
+            let _ = writeln!(out, "\n  {}: {} flow(s) to {}{alerts}", f.cause.name(), f.count, servers.join(", "));
             let _ = writeln!(out, "    What to do: {}", f.remediation);
         }
     }

@@ -16,9 +16,8 @@ pub struct Walker {
     head_len: u8,
     /// Body bytes left in the current record.
     remaining: u32,
-    /// Stopped: not TLS, or nothing more worth finding.
+    /// Stopped: not TLS (then with no record walked), or nothing more worth finding.
     pub done: bool,
-    pub not_tls: bool,
     pub records: u32,
     /// First plaintext alert: (level, description, frame).
     pub alert: Option<(u8, u8, u64)>,
@@ -45,7 +44,6 @@ impl Walker {
             bytes = &bytes[take..];
             if usize::from(self.head_len) == 5 {
                 if !is_record_header(&self.head[..5]) {
-                    self.not_tls = self.records == 0;
                     self.done = true;
                     return;
                 }
@@ -141,14 +139,14 @@ mod tests {
         w.feed(&[3, 0, 2, 2], 7);
         w.feed(&[48], 8);
         assert_eq!(w.alert, Some((2, 48, 8)));
-        assert!(!w.not_tls);
+        assert!(w.records > 0, "TLS");
     }
 
     #[test]
     fn http_is_not_tls() {
         let mut w = Walker::default();
         w.feed(b"HTTP/1.1 400 Bad Request\r\n", 1);
-        assert!(w.not_tls && w.done);
+        assert!(w.done && w.records == 0, "not TLS");
         assert_eq!(preview(b"HTTP/1.1 400 Bad Request\r\nx"), "HTTP/1.1 400 Bad Request");
     }
 }

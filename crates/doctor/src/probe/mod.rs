@@ -19,7 +19,7 @@ pub mod keepalive;
 pub mod report;
 pub mod target;
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -127,20 +127,10 @@ pub async fn run_probe(args: &ProbeArgs) -> u8 {
             return 1;
         }
     };
-    let text = if args.json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(s) => s + "\n",
-            Err(e) => {
-                eprintln!("waygate doctor probe: internal error: {e}");
-                return 2;
-            }
-        }
-    } else {
-        report::render(&report)
-    };
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
-    report.exit_code()
+    match crate::cli::write_report("probe", &report, args.json, report::render, &mut std::io::stdout().lock()) {
+        Ok(()) => report.exit_code(),
+        Err(code) => code,
+    }
 }
 
 /// Probes every address of every target. Errors are the user's (an unreadable CA bundle, a bad SNI).
