@@ -97,18 +97,25 @@ fn link(lt: i32, ip: &[u8]) -> Vec<u8> {
 type Frames = Vec<(u64, Vec<u8>)>;
 
 fn pcap(lt: i32, frames: &Frames) -> Vec<u8> {
+    pcap_as(lt, frames, false, false)
+}
+
+/// A legacy pcap file: nanosecond timestamps with `nanos` (magic a1b23c4d), written big-endian with `big`.
+fn pcap_as(lt: i32, frames: &Frames, nanos: bool, big: bool) -> Vec<u8> {
     let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
+    let u32s = |out: &mut Vec<u8>, v: u32| out.extend_from_slice(&if big { v.to_be_bytes() } else { v.to_le_bytes() });
+    let u16s = |out: &mut Vec<u8>, v: u16| out.extend_from_slice(&if big { v.to_be_bytes() } else { v.to_le_bytes() });
+    u32s(&mut out, if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 });
+    u16s(&mut out, 2);
+    u16s(&mut out, 4);
     out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&262_144u32.to_le_bytes());
-    out.extend_from_slice(&lt.to_le_bytes());
+    u32s(&mut out, 262_144);
+    u32s(&mut out, lt as u32);
     for (us, data) in frames {
-        out.extend_from_slice(&((us / 1_000_000) as u32 + 1_700_000_000).to_le_bytes());
-        out.extend_from_slice(&((us % 1_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        u32s(&mut out, (us / 1_000_000) as u32 + 1_700_000_000);
+        u32s(&mut out, (us % 1_000_000) as u32 * if nanos { 1_000 } else { 1 });
+        u32s(&mut out, data.len() as u32);
+        u32s(&mut out, data.len() as u32);
         out.extend_from_slice(data);
     }
     out
@@ -467,5 +474,46 @@ fn write_fuzz_corpus() {
     ];
     for (name, bytes) in seeds {
         std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+/// A pipe or FIFO hands the capture over in short reads: every refill that brings bytes is progress, so the
+/// whole capture is read (no false truncation), in both formats.
+#[test]
+fn short_reads_are_not_truncation() {
+    struct Trickle<'a>(&'a [u8]);
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.len().min(buf.len()).min(7);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    for whole in [pcap(101, &handshake_timeout(false)), pcapng(1, &wrap(1, handshake_timeout(true)))] {
+        let all = analyze_bytes(&whole, None).unwrap();
+        let r = waygate_doctor::pcap::analyze_reader(Trickle(&whole), "(pipe)", None).unwrap();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!((r.frames, r.flows.len()), (all.frames, all.flows.len()));
+    }
+}
+
+/// The legacy format's variants docs/doctor.md lists read the same: nanosecond timestamps and big-endian files
+/// give the flows, causes, times and frame numbers of the microsecond little-endian file.
+#[test]
+fn nanosecond_and_big_endian_pcap_read_the_same() {
+    let frames = wrap(1, handshake_timeout(false));
+    let want = analyze_bytes(&pcap(1, &frames), None).unwrap();
+    let key = |r: &PcapReport| -> Vec<_> {
+        r.flows
+            .iter()
+            .map(|f| (f.cause, f.start.clone(), f.duration_ms, f.frames.clone(), f.evidence.clone()))
+            .collect()
+    };
+    assert!(!want.flows.is_empty());
+    for (nanos, big) in [(true, false), (false, true), (true, true)] {
+        let r = analyze_bytes(&pcap_as(1, &frames, nanos, big), None).unwrap();
+        assert!(r.problems.is_empty(), "ns {nanos} be {big}: {:?}", r.problems);
+        assert_eq!((r.frames, key(&r)), (want.frames, key(&want)), "ns {nanos} be {big}");
     }
 }

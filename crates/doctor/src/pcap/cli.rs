@@ -37,7 +37,10 @@ pub fn run_pcap_to(args: &PcapArgs, out: &mut dyn Write) -> u8 {
         Some(t) => match TargetFilter::parse(t) {
             Some(f) => Some(f),
             None => {
-                return user_error("pcap", &format!("--target {t:?} is not an address (e.g. 10.0.0.7 or 10.0.0.7:443)"));
+                return user_error(
+                    "pcap",
+                    &format!("--target {t:?} is not an address (e.g. 10.0.0.7 or 10.0.0.7:443)"),
+                );
             }
         },
         None => None,

@@ -3,7 +3,7 @@
 //! stays bounded by the largest block whatever the file's size. Truncated and corrupt files end the
 //! stream with a [`Problem`] saying what and where; the frames before it are still delivered.
 
-use std::io::Read;
+use std::io::{self, Read};
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::{PcapBlockOwned, PcapError};
@@ -99,6 +99,27 @@ struct Interface {
     offset_secs: i64,
 }
 
+/// Reads until the buffer is full or the input ends. pcap-parser takes a short read for the end of the input
+/// (at the header: "not a capture"; in a block: truncated), and a pipe or FIFO gives short reads.
+struct Filling<R>(R);
+
+impl<R: Read> Read for Filling<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.0.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // What was read first is handed on; the error comes back on the next read.
+                Err(_) if filled > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(filled)
+    }
+}
+
 enum Step {
     Consume(usize),
     Refill,
@@ -110,7 +131,7 @@ enum Step {
 
 /// Reads every frame of `input`, calling `each` in order. Errors only when the input is not a capture.
 pub fn read_frames<R: Read + Send>(input: R, mut each: impl FnMut(Frame<'_>)) -> Result<Summary, NotACapture> {
-    let mut reader = match pcap_parser::create_reader(BUFFER, input) {
+    let mut reader = match pcap_parser::create_reader(BUFFER, Filling(input)) {
         Ok(r) => r,
         Err(PcapError::Eof) => return Err(NotACapture("the file is empty".into())),
         Err(PcapError::HeaderNotRecognized) => {
