@@ -18,6 +18,8 @@ pub struct AttemptFailure {
     pub io: Option<io::Error>,
     pub tls: Option<rustls::Error>,
     pub hyper: Option<hyper::Error>,
+    /// What was wrong at the HTTP level, when the gateway's own HTTP/1 exchange saw it (no hyper error then).
+    pub http: Option<HttpEvidence>,
     /// The connection as it was when the attempt failed (absent before TCP connected).
     pub conn: Option<ConnSnapshot>,
     /// A response head had already been relayed to the client.
@@ -34,6 +36,7 @@ impl AttemptFailure {
             io: None,
             tls: None,
             hyper: None,
+            http: None,
             conn: None,
             response_started: false,
             deregistered: false,
@@ -100,7 +103,7 @@ impl AttemptFailure {
             let eof = self.io.as_ref().is_some_and(|io| io.kind() == io::ErrorKind::UnexpectedEof);
             (self.phase == Phase::TlsHandshake && eof).then_some(TlsEvidence::PeerClosed)
         });
-        e.http = self.hyper.as_ref().and_then(|h| http_evidence(h, self.phase));
+        e.http = self.http.or_else(|| self.hyper.as_ref().and_then(|h| http_evidence(h, self.phase)));
         if let Some(conn) = &self.conn {
             e.reused = conn.reused;
             e.bytes_read = conn.attempt_bytes_read;

@@ -44,6 +44,12 @@ impl Probe {
             Err(_) => Liveness::Reset,
         }
     }
+
+    /// Shuts the socket down both ways: a read or write blocked on it (by whoever owns the connection) ends at
+    /// once. The duplicate keeps the socket itself alive, so this never reaches a reused descriptor.
+    pub fn shutdown(&self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
+    }
 }
 
 #[cfg(test)]

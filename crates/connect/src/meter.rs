@@ -73,6 +73,11 @@ impl ConnCounters {
         self.bytes_written.load(Ordering::Relaxed)
     }
 
+    /// Bytes written since the current use began.
+    pub fn attempt_bytes_written(&self) -> u64 {
+        self.bytes_written().saturating_sub(self.use_base_written.load(Ordering::Relaxed))
+    }
+
     pub fn use_count(&self) -> u32 {
         self.use_count.load(Ordering::Relaxed)
     }

@@ -1,10 +1,10 @@
 //! Bodies streamed through the gateway, never buffered whole.
 //!
-//! - [`UpstreamRequestBody`]: the client's body on its way to the target. It counts bytes and signals when
-//!   the last byte was handed to the target, which is when `response_timeout` starts (ALB: request sent to
-//!   response head), so a slow upload is not mistaken for a slow target.
-//! - [`ProxyBody`]: what the client receives: the target's body (which hands its connection back to the pool
-//!   once fully read, and fails loudly if cut short or stalled) or a body the gateway generated.
+//! - [`UpstreamRequestBody`]: the client's body on its way to the target, counted, and marked when the
+//!   client's side of it failed.
+//! - [`ProxyBody`]: what the client receives: the target's body, read from the upstream connection by its
+//!   framing (which hands the connection back to the pool once fully read, and fails loudly if cut short or
+//!   stalled), or a body the gateway generated.
 
 use std::error::Error as StdError;
 use std::pin::Pin;
@@ -16,18 +16,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
+
+use crate::upstream::Lease;
+use crate::upstream::h1::{BodyError, BodyState};
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// Progress of the request body towards the target, shared with the attempt that waits for the response.
+/// Progress of the request body towards the target, shared with the access-log record.
 #[derive(Debug, Default)]
 pub struct RequestProgress {
     bytes: AtomicU64,
-    done: AtomicBool,
     client_failed: AtomicBool,
-    notify: Notify,
 }
 
 impl RequestProgress {
@@ -38,23 +38,6 @@ impl RequestProgress {
     /// The client's body failed (client went away mid-upload).
     pub fn client_failed(&self) -> bool {
         self.client_failed.load(Ordering::Relaxed)
-    }
-
-    fn finish(&self) {
-        if !self.done.swap(true, Ordering::Release) {
-            self.notify.notify_waiters();
-        }
-    }
-
-    /// Resolves once the whole request body has been handed to the target connection.
-    pub async fn sent(&self) {
-        loop {
-            let notified = self.notify.notified();
-            if self.done.load(Ordering::Acquire) {
-                return;
-            }
-            notified.await;
-        }
     }
 }
 
@@ -83,7 +66,6 @@ impl UpstreamRequestBody {
     }
 
     pub fn empty(progress: Arc<RequestProgress>) -> Self {
-        progress.finish();
         Self { source: Source::Done, progress }
     }
 
@@ -93,6 +75,15 @@ impl UpstreamRequestBody {
             return Self::empty(progress);
         }
         Self { source: Source::Buffered(bytes), progress }
+    }
+
+    /// The whole body at once, when it was read whole (counted as sent).
+    pub fn take_buffered(&mut self) -> Option<Bytes> {
+        let Source::Buffered(bytes) = &mut self.source else { return None };
+        let data = std::mem::take(bytes);
+        self.source = Source::Done;
+        self.progress.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        Some(data)
     }
 }
 
@@ -108,7 +99,6 @@ impl Body for UpstreamRequestBody {
                 let data = std::mem::take(bytes);
                 this.source = Source::Done;
                 this.progress.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-                this.progress.finish();
                 Poll::Ready(Some(Ok(Frame::data(data))))
             }
             Source::Streaming(inner) => {
@@ -118,17 +108,9 @@ impl Body for UpstreamRequestBody {
                         if let Some(data) = frame.data_ref() {
                             this.progress.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
                         }
-                        // hyper stops polling once the body reports its end (Content-Length reached), so the
-                        // last frame, not a trailing `None`, is when the request has been sent.
-                        if inner.is_end_stream() {
-                            this.progress.finish();
-                        }
                     }
-                    Some(Err(_)) => {
-                        this.progress.client_failed.store(true, Ordering::Relaxed);
-                        this.progress.finish();
-                    }
-                    None => this.progress.finish(),
+                    Some(Err(_)) => this.progress.client_failed.store(true, Ordering::Relaxed),
+                    None => {}
                 }
                 Poll::Ready(res)
             }
@@ -152,43 +134,76 @@ impl Body for UpstreamRequestBody {
     }
 }
 
-/// Told how a relayed response body ended. Implemented by the forwarder (pool return, logging, counters).
+/// Told how a relayed response body ended, with the connection it came on. Implemented by the forwarder
+/// (pool return, logging, counters).
 pub trait BodyObserver: Send + 'static {
-    /// The body was read to its end; the connection may be reused.
-    fn complete(self: Box<Self>, bytes: u64);
+    /// The body was read to its end; the connection may be reused if `reusable`.
+    fn complete(self: Box<Self>, bytes: u64, lease: Lease, reusable: bool);
     /// The body failed mid-stream (`stalled`: no byte came for that long).
-    fn failed(self: Box<Self>, bytes: u64, stalled: Option<Duration>, error: Option<&hyper::Error>);
+    fn failed(self: Box<Self>, bytes: u64, stalled: Option<Duration>, error: Option<&BodyError>, lease: Lease);
     /// The client went away before the body ended.
-    fn abandoned(self: Box<Self>, bytes: u64);
+    fn abandoned(self: Box<Self>, bytes: u64, lease: Lease);
 }
 
-/// The target's response body on its way to the client.
+/// The target's response body on its way to the client, read from the leased connection.
 pub struct RelayBody {
-    inner: Incoming,
+    /// Present until the body ends; then handed to the observer.
+    lease: Option<Lease>,
+    state: BodyState,
+    /// The connection may carry another request once this body is read whole.
+    reusable: bool,
     observer: Option<Box<dyn BodyObserver>>,
     bytes: u64,
     stall: Duration,
     /// Armed the first time the target makes the client wait; most small bodies never need it.
     stall_timer: Option<Pin<Box<Sleep>>>,
+    /// A failure held back for one poll, so that what the client was already given is flushed first.
+    failure: Option<BodyError>,
 }
 
 impl Drop for RelayBody {
     fn drop(&mut self) {
-        if let Some(obs) = self.observer.take() {
-            obs.abandoned(self.bytes);
+        if let (Some(obs), Some(lease)) = (self.observer.take(), self.lease.take()) {
+            obs.abandoned(self.bytes, lease);
         }
     }
 }
 
 impl RelayBody {
-    pub fn new(inner: Incoming, observer: Box<dyn BodyObserver>, stall: Duration) -> Self {
-        let mut body = Self { inner, observer: Some(observer), bytes: 0, stall, stall_timer: None };
-        if body.inner.is_end_stream()
-            && let Some(obs) = body.observer.take()
-        {
-            obs.complete(0);
+    pub fn new(
+        lease: Lease,
+        state: BodyState,
+        reusable: bool,
+        observer: Box<dyn BodyObserver>,
+        stall: Duration,
+    ) -> Self {
+        let mut body = Self {
+            lease: Some(lease),
+            state,
+            reusable,
+            observer: Some(observer),
+            bytes: 0,
+            stall,
+            stall_timer: None,
+            failure: None,
+        };
+        if body.state.is_done() {
+            body.end();
         }
         body
+    }
+
+    /// The body was read whole.
+    fn end(&mut self) {
+        if let (Some(obs), Some(lease)) = (self.observer.take(), self.lease.take()) {
+            obs.complete(self.bytes, lease, self.reusable);
+        }
+    }
+
+    fn fail(&mut self, stalled: Option<Duration>, error: Option<&BodyError>) {
+        if let (Some(obs), Some(lease)) = (self.observer.take(), self.lease.take()) {
+            obs.failed(self.bytes, stalled, error, lease);
+        }
     }
 }
 
@@ -210,15 +225,18 @@ impl Body for RelayBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        let res = match Pin::new(&mut this.inner).poll_frame(cx) {
+        if let Some(e) = this.failure.take() {
+            this.fail(None, Some(&e));
+            return Poll::Ready(Some(Err(Box::new(e))));
+        }
+        let Some(lease) = this.lease.as_mut() else { return Poll::Ready(None) };
+        let res = match lease.conn.h1.poll_body(cx, &mut this.state) {
             Poll::Pending => {
                 let stall = this.stall;
                 let timer = this.stall_timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
                 if timer.as_mut().poll(cx).is_ready() {
-                    if let Some(obs) = this.observer.take() {
-                        obs.failed(this.bytes, Some(this.stall), None);
-                    }
-                    return Poll::Ready(Some(Err(Box::new(Stalled(this.stall)))));
+                    this.fail(Some(stall), None);
+                    return Poll::Ready(Some(Err(Box::new(Stalled(stall)))));
                 }
                 return Poll::Pending;
             }
@@ -232,38 +250,43 @@ impl Body for RelayBody {
                 if let Some(timer) = this.stall_timer.as_mut() {
                     timer.as_mut().reset(Instant::now() + this.stall);
                 }
-                if this.inner.is_end_stream()
-                    && let Some(obs) = this.observer.take()
-                {
-                    obs.complete(this.bytes);
+                if this.state.is_done() {
+                    this.end();
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Some(Err(e)) => {
-                if let Some(obs) = this.observer.take() {
-                    obs.failed(this.bytes, None, Some(&e));
-                }
-                Poll::Ready(Some(Err(Box::new(e))))
+                // The client's connection ends with the error, and hyper drops what it has not written yet: the
+                // error waits one poll, so the status and the bytes already relayed reach the client first (the
+                // access log says what they received).
+                this.failure = Some(e);
+                cx.waker().wake_by_ref();
+                Poll::Pending
             }
             None => {
-                if let Some(obs) = this.observer.take() {
-                    obs.complete(this.bytes);
-                }
+                this.end();
                 Poll::Ready(None)
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.state.is_done()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match self.state.remaining() {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
     }
 }
 
 /// Every response body the gateway sends to clients.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "relayed bodies are the common case: boxing would cost an allocation per request"
+)]
 pub enum ProxyBody {
     Relay(RelayBody),
     Full(Option<Bytes>),

@@ -9,13 +9,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Method, Request, Response, Uri, Version};
+use http::{Method, Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
-use hyper::client::conn::TrySendError;
 use waygate_config::{Action, Errors, FixedResponse};
-use waygate_faults::{Cause, Phase, classify, retry_safety};
+use waygate_faults::{Cause, classify, retry_safety};
 use waygate_telemetry::Actions;
 
 use crate::body::{ProxyBody, RequestProgress, UpstreamRequestBody};
@@ -29,7 +28,7 @@ use crate::relay;
 use crate::request_id::new_request_id;
 use crate::respond;
 use crate::runtime::{ListenerRuntime, Runtime};
-use crate::upstream::AttemptFailure;
+use crate::upstream::{AttemptFailure, h1};
 
 /// What a request needs to know about the client connection it came on.
 #[derive(Debug)]
@@ -154,22 +153,14 @@ fn fixed_response(fixed: &FixedResponse, id: &HeaderValue) -> Response<ProxyBody
     resp
 }
 
-/// The request as the target will see it: origin-form URI, HTTP/1.1, rewritten headers, counted body.
-fn upstream_request(req: Request<Incoming>, client: &ClientConn, id: &HeaderValue) -> Request<Incoming> {
+/// The request head as the target will see it: origin-form URI, rewritten headers (HTTP/1.1 is implied).
+fn upstream_request(req: Request<Incoming>, client: &ClientConn, id: &HeaderValue) -> (http::request::Parts, Incoming) {
     let (mut parts, body) = req.into_parts();
     let trailers = headers::accepts_trailers(parts.version, &parts.headers);
     // HTTP/2 has no Host header: its `:authority` becomes one (the client's Host, when sent, is kept).
     let authority = (!parts.headers.contains_key(header::HOST))
         .then(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
         .flatten();
-    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
-        // Absolute form (HTTP/2, or an HTTP/1 proxy-style request): keep the path and query, parsed already.
-        let mut origin = http::uri::Parts::default();
-        origin.path_and_query =
-            Some(parts.uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")));
-        parts.uri = Uri::from_parts(origin).unwrap_or_else(|_| Uri::from_static("/"));
-    }
-    parts.version = Version::HTTP_11;
     let fwd = Forwarded {
         client_ip: &client.client_ip,
         proto: client.proto,
@@ -181,7 +172,7 @@ fn upstream_request(req: Request<Incoming>, client: &ClientConn, id: &HeaderValu
     if let Some(host) = authority {
         parts.headers.insert(header::HOST, host);
     }
-    Request::from_parts(parts, body)
+    (parts, body)
 }
 
 /// Methods RFC 9110 §9.2.2 calls idempotent: safe to send twice.
@@ -190,53 +181,30 @@ fn idempotent(method: &Method) -> bool {
 }
 
 /// Prepares the body: an idempotent request with no body, or a small one with a Content-Length, is read whole
-/// so it can be replayed after a keep-alive race; anything else streams. Returns the request and, when it can
-/// be replayed, its body.
+/// so it can be replayed after a keep-alive race; anything else streams. Returns the body and, when it can be
+/// replayed, its bytes.
 async fn prepare_body(
-    req: Request<Incoming>,
+    method: &Method,
+    body: Incoming,
     limit: u64,
     read_timeout: std::time::Duration,
     progress: &Arc<RequestProgress>,
-) -> Result<(Request<UpstreamRequestBody>, Option<Bytes>), Cause> {
-    let (parts, body) = req.into_parts();
-    let small = body.size_hint().exact().is_some_and(|n| n <= limit);
-    if !idempotent(&parts.method) {
-        return Ok((Request::from_parts(parts, UpstreamRequestBody::new(body, progress.clone())), None));
+) -> Result<(UpstreamRequestBody, Option<Bytes>), Cause> {
+    if !idempotent(method) {
+        return Ok((UpstreamRequestBody::new(body, progress.clone()), None));
     }
     if body.is_end_stream() {
-        return Ok((Request::from_parts(parts, UpstreamRequestBody::empty(progress.clone())), Some(Bytes::new())));
+        return Ok((UpstreamRequestBody::empty(progress.clone()), Some(Bytes::new())));
     }
-    if !small {
-        return Ok((Request::from_parts(parts, UpstreamRequestBody::new(body, progress.clone())), None));
+    if body.size_hint().exact().is_none_or(|n| n > limit) {
+        return Ok((UpstreamRequestBody::new(body, progress.clone()), None));
     }
     let bytes = match tokio::time::timeout(read_timeout, body.collect()).await {
         Err(_) => return Err(Cause::ClientRequestTimeout),
         Ok(Err(_)) => return Err(Cause::ClientClosedRequest),
         Ok(Ok(collected)) => collected.to_bytes(),
     };
-    Ok((Request::from_parts(parts, UpstreamRequestBody::buffered(bytes.clone(), progress.clone())), Some(bytes)))
-}
-
-/// What is needed to send a request again: its head and its (buffered) body.
-struct Replay {
-    method: Method,
-    uri: Uri,
-    headers: http::HeaderMap,
-    body: Bytes,
-}
-
-impl Replay {
-    fn of(req: &Request<UpstreamRequestBody>, body: Bytes) -> Self {
-        Self { method: req.method().clone(), uri: req.uri().clone(), headers: req.headers().clone(), body }
-    }
-
-    fn build(self, progress: &Arc<RequestProgress>) -> Request<UpstreamRequestBody> {
-        let mut req = Request::new(UpstreamRequestBody::buffered(self.body, progress.clone()));
-        *req.method_mut() = self.method;
-        *req.uri_mut() = self.uri;
-        *req.headers_mut() = self.headers;
-        req
-    }
+    Ok((UpstreamRequestBody::buffered(bytes.clone(), progress.clone()), Some(bytes)))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -263,14 +231,23 @@ async fn forward(
     if let Some(r) = pending.get() {
         r.body(&progress);
     }
-    let req = upstream_request(req, client, &id);
-    let is_idempotent = idempotent(req.method());
-    let (req, replay_body) =
-        match prepare_body(req, group.config.retry_body_limit, listener.config.idle_timeout, &progress).await {
+    let (mut parts, body) = upstream_request(req, client, &id);
+    let is_idempotent = idempotent(&parts.method);
+    let (mut body, replay_body) =
+        match prepare_body(&parts.method, body, group.config.retry_body_limit, listener.config.idle_timeout, &progress)
+            .await
+        {
             Ok(prepared) => prepared,
             Err(cause) => return error(pending, errors, cause, &id, None),
         };
-    let mut outgoing = Some(req);
+    let framing =
+        h1::head::request_framing(&parts.method, &mut parts.headers, body.size_hint().exact(), body.is_end_stream());
+    let outgoing = h1::Request {
+        method: &parts.method,
+        target: parts.uri.path_and_query().map_or("/", |pq| pq.as_str()),
+        headers: &parts.headers,
+        framing,
+    };
     let mut max_attempts = 1 + group.config.retries as usize;
     let mut tried: Vec<usize> = Vec::new();
     let mut attempt = 0;
@@ -278,6 +255,8 @@ async fn forward(
     // top of `retries` (like nginx, a dead cached connection does not count as a try).
     let mut fresh_retry: Option<usize> = None;
     let mut race_retried = false;
+    // The body was handed to a connection that failed: it must be rebuilt before another attempt.
+    let mut body_spent = false;
     loop {
         attempt += 1;
         let fresh = fresh_retry.take();
@@ -317,65 +296,47 @@ async fn forward(
                 return error(pending, errors, cause, &id, Some((&target.authority, &failure)));
             }
         };
-        let Some(req) = outgoing.take() else {
-            return error(pending, errors, Cause::NoRegisteredTargets, &id, None);
-        };
-        // Only a reused connection can lose the keep-alive race, so only then is the head worth keeping.
-        let replay = match (&replay_body, lease.reused && !race_retried) {
-            (Some(body), true) => Some(Replay::of(&req, body.clone())),
-            _ => None,
-        };
-        let cancel = CancelOnDrop(Some(lease.conn_task.clone()));
+        if body_spent {
+            match &replay_body {
+                Some(bytes) => body = UpstreamRequestBody::buffered(bytes.clone(), progress.clone()),
+                None => return error(pending, errors, Cause::NoRegisteredTargets, &id, None),
+            }
+        }
         if let Some(r) = pending.get() {
             r.request_sent();
         }
-        let sent = lease.sender.try_send_request(req);
-        let timeout = group.config.response_timeout;
-        let response_timer = async {
-            progress.sent().await;
-            tokio::time::sleep(timeout).await;
-        };
-        let result = tokio::select! {
-            biased;
-            r = sent => r,
-            () = response_timer => {
-                let failure = AttemptFailure::timeout(Phase::AwaitHeaders, timeout).with_conn(lease.snapshot());
-                lease.abort();
-                return fail(pending, errors, &ctx, &target, failure, &id);
-            }
-        };
-        cancel.disarm();
-        let err = match result {
+        let sent = lease.send(&outgoing, &mut body, group.config.response_timeout).await;
+        let err = match sent {
             Ok(resp) => {
                 target.health.passive_success();
                 let mut record = pending.record.take();
                 if let Some(r) = record.as_mut() {
-                    r.responded(&target.authority, resp.status().as_u16());
+                    r.responded(&target.authority, resp.head.status.as_u16());
                 }
-                let done = relay::Done {
-                    lease,
-                    in_flight,
-                    record,
-                    sink: pending.sink().clone(),
-                    reuse: !close_upstream,
-                    admitted,
-                };
-                return relay::relay(resp, done, &id, listener.config.idle_timeout);
+                let done =
+                    relay::Done { in_flight, record, sink: pending.sink().clone(), reuse: !close_upstream, admitted };
+                return relay::relay(resp, lease, done, &id, listener.config.idle_timeout);
             }
             Err(err) => err,
         };
-        let (hyper_error, unsent) = err_into_parts(err, &mut outgoing);
-        let phase = if unsent { Phase::SendRequest } else { Phase::AwaitHeaders };
-        let mut failure = AttemptFailure::from_hyper(phase, hyper_error).with_conn(lease.snapshot());
+        let unsent = err.unsent;
+        let client_failed = err.client_failed;
+        let mut failure = attempt_failure(err).with_conn(lease.snapshot());
         failure.deregistered = target.upstream.is_retired();
         lease.abort();
-        if progress.client_failed() {
+        if client_failed || progress.client_failed() {
             log::client_gone(&ctx, &failure);
             return error(pending, errors, Cause::ClientClosedRequest, &id, None);
         }
+        if failure.timed_out.is_some() {
+            return fail(pending, errors, &ctx, &target, failure, &id);
+        }
+        // An unsent streamed body is still whole; anything else needs its buffered copy to go again.
+        body_spent = !unsent || replay_body.is_some();
+        let replayable = unsent || replay_body.is_some();
         let evidence = failure.evidence();
-        let safety = retry_safety(&evidence, is_idempotent, unsent || replay.is_some());
-        if lease.reused && !race_retried && !failure.deregistered && (unsent || replay.is_some()) && safety.is_safe() {
+        let safety = retry_safety(&evidence, is_idempotent, replayable);
+        if lease_reused(&failure) && !race_retried && !failure.deregistered && replayable && safety.is_safe() {
             race_retried = true;
             max_attempts += 1;
             let ctx = log::AttemptCtx { max_attempts, ..ctx };
@@ -383,9 +344,6 @@ async fn forward(
             log::attempt_failed(&ctx, cause, &failure);
             if let Some(r) = pending.get() {
                 r.attempt_failed(&target.authority, cause);
-            }
-            if outgoing.is_none() {
-                outgoing = replay.map(|r| r.build(&progress));
             }
             fresh_retry = Some(index);
             continue;
@@ -403,15 +361,22 @@ async fn forward(
     }
 }
 
-/// Splits hyper's error, keeping the request when hyper hands it back unsent. Returns (error, was_unsent).
-fn err_into_parts(
-    mut err: TrySendError<Request<UpstreamRequestBody>>,
-    pending: &mut Option<Request<UpstreamRequestBody>>,
-) -> (hyper::Error, bool) {
-    let unsent = err.take_message();
-    let was_unsent = unsent.is_some();
-    *pending = unsent;
-    (err.into_error(), was_unsent)
+/// Whether the failed attempt ran on a pooled connection (only those can lose the keep-alive race).
+fn lease_reused(failure: &AttemptFailure) -> bool {
+    failure.conn.as_ref().is_some_and(|c| c.reused)
+}
+
+/// The exchange's evidence as an attempt failure.
+fn attempt_failure(err: h1::SendError) -> AttemptFailure {
+    let mut failure = match err.timed_out {
+        Some(after) => AttemptFailure::timeout(err.phase, after),
+        None => AttemptFailure::new(err.phase),
+    };
+    if let Some(io) = err.io {
+        failure = AttemptFailure { timed_out: failure.timed_out, ..AttemptFailure::from_io(err.phase, io) };
+    }
+    failure.http = err.http;
+    failure
 }
 
 fn fail(
@@ -435,21 +400,3 @@ fn fail(
 
 /// ALB answers 463 when X-Forwarded-For holds more addresses than this.
 const MAX_XFF_ADDRESSES: usize = 30;
-
-/// Aborts an upstream connection's I/O task if the attempt using it is dropped mid-exchange (the client left):
-/// the target's work is cancelled, not left to finish into the void.
-struct CancelOnDrop(Option<tokio::task::AbortHandle>);
-
-impl CancelOnDrop {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if let Some(task) = self.0.take() {
-            task.abort();
-        }
-    }
-}

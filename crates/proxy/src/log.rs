@@ -4,7 +4,7 @@
 
 use http::HeaderValue;
 use tracing::{Level, event};
-use waygate_faults::{Cause, Phase};
+use waygate_faults::{Cause, HttpEvidence, Phase};
 
 use crate::group::{InFlight, Target};
 use crate::upstream::AttemptFailure;
@@ -44,6 +44,8 @@ pub fn describe(f: &AttemptFailure) -> String {
     let mut parts: Vec<String> = Vec::new();
     if let Some(h) = &f.hyper {
         parts.push(h.to_string());
+    } else if let Some(http) = f.http {
+        parts.push(http_words(http).to_owned());
     }
     if let Some(t) = &f.tls {
         parts.push(format!("TLS: {t}"));
@@ -51,6 +53,17 @@ pub fn describe(f: &AttemptFailure) -> String {
         parts.push(io.to_string());
     }
     if parts.is_empty() { "failed".to_owned() } else { parts.join(": ") }
+}
+
+/// What the gateway's own HTTP/1 exchange saw, in words.
+fn http_words(http: HttpEvidence) -> &'static str {
+    match http {
+        HttpEvidence::MalformedHead => "the response head is not valid HTTP/1.1 (status line, header field or framing)",
+        HttpEvidence::HeadTooLarge => "the response head exceeds 32 KiB or 100 header fields",
+        HttpEvidence::ClosedBeforeHead => "the connection closed before a complete response head",
+        HttpEvidence::ProtocolError => "HTTP protocol error",
+        HttpEvidence::BodyIncomplete => "the response body ended before its framing said",
+    }
 }
 
 /// One failed attempt.
@@ -109,7 +122,7 @@ pub fn body_failed(
     cause: Cause,
     failure: &AttemptFailure,
     body_bytes: u64,
-    error: Option<&hyper::Error>,
+    error: Option<&crate::upstream::h1::BodyError>,
 ) {
     let message = match error {
         Some(e) => format!("response body cut short after {body_bytes} bytes: {e}"),

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use http::{HeaderValue, Response};
-use hyper::body::Incoming;
 use waygate_faults::{Cause, Phase};
 
 use crate::body::{BodyObserver, ProxyBody, RelayBody};
@@ -13,11 +12,11 @@ use crate::group::{Admitted, InFlight};
 use crate::headers::{self, X_REQUEST_ID};
 use crate::log;
 use crate::record::{Record, Sink, head_bytes};
+use crate::upstream::h1::{self, BodyError, BodyState};
 use crate::upstream::{AttemptFailure, Lease};
 
 /// Everything needed to end a relayed exchange.
 pub struct Done {
-    pub lease: Lease,
     pub in_flight: InFlight,
     pub record: Option<Record>,
     pub sink: std::sync::Arc<Sink>,
@@ -28,19 +27,26 @@ pub struct Done {
     pub admitted: Admitted,
 }
 
-pub fn relay(resp: Response<Incoming>, done: Done, id: &HeaderValue, stall: Duration) -> Response<ProxyBody> {
-    let (mut parts, body) = resp.into_parts();
-    if let Some(ka) = parts.headers.get(&headers::KEEP_ALIVE) {
+/// The client's response: the target's head, rewritten, and its body streamed from `lease`'s connection.
+pub fn relay(resp: h1::Response, lease: Lease, done: Done, id: &HeaderValue, stall: Duration) -> Response<ProxyBody> {
+    let h1::Response { head, request_complete } = resp;
+    let mut headers = head.headers;
+    if let Some(ka) = headers.get(&headers::KEEP_ALIVE) {
         let target = done.in_flight.target();
         target.upstream.keepalive.advertised(ka.as_bytes(), &target.authority);
     }
-    headers::strip_hop_by_hop(&mut parts.headers);
-    parts.headers.insert(&X_REQUEST_ID, id.clone());
-    let status = parts.status.as_u16();
+    headers::strip_hop_by_hop(&mut headers);
+    headers.insert(&X_REQUEST_ID, id.clone());
+    let status = head.status.as_u16();
     // The body is counted as it streams.
-    let head = head_bytes(&parts.headers);
-    let observer = Box::new(Completion { done: Some(done), request_id: id.clone(), status, head });
-    Response::from_parts(parts, ProxyBody::Relay(RelayBody::new(body, observer, stall)))
+    let head_len = head_bytes(&headers);
+    let reusable = head.keep_alive && request_complete && done.reuse;
+    let observer = Box::new(Completion { done: Some(done), request_id: id.clone(), status, head: head_len });
+    let body = RelayBody::new(lease, BodyState::new(head.framing), reusable, observer, stall);
+    let mut resp = Response::new(ProxyBody::Relay(body));
+    *resp.status_mut() = head.status;
+    *resp.headers_mut() = headers;
+    resp
 }
 
 /// Ends a relayed exchange: the connection returns to the pool only when its response was read whole; the
@@ -61,28 +67,34 @@ impl Completion {
 }
 
 impl BodyObserver for Completion {
-    fn complete(mut self: Box<Self>, bytes: u64) {
+    fn complete(mut self: Box<Self>, bytes: u64, lease: Lease, reusable: bool) {
         if let Some(done) = self.done.take() {
-            let target = done.in_flight.target().clone();
-            if done.reuse {
-                target.upstream.release(done.lease);
+            if reusable {
+                done.in_flight.target().upstream.release(lease);
             } else {
-                done.lease.abort();
+                lease.abort();
             }
             Self::emit(done.record, &done.sink, self.status, None, self.head + bytes);
         }
     }
 
-    fn failed(mut self: Box<Self>, bytes: u64, stalled: Option<Duration>, error: Option<&hyper::Error>) {
+    fn failed(mut self: Box<Self>, bytes: u64, stalled: Option<Duration>, error: Option<&BodyError>, lease: Lease) {
         if let Some(done) = self.done.take() {
             let mut failure = match stalled {
                 Some(after) => AttemptFailure::timeout(Phase::StreamBody, after),
                 None => AttemptFailure::new(Phase::StreamBody),
             };
+            if let Some(e) = error {
+                failure.http = Some(e.http);
+                failure.io = e.io.as_ref().map(|io| match io.raw_os_error() {
+                    Some(code) => std::io::Error::from_raw_os_error(code),
+                    None => std::io::Error::new(io.kind(), io.to_string()),
+                });
+            }
             failure.response_started = true;
-            failure.conn = Some(done.lease.snapshot());
+            failure.conn = Some(lease.snapshot());
             failure.deregistered = done.in_flight.target().upstream.is_retired();
-            done.lease.abort();
+            lease.abort();
             let cause = failure.classify();
             log::body_failed(&self.request_id, &done.in_flight, cause, &failure, bytes, error);
             if cause == Cause::TargetDeregistered {
@@ -92,11 +104,11 @@ impl BodyObserver for Completion {
         }
     }
 
-    fn abandoned(mut self: Box<Self>, bytes: u64) {
+    fn abandoned(mut self: Box<Self>, bytes: u64, lease: Lease) {
         // The client left mid-body: the rest of the response will never be read, so the connection cannot be
         // reused.
         if let Some(done) = self.done.take() {
-            done.lease.abort();
+            lease.abort();
             Self::emit(done.record, &done.sink, self.status, Some(Cause::ClientClosedRequest), self.head + bytes);
         }
     }

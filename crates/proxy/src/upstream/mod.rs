@@ -1,8 +1,9 @@
-//! waygate's own upstream connection layer: `hyper::client::conn::http1` over connections we open, meter and
-//! pool ourselves, so that every failure carries the connection's evidence (ARCHITECTURE.md: own the
+//! waygate's own upstream connection layer: connections we open, meter, pool and speak HTTP/1.1 on
+//! ourselves ([`h1`]), so that every failure carries the connection's evidence (ARCHITECTURE.md: own the
 //! upstream connection). A pooled connection is checked for liveness before reuse and expires before the
 //! target's learned keep-alive, so the keep-alive race is avoided rather than suffered.
 
+pub mod h1;
 pub mod keepalive;
 pub mod pool;
 
@@ -10,23 +11,20 @@ pub mod pool;
 // keep the `crate::upstream::{connector, meter, ...}` paths the rest of the data plane uses.
 pub use waygate_connect::{connector, failure, liveness, meter, tls, transport};
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
-use tokio::sync::watch;
-use tokio::task::AbortHandle;
-use waygate_faults::Phase;
-use waygate_telemetry::{Metrics, Side};
+use waygate_telemetry::{ConnectionGuard, Metrics, Side};
 
 use crate::body::UpstreamRequestBody;
+use crate::lock;
 pub use connector::{ConnectSpec, TlsTarget};
 pub use failure::AttemptFailure;
 pub use keepalive::{KeepAlive, KeepAliveView};
 use liveness::{Liveness, Probe};
 pub use meter::{ConnCounters, ConnSnapshot};
-use pool::{Parked, Pool};
+use pool::Pool;
 
 pub use waygate_connect::MAX_RESPONSE_HEAD;
 /// Pooled connections idle at least this long are peeked at before reuse ([`liveness`]).
@@ -46,34 +44,50 @@ pub struct Upstream {
     /// The target group's name, for metric labels.
     group: Arc<str>,
     /// Set when the target's drain ends: every connection of it closes, in flight or pooled.
-    retired: watch::Sender<bool>,
+    retired: AtomicBool,
+    /// Every open connection's socket, so that retiring the target can cut the ones carrying a request.
+    live: Mutex<Vec<Weak<Probe>>>,
+}
+
+/// An open connection to a target: the HTTP/1.1 exchange state and what explains it.
+#[derive(Debug)]
+pub struct Connection {
+    pub h1: h1::Conn,
+    pub counters: Arc<ConnCounters>,
+    probe: Option<Arc<Probe>>,
+    /// Keeps the connection in `waygate_active_connections{side="target"}` while it is open.
+    _open: ConnectionGuard,
 }
 
 /// A connection leased for one request.
 #[derive(Debug)]
 pub struct Lease {
-    pub sender: SendRequest<UpstreamRequestBody>,
-    pub counters: Arc<ConnCounters>,
+    pub conn: Connection,
     /// Taken from the pool rather than opened for this request.
     pub reused: bool,
     /// How long it sat idle in the pool before this request.
     pub idle_before_use: Option<Duration>,
-    /// Ends the connection's I/O task: used when an attempt is abandoned mid-exchange (timeout, cut body),
-    /// so that no half-used connection lingers or returns to the pool.
-    pub conn_task: AbortHandle,
-    probe: Option<Probe>,
 }
 
 impl Lease {
     pub fn snapshot(&self) -> ConnSnapshot {
-        self.counters.snapshot(self.reused, self.idle_before_use)
+        self.conn.counters.snapshot(self.reused, self.idle_before_use)
     }
 
-    /// Closes the connection now.
-    pub fn abort(&self) {
-        self.counters.close_by_gateway();
-        self.conn_task.abort();
-        self.counters.mark_closed();
+    /// Closes the connection now, on the gateway's initiative (an abandoned or failed exchange).
+    pub fn abort(self) {
+        self.conn.counters.close_by_gateway();
+    }
+
+    /// Sends a request and awaits its response head ([`h1::Conn::send`]).
+    pub async fn send(
+        &mut self,
+        req: &h1::Request<'_>,
+        body: &mut UpstreamRequestBody,
+        response_timeout: Duration,
+    ) -> Result<h1::Response, h1::SendError> {
+        let counters = &self.conn.counters;
+        self.conn.h1.send(req, body, response_timeout, || counters.attempt_bytes_written()).await
     }
 }
 
@@ -95,101 +109,67 @@ impl Upstream {
             keepalive: Arc::new(KeepAlive::new(pool_idle_timeout)),
             metrics,
             group,
-            retired: watch::Sender::new(false),
+            retired: AtomicBool::new(false),
+            live: Mutex::new(Vec::new()),
         }
     }
 
-    /// A pooled connection that is ready and alive, else a new one.
+    /// A pooled connection that is alive, else a new one.
     pub async fn lease(&self) -> Result<Lease, AttemptFailure> {
         loop {
-            let (found, stale) = self.pool.checkout(self.keepalive.effective());
-            for _ in 0..stale {
-                self.discarded_stale();
-            }
-            let Some(mut idle) = found else { break };
-            if !idle.sender.is_ready() && idle.sender.ready().await.is_err() {
-                // Closed while parked (the target hung up, or its last exchange ended the connection).
-                self.discarded_stale();
-                continue;
-            }
-            let idle_before_use = idle.counters.idle_for(Instant::now());
+            let Some(idle) = self.pool.checkout(self.keepalive.effective()) else { break };
+            let (conn, idle_before_use) = (idle.conn, idle.idle_for);
             // A connection reused within a millisecond cannot have outlived any real keep-alive timer: skip the
-            // syscall on hot connections; probe the ones that sat long enough for the target to give up on them.
-            let probe = idle.probe.as_ref().filter(|_| idle_before_use.is_none_or(|d| d >= PROBE_AFTER_IDLE));
+            // syscall on hot connections; peek at the ones that sat long enough for the target to give up on them.
+            let probe = conn.probe.as_ref().filter(|_| idle_before_use >= PROBE_AFTER_IDLE);
             if let Some(probe) = probe {
                 let state = probe.check();
                 if state != Liveness::Alive {
-                    if let (Liveness::Closed | Liveness::Reset, Some(idle_for)) = (&state, idle_before_use) {
-                        self.keepalive.observed_close(idle_for, &self.authority);
+                    if matches!(state, Liveness::Closed | Liveness::Reset) {
+                        self.keepalive.observed_close(idle_before_use, &self.authority);
                     }
                     self.discarded_stale();
-                    idle.counters.close_by_gateway();
-                    tracing::debug!(target: "waygate::pool", target_addr = %self.authority, conn = idle.counters.id, ?state,
+                    conn.counters.close_by_gateway();
+                    tracing::debug!(target: "waygate::pool", target_addr = %self.authority, conn = conn.counters.id, ?state,
                         "discarded a pooled connection found unusable at checkout");
                     continue;
                 }
             }
-            idle.counters.begin_use();
-            return Ok(Lease {
-                sender: idle.sender,
-                counters: idle.counters,
-                reused: true,
-                idle_before_use,
-                conn_task: idle.conn_task,
-                probe: idle.probe,
-            });
+            conn.counters.begin_use();
+            return Ok(Lease { conn, reused: true, idle_before_use: Some(idle_before_use) });
         }
         self.connect().await
     }
 
     /// A new connection, bypassing the pool (the retry after a keep-alive race).
     pub async fn connect(&self) -> Result<Lease, AttemptFailure> {
-        // Boxed: connecting (TCP, TLS handshake, HTTP/1 handshake) is a kilobyte and a half of future state that
-        // every request would otherwise carry, and move, although most reuse a pooled connection.
+        // Boxed: connecting (TCP, TLS handshake) is a kilobyte of future state that every request would otherwise
+        // carry, and move, although most reuse a pooled connection.
         Box::pin(self.open()).await
     }
 
     async fn open(&self) -> Result<Lease, AttemptFailure> {
         let connected = connector::connect(&self.spec).await?;
-        let counters = connected.counters.clone();
-        let io = TokioIo::new(connected.transport);
-        let handshake = http1::Builder::new().max_header_size(MAX_RESPONSE_HEAD).handshake(io);
-        let (sender, conn) = match handshake.await {
-            Ok(parts) => parts,
-            Err(e) => {
-                return Err(AttemptFailure::from_hyper(Phase::SendRequest, e).with_conn(counters.snapshot(false, None)));
+        let probe = connected.probe.map(Arc::new);
+        if let Some(probe) = &probe {
+            let mut live = lock(&self.live);
+            live.retain(|w| w.strong_count() > 0);
+            live.push(Arc::downgrade(probe));
+            drop(live);
+            // Retired while this connection was being opened: it carries nothing.
+            if self.is_retired() {
+                probe.shutdown();
             }
-        };
-        let conn_counters = counters.clone();
-        let keepalive = self.keepalive.clone();
-        let authority = self.authority.clone();
-        let open_gauge = self.metrics.connection_opened(Side::Target);
-        let mut retired = self.retired.subscribe();
-        let conn_task = tokio::spawn(async move {
-            let _open = open_gauge;
-            let retire = async move {
-                if retired.wait_for(|r| *r).await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            };
-            tokio::select! {
-                // Errors surface through the request that was in flight; an idle connection just ends.
-                _ = conn => {}
-                // The target's drain ended: the exchange in flight is cut (TargetDeregistered).
-                () = retire => conn_counters.close_by_gateway(),
-            }
-            // A connection that ends while parked, and not by our hand, was closed by the target: its idle
-            // age is the target's keep-alive in practice.
-            if !conn_counters.closed_by_gateway()
-                && let Some(idle) = conn_counters.idle_for(Instant::now())
-            {
-                keepalive.observed_close(idle, &authority);
-            }
-            conn_counters.mark_closed();
-        })
-        .abort_handle();
+        }
+        let counters = connected.counters;
         counters.begin_use();
-        Ok(Lease { sender, counters, reused: false, idle_before_use: None, conn_task, probe: connected.probe })
+        let conn = Connection {
+            h1: h1::Conn::new(connected.transport),
+            counters,
+            probe,
+            _open: self.metrics.connection_opened(Side::Target),
+        };
+        Ok(Lease { conn, reused: false, idle_before_use: None })
     }
 
     /// Counts a pooled connection found dead at checkout (admin API and `waygate_target_stale_connections_total`).
@@ -200,20 +180,26 @@ impl Upstream {
 
     /// Hands a connection whose exchange completed back to the pool.
     pub fn release(&self, lease: Lease) {
-        let parked =
-            Parked { sender: lease.sender, counters: lease.counters, conn_task: lease.conn_task, probe: lease.probe };
-        self.pool.park(parked, self.keepalive.effective());
+        if self.is_retired() || lease.conn.h1.has_unread() {
+            lease.abort();
+            return;
+        }
+        self.pool.park(lease.conn, self.keepalive.effective());
     }
 
-    /// Ends the target's service: closes its pooled connections and every connection still carrying a request.
+    /// Ends the target's service: closes its pooled connections and cuts every connection still carrying a
+    /// request (its read or write fails at once; the request's failure is TargetDeregistered).
     pub fn retire(&self) {
-        self.retired.send_replace(true);
+        self.retired.store(true, Ordering::SeqCst);
         self.pool.clear();
+        for probe in lock(&self.live).drain(..).filter_map(|w| w.upgrade()) {
+            probe.shutdown();
+        }
     }
 
     /// [`Upstream::retire`] was called: a failure now is the deregistration's doing.
     pub fn is_retired(&self) -> bool {
-        *self.retired.borrow()
+        self.retired.load(Ordering::SeqCst)
     }
 
     pub fn idle_connections(&self) -> usize {

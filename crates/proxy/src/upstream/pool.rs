@@ -1,29 +1,27 @@
 //! The per-target pool of idle HTTP/1.1 connections. LIFO, so the most recently used (warmest) connection
 //! is reused first and the oldest ones age out. A connection is parked only after its response body was fully
-//! read; at checkout, closed or expired connections are discarded before one is handed out. With
-//! thread-per-core workers the pool has one slot per worker: a connection's I/O task runs on the worker that
-//! opened it, so a request leases only connections of its own worker and never wakes another thread.
+//! read; at checkout, expired connections are discarded before one is handed out. With thread-per-core workers
+//! the pool has one slot per worker: a connection's socket is registered with the worker that opened it, so a
+//! request leases only connections of its own worker and never wakes another thread.
 
-use std::sync::{Arc, Mutex, MutexGuard};
-
-use crate::lock;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use hyper::client::conn::http1::SendRequest;
-use tokio::task::AbortHandle;
-
-use super::liveness::Probe;
-use super::meter::ConnCounters;
-use crate::body::UpstreamRequestBody;
+use super::Connection;
+use crate::lock;
 
 /// An idle connection waiting for its next request.
 #[derive(Debug)]
-pub struct IdleConn {
-    pub sender: SendRequest<UpstreamRequestBody>,
-    pub counters: Arc<ConnCounters>,
-    pub conn_task: AbortHandle,
-    pub probe: Option<Probe>,
+struct IdleConn {
+    conn: Connection,
     parked_at: Instant,
+}
+
+/// A connection taken from the pool, and how long it sat there.
+#[derive(Debug)]
+pub struct CheckedOut {
+    pub conn: Connection,
+    pub idle_for: Duration,
 }
 
 /// Idle connections of one target.
@@ -42,7 +40,7 @@ impl IdleConn {
 
     /// Closes it on the gateway's own initiative.
     fn evict(self) {
-        self.counters.close_by_gateway();
+        self.conn.counters.close_by_gateway();
     }
 }
 
@@ -57,31 +55,23 @@ impl Pool {
         lock(&self.slots[crate::workers::current() % self.slots.len()])
     }
 
-    /// Takes the most recently parked connection that is still open and within `idle_timeout`; also returns how
-    /// many parked connections it found already closed by the target (stale) and dropped.
-    pub fn checkout(&self, idle_timeout: Duration) -> (Option<IdleConn>, usize) {
+    /// Takes the most recently parked connection that is within `idle_timeout`.
+    pub fn checkout(&self, idle_timeout: Duration) -> Option<CheckedOut> {
         let now = Instant::now();
-        let mut stale = 0;
         let mut idle = self.lock();
-        while let Some(conn) = idle.pop() {
-            if conn.sender.is_closed() {
-                stale += 1;
+        while let Some(parked) = idle.pop() {
+            if parked.expired(now, idle_timeout) {
+                parked.evict();
                 continue;
             }
-            if conn.expired(now, idle_timeout) {
-                conn.evict(); // dropping the sender closes the connection
-                continue;
-            }
-            return (Some(conn), stale);
+            let idle_for = now.saturating_duration_since(parked.parked_at);
+            return Some(CheckedOut { conn: parked.conn, idle_for });
         }
-        (None, stale)
+        None
     }
 
-    /// Parks a connection whose exchange completed; drops it when the pool is full or the connection closed.
-    pub fn park(&self, conn: Parked, idle_timeout: Duration) {
-        if conn.sender.is_closed() {
-            return;
-        }
+    /// Parks a connection whose exchange completed; drops the oldest when the pool is full.
+    pub fn park(&self, conn: Connection, idle_timeout: Duration) {
         conn.counters.mark_idle();
         let now = Instant::now();
         let mut idle = self.lock();
@@ -91,8 +81,7 @@ impl Pool {
         if idle.len() >= self.max_idle {
             idle.remove(0).evict();
         }
-        let Parked { sender, counters, conn_task, probe } = conn;
-        idle.push(IdleConn { sender, counters, conn_task, probe, parked_at: now });
+        idle.push(IdleConn { conn, parked_at: now });
     }
 
     /// Closes every idle connection.
@@ -105,12 +94,4 @@ impl Pool {
     pub fn idle_count(&self) -> usize {
         self.slots.iter().map(|s| lock(s).len()).sum()
     }
-}
-
-/// A connection handed back after a complete exchange.
-pub struct Parked {
-    pub sender: SendRequest<UpstreamRequestBody>,
-    pub counters: Arc<ConnCounters>,
-    pub conn_task: AbortHandle,
-    pub probe: Option<Probe>,
 }

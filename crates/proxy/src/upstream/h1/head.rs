@@ -1,0 +1,324 @@
+//! HTTP/1.1 message heads on the upstream side: the request head written to the target (RFC 9112 §3) with its
+//! body framing, and the target's response head parsed with `httparse` into a status, headers and the body
+//! framing RFC 9112 §6.3 gives it. A head the target got wrong is named precisely (malformed or too large), so
+//! the catalogue can tell TargetMalformedResponse from TargetResponseHeadersTooLarge.
+
+use std::mem::MaybeUninit;
+
+use bytes::{BufMut, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Version};
+use waygate_faults::HttpEvidence;
+
+/// At most this many header fields in a response head (hyper's default); more is a head too large.
+const MAX_HEADERS: usize = 100;
+
+/// How the request body travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestFraming {
+    /// No body, and no header says otherwise.
+    Empty,
+    /// `Content-Length: n`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked` (length unknown until the client's body ends).
+    Chunked,
+}
+
+/// Decides the request body's framing from its headers and what is known of its length. The client-side
+/// `Transfer-Encoding` was removed as hop-by-hop, so a `Content-Length` present is the body's validated
+/// length (hyper checked it on the client connection). Without one: a known length gets a `Content-Length`,
+/// an unknown one is chunked, and an empty body on a method that carries one says `Content-Length: 0`.
+pub fn request_framing(method: &Method, headers: &mut HeaderMap, exact: Option<u64>, empty: bool) -> RequestFraming {
+    if let Some(n) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
+        return if n == 0 { RequestFraming::Empty } else { RequestFraming::Length(n) };
+    }
+    if empty {
+        if matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        }
+        return RequestFraming::Empty;
+    }
+    match exact {
+        Some(n) => {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            if n == 0 { RequestFraming::Empty } else { RequestFraming::Length(n) }
+        }
+        None => {
+            headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            RequestFraming::Chunked
+        }
+    }
+}
+
+/// Writes `METHOD target HTTP/1.1`, the headers and the blank line.
+pub fn encode_request(method: &Method, target: &str, headers: &HeaderMap, out: &mut BytesMut) {
+    let size: usize = headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
+    out.reserve(method.as_str().len() + target.len() + 13 + size + 2);
+    out.put_slice(method.as_str().as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(target.as_bytes());
+    out.put_slice(b" HTTP/1.1\r\n");
+    encode_fields(headers, out);
+}
+
+/// Header fields, then the blank line that ends a head or a trailer section.
+pub fn encode_fields(fields: &HeaderMap, out: &mut BytesMut) {
+    for (name, value) in fields {
+        out.put_slice(name.as_str().as_bytes());
+        out.put_slice(b": ");
+        out.put_slice(value.as_bytes());
+        out.put_slice(b"\r\n");
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// How the response body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body: a response to HEAD, or a 204 or 304.
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Until the target closes the connection.
+    Close,
+}
+
+/// A parsed final response head.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub framing: Framing,
+    /// The connection may carry another request once this body is read whole.
+    pub keep_alive: bool,
+}
+
+/// What [`parse_response`] found at the start of the buffer.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Not a whole head yet: read more.
+    Partial,
+    /// An interim response (100 Continue, 103 Early Hints...), consumed: the final one follows.
+    Interim,
+    Final(ResponseHead),
+}
+
+/// Parses (and consumes) a response head from the start of `buf`. `head_request`: the request was a HEAD,
+/// so the response has no body whatever its headers say. A head still incomplete at `max` bytes is too large.
+pub fn parse_response(buf: &mut BytesMut, head_request: bool, max: usize) -> Result<Parsed, HttpEvidence> {
+    // Where each field sits in the head, so that its value can be a slice of the head's one buffer once the
+    // parser's borrow of `buf` ends: (name start, name end, value start, value end).
+    let mut at = [[0u32; 4]; MAX_HEADERS];
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, buf, &mut slots);
+    let len = match parsed {
+        Ok(httparse::Status::Complete(len)) if len > max => return Err(HttpEvidence::HeadTooLarge),
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() >= max => return Err(HttpEvidence::HeadTooLarge),
+        Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
+        Err(httparse::Error::TooManyHeaders) => return Err(HttpEvidence::HeadTooLarge),
+        Err(_) => return Err(HttpEvidence::MalformedHead),
+    };
+    let code = resp.code.ok_or(HttpEvidence::MalformedHead)?;
+    let status = StatusCode::from_u16(code).map_err(|_| HttpEvidence::MalformedHead)?;
+    let version = if resp.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    if status.is_informational() {
+        // The gateway never asks to switch protocols (Upgrade is hop-by-hop and removed): a 101 is a violation.
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(HttpEvidence::MalformedHead);
+        }
+        let _ = buf.split_to(len);
+        return Ok(Parsed::Interim);
+    }
+    let fields = resp.headers.len();
+    let base = buf.as_ptr() as usize;
+    // A head is at most `max` (32 KiB) long, so every offset fits in u32.
+    let offset = |p: *const u8| (p as usize - base) as u32;
+    for (slot, h) in at.iter_mut().zip(resp.headers.iter()) {
+        let name = offset(h.name.as_ptr());
+        let value = offset(h.value.as_ptr());
+        *slot = [name, name + h.name.len() as u32, value, value + h.value.len() as u32];
+    }
+    let head = buf.split_to(len).freeze();
+    let mut headers = HeaderMap::with_capacity(fields);
+    let mut seen = Seen::default();
+    for [ns, ne, vs, ve] in at[..fields].iter().map(|a| a.map(|n| n as usize)) {
+        let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| HttpEvidence::MalformedHead)?;
+        let value = HeaderValue::from_maybe_shared(head.slice(vs..ve)).map_err(|_| HttpEvidence::MalformedHead)?;
+        seen.note(&name, &value)?;
+        headers.append(name, value);
+    }
+    let (framing, framing_keeps) = seen.framing(status, head_request);
+    let keep_alive = framing_keeps && if version == Version::HTTP_10 { seen.keep_alive } else { !seen.close };
+    Ok(Parsed::Final(ResponseHead { status, version, headers, framing, keep_alive }))
+}
+
+/// What the fields that decide framing and persistence said, gathered as the head is read.
+#[derive(Default)]
+struct Seen {
+    /// The agreed `Content-Length` (every field and list member must agree, RFC 9112 §6.3 ¶5).
+    length: Option<u64>,
+    transfer_encoding: bool,
+    /// The final transfer coding seen is chunked.
+    chunked: bool,
+    close: bool,
+    keep_alive: bool,
+}
+
+impl Seen {
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), HttpEvidence> {
+        let items = || value.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii);
+        if name == header::CONTENT_LENGTH {
+            for part in items() {
+                let n = parse_length(part).ok_or(HttpEvidence::MalformedHead)?;
+                if self.length.is_some_and(|l| l != n) {
+                    return Err(HttpEvidence::MalformedHead);
+                }
+                self.length = Some(n);
+            }
+        } else if name == header::TRANSFER_ENCODING {
+            self.transfer_encoding = true;
+            self.chunked = items().next_back().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
+        } else if name == header::CONNECTION {
+            for token in items() {
+                self.close |= token.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 9112 §6.3: the body's framing, and whether it leaves the connection reusable.
+    fn framing(&self, status: StatusCode, head_request: bool) -> (Framing, bool) {
+        if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+            return (Framing::Empty, true);
+        }
+        if self.transfer_encoding {
+            // Transfer-Encoding beside Content-Length is a smuggling signature (§6.3 ¶3): honour the coding, and
+            // never reuse the connection.
+            let clean = self.length.is_none();
+            return if self.chunked { (Framing::Chunked, clean) } else { (Framing::Close, false) };
+        }
+        match self.length {
+            Some(0) => (Framing::Empty, true),
+            Some(n) => (Framing::Length(n), true),
+            None => (Framing::Close, false),
+        }
+    }
+}
+
+/// Decimal digits only (no sign, no spaces), within u64.
+fn parse_length(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head_of(text: &str) -> BytesMut {
+        BytesMut::from(text.as_bytes())
+    }
+
+    fn parse(text: &str, head: bool) -> Result<Parsed, HttpEvidence> {
+        parse_response(&mut head_of(text), head, 32 * 1024)
+    }
+
+    fn fin(text: &str) -> ResponseHead {
+        match parse(text, false) {
+            Ok(Parsed::Final(h)) => h,
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let h = fin("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        assert_eq!((h.status.as_u16(), h.framing, h.keep_alive), (200, Framing::Length(5), true));
+        assert_eq!(fin("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").framing, Framing::Chunked);
+        let te_cl = fin("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n");
+        assert_eq!((te_cl.framing, te_cl.keep_alive), (Framing::Chunked, false), "TE wins, never reused");
+        let gz = fin("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n");
+        assert_eq!((gz.framing, gz.keep_alive), (Framing::Close, false));
+        let close = fin("HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!((close.framing, close.keep_alive), (Framing::Close, false));
+        assert_eq!(fin("HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n").framing, Framing::Empty);
+        assert_eq!(fin("HTTP/1.1 304 Not Modified\r\n\r\n").framing, Framing::Empty);
+        match parse("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true) {
+            Ok(Parsed::Final(h)) => assert_eq!((h.framing, h.keep_alive), (Framing::Empty, true)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(fin("HTTP/1.1 200 OK\r\nContent-Length: 4, 4\r\n\r\n").framing, Framing::Length(4));
+    }
+
+    #[test]
+    fn persistence_by_version_and_connection() {
+        assert!(!fin("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").keep_alive);
+        assert!(!fin("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").keep_alive);
+        let ka = fin("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n");
+        assert!(ka.keep_alive && ka.version == Version::HTTP_10);
+    }
+
+    #[test]
+    fn bad_heads_are_named() {
+        for bad in [
+            "HTTP/1.1 2OO OK\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nx-bad header: 1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 4, 5\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+            "SSH-2.0-OpenSSH\r\n\r\n",
+        ] {
+            assert!(matches!(parse(bad, false), Err(HttpEvidence::MalformedHead)), "{bad:?}");
+        }
+        let huge = format!("HTTP/1.1 200 OK\r\nx: {}\r\n", "a".repeat(40_000));
+        assert!(matches!(parse(&huge, false), Err(HttpEvidence::HeadTooLarge)));
+        let many: String = (0..101).map(|i| format!("x-{i}: 1\r\n")).collect();
+        assert!(matches!(parse(&format!("HTTP/1.1 200 OK\r\n{many}\r\n"), false), Err(HttpEvidence::HeadTooLarge)));
+        assert!(matches!(parse("HTTP/1.1 200 OK\r\nx: 1\r\n", false), Ok(Parsed::Partial)));
+    }
+
+    #[test]
+    fn interim_responses_are_consumed() {
+        let mut buf = head_of("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        assert!(matches!(parse_response(&mut buf, false, 1 << 15), Ok(Parsed::Interim)));
+        match parse_response(&mut buf, false, 1 << 15) {
+            Ok(Parsed::Final(h)) => assert_eq!(h.framing, Framing::Length(2)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(&buf[..], b"ok", "the body stays in the buffer");
+    }
+
+    #[test]
+    fn header_values_and_order_are_kept() {
+        let h =
+            fin("HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nX-Y:  spaced \r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n");
+        let cookies: Vec<_> = h.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert_eq!(h.headers["x-y"], "spaced");
+    }
+
+    #[test]
+    fn request_head_and_framing() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("app"));
+        assert_eq!(request_framing(&Method::POST, &mut headers, None, true), RequestFraming::Empty);
+        assert_eq!(headers["content-length"], "0");
+        let mut h2 = HeaderMap::new();
+        assert_eq!(request_framing(&Method::GET, &mut h2, None, true), RequestFraming::Empty);
+        assert!(h2.is_empty(), "a GET without a body says nothing about one");
+        assert_eq!(request_framing(&Method::POST, &mut h2, None, false), RequestFraming::Chunked);
+        assert_eq!(h2["transfer-encoding"], "chunked");
+        let mut h3 = HeaderMap::new();
+        assert_eq!(request_framing(&Method::PUT, &mut h3, Some(7), false), RequestFraming::Length(7));
+        let mut out = BytesMut::new();
+        encode_request(&Method::GET, "/a?b=1", &headers, &mut out);
+        assert_eq!(&out[..], b"GET /a?b=1 HTTP/1.1\r\nhost: app\r\ncontent-length: 0\r\n\r\n");
+    }
+}

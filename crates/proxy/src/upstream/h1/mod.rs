@@ -1,0 +1,489 @@
+//! waygate's own HTTP/1.1 client exchange on an upstream connection: the request is written and the response
+//! head read by the request's own task, with no connection task, dispatcher or channel between them (hyper's
+//! client spent about a quarter of the gateway's instructions per request on those). Every failure comes out
+//! as evidence the catalogue classifies: which phase, the io error, what was wrong with the head or body, and
+//! whether any byte of the request reached the socket (an unsent request may go to another target).
+//!
+//! - [`head`]: request head encoding and body framing; response head parsing (httparse) and RFC 9112 §6.3.
+//! - [`chunked`]: the chunked coding, decoded from the read buffer.
+//! - [`Conn`]: the transport with its read and write buffers; [`Conn::send`] writes a request and awaits the
+//!   final response head (while the request body streams, an early response or a close is seen at once);
+//!   [`Conn::poll_body`] reads the response body by its framing.
+
+pub mod chunked;
+pub mod head;
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http::{HeaderMap, Method};
+use http_body::{Body as _, Frame};
+use tokio::io::AsyncWrite;
+use waygate_faults::{HttpEvidence, Phase};
+
+use crate::body::UpstreamRequestBody;
+use chunked::{Chunked, Step};
+pub use head::{Framing, Parsed, RequestFraming, ResponseHead};
+
+use super::transport::Transport;
+
+/// Request body frames up to this size are copied behind the head or chunk line (one write); larger ones are
+/// written from their own buffer.
+const COPY_BELOW: usize = 16 * 1024;
+/// First read size; doubled while reads fill the buffer, up to [`MAX_READ`].
+const MIN_READ: usize = 8 * 1024;
+const MAX_READ: usize = 256 * 1024;
+
+/// One upstream HTTP/1.1 connection: its transport and buffers. Owned by the request using it, or parked.
+#[derive(Debug)]
+pub struct Conn {
+    io: Transport,
+    rbuf: BytesMut,
+    read_size: usize,
+    wbuf: BytesMut,
+    /// A large body frame written after `wbuf`.
+    wdata: Bytes,
+    /// Bytes after `wdata` (a chunk's CRLF).
+    wtail: &'static [u8],
+    unflushed: bool,
+}
+
+/// How an exchange failed, as evidence.
+#[derive(Debug)]
+pub struct SendError {
+    pub phase: Phase,
+    pub io: Option<io::Error>,
+    pub http: Option<HttpEvidence>,
+    pub timed_out: Option<Duration>,
+    /// Nothing of the request reached the socket and a streamed body was not touched: it may be sent again.
+    pub unsent: bool,
+    /// The client's own body failed (the client went away mid-upload).
+    pub client_failed: bool,
+}
+
+impl SendError {
+    fn new(phase: Phase) -> Self {
+        Self { phase, io: None, http: None, timed_out: None, unsent: false, client_failed: false }
+    }
+}
+
+/// A final response head, and whether the whole request was written before it came.
+#[derive(Debug)]
+pub struct Response {
+    pub head: ResponseHead,
+    /// The target answered before the request body was sent whole: the connection cannot be reused.
+    pub request_complete: bool,
+}
+
+/// The request to send: its head already rewritten for the target.
+pub struct Request<'a> {
+    pub method: &'a Method,
+    /// Origin form: path and query.
+    pub target: &'a str,
+    pub headers: &'a HeaderMap,
+    pub framing: RequestFraming,
+}
+
+/// Where the request body's encoding stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoder {
+    Length(u64),
+    Chunked,
+    Done,
+}
+
+impl Conn {
+    pub fn new(io: Transport) -> Self {
+        Self {
+            io,
+            rbuf: BytesMut::new(),
+            read_size: MIN_READ,
+            wbuf: BytesMut::new(),
+            wdata: Bytes::new(),
+            wtail: b"",
+            unflushed: false,
+        }
+    }
+
+    /// Bytes the target sent that no exchange asked for (while parked, or after a response): such a
+    /// connection must not carry another request.
+    pub fn has_unread(&self) -> bool {
+        !self.rbuf.is_empty()
+    }
+
+    /// Sends `req` with `body`, then awaits the final response head for at most `response_timeout` after the
+    /// request was written whole (ALB's target processing time). `bytes_written` reads the connection's
+    /// counter of this use: zero when a failure left the request unsent.
+    pub async fn send(
+        &mut self,
+        req: &Request<'_>,
+        body: &mut UpstreamRequestBody,
+        response_timeout: Duration,
+        bytes_written: impl Fn() -> u64,
+    ) -> Result<Response, SendError> {
+        self.wbuf.clear();
+        head::encode_request(req.method, req.target, req.headers, &mut self.wbuf);
+        let mut enc = match req.framing {
+            RequestFraming::Empty => Encoder::Done,
+            RequestFraming::Length(n) => Encoder::Length(n),
+            RequestFraming::Chunked => Encoder::Chunked,
+        };
+        // A body read whole already goes out with the head, in one write.
+        if enc != Encoder::Done
+            && let Some(bytes) = body.take_buffered()
+        {
+            encode_data(&mut enc, bytes, &mut self.wbuf, &mut self.wdata, &mut self.wtail);
+            finish(&mut enc, &mut self.wbuf);
+        }
+        let head_request = *req.method == Method::HEAD;
+        let mut touched = false;
+        let sent = poll_fn(|cx| self.poll_send(cx, body, &mut enc, &mut touched, head_request)).await;
+        let unsent = |e: SendError| SendError { unsent: !touched && bytes_written() == 0, ..e };
+        if let Some(head) = sent.map_err(unsent)? {
+            return Ok(Response { head, request_complete: false });
+        }
+        match tokio::time::timeout(response_timeout, poll_fn(|cx| self.poll_head(cx, head_request))).await {
+            Ok(Ok(head)) => Ok(Response { head, request_complete: true }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(SendError { timed_out: Some(response_timeout), ..SendError::new(Phase::AwaitHeaders) }),
+        }
+    }
+
+    /// Writes the request out, streaming its body; returns a final head if the target answered first.
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        body: &mut UpstreamRequestBody,
+        enc: &mut Encoder,
+        touched: &mut bool,
+        head_request: bool,
+    ) -> Poll<Result<Option<ResponseHead>, SendError>> {
+        let fail = |e: io::Error| SendError { io: Some(e), ..SendError::new(Phase::SendRequest) };
+        loop {
+            let mut progress = false;
+            match self.poll_write_out(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(fail(e))),
+                Poll::Pending => {}
+            }
+            let drained = self.write_empty();
+            if drained && *enc != Encoder::Done {
+                match Pin::new(&mut *body).poll_frame(cx) {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        *touched = true;
+                        progress = true;
+                        match frame.into_data() {
+                            Ok(data) => encode_data(enc, data, &mut self.wbuf, &mut self.wdata, &mut self.wtail),
+                            Err(frame) => {
+                                if let (Encoder::Chunked, Ok(trailers)) = (*enc, frame.into_trailers()) {
+                                    encode_trailers(&trailers, &mut self.wbuf);
+                                    *enc = Encoder::Done;
+                                }
+                            }
+                        }
+                    }
+                    Poll::Ready(Some(Err(_))) => {
+                        return Poll::Ready(Err(SendError {
+                            client_failed: true,
+                            ..SendError::new(Phase::SendRequest)
+                        }));
+                    }
+                    Poll::Ready(None) => {
+                        *touched = true;
+                        progress = true;
+                        if let Encoder::Length(n) = *enc
+                            && n > 0
+                        {
+                            // The client's body ended short of its Content-Length.
+                            return Poll::Ready(Err(SendError {
+                                client_failed: true,
+                                ..SendError::new(Phase::SendRequest)
+                            }));
+                        }
+                        finish(enc, &mut self.wbuf);
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            if *enc == Encoder::Done && self.write_empty() {
+                if self.unflushed {
+                    match Pin::new(&mut self.io).poll_flush(cx) {
+                        Poll::Ready(Ok(())) => self.unflushed = false,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(fail(e))),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                return Poll::Ready(Ok(None));
+            }
+            // While the body streams, the target may answer early (413, 401...) or hang up.
+            match self.poll_fill(cx) {
+                Poll::Ready(Ok(0)) => {
+                    let phase = Phase::AwaitHeaders;
+                    return Poll::Ready(Err(SendError {
+                        http: Some(HttpEvidence::ClosedBeforeHead),
+                        ..SendError::new(phase)
+                    }));
+                }
+                Poll::Ready(Ok(_)) => {
+                    progress = true;
+                    match self.parse_head(head_request) {
+                        Ok(Some(head)) => return Poll::Ready(Ok(Some(head))),
+                        Ok(None) => {}
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(fail(e))),
+                Poll::Pending => {}
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn write_empty(&self) -> bool {
+        self.wbuf.is_empty() && self.wdata.is_empty() && self.wtail.is_empty()
+    }
+
+    /// Writes `wbuf`, `wdata`, `wtail` in order until done or the socket is full.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let chunk: &[u8] = if !self.wbuf.is_empty() {
+                &self.wbuf
+            } else if !self.wdata.is_empty() {
+                &self.wdata
+            } else if !self.wtail.is_empty() {
+                self.wtail
+            } else {
+                return Poll::Ready(Ok(()));
+            };
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, chunk))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.unflushed = true;
+            if !self.wbuf.is_empty() {
+                self.wbuf.advance(n);
+            } else if !self.wdata.is_empty() {
+                self.wdata.advance(n);
+            } else {
+                self.wtail = &self.wtail[n..];
+            }
+        }
+    }
+
+    /// Reads the response head, skipping interim responses.
+    fn poll_head(&mut self, cx: &mut Context<'_>, head_request: bool) -> Poll<Result<ResponseHead, SendError>> {
+        let fail = |e: io::Error| SendError { io: Some(e), ..SendError::new(Phase::AwaitHeaders) };
+        if let Some(head) = self.parse_head(head_request)? {
+            return Poll::Ready(Ok(head));
+        }
+        loop {
+            match ready!(self.poll_fill(cx)) {
+                Ok(0) => {
+                    let closed =
+                        SendError { http: Some(HttpEvidence::ClosedBeforeHead), ..SendError::new(Phase::AwaitHeaders) };
+                    return Poll::Ready(Err(closed));
+                }
+                Ok(_) => {
+                    if let Some(head) = self.parse_head(head_request)? {
+                        return Poll::Ready(Ok(head));
+                    }
+                }
+                Err(e) => return Poll::Ready(Err(fail(e))),
+            }
+        }
+    }
+
+    /// A final head from the read buffer, if it holds one whole.
+    fn parse_head(&mut self, head_request: bool) -> Result<Option<ResponseHead>, SendError> {
+        while !self.rbuf.is_empty() {
+            match head::parse_response(&mut self.rbuf, head_request, super::MAX_RESPONSE_HEAD) {
+                Ok(Parsed::Partial) => return Ok(None),
+                Ok(Parsed::Interim) => {}
+                Ok(Parsed::Final(head)) => return Ok(Some(head)),
+                Err(http) => return Err(SendError { http: Some(http), ..SendError::new(Phase::AwaitHeaders) }),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads more into `rbuf`; `Ok(0)` is the end of the stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.rbuf.capacity() - self.rbuf.len() < MIN_READ / 2 {
+            self.rbuf.reserve(self.read_size);
+        }
+        let room = self.rbuf.capacity() - self.rbuf.len();
+        let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf))?;
+        if n == room && self.read_size < MAX_READ {
+            self.read_size *= 2;
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    /// The next frame of a response body framed by `state`; `None` at its end.
+    pub fn poll_body(
+        &mut self,
+        cx: &mut Context<'_>,
+        state: &mut BodyState,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        loop {
+            match state {
+                BodyState::Done => return Poll::Ready(None),
+                BodyState::Length(left) => {
+                    if !self.rbuf.is_empty() {
+                        let take = usize::try_from(*left).unwrap_or(usize::MAX).min(self.rbuf.len());
+                        *left -= take as u64;
+                        if *left == 0 {
+                            *state = BodyState::Done;
+                        }
+                        return Poll::Ready(Some(Ok(Frame::data(self.rbuf.split_to(take).freeze()))));
+                    }
+                }
+                BodyState::Close => {
+                    if !self.rbuf.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(self.rbuf.split().freeze()))));
+                    }
+                }
+                BodyState::Chunked(dec) => match dec.decode(&mut self.rbuf) {
+                    Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                    Ok(Step::Trailers(t)) => {
+                        *state = BodyState::Done;
+                        return Poll::Ready(Some(Ok(Frame::trailers(t))));
+                    }
+                    Ok(Step::End) => {
+                        *state = BodyState::Done;
+                        return Poll::Ready(None);
+                    }
+                    Ok(Step::NeedMore) => {}
+                    Err(http) => return Poll::Ready(Some(Err(BodyError { io: None, http }))),
+                },
+            }
+            match ready!(self.poll_fill(cx)) {
+                Ok(0) if matches!(state, BodyState::Close) => {
+                    *state = BodyState::Done;
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "the target closed the connection mid-body");
+                    return Poll::Ready(Some(Err(BodyError { io: Some(eof), http: HttpEvidence::BodyIncomplete })));
+                }
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Some(Err(BodyError { io: Some(e), http: HttpEvidence::BodyIncomplete }))),
+            }
+        }
+    }
+}
+
+/// Appends a body frame to the write buffers under the body's coding.
+fn encode_data(enc: &mut Encoder, data: Bytes, wbuf: &mut BytesMut, wdata: &mut Bytes, wtail: &mut &'static [u8]) {
+    if data.is_empty() {
+        return;
+    }
+    match enc {
+        Encoder::Done => {}
+        Encoder::Length(left) => {
+            // hyper checked the client's Content-Length; a longer body cannot reach here, and is cut if it does.
+            let take = usize::try_from(*left).unwrap_or(usize::MAX).min(data.len());
+            *left -= take as u64;
+            let data = data.slice(..take);
+            if data.len() < COPY_BELOW {
+                wbuf.extend_from_slice(&data)
+            } else {
+                *wdata = data
+            }
+            if *left == 0 {
+                *enc = Encoder::Done;
+            }
+        }
+        Encoder::Chunked => {
+            use std::fmt::Write as _;
+            let _ = write!(HexOut(wbuf), "{:x}\r\n", data.len());
+            if data.len() < COPY_BELOW {
+                wbuf.extend_from_slice(&data);
+                wbuf.put_slice(b"\r\n");
+            } else {
+                *wdata = data;
+                *wtail = b"\r\n";
+            }
+        }
+    }
+}
+
+/// The last chunk, once the body ended (a Content-Length body needs nothing).
+fn finish(enc: &mut Encoder, wbuf: &mut BytesMut) {
+    if *enc == Encoder::Chunked {
+        wbuf.put_slice(b"0\r\n\r\n");
+    }
+    *enc = Encoder::Done;
+}
+
+fn encode_trailers(trailers: &HeaderMap, wbuf: &mut BytesMut) {
+    wbuf.put_slice(b"0\r\n");
+    head::encode_fields(trailers, wbuf);
+}
+
+/// `fmt::Write` into a `BytesMut` (chunk-size lines).
+struct HexOut<'a>(&'a mut BytesMut);
+
+impl std::fmt::Write for HexOut<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.put_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Where a response body's reading stands.
+#[derive(Debug)]
+pub enum BodyState {
+    Length(u64),
+    Chunked(Chunked),
+    Close,
+    Done,
+}
+
+impl BodyState {
+    pub fn new(framing: Framing) -> Self {
+        match framing {
+            Framing::Empty | Framing::Length(0) => Self::Done,
+            Framing::Length(n) => Self::Length(n),
+            Framing::Chunked => Self::Chunked(Chunked::default()),
+            Framing::Close => Self::Close,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self, Self::Done)
+    }
+
+    /// Bytes still expected, when known.
+    pub fn remaining(&self) -> Option<u64> {
+        match self {
+            Self::Length(n) => Some(*n),
+            Self::Done => Some(0),
+            Self::Chunked(_) | Self::Close => None,
+        }
+    }
+}
+
+/// A response body that failed mid-stream.
+#[derive(Debug)]
+pub struct BodyError {
+    pub io: Option<io::Error>,
+    pub http: HttpEvidence,
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.io {
+            Some(io) => write!(f, "{io}"),
+            None => f.write_str("invalid chunked framing"),
+        }
+    }
+}
+
+impl std::error::Error for BodyError {}
