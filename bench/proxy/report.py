@@ -4,6 +4,10 @@
   report.py parse-wrk OUT                 -> "requests rps p50_ms p99_ms errors" on stdout
   report.py parse-h2load OUT LOG          -> the same, percentiles from h2load's per-request log
   report.py render WORKDIR OUTFILE        -> docs/benchmarks.md from WORKDIR/{meta.tsv,results.tsv,idle.tsv,...}
+  report.py cpu-sample ROOTPID            -> "pid ppid kind ticks comm" for every process outside ROOTPID's tree
+  report.py cpu-other BEFORE AFTER CLK_TCK ROUND WORKLOAD TARGET OUTFILE
+                                          -> "user_s kthread_s": CPU those processes used between the samples;
+                                             per-name rows are appended to OUTFILE
 """
 import os
 import re
@@ -72,6 +76,88 @@ def parse_h2load(path, log):
     return succeeded, rps, p50, p99, errors
 
 
+PF_KTHREAD = 0x00200000
+# Share of the machine's CPU (all cores) used by other processes during a measurement above which its row is flagged.
+OTHER_FLAG = 0.05
+
+
+def cpu_sample(root):
+    """CPU time so far of every process that is not ROOT or one of its descendants (the benchmark's own).
+
+    The time is utime + stime + cutime + cstime: a process that ends between two samples is then still counted,
+    in the parent that reaps it (its cutime/cstime), e.g. a rustc under cargo, or an orphan under init.
+    """
+    procs = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue  # ended meanwhile
+        comm = text[text.index("(") + 1:text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        ppid, flags = int(fields[1]), int(fields[6])
+        ticks = sum(int(x) for x in fields[11:15])
+        kind = "kthread" if flags & PF_KTHREAD or int(name) == 2 else "user"
+        procs[int(name)] = (ppid, kind, ticks, comm.replace("\t", " ").replace("\n", " "))
+    ours, todo = set(), [root]
+    children = {}
+    for pid, (ppid, *_rest) in procs.items():
+        children.setdefault(ppid, []).append(pid)
+    while todo:
+        pid = todo.pop()
+        if pid not in ours:
+            ours.add(pid)
+            todo.extend(children.get(pid, []))
+    for pid, (_ppid, kind, ticks, comm) in sorted(procs.items()):
+        if pid not in ours:
+            print(f"{pid}\t{_ppid}\t{kind}\t{ticks}\t{comm}")
+
+
+def cpu_other(before, after, clk_tck, key, outfile):
+    def load(path):
+        procs = {}
+        with open(path) as f:
+            for line in f:
+                pid, ppid, kind, ticks, comm = line.rstrip("\n").split("\t", 4)
+                if kind == "kthread" and comm.startswith("kworker/"):
+                    comm = "kworker/" + comm.split("/", 1)[1].split("-", 1)[0]  # drop the current work's name
+                procs[pid] = (ppid, kind, int(ticks), comm)
+        return procs
+    b, a = load(before), load(after)
+    hz = float(clk_tck)
+    delta = {pid: ticks - (b[pid][2] if pid in b else 0) for pid, (_pp, _k, ticks, _c) in a.items()}
+    ended = {pid: [] for pid in a}
+    # A process that ended in between moved its whole CPU time into the parent that reaped it: take off what it
+    # had before the first sample, so the parent shows only the window's CPU, and name the ended process with it.
+    for pid, (ppid, _kind, ticks, comm) in b.items():
+        if pid in a:
+            continue
+        seen = set()
+        while ppid not in a and ppid in b and ppid not in seen:
+            seen.add(ppid)
+            ppid = b[ppid][0]
+        if ppid in a:
+            delta[ppid] -= ticks
+            if comm not in ended[ppid]:
+                ended[ppid].append(comm)
+    by_name = {}
+    for pid, (_ppid, kind, _ticks, comm) in a.items():
+        if delta[pid] > 0:
+            name = f"{comm} (with ended {', '.join(ended[pid][:3])})" if ended[pid] else comm
+            by_name[(kind, name)] = by_name.get((kind, name), 0) + delta[pid]
+    with open(outfile, "a") as f:
+        for (kind, comm), d in sorted(by_name.items(), key=lambda kv: -kv[1]):
+            f.write(f"{key}\t{kind}\t{comm}\t{d / hz:.2f}\n")
+
+    # Totals over all processes: CPU moved from an ended child into its parent's total counts once.
+    def total(procs, kind):
+        return sum(t for _p, k, t, _c in procs.values() if k == kind)
+    print(" ".join(f"{max(0, total(a, k) - total(b, k)) / hz:.2f}" for k in ("user", "kthread")))
+
+
 def read_tsv(path):
     if not os.path.exists(path):
         return []
@@ -97,6 +183,13 @@ def fnum(x, digits=0):
     return f"{x:,.{digits}f}"
 
 
+def num(x):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
+
+
 def ratio(x, base):
     if x is None or not base:
         return "-"
@@ -108,15 +201,34 @@ def render(work, out):
     rows = read_tsv(os.path.join(work, "results.tsv"))
     idle = read_tsv(os.path.join(work, "idle.tsv"))
     logs = read_tsv(os.path.join(work, "logs.tsv"))
+    other_cpu = read_tsv(os.path.join(work, "other_cpu.tsv"))
     commands = open(os.path.join(work, "commands.txt")).read().rstrip("\n")
     skipped = open(os.path.join(work, "skipped.txt")).read().rstrip("\n")
-
-    def med(target, workload, key):
-        vals = [float(r[key]) for r in rows if r["target"] == target and r["workload"] == workload and r["ok"] == "1"]
-        return statistics.median(vals) if vals else None
+    nproc = int(meta.get("nproc", "1") or 1)
 
     def values(target, workload, key):
         return [float(r[key]) for r in rows if r["target"] == target and r["workload"] == workload and r["ok"] == "1"]
+
+    def med(target, workload, key):
+        vals = values(target, workload, key)
+        return statistics.median(vals) if vals else None
+
+    def spread(target, workload, key, digits):
+        """The median, and the lowest and highest round in parentheses when the rounds differ at this precision."""
+        vals = values(target, workload, key)
+        if not vals:
+            return "-"
+        m, lo, hi = fnum(statistics.median(vals), digits), fnum(min(vals), digits), fnum(max(vals), digits)
+        return m if lo == hi else f"{m} ({lo}–{hi})"
+
+    def other_share(r):
+        """CPU other processes used during a measurement, as a share of all the machine's cores."""
+        o, win = num(r.get("other_cpu_s")), num(r.get("window_s"))
+        return o / (win * nproc) if o is not None and win else None
+
+    log_medium = meta.get("log_medium", "disk")
+    log_where = ("tmpfs (RAM) under /dev/shm" if log_medium == "tmpfs"
+                 else "disk, in the run's temporary directory (/dev/shm was not usable)")
 
     o = []
     w = o.append
@@ -131,13 +243,38 @@ def render(work, out):
     w(f"- CPU: {meta['cpu_model']}, `nproc` = {meta['nproc']}")
     w(f"- memory: {meta['memory']}")
     w(f"- kernel: {meta['kernel']}")
-    w(f"- load average (`uptime`) at start: {meta['load_start']}")
-    w(f"- load average (`uptime`) at end: {meta['load_end']}")
+    w(f"- load average (`uptime`) before the benchmark started its servers: {meta['load_start']}")
+    w(f"- load average (`uptime`) at the end: {meta['load_end']}")
     loads = [float(r["load1"]) for r in rows]
     if loads:
         w(f"- 1-minute load average just before each measurement: median {statistics.median(loads):.2f}, "
-          f"max {max(loads):.2f}. Anything above ~2 means other work (e.g. Rust compiles) shared the CPUs "
-          "with the benchmark, and those numbers are noisy.")
+          f"max {max(loads):.2f}. This says little about other work: it counts the benchmark's own processes (the "
+          "load generator's threads, the backend's workers and the proxy's threads are all runnable during a "
+          f"measurement, and the average trails by a minute), so with `nproc` = {meta['nproc']} it sits near or "
+          f"above {meta['nproc']} even on an otherwise idle machine.")
+    shares = [(other_share(r), r) for r in rows if other_share(r) is not None]
+    if shares:
+        tot = sum(float(r["other_cpu_s"]) for _, r in shares)
+        cap = sum(float(r["window_s"]) for _, r in shares) * nproc
+        worst, wr = max(shares, key=lambda sr: sr[0])
+        flagged = sum(1 for sh, _ in shares if sh > OTHER_FLAG)
+        w(f"- Other work, measured instead: the CPU time (user+system, `/proc/PID/stat`) of every process outside "
+          f"the benchmark's own process tree, sampled right before and after each measurement. In all, those "
+          f"processes used {tot:.2f} s of CPU during the measurements, {100 * tot / cap:.1f}% of the "
+          f"{nproc} cores' time; the most in one measurement was {float(wr['other_cpu_s']):.2f} s "
+          f"({100 * worst:.1f}%, round {wr['round']} {wr['workload']} {wr['target']}). {flagged} of {len(shares)} "
+          f"measurement(s) had more than {100 * OTHER_FLAG:.0f}% and are marked (!) in the raw rounds.")
+        by = {}
+        for oc in other_cpu:
+            by[(oc["kind"], oc["comm"])] = by.get((oc["kind"], oc["comm"]), 0.0) + float(oc["cpu_s"])
+        for kind, label in [("user", "processes"), ("kthread", "kernel threads")]:
+            top = sorted(((v, c) for (k, c), v in by.items() if k == kind), reverse=True)[:5]
+            if top:
+                w(f"  - top other {label} over all measurements: "
+                  + ", ".join(f"`{c}` {v:.2f} s" for v, c in top) + ".")
+        w("  - Kernel threads are listed apart: some of their time (e.g. `ksoftirqd`, `kworker`) is the "
+          "benchmark's own loopback networking or memory work. A process that ended between the samples counts "
+          "under the parent that reaped it (e.g. rustc under cargo).")
     w("- The load generator, the backend and the proxy under test all share these cores; nothing is pinned. "
       "Absolute numbers are therefore lower than on separate machines; the comparison is side by side in one run.")
     w("")
@@ -150,7 +287,8 @@ def render(work, out):
     w("")
     w(f"- {meta['rounds']} round(s) of {meta['duration']} per measurement. Each round measures every workload against "
       "every target, the order of the targets rotated by one each round so that no target always runs first or "
-      "last. Tables show the **median** of the rounds; the raw rounds are at the end.")
+      "last. Tables show the **median** of the rounds and, in parentheses, the lowest and highest round (min–max); "
+      "the raw rounds are at the end.")
     w("- One backend for everything: nginx (2 workers, access log off) answering `GET /` with `hello\\n` and "
       "`GET /1m` with a 1 MiB static file, keep-alive with a high `keepalive_requests`.")
     w("- Proxies, all on 127.0.0.1, all with an upstream keep-alive pool and the access log on:")
@@ -163,6 +301,13 @@ def render(work, out):
       "`log stdout format raw` redirected to a file, h2c on a second `bind ... proto h2`.")
     w("  - waygate, access log off: the same waygate config without `[access_log]` (small responses only), for "
       "the access-log overhead.")
+    if log_medium == "tmpfs":
+        w(f"- Access logs of all three proxies (waygate, nginx, HAProxy) were written to {log_where}, so that the "
+          "kernel writing them back to disk does not compete with the measurements; every proxy logs every "
+          "request. See \"Access logs written during the run\" for how RAM use was bounded.")
+    else:
+        w(f"- Access logs of all three proxies (waygate, nginx, HAProxy) were written to {log_where}; every proxy "
+          "logs every request. The kernel's write-back of the logs may have added noise.")
     w("- Every proxy speaks HTTP/1.1 to the backend; HTTP/2 is measured only on the client side.")
     w("- CPU s/100k: user+system CPU time of the proxy's processes (all nginx workers and the master; HAProxy's "
       "and waygate's one process, all threads) from `/proc/PID/stat`, before and after the measurement, per "
@@ -183,6 +328,12 @@ def render(work, out):
     w("```")
     w("")
     w(f"## Results (median of {meta['rounds']} round(s))")
+    w("")
+    if int(meta["rounds"]) > 1:
+        w("Each cell is the median of the rounds; in parentheses the lowest and highest round (min–max), left out "
+          "where all rounds agree at the precision shown. The ×waygate columns are ratios of the medians.")
+    else:
+        w("One round only: each cell is that round's value, and there is no spread to show.")
     for workload in ["small", "large", "h2"]:
         targets = [t for t in TARGET_ORDER if any(r["target"] == t and r["workload"] == workload for r in rows)]
         if not targets:
@@ -190,21 +341,21 @@ def render(work, out):
         w("")
         w(f"### {WORKLOAD_LABEL[workload]}")
         w("")
-        w("| target | req/s | req/s ×waygate | req/s min-max | p50 ms | p99 ms | p99 ×waygate | CPU s/100k req "
+        w("| target | req/s | req/s ×waygate | p50 ms | p99 ms | p99 ×waygate | CPU s/100k req "
           "| CPU ×waygate | peak RSS MiB | RSS ×waygate | errors | ok rounds |")
-        w("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         base = {k: med("waygate", workload, k) for k in ["rps", "p99_ms", "cpu_per_100k", "rss_mib"]}
         for t in targets:
-            rps, p50, p99 = med(t, workload, "rps"), med(t, workload, "p50_ms"), med(t, workload, "p99_ms")
+            rps, p99 = med(t, workload, "rps"), med(t, workload, "p99_ms")
             cpu, rss = med(t, workload, "cpu_per_100k"), med(t, workload, "rss_mib")
-            rv = values(t, workload, "rps")
             errs = sum(int(r["errors"]) for r in rows if r["target"] == t and r["workload"] == workload)
             okn = sum(1 for r in rows if r["target"] == t and r["workload"] == workload and r["ok"] == "1")
             alln = sum(1 for r in rows if r["target"] == t and r["workload"] == workload)
-            rng = f"{fnum(min(rv))}-{fnum(max(rv))}" if rv else "-"
-            w(f"| {TARGET_LABEL[t]} | {fnum(rps)} | {ratio(rps, base['rps'])} | {rng} | {fnum(p50, 2)} | "
-              f"{fnum(p99, 2)} | {ratio(p99, base['p99_ms'])} | {fnum(cpu, 2)} | {ratio(cpu, base['cpu_per_100k'])} | "
-              f"{fnum(rss, 1)} | {ratio(rss, base['rss_mib'])} | {errs} | {okn}/{alln} |")
+            w(f"| {TARGET_LABEL[t]} | {spread(t, workload, 'rps', 0)} | {ratio(rps, base['rps'])} | "
+              f"{spread(t, workload, 'p50_ms', 2)} | {spread(t, workload, 'p99_ms', 2)} | "
+              f"{ratio(p99, base['p99_ms'])} | {spread(t, workload, 'cpu_per_100k', 2)} | "
+              f"{ratio(cpu, base['cpu_per_100k'])} | {spread(t, workload, 'rss_mib', 1)} | "
+              f"{ratio(rss, base['rss_mib'])} | {errs} | {okn}/{alln} |")
     w("")
     w("## Access log on/off overhead (waygate, small responses)")
     w("")
@@ -215,8 +366,16 @@ def render(work, out):
     no_wg_log = wg_log is not None and int(wg_log["files"]) == 0
     if on and off:
         pct = 100 * (on - off) / off
-        w(f"- req/s: {fnum(on)} with the access log, {fnum(off)} without: the log-on median is "
+        w(f"- req/s: {spread('waygate', 'small', 'rps', 0)} with the access log, "
+          f"{spread('waygate-nolog', 'small', 'rps', 0)} without: the log-on median is "
           f"{abs(pct):.1f}% {'below' if pct < 0 else 'above'} the log-off median.")
+        von, voff = values("waygate", "small", "rps"), values("waygate-nolog", "small", "rps")
+        if len(von) > 1 and len(voff) > 1:
+            if min(von) <= max(voff) and min(voff) <= max(von):
+                w("  The two min–max ranges overlap: the rounds do not separate log-on from log-off beyond this "
+                  "machine's round-to-round noise.")
+            else:
+                w("  The two min–max ranges do not overlap: every round agrees on which is faster.")
         if con and coff:
             w(f"- CPU per 100k requests: {con:.2f} s on, {coff:.2f} s off ({100 * (con - coff) / coff:+.1f}%).")
         if pon and poff:
@@ -237,11 +396,33 @@ def render(work, out):
     w("")
     w("## Access logs written during the run")
     w("")
-    w("| proxy | files | lines | bytes |")
-    w("|---|---:|---:|---:|")
+    if log_medium == "tmpfs":
+        w(f"Written to **tmpfs** (RAM; {meta.get('log_fs', '/dev/shm')}): a directory the run made with `mktemp` "
+          "and removed at its end, `$LOGDIR` in the commands above; so no disk write-back ran during the "
+          "measurements. To keep RAM use bounded, after each measurement of a proxy the script counted the lines "
+          "and bytes its log files had gained and then freed that part of them (`fallocate --punch-hole`, which "
+          "leaves each writer's file offset valid, unlike a truncate under waygate's non-append writes). "
+          "\"Peak MiB in RAM\" is the most any one proxy's logs held between two such releases.")
+        if meta.get("log_release") == "failed":
+            w("")
+            w("**Releasing the log space failed during this run**, so the logs accumulated in RAM after that point "
+              "(the counts are still complete).")
+        peak_head = "peak MiB in RAM"
+    else:
+        w(f"Written to **disk** ({meta.get('log_fs', '?')}), beside the configs in the run's temporary directory, "
+          "because /dev/shm was missing, not writable or not tmpfs: the kernel's write-back of the logs may have "
+          "run during the measurements and added noise. Nothing was released during the run.")
+        peak_head = "most MiB between two counts"
+    w("")
+    w("Lines include the warm-up and the checks before the measurements, so they exceed the requests measured "
+      "when a proxy logs every request.")
+    w("")
+    w(f"| proxy | files | lines | requests measured | bytes | {peak_head} |")
+    w("|---|---:|---:|---:|---:|---:|")
     for l in logs:
         w(f"| {TARGET_LABEL.get(l['target'], l['target'])} | {l['files']} | {fnum(int(l['lines']))} | "
-          f"{fnum(int(l['bytes']))} |")
+          f"{fnum(int(l.get('measured_requests') or 0))} | {fnum(int(l['bytes']))} | "
+          f"{fnum(int(l.get('peak_bytes') or 0) / 1048576, 1)} |")
     w("")
     w("## Idle client connections")
     w("")
@@ -267,14 +448,19 @@ def render(work, out):
     w("")
     w("## Raw rounds")
     w("")
-    w("| round | workload | target | req/s | p50 ms | p99 ms | CPU s/100k | peak RSS MiB | requests | errors | load1 | ok |")
-    w("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    w("`other CPU s`: CPU time of processes outside the benchmark during the measurement (kernel threads apart), "
+      f"(!) where it exceeded {100 * OTHER_FLAG:.0f}% of the machine's cores; `load1` counts the benchmark itself.")
+    w("")
+    w("| round | workload | target | req/s | p50 ms | p99 ms | CPU s/100k | peak RSS MiB | requests | errors | load1 "
+      "| other CPU s | kthreads CPU s | ok |")
+    w("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         def g(k, d):
             return fnum(float(r[k]), d) if r[k] not in ("", "-") else "-"
         w(f"| {r['round']} | {r['workload']} | {r['target']} | {g('rps', 0)} | {g('p50_ms', 2)} | {g('p99_ms', 2)} | "
           f"{g('cpu_per_100k', 2)} | {g('rss_mib', 1)} | {r['requests']} | {r['errors']} | {r['load1']} | "
-          f"{'yes' if r['ok'] == '1' else 'FAILED'} |")
+          f"{r.get('other_cpu_s', '-')}{' (!)' if (other_share(r) or 0) > OTHER_FLAG else ''} | "
+          f"{r.get('kthread_cpu_s', '-')} | {'yes' if r['ok'] == '1' else 'FAILED'} |")
     with open(out, "w") as f:
         f.write("\n".join(o) + "\n")
 
@@ -287,6 +473,11 @@ def main():
         print(*parse_h2load(sys.argv[2], sys.argv[3]))
     elif cmd == "render":
         render(sys.argv[2], sys.argv[3])
+    elif cmd == "cpu-sample":
+        cpu_sample(int(sys.argv[2]))
+    elif cmd == "cpu-other":
+        before, after, clk_tck, rnd, workload, target, outfile = sys.argv[2:9]
+        cpu_other(before, after, clk_tck, f"{rnd}\t{workload}\t{target}", outfile)
     else:
         sys.exit(f"unknown command {cmd}")
 
