@@ -190,6 +190,10 @@ impl<S> Metered<S> {
     pub fn counters(&self) -> &Arc<ConnCounters> {
         &self.counters
     }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
 }
 
 impl<S: AsyncRead> AsyncRead for Metered<S> {

@@ -33,6 +33,16 @@ macro_rules! delegate {
     };
 }
 
+impl Transport {
+    /// The TCP socket underneath (for readiness while the connection is idle).
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(s) => s.get_ref(),
+            Transport::Tls(s) => s.get_ref().0.get_ref(),
+        }
+    }
+}
+
 impl AsyncRead for Transport {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         delegate!(self, s => s.poll_read(cx, buf))

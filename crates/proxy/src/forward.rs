@@ -153,26 +153,32 @@ fn fixed_response(fixed: &FixedResponse, id: &HeaderValue) -> Response<ProxyBody
     resp
 }
 
-/// The request head as the target will see it: origin-form URI, rewritten headers (HTTP/1.1 is implied).
-fn upstream_request(req: Request<Incoming>, client: &ClientConn, id: &HeaderValue) -> (http::request::Parts, Incoming) {
+/// The request head as the target will see it: the client's headers less hop-by-hop ones, and the forwarding
+/// headers the gateway adds (HTTP/1.1 and the origin-form URI are the exchange's to write).
+fn upstream_request<'a>(
+    req: Request<Incoming>,
+    client: &'a ClientConn,
+    id: &'a HeaderValue,
+) -> (http::request::Parts, Incoming, Forwarded<'a>) {
     let (mut parts, body) = req.into_parts();
     let trailers = headers::accepts_trailers(parts.version, &parts.headers);
     // HTTP/2 has no Host header: its `:authority` becomes one (the client's Host, when sent, is kept).
     let authority = (!parts.headers.contains_key(header::HOST))
         .then(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
         .flatten();
+    headers::strip_hop_by_hop(&mut parts.headers);
     let fwd = Forwarded {
+        prior_xff: Forwarded::prior_xff(&parts.headers),
         client_ip: &client.client_ip,
         proto: client.proto,
         port: &client.port_header,
         request_id: id,
         trailers,
     };
-    headers::to_upstream(&mut parts.headers, &fwd);
     if let Some(host) = authority {
         parts.headers.insert(header::HOST, host);
     }
-    (parts, body)
+    (parts, body, fwd)
 }
 
 /// Methods RFC 9110 §9.2.2 calls idempotent: safe to send twice.
@@ -231,7 +237,7 @@ async fn forward(
     if let Some(r) = pending.get() {
         r.body(&progress);
     }
-    let (mut parts, body) = upstream_request(req, client, &id);
+    let (mut parts, body, forwarded) = upstream_request(req, client, &id);
     let is_idempotent = idempotent(&parts.method);
     let (mut body, replay_body) =
         match prepare_body(&parts.method, body, group.config.retry_body_limit, listener.config.idle_timeout, &progress)
@@ -246,6 +252,7 @@ async fn forward(
         method: &parts.method,
         target: parts.uri.path_and_query().map_or("/", |pq| pq.as_str()),
         headers: &parts.headers,
+        extra: &forwarded,
         framing,
     };
     let mut max_attempts = 1 + group.config.retries as usize;

@@ -2,8 +2,11 @@
 //! request gains X-Forwarded-For/-Proto/-Port, the request id (`x-request-id`, `X-Amzn-Trace-Id`), and a Host
 //! header when the client spoke HTTP/2 (`:authority`). The client's Host is preserved.
 
+use bytes::{BufMut, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
+
+use crate::upstream::h1::ExtraFields;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub static X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
@@ -24,6 +27,11 @@ static HOP_BY_HOP: [&HeaderName; 8] = [
     &header::PROXY_AUTHENTICATE,
     &header::PROXY_AUTHORIZATION,
 ];
+
+/// One of the fixed hop-by-hop fields.
+pub fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(&name)
+}
 
 /// Removes hop-by-hop headers: the fixed set and any named in `Connection`. `Trailer` is end-to-end
 /// (RFC 9110 §6.6.2) and stays.
@@ -65,6 +73,8 @@ pub fn xff_count(headers: &HeaderMap) -> usize {
 
 /// The forwarding headers a target sees.
 pub struct Forwarded<'a> {
+    /// The client's own `X-Forwarded-For` ([`Forwarded::prior_xff`]), extended with `client_ip`.
+    pub prior_xff: Option<HeaderValue>,
     /// The client's address as X-Forwarded-For writes it, made once per connection.
     pub client_ip: &'a HeaderValue,
     pub proto: &'static str,
@@ -90,30 +100,43 @@ pub fn client_ip_header(ip: IpAddr) -> HeaderValue {
     HeaderValue::from_str(&ip.to_string()).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
-/// Rewrites a request's headers for the target.
-pub fn to_upstream(headers: &mut HeaderMap, fwd: &Forwarded<'_>) {
-    strip_hop_by_hop(headers);
-    // Room for the five forwarding headers (and Host): one growth instead of several rehashes.
-    headers.reserve(6);
-    // The gateway answers `Expect: 100-continue` itself as soon as the target reads the body.
-    headers.remove(header::EXPECT);
-    let client = fwd.client_ip.to_str().unwrap_or_default();
-    match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.trim().is_empty() => {
-            if let Ok(v) = HeaderValue::from_str(&format!("{prev}, {client}")) {
-                headers.insert(&X_FORWARDED_FOR, v);
-            }
-        }
-        _ => {
-            headers.insert(&X_FORWARDED_FOR, fwd.client_ip.clone());
-        }
+/// Fields the gateway sets on every forwarded request: the client's own copies are not forwarded. (`Expect`:
+/// the gateway answers `100-continue` itself as soon as the target reads the body.)
+static REPLACED: [&HeaderName; 6] =
+    [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_PORT, &X_REQUEST_ID, &X_AMZN_TRACE_ID, &header::EXPECT];
+
+impl Forwarded<'_> {
+    /// The client's first `X-Forwarded-For` value, which the target's copy extends.
+    pub fn prior_xff(headers: &HeaderMap) -> Option<HeaderValue> {
+        headers.get(&X_FORWARDED_FOR).filter(|v| v.to_str().is_ok_and(|s| !s.trim().is_empty())).cloned()
     }
-    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(fwd.proto));
-    headers.insert(&X_FORWARDED_PORT, fwd.port.clone());
-    headers.insert(&X_REQUEST_ID, fwd.request_id.clone());
-    headers.insert(&X_AMZN_TRACE_ID, fwd.request_id.clone());
-    if fwd.trailers {
-        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+}
+
+/// Written straight into the request head, after the client's fields: the map of the client's fields is never
+/// grown and rehashed for them.
+impl ExtraFields for Forwarded<'_> {
+    fn forwards(&self, name: &HeaderName) -> bool {
+        !REPLACED.contains(&name)
+    }
+
+    fn write(&self, out: &mut BytesMut) {
+        let mut field = |name: &HeaderName, parts: &[&[u8]]| {
+            out.put_slice(name.as_str().as_bytes());
+            out.put_slice(b": ");
+            parts.iter().for_each(|p| out.put_slice(p));
+            out.put_slice(b"\r\n");
+        };
+        match &self.prior_xff {
+            Some(prior) => field(&X_FORWARDED_FOR, &[prior.as_bytes(), b", ", self.client_ip.as_bytes()]),
+            None => field(&X_FORWARDED_FOR, &[self.client_ip.as_bytes()]),
+        }
+        field(&X_FORWARDED_PROTO, &[self.proto.as_bytes()]);
+        field(&X_FORWARDED_PORT, &[self.port.as_bytes()]);
+        field(&X_REQUEST_ID, &[self.request_id.as_bytes()]);
+        field(&X_AMZN_TRACE_ID, &[self.request_id.as_bytes()]);
+        if self.trailers {
+            field(&header::TE, &[b"trailers"]);
+        }
     }
 }
 
@@ -131,26 +154,30 @@ mod tests {
         h.insert(header::HOST, HeaderValue::from_static("app.example"));
         h.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
         h.insert(&X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.9"));
+        h.insert(&X_REQUEST_ID, HeaderValue::from_static("client-chosen"));
+        strip_hop_by_hop(&mut h);
         let port = HeaderValue::from_static("8080");
         let id = HeaderValue::from_static("Root=1-00000000-000000000000000000000001");
-        to_upstream(
-            &mut h,
-            &Forwarded {
-                client_ip: &client_ip_header("127.0.0.1".parse().unwrap()),
-                proto: "http",
-                port: &port,
-                request_id: &id,
-                trailers: false,
-            },
-        );
-        for gone in ["connection", "x-secret", "keep-alive", "transfer-encoding", "expect"] {
-            assert!(!h.contains_key(gone), "{gone} kept");
+        let fwd = Forwarded {
+            prior_xff: Forwarded::prior_xff(&h),
+            client_ip: &client_ip_header("127.0.0.1".parse().unwrap()),
+            proto: "http",
+            port: &port,
+            request_id: &id,
+            trailers: true,
+        };
+        let mut out = BytesMut::new();
+        crate::upstream::h1::head::encode_request(&http::Method::GET, "/", &h, &fwd, &mut out);
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        for gone in ["connection", "x-secret", "keep-alive", "transfer-encoding", "expect", "client-chosen"] {
+            assert!(!text.contains(gone), "{gone} kept: {text}");
         }
-        assert_eq!(h["host"], "app.example");
-        assert_eq!(h["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
-        assert_eq!(h["x-forwarded-proto"], "http");
-        assert_eq!(h["x-forwarded-port"], "8080");
-        assert_eq!(h["x-request-id"], id);
-        assert_eq!(h["x-amzn-trace-id"], id);
+        assert_eq!(
+            text,
+            "GET / HTTP/1.1\r\nhost: app.example\r\nx-forwarded-for: 203.0.113.9, 127.0.0.1\r\n\
+             x-forwarded-proto: http\r\nx-forwarded-port: 8080\r\nx-request-id: {id}\r\nx-amzn-trace-id: {id}\r\n\
+             te: trailers\r\n\r\n"
+                .replace("{id}", id.to_str().unwrap())
+        );
     }
 }

@@ -9,7 +9,7 @@ use waygate_faults::{Cause, Phase};
 
 use crate::body::{BodyObserver, ProxyBody, RelayBody};
 use crate::group::{Admitted, InFlight};
-use crate::headers::{self, X_REQUEST_ID};
+use crate::headers::X_REQUEST_ID;
 use crate::log;
 use crate::record::{Record, Sink, head_bytes};
 use crate::upstream::h1::{self, BodyError, BodyState};
@@ -30,12 +30,12 @@ pub struct Done {
 /// The client's response: the target's head, rewritten, and its body streamed from `lease`'s connection.
 pub fn relay(resp: h1::Response, lease: Lease, done: Done, id: &HeaderValue, stall: Duration) -> Response<ProxyBody> {
     let h1::Response { head, request_complete } = resp;
+    // Hop-by-hop fields were dropped as the head was read.
     let mut headers = head.headers;
-    if let Some(ka) = headers.get(&headers::KEEP_ALIVE) {
+    if let Some(ka) = &head.keep_alive_field {
         let target = done.in_flight.target();
         target.upstream.keepalive.advertised(ka.as_bytes(), &target.authority);
     }
-    headers::strip_hop_by_hop(&mut headers);
     headers.insert(&X_REQUEST_ID, id.clone());
     let status = head.status.as_u16();
     // The body is counted as it streams.

@@ -139,3 +139,32 @@ async fn keepalive_just_below_and_above_the_pool_timeout_sees_no_502() {
         }
     }
 }
+
+/// A target that closes connections idle for 300 ms: the pool's watcher sees the close while the connection is
+/// parked, with no further request, learns the target's keep-alive from it and lets the connection go.
+#[tokio::test]
+async fn an_idle_close_is_learned_without_another_request() {
+    let target = Fault::KeepAliveCloser(Duration::from_millis(300)).spawn(loopback()).await.unwrap();
+    let (gw, addr) = gateway(&simple_config(&[target.addr()], "pool_idle_timeout = \"60s\"\n")).await;
+    let started = std::time::Instant::now();
+    assert_eq!(get(addr, "/").await.status, 200);
+    let upstream = &gw.runtime().groups["app"].targets[0].upstream;
+    let observed = within("the idle close to be observed", async {
+        loop {
+            if let Some(observed) = upstream.keepalive.view().observed_close {
+                return observed;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(observed <= started.elapsed(), "an idle age, measured while parked: {observed:?}");
+    assert!(upstream.keepalive.effective() < Duration::from_secs(60));
+    within("the closed connection to leave the pool", async {
+        while upstream.idle_connections() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(upstream.keepalive.view().stale_discarded, 1);
+}

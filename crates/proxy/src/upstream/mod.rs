@@ -36,13 +36,9 @@ const MAX_IDLE_PER_TARGET: usize = 1024;
 #[derive(Debug)]
 pub struct Upstream {
     pub spec: ConnectSpec,
-    /// `host:port`, for log lines.
-    authority: Arc<str>,
-    pool: Pool,
+    pool: Arc<Pool>,
     pub keepalive: Arc<KeepAlive>,
     metrics: Arc<Metrics>,
-    /// The target group's name, for metric labels.
-    group: Arc<str>,
     /// Set when the target's drain ends: every connection of it closes, in flight or pooled.
     retired: AtomicBool,
     /// Every open connection's socket, so that retiring the target can cut the ones carrying a request.
@@ -102,13 +98,18 @@ impl Upstream {
         group: Arc<str>,
         pool_slots: usize,
     ) -> Self {
+        let keepalive = Arc::new(KeepAlive::new(pool_idle_timeout));
+        let report = pool::Report {
+            keepalive: keepalive.clone(),
+            metrics: metrics.clone(),
+            group,
+            authority: authority.clone(),
+        };
         Self {
             spec,
-            authority,
-            pool: Pool::new(MAX_IDLE_PER_TARGET, pool_slots),
-            keepalive: Arc::new(KeepAlive::new(pool_idle_timeout)),
+            pool: Arc::new(Pool::new(MAX_IDLE_PER_TARGET, pool_slots, report)),
+            keepalive,
             metrics,
-            group,
             retired: AtomicBool::new(false),
             live: Mutex::new(Vec::new()),
         }
@@ -125,13 +126,8 @@ impl Upstream {
             if let Some(probe) = probe {
                 let state = probe.check();
                 if state != Liveness::Alive {
-                    if matches!(state, Liveness::Closed | Liveness::Reset) {
-                        self.keepalive.observed_close(idle_before_use, &self.authority);
-                    }
-                    self.discarded_stale();
-                    conn.counters.close_by_gateway();
-                    tracing::debug!(target: "waygate::pool", target_addr = %self.authority, conn = conn.counters.id, ?state,
-                        "discarded a pooled connection found unusable at checkout");
+                    // Ended before the watcher saw it: the idle age now bounds the target's keep-alive from above.
+                    self.pool.report.idle_event(&state, idle_before_use, &conn);
                     continue;
                 }
             }
@@ -170,12 +166,6 @@ impl Upstream {
             _open: self.metrics.connection_opened(Side::Target),
         };
         Ok(Lease { conn, reused: false, idle_before_use: None })
-    }
-
-    /// Counts a pooled connection found dead at checkout (admin API and `waygate_target_stale_connections_total`).
-    fn discarded_stale(&self) {
-        self.keepalive.discarded_stale();
-        self.metrics.stale_connection(&self.group, &self.authority);
     }
 
     /// Hands a connection whose exchange completed back to the pool.

@@ -1,6 +1,7 @@
 //! HTTP/1.1 message heads on the upstream side: the request head written to the target (RFC 9112 §3) with its
 //! body framing, and the target's response head parsed with `httparse` into a status, headers and the body
-//! framing RFC 9112 §6.3 gives it. A head the target got wrong is named precisely (malformed or too large), so
+//! framing RFC 9112 §6.3 gives it. The response's hop-by-hop fields (RFC 9110 §7.6.1) are dropped as the head
+//! is read, since no client is ever sent them. A head the target got wrong is named precisely (malformed or too large), so
 //! the catalogue can tell TargetMalformedResponse from TargetResponseHeadersTooLarge.
 
 use std::mem::MaybeUninit;
@@ -9,6 +10,8 @@ use bytes::{BufMut, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
 use waygate_faults::HttpEvidence;
+
+use crate::headers;
 
 /// At most this many header fields in a response head (hyper's default); more is a head too large.
 const MAX_HEADERS: usize = 100;
@@ -50,24 +53,52 @@ pub fn request_framing(method: &Method, headers: &mut HeaderMap, exact: Option<u
     }
 }
 
-/// Writes `METHOD target HTTP/1.1`, the headers and the blank line.
-pub fn encode_request(method: &Method, target: &str, headers: &HeaderMap, out: &mut BytesMut) {
+/// Writes `METHOD target HTTP/1.1`, the headers `extra` lets through, `extra`'s own fields and the blank line.
+pub fn encode_request(method: &Method, target: &str, headers: &HeaderMap, extra: &dyn ExtraFields, out: &mut BytesMut) {
     let size: usize = headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
-    out.reserve(method.as_str().len() + target.len() + 13 + size + 2);
+    // The extra fields (forwarding headers, a trace id...) are a few hundred bytes at most.
+    out.reserve(method.as_str().len() + target.len() + 13 + size + 512);
     out.put_slice(method.as_str().as_bytes());
     out.put_u8(b' ');
     out.put_slice(target.as_bytes());
     out.put_slice(b" HTTP/1.1\r\n");
-    encode_fields(headers, out);
+    for (name, value) in headers {
+        if extra.forwards(name) {
+            put_field(name, value, out);
+        }
+    }
+    extra.write(out);
+    out.put_slice(b"\r\n");
+}
+
+/// Fields a request head gains beyond its own, and which of its own give way to them.
+pub trait ExtraFields: Sync {
+    /// Whether the request's own field `name` is written.
+    fn forwards(&self, name: &HeaderName) -> bool;
+    /// Writes the extra field lines (`name: value\r\n` each).
+    fn write(&self, out: &mut BytesMut);
+}
+
+/// No extra fields.
+impl ExtraFields for () {
+    fn forwards(&self, _: &HeaderName) -> bool {
+        true
+    }
+
+    fn write(&self, _: &mut BytesMut) {}
+}
+
+fn put_field(name: &HeaderName, value: &HeaderValue, out: &mut BytesMut) {
+    out.put_slice(name.as_str().as_bytes());
+    out.put_slice(b": ");
+    out.put_slice(value.as_bytes());
+    out.put_slice(b"\r\n");
 }
 
 /// Header fields, then the blank line that ends a head or a trailer section.
 pub fn encode_fields(fields: &HeaderMap, out: &mut BytesMut) {
     for (name, value) in fields {
-        out.put_slice(name.as_str().as_bytes());
-        out.put_slice(b": ");
-        out.put_slice(value.as_bytes());
-        out.put_slice(b"\r\n");
+        put_field(name, value, out);
     }
     out.put_slice(b"\r\n");
 }
@@ -92,6 +123,8 @@ pub struct ResponseHead {
     pub framing: Framing,
     /// The connection may carry another request once this body is read whole.
     pub keep_alive: bool,
+    /// The target's `Keep-Alive` field (`timeout=N`), which is hop-by-hop and not in `headers`.
+    pub keep_alive_field: Option<HeaderValue>,
 }
 
 /// What [`parse_response`] found at the start of the buffer.
@@ -148,11 +181,24 @@ pub fn parse_response(buf: &mut BytesMut, head_request: bool, max: usize) -> Res
         let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| HttpEvidence::MalformedHead)?;
         let value = HeaderValue::from_maybe_shared(head.slice(vs..ve)).map_err(|_| HttpEvidence::MalformedHead)?;
         seen.note(&name, &value)?;
+        if headers::is_hop_by_hop(&name) {
+            if name == headers::KEEP_ALIVE {
+                seen.keep_alive_field = Some(value);
+            }
+            continue;
+        }
         headers.append(name, value);
+    }
+    // Fields the target's `Connection` named are hop-by-hop too.
+    for value in &seen.connection_named {
+        for token in value.to_str().unwrap_or("").split(',') {
+            headers.remove(token.trim());
+        }
     }
     let (framing, framing_keeps) = seen.framing(status, head_request);
     let keep_alive = framing_keeps && if version == Version::HTTP_10 { seen.keep_alive } else { !seen.close };
-    Ok(Parsed::Final(ResponseHead { status, version, headers, framing, keep_alive }))
+    let keep_alive_field = seen.keep_alive_field;
+    Ok(Parsed::Final(ResponseHead { status, version, headers, framing, keep_alive, keep_alive_field }))
 }
 
 /// What the fields that decide framing and persistence said, gathered as the head is read.
@@ -165,6 +211,9 @@ struct Seen {
     chunked: bool,
     close: bool,
     keep_alive: bool,
+    keep_alive_field: Option<HeaderValue>,
+    /// `Connection` values naming fields other than `close` and `keep-alive` (rare).
+    connection_named: Vec<HeaderValue>,
 }
 
 impl Seen {
@@ -182,9 +231,16 @@ impl Seen {
             self.transfer_encoding = true;
             self.chunked = items().next_back().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
         } else if name == header::CONNECTION {
+            let mut named = false;
             for token in items() {
-                self.close |= token.eq_ignore_ascii_case(b"close");
-                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                let close = token.eq_ignore_ascii_case(b"close");
+                let keep_alive = token.eq_ignore_ascii_case(b"keep-alive");
+                self.close |= close;
+                self.keep_alive |= keep_alive;
+                named |= !close && !keep_alive && !token.is_empty();
+            }
+            if named {
+                self.connection_named.push(value.clone());
             }
         }
         Ok(())
@@ -296,6 +352,17 @@ mod tests {
     }
 
     #[test]
+    fn hop_by_hop_fields_are_dropped() {
+        let h = fin("HTTP/1.1 200 OK\r\nConnection: keep-alive, x-hop\r\nKeep-Alive: timeout=5\r\nx-hop: 1\r\n\
+                     Upgrade: h2c\r\nProxy-Connection: close\r\nx-end: 2\r\nContent-Length: 0\r\n\r\n");
+        let mut names: Vec<_> = h.headers.keys().map(|n| n.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["content-length", "x-end"]);
+        assert_eq!(h.keep_alive_field.unwrap(), "timeout=5");
+        assert!(h.keep_alive);
+    }
+
+    #[test]
     fn header_values_and_order_are_kept() {
         let h =
             fin("HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nX-Y:  spaced \r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n");
@@ -318,7 +385,7 @@ mod tests {
         let mut h3 = HeaderMap::new();
         assert_eq!(request_framing(&Method::PUT, &mut h3, Some(7), false), RequestFraming::Length(7));
         let mut out = BytesMut::new();
-        encode_request(&Method::GET, "/a?b=1", &headers, &mut out);
+        encode_request(&Method::GET, "/a?b=1", &headers, &(), &mut out);
         assert_eq!(&out[..], b"GET /a?b=1 HTTP/1.1\r\nhost: app\r\ncontent-length: 0\r\n\r\n");
     }
 }

@@ -27,8 +27,9 @@ use waygate_faults::{HttpEvidence, Phase};
 
 use crate::body::UpstreamRequestBody;
 use chunked::{Chunked, Step};
-pub use head::{Framing, Parsed, RequestFraming, ResponseHead};
+pub use head::{ExtraFields, Framing, Parsed, RequestFraming, ResponseHead};
 
+use super::liveness::Liveness;
 use super::transport::Transport;
 
 /// Request body frames up to this size are copied behind the head or chunk line (one write); larger ones are
@@ -85,6 +86,8 @@ pub struct Request<'a> {
     /// Origin form: path and query.
     pub target: &'a str,
     pub headers: &'a HeaderMap,
+    /// Fields written after (and in place of some of) `headers`: the forwarding headers.
+    pub extra: &'a dyn ExtraFields,
     pub framing: RequestFraming,
 }
 
@@ -109,6 +112,18 @@ impl Conn {
         }
     }
 
+    /// While idle: resolves when the target sends anything or hangs up (a FIN, an RST, a late byte, a TLS
+    /// alert), without consuming it; registers `cx` for that moment otherwise.
+    pub fn poll_idle_event(&self, cx: &mut Context<'_>) -> Poll<Liveness> {
+        let mut byte = [0u8; 1];
+        let mut buf = tokio::io::ReadBuf::new(&mut byte);
+        self.io.tcp().poll_peek(cx, &mut buf).map(|peeked| match peeked {
+            Ok(0) => Liveness::Closed,
+            Ok(_) => Liveness::Unexpected,
+            Err(_) => Liveness::Reset,
+        })
+    }
+
     /// Bytes the target sent that no exchange asked for (while parked, or after a response): such a
     /// connection must not carry another request.
     pub fn has_unread(&self) -> bool {
@@ -126,7 +141,7 @@ impl Conn {
         bytes_written: impl Fn() -> u64,
     ) -> Result<Response, SendError> {
         self.wbuf.clear();
-        head::encode_request(req.method, req.target, req.headers, &mut self.wbuf);
+        head::encode_request(req.method, req.target, req.headers, req.extra, &mut self.wbuf);
         let mut enc = match req.framing {
             RequestFraming::Empty => Encoder::Done,
             RequestFraming::Length(n) => Encoder::Length(n),
