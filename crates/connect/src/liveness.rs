@@ -1,7 +1,7 @@
 //! Liveness at checkout: before a pooled connection carries a request, peek at its socket without blocking.
 //! A FIN, an RST or unexpected bytes mean the target has given up on it; writing a request into it would be
 //! the keep-alive race (FAULTS.md TargetKeepAliveRace), so it is discarded instead. Like pingora's
-//! `test_reusable_stream`, this catches closes that hyper's connection task has not been scheduled to see yet.
+//! `test_reusable_stream`, this catches closes the pool's idle watcher has not been scheduled to see yet.
 //!
 //! The probe holds a duplicate of the socket's file descriptor: same socket, same (non-blocking) file status,
 //! so `peek` (recv with MSG_PEEK) returns at once and consumes nothing.

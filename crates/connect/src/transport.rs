@@ -1,5 +1,5 @@
 //! The upstream transport: a metered TCP stream, optionally under TLS. One concrete type (no boxing) so
-//! hyper's client connection is monomorphic over it.
+//! the HTTP/1 exchange over it is monomorphic.
 
 use std::io;
 use std::pin::Pin;
