@@ -55,10 +55,7 @@ impl AttemptFailure {
 
     /// From a hyper client error, digging the io error out of its source chain.
     pub fn from_hyper(phase: Phase, err: hyper::Error) -> Self {
-        let io = find_io_error(&err).map(|e| match e.raw_os_error() {
-            Some(code) => io::Error::from_raw_os_error(code),
-            None => io::Error::new(e.kind(), e.to_string()),
-        });
+        let io = find_io_error(&err).map(copy_io);
         let tls = find_source::<rustls::Error>(&err).cloned();
         Self { io, tls, hyper: Some(err), ..Self::new(phase) }
     }
@@ -66,6 +63,15 @@ impl AttemptFailure {
     pub fn with_conn(mut self, conn: ConnSnapshot) -> Self {
         self.conn = Some(conn);
         self
+    }
+}
+
+/// An owned copy of an io error seen by reference (`io::Error` is not `Clone`): its errno, else its kind and
+/// message, which is all the evidence uses.
+pub fn copy_io(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
     }
 }
 

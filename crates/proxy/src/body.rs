@@ -1,7 +1,7 @@
 //! Bodies streamed through the gateway, never buffered whole.
 //!
-//! - [`UpstreamRequestBody`]: the client's body on its way to the target, counted, and marked when the
-//!   client's side of it failed.
+//! - [`UpstreamRequestBody`]: the client's body on its way to the target, counted (a failure of the client's
+//!   side reaches the exchange as the body's error).
 //! - [`ProxyBody`]: what the client receives: the target's body, read from the upstream connection by its
 //!   framing (which hands the connection back to the pool once fully read, and fails loudly if cut short or
 //!   stalled), or a body the gateway generated.
@@ -9,7 +9,7 @@
 use std::error::Error as StdError;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -27,17 +27,11 @@ pub type BoxError = Box<dyn StdError + Send + Sync>;
 #[derive(Debug, Default)]
 pub struct RequestProgress {
     bytes: AtomicU64,
-    client_failed: AtomicBool,
 }
 
 impl RequestProgress {
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
-    }
-
-    /// The client's body failed (client went away mid-upload).
-    pub fn client_failed(&self) -> bool {
-        self.client_failed.load(Ordering::Relaxed)
     }
 }
 
@@ -103,14 +97,10 @@ impl Body for UpstreamRequestBody {
             }
             Source::Streaming(inner) => {
                 let res = ready!(Pin::new(&mut *inner).poll_frame(cx));
-                match &res {
-                    Some(Ok(frame)) => {
-                        if let Some(data) = frame.data_ref() {
-                            this.progress.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-                        }
-                    }
-                    Some(Err(_)) => this.progress.client_failed.store(true, Ordering::Relaxed),
-                    None => {}
+                if let Some(Ok(frame)) = &res
+                    && let Some(data) = frame.data_ref()
+                {
+                    this.progress.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
                 }
                 Poll::Ready(res)
             }

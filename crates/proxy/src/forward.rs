@@ -326,12 +326,12 @@ async fn forward(
             }
             Err(err) => err,
         };
-        let unsent = err.unsent;
-        let client_failed = err.client_failed;
-        let mut failure = attempt_failure(err).with_conn(lease.snapshot());
+        let h1::SendError { failure, unsent, client_failed } = err;
+        let mut failure = (*failure).with_conn(lease.snapshot());
         failure.deregistered = target.upstream.is_retired();
+        let reused = lease.reused;
         lease.abort();
-        if client_failed || progress.client_failed() {
+        if client_failed {
             log::client_gone(&ctx, &failure);
             return error(pending, errors, Cause::ClientClosedRequest, &id, None);
         }
@@ -343,7 +343,7 @@ async fn forward(
         let replayable = unsent || replay_body.is_some();
         let evidence = failure.evidence();
         let safety = retry_safety(&evidence, is_idempotent, replayable);
-        if lease_reused(&failure) && !race_retried && !failure.deregistered && replayable && safety.is_safe() {
+        if reused && !race_retried && !failure.deregistered && replayable && safety.is_safe() {
             race_retried = true;
             max_attempts += 1;
             let ctx = log::AttemptCtx { max_attempts, ..ctx };
@@ -366,24 +366,6 @@ async fn forward(
         }
         return fail(pending, errors, &ctx, &target, failure, &id);
     }
-}
-
-/// Whether the failed attempt ran on a pooled connection (only those can lose the keep-alive race).
-fn lease_reused(failure: &AttemptFailure) -> bool {
-    failure.conn.as_ref().is_some_and(|c| c.reused)
-}
-
-/// The exchange's evidence as an attempt failure.
-fn attempt_failure(err: h1::SendError) -> AttemptFailure {
-    let mut failure = match err.timed_out {
-        Some(after) => AttemptFailure::timeout(err.phase, after),
-        None => AttemptFailure::new(err.phase),
-    };
-    if let Some(io) = err.io {
-        failure = AttemptFailure { timed_out: failure.timed_out, ..AttemptFailure::from_io(err.phase, io) };
-    }
-    failure.http = err.http;
-    failure
 }
 
 fn fail(

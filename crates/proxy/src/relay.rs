@@ -13,7 +13,7 @@ use crate::headers::X_REQUEST_ID;
 use crate::log;
 use crate::record::{Record, Sink, head_bytes};
 use crate::upstream::h1::{self, BodyError, BodyState};
-use crate::upstream::{AttemptFailure, Lease};
+use crate::upstream::{AttemptFailure, Lease, failure};
 
 /// Everything needed to end a relayed exchange.
 pub struct Done {
@@ -86,10 +86,7 @@ impl BodyObserver for Completion {
             };
             if let Some(e) = error {
                 failure.http = Some(e.http);
-                failure.io = e.io.as_ref().map(|io| match io.raw_os_error() {
-                    Some(code) => std::io::Error::from_raw_os_error(code),
-                    None => std::io::Error::new(io.kind(), io.to_string()),
-                });
+                failure.io = e.io.as_ref().map(failure::copy_io);
             }
             failure.response_started = true;
             failure.conn = Some(lease.snapshot());
