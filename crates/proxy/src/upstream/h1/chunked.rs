@@ -45,10 +45,6 @@ impl Default for Chunked {
 }
 
 impl Chunked {
-    pub fn is_done(&self) -> bool {
-        self.state == State::Done
-    }
-
     /// Decodes the next unit from `buf`, consuming what it used.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Step, HttpEvidence> {
         const BAD: HttpEvidence = HttpEvidence::BodyIncomplete;

@@ -79,15 +79,6 @@ pub trait ExtraFields: Sync {
     fn write(&self, out: &mut BytesMut);
 }
 
-/// No extra fields.
-impl ExtraFields for () {
-    fn forwards(&self, _: &HeaderName) -> bool {
-        true
-    }
-
-    fn write(&self, _: &mut BytesMut) {}
-}
-
 fn put_field(name: &HeaderName, value: &HeaderValue, out: &mut BytesMut) {
     out.put_slice(name.as_str().as_bytes());
     out.put_slice(b": ");
@@ -276,6 +267,15 @@ fn parse_length(digits: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No extra fields.
+    impl ExtraFields for () {
+        fn forwards(&self, _: &HeaderName) -> bool {
+            true
+        }
+
+        fn write(&self, _: &mut BytesMut) {}
+    }
 
     fn head_of(text: &str) -> BytesMut {
         BytesMut::from(text.as_bytes())
