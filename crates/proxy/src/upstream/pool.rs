@@ -6,8 +6,9 @@
 //!
 //! Each slot has a watcher task on its worker: every parked socket is registered with it, so the moment a
 //! target closes an idle connection (FIN, RST, a TLS alert) the connection leaves the pool, and its idle age
-//! then is the target's keep-alive in practice ([`KeepAlive::observed_close`]). Registering costs no syscall;
-//! the watcher runs only when a parked socket has something to say.
+//! then is the target's keep-alive in practice ([`KeepAlive::observed_close`]). Registering is a readiness
+//! check, with no syscall unless the socket was left marked readable (a peek then confirms it is quiet); the
+//! watcher runs only when a parked socket has something to say.
 
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
