@@ -85,5 +85,8 @@ not json"#;
         assert_eq!(d[0].actor.as_deref(), Some("ops"));
         let arr = r#"{"events":[{"at":1714557600,"event":"TargetDeregistered","targets":["a:1","b:2"]}]}"#;
         assert_eq!(parse_audit(arr).len(), 2);
+        let array =
+            r#"[{"time":"2024-05-01T10:00:00Z","action":"deregister","target":"10.0.0.3:80"},{"action":"reload"}]"#;
+        assert_eq!(parse_audit(array).iter().map(|d| d.target.as_str()).collect::<Vec<_>>(), ["10.0.0.3:80"]);
     }
 }

@@ -223,6 +223,12 @@ mod tests {
         .unwrap();
         assert_eq!(&*r.target, b"[::1]:80");
         assert_eq!(r.error_reason.len(), 0);
+        // `target` joined instead of `target_ip` + `target_port`; `null` is absent like `-`.
+        let r = parse_json_line(
+            br#"{"time":"2024-05-01T10:00:00Z","elb_status_code":"502","target_status_code":null,"target":"10.0.0.2:80","error_reason":null}"#,
+        )
+        .unwrap();
+        assert_eq!((&*r.target, r.target_status, r.error_reason.len()), (&b"10.0.0.2:80"[..], None, 0));
         assert_eq!(parse_json_line(br#"{"elb_status_code":200}"#).unwrap_err(), Malformed::MissingField("time"));
         assert_eq!(parse_json_line(br#"{"time":"x""#).unwrap_err(), Malformed::InvalidJson);
     }

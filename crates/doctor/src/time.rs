@@ -175,6 +175,9 @@ mod tests {
         assert_eq!(parse_time_arg("2018-07-02"), parse_timestamp(b"2018-07-02T00:00:00Z"));
         assert_eq!(parse_time_arg("2018-07-02T10:30"), parse_timestamp(b"2018-07-02T10:30:00Z"));
         assert_eq!(parse_time_arg("2018-07-02T10:30Z"), parse_timestamp(b"2018-07-02T10:30:00Z"));
+        assert_eq!(parse_time_arg("2018-07-02T10:30:00Z"), parse_timestamp(b"2018-07-02T10:30:00Z"));
+        // An offset instead of `Z`: 12:30 at +02:00 is 10:30 UTC.
+        assert_eq!(parse_time_arg("2018-07-02T12:30:00+02:00"), parse_timestamp(b"2018-07-02T10:30:00Z"));
         assert_eq!(parse_time_arg("yesterday"), None);
     }
 }

@@ -259,3 +259,21 @@ fn filters() {
     let r = run(Filter { target_group: Some("other".to_owned()), ..Filter::default() });
     assert_eq!((r.requests, r.filtered_out), (0, 646));
 }
+
+/// A 504 with target `-` is `TargetConnectTimeout` when `time - request_creation_time` falls in [9.5 s, 11 s)
+/// (ALB's 10 s connect timeout), `TargetResponseTimeout` outside it or without a request_creation_time.
+#[test]
+fn connect_timeout_window_is_9_5_to_11_seconds() {
+    for (took, cause) in [
+        (Some(9.499), "TargetResponseTimeout"),
+        (Some(9.5), "TargetConnectTimeout"),
+        (Some(10.999), "TargetConnectTimeout"),
+        (Some(11.0), "TargetResponseTimeout"),
+        (None, "TargetResponseTimeout"),
+    ] {
+        let line = L::ok(at(100.0), T[0]).status(504, None).times(FAIL).took(took);
+        let r = analyse(&alb_log(&[line]));
+        let got: Vec<(&str, bool)> = r.causes.iter().map(|c| (c.cause.as_str(), c.inferred)).collect();
+        assert_eq!(got, [(cause, true)], "took {took:?}");
+    }
+}

@@ -1,201 +1,13 @@
 //! `doctor pcap` on small hand-built captures: every supported link type, pcap and pcapng, each
 //! classification the playbooks describe, and truncated, corrupt and foreign input (never a panic).
 
+mod capture;
+
 use std::net::{IpAddr, SocketAddr};
 
+use capture::*;
 use waygate_doctor::pcap::{Outcome, PcapArgs, PcapReport, ProblemKind, TargetFilter, analyze_bytes, run_pcap_to};
 use waygate_faults::Cause;
-
-const C4: [u8; 4] = [10, 0, 1, 4];
-const S4: [u8; 4] = [10, 0, 0, 7];
-
-/// A TCP segment description.
-#[derive(Clone, Copy, Default)]
-struct Seg {
-    from_client: bool,
-    syn: bool,
-    ack: bool,
-    fin: bool,
-    rst: bool,
-    seq: u32,
-    ackno: u32,
-}
-
-fn c(seq: u32) -> Seg {
-    Seg { from_client: true, ack: true, seq, ..Seg::default() }
-}
-fn s(seq: u32) -> Seg {
-    Seg { from_client: false, ack: true, seq, ..Seg::default() }
-}
-
-const CPORT: u16 = 51234;
-const SPORT: u16 = 443;
-const CISN: u32 = 1000;
-const SISN: u32 = 5000;
-
-/// IPv4 (or IPv6) + TCP bytes.
-fn ip_tcp(v6: bool, seg: Seg, payload: &[u8]) -> Vec<u8> {
-    let (sp, dp) = if seg.from_client { (CPORT, SPORT) } else { (SPORT, CPORT) };
-    let mut b = if v6 {
-        let (src, dst) = if seg.from_client { (v6addr(1), v6addr(2)) } else { (v6addr(2), v6addr(1)) };
-        etherparse::PacketBuilder::ipv6(src, dst, 64)
-    } else {
-        let (src, dst) = if seg.from_client { (C4, S4) } else { (S4, C4) };
-        etherparse::PacketBuilder::ipv4(src, dst, 64)
-    }
-    .tcp(sp, dp, seg.seq, 65535);
-    if seg.syn {
-        b = b.syn();
-    }
-    if seg.ack {
-        b = b.ack(seg.ackno);
-    }
-    if seg.fin {
-        b = b.fin();
-    }
-    if seg.rst {
-        b = b.rst();
-    }
-    let mut out = Vec::new();
-    b.write(&mut out, payload).unwrap();
-    out
-}
-
-fn v6addr(last: u8) -> [u8; 16] {
-    let mut a = [0u8; 16];
-    a[0] = 0xfd;
-    a[15] = last;
-    a
-}
-
-/// Wraps IP bytes in a link-layer header.
-fn link(lt: i32, ip: &[u8]) -> Vec<u8> {
-    let v6 = ip[0] >> 4 == 6;
-    let ethertype: u16 = if v6 { 0x86dd } else { 0x0800 };
-    let mut out = Vec::new();
-    match lt {
-        1 => {
-            out.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2]);
-            out.extend_from_slice(&ethertype.to_be_bytes());
-        }
-        113 => {
-            out.extend_from_slice(&[0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0]);
-            out.extend_from_slice(&ethertype.to_be_bytes());
-        }
-        276 => {
-            out.extend_from_slice(&ethertype.to_be_bytes());
-            out.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0]);
-        }
-        0 => out.extend_from_slice(&(if v6 { 30u32 } else { 2u32 }).to_le_bytes()),
-        _ => {}
-    }
-    out.extend_from_slice(ip);
-    out
-}
-
-/// Frames: (time in µs, link-layer bytes).
-type Frames = Vec<(u64, Vec<u8>)>;
-
-fn pcap(lt: i32, frames: &Frames) -> Vec<u8> {
-    pcap_as(lt, frames, false, false)
-}
-
-/// A legacy pcap file: nanosecond timestamps with `nanos` (magic a1b23c4d), written big-endian with `big`.
-fn pcap_as(lt: i32, frames: &Frames, nanos: bool, big: bool) -> Vec<u8> {
-    let mut out = Vec::new();
-    let u32s = |out: &mut Vec<u8>, v: u32| out.extend_from_slice(&if big { v.to_be_bytes() } else { v.to_le_bytes() });
-    let u16s = |out: &mut Vec<u8>, v: u16| out.extend_from_slice(&if big { v.to_be_bytes() } else { v.to_le_bytes() });
-    u32s(&mut out, if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 });
-    u16s(&mut out, 2);
-    u16s(&mut out, 4);
-    out.extend_from_slice(&[0; 8]);
-    u32s(&mut out, 262_144);
-    u32s(&mut out, lt as u32);
-    for (us, data) in frames {
-        u32s(&mut out, (us / 1_000_000) as u32 + 1_700_000_000);
-        u32s(&mut out, (us % 1_000_000) as u32 * if nanos { 1_000 } else { 1 });
-        u32s(&mut out, data.len() as u32);
-        u32s(&mut out, data.len() as u32);
-        out.extend_from_slice(data);
-    }
-    out
-}
-
-fn block(kind: u32, body: &[u8]) -> Vec<u8> {
-    let pad = (4 - body.len() % 4) % 4;
-    let len = (12 + body.len() + pad) as u32;
-    let mut out = Vec::new();
-    out.extend_from_slice(&kind.to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(body);
-    out.extend_from_slice(&vec![0; pad]);
-    out.extend_from_slice(&len.to_le_bytes());
-    out
-}
-
-fn pcapng(lt: i32, frames: &Frames) -> Vec<u8> {
-    let mut shb = Vec::new();
-    shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
-    shb.extend_from_slice(&1u16.to_le_bytes());
-    shb.extend_from_slice(&0u16.to_le_bytes());
-    shb.extend_from_slice(&(-1i64).to_le_bytes());
-    let mut out = block(0x0a0d_0d0a, &shb);
-    let mut idb = Vec::new();
-    idb.extend_from_slice(&(lt as u16).to_le_bytes());
-    idb.extend_from_slice(&0u16.to_le_bytes());
-    idb.extend_from_slice(&0u32.to_le_bytes());
-    out.extend(block(1, &idb));
-    for (us, data) in frames {
-        let ts = us + 1_700_000_000_000_000;
-        let mut epb = Vec::new();
-        epb.extend_from_slice(&0u32.to_le_bytes());
-        epb.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
-        epb.extend_from_slice(&(ts as u32).to_le_bytes());
-        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        epb.extend_from_slice(data);
-        out.extend(block(6, &epb));
-    }
-    out
-}
-
-fn client_hello() -> Vec<u8> {
-    let mut h = vec![22, 3, 1, 0x02, 0x00, 1, 0, 0x01, 0xfc, 3, 3];
-    h.resize(517, 0xab);
-    h
-}
-
-/// The playbook's trace: handshake, ClientHello, three retransmissions, client FIN after 10 s.
-fn handshake_timeout(v6: bool) -> Vec<(u64, Vec<u8>)> {
-    let hello = client_hello();
-    let n = hello.len() as u32;
-    vec![
-        (0, ip_tcp(v6, Seg { from_client: true, syn: true, seq: CISN, ..Seg::default() }, &[])),
-        (100, ip_tcp(v6, Seg { syn: true, ack: true, seq: SISN, ..Seg::default() }, &[])),
-        (150, ip_tcp(v6, c(CISN + 1), &[])),
-        (300, ip_tcp(v6, c(CISN + 1), &hello)),
-        (500_000, ip_tcp(v6, c(CISN + 1), &hello)),
-        (1_500_000, ip_tcp(v6, c(CISN + 1), &hello)),
-        (3_500_000, ip_tcp(v6, c(CISN + 1), &hello)),
-        (10_000_300, ip_tcp(v6, Seg { fin: true, ..c(CISN + 1 + n) }, &[])),
-    ]
-}
-
-fn refused(v6: bool) -> Vec<(u64, Vec<u8>)> {
-    vec![
-        (0, ip_tcp(v6, Seg { from_client: true, syn: true, seq: CISN, ..Seg::default() }, &[])),
-        (40, ip_tcp(v6, Seg { rst: true, ack: true, seq: 0, ..Seg::default() }, &[])),
-    ]
-}
-
-fn wrap(lt: i32, ip: Vec<(u64, Vec<u8>)>) -> Frames {
-    ip.into_iter().map(|(t, p)| (t, link(lt, &p))).collect()
-}
-
-fn only(r: &PcapReport) -> &waygate_doctor::pcap::FlowReport {
-    assert_eq!(r.flows.len(), 1, "{:#?}", r.flows);
-    &r.flows[0]
-}
 
 #[test]
 fn every_link_type_and_both_formats() {
@@ -280,25 +92,6 @@ fn syn_timeout_unreachable_and_alert() {
     let f = only(&r);
     assert_eq!(f.cause, Some(Cause::TargetTlsProtocolError));
     assert!(f.evidence.contains("\"HTTP/1.1 400 Bad Request\""), "{}", f.evidence);
-}
-
-fn http_flow(second_request: bool, server_close: Seg, idle_us: u64) -> Frames {
-    let req = b"GET / HTTP/1.1\r\nhost: a\r\n\r\n";
-    let resp = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
-    let (rq, rs) = (req.len() as u32, resp.len() as u32);
-    let mut v = vec![
-        (0, ip_tcp(false, Seg { from_client: true, syn: true, seq: CISN, ..Seg::default() }, &[])),
-        (10, ip_tcp(false, Seg { syn: true, ack: true, seq: SISN, ..Seg::default() }, &[])),
-        (20, ip_tcp(false, c(CISN + 1), &[])),
-        (30, ip_tcp(false, c(CISN + 1), req)),
-        (500, ip_tcp(false, s(SISN + 1), resp)),
-    ];
-    if second_request {
-        v.push((500 + idle_us, ip_tcp(false, c(CISN + 1 + rq), req)));
-    }
-    let close_at = 500 + idle_us + if second_request { 100 } else { 0 };
-    v.push((close_at, ip_tcp(false, Seg { seq: SISN + 1 + rs, ..server_close }, &[])));
-    v
 }
 
 #[test]
@@ -515,5 +308,94 @@ fn nanosecond_and_big_endian_pcap_read_the_same() {
         let r = analyze_bytes(&pcap_as(1, &frames, nanos, big), None).unwrap();
         assert!(r.problems.is_empty(), "ns {nanos} be {big}: {:?}", r.problems);
         assert_eq!((r.frames, key(&r)), (want.frames, key(&want)), "ns {nanos} be {big}");
+    }
+}
+
+/// The rows of docs/doctor.md's classification table that the tests above (and the root-only captures of
+/// `crates/waygate/tests/doctor_pcap.rs`) leave out, and how a flow without its SYN picks its client.
+#[test]
+fn the_rest_of_the_classification_table() {
+    let syn = Seg { from_client: true, syn: true, seq: CISN, ..Seg::default() };
+    let verdict = |frames: &Frames| {
+        let r = analyze_bytes(&pcap(101, frames), None).unwrap();
+        let f = only(&r);
+        (f.cause, f.alert.clone(), f.evidence.clone())
+    };
+
+    // One SYN, abandoned by the client (its RST) before any answer: a connect timeout.
+    let (cause, _, evidence) =
+        verdict(&vec![(0, ip_tcp(false, syn, &[])), (2_000_000, ip_tcp(false, Seg { rst: true, ..c(CISN + 1) }, &[]))]);
+    assert_eq!(cause, Some(Cause::TargetConnectTimeout), "{evidence}");
+    assert!(evidence.contains("frame 2 client gave up after 2.0 s without a SYN-ACK"), "{evidence}");
+
+    // ICMPv6 address unreachable quoting the SYN.
+    let quoted = ip_tcp(true, syn, &[]);
+    let router = {
+        let mut a = v6addr(9);
+        a[1] = 1;
+        a
+    };
+    let icmp = etherparse::PacketBuilder::ipv6(router, v6addr(1), 64)
+        .icmpv6(etherparse::Icmpv6Type::DestinationUnreachable(etherparse::icmpv6::DestUnreachableCode::Address));
+    let mut unreach = Vec::new();
+    icmp.write(&mut unreach, &quoted[..48]).unwrap();
+    let (cause, _, evidence) = verdict(&vec![(0, quoted.clone()), (3_000, unreach)]);
+    assert_eq!(cause, Some(Cause::TargetHostUnreachable), "{evidence}");
+    assert!(evidence.contains("frame 2 ICMP address unreachable from fd01::9"), "{evidence}");
+
+    let mut hello = handshake_timeout(false);
+    hello.truncate(4); // SYN, SYN-ACK, ACK, ClientHello
+    let with = |more: Vec<(u64, Vec<u8>)>| hello.iter().cloned().chain(more).collect::<Frames>();
+    let server_hello = [22, 3, 3, 0, 4, 2, 0, 0, 0];
+
+    // The server closes without a byte after the ClientHello.
+    let (cause, _, evidence) = verdict(&with(vec![(900, ip_tcp(false, Seg { fin: true, ..s(SISN + 1) }, &[]))]));
+    assert_eq!(cause, Some(Cause::TargetTlsProtocolError), "{evidence}");
+    assert!(evidence.contains("frame 5 server FIN after 0.60 ms without a byte of TLS"), "{evidence}");
+
+    // A plaintext alert later in the server's handshake, after its ServerHello.
+    let (cause, alert, evidence) = verdict(&with(vec![
+        (900, ip_tcp(false, s(SISN + 1), &server_hello)),
+        (950, ip_tcp(false, s(SISN + 10), &[21, 3, 3, 0, 2, 2, 80])),
+        (960, ip_tcp(false, Seg { fin: true, ..s(SISN + 17) }, &[])),
+    ]));
+    assert_eq!((cause, alert.as_deref()), (Some(Cause::TargetTlsAlert), Some("internal_error")), "{evidence}");
+    assert!(evidence.contains("frame 5 ServerHello") && evidence.contains("frame 6 TLS alert fatal"), "{evidence}");
+
+    // The client rejects the server's certificate with a plaintext alert.
+    let (cause, alert, evidence) = verdict(&with(vec![
+        (900, ip_tcp(false, s(SISN + 1), &server_hello)),
+        (950, ip_tcp(false, c(CISN + 518), &[21, 3, 3, 0, 2, 2, 42])),
+        (960, ip_tcp(false, Seg { fin: true, ..c(CISN + 525) }, &[])),
+    ]));
+    assert_eq!((cause, alert.as_deref()), (Some(Cause::TargetTlsCertificateInvalid), Some("bad_certificate")));
+    assert!(evidence.contains("frame 6 client TLS alert fatal bad_certificate (42)"), "{evidence}");
+
+    // A plain request the server never answers; the client gives up.
+    let request = b"GET / HTTP/1.1\r\nhost: a\r\n\r\n";
+    let (cause, _, evidence) = verdict(&vec![
+        (0, ip_tcp(false, syn, &[])),
+        (10, ip_tcp(false, Seg { syn: true, ack: true, seq: SISN, ..Seg::default() }, &[])),
+        (20, ip_tcp(false, c(CISN + 1), &[])),
+        (30, ip_tcp(false, c(CISN + 1), request)),
+        (60_000_030, ip_tcp(false, Seg { fin: true, ..c(CISN + 1 + request.len() as u32) }, &[])),
+    ]);
+    assert_eq!(cause, Some(Cause::TargetResponseTimeout), "{evidence}");
+    assert!(evidence.contains("frame 5 client FIN: no response in 60.0 s"), "{evidence}");
+
+    // Without the SYN: the SYN-ACK's destination is the client, whatever its port; without a SYN-ACK either,
+    // the higher port is.
+    let low = Some(80);
+    let synack = Seg { syn: true, ack: true, seq: SISN, client_port: low, ..Seg::default() };
+    let r = analyze_bytes(&pcap(101, &vec![(0, ip_tcp(false, synack, &[]))]), None).unwrap();
+    assert_eq!((only(&r).client.as_str(), only(&r).server.as_str()), ("10.0.1.4:80", "10.0.0.7:443"));
+    for client_port in [None, low] {
+        let data = ip_tcp(false, Seg { client_port, ..s(SISN + 1) }, b"HTTP/1.1 200 OK\r\n\r\n");
+        let r = analyze_bytes(&pcap(101, &vec![(0, data)]), None).unwrap();
+        let f = only(&r);
+        let want =
+            if client_port.is_some() { ("10.0.0.7:443", "10.0.1.4:80") } else { ("10.0.1.4:51234", "10.0.0.7:443") };
+        assert_eq!((f.client.as_str(), f.server.as_str()), want);
+        assert!(f.evidence.contains("frame 1 first packet mid-connection"), "{}", f.evidence);
     }
 }

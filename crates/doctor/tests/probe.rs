@@ -303,3 +303,87 @@ fn skipped(test: &str, reason: &str) {
     assert!(std::env::var_os("WAYGATE_TEST_REQUIRE_ALL").is_none(), "{test} cannot run: {reason}");
     println!("SKIPPED {test}: {reason}");
 }
+
+fn keys(v: &serde_json::Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v.as_object().expect("an object").keys().map(String::as_str).collect();
+    k.sort_unstable();
+    k
+}
+
+fn sorted<const N: usize>(mut v: [&str; N]) -> Vec<&str> {
+    v.sort_unstable();
+    v.to_vec()
+}
+
+/// The `--json` schema `waygate.doctor.probe/1` is a contract (docs/doctor.md): every key at every level, from
+/// an HTTPS probe with keep-alive (every section filled in) and a refused one (the failure object).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_json_keys_are_pinned() {
+    let backend = Backend::new("schema").tls(TestPki::shared().valid()).spawn(loopback()).await.unwrap();
+    let mut args = ProbeArgs::new(format!("https://{}/", backend.addr()));
+    args.ca = Some(ca_file("schema"));
+    args.keepalive = true;
+    args.keepalive_max = Duration::from_millis(300);
+    let v = serde_json::to_value(run(args).await).unwrap();
+    assert_eq!(keys(&v), sorted(["schema", "input", "healthy", "targets"]));
+    assert_eq!(v["schema"], "waygate.doctor.probe/1");
+    let t = &v["targets"][0];
+    assert_eq!(keys(t), sorted(["target", "target_group", "tls", "timeouts_ms", "resolve", "addresses"]));
+    assert_eq!(keys(&t["timeouts_ms"]), sorted(["connect", "tls_handshake", "response", "pool_idle"]));
+    assert_eq!(keys(&t["resolve"]), sorted(["ms", "addresses", "failure"]));
+    let a = &t["addresses"][0];
+    assert_eq!(
+        keys(a),
+        sorted([
+            "address",
+            "family",
+            "healthy",
+            "failure",
+            "warnings",
+            "tcp",
+            "tls",
+            "http",
+            "keepalive",
+            "bytes_written",
+            "bytes_read",
+        ])
+    );
+    assert_eq!(keys(&a["tcp"]), sorted(["connected", "ms", "local"]));
+    assert_eq!(
+        keys(&a["tls"]),
+        sorted([
+            "completed",
+            "ms",
+            "sni",
+            "verify",
+            "version",
+            "cipher",
+            "alpn",
+            "name_matches",
+            "certificates",
+            "bytes_written",
+            "bytes_read",
+        ])
+    );
+    assert_eq!(
+        keys(&a["tls"]["certificates"][0]),
+        sorted(["subject", "issuer", "not_before", "not_after", "days_to_expiry", "self_signed"])
+    );
+    assert_eq!(
+        keys(&a["http"]),
+        sorted(["path", "completed", "ms", "status", "version", "body_bytes", "keep_alive_header", "connection_close"])
+    );
+    assert_eq!(
+        keys(&a["keepalive"]),
+        sorted(["closed_after_ms", "max_wait_ms", "pool_idle_timeout_ms", "shorter", "advice"])
+    );
+    // Durations in ms with 0.1 ms resolution.
+    let ms = a["tcp"]["ms"].as_f64().unwrap();
+    assert_eq!((ms * 10.0).round() / 10.0, ms, "{ms}");
+
+    let refuse = Fault::Refuse.spawn(loopback()).await.unwrap();
+    let v = serde_json::to_value(run(ProbeArgs::new(refuse.addr().to_string())).await).unwrap();
+    let failure = &v["targets"][0]["addresses"][0]["failure"];
+    assert_eq!(keys(failure), sorted(["cause", "phase", "message", "timed_out", "errno", "remediation"]));
+    assert_eq!(failure["cause"], "TargetConnectionRefused");
+}
