@@ -220,3 +220,101 @@ async fn targets_cli_wait_exits_3_when_the_drain_aborts_requests() {
     let drained = events["events"].as_array().unwrap().iter().find(|e| e["action"] == "drained").cloned();
     assert_eq!(drained.map(|e| e["aborted"].clone()), Some(serde_json::json!(1)), "{audit}");
 }
+
+fn read_all(mut pipe: impl Read) -> String {
+    let mut s = String::new();
+    pipe.read_to_string(&mut s).expect("read the command's output");
+    s
+}
+
+/// A stand-in for the admin API on loopback, for the one answer a real gateway never gives: a drain whose end
+/// is not reported. It answers the deregistration as the gateway does (202 with `target`, `in_flight`,
+/// `deregistration_delay_ms` 0 and `audit_seq`) and every audit poll with events that are not this drain's end
+/// (another target's, another group's); it records each request line.
+fn silent_drain_admin() -> (SocketAddr, std::sync::mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind(loopback()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (seen, requests) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let Ok(mut tcp) = tcp else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && tcp.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let line = String::from_utf8_lossy(&head).lines().next().unwrap_or("").to_owned();
+            let (status, body) = if line.starts_with("DELETE /api/v1/target-groups/app/targets/") {
+                let body = r#"{"target": "127.0.0.1:9", "in_flight": 1, "deregistration_delay_ms": 0, "audit_seq": 7}"#;
+                ("202 Accepted", body)
+            } else if line.starts_with("GET /api/v1/audit?since=") {
+                let body = r#"{"events": [
+                    {"seq": 8, "action": "drained", "target_group": "app", "target": "127.0.0.1:10", "aborted": 0},
+                    {"seq": 9, "action": "drained", "target_group": "other", "target": "127.0.0.1:9", "aborted": 0}]}"#;
+                ("200 OK", body)
+            } else {
+                ("404 Not Found", r#"{"error": "not here"}"#)
+            };
+            let _ = seen.send(line);
+            let _ = write!(
+                tcp,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (addr, requests)
+}
+
+/// `deregister --wait` exits 2 when the drain's end is not reported within `deregistration_delay` + 30 s
+/// (docs/target-lifecycle.md). A real gateway always ends a drain by then (it aborts what is still in flight at
+/// `deregistration_delay`: the exit-3 test above), so the admin API here is a stand-in that never reports it.
+/// The command must wait the whole 30 s (it may not give up early) and then say why it stopped.
+#[test]
+fn targets_cli_wait_exits_2_when_the_drain_end_is_not_reported_in_time() {
+    let (admin, requests) = silent_drain_admin();
+    let dir = tempdir("unreported");
+    let token = dir.join("admin.token");
+    std::fs::write(&token, "ops tok-ops\n").unwrap();
+    let started = std::time::Instant::now();
+    let mut child = Command::new(bin())
+        .args(["targets", "deregister", "app", "127.0.0.1:9", "--wait", "--admin", &admin.to_string()])
+        .arg("--token-file")
+        .arg(&token)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run waygate targets");
+    // The command gives up after 30 s; four times that is its deadline here.
+    let deadline = started + 4 * std::time::Duration::from_secs(30);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("deregister --wait still running after {:?}", started.elapsed());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100)); // polling the exit status, with a deadline
+    };
+    let waited = started.elapsed();
+    let out = child.stdout.take().map(read_all).unwrap_or_default();
+    let err = child.stderr.take().map(read_all).unwrap_or_default();
+    assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
+    assert!(
+        out.contains("deregistered 127.0.0.1:9 from app: draining for up to 0.0s (1 request(s) in flight)"),
+        "{out}"
+    );
+    assert!(
+        err.contains("waygate targets: the drain of 127.0.0.1:9 did not end within deregistration_delay + 30s"),
+        "{err}"
+    );
+    assert!(waited >= std::time::Duration::from_secs(30), "gave up after {waited:?}");
+    let seen: Vec<String> = requests.try_iter().collect();
+    assert!(seen[0].starts_with("DELETE /api/v1/target-groups/app/targets/127.0.0.1:9 "), "{seen:?}");
+    // Followed from the deregistration's own event (audit_seq 7), then from the last event seen.
+    assert!(seen[1].starts_with("GET /api/v1/audit?since=7 "), "{seen:?}");
+    assert!(seen[2..].iter().all(|l| l.starts_with("GET /api/v1/audit?since=9 ")), "{seen:?}");
+    assert!(seen.len() > 2, "the audit log was polled until the end: {seen:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
