@@ -21,6 +21,7 @@ use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use crate::scan::Plain;
 use crate::timefmt::write_iso8601;
 use crate::{Attempt, Exchange};
 
@@ -188,11 +189,13 @@ fn splits(c: char) -> bool {
     c.is_whitespace() || c.is_control() || c == '"' || c == ','
 }
 
-/// A byte a token may hold as it is: [`splits`] for ASCII (printable, not a space, `"` or `,`); false for every
-/// byte of a multi-byte character, which takes the slow path.
-fn token_safe(b: u8) -> bool {
-    matches!(b, b'!'..=b'~') && b != b'"' && b != b','
-}
+/// Bytes a token may hold as they are: [`splits`] for ASCII (printable, not a space, `"` or `,`); no byte of a
+/// multi-byte character, which takes the slow path.
+const TOKEN_SAFE: Plain = Plain::new(b'!', [b'"', b',']);
+/// Bytes a quoted column keeps as they are (printable ASCII and the space, less `"` and `\`)...
+const QUOTED_PLAIN: Plain = Plain::new(b' ', [b'"', b'\\']);
+/// ... and a URL, whose spaces are written `%20`.
+const URL_PLAIN: Plain = Plain::new(b'!', [b'"', b'\\']);
 
 /// One unquoted token: `-` when empty, splitting characters replaced with `_`.
 fn push_token(out: &mut String, s: &str) {
@@ -200,7 +203,7 @@ fn push_token(out: &mut String, s: &str) {
         out.push('-');
     }
     // ASCII with nothing to replace (the usual case) is copied whole.
-    if s.bytes().all(token_safe) {
+    if TOKEN_SAFE.prefix_len(s.as_bytes()) == s.len() {
         out.push_str(s);
         return;
     }
@@ -234,10 +237,7 @@ fn push_quoted(out: &mut String, s: Option<&str>) {
 
 fn push_escaped(out: &mut String, s: &str, url: bool) {
     // The longest prefix of plain printable ASCII is copied whole; the rest goes character by character.
-    let plain = s
-        .bytes()
-        .position(|b| !(b.is_ascii_graphic() || b == b' ') || b == b'"' || b == b'\\' || (url && b == b' '))
-        .unwrap_or(s.len());
+    let plain = if url { URL_PLAIN } else { QUOTED_PLAIN }.prefix_len(s.as_bytes());
     let (head, rest) = s.split_at(plain);
     out.push_str(head);
     for c in rest.chars() {
@@ -326,7 +326,12 @@ mod tests {
     #[test]
     fn token_fast_path_agrees_with_splits_and_fast_paths_write_what_the_slow_ones_did() {
         for b in 0u8..128 {
-            assert_eq!(token_safe(b), !splits(char::from(b)), "byte {b:#04x}");
+            assert_eq!(TOKEN_SAFE.contains(b), !splits(char::from(b)), "byte {b:#04x}");
+        }
+        for b in 0..=u8::MAX {
+            let quoted = (b.is_ascii_graphic() || b == b' ') && b != b'"' && b != b'\\';
+            assert_eq!(QUOTED_PLAIN.contains(b), quoted, "byte {b:#04x}");
+            assert_eq!(URL_PLAIN.contains(b), quoted && b != b' ', "byte {b:#04x}");
         }
         let mut out = String::new();
         push_token(&mut out, "a b,\"c\u{85}d");

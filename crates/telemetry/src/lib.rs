@@ -49,6 +49,7 @@ mod labels;
 mod metrics;
 mod record;
 mod rotate;
+mod scan;
 mod timefmt;
 mod timing;
 mod writer;
