@@ -31,7 +31,7 @@ impl Sink {
     }
 
     /// Counts the record, then queues it for the access log (never blocking; a full queue drops and counts).
-    pub fn emit(&self, ex: Exchange) {
+    pub fn emit(&self, ex: Box<Exchange>) {
         self.metrics.observe(&ex);
         if let Some(log) = self.log.load().as_ref() {
             log.log(ex);
@@ -97,7 +97,9 @@ pub struct ConnFacts {
 /// One request's record in the making.
 #[derive(Debug)]
 pub struct Record {
-    pub ex: Exchange,
+    /// Boxed: the record is moved along the request path and through the access-log queue, which for the
+    /// whole exchange (over half a kilobyte) was a copy each time.
+    pub ex: Box<Exchange>,
     pub timings: Timings,
     head_bytes: u64,
     body: Option<Arc<RequestProgress>>,
@@ -116,7 +118,7 @@ pub fn header_bytes(headers: &HeaderMap) -> u64 {
 impl Record {
     /// Starts the record when the request head has been read.
     pub fn begin<B>(conn: &ConnFacts, peer: std::net::SocketAddr, req: &Request<B>, id: &HeaderValue) -> Self {
-        let mut ex = Exchange::new(conn.listener.clone(), conn.elb.clone(), peer);
+        let mut ex = Box::new(Exchange::new(conn.listener.clone(), conn.elb.clone(), peer));
         let http2 = req.version() == Version::HTTP_2;
         ex.kind = RequestKind::from_connection(conn.tls.is_some(), http2);
         ex.method = method_name(req.method());
@@ -194,7 +196,13 @@ impl Record {
 
     /// Completes the record: the status the client got, the target's status if that was it, the cause, and
     /// the bytes sent (head and body).
-    pub fn finish(mut self, elb_status: u16, target_status: Option<u16>, cause: Option<Cause>, sent: u64) -> Exchange {
+    pub fn finish(
+        mut self,
+        elb_status: u16,
+        target_status: Option<u16>,
+        cause: Option<Cause>,
+        sent: u64,
+    ) -> Box<Exchange> {
         self.timings.fill(Instant::now(), &mut self.ex);
         self.ex.elb_status = elb_status;
         self.ex.target_status = target_status;

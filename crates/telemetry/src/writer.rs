@@ -73,7 +73,7 @@ const BATCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 /// queue holds `queue_capacity` slots of ~0.5 KB (4 MB at the default 8192), allocated once.
 #[allow(clippy::large_enum_variant)]
 enum Msg {
-    Record(Exchange),
+    Record(Box<Exchange>),
     Wake,
 }
 
@@ -132,10 +132,10 @@ impl AccessLog {
 impl AccessLogHandle {
     /// Queue a record; never blocks. Returns false (and counts it as dropped) when the queue is full or the
     /// log is closed.
-    pub fn log(&self, exchange: Exchange) -> bool {
+    pub fn log(&self, exchange: impl Into<Box<Exchange>>) -> bool {
         let s = &self.shared;
         s.in_flight.fetch_add(1, SeqCst);
-        let queued = !s.closed.load(SeqCst) && self.tx.try_send(Msg::Record(exchange)).is_ok();
+        let queued = !s.closed.load(SeqCst) && self.tx.try_send(Msg::Record(exchange.into())).is_ok();
         s.in_flight.fetch_sub(1, SeqCst);
         if !queued {
             s.counters.dropped.inc();
