@@ -9,7 +9,7 @@ use std::io::Read;
 
 use capture::*;
 use serde_json::Value;
-use waygate_doctor::pcap::{PcapArgs, PcapReport, ProblemKind, analyze_bytes, analyze_reader, run_pcap_to};
+use waygate_doctor::pcap::{Outcome, PcapArgs, PcapReport, ProblemKind, analyze_bytes, analyze_reader, run_pcap_to};
 use waygate_faults::Cause;
 
 fn refused_cause(r: &PcapReport, what: &str) {
@@ -129,9 +129,8 @@ fn bsd_loopback_null_and_loop_and_raw_ipv4_ipv6() {
 }
 
 /// `tcpdump -s 54` keeps 20 bytes of IPv4 header, 20 of TCP and 14 of payload (74 with an IPv6 header): the
-/// flow's byte counts, retransmissions and duration still come from the IP header's lengths. (What the stream
-/// is, TLS or HTTP, is read only from a first segment captured whole: docs/doctor.md says so, and this test
-/// does not pin the classification of the cut flow.)
+/// flow's byte counts, retransmissions and duration still come from the IP header's lengths. (What the cut
+/// stream starts with, and so the verdict: `a_stream_cut_by_a_short_snaplen_reads_as_the_whole_one`.)
 #[test]
 fn frames_cut_by_a_short_snaplen_keep_their_lengths() {
     for v6 in [false, true] {
@@ -146,6 +145,88 @@ fn frames_cut_by_a_short_snaplen_keep_their_lengths() {
         assert_eq!((c.bytes_sent, c.retransmissions, c.duration_ms), (w.bytes_sent, w.retransmissions, w.duration_ms));
         assert!(c.evidence.contains("frame 4 ") && c.evidence.contains("(517 bytes)"), "v6 {v6}: {}", c.evidence);
         assert!(c.evidence.contains("frames 5,6,7 "), "v6 {v6}: {}", c.evidence);
+    }
+}
+
+/// The captured prefix of a cut segment still says what the stream is: a ClientHello (record header and
+/// handshake type: 6 bytes), a ServerHello, an HTTP request line; and a TLS record's header gives its length,
+/// so the walk over records goes on past a cut inside its body and finds an alert in the next segment. The
+/// playbook's TLS handshake timeout, alerts after a cut ServerHello or ClientHello, and a request left
+/// unanswered read the same, verdict and story, as from the uncut capture: at `tcpdump -s 96` on Ethernet (42
+/// bytes of payload over IPv4, 22 over IPv6) and, for the handshake timeout, on raw IP at the shortest snaplen
+/// that keeps 6 bytes. Nothing past the cut is guessed: a record header the snaplen dropped ends the walk, and
+/// an alert after it is not reported.
+#[test]
+fn a_stream_cut_by_a_short_snaplen_reads_as_the_whole_one() {
+    let hello_len = client_hello().len() as u32;
+    for v6 in [false, true] {
+        let mut hello = handshake_timeout(v6);
+        hello.truncate(4); // SYN, SYN-ACK, ACK, ClientHello
+        let then = |more: Vec<(u64, Vec<u8>)>| hello.iter().cloned().chain(more).collect::<Frames>();
+        let mut server_hello = vec![22, 3, 3, 0x04, 0xab, 2, 0, 0x04, 0xa7, 3, 3]; // one 1200-byte record
+        server_hello.resize(1200, 0xcd);
+        let n = server_hello.len() as u32;
+        let server_alert = then(vec![
+            (900, ip_tcp(v6, s(SISN + 1), &server_hello)),
+            (950, ip_tcp(v6, s(SISN + 1 + n), &[21, 3, 3, 0, 2, 2, 80])),
+            (960, ip_tcp(v6, Seg { fin: true, ..s(SISN + 1 + n + 7) }, &[])),
+        ]);
+        let client_alert = then(vec![
+            (900, ip_tcp(v6, s(SISN + 1), &server_hello)),
+            (950, ip_tcp(v6, c(CISN + 1 + hello_len), &[21, 3, 3, 0, 2, 2, 42])),
+            (960, ip_tcp(v6, Seg { fin: true, ..c(CISN + 1 + hello_len + 7) }, &[])),
+        ]);
+        let request =
+            [b"GET /orders HTTP/1.1\r\nhost: a\r\nuser-agent: ".as_slice(), &[b'x'; 200], b"\r\n\r\n"].concat();
+        let unanswered = vec![
+            hello[0].clone(),
+            hello[1].clone(),
+            hello[2].clone(),
+            (30, ip_tcp(v6, c(CISN + 1), &request)),
+            (60_000_030, ip_tcp(v6, Seg { fin: true, ..c(CISN + 1 + request.len() as u32) }, &[])),
+        ];
+
+        let ip = if v6 { 60 } else { 40 };
+        let cases = [
+            ("handshake timeout", handshake_timeout(v6), Cause::TargetTlsHandshakeTimeout, "frame 4 ClientHello", true),
+            ("server alert", server_alert, Cause::TargetTlsAlert, "frame 5 ServerHello", false),
+            ("client alert", client_alert, Cause::TargetTlsCertificateInvalid, "frame 6 client TLS alert", false),
+            ("unanswered request", unanswered, Cause::TargetResponseTimeout, "request \"GET /orders HTTP/1.1\"", false),
+        ];
+        for (what, frames, cause, told, tightest) in cases {
+            let snaplens: &[(i32, usize)] = if tightest { &[(1, 96), (101, ip + 6)] } else { &[(1, 96)] };
+            for &(lt, snaplen) in snaplens {
+                let frames = wrap(lt, frames.clone());
+                let whole = analyze_bytes(&pcap(lt, &frames), None).unwrap();
+                let cut = analyze_bytes(&pcap_cut(lt, &frames, snaplen), None).unwrap();
+                let (w, c) = (only(&whole), only(&cut));
+                let case = format!("{what}, v6 {v6}, -s {snaplen}");
+                assert_eq!(w.cause, Some(cause), "{case}: {}", w.evidence);
+                assert!(w.evidence.contains(told), "{case}: {}", w.evidence);
+                assert_eq!((c.cause, &c.alert, &c.evidence), (w.cause, &w.alert, &w.evidence), "{case}");
+                assert_eq!((c.bytes_sent, c.bytes_received), (w.bytes_sent, w.bytes_received), "{case}");
+            }
+        }
+
+        // The server's flight is two records in one segment, the second's header past the cut: the alert after
+        // it is in the uncut capture only.
+        let mut flight = server_hello.clone();
+        flight[3..5].copy_from_slice(&95u16.to_be_bytes()); // a 100-byte ServerHello record ...
+        flight[100..105].copy_from_slice(&[22, 3, 3, 0x04, 0x47]); // ... then a 1100-byte one
+        let frames = wrap(
+            1,
+            then(vec![
+                (900, ip_tcp(v6, s(SISN + 1), &flight)),
+                (950, ip_tcp(v6, s(SISN + 1 + n), &[21, 3, 3, 0, 2, 2, 80])),
+                (960, ip_tcp(v6, Seg { fin: true, ..s(SISN + 1 + n + 7) }, &[])),
+            ]),
+        );
+        let whole = analyze_bytes(&pcap(1, &frames), None).unwrap();
+        let cut = analyze_bytes(&pcap_cut(1, &frames, 96), None).unwrap();
+        assert_eq!(only(&whole).cause, Some(Cause::TargetTlsAlert), "v6 {v6}: {}", only(&whole).evidence);
+        let c = only(&cut);
+        assert_eq!((c.outcome, c.cause, &c.alert), (Outcome::Ok, None, &None), "v6 {v6}: {}", c.evidence);
+        assert!(c.evidence.contains("frame 5 ServerHello"), "v6 {v6}: {}", c.evidence);
     }
 }
 

@@ -34,7 +34,7 @@ pub struct Dir {
     pub last_data: Option<At>,
     pub fin: Option<At>,
     pub rst: Option<At>,
-    /// The stream's first bytes, in order.
+    /// The stream's first bytes, in order, up to the first byte the capture does not hold.
     pub head: Vec<u8>,
     pub tls: Walker,
     /// Highest acknowledgment number this side sent (about the other side's bytes).
@@ -215,20 +215,23 @@ impl Flow {
             return;
         }
         let offset = seg.seq.wrapping_sub(base) as usize;
-        // In order (or overlapping what we have): extend the head and walk TLS records.
+        // In order (or overlapping what we have): extend the head and walk TLS records. A segment cut by the
+        // snaplen gives its captured prefix, the stream's next bytes, to both: the head (what the stream is)
+        // and the walker (record headers, an alert). Past the cut nothing is read: the head stops growing (it
+        // is then shorter than the sequence space seen), and the walker goes on only if the missing bytes
+        // are the rest of a record body whose length it has.
         let have = dir.high.map_or(0, |h| h.wrapping_sub(base) as usize);
         if offset <= have && (dir.high.is_some() || offset == 0) {
             let skip = have - offset;
             let fresh = seg.payload.get(skip..).unwrap_or(&[]);
-            let captured_all = seg.payload.len() as u64 == u64::from(seg.len);
-            if dir.head.len() == have && dir.head.len() < HEAD && captured_all {
+            if dir.head.len() == have && dir.head.len() < HEAD {
                 let room = HEAD - dir.head.len();
                 dir.head.extend_from_slice(&fresh[..fresh.len().min(room)]);
             }
-            if captured_all {
-                dir.tls.feed(fresh, at.0);
-            } else {
-                dir.tls.done = true;
+            dir.tls.feed(fresh, at.0);
+            let past_cut = (seg.len as usize).saturating_sub(skip).saturating_sub(fresh.len());
+            if past_cut > 0 {
+                dir.tls.skip(past_cut as u32);
             }
         } else {
             dir.tls.done = true; // a gap: record boundaries are lost

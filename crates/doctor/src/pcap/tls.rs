@@ -60,6 +60,17 @@ impl Walker {
         }
     }
 
+    /// Passes over `n` bytes the capture does not hold (cut by the snaplen). Inside a record's body they
+    /// are skipped as captured ones would be, the header having given the length; if they hold the start
+    /// of a record, or the rest of a header, record boundaries are lost and the walk ends.
+    pub fn skip(&mut self, n: u32) {
+        if self.head_len == 0 && n <= self.remaining {
+            self.remaining -= n;
+        } else {
+            self.done = true;
+        }
+    }
+
     fn body_len(&self) -> u32 {
         u32::from(u16::from_be_bytes([self.head[3], self.head[4]]))
     }
@@ -140,6 +151,24 @@ mod tests {
         w.feed(&[48], 8);
         assert_eq!(w.alert, Some((2, 48, 8)));
         assert!(w.records > 0, "TLS");
+    }
+
+    #[test]
+    fn skips_uncaptured_body_bytes_but_not_a_header() {
+        let mut w = Walker::default();
+        w.feed(&[22, 3, 1, 0, 10, 1, 0], 4); // a 10-byte record, 2 body bytes captured
+        w.skip(8);
+        w.feed(&[21, 3, 3, 0, 2, 2, 42], 5);
+        assert_eq!((w.done, w.alert), (false, Some((2, 42, 5))));
+        let mut w = Walker::default();
+        w.feed(&[22, 3, 1, 0, 10, 1, 0], 4);
+        w.skip(9); // the next record's first byte is not in the capture
+        w.feed(&[3, 3, 0, 2, 2, 42], 5);
+        assert_eq!((w.done, w.alert), (true, None));
+        let mut w = Walker::default();
+        w.feed(&[22, 3], 4); // cut inside the header
+        w.skip(1);
+        assert!(w.done);
     }
 
     #[test]
