@@ -3,11 +3,12 @@
 //! on another target; every failure becomes exactly one [`Cause`] through the catalogue and is answered by
 //! `respond::error` and logged by `log::attempt_failed` with the connection's evidence.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::FutureExt as _;
+use futures_util::future::{self, Either};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response};
 use http_body::Body as _;
@@ -48,69 +49,89 @@ pub struct ClientConn {
 }
 
 /// Handles one client request on the given snapshot. Every way out emits exactly one record.
-pub async fn handle(
+///
+/// What needs no waiting (the record, the guard's verdict, routing) is done here, as hyper hands the request
+/// over; only a forwarded request becomes a future. Nested async fns each kept their own copy of the request
+/// and of their callee's state, so the future hyper holds per request was over 3 KiB and was copied whole at
+/// each level.
+pub fn handle(
     rt: Arc<Runtime>,
     client: Arc<ClientConn>,
     req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, Infallible> {
+) -> impl Future<Output = Response<ProxyBody>> + Send + 'static {
     let id = new_request_id();
     let mut record = Record::begin(&client.facts, client.peer, &req, &id);
     let verdict = client.verdicts.take();
     if let Some(v) = &verdict {
         record.classify(v.classification, v.reason);
     }
-    let mut pending = Pending::new(record, client.sink.clone(), rt.config.errors.profile);
+    let errors = rt.config.errors;
+    let mut pending = Pending::new(record, client.sink.clone(), errors.profile);
     let action = verdict.map_or(GuardAction::Allow, |v| v.action);
     if let GuardAction::Reject(cause) = action {
-        let mut resp = error(&mut pending, rt.config.errors, cause, &id, None);
-        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return Ok(resp);
+        let resp = error(&mut pending, errors, cause, &id, None);
+        return Either::Left(future::ready(close_connection(resp)));
     }
+    // Defensive mode, Ambiguous request: served, then the client connection ends (the target's too).
     let close = action == GuardAction::AllowThenClose;
-    let mut resp = route(&rt, &client, req, id, &mut pending, close).await;
-    if close {
-        // Defensive mode, Ambiguous request: served, then the client connection ends (the target's too).
-        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    let then_close = move |resp| if close { close_connection(resp) } else { resp };
+    match route(&rt, &client, &req, &id, &mut pending) {
+        Routed::Answered(resp) => Either::Left(future::ready(then_close(resp))),
+        Routed::Forward(listener, group) => {
+            Either::Right(forward(errors, listener, client, group, req, id, pending, close).map(then_close))
+        }
     }
-    Ok(resp)
 }
 
-async fn route(
+fn close_connection(mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
+    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+/// Where routing sent a request.
+#[expect(clippy::large_enum_variant, reason = "returned once and taken apart at once; boxing would cost an allocation")]
+enum Routed {
+    /// To a target group, through this listener's snapshot.
+    Forward(Arc<ListenerRuntime>, Arc<Group>),
+    /// Nowhere further: a fixed response, or an error (both recorded).
+    Answered(Response<ProxyBody>),
+}
+
+fn route(
     rt: &Runtime,
     client: &ClientConn,
-    req: Request<Incoming>,
-    id: HeaderValue,
+    req: &Request<Incoming>,
+    id: &HeaderValue,
     pending: &mut Pending,
-    close_upstream: bool,
-) -> Response<ProxyBody> {
+) -> Routed {
     let errors = rt.config.errors;
     let Some(listener) = rt.listeners.get(&*client.facts.listener).cloned() else {
         // The listener left the configuration while this connection was open.
-        return error(pending, errors, Cause::NoRoute, &id, None);
+        return Routed::Answered(error(pending, errors, Cause::NoRoute, id, None));
     };
     if headers::xff_count(req.headers()) > MAX_XFF_ADDRESSES {
-        return error(pending, errors, Cause::ClientXffTooMany, &id, None);
+        return Routed::Answered(error(pending, errors, Cause::ClientXffTooMany, id, None));
     }
-    let Some(route) = listener.router.route(request_host(&req).unwrap_or(""), req.uri().path()) else {
-        return error(pending, errors, Cause::NoRoute, &id, None);
+    let Some(route) = listener.router.route(request_host(req).unwrap_or(""), req.uri().path()) else {
+        return Routed::Answered(error(pending, errors, Cause::NoRoute, id, None));
     };
     let group = match route.action {
         Action::FixedResponse(fixed) => {
             if let Some(r) = pending.get() {
                 r.route(route.priority, Actions::FIXED_RESPONSE);
             }
-            return generated(pending, fixed_response(fixed, &id), None);
+            return Routed::Answered(generated(pending, fixed_response(fixed, id), None));
         }
         Action::Forward(name) => match rt.groups.get(name) {
             Some(g) => g.clone(),
-            None => return error(pending, errors, Cause::NoRoute, &id, None),
+            None => return Routed::Answered(error(pending, errors, Cause::NoRoute, id, None)),
         },
     };
     if let Some(r) = pending.get() {
         r.route(route.priority, Actions::FORWARD);
         r.group(&group.tg_ref);
     }
-    forward(rt.config.errors, &listener, client, &group, req, id, pending, close_upstream).await
+    Routed::Forward(listener, group)
 }
 
 /// Records a response the gateway generated and returns it.
@@ -213,17 +234,20 @@ async fn prepare_body(
     Ok((UpstreamRequestBody::buffered(bytes.clone(), progress.clone()), Some(bytes)))
 }
 
+/// Sends the request to the group's targets (retrying as FAULTS.md allows) and relays the response. Owns what
+/// it uses, so that it is the one future of a forwarded request.
 #[allow(clippy::too_many_arguments)]
 async fn forward(
     errors: Errors,
-    listener: &ListenerRuntime,
-    client: &ClientConn,
-    group: &Arc<Group>,
+    listener: Arc<ListenerRuntime>,
+    client: Arc<ClientConn>,
+    group: Arc<Group>,
     req: Request<Incoming>,
     id: HeaderValue,
-    pending: &mut Pending,
+    mut pending: Pending,
     close_upstream: bool,
 ) -> Response<ProxyBody> {
+    let (listener, client, group, pending) = (&*listener, &*client, &group, &mut pending);
     if group.targets.is_empty() {
         return error(pending, errors, Cause::NoRegisteredTargets, &id, None);
     }

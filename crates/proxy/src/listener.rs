@@ -4,6 +4,7 @@
 //! watched for `idle_timeout` (no bytes either way and no request in flight) and `client_keep_alive` (age),
 //! and drains gracefully on shutdown: a response in progress finishes, then the connection closes.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use futures_util::FutureExt as _;
 use http::HeaderValue;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
@@ -192,11 +194,10 @@ async fn serve_http<I>(
         let (guard, _) = Held::enter(&in_flight);
         // Boxed per request: hyper keeps a slot for the service future from the connection's first byte to its
         // last, so an unboxed one (kilobytes) would stay allocated on every idle keep-alive connection.
-        Box::pin(async move {
-            let resp = forward::handle(rt, client, req).await;
+        Box::pin(forward::handle(rt, client, req).map(move |resp| {
             drop(guard);
-            resp
-        })
+            Ok::<_, Infallible>(resp)
+        }))
     });
     let io = TokioIo::new(io);
     if h2 {
