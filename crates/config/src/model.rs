@@ -18,6 +18,8 @@ pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A target group's `pool_idle_timeout` when the file does not set it.
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The most `retries` a target group may set.
+pub const MAX_RETRIES: u32 = 5;
 
 /// One immutable configuration snapshot.
 #[derive(Debug, Clone, PartialEq)]
@@ -245,7 +247,7 @@ pub struct TargetGroup {
     pub pool_idle_timeout: Duration,
     /// Default 300 s (range 0-3600 s).
     pub deregistration_delay: Duration,
-    /// Default 1 (range 0-5): extra attempts, only where FAULTS.md calls it safe.
+    /// Default 1 (range 0-[`MAX_RETRIES`]): extra attempts, only where FAULTS.md calls it safe.
     pub retries: u32,
     /// Default 65536 (range 0-1 MiB): request bodies up to this size (with a Content-Length) are buffered so
     /// an idempotent request can be replayed after a keep-alive race; larger bodies stream and are not replayed.

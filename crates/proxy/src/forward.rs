@@ -14,7 +14,7 @@ use http::{Method, Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
-use waygate_config::{Action, Errors, FixedResponse};
+use waygate_config::{Action, Errors, FixedResponse, MAX_RETRIES};
 use waygate_faults::{Cause, classify, retry_safety};
 use waygate_telemetry::Actions;
 
@@ -235,9 +235,11 @@ async fn prepare_body(
 }
 
 /// Sends the request to the group's targets (retrying as FAULTS.md allows) and relays the response. Owns what
-/// it uses, so that it is the one future of a forwarded request.
+/// it uses, so that it is the one future of a forwarded request. A plain fn returning an async block, not an
+/// async fn: an async fn moves each argument into a second slot of its future.
 #[allow(clippy::too_many_arguments)]
-async fn forward(
+#[expect(clippy::manual_async_fn, reason = "an async fn would hold each argument twice")]
+fn forward(
     errors: Errors,
     listener: Arc<ListenerRuntime>,
     client: Arc<ClientConn>,
@@ -246,149 +248,167 @@ async fn forward(
     id: HeaderValue,
     mut pending: Pending,
     close_upstream: bool,
-) -> Response<ProxyBody> {
-    let (listener, client, group, pending) = (&*listener, &*client, &group, &mut pending);
-    if group.targets.is_empty() {
-        return error(pending, errors, Cause::NoRegisteredTargets, &id, None);
-    }
-    if !group.config.fail_open && group.all_unhealthy() {
-        return error(pending, errors, Cause::NoHealthyTargets, &id, None);
-    }
-    let Some(admitted) = group.admit() else {
-        return error(pending, errors, Cause::GatewayOverloaded, &id, None);
-    };
-    let progress = Arc::new(RequestProgress::default());
-    if let Some(r) = pending.get() {
-        r.body(&progress);
-    }
-    let (mut parts, body, forwarded) = upstream_request(req, client, &id);
-    let is_idempotent = idempotent(&parts.method);
-    let (mut body, replay_body) =
-        match prepare_body(&parts.method, body, group.config.retry_body_limit, listener.config.idle_timeout, &progress)
-            .await
+) -> impl Future<Output = Response<ProxyBody>> + Send {
+    async move {
+        let (listener, client, group, pending, id) = (&*listener, &*client, &group, &mut pending, &id);
+        if group.targets.is_empty() {
+            return error(pending, errors, Cause::NoRegisteredTargets, id, None);
+        }
+        if !group.config.fail_open && group.all_unhealthy() {
+            return error(pending, errors, Cause::NoHealthyTargets, id, None);
+        }
+        let Some(admitted) = group.admit() else {
+            return error(pending, errors, Cause::GatewayOverloaded, id, None);
+        };
+        let progress = Arc::new(RequestProgress::default());
+        if let Some(r) = pending.get() {
+            r.body(&progress);
+        }
+        let (mut parts, body, forwarded) = upstream_request(req, client, id);
+        let is_idempotent = idempotent(&parts.method);
+        let (mut body, replay_body) = match prepare_body(
+            &parts.method,
+            body,
+            group.config.retry_body_limit,
+            listener.config.idle_timeout,
+            &progress,
+        )
+        .await
         {
             Ok(prepared) => prepared,
-            Err(cause) => return error(pending, errors, cause, &id, None),
+            Err(cause) => return error(pending, errors, cause, id, None),
         };
-    let framing =
-        h1::head::request_framing(&parts.method, &mut parts.headers, body.size_hint().exact(), body.is_end_stream());
-    let outgoing = h1::Request {
-        method: &parts.method,
-        target: parts.uri.path_and_query().map_or("/", |pq| pq.as_str()),
-        headers: &parts.headers,
-        extra: &forwarded,
-        framing,
-    };
-    let mut max_attempts = 1 + group.config.retries as usize;
-    let mut tried: Vec<usize> = Vec::new();
-    let mut attempt = 0;
-    // A keep-alive race on a reused connection gets one retry on a fresh connection to the same target, on
-    // top of `retries` (like nginx, a dead cached connection does not count as a try).
-    let mut fresh_retry: Option<usize> = None;
-    let mut race_retried = false;
-    // The body was handed to a connection that failed: it must be rebuilt before another attempt.
-    let mut body_spent = false;
-    loop {
-        attempt += 1;
-        let fresh = fresh_retry.take();
-        let index = match fresh {
-            Some(index) => index,
-            None => {
-                let Some(index) = group.pick(&tried).or_else(|| group.pick(&[])) else {
-                    return error(pending, errors, Cause::NoRegisteredTargets, &id, None);
+        let framing = h1::head::request_framing(
+            &parts.method,
+            &mut parts.headers,
+            body.size_hint().exact(),
+            body.is_end_stream(),
+        );
+        let outgoing = h1::Request {
+            method: &parts.method,
+            target: parts.uri.path_and_query().map_or("/", |pq| pq.as_str()),
+            headers: &parts.headers,
+            extra: &forwarded,
+            framing,
+        };
+        let mut max_attempts = 1 + group.config.retries as usize;
+        let mut tried = Tried::default();
+        let mut attempt = 0;
+        // A keep-alive race on a reused connection gets one retry on a fresh connection to the same target, on
+        // top of `retries` (like nginx, a dead cached connection does not count as a try).
+        let mut fresh_retry: Option<usize> = None;
+        let mut race_retried = false;
+        // The body was handed to a connection that failed: it must be rebuilt before another attempt.
+        let mut body_spent = false;
+        loop {
+            attempt += 1;
+            let fresh = fresh_retry.take();
+            let index = match fresh {
+                Some(index) => index,
+                None => {
+                    let Some(index) = group.pick(tried.as_slice()).or_else(|| group.pick(&[])) else {
+                        return error(pending, errors, Cause::NoRegisteredTargets, id, None);
+                    };
+                    tried.push(index);
+                    index
+                }
+            };
+            let in_flight = group.targets[index].begin();
+            let target = in_flight.target().clone();
+            let ctx = log::AttemptCtx {
+                request_id: id,
+                group: &group.config.name,
+                target: &target.authority,
+                attempt,
+                max_attempts,
+            };
+            // Matched where it is awaited: a `leased` binding would keep its storage (a Result of over 250 bytes)
+            // in the request's future through the exchange below.
+            let mut lease =
+                match if fresh.is_some() { target.upstream.connect().await } else { target.upstream.lease().await } {
+                    Ok(lease) => lease,
+                    Err(failure) => {
+                        let cause = failure.classify();
+                        log::attempt_failed(&ctx, cause, &failure);
+                        if let Some(r) = pending.get() {
+                            r.attempt_failed(&target.authority, cause);
+                        }
+                        health::observe_failure(group, &target, cause);
+                        // Nothing reached the target: always safe to try another (FAULTS.md).
+                        if attempt < max_attempts {
+                            continue;
+                        }
+                        return error(pending, errors, cause, id, Some((&target.authority, &failure)));
+                    }
                 };
-                tried.push(index);
-                index
+            if body_spent {
+                match &replay_body {
+                    Some(bytes) => body = UpstreamRequestBody::buffered(bytes.clone(), progress.clone()),
+                    None => return error(pending, errors, Cause::NoRegisteredTargets, id, None),
+                }
             }
-        };
-        let in_flight = group.targets[index].begin();
-        let target = in_flight.target().clone();
-        let ctx = log::AttemptCtx {
-            request_id: &id,
-            group: &group.config.name,
-            target: &target.authority,
-            attempt,
-            max_attempts,
-        };
-        let leased = if fresh.is_some() { target.upstream.connect().await } else { target.upstream.lease().await };
-        let mut lease = match leased {
-            Ok(lease) => lease,
-            Err(failure) => {
-                let cause = failure.classify();
+            if let Some(r) = pending.get() {
+                r.request_sent();
+            }
+            let sent = lease.send(&outgoing, &mut body, group.config.response_timeout).await;
+            let err = match sent {
+                Ok(resp) => {
+                    target.health.passive_success();
+                    let mut record = pending.record.take();
+                    if let Some(r) = record.as_mut() {
+                        r.responded(&target.authority, resp.head.status.as_u16());
+                    }
+                    let done = relay::Done {
+                        in_flight,
+                        record,
+                        sink: pending.sink().clone(),
+                        reuse: !close_upstream,
+                        admitted,
+                    };
+                    return relay::relay(resp, lease, done, id, listener.config.idle_timeout);
+                }
+                Err(err) => err,
+            };
+            let h1::SendError { failure, unsent, client_failed } = err;
+            let mut failure = (*failure).with_conn(lease.snapshot());
+            failure.deregistered = target.upstream.is_retired();
+            let reused = lease.reused;
+            lease.abort();
+            if client_failed {
+                log::client_gone(&ctx, &failure);
+                return error(pending, errors, Cause::ClientClosedRequest, id, None);
+            }
+            if failure.timed_out.is_some() {
+                return fail(pending, errors, &ctx, &target, failure, id);
+            }
+            // An unsent streamed body is still whole; anything else needs its buffered copy to go again.
+            body_spent = !unsent || replay_body.is_some();
+            let replayable = unsent || replay_body.is_some();
+            let evidence = failure.evidence();
+            let safety = retry_safety(&evidence, is_idempotent, replayable);
+            if reused && !race_retried && !failure.deregistered && replayable && safety.is_safe() {
+                race_retried = true;
+                max_attempts += 1;
+                let ctx = log::AttemptCtx { max_attempts, ..ctx };
+                let cause = classify(&evidence);
                 log::attempt_failed(&ctx, cause, &failure);
                 if let Some(r) = pending.get() {
                     r.attempt_failed(&target.authority, cause);
                 }
-                health::observe_failure(group, &target, cause);
-                // Nothing reached the target: always safe to try another (FAULTS.md).
-                if attempt < max_attempts {
-                    continue;
+                fresh_retry = Some(index);
+                continue;
+            }
+            // The request came back unsent: retrying it elsewhere cannot duplicate anything.
+            if unsent && attempt < max_attempts {
+                let cause = classify(&evidence);
+                log::attempt_failed(&ctx, cause, &failure);
+                if let Some(r) = pending.get() {
+                    r.attempt_failed(&target.authority, cause);
                 }
-                return error(pending, errors, cause, &id, Some((&target.authority, &failure)));
+                continue;
             }
-        };
-        if body_spent {
-            match &replay_body {
-                Some(bytes) => body = UpstreamRequestBody::buffered(bytes.clone(), progress.clone()),
-                None => return error(pending, errors, Cause::NoRegisteredTargets, &id, None),
-            }
+            return fail(pending, errors, &ctx, &target, failure, id);
         }
-        if let Some(r) = pending.get() {
-            r.request_sent();
-        }
-        let sent = lease.send(&outgoing, &mut body, group.config.response_timeout).await;
-        let err = match sent {
-            Ok(resp) => {
-                target.health.passive_success();
-                let mut record = pending.record.take();
-                if let Some(r) = record.as_mut() {
-                    r.responded(&target.authority, resp.head.status.as_u16());
-                }
-                let done =
-                    relay::Done { in_flight, record, sink: pending.sink().clone(), reuse: !close_upstream, admitted };
-                return relay::relay(resp, lease, done, &id, listener.config.idle_timeout);
-            }
-            Err(err) => err,
-        };
-        let h1::SendError { failure, unsent, client_failed } = err;
-        let mut failure = (*failure).with_conn(lease.snapshot());
-        failure.deregistered = target.upstream.is_retired();
-        let reused = lease.reused;
-        lease.abort();
-        if client_failed {
-            log::client_gone(&ctx, &failure);
-            return error(pending, errors, Cause::ClientClosedRequest, &id, None);
-        }
-        if failure.timed_out.is_some() {
-            return fail(pending, errors, &ctx, &target, failure, &id);
-        }
-        // An unsent streamed body is still whole; anything else needs its buffered copy to go again.
-        body_spent = !unsent || replay_body.is_some();
-        let replayable = unsent || replay_body.is_some();
-        let evidence = failure.evidence();
-        let safety = retry_safety(&evidence, is_idempotent, replayable);
-        if reused && !race_retried && !failure.deregistered && replayable && safety.is_safe() {
-            race_retried = true;
-            max_attempts += 1;
-            let ctx = log::AttemptCtx { max_attempts, ..ctx };
-            let cause = classify(&evidence);
-            log::attempt_failed(&ctx, cause, &failure);
-            if let Some(r) = pending.get() {
-                r.attempt_failed(&target.authority, cause);
-            }
-            fresh_retry = Some(index);
-            continue;
-        }
-        // The request came back unsent: retrying it elsewhere cannot duplicate anything.
-        if unsent && attempt < max_attempts {
-            let cause = classify(&evidence);
-            log::attempt_failed(&ctx, cause, &failure);
-            if let Some(r) = pending.get() {
-                r.attempt_failed(&target.authority, cause);
-            }
-            continue;
-        }
-        return fail(pending, errors, &ctx, &target, failure, &id);
     }
 }
 
@@ -409,6 +429,28 @@ fn fail(
         r.attempt_failed(ctx.target, cause);
     }
     error(pending, errors, cause, id, Some((ctx.target, &failure)))
+}
+
+/// The targets a request has tried, by index, in order: at most one per attempt, `1 + retries` (the keep-alive
+/// race's extra attempt goes to the same target). On the stack: a `Vec` was an allocation per request.
+#[derive(Default)]
+struct Tried {
+    at: [usize; 1 + MAX_RETRIES as usize],
+    len: usize,
+}
+
+impl Tried {
+    fn as_slice(&self) -> &[usize] {
+        &self.at[..self.len]
+    }
+
+    /// Config validation keeps `retries` within [`MAX_RETRIES`], so there is always room.
+    fn push(&mut self, index: usize) {
+        if let Some(slot) = self.at.get_mut(self.len) {
+            *slot = index;
+            self.len += 1;
+        }
+    }
 }
 
 /// ALB answers 463 when X-Forwarded-For holds more addresses than this.

@@ -60,7 +60,7 @@ pub(super) fn target_group(c: &mut Checker<'_>, written: &Spanned<file::TargetGr
     );
     let deregistration_delay =
         c.duration(&ctx, "deregistration_delay", g.deregistration_delay.as_ref(), secs(300), &[secs(0)..=secs(3600)]);
-    let retries = c.int(&ctx, "retries", g.retries.as_ref(), 1, 0..=5);
+    let retries = c.int(&ctx, "retries", g.retries.as_ref(), 1, 0..=i64::from(model::MAX_RETRIES));
     let retry_body_limit = c.int(&ctx, "retry_body_limit", g.retry_body_limit.as_ref(), 64 * 1024, 0..=1024 * 1024);
     let max_in_flight_requests =
         c.int(&ctx, "max_in_flight_requests", g.max_in_flight_requests.as_ref(), 0, 0..=1_000_000);
