@@ -3,6 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use http::HeaderValue;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -16,8 +17,9 @@ pub fn new_request_id() -> HeaderValue {
     let mut out = *b"Root=1-00000000-000000000000000000000000";
     write_hex(&mut out[7..15], u128::from(secs as u32));
     write_hex(&mut out[16..40], random);
-    // Only ASCII letters, digits, '=' and '-' were written.
-    let mut id = HeaderValue::from_bytes(&out)
+    // Only ASCII letters, digits, '=' and '-' were written. Owned by a `Bytes` whose clones (the response
+    // header) share it: a copied slice is promoted to shared storage, a second allocation, on its first clone.
+    let mut id = HeaderValue::from_maybe_shared(Bytes::from_owner(out))
         .unwrap_or_else(|_| HeaderValue::from_static("Root=1-00000000-000000000000000000000000"));
     id.set_sensitive(true);
     id
