@@ -75,7 +75,7 @@ const RECENT: usize = 32;
 /// The series of one family a thread used last, so the common request finds its series without the family's
 /// lock and hash. An entry holds its registry weakly: the allocation, hence its address, stays reserved while
 /// the entry lives, so a later registry (tests make many) never matches it. Its labels are held by value and
-/// compared by [`Same`], so a match never rests on an address alone either. Sound because these families never
+/// compared through a [`Key`], so a match never rests on an address alone either. Sound because these families never
 /// remove a series (only the health gauges are removed): a cached handle is the exported series.
 struct Recent<L, M> {
     entries: Vec<(Weak<Inner>, L, M)>,
@@ -83,17 +83,19 @@ struct Recent<L, M> {
     next: usize,
 }
 
-impl<L: Same + Clone + Hash + Eq, M: Clone> Recent<L, M> {
+impl<L: Clone + Hash + Eq, M: Clone> Recent<L, M> {
     const fn new() -> Self {
         Self { entries: Vec::new(), next: 0 }
     }
 
-    fn get<C: MetricConstructor<M>>(&mut self, owner: &Arc<Inner>, family: &Family<L, M, C>, labels: &L) -> &M {
+    fn get<C: MetricConstructor<M>>(&mut self, owner: &Arc<Inner>, family: &Family<L, M, C>, key: &impl Key<L>) -> &M {
         let ptr = Arc::as_ptr(owner);
-        let at = match self.entries.iter().position(|(o, l, _)| o.as_ptr() == ptr && l.same(labels)) {
+        let at = match self.entries.iter().position(|(o, l, _)| o.as_ptr() == ptr && key.matches(l)) {
             Some(at) => at,
             None => {
-                let entry = (Arc::downgrade(owner), labels.clone(), family.get_or_create_owned(labels));
+                let labels = key.labels();
+                let series = family.get_or_create_owned(&labels);
+                let entry = (Arc::downgrade(owner), labels, series);
                 if self.entries.len() < RECENT {
                     self.entries.push(entry);
                     self.entries.len() - 1
@@ -109,38 +111,57 @@ impl<L: Same + Clone + Hash + Eq, M: Clone> Recent<L, M> {
     }
 }
 
-/// Label-set equality that settles equal values by their address first: `==` on `Arc<str>` always compares
-/// the contents (std's pointer shortcut needs a sized type), and a request's listener and target group are the
-/// same `Arc`s as the cached ones. The target is copied per request, so it usually goes on to the contents.
-trait Same {
-    fn same(&self, other: &Self) -> bool;
+/// A request's label values, borrowed: a cached label set is matched by address first (`==` on `Arc<str>`
+/// always compares the contents, std's pointer shortcut needing a sized type, and a request's listener and
+/// target group are the same `Arc`s as the cached ones; the target is copied per request, so it usually goes on
+/// to the contents). The owned set is made only for a series not cached: cloning it for every lookup bumped
+/// reference counts that all worker threads share.
+trait Key<L> {
+    fn matches(&self, labels: &L) -> bool;
+    fn labels(&self) -> L;
 }
 
 fn same(a: &str, b: &str) -> bool {
     std::ptr::eq(a, b) || a == b
 }
 
-impl Same for RequestLabels {
-    fn same(&self, o: &Self) -> bool {
-        same(&self.listener, &o.listener) && same(&self.target_group, &o.target_group)
+/// (listener, target group)
+impl Key<RequestLabels> for (&Arc<str>, &Arc<str>) {
+    fn matches(&self, l: &RequestLabels) -> bool {
+        same(&l.listener, self.0) && same(&l.target_group, self.1)
+    }
+    fn labels(&self) -> RequestLabels {
+        RequestLabels { listener: self.0.clone(), target_group: self.1.clone() }
     }
 }
 
-impl Same for ListenerLabels {
-    fn same(&self, o: &Self) -> bool {
-        same(&self.listener, &o.listener)
+/// listener
+impl Key<ListenerLabels> for &Arc<str> {
+    fn matches(&self, l: &ListenerLabels) -> bool {
+        same(&l.listener, self)
+    }
+    fn labels(&self) -> ListenerLabels {
+        ListenerLabels { listener: Arc::clone(self) }
     }
 }
 
-impl Same for TargetClassLabels {
-    fn same(&self, o: &Self) -> bool {
-        same(self.class, o.class) && same(&self.target, &o.target) && same(&self.target_group, &o.target_group)
+/// (target group, target, class)
+impl Key<TargetClassLabels> for (&Arc<str>, &Arc<str>, &'static str) {
+    fn matches(&self, l: &TargetClassLabels) -> bool {
+        same(l.class, self.2) && same(&l.target, self.1) && same(&l.target_group, self.0)
+    }
+    fn labels(&self) -> TargetClassLabels {
+        TargetClassLabels { target_group: self.0.clone(), target: self.1.clone(), class: self.2 }
     }
 }
 
-impl Same for TargetLabels {
-    fn same(&self, o: &Self) -> bool {
-        same(&self.target, &o.target) && same(&self.target_group, &o.target_group)
+/// (target group, target)
+impl Key<TargetLabels> for (&Arc<str>, &Arc<str>) {
+    fn matches(&self, l: &TargetLabels) -> bool {
+        same(&l.target, self.1) && same(&l.target_group, self.0)
+    }
+    fn labels(&self) -> TargetLabels {
+        TargetLabels { target_group: self.0.clone(), target: self.1.clone() }
     }
 }
 
@@ -153,21 +174,21 @@ thread_local! {
 
 /// Applies `f` to `owner`'s series of `family` under `labels`, found through this thread's `cache` (or the
 /// family itself while the thread is being torn down and its cache is gone).
-fn with_series<L: Same + Clone + Hash + Eq, M: Clone, C: MetricConstructor<M>>(
+fn with_series<L: Clone + Hash + Eq, M: Clone, C: MetricConstructor<M>>(
     cache: &'static LocalKey<RefCell<Recent<L, M>>>,
     owner: &Arc<Inner>,
     family: &Family<L, M, C>,
-    labels: &L,
+    key: impl Key<L>,
     f: impl FnOnce(&M),
 ) {
     let mut f = Some(f);
     let _ = cache.try_with(|c| {
         if let Some(f) = f.take() {
-            f(c.borrow_mut().get(owner, family, labels));
+            f(c.borrow_mut().get(owner, family, &key));
         }
     });
     if let Some(f) = f {
-        f(&family.get_or_create(labels));
+        f(&family.get_or_create(&key.labels()));
     }
 }
 
@@ -374,21 +395,18 @@ impl Metrics {
         let i = &*self.inner;
         let tg = ex.target_group.as_ref().map_or(&i.empty, |t| &t.name);
         let listener = &ex.listener;
-        let labels = RequestLabels { listener: listener.clone(), target_group: tg.clone() };
-        with_series(&REQUESTS, &self.inner, &i.requests, &labels, |c| {
+        with_series(&REQUESTS, &self.inner, &i.requests, (listener, tg), |c| {
             c.inc();
         });
         let bytes = ex.received_bytes.saturating_add(ex.sent_bytes);
-        let labels = ListenerLabels { listener: listener.clone() };
-        with_series(&PROCESSED_BYTES, &self.inner, &i.processed_bytes, &labels, |c| {
+        with_series(&PROCESSED_BYTES, &self.inner, &i.processed_bytes, listener, |c| {
             c.inc_by(bytes);
         });
         let target = ex.attempts.last().map_or(&i.empty, |a| &a.target);
         match ex.target_status {
             Some(status) if ex.is_target_response() => {
-                let labels =
-                    TargetClassLabels { target_group: tg.clone(), target: target.clone(), class: status_class(status) };
-                with_series(&TARGET_RESPONSES, &self.inner, &i.target_responses, &labels, |c| {
+                let key = (tg, target, status_class(status));
+                with_series(&TARGET_RESPONSES, &self.inner, &i.target_responses, key, |c| {
                     c.inc();
                 });
             }
@@ -423,8 +441,7 @@ impl Metrics {
                 }
             }
             if let Some(rt) = a.response_time {
-                let labels = TargetLabels { target_group: tg.clone(), target: a.target.clone() };
-                with_series(&RESPONSE_TIMES, &self.inner, &i.target_response_time, &labels, |h| {
+                with_series(&RESPONSE_TIMES, &self.inner, &i.target_response_time, (tg, &a.target), |h| {
                     h.observe(rt.as_secs_f64());
                 });
             }
