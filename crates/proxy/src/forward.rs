@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt as _;
@@ -28,7 +29,7 @@ use crate::record::{ConnFacts, Pending, Record, Sink, head_bytes};
 use crate::relay;
 use crate::request_id::new_request_id;
 use crate::respond;
-use crate::runtime::{ListenerRuntime, Runtime};
+use crate::runtime::Runtime;
 use crate::upstream::{AttemptFailure, h1};
 
 /// What a request needs to know about the client connection it came on.
@@ -55,10 +56,10 @@ pub struct ClientConn {
 /// and of their callee's state, so the future hyper holds per request was over 3 KiB and was copied whole at
 /// each level.
 pub fn handle(
-    rt: Arc<Runtime>,
+    rt: &Runtime,
     client: Arc<ClientConn>,
     req: Request<Incoming>,
-) -> impl Future<Output = Response<ProxyBody>> + Send + 'static {
+) -> impl Future<Output = Response<ProxyBody>> + Send + use<> {
     let id = new_request_id();
     let mut record = Record::begin(&client.facts, client.peer, &req, &id);
     let verdict = client.verdicts.take();
@@ -75,10 +76,10 @@ pub fn handle(
     // Defensive mode, Ambiguous request: served, then the client connection ends (the target's too).
     let close = action == GuardAction::AllowThenClose;
     let then_close = move |resp| if close { close_connection(resp) } else { resp };
-    match route(&rt, &client, &req, &id, &mut pending) {
+    match route(rt, &client, &req, &id, &mut pending) {
         Routed::Answered(resp) => Either::Left(future::ready(then_close(resp))),
-        Routed::Forward(listener, group) => {
-            Either::Right(forward(errors, listener, client, group, req, id, pending, close).map(then_close))
+        Routed::Forward(idle_timeout, group) => {
+            Either::Right(forward(errors, idle_timeout, client, group, req, id, pending, close).map(then_close))
         }
     }
 }
@@ -91,8 +92,8 @@ fn close_connection(mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
 /// Where routing sent a request.
 #[expect(clippy::large_enum_variant, reason = "returned once and taken apart at once; boxing would cost an allocation")]
 enum Routed {
-    /// To a target group, through this listener's snapshot.
-    Forward(Arc<ListenerRuntime>, Arc<Group>),
+    /// To a target group, under the listener's idle_timeout.
+    Forward(Duration, Arc<Group>),
     /// Nowhere further: a fixed response, or an error (both recorded).
     Answered(Response<ProxyBody>),
 }
@@ -105,7 +106,7 @@ fn route(
     pending: &mut Pending,
 ) -> Routed {
     let errors = rt.config.errors;
-    let Some(listener) = rt.listeners.get(&*client.facts.listener).cloned() else {
+    let Some(listener) = rt.listeners.get(&*client.facts.listener) else {
         // The listener left the configuration while this connection was open.
         return Routed::Answered(error(pending, errors, Cause::NoRoute, id, None));
     };
@@ -131,7 +132,7 @@ fn route(
         r.route(route.priority, Actions::FORWARD);
         r.group(&group.tg_ref);
     }
-    Routed::Forward(listener, group)
+    Routed::Forward(listener.config.idle_timeout, group)
 }
 
 /// Records a response the gateway generated and returns it.
@@ -214,7 +215,7 @@ async fn prepare_body(
     method: &Method,
     body: Incoming,
     limit: u64,
-    read_timeout: std::time::Duration,
+    read_timeout: Duration,
     progress: &Arc<RequestProgress>,
 ) -> Result<(UpstreamRequestBody, Option<Bytes>), Cause> {
     if !idempotent(method) {
@@ -241,7 +242,7 @@ async fn prepare_body(
 #[expect(clippy::manual_async_fn, reason = "an async fn would hold each argument twice")]
 fn forward(
     errors: Errors,
-    listener: Arc<ListenerRuntime>,
+    idle_timeout: Duration,
     client: Arc<ClientConn>,
     group: Arc<Group>,
     req: Request<Incoming>,
@@ -250,7 +251,7 @@ fn forward(
     close_upstream: bool,
 ) -> impl Future<Output = Response<ProxyBody>> + Send {
     async move {
-        let (listener, client, group, pending, id) = (&*listener, &*client, &group, &mut pending, &id);
+        let (client, group, pending, id) = (&*client, &group, &mut pending, &id);
         if group.targets.is_empty() {
             return error(pending, errors, Cause::NoRegisteredTargets, id, None);
         }
@@ -266,18 +267,11 @@ fn forward(
         }
         let (mut parts, body, forwarded) = upstream_request(req, client, id);
         let is_idempotent = idempotent(&parts.method);
-        let (mut body, replay_body) = match prepare_body(
-            &parts.method,
-            body,
-            group.config.retry_body_limit,
-            listener.config.idle_timeout,
-            &progress,
-        )
-        .await
-        {
-            Ok(prepared) => prepared,
-            Err(cause) => return error(pending, errors, cause, id, None),
-        };
+        let (mut body, replay_body) =
+            match prepare_body(&parts.method, body, group.config.retry_body_limit, idle_timeout, &progress).await {
+                Ok(prepared) => prepared,
+                Err(cause) => return error(pending, errors, cause, id, None),
+            };
         let framing = h1::head::request_framing(
             &parts.method,
             &mut parts.headers,
@@ -365,7 +359,7 @@ fn forward(
                         reuse: !close_upstream,
                         admitted,
                     };
-                    return relay::relay(resp, lease, done, id, listener.config.idle_timeout);
+                    return relay::relay(resp, lease, done, id, idle_timeout);
                 }
                 Err(err) => err,
             };
