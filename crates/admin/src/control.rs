@@ -8,8 +8,8 @@ use std::path::Path;
 use http::StatusCode;
 use serde_json::{Value, json};
 use waygate_config::TargetSpec;
-use waygate_proxy::Gateway;
 use waygate_proxy::lifecycle::ControlError;
+use waygate_proxy::{Gateway, ReloadError};
 
 use crate::reply::{self, Reply};
 
@@ -100,21 +100,12 @@ pub async fn reload(gw: &Gateway, path: Option<&Path>, actor: &str) -> Reply {
             "this gateway runs without a configuration file (demo): nothing to reload",
         );
     };
-    let config = match waygate_config::load(path) {
-        Ok(c) => c,
-        Err(e) => {
-            let message = format!("reload rejected, the running configuration stays:\n{e}");
-            gw.audit().record(actor, waygate_proxy::lifecycle::Action::ReloadRejected, None, None, e.to_string());
-            return reply::error(StatusCode::UNPROCESSABLE_ENTITY, &message);
-        }
+    let message = match gw.reload_file(path, actor).await {
+        Ok(()) => return reply::json(StatusCode::OK, &json!({ "reloaded": path.display().to_string() })),
+        Err(ReloadError::Config(e)) => format!("reload rejected, the running configuration stays:\n{e}"),
+        Err(ReloadError::Apply(e)) => format!("reload rejected, the running configuration stays: {e}"),
     };
-    match gw.reload_by(config, actor).await {
-        Ok(()) => reply::json(StatusCode::OK, &json!({ "reloaded": path.display().to_string() })),
-        Err(e) => reply::error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &format!("reload rejected, the running configuration stays: {e}"),
-        ),
-    }
+    reply::error(StatusCode::UNPROCESSABLE_ENTITY, &message)
 }
 
 #[cfg(test)]

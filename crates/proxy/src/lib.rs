@@ -96,6 +96,16 @@ struct Inner {
 #[derive(Debug)]
 pub struct GatewayError(pub String);
 
+/// Why a reload from a file was refused. Either way the running configuration stays, and the audit log has a
+/// `reload_rejected` event saying why.
+#[derive(Debug)]
+pub enum ReloadError {
+    /// The file did not load (every error located at file:line:col).
+    Config(waygate_config::ConfigErrors),
+    /// It loaded but could not be applied (e.g. a new listener could not bind).
+    Apply(GatewayError),
+}
+
 impl std::fmt::Display for GatewayError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -206,6 +216,19 @@ impl Gateway {
     /// The address a listener actually bound (differs from the configured one for port 0).
     pub async fn local_addr(&self, listener: &str) -> Option<SocketAddr> {
         self.inner.listeners.lock().await.get(listener).map(|b| b.local)
+    }
+
+    /// Loads `path` and applies it as [`Gateway::reload_by`] does; what SIGHUP and the admin API both do. A file
+    /// that does not load is refused and audited like one that cannot be applied.
+    pub async fn reload_file(&self, path: &std::path::Path, actor: &str) -> Result<(), ReloadError> {
+        let config = match waygate_config::load(path) {
+            Ok(config) => config,
+            Err(e) => {
+                self.audit().record(actor, Action::ReloadRejected, None, None, e.to_string());
+                return Err(ReloadError::Config(e));
+            }
+        };
+        self.reload_by(config, actor).await.map_err(ReloadError::Apply)
     }
 
     /// [`Gateway::reload_by`] with the actor "config".

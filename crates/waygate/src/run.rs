@@ -11,7 +11,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use waygate_admin::AdminState;
 use waygate_config::Config;
 use waygate_proxy::workers::Workers;
-use waygate_proxy::{Drain, Gateway};
+use waygate_proxy::{Drain, Gateway, ReloadError};
 
 pub async fn run(path: &Path, drain_timeout: Duration, workers: usize) -> u8 {
     if !path.exists() {
@@ -100,24 +100,15 @@ async fn reload(gateway: &Gateway, path: Option<&Path>) {
         tracing::warn!(target: "waygate::reload", "SIGHUP ignored: no configuration file to reload");
         return;
     };
-    match waygate_config::load(path) {
-        Err(e) => {
-            tracing::error!(target: "waygate::reload", file = %path.display(), "reload rejected, keeping the running configuration:\n{e}");
-            gateway.audit().record(
-                "signal",
-                waygate_proxy::lifecycle::Action::ReloadRejected,
-                None,
-                None,
-                e.to_string(),
-            );
+    match gateway.reload_file(path, "signal").await {
+        Ok(()) => {
+            tracing::info!(target: "waygate::reload", file = %path.display(), actor = "signal", "configuration reloaded")
         }
-        Ok(config) => match gateway.reload_by(config, "signal").await {
-            Ok(()) => {
-                tracing::info!(target: "waygate::reload", file = %path.display(), actor = "signal", "configuration reloaded")
-            }
-            Err(e) => {
-                tracing::error!(target: "waygate::reload", file = %path.display(), "reload rejected, keeping the running configuration: {e}")
-            }
-        },
+        Err(ReloadError::Config(e)) => {
+            tracing::error!(target: "waygate::reload", file = %path.display(), "reload rejected, keeping the running configuration:\n{e}");
+        }
+        Err(ReloadError::Apply(e)) => {
+            tracing::error!(target: "waygate::reload", file = %path.display(), "reload rejected, keeping the running configuration: {e}")
+        }
     }
 }

@@ -109,6 +109,13 @@ async fn sighup_picks_up_a_new_target_and_rejects_a_broken_file() {
     gw.wait_line(&["waygate.toml:2:8"]);
     let still = tokio::task::spawn_blocking(move || http_get(addr, "/")).await.unwrap();
     assert!(still.contains("x-backend: new"), "the running config stays: {still}");
+    // The refusal is audited as the signal's, with the located error, as the admin API's reload does.
+    let audit = tokio::task::spawn_blocking(move || http_get(admin, "/api/v1/audit")).await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(audit.split("\r\n\r\n").nth(1).unwrap_or("")).unwrap();
+    let rejected = body["events"].as_array().unwrap().iter().find(|e| e["action"] == "reload_rejected").cloned();
+    let rejected = rejected.unwrap_or_else(|| panic!("no reload_rejected event: {audit}"));
+    assert_eq!(rejected["actor"], "signal", "{rejected}");
+    assert!(rejected["details"].as_str().unwrap_or("").contains("waygate.toml:2:8"), "{rejected}");
 }
 
 /// A request in flight when SIGTERM arrives completes; new connections are refused; the process exits 0.
