@@ -69,9 +69,8 @@ pub struct WriterSummary {
 /// How long the writer lets records accumulate between drains while traffic flows (bounded latency to disk).
 const BATCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// Records travel by value, on purpose: boxing them would cost an allocation per request, while the bounded
-/// queue holds `queue_capacity` slots of ~0.5 KB (4 MB at the default 8192), allocated once.
-#[allow(clippy::large_enum_variant)]
+/// Records travel boxed, as the request path built them (an exchange is over half a kilobyte; it was copied at
+/// every move): the bounded queue's `queue_capacity` slots hold pointers.
 enum Msg {
     Record(Box<Exchange>),
     Wake,
