@@ -75,8 +75,8 @@ const RECENT: usize = 32;
 /// The series of one family a thread used last, so the common request finds its series without the family's
 /// lock and hash. An entry holds its registry weakly: the allocation, hence its address, stays reserved while
 /// the entry lives, so a later registry (tests make many) never matches it. Its labels are held by value and
-/// compared through a [`Key`], so a match never rests on an address alone either. Sound because these families never
-/// remove a series (only the health gauges are removed): a cached handle is the exported series.
+/// compared through a [`Key`], so a match never rests on an address alone either. Sound because these families
+/// never remove a series (only the health gauges are removed): a cached handle is the exported series.
 struct Recent<L, M> {
     entries: Vec<(Weak<Inner>, L, M)>,
     /// The entry replaced next once the cache is full (round robin).
@@ -172,7 +172,7 @@ thread_local! {
     static RESPONSE_TIMES: RefCell<Recent<TargetLabels, Histogram>> = const { RefCell::new(Recent::new()) };
 }
 
-/// Applies `f` to `owner`'s series of `family` under `labels`, found through this thread's `cache` (or the
+/// Applies `f` to `owner`'s series of `family` under `key`'s labels, found through this thread's `cache` (or the
 /// family itself while the thread is being torn down and its cache is gone).
 fn with_series<L: Clone + Hash + Eq, M: Clone, C: MetricConstructor<M>>(
     cache: &'static LocalKey<RefCell<Recent<L, M>>>,
