@@ -323,10 +323,7 @@ fn forward(
                     Ok(lease) => lease,
                     Err(failure) => {
                         let cause = failure.classify();
-                        log::attempt_failed(&ctx, cause, &failure);
-                        if let Some(r) = pending.get() {
-                            r.attempt_failed(&target.authority, cause);
-                        }
+                        attempt_failed(pending, &ctx, cause, &failure);
                         health::observe_failure(group, &target, cause);
                         // Nothing reached the target: always safe to try another (FAULTS.md).
                         if attempt < max_attempts {
@@ -384,21 +381,13 @@ fn forward(
                 race_retried = true;
                 max_attempts += 1;
                 let ctx = log::AttemptCtx { max_attempts, ..ctx };
-                let cause = classify(&evidence);
-                log::attempt_failed(&ctx, cause, &failure);
-                if let Some(r) = pending.get() {
-                    r.attempt_failed(&target.authority, cause);
-                }
+                attempt_failed(pending, &ctx, classify(&evidence), &failure);
                 fresh_retry = Some(index);
                 continue;
             }
             // The request came back unsent: retrying it elsewhere cannot duplicate anything.
             if unsent && attempt < max_attempts {
-                let cause = classify(&evidence);
-                log::attempt_failed(&ctx, cause, &failure);
-                if let Some(r) = pending.get() {
-                    r.attempt_failed(&target.authority, cause);
-                }
+                attempt_failed(pending, &ctx, classify(&evidence), &failure);
                 continue;
             }
             return fail(pending, errors, &ctx, &target, failure, id);
@@ -415,14 +404,19 @@ fn fail(
     id: &HeaderValue,
 ) -> Response<ProxyBody> {
     let cause = failure.classify();
-    log::attempt_failed(ctx, cause, &failure);
+    attempt_failed(pending, ctx, cause, &failure);
     if cause == Cause::TargetDeregistered {
         log::deregistered(id, target);
     }
+    error(pending, errors, cause, id, Some((ctx.target, &failure)))
+}
+
+/// A failed attempt, in the system log with its evidence and in the record's attempt lists.
+fn attempt_failed(pending: &mut Pending, ctx: &log::AttemptCtx<'_>, cause: Cause, failure: &AttemptFailure) {
+    log::attempt_failed(ctx, cause, failure);
     if let Some(r) = pending.get() {
         r.attempt_failed(ctx.target, cause);
     }
-    error(pending, errors, cause, id, Some((ctx.target, &failure)))
 }
 
 /// The targets a request has tried, by index, in order: at most one per attempt, `1 + retries` (the keep-alive
