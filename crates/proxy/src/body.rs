@@ -273,10 +273,6 @@ impl Body for RelayBody {
 }
 
 /// Every response body the gateway sends to clients.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "relayed bodies are the common case: boxing would cost an allocation per request"
-)]
 pub enum ProxyBody {
     Relay(RelayBody),
     Full(Option<Bytes>),

@@ -20,7 +20,7 @@ use waygate_faults::{Cause, classify, retry_safety};
 use waygate_telemetry::Actions;
 
 use crate::body::{ProxyBody, RequestProgress, UpstreamRequestBody};
-use crate::group::{Group, Target};
+use crate::group::{Admitted, Group, Target};
 use crate::guard::{Action as GuardAction, Verdicts};
 use crate::headers::{self, Forwarded, X_REQUEST_ID};
 use crate::health;
@@ -51,13 +51,14 @@ pub struct ClientConn {
 
 /// Handles one client request on the given snapshot. Every way out emits exactly one record.
 ///
-/// What needs no waiting (the record, the guard's verdict, routing) is done here, as hyper hands the request
-/// over; only a forwarded request becomes a future. Nested async fns each kept their own copy of the request
-/// and of their callee's state, so the future hyper holds per request was over 3 KiB and was copied whole at
-/// each level.
+/// What needs no waiting is done here, as hyper hands the request over: the record, the guard's verdict,
+/// routing, admission, and the request head the target will get, encoded once. Only the exchange with the
+/// target becomes a future, and it no longer holds the client's request head (hyper's read buffer is free for
+/// the next request while the target answers). Nested async fns each kept their own copy of the request and of
+/// their callee's state, so the future hyper holds per request was over 3 KiB and was copied whole at each level.
 pub fn handle(
     rt: &Runtime,
-    client: Arc<ClientConn>,
+    client: &ClientConn,
     req: Request<Incoming>,
 ) -> impl Future<Output = Response<ProxyBody>> + Send + use<> {
     let id = new_request_id();
@@ -76,12 +77,28 @@ pub fn handle(
     // Defensive mode, Ambiguous request: served, then the client connection ends (the target's too).
     let close = action == GuardAction::AllowThenClose;
     let then_close = move |resp| if close { close_connection(resp) } else { resp };
-    match route(rt, &client, &req, &id, &mut pending) {
-        Routed::Answered(resp) => Either::Left(future::ready(then_close(resp))),
-        Routed::Forward(idle_timeout, group) => {
-            Either::Right(forward(errors, idle_timeout, client, group, req, id, pending, close).map(then_close))
-        }
+    let (idle_timeout, group) = match route(rt, client, &req, &id, &mut pending) {
+        Routed::Answered(resp) => return Either::Left(future::ready(then_close(resp))),
+        Routed::Forward(idle_timeout, group) => (idle_timeout, group),
+    };
+    let admitted = match admit(&group) {
+        Ok(admitted) => admitted,
+        Err(cause) => return Either::Left(future::ready(then_close(error(&mut pending, errors, cause, &id, None)))),
+    };
+    let outgoing = Outgoing::new(req, client, &id, &group, &mut pending, admitted);
+    Either::Right(forward(errors, idle_timeout, group, outgoing, id, pending, close).map(then_close))
+}
+
+/// Whether the group can take the request now: it has targets, a healthy one (unless it fails open), and room
+/// under its in-flight limit.
+fn admit(group: &Group) -> Result<Admitted, Cause> {
+    if group.targets.is_empty() {
+        return Err(Cause::NoRegisteredTargets);
     }
+    if !group.config.fail_open && group.all_unhealthy() {
+        return Err(Cause::NoHealthyTargets);
+    }
+    group.admit().ok_or(Cause::GatewayOverloaded)
 }
 
 fn close_connection(mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
@@ -175,32 +192,72 @@ fn fixed_response(fixed: &FixedResponse, id: &HeaderValue) -> Response<ProxyBody
     resp
 }
 
-/// The request head as the target will see it: the client's headers less hop-by-hop ones, and the forwarding
-/// headers the gateway adds (HTTP/1.1 and the origin-form URI are the exchange's to write).
-fn upstream_request<'a>(
-    req: Request<Incoming>,
-    client: &'a ClientConn,
-    id: &'a HeaderValue,
-) -> (http::request::Parts, Incoming, Forwarded<'a>) {
-    let (mut parts, body) = req.into_parts();
-    let trailers = headers::accepts_trailers(parts.version, &parts.headers);
-    // HTTP/2 has no Host header: its `:authority` becomes one (the client's Host, when sent, is kept).
-    let authority = (!parts.headers.contains_key(header::HOST))
-        .then(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
-        .flatten();
-    headers::strip_hop_by_hop(&mut parts.headers);
-    let fwd = Forwarded {
-        prior_xff: Forwarded::prior_xff(&parts.headers),
-        client_ip: &client.client_ip,
-        proto: client.proto,
-        port: &client.port_header,
-        request_id: id,
-        trailers,
-    };
-    if let Some(host) = authority {
-        parts.headers.insert(header::HOST, host);
+/// A forwarded request as every attempt sends it: its head encoded for the target, its body, and what the
+/// attempts need to know about both.
+struct Outgoing {
+    request: h1::Request,
+    body: BodyPlan,
+    idempotent: bool,
+    progress: Arc<RequestProgress>,
+    /// Counts against the group's in-flight limit; handed to the response body, which releases it at its end.
+    admitted: Admitted,
+}
+
+/// The request body as the attempts will send it.
+enum BodyPlan {
+    /// Streamed or empty, with its bytes when they can be replayed (an empty body).
+    Ready(UpstreamRequestBody, Option<Bytes>),
+    /// Idempotent, of known length within `retry_body_limit`: read whole first, so that a keep-alive race can
+    /// send it again.
+    Collect(Incoming),
+}
+
+impl Outgoing {
+    /// The request head as the target will see it: the client's headers less hop-by-hop ones, and the
+    /// forwarding headers the gateway adds, written in HTTP/1.1 origin form with the body's framing.
+    fn new(
+        req: Request<Incoming>,
+        client: &ClientConn,
+        id: &HeaderValue,
+        group: &Group,
+        pending: &mut Pending,
+        admitted: Admitted,
+    ) -> Self {
+        let progress = Arc::new(RequestProgress::default());
+        if let Some(r) = pending.get() {
+            r.body(&progress);
+        }
+        let (mut parts, body) = req.into_parts();
+        let trailers = headers::accepts_trailers(parts.version, &parts.headers);
+        // HTTP/2 has no Host header: its `:authority` becomes one (the client's Host, when sent, is kept).
+        let authority = (!parts.headers.contains_key(header::HOST))
+            .then(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
+            .flatten();
+        headers::strip_hop_by_hop(&mut parts.headers);
+        let forwarded = Forwarded {
+            prior_xff: Forwarded::prior_xff(&parts.headers),
+            client_ip: &client.client_ip,
+            proto: client.proto,
+            port: &client.port_header,
+            request_id: id,
+            trailers,
+        };
+        if let Some(host) = authority {
+            parts.headers.insert(header::HOST, host);
+        }
+        let idempotent = idempotent(&parts.method);
+        // The framing a collected body gets is the one its known length gives now.
+        let framing = h1::head::request_framing(
+            &parts.method,
+            &mut parts.headers,
+            body.size_hint().exact(),
+            body.is_end_stream(),
+        );
+        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let request = h1::Request::new(&parts.method, target, &parts.headers, &forwarded, framing);
+        let body = BodyPlan::new(idempotent, body, group.config.retry_body_limit, &progress);
+        Self { request, body, idempotent, progress, admitted }
     }
-    (parts, body, fwd)
 }
 
 /// Methods RFC 9110 §9.2.2 calls idempotent: safe to send twice.
@@ -208,82 +265,60 @@ fn idempotent(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
 }
 
-/// Prepares the body: an idempotent request with no body, or a small one with a Content-Length, is read whole
-/// so it can be replayed after a keep-alive race; anything else streams. Returns the body and, when it can be
-/// replayed, its bytes.
-async fn prepare_body(
-    method: &Method,
+impl BodyPlan {
+    /// An idempotent request with no body, or a small one with a Content-Length, can be replayed after a
+    /// keep-alive race (the small one once read whole); anything else streams.
+    fn new(idempotent: bool, body: Incoming, limit: u64, progress: &Arc<RequestProgress>) -> Self {
+        if !idempotent {
+            return Self::Ready(UpstreamRequestBody::new(body, progress.clone()), None);
+        }
+        if body.is_end_stream() {
+            return Self::Ready(UpstreamRequestBody::empty(progress.clone()), Some(Bytes::new()));
+        }
+        if body.size_hint().exact().is_none_or(|n| n > limit) {
+            return Self::Ready(UpstreamRequestBody::new(body, progress.clone()), None);
+        }
+        Self::Collect(body)
+    }
+}
+
+/// Reads a small body whole, within `read_timeout`; returns it and its bytes for a replay.
+async fn collect(
     body: Incoming,
-    limit: u64,
     read_timeout: Duration,
-    progress: &Arc<RequestProgress>,
+    progress: Arc<RequestProgress>,
 ) -> Result<(UpstreamRequestBody, Option<Bytes>), Cause> {
-    if !idempotent(method) {
-        return Ok((UpstreamRequestBody::new(body, progress.clone()), None));
-    }
-    if body.is_end_stream() {
-        return Ok((UpstreamRequestBody::empty(progress.clone()), Some(Bytes::new())));
-    }
-    if body.size_hint().exact().is_none_or(|n| n > limit) {
-        return Ok((UpstreamRequestBody::new(body, progress.clone()), None));
-    }
     let bytes = match tokio::time::timeout(read_timeout, body.collect()).await {
         Err(_) => return Err(Cause::ClientRequestTimeout),
         Ok(Err(_)) => return Err(Cause::ClientClosedRequest),
         Ok(Ok(collected)) => collected.to_bytes(),
     };
-    Ok((UpstreamRequestBody::buffered(bytes.clone(), progress.clone()), Some(bytes)))
+    Ok((UpstreamRequestBody::buffered(bytes.clone(), progress), Some(bytes)))
 }
 
 /// Sends the request to the group's targets (retrying as FAULTS.md allows) and relays the response. Owns what
 /// it uses, so that it is the one future of a forwarded request. A plain fn returning an async block, not an
 /// async fn: an async fn moves each argument into a second slot of its future.
-#[allow(clippy::too_many_arguments)]
 #[expect(clippy::manual_async_fn, reason = "an async fn would hold each argument twice")]
 fn forward(
     errors: Errors,
     idle_timeout: Duration,
-    client: Arc<ClientConn>,
     group: Arc<Group>,
-    req: Request<Incoming>,
+    outgoing: Outgoing,
     id: HeaderValue,
     mut pending: Pending,
     close_upstream: bool,
 ) -> impl Future<Output = Response<ProxyBody>> + Send {
     async move {
-        let (client, group, pending, id) = (&*client, &group, &mut pending, &id);
-        if group.targets.is_empty() {
-            return error(pending, errors, Cause::NoRegisteredTargets, id, None);
-        }
-        if !group.config.fail_open && group.all_unhealthy() {
-            return error(pending, errors, Cause::NoHealthyTargets, id, None);
-        }
-        let Some(admitted) = group.admit() else {
-            return error(pending, errors, Cause::GatewayOverloaded, id, None);
-        };
-        let progress = Arc::new(RequestProgress::default());
-        if let Some(r) = pending.get() {
-            r.body(&progress);
-        }
-        let (mut parts, body, forwarded) = upstream_request(req, client, id);
-        let is_idempotent = idempotent(&parts.method);
-        let (mut body, replay_body) =
-            match prepare_body(&parts.method, body, group.config.retry_body_limit, idle_timeout, &progress).await {
-                Ok(prepared) => prepared,
+        let (group, pending, id) = (&group, &mut pending, &id);
+        // Used in place: taking `outgoing` apart would give each part a second slot in this future.
+        let (mut body, replay_body) = match outgoing.body {
+            BodyPlan::Ready(body, replay) => (body, replay),
+            // Boxed: rare, and its state would otherwise be part of every request's future.
+            BodyPlan::Collect(body) => match Box::pin(collect(body, idle_timeout, outgoing.progress.clone())).await {
+                Ok(collected) => collected,
                 Err(cause) => return error(pending, errors, cause, id, None),
-            };
-        let framing = h1::head::request_framing(
-            &parts.method,
-            &mut parts.headers,
-            body.size_hint().exact(),
-            body.is_end_stream(),
-        );
-        let outgoing = h1::Request {
-            method: &parts.method,
-            target: parts.uri.path_and_query().map_or("/", |pq| pq.as_str()),
-            headers: &parts.headers,
-            extra: &forwarded,
-            framing,
+            },
         };
         let mut max_attempts = 1 + group.config.retries as usize;
         let mut tried = Tried::default();
@@ -309,7 +344,8 @@ fn forward(
             };
             let in_flight = group.targets[index].begin();
             let target = in_flight.target().clone();
-            let ctx = log::AttemptCtx {
+            // Made where needed (failures), not kept through the exchange in the request's future.
+            let ctx = |max_attempts| log::AttemptCtx {
                 request_id: id,
                 group: &group.config.name,
                 target: &target.authority,
@@ -323,7 +359,7 @@ fn forward(
                     Ok(lease) => lease,
                     Err(failure) => {
                         let cause = failure.classify();
-                        attempt_failed(pending, &ctx, cause, &failure);
+                        attempt_failed(pending, &ctx(max_attempts), cause, &failure);
                         health::observe_failure(group, &target, cause);
                         // Nothing reached the target: always safe to try another (FAULTS.md).
                         if attempt < max_attempts {
@@ -334,14 +370,14 @@ fn forward(
                 };
             if body_spent {
                 match &replay_body {
-                    Some(bytes) => body = UpstreamRequestBody::buffered(bytes.clone(), progress.clone()),
+                    Some(bytes) => body = UpstreamRequestBody::buffered(bytes.clone(), outgoing.progress.clone()),
                     None => return error(pending, errors, Cause::NoRegisteredTargets, id, None),
                 }
             }
             if let Some(r) = pending.get() {
                 r.request_sent();
             }
-            let sent = lease.send(&outgoing, &mut body, group.config.response_timeout).await;
+            let sent = lease.send(&outgoing.request, &mut body, group.config.response_timeout).await;
             let err = match sent {
                 Ok(resp) => {
                     target.health.passive_success();
@@ -354,7 +390,7 @@ fn forward(
                         record,
                         sink: pending.sink().clone(),
                         reuse: !close_upstream,
-                        admitted,
+                        admitted: outgoing.admitted,
                     };
                     return relay::relay(resp, lease, done, id, idle_timeout);
                 }
@@ -366,31 +402,30 @@ fn forward(
             let reused = lease.reused;
             lease.abort();
             if client_failed {
-                log::client_gone(&ctx, &failure);
+                log::client_gone(&ctx(max_attempts), &failure);
                 return error(pending, errors, Cause::ClientClosedRequest, id, None);
             }
             if failure.timed_out.is_some() {
-                return fail(pending, errors, &ctx, &target, failure, id);
+                return fail(pending, errors, &ctx(max_attempts), &target, failure, id);
             }
             // An unsent streamed body is still whole; anything else needs its buffered copy to go again.
             body_spent = !unsent || replay_body.is_some();
             let replayable = unsent || replay_body.is_some();
             let evidence = failure.evidence();
-            let safety = retry_safety(&evidence, is_idempotent, replayable);
+            let safety = retry_safety(&evidence, outgoing.idempotent, replayable);
             if reused && !race_retried && !failure.deregistered && replayable && safety.is_safe() {
                 race_retried = true;
                 max_attempts += 1;
-                let ctx = log::AttemptCtx { max_attempts, ..ctx };
-                attempt_failed(pending, &ctx, classify(&evidence), &failure);
+                attempt_failed(pending, &ctx(max_attempts), classify(&evidence), &failure);
                 fresh_retry = Some(index);
                 continue;
             }
             // The request came back unsent: retrying it elsewhere cannot duplicate anything.
             if unsent && attempt < max_attempts {
-                attempt_failed(pending, &ctx, classify(&evidence), &failure);
+                attempt_failed(pending, &ctx(max_attempts), classify(&evidence), &failure);
                 continue;
             }
-            return fail(pending, errors, &ctx, &target, failure, id);
+            return fail(pending, errors, &ctx(max_attempts), &target, failure, id);
         }
     }
 }

@@ -191,12 +191,11 @@ async fn serve_http<I>(
         // Borrowed for routing only (what the request keeps is cloned from it): a full load would bump the
         // snapshot's reference count, which every worker thread shares, twice per request.
         let rt = runtime.load();
-        let client = client.clone();
         // Released even when hyper drops the request future early.
         let (guard, _) = Held::enter(&in_flight);
         // Boxed per request: hyper keeps a slot for the service future from the connection's first byte to its
         // last, so an unboxed one (kilobytes) would stay allocated on every idle keep-alive connection.
-        Box::pin(forward::handle(&rt, client, req).map(move |resp| {
+        Box::pin(forward::handle(&rt, &client, req).map(move |resp| {
             drop(guard);
             Ok::<_, Infallible>(resp)
         }))

@@ -58,7 +58,9 @@ pub struct Connection {
 /// A connection leased for one request.
 #[derive(Debug)]
 pub struct Lease {
-    pub conn: Connection,
+    /// Boxed: a connection moves from the pool to a request, into its response body and back, and its
+    /// buffers and counters (over 200 bytes) were copied at each move and held inline in the request's future.
+    pub conn: Box<Connection>,
     /// Taken from the pool rather than opened for this request.
     pub reused: bool,
     /// How long it sat idle in the pool before this request.
@@ -75,15 +77,16 @@ impl Lease {
         self.conn.counters.close_by_gateway();
     }
 
-    /// Sends a request and awaits its response head ([`h1::Conn::send`]).
-    pub async fn send(
-        &mut self,
-        req: &h1::Request<'_>,
-        body: &mut UpstreamRequestBody,
+    /// Sends a request and awaits its response head ([`h1::Conn::send`]). The exchange's own future, not one
+    /// wrapped around it: an async fn here added its arguments to every request's state.
+    pub fn send<'a>(
+        &'a mut self,
+        req: &'a h1::Request,
+        body: &'a mut UpstreamRequestBody,
         response_timeout: Duration,
-    ) -> Result<h1::Response, h1::SendError> {
-        let counters = &self.conn.counters;
-        self.conn.h1.send(req, body, response_timeout, || counters.attempt_bytes_written()).await
+    ) -> impl Future<Output = Result<h1::Response, h1::SendError>> + Send + 'a {
+        let Connection { h1, counters, .. } = &mut *self.conn;
+        h1.send(req, body, response_timeout, || counters.attempt_bytes_written())
     }
 }
 
@@ -159,12 +162,12 @@ impl Upstream {
         }
         let counters = connected.counters;
         counters.begin_use();
-        let conn = Connection {
+        let conn = Box::new(Connection {
             h1: h1::Conn::new(connected.transport),
             counters,
             probe,
             _open: self.metrics.connection_opened(Side::Target),
-        };
+        });
         Ok(Lease { conn, reused: false, idle_before_use: None })
     }
 

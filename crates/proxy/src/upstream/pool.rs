@@ -25,14 +25,14 @@ use crate::lock;
 /// An idle connection waiting for its next request.
 #[derive(Debug)]
 struct IdleConn {
-    conn: Connection,
+    conn: Box<Connection>,
     parked_at: Instant,
 }
 
 /// A connection taken from the pool, and how long it sat there.
 #[derive(Debug)]
 pub struct CheckedOut {
-    pub conn: Connection,
+    pub conn: Box<Connection>,
     pub idle_for: Duration,
 }
 
@@ -125,7 +125,7 @@ impl Pool {
     }
 
     /// Parks a connection whose exchange completed; drops the oldest when the pool is full.
-    pub fn park(self: &Arc<Self>, conn: Connection, idle_timeout: Duration) {
+    pub fn park(self: &Arc<Self>, conn: Box<Connection>, idle_timeout: Duration) {
         conn.counters.mark_idle();
         let now = Instant::now();
         let index = self.index();

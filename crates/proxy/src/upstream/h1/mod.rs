@@ -94,15 +94,28 @@ pub struct Response {
     pub request_complete: bool,
 }
 
-/// The request to send: its head already rewritten for the target.
-pub struct Request<'a> {
-    pub method: &'a Method,
-    /// Origin form: path and query.
-    pub target: &'a str,
-    pub headers: &'a HeaderMap,
-    /// Fields written after (and in place of some of) `headers`: the forwarding headers.
-    pub extra: &'a dyn ExtraFields,
-    pub framing: RequestFraming,
+/// The request to send: its head encoded for the target once, before the first attempt ([`Request::new`]),
+/// so the client's request head can be let go before the exchange and every attempt writes the same bytes.
+#[derive(Debug)]
+pub struct Request {
+    head: Bytes,
+    head_request: bool,
+    framing: RequestFraming,
+}
+
+impl Request {
+    /// `target` is the origin form (path and query); `extra` adds (and replaces) fields after `headers`.
+    pub fn new(
+        method: &Method,
+        target: &str,
+        headers: &HeaderMap,
+        extra: &dyn ExtraFields,
+        framing: RequestFraming,
+    ) -> Self {
+        let mut head = BytesMut::new();
+        head::encode_request(method, target, headers, extra, &mut head);
+        Self { head: head.freeze(), head_request: *method == Method::HEAD, framing }
+    }
 }
 
 /// Where the request body's encoding stands.
@@ -149,13 +162,13 @@ impl Conn {
     /// counter of this use: zero when a failure left the request unsent.
     pub async fn send(
         &mut self,
-        req: &Request<'_>,
+        req: &Request,
         body: &mut UpstreamRequestBody,
         response_timeout: Duration,
         bytes_written: impl Fn() -> u64,
     ) -> Result<Response, SendError> {
         self.wbuf.clear();
-        head::encode_request(req.method, req.target, req.headers, req.extra, &mut self.wbuf);
+        self.wbuf.extend_from_slice(&req.head);
         let mut enc = match req.framing {
             RequestFraming::Empty => Encoder::Done,
             RequestFraming::Length(n) => Encoder::Length(n),
@@ -168,7 +181,7 @@ impl Conn {
             encode_data(&mut enc, bytes, &mut self.wbuf, &mut self.wdata, &mut self.wtail);
             finish(&mut enc, &mut self.wbuf);
         }
-        let head_request = *req.method == Method::HEAD;
+        let head_request = req.head_request;
         let mut touched = false;
         let sent = poll_fn(|cx| self.poll_send(cx, body, &mut enc, &mut touched, head_request)).await;
         let unsent = |e: SendError| SendError { unsent: !touched && bytes_written() == 0, ..e };
