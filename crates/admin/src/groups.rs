@@ -42,7 +42,7 @@ fn groups_in_use(config: &Config) -> HashSet<&str> {
 fn target_json(t: &Target, state: &str, reason: Option<&str>) -> Value {
     let ka = t.upstream.keepalive.view();
     json!({
-        "address": t.authority,
+        "address": &*t.authority,
         "state": state,
         "reason": reason,
         "last_check": t.health.last().map(|o| format!("{o:?}")),

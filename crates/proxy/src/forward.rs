@@ -365,7 +365,7 @@ fn forward(
                         if attempt < max_attempts {
                             continue;
                         }
-                        return error(pending, errors, cause, id, Some((&target.authority, &failure)));
+                        return error(pending, errors, cause, id, Some((&*target.authority, &failure)));
                     }
                 };
             if body_spent {

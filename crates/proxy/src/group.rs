@@ -17,8 +17,8 @@ use crate::upstream::Upstream;
 #[derive(Debug)]
 pub struct Target {
     pub spec: TargetSpec,
-    /// `host:port` as logs and the admin API write it.
-    pub authority: String,
+    /// `host:port` as logs and the admin API write it. Shared: every access-log record names its target.
+    pub authority: Arc<str>,
     pub upstream: Upstream,
     /// Active health (kept across reloads with the target).
     pub health: Health,
@@ -30,7 +30,7 @@ pub struct Target {
 impl Target {
     pub fn new(spec: TargetSpec, upstream: Upstream) -> Self {
         Self {
-            authority: spec.authority(),
+            authority: spec.authority().into(),
             spec,
             upstream,
             health: Health::default(),

@@ -146,7 +146,7 @@ impl Record {
         ex.url = url;
         ex.user_agent =
             req.headers().get(header::USER_AGENT).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        ex.trace_id = id.to_str().unwrap_or("-").to_owned();
+        ex.trace_id = id.to_str().unwrap_or("-").into();
         ex.conn_trace_id = Some(conn.conn_trace_id.clone());
         if let Some(tls) = &conn.tls {
             ex.ssl_cipher = Some(tls.cipher.clone());
@@ -185,13 +185,14 @@ impl Record {
         self.ex.attempts.push(Attempt::failed(target, cause));
     }
 
-    /// The target's response head arrived: the attempt and TargetResponseTime.
-    pub fn responded(&mut self, target: &str, status: u16) {
+    /// The target's response head arrived: the attempt and TargetResponseTime. The target is shared, not
+    /// copied: a copy was an allocation per request, freed on the access-log thread.
+    pub fn responded(&mut self, target: &Arc<str>, status: u16) {
         let now = Instant::now();
         self.timings.response_head = Some(now);
         self.timings.response_started = Some(now);
         let rt = self.timings.request_sent.map_or(Default::default(), |sent| now.saturating_duration_since(sent));
-        self.ex.attempts.push(Attempt::responded(target, status, rt));
+        self.ex.attempts.push(Attempt::responded(target.clone(), status, rt));
     }
 
     /// Completes the record: the status the client got, the target's status if that was it, the cause, and

@@ -42,9 +42,9 @@ async fn until_in_flight(gw: &Gateway, addr: SocketAddr, n: u32) {
     let authority = addr.to_string();
     loop {
         let rt = gw.runtime();
-        let live = rt.groups["app"].targets.iter().find(|t| t.authority == authority).map(|t| t.in_flight());
+        let live = rt.groups["app"].targets.iter().find(|t| *t.authority == *authority).map(|t| t.in_flight());
         let draining =
-            gw.draining().into_iter().find(|d| d.target.authority == authority).map(|d| d.target.in_flight());
+            gw.draining().into_iter().find(|d| *d.target.authority == *authority).map(|d| d.target.in_flight());
         if live.or(draining) == Some(n) {
             return;
         }
@@ -163,7 +163,8 @@ async fn registering_again_while_draining_puts_the_target_back() {
     let target = gw.draining()[0].target.clone();
     gw.register("app", vec![spec(a.addr())], "ops").await.unwrap();
     assert!(gw.draining().is_empty());
-    let back = gw.runtime().groups["app"].targets.iter().find(|t| t.authority == a.addr().to_string()).unwrap().clone();
+    let back =
+        gw.runtime().groups["app"].targets.iter().find(|t| *t.authority == a.addr().to_string()).unwrap().clone();
     assert!(Arc::ptr_eq(&back, &target), "the same target, with its pool and in-flight count");
     assert_eq!(back.in_flight(), 1);
     a.release();
@@ -191,7 +192,7 @@ async fn reload_adds_keeps_and_removes_targets_and_keeps_api_registrations() {
     until_in_flight(&gw, a.addr(), 1).await;
     gw.reload_by(config(&[b.addr(), c.addr()], "300s"), "signal").await.unwrap();
     let rt = gw.runtime();
-    let now: Vec<&str> = rt.groups["app"].targets.iter().map(|t| t.authority.as_str()).collect();
+    let now: Vec<&str> = rt.groups["app"].targets.iter().map(|t| &*t.authority).collect();
     assert_eq!(
         now,
         [b.addr().to_string(), api.addr().to_string(), c.addr().to_string()],
@@ -293,6 +294,6 @@ async fn a_fleet_is_replaced_under_load_without_an_error() {
     let served_new: u64 = new.iter().map(|b| b.stats().requests_served()).sum();
     assert!(served_new > 0);
     let rt = gw.runtime();
-    let now: Vec<String> = rt.groups["app"].targets.iter().map(|t| t.authority.clone()).collect();
+    let now: Vec<String> = rt.groups["app"].targets.iter().map(|t| t.authority.to_string()).collect();
     assert_eq!(now, new.iter().map(|b| b.addr().to_string()).collect::<Vec<_>>());
 }

@@ -21,6 +21,7 @@ use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use crate::digits;
 use crate::scan::Plain;
 use crate::timefmt::write_iso8601;
 use crate::{Attempt, Exchange};
@@ -115,32 +116,34 @@ pub fn alb_line(ex: &Exchange) -> String {
 
 /// Seconds with millisecond precision (rounded), or `-1`.
 pub(crate) fn push_secs(out: &mut String, d: Option<Duration>) {
-    match d {
-        Some(d) => {
-            let ms = (d.as_nanos() + 500_000) / 1_000_000;
-            match u64::try_from(ms) {
-                Ok(ms) => {
-                    push_u64(out, ms / 1_000);
-                    let mut frac = *b".000";
-                    let mut f = ms % 1_000;
-                    for slot in frac[1..].iter_mut().rev() {
-                        *slot = b'0' + (f % 10) as u8;
-                        f /= 10;
-                    }
-                    out.push_str(std::str::from_utf8(&frac).unwrap_or_default());
-                }
-                Err(_) => {
-                    let _ = write!(out, "{}.{:03}", ms / 1_000, ms % 1_000);
-                }
-            }
+    let Some(d) = d else {
+        out.push_str("-1");
+        return;
+    };
+    // Whole milliseconds in 64 bits: `as_nanos` is 128-bit and its division a library call. A whole second is a
+    // whole number of milliseconds, so rounding the fraction alone rounds the total.
+    let ms =
+        d.as_secs().checked_mul(1_000).and_then(|s| s.checked_add(u64::from((d.subsec_nanos() + 500_000) / 1_000_000)));
+    match ms {
+        Some(ms) => {
+            push_u64(out, ms / 1_000);
+            out.push('.');
+            out.push_str(digits::three((ms % 1_000) as u32));
         }
-        None => out.push_str("-1"),
+        None => {
+            let ms = (d.as_nanos() + 500_000) / 1_000_000;
+            let _ = write!(out, "{}.{:03}", ms / 1_000, ms % 1_000);
+        }
     }
 }
 
-/// Decimal digits of `v`, without `core::fmt` (several numbers per line add up on the writer thread).
+/// Decimal digits of `v`, without `core::fmt` (several numbers per line add up on the writer thread); most
+/// (status codes, whole seconds, a rule priority) are below 1000 and come from the digit table.
 pub(crate) fn push_u64(out: &mut String, v: u64) {
-    out.push_str(itoa::Buffer::new().format(v));
+    match u32::try_from(v) {
+        Ok(small) if small < 1000 => out.push_str(digits::below_1000(small)),
+        _ => out.push_str(itoa::Buffer::new().format(v)),
+    }
 }
 
 /// `ip:port`, IPv6 without brackets.
@@ -151,7 +154,7 @@ fn push_addr(out: &mut String, a: SocketAddr) {
                 if i > 0 {
                     out.push('.');
                 }
-                push_u64(out, u64::from(octet));
+                out.push_str(digits::below_1000(u32::from(octet)));
             }
         }
         ip @ IpAddr::V6(_) => {
@@ -172,11 +175,19 @@ fn push_target(out: &mut String, t: &str) {
     {
         return push_addr(out, a);
     }
-    match t.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
-            push_token(out, host);
-            out.push(':');
-            out.push_str(port);
+    // The port is the digits after the last colon: counted from the end, where `rsplit_once(':')` and a check
+    // of its suffix took two passes.
+    let digits = t.bytes().rev().take_while(u8::is_ascii_digit).count();
+    match (t.len() - digits).checked_sub(1) {
+        Some(colon) if t.as_bytes().get(colon) == Some(&b':') => {
+            let host = t.get(..colon).unwrap_or_default();
+            if !host.is_empty() && TOKEN_SAFE.prefix_len(host.as_bytes()) == colon {
+                // The usual `ip:port` needs nothing replaced: one copy.
+                out.push_str(t);
+            } else {
+                push_token(out, host);
+                out.push_str(t.get(colon..).unwrap_or_default());
+            }
         }
         _ => {
             push_token(out, t);
@@ -201,6 +212,7 @@ const URL_PLAIN: Plain = Plain::new(b'!', [b'"', b'\\']);
 fn push_token(out: &mut String, s: &str) {
     if s.is_empty() {
         out.push('-');
+        return;
     }
     // ASCII with nothing to replace (the usual case) is copied whole.
     if TOKEN_SAFE.prefix_len(s.as_bytes()) == s.len() {
@@ -341,6 +353,12 @@ mod tests {
             ("[2001:db8::1]:443", "2001:db8::1:443"),
             ("app.internal:80", "app.internal:80"),
             ("no port", "no_port:"),
+            (":80", "-:80"),
+            ("a b:80", "a_b:80"),
+            ("host:", "host:"),
+            ("host:8x", "host:8x:"),
+            ("1234", "1234:"),
+            ("", "-:"),
         ] {
             let mut out = String::new();
             push_target(&mut out, target);
@@ -361,9 +379,16 @@ mod tests {
             push_addr(&mut s, a);
             assert_eq!(s, format!("{}:{}", a.ip(), a.port()));
         }
-        for (d, want) in
-            [(Some(Duration::ZERO), "0.000"), (Some(Duration::from_micros(1_234_567)), "1.235"), (None, "-1")]
-        {
+        for (d, want) in [
+            (Some(Duration::ZERO), "0.000"),
+            (Some(Duration::from_micros(1_234_567)), "1.235"),
+            (Some(Duration::from_micros(999_500)), "1.000"),
+            (Some(Duration::from_micros(1_999_499)), "1.999"),
+            (Some(Duration::new(u64::MAX / 1_000, 614_000_000)), "18446744073709551.614"),
+            (Some(Duration::new(u64::MAX / 1_000, 999_999_999)), "18446744073709552.000"),
+            (Some(Duration::new(u64::MAX, 999_999_999)), "18446744073709551616.000"),
+            (None, "-1"),
+        ] {
             let mut s = String::new();
             push_secs(&mut s, d);
             assert_eq!(s, want);

@@ -34,16 +34,19 @@
 //! assert!(metrics.encode().contains(r#"code="502",cause="TargetConnectionRefused""#));
 //! ```
 //!
-//! - `record`: the record and its small types; `timing`: processing times; `timefmt`: UTC formatting.
+//! - `record`: the record and its small types, `inline_str` its allocation-free request id; `timing`: processing
+//!   times; `timefmt`: UTC formatting; `digits`: decimal digits from a table.
 //! - `alb` / `json`: the two line formats; `writer` / `rotate`: the queue, the thread, the files.
 //! - `metrics` / `labels`: the Prometheus registry with design/INTERFACE.md's names.
 //!
 //! Dependencies: prometheus-client (the registry), flate2 (gzip files), tokio (only a `watch` channel so
 //! `shutdown` can be awaited), serde/serde_json (JSON lines), tracing (write errors), rand (file-name and
-//! connection-id randomness). Timestamps are formatted by hand (`timefmt`), needing no date crate.
+//! connection-id randomness), smallvec and arrayvec (inline attempts, request id and timestamp prefix). Timestamps are formatted by hand (`timefmt`), needing no date crate.
 
 mod alb;
 pub mod athena;
+mod digits;
+mod inline_str;
 mod json;
 mod labels;
 mod metrics;
@@ -55,11 +58,13 @@ mod timing;
 mod writer;
 
 pub use alb::{alb_line, format_alb};
+pub use inline_str::InlineStr;
 pub use json::{format_json, json_line};
 pub use labels::Side;
 pub use metrics::{AccessLogCounters, CONTENT_TYPE, ConnectionGuard, Metrics, RESPONSE_TIME_BUCKETS};
 pub use record::{
-    ACCOUNT, Actions, Attempt, Classification, Exchange, REGION, RequestKind, TargetGroupRef, new_conn_trace_id,
+    ACCOUNT, Actions, Attempt, Attempts, Classification, Exchange, REGION, RequestKind, TargetGroupRef,
+    new_conn_trace_id,
 };
 pub use rotate::NameParts;
 pub use timefmt::{file_stamp, iso8601, write_iso8601};

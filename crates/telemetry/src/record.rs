@@ -2,8 +2,10 @@
 //! then handed (by reference to the metrics, by value to the access log) to observers that never reach back.
 //!
 //! Every field documents the ALB access-log column it becomes (reference/ALB.md §1) and what `-` / `-1` mean
-//! there. The record is plain data: cloning an `Arc<str>` for the listener, target group and connection id is
-//! an atomic increment, and the owned strings are the ones the request already produced (URL, user agent).
+//! there. The record is plain data: cloning an `Arc<str>` for the listener, target group, connection id and each
+//! attempt's target is an atomic increment, and the owned strings are the ones the request already produced
+//! (URL, user agent). The request id and the usual single attempt are stored inside the record rather than on the
+//! heap: a record is dropped on the access-log writer thread, where freeing a worker's allocation is slow.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -11,7 +13,10 @@ use std::ops::BitOr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use smallvec::SmallVec;
 use waygate_faults::Cause;
+
+use crate::InlineStr;
 
 /// ALB's `type` column: how the client spoke to the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -189,6 +194,10 @@ impl Attempt {
     }
 }
 
+/// A record's attempts: the usual one is stored inline, more (retries) spill to the heap. Build one with
+/// `push`, or from a `Vec` with `.into()`.
+pub type Attempts = SmallVec<[Attempt; 1]>;
+
 /// One request, one record (ARCHITECTURE.md). Field comments name the ALB column each becomes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exchange {
@@ -234,8 +243,8 @@ pub struct Exchange {
     pub ssl_protocol: Option<Cow<'static, str>>,
     /// `target_group_arn` (and the `target_group` metrics label); `None` → `-`.
     pub target_group: Option<TargetGroupRef>,
-    /// `trace_id`: the request id (`Root=1-{8 hex}-{24 hex}`), also sent as `x-request-id`.
-    pub trace_id: String,
+    /// `trace_id`: the request id (`Root=1-{8 hex}-{24 hex}`), also sent as `x-request-id`. Empty → `-`.
+    pub trace_id: InlineStr,
     /// `domain_name`: the SNI name the client sent; `None` → `-`.
     pub sni: Option<String>,
     /// `chosen_cert_arn`: the listener certificate's identifier; `None` → `-` (always on plain listeners).
@@ -252,7 +261,7 @@ pub struct Exchange {
     /// Every attempt in order: `target:port_list` and `target_status_code_list`; the last one is `target:port`.
     /// Empty for requests never sent to an HTTP target (fixed responses, redirects, routing or selection
     /// failures, function targets): those columns are then `-`.
-    pub attempts: Vec<Attempt>,
+    pub attempts: Attempts,
     /// `classification`: desync classification of a non-compliant request; `None` → `-`.
     pub classification: Option<Classification>,
     /// `classification_reason`, e.g. `AmbiguousUri`; `None` → `-`.
@@ -288,14 +297,14 @@ impl Exchange {
             ssl_cipher: None,
             ssl_protocol: None,
             target_group: None,
-            trace_id: String::new(),
+            trace_id: InlineStr::new(),
             sni: None,
             chosen_cert_arn: None,
             matched_rule_priority: None,
             actions: Actions::NONE,
             redirect_url: None,
             cause: None,
-            attempts: Vec::new(),
+            attempts: Attempts::new(),
             classification: None,
             classification_reason: None,
             conn_trace_id: None,

@@ -125,13 +125,13 @@ impl LogFile {
         }
     }
 
+    /// Writes one line, which ends with its newline (one buffered write per line, not two).
     pub(crate) fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
         let w: &mut dyn Write = match &mut self.sink {
             Sink::Plain(w) => w,
             Sink::Gzip(w) => w,
         };
-        w.write_all(line)?;
-        w.write_all(b"\n")
+        w.write_all(line)
     }
 
     /// Push buffered lines to the OS where that is cheap: plain files only (a gzip sync flush would cost

@@ -3,8 +3,13 @@
 //! Hand-rolled (Howard Hinnant's days-to-civil) rather than a date crate: it is twenty lines and allocation-free.
 //! Times before 1970 are clamped to the epoch.
 
+use std::cell::Cell;
 use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use arrayvec::ArrayString;
+
+use crate::digits;
 
 /// Civil (proleptic Gregorian) date of a day count since 1970-01-01.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -50,25 +55,21 @@ fn utc(t: SystemTime) -> Utc {
 
 /// Append `YYYY-MM-DDTHH:MM:SS.ffffffZ`. Digits are written by hand: two of these per access-log line made
 /// `core::fmt` a tenth of the writer thread's work. The text up to the seconds is kept per thread for the last
-/// second written (every line of a busy second shares it), so most calls only write the microseconds.
+/// second written (every line of a busy second shares it) as checked text, so most calls only add the
+/// microseconds, from the digit table ([`crate::digits`]), and nothing is validated as UTF-8 again.
 pub fn write_iso8601(out: &mut String, t: SystemTime) {
     thread_local! {
         /// The last whole second written (seconds since the epoch) and its `YYYY-MM-DDTHH:MM:SS.` text.
-        static LAST: std::cell::Cell<(u64, [u8; 20])> = const { std::cell::Cell::new((u64::MAX, [0; 20])) };
+        static LAST: Cell<(u64, ArrayString<20>)> = const { Cell::new((u64::MAX, ArrayString::new_const())) };
     }
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
-    let text = match LAST.get() {
-        (last, prefix) if last == secs => {
-            let mut b = *b"0000-00-00T00:00:00.000000Z";
-            b[..20].copy_from_slice(&prefix);
-            put_digits(&mut b[20..26], u64::from(since.subsec_micros()));
-            b
-        }
-        _ => match four_digit_year(t) {
-            Some(b) => {
-                LAST.set((secs, b[..20].try_into().unwrap_or([0; 20])));
-                b
+    let prefix = match LAST.get() {
+        (last, prefix) if last == secs => prefix,
+        _ => match four_digit_year(t).and_then(|b| ArrayString::from_byte_string(&b).ok()) {
+            Some(prefix) => {
+                LAST.set((secs, prefix));
+                prefix
             }
             None => {
                 // Beyond four digits (never for a real clock): the general formatter keeps the exact old output.
@@ -82,24 +83,27 @@ pub fn write_iso8601(out: &mut String, t: SystemTime) {
             }
         },
     };
-    // Only ASCII digits and punctuation were written.
-    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+    let micros = since.subsec_micros();
+    out.reserve(27);
+    out.push_str(&prefix);
+    out.push_str(digits::three(micros / 1_000));
+    out.push_str(digits::three(micros));
+    out.push('Z');
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` for a year of four digits; `None` beyond.
-fn four_digit_year(t: SystemTime) -> Option<[u8; 27]> {
+/// `YYYY-MM-DDTHH:MM:SS.` for a year of four digits; `None` beyond.
+fn four_digit_year(t: SystemTime) -> Option<[u8; 20]> {
     let u = utc(t);
     if !(0..=9999).contains(&u.year) {
         return None;
     }
-    let mut b = *b"0000-00-00T00:00:00.000000Z";
+    let mut b = *b"0000-00-00T00:00:00.";
     put_digits(&mut b[0..4], u.year as u64);
     put_digits(&mut b[5..7], u64::from(u.month));
     put_digits(&mut b[8..10], u64::from(u.day));
     put_digits(&mut b[11..13], u.hour);
     put_digits(&mut b[14..16], u.minute);
     put_digits(&mut b[17..19], u.second);
-    put_digits(&mut b[20..26], u64::from(u.micros));
     Some(b)
 }
 
@@ -149,6 +153,34 @@ mod tests {
         assert_eq!(iso8601(at(1_530_570_180, 5)), "2018-07-02T22:23:00.000005Z");
         assert_eq!(iso8601(at(253_402_300_800, 7)), "10000-01-01T00:00:00.000007Z");
         assert_eq!(iso8601(at(253_402_300_800, 8)), "10000-01-01T00:00:00.000008Z");
+    }
+
+    /// The uncached formatter: what every call must write.
+    fn reference(t: SystemTime) -> String {
+        let u = utc(t);
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            u.year, u.month, u.day, u.hour, u.minute, u.second, u.micros
+        )
+    }
+
+    #[test]
+    fn cached_prefix_matches_the_uncached_formatter_across_second_minute_day_and_year_boundaries() {
+        // 2023-12-31T23:59:58: the walk crosses a second, a minute, an hour, a day, a month and a year, with
+        // several calls per second (the cached path) and returns to an earlier second (a cache miss).
+        let start = 1_704_067_198;
+        let mut times = Vec::new();
+        for s in 0..4 {
+            for micros in [0, 1, 999, 1_000, 123_456, 999_999] {
+                times.push(at(start + s, micros));
+            }
+        }
+        times.extend([at(start, 42), at(start + 3, 7), at(start + 60, 0), at(start + 86_400, 5)]);
+        for t in times {
+            let mut s = String::from("x ");
+            write_iso8601(&mut s, t);
+            assert_eq!(s, format!("x {}", reference(t)));
+        }
     }
 
     #[test]

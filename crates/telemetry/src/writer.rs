@@ -300,6 +300,7 @@ impl Writer {
             LogFormat::Alb => format_alb(ex, &mut self.line),
             LogFormat::Json => format_json(ex, &mut self.line),
         }
+        self.line.push('\n');
         let Some(file) = self.file.as_mut() else { return };
         match file.write_line(self.line.as_bytes()) {
             Ok(()) => {

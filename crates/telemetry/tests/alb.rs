@@ -127,7 +127,7 @@ fn cases() -> Vec<Case> {
     ex.elb_status = 502;
     ex.target_status = None;
     ex.cause = Some(Cause::TargetConnectionRefused);
-    ex.attempts = vec![Attempt::failed("10.0.0.9:8080", Cause::TargetConnectionRefused)];
+    ex.attempts = vec![Attempt::failed("10.0.0.9:8080", Cause::TargetConnectionRefused)].into();
     push(
         "refused",
         ex,
@@ -151,7 +151,7 @@ fn cases() -> Vec<Case> {
         ex.elb_status = 504;
         ex.target_status = None;
         ex.cause = Some(cause);
-        ex.attempts = vec![Attempt::failed("10.0.0.1:80", cause)];
+        ex.attempts = vec![Attempt::failed("10.0.0.1:80", cause)].into();
         push(
             "timeout",
             ex,
@@ -173,7 +173,8 @@ fn cases() -> Vec<Case> {
     ex.attempts = vec![
         Attempt::failed("10.0.0.1:80", Cause::TargetKeepAliveRace),
         Attempt::responded("10.0.0.2:80", 200, ms(20_500)),
-    ];
+    ]
+    .into();
     push(
         "retried",
         ex,
@@ -269,7 +270,7 @@ fn cases() -> Vec<Case> {
 
     let mut ex = success();
     ex.client = "[2001:db8::1]:51234".parse().unwrap();
-    ex.attempts = vec![Attempt::responded("[2001:db8::2]:8080", 200, ms(1))];
+    ex.attempts = vec![Attempt::responded("[2001:db8::2]:8080", 200, ms(1))].into();
     push(
         "ipv6",
         ex,
@@ -364,7 +365,7 @@ fn cases() -> Vec<Case> {
     ex.elb_status = 502;
     ex.target_status = None;
     ex.cause = Some(Cause::TargetDnsFailure);
-    ex.attempts = vec![Attempt::failed("backend.internal:443", Cause::TargetDnsFailure)];
+    ex.attempts = vec![Attempt::failed("backend.internal:443", Cause::TargetDnsFailure)].into();
     ex.elb = Arc::from("app/way gate/x");
     ex.ssl_cipher = Some("tls13_aes_256_gcm_sha384".into());
     ex.ssl_protocol = Some("TLS v1.3".into());
@@ -384,7 +385,7 @@ fn cases() -> Vec<Case> {
     let mut ex = success();
     ex.elb_status = 503;
     ex.target_status = Some(503);
-    ex.attempts = vec![Attempt::responded("10.0.0.1:80", 503, ms(3))];
+    ex.attempts = vec![Attempt::responded("10.0.0.1:80", 503, ms(3))].into();
     push(
         "target's own 503",
         ex,
@@ -399,7 +400,7 @@ fn cases() -> Vec<Case> {
     let mut ex = success();
     ex.target_group = Some(TargetGroupRef::new("api"));
     ex.conn_trace_id = Some(Arc::from("TID_0123456789abcdef0123456789abcdef"));
-    ex.trace_id = String::new();
+    ex.trace_id = Default::default();
     push("synthetic arn and conn id", ex, &[("trailing", "TID_0123456789abcdef0123456789abcdef"), ("trace_id", "-")]);
     v
 }
@@ -487,7 +488,7 @@ fn hostile_strings_never_break_the_line() {
         ex.ssl_cipher = Some(rng.text().into());
         ex.ssl_protocol = Some(rng.text().into());
         ex.target_group = Some(TargetGroupRef::new(rng.text()));
-        ex.trace_id = rng.text();
+        ex.trace_id = rng.text().into();
         ex.sni = Some(rng.text());
         ex.chosen_cert_arn = Some(Arc::from(rng.text()));
         ex.redirect_url = Some(rng.text());
@@ -496,7 +497,8 @@ fn hostile_strings_never_break_the_line() {
         ex.attempts = vec![
             Attempt::failed(rng.text(), Cause::TargetResetConnection),
             Attempt::failed(rng.text(), Cause::TargetTlsAlert),
-        ];
+        ]
+        .into();
         let line = alb_line(&ex);
         assert!(!line.contains(['\n', '\r']), "one line: {line:?}");
         assert!(re.is_match(&line), "Athena cannot read {line:?}");

@@ -69,7 +69,8 @@ fn gateway_error_keeps_minus_one_and_lists_attempts() {
     ex.attempts = vec![
         Attempt::failed("[2001:db8::9]:8080", Cause::TargetConnectionRefused),
         Attempt::failed("10.0.0.2:80", Cause::TargetConnectionRefused),
-    ];
+    ]
+    .into();
     let v = parse(&ex);
     assert_eq!(v["request_processing_time"], json!(-1));
     assert_eq!(v["target_processing_time"], json!(-1));

@@ -35,7 +35,8 @@ fn exposed_names_are_the_contract() {
         Attempt::failed("10.0.0.1:80", Cause::TargetConnectionRefused),
         Attempt::failed("10.0.0.1:80", Cause::TargetTlsAlert),
         Attempt::responded("10.0.0.2:80", 200, ms(3)),
-    ];
+    ]
+    .into();
     m.observe(&ex);
     let mut lambda = success();
     lambda.target_status = None;
@@ -120,12 +121,12 @@ fn gateway_502_vs_target_502() {
     gw.elb_status = 502;
     gw.target_status = None;
     gw.cause = Some(Cause::TargetResetConnection);
-    gw.attempts = vec![Attempt::failed("10.0.0.1:80", Cause::TargetResetConnection)];
+    gw.attempts = vec![Attempt::failed("10.0.0.1:80", Cause::TargetResetConnection)].into();
     m.observe(&gw);
     let mut own = success();
     own.elb_status = 502;
     own.target_status = Some(502);
-    own.attempts = vec![Attempt::responded("10.0.0.1:80", 502, ms(1))];
+    own.attempts = vec![Attempt::responded("10.0.0.1:80", 502, ms(1))].into();
     m.observe(&own);
     let mut own503 = success();
     own503.elb_status = 503;
@@ -221,7 +222,7 @@ fn per_thread_series_cache_is_per_registry_and_by_value() {
             let mut ex = success();
             ex.listener = Arc::from("public");
             ex.target_group = Some(TargetGroupRef::new(format!("g{}", i % 7)));
-            ex.attempts = vec![Attempt::responded(format!("10.0.0.{i}:80"), 200 + (i % 2) * 300, ms(1))];
+            ex.attempts = vec![Attempt::responded(format!("10.0.0.{i}:80"), 200 + (i % 2) * 300, ms(1))].into();
             ex.target_status = ex.attempts[0].status;
             ex.elb_status = ex.target_status.unwrap();
             m.observe(&ex);

@@ -97,7 +97,7 @@ fn log_transition(g: &Group, target: &Target, t: &Transition, actor: &str) {
             from = t.from.as_str(), to = t.to.as_str(), "{detail}");
     }
     let details = format!("{} -> {} ({}): {detail}", t.from.as_str(), t.to.as_str(), reason);
-    g.audit.record(actor, crate::lifecycle::Action::Health, Some(group), Some(&target.authority), details);
+    g.audit.record(actor, crate::lifecycle::Action::Health, Some(group), Some(&*target.authority), details);
 }
 
 /// The connection settings of a check: the target's own, with the check's port, timeout and protocol.
@@ -131,7 +131,7 @@ pub async fn check(target: &Target, hc: &HealthCheck, https_fallback: Option<&Ar
             .map_err(|e| AttemptFailure::from_hyper(Phase::SendRequest, e))?;
         tokio::spawn(conn);
         let req = Request::get(hc.path.as_str())
-            .header(header::HOST, target.authority.as_str())
+            .header(header::HOST, &*target.authority)
             .header(header::USER_AGENT, USER_AGENT)
             .body(Empty::<Bytes>::new())
             .map_err(|_| AttemptFailure::new(Phase::SendRequest))?;

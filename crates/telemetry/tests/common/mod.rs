@@ -75,7 +75,7 @@ pub fn success() -> Exchange {
     ex.trace_id = "Root=1-58337262-36d228ad5d99923122bbe354".into();
     ex.matched_rule_priority = Some(0);
     ex.actions = Actions::FORWARD;
-    ex.attempts = vec![Attempt::responded("10.0.0.1:80", 200, ms(1))];
+    ex.attempts = vec![Attempt::responded("10.0.0.1:80", 200, ms(1))].into();
     ex
 }
 
