@@ -26,6 +26,9 @@ use waygate_faults::Cause;
 use framing::{Framing, Step};
 pub use verdict::{Action, Verdict};
 
+/// hyper's buffer must have this much room for a head to be read into it and judged in place; with less, the
+/// head is gathered in `pending` first.
+const IN_PLACE_ROOM: usize = 1024;
 /// What a refused request looks like to hyper.
 const SYNTHETIC: &[u8] = b"GET / HTTP/1.1\r\nhost: waygate.invalid\r\nconnection: close\r\n\r\n";
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -125,20 +128,64 @@ impl<S> Guarded<S> {
             }
             return false;
         };
-        let (verdict, framing) = verdict::judge(&self.pending[..end], self.mode);
+        if let Some(framing) = self.judge(end, None) {
+            self.out = self.pending.split_to(end).freeze();
+            self.state = match framing {
+                Some(f) => State::Body(f),
+                None => self.after_message(),
+            };
+        }
+        true
+    }
+
+    /// Judges a complete head of `end` bytes: at the front of `pending`, or of `fresh` (bytes just read into
+    /// hyper's buffer). A refused head becomes the synthetic one (`None`); an allowed head's verdict is queued
+    /// and its body framing returned.
+    fn judge(&mut self, end: usize, fresh: Option<&[u8]>) -> Option<Option<Framing>> {
+        let head = fresh.unwrap_or(&self.pending);
+        let (verdict, framing) = verdict::judge(&head[..end], self.mode);
         self.timer = None;
         if let Action::Reject(_) = verdict.action {
             self.refuse(verdict);
-            return true;
+            return None;
         }
         self.close_after_body = verdict.action == Action::AllowThenClose;
         self.verdicts.push(verdict);
-        self.out = self.pending.split_to(end).freeze();
-        self.state = match framing {
-            Some(f) => State::Body(f),
-            None => self.after_message(),
+        Some(framing)
+    }
+
+    /// The fast path for a new head: `read` (bytes just read into hyper's buffer, nothing of this message
+    /// before them) is judged where it lies when it holds the whole head, so a head that arrives in one read,
+    /// nearly every one, is neither copied nor buffered by the guard. Returns how many of the bytes stay with
+    /// hyper: what follows the head's message moves to `pending`; an incomplete head moves there whole (0).
+    fn judge_in_place(&mut self, read: &[u8]) -> usize {
+        let Some(end) = head_end(read) else {
+            self.pending.extend_from_slice(read);
+            return 0;
         };
-        true
+        let Some(framing) = self.judge(end, Some(read)) else { return 0 };
+        let keep = match framing {
+            None => {
+                self.state = self.after_message();
+                end
+            }
+            Some(mut f) => match f.feed(&read[end..]) {
+                Step::More => {
+                    self.state = State::Body(f);
+                    read.len()
+                }
+                Step::Done(n) => {
+                    self.state = self.after_message();
+                    end + n
+                }
+                Step::Invalid => {
+                    self.state = State::Pass;
+                    read.len()
+                }
+            },
+        };
+        self.pending.extend_from_slice(&read[keep..]);
+        keep
     }
 }
 
@@ -263,6 +310,23 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
                     return Poll::Ready(Ok(()));
                 }
                 State::Head => {
+                    if this.pending.is_empty() && !this.first && buf.remaining() >= IN_PLACE_ROOM {
+                        let before = buf.filled().len();
+                        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+                        let read = &buf.filled()[before..];
+                        if read.is_empty() {
+                            // EOF: hyper sees it and closes.
+                            this.state = State::Pass;
+                            return Poll::Ready(Ok(()));
+                        }
+                        let keep = this.judge_in_place(read);
+                        buf.set_filled(before + keep);
+                        if keep > 0 {
+                            return Poll::Ready(Ok(()));
+                        }
+                        // Incomplete (now in `pending`, under the head timeout) or refused (the synthetic head).
+                        continue;
+                    }
                     if this.take_head() {
                         continue;
                     }
@@ -311,14 +375,16 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    async fn through(input: &[u8], mode: DesyncMode) -> (Vec<u8>, Vec<Verdict>) {
+    /// Reads everything the guard lets through with reads of `read_size` bytes: tiny reads put boundaries
+    /// everywhere (the buffered path); large ones judge heads in place in the reader's buffer.
+    async fn through_reads(input: &[u8], mode: DesyncMode, read_size: usize) -> (Vec<u8>, Vec<Verdict>) {
         let (mut client, server) = tokio::io::duplex(1 << 20);
         client.write_all(input).await.unwrap();
         drop(client);
         let verdicts = Arc::new(Verdicts::default());
         let mut g = Guarded::new(server, mode, Duration::from_secs(5), verdicts.clone());
         let mut out = Vec::new();
-        let mut buf = [0u8; 7]; // tiny reads: boundaries fall everywhere
+        let mut buf = vec![0u8; read_size];
         loop {
             match tokio::time::timeout(Duration::from_millis(200), g.read(&mut buf)).await {
                 Ok(Ok(0)) | Err(_) => break, // EOF, or held after a refusal
@@ -333,6 +399,14 @@ mod tests {
         (out, vs)
     }
 
+    /// Both read paths, which must agree byte for byte and verdict for verdict.
+    async fn through(input: &[u8], mode: DesyncMode) -> (Vec<u8>, Vec<Verdict>) {
+        let small = through_reads(input, mode, 7).await;
+        let large = through_reads(input, mode, 64 * 1024).await;
+        assert_eq!(small, large, "in-place judging must see what buffered judging sees");
+        small
+    }
+
     #[tokio::test]
     async fn pipelined_requests_pass_byte_for_byte_with_one_verdict_each() {
         let input = b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloPOST /b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /c HTTP/1.1\r\nHost: a\r\n\r\n";
@@ -340,6 +414,54 @@ mod tests {
         assert_eq!(out, input.to_vec());
         assert_eq!(vs.len(), 3);
         assert!(vs.iter().all(|v| v.action == Action::Allow));
+    }
+
+    /// As on a live connection: the protocol is decided on the first bytes, then each later head arrives whole in
+    /// one read of hyper's (large) buffer and is judged in place; what follows it, a partial head, a body ending
+    /// mid-read or a refusal must come out exactly as the buffered path gives them.
+    #[tokio::test]
+    async fn heads_arriving_whole_are_judged_in_place() {
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        let verdicts = Arc::new(Verdicts::default());
+        let mut g = Guarded::new(server, DesyncMode::Defensive, Duration::from_secs(5), verdicts.clone());
+        let mut buf = vec![0u8; 64 * 1024];
+        let refused = b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello";
+        let steps: [(&[u8], &[u8]); 7] = [
+            (b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n", b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n"),
+            (b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n", b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n"),
+            (b"POST /c HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhel", b"POST /c HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhel"),
+            (b"lo", b"lo"),
+            (b"GET /d HTTP/1.1\r\nHo", b""),
+            (
+                b"st: a\r\n\r\nPOST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nokGET /f HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET /d HTTP/1.1\r\nHost: a\r\n\r\nPOST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nokGET /f HTTP/1.1\r\nHost: a\r\n\r\n",
+            ),
+            (refused, SYNTHETIC),
+        ];
+        for (i, (write, expect)) in steps.into_iter().enumerate() {
+            client.write_all(write).await.unwrap();
+            if i == 0 {
+                let h2 = std::future::poll_fn(|cx| g.poll_is_h2(cx)).await.unwrap();
+                assert!(!h2);
+            }
+            let mut got = Vec::new();
+            while got.len() < expect.len() {
+                let n = tokio::time::timeout(Duration::from_secs(5), g.read(&mut buf)).await.expect("bytes").unwrap();
+                assert!(n > 0, "step {i}: early EOF");
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(expect), "step {i}");
+            // Nothing more than expected comes through (a partial head is held back).
+            let more = tokio::time::timeout(Duration::from_millis(50), g.read(&mut buf)).await;
+            assert!(more.is_err(), "step {i}: unexpected bytes {more:?}");
+        }
+        let mut vs = Vec::new();
+        while let Some(v) = verdicts.take() {
+            vs.push(v.action);
+        }
+        let allowed = [Action::Allow; 6];
+        assert_eq!(vs[..6], allowed, "one verdict per head, in order");
+        assert_eq!(vs[6..], [Action::Reject(Cause::ClientRequestMalformed)]);
     }
 
     #[tokio::test]
