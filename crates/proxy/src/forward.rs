@@ -62,8 +62,8 @@ pub fn handle(
     req: Request<Incoming>,
 ) -> impl Future<Output = Response<ProxyBody>> + Send + use<> {
     let id = new_request_id();
-    let mut record = Record::begin(&client.facts, client.peer, &req, &id);
     let verdict = client.verdicts.take();
+    let mut record = Record::begin(&client.facts, client.peer, &req, &id, verdict.and_then(|v| v.head_len));
     if let Some(v) = &verdict {
         record.classify(v.classification, v.reason);
     }

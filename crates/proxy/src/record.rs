@@ -116,8 +116,15 @@ pub fn header_bytes(headers: &HeaderMap) -> u64 {
 }
 
 impl Record {
-    /// Starts the record when the request head has been read.
-    pub fn begin<B>(conn: &ConnFacts, peer: std::net::SocketAddr, req: &Request<B>, id: &HeaderValue) -> Self {
+    /// Starts the record when the request head has been read. `head_len` is the head's size on the wire when
+    /// the desync guard saw it (HTTP/1); otherwise it is reckoned from the parsed head.
+    pub fn begin<B>(
+        conn: &ConnFacts,
+        peer: std::net::SocketAddr,
+        req: &Request<B>,
+        id: &HeaderValue,
+        head_len: Option<u64>,
+    ) -> Self {
         let mut ex = Box::new(Exchange::new(conn.listener.clone(), conn.elb.clone(), peer));
         let http2 = req.version() == Version::HTTP_2;
         ex.kind = RequestKind::from_connection(conn.tls.is_some(), http2);
@@ -153,8 +160,11 @@ impl Record {
             ex.ssl_protocol = Some(tls.protocol.clone());
             ex.sni = tls.sni.clone();
         }
-        let line = req.method().as_str().len() + path.len() + 12;
-        Self { ex, timings: Timings::start(), head_bytes: line as u64 + header_bytes(req.headers()), body: None }
+        let head_bytes = head_len.unwrap_or_else(|| {
+            let line = req.method().as_str().len() + path.len() + 12;
+            line as u64 + header_bytes(req.headers())
+        });
+        Self { ex, timings: Timings::start(), head_bytes, body: None }
     }
 
     /// The desync guard's classification of a non-compliant request.

@@ -324,3 +324,30 @@ async fn a_client_leaving_early_is_logged_as_460() {
     assert_eq!(l["lambda_error_reason"], "ClientClosedRequest");
     assert!(l["request_url"].ends_with("/leaving"));
 }
+
+/// `received_bytes` counts the request as it came on the wire (ALB: "including the headers"): an HTTP/1 head
+/// is counted byte for byte as the desync guard read it, odd spacing included, and a refused head counts its
+/// own bytes (not the stand-in request the refusal is answered through).
+#[tokio::test]
+async fn received_bytes_are_the_heads_wire_bytes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let b = Backend::new("ok").spawn(loopback()).await.unwrap();
+    let dir = tempdir("alog-bytes");
+    let (gw, addr) = gateway(&log_config(&dir, &[b.addr()], "", "alb")).await;
+    let spaced: &[u8] = b"GET /spaced HTTP/1.1\r\nHost:app.example\r\nX-Pad:    wide    \r\nConnection: close\r\n\r\n";
+    let refused: &[u8] =
+        b"POST /refused HTTP/1.1\r\nHost: app.example\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+    for head in [spaced, refused] {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(head).await.unwrap();
+        let mut resp = Vec::new();
+        within("response", tcp.read_to_end(&mut resp)).await.unwrap();
+        assert!(resp.starts_with(b"HTTP/1.1 "), "{}", String::from_utf8_lossy(&resp));
+    }
+    assert_eq!(gw.shutdown(Duration::from_secs(30)).await, Drain::Complete);
+    let lines = read_lines(&dir);
+    assert_eq!(lines.len(), 2);
+    let by_status: HashMap<_, _> = lines.iter().map(|l| (l["elb_status_code"].clone(), l)).collect();
+    assert_eq!(by_status["200"]["received_bytes"], spaced.len().to_string());
+    assert_eq!(by_status["400"]["received_bytes"], refused.len().to_string());
+}

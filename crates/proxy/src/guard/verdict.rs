@@ -37,11 +37,13 @@ pub struct Verdict {
     pub classification: Option<Classification>,
     /// The analyser's reason, e.g. `BothTeClPresent` (ALB's `classification_reason`).
     pub reason: Option<&'static str>,
+    /// The head's size on the wire, through its blank line (`None`: refused before it was whole).
+    pub head_len: Option<u64>,
 }
 
 impl Verdict {
     pub const fn reject(cause: Cause) -> Self {
-        Self { action: Action::Reject(cause), classification: None, reason: None }
+        Self { action: Action::Reject(cause), classification: None, reason: None, head_len: None }
     }
 }
 
@@ -55,7 +57,7 @@ pub fn judge(head: &[u8], mode: DesyncMode) -> (Verdict, Option<Framing>) {
         RequestSafetyTier::Severe => Some(Classification::Severe),
     };
     let reason = classification.map(|_| reason_name(analysis.reason));
-    let verdict = |action| Verdict { action, classification, reason };
+    let verdict = |action| Verdict { action, classification, reason, head_len: Some(head.len() as u64) };
     let framing = match framing_of(head) {
         Ok(f) => f,
         Err(cause) => return (verdict(Action::Reject(cause)), None),
