@@ -1,6 +1,6 @@
 //! Filling the exchange record (ARCHITECTURE.md: one request, one record). A [`Record`] is started when the
 //! request head is read, collects each attempt and the timings as the request moves, and is emitted once to the
-//! [`Sink`] (metrics, then the access log queue) when the response is finished. [`Pending`] holds it through
+//! [`Sink`] (metrics, then the access log) when the response is finished. [`Pending`] holds it through
 //! the request: if hyper drops the request because the client left, the record is emitted as ALB's 460
 //! (ClientClosedRequest) with whatever attempts it had, so no request goes unrecorded.
 
@@ -30,11 +30,12 @@ impl Sink {
         Self { metrics, log: ArcSwapOption::empty() }
     }
 
-    /// Counts the record, then queues it for the access log (never blocking; a full queue drops and counts).
+    /// Counts the record, then writes its access-log line into this thread's slot (never blocking; a full slot
+    /// drops and counts).
     pub fn emit(&self, ex: Box<Exchange>) {
         self.metrics.observe(&ex);
         if let Some(log) = self.log.load().as_ref() {
-            log.log(ex);
+            log.log(&ex);
         }
     }
 
@@ -97,8 +98,8 @@ pub struct ConnFacts {
 /// One request's record in the making.
 #[derive(Debug)]
 pub struct Record {
-    /// Boxed: the record is moved along the request path and through the access-log queue, which for the
-    /// whole exchange (over half a kilobyte) was a copy each time.
+    /// Boxed: the record is moved along the request path, which for the whole exchange (over half a kilobyte)
+    /// was a copy each time.
     pub ex: Box<Exchange>,
     pub timings: Timings,
     head_bytes: u64,

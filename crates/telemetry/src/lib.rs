@@ -2,8 +2,9 @@
 //!
 //! The data plane fills one [`Exchange`] per request ([`Timings`] turns the instants it captured into ALB's
 //! processing times), then hands it to the observers, which never reach back into the data plane:
-//! [`Metrics::observe`] (by reference) and [`AccessLogHandle::log`] (by value, through a bounded queue to a
-//! writer thread that formats [`format_alb`] or [`format_json`] lines into ALB-named, rotated files).
+//! [`Metrics::observe`] and [`AccessLogHandle::log`] (both by reference; the log formats a [`format_alb`] or
+//! [`format_json`] line into a bounded per-thread buffer that a writer thread writes into ALB-named, rotated
+//! files).
 //!
 //! ```
 //! use std::time::Instant;
@@ -36,7 +37,7 @@
 //!
 //! - `record`: the record and its small types, `inline_str` its allocation-free request id; `timing`: processing
 //!   times; `timefmt`: UTC formatting; `digits`: decimal digits from a table.
-//! - `alb` / `json`: the two line formats; `writer` / `rotate`: the queue, the thread, the files.
+//! - `alb` / `json`: the two line formats; `writer` / `rotate`: the buffers, the thread, the files.
 //! - `metrics` / `labels`: the Prometheus registry with design/INTERFACE.md's names.
 //!
 //! Dependencies: prometheus-client (the registry), flate2 (gzip files), tokio (only a `watch` channel so

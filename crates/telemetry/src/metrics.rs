@@ -61,7 +61,7 @@ fn response_time_histogram() -> Histogram {
 /// The two counters the access-log writer updates (shared with the registry).
 #[derive(Debug, Clone, Default)]
 pub struct AccessLogCounters {
-    /// `waygate_access_log_dropped_total`: records not queued because the queue was full or closed.
+    /// `waygate_access_log_dropped_total`: records not logged because their thread's buffer was full or the log closed.
     pub dropped: Counter,
     /// `waygate_access_log_write_errors_total`: records lost to file I/O errors.
     pub write_errors: Counter,
@@ -352,7 +352,7 @@ impl Metrics {
         let access_log = AccessLogCounters::default();
         r.register(
             "waygate_access_log_dropped",
-            "Access-log records dropped (queue full or closed)",
+            "Access-log records dropped (buffer full or closed)",
             access_log.dropped.clone(),
         );
         r.register(

@@ -6,7 +6,7 @@
 //! wall clock (every 5 minutes by default: :00, :05, ...), files are written flat into the configured
 //! directory (not ALB's `AWSLogs/...` S3 prefix), and a period with no records leaves no file.
 //!
-//! Plain files are written under their final name, flushed whenever the queue runs empty, so `tail -f` works.
+//! Plain files are written under their final name, flushed whenever the writer runs out of lines, so `tail -f` works.
 //! Gzip files are written as `NAME.log.gz.part` and renamed to `NAME.log.gz` when complete, because a
 //! half-written gzip stream is not readable and log shippers pick up files by name.
 
@@ -125,13 +125,13 @@ impl LogFile {
         }
     }
 
-    /// Writes one line, which ends with its newline (one buffered write per line, not two).
-    pub(crate) fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+    /// Writes whole lines, each ending with its newline.
+    pub(crate) fn write_lines(&mut self, lines: &[u8]) -> io::Result<()> {
         let w: &mut dyn Write = match &mut self.sink {
             Sink::Plain(w) => w,
             Sink::Gzip(w) => w,
         };
-        w.write_all(line)
+        w.write_all(lines)
     }
 
     /// Push buffered lines to the OS where that is cheap: plain files only (a gzip sync flush would cost

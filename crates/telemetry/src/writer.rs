@@ -1,19 +1,22 @@
-//! The access-log writer: records go from the request path into a bounded queue with `try_send` (never
-//! blocking; a full queue drops the record and counts it in `waygate_access_log_dropped_total`), and one
-//! dedicated thread formats them and writes them with buffered `std::fs` I/O, rotating files on wall-clock
-//! boundaries ([`crate::rotate`]).
+//! The access-log writer: each record is formatted where it ends, on the request path's thread, into that
+//! thread's slot (a buffer of lines under its own, uncontended lock); one dedicated thread collects the slots'
+//! lines in batches and writes them with buffered `std::fs` I/O, rotating files on wall-clock boundaries
+//! ([`crate::rotate`]). Logging never blocks: a slot holding `queue_capacity` lines drops the
+//! record and counts it in `waygate_access_log_dropped_total`. Formatting on the request's own thread keeps the
+//! record's memory there (it was allocated on one thread and freed on another, glibc's slow path) and needs no
+//! queue operation or allocation per record.
 //!
-//! Shutdown drains: [`AccessLogHandle::close`] stops accepting, the thread waits for any `log` call already
-//! past the check, writes everything queued, finishes the file (gzip trailer, rename) and exits;
-//! [`AccessLogHandle::shutdown`] does the same and waits for it. So N records logged before `close` are N
-//! lines on disk, or counted: dropped (queue full), or `waygate_access_log_write_errors_total` (I/O error,
-//! also reported through `tracing`, at most once per 10 s with a count of what was suppressed).
+//! Shutdown drains: [`AccessLogHandle::close`] stops accepting (a `log` checks under its slot's lock, so every
+//! record accepted is in a slot when the writer collects them last), the thread writes everything collected,
+//! finishes the file (gzip trailer, rename) and exits; [`AccessLogHandle::shutdown`] does the same and waits for
+//! it. So N records logged before `close` are N lines on disk, or counted: dropped (slot full), or
+//! `waygate_access_log_write_errors_total` (I/O error, also reported through `tracing`, at most once per 10 s
+//! with a count of what was suppressed).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant, SystemTime};
 use std::{fmt, io};
 
@@ -44,7 +47,7 @@ pub struct AccessLogConfig {
     pub naming: NameParts,
     /// Rotation period, aligned on the wall clock; 5 minutes like ALB. At least 1 ms.
     pub rotation: Duration,
-    /// Records the queue holds before dropping.
+    /// Lines each logging thread's slot holds before its records are dropped.
     pub queue_capacity: usize,
 }
 
@@ -66,28 +69,60 @@ pub struct WriterSummary {
     pub files: Vec<PathBuf>,
 }
 
-/// How long the writer lets records accumulate between drains while traffic flows (bounded latency to disk).
-const BATCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+/// How long the writer lets records accumulate between collections while traffic flows (bounded latency to
+/// disk).
+const BATCH_TICK: Duration = Duration::from_millis(10);
 
-/// Records travel boxed, as the request path built them (an exchange is over half a kilobyte; it was copied at
-/// every move): the bounded queue's `queue_capacity` slots hold pointers.
-enum Msg {
-    Record(Box<Exchange>),
-    Wake,
+/// One thread's formatted lines, waiting for the writer.
+#[derive(Default)]
+struct Slot {
+    lines: String,
+    count: u64,
 }
 
 struct Shared {
     closed: AtomicBool,
-    in_flight: AtomicUsize,
     lines: AtomicU64,
     counters: AccessLogCounters,
+    format: LogFormat,
+    /// Threads log into `slots[their index % len]`.
+    slots: Box<[Mutex<Slot>]>,
+    /// Lines one slot may hold before records are dropped (`queue_capacity`: the request path's threads each
+    /// have a slot; a share of the total would drop the records of a thread that logs far more than others).
+    slot_capacity: u64,
+    /// Some slot has lines the writer has not collected; set by the `log` that found its slot empty, which then
+    /// wakes the writer (once per batch, not per record).
+    pending: AtomicBool,
+    writer: OnceLock<Thread>,
+}
+
+impl Shared {
+    fn slot(&self, index: usize) -> MutexGuard<'_, Slot> {
+        // A panic while holding a slot cannot leave it inconsistent (a line is appended whole or not counted).
+        self.slots[index % self.slots.len()].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn wake_writer(&self) {
+        if let Some(t) = self.writer.get() {
+            t.unpark();
+        }
+    }
+}
+
+/// This thread's slot index, handed out in turn as threads first log (the request path's worker threads, one
+/// slot each while there are enough).
+fn slot_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, SeqCst);
+    }
+    INDEX.with(|i| *i)
 }
 
 /// The request path's end of the access log. Cloning is cheap; the writer ends when it is closed or when
 /// every clone is dropped.
 #[derive(Clone)]
 pub struct AccessLogHandle {
-    tx: SyncSender<Msg>,
     shared: Arc<Shared>,
     done: watch::Receiver<bool>,
 }
@@ -110,43 +145,59 @@ impl AccessLog {
         counters: AccessLogCounters,
     ) -> io::Result<(AccessLogHandle, JoinHandle<WriterSummary>)> {
         std::fs::create_dir_all(&config.dir)?;
-        let (tx, rx) = sync_channel(config.queue_capacity.max(1));
+        let slots = std::thread::available_parallelism().map_or(4, |n| n.get()).max(4);
         let shared = Arc::new(Shared {
             closed: AtomicBool::new(false),
-            in_flight: AtomicUsize::new(0),
             lines: AtomicU64::new(0),
             counters,
+            format: config.format,
+            slots: (0..slots).map(|_| Mutex::default()).collect(),
+            slot_capacity: config.queue_capacity.max(1) as u64,
+            pending: AtomicBool::new(false),
+            writer: OnceLock::new(),
         });
         let (done_tx, done) = watch::channel(false);
         let thread_shared = shared.clone();
         let join = std::thread::Builder::new().name("waygate-access-log".into()).spawn(move || {
-            let summary = Writer::new(config, thread_shared).run(&rx);
+            let summary = Writer::new(config, thread_shared).run();
             done_tx.send_replace(true);
             summary
         })?;
-        Ok((AccessLogHandle { tx, shared, done }, join))
+        let _ = shared.writer.set(join.thread().clone());
+        Ok((AccessLogHandle { shared, done }, join))
     }
 }
 
 impl AccessLogHandle {
-    /// Queue a record; never blocks. Returns false (and counts it as dropped) when the queue is full or the
-    /// log is closed.
-    pub fn log(&self, exchange: impl Into<Box<Exchange>>) -> bool {
-        let s = &self.shared;
-        s.in_flight.fetch_add(1, SeqCst);
-        let queued = !s.closed.load(SeqCst) && self.tx.try_send(Msg::Record(exchange.into())).is_ok();
-        s.in_flight.fetch_sub(1, SeqCst);
-        if !queued {
+    /// Formats a record into this thread's slot; never blocks on the writer. Returns false (and counts it as
+    /// dropped) when the slot is full or the log is closed.
+    pub fn log(&self, exchange: &Exchange) -> bool {
+        let s = &*self.shared;
+        let mut slot = s.slot(slot_index());
+        // Checked under the slot's lock: the writer's last collection, after `close`, sees every line accepted.
+        if s.closed.load(SeqCst) || slot.count >= s.slot_capacity {
+            drop(slot);
             s.counters.dropped.inc();
+            return false;
         }
-        queued
+        match s.format {
+            LogFormat::Alb => format_alb(exchange, &mut slot.lines),
+            LogFormat::Json => format_json(exchange, &mut slot.lines),
+        }
+        slot.lines.push('\n');
+        slot.count += 1;
+        let first = slot.count == 1;
+        drop(slot);
+        if first && !s.pending.swap(true, SeqCst) {
+            s.wake_writer();
+        }
+        true
     }
 
-    /// Stop accepting records; the writer drains what is queued, finishes its file and exits.
+    /// Stop accepting records; the writer collects what the slots hold, finishes its file and exits.
     pub fn close(&self) {
         self.shared.closed.store(true, SeqCst);
-        // If the queue is full the writer is busy and sees the flag once it has drained it.
-        let _ = self.tx.try_send(Msg::Wake);
+        self.shared.wake_writer();
     }
 
     /// [`close`](Self::close), then wait until every queued record is written and the file is finished.
@@ -192,7 +243,8 @@ struct Writer {
     config: AccessLogConfig,
     shared: Arc<Shared>,
     file: Option<LogFile>,
-    line: String,
+    /// The buffer a slot's lines are swapped into to be written; it goes back to a slot at the next swap.
+    spare: String,
     /// Lines written to the current file but not yet known to be on disk.
     unflushed: u64,
     summary: WriterSummary,
@@ -205,36 +257,31 @@ impl Writer {
             config,
             shared,
             file: None,
-            line: String::with_capacity(1024),
+            spare: String::new(),
             unflushed: 0,
             summary: WriterSummary::default(),
             errors: ErrorReport { last: None, suppressed: 0 },
         }
     }
 
-    fn run(mut self, rx: &Receiver<Msg>) -> WriterSummary {
+    fn run(mut self) -> WriterSummary {
         loop {
-            let msg = match &self.file {
-                Some(f) => rx.recv_timeout(f.end.duration_since(SystemTime::now()).unwrap_or_default()),
-                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            };
-            match msg {
-                Ok(msg) => {
-                    self.handle(msg);
-                    self.drain(rx);
-                    self.batch(rx);
-                    self.flush_idle();
+            if !self.shared.closed.load(SeqCst) && !self.shared.pending.load(SeqCst) {
+                // Nothing to collect: sleep until a record comes (its `log` wakes us), the file's period ends,
+                // or the log is closed.
+                match &self.file {
+                    Some(f) => std::thread::park_timeout(f.end.duration_since(SystemTime::now()).unwrap_or_default()),
+                    None => std::thread::park(),
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if self.collect() > 0 {
+                self.batch();
+                self.flush_idle();
             }
             self.rotate_if_due();
             if self.shared.closed.load(SeqCst) {
-                // Every `log` that saw the log open has finished its `try_send` once this reaches zero.
-                while self.shared.in_flight.load(SeqCst) != 0 {
-                    std::thread::yield_now();
-                }
-                self.drain(rx);
+                // Every `log` that saw the log open appended under its slot's lock: this collects them all.
+                self.collect();
                 break;
             }
         }
@@ -242,37 +289,38 @@ impl Writer {
         self.summary
     }
 
-    /// Returns how many messages it handled.
-    fn drain(&mut self, rx: &Receiver<Msg>) -> usize {
-        let mut n = 0;
-        loop {
-            match rx.try_recv() {
-                Ok(msg) => {
-                    self.handle(msg);
-                    n += 1;
+    /// Writes the lines every slot holds; returns how many.
+    fn collect(&mut self) -> u64 {
+        // Cleared first: a record logged into a slot emptied below sets it again and wakes us.
+        self.shared.pending.store(false, SeqCst);
+        let mut total = 0;
+        for i in 0..self.shared.slots.len() {
+            let count = {
+                let mut slot = self.shared.slot(i);
+                if slot.count == 0 {
+                    continue;
                 }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return n,
-            }
+                std::mem::swap(&mut slot.lines, &mut self.spare);
+                std::mem::take(&mut slot.count)
+            };
+            self.write(count);
+            self.spare.clear();
+            total += count;
         }
+        total
     }
 
-    /// While records keep coming, collect them on a short tick instead of blocking in `recv`: a receiver
-    /// blocked in `recv` must be woken (a futex syscall and a context switch) by every `try_send`, which on a busy
-    /// gateway cost a fifth of its throughput. The tick goes back to blocking once a tick finds nothing.
-    fn batch(&mut self, rx: &Receiver<Msg>) {
+    /// While records keep coming, collect them on a short tick instead of sleeping until woken: waking this
+    /// thread for every record (a futex syscall and a context switch) cost a busy gateway a fifth of its
+    /// throughput. The tick ends once it finds nothing.
+    fn batch(&mut self) {
         loop {
             std::thread::sleep(BATCH_TICK);
-            let handled = self.drain(rx);
+            let collected = self.collect();
             self.rotate_if_due();
-            if handled == 0 || self.shared.closed.load(SeqCst) {
+            if collected == 0 || self.shared.closed.load(SeqCst) {
                 return;
             }
-        }
-    }
-
-    fn handle(&mut self, msg: Msg) {
-        if let Msg::Record(ex) = msg {
-            self.write(&ex);
         }
     }
 
@@ -282,36 +330,31 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, ex: &Exchange) {
+    /// Writes the `count` lines in `spare` to the current file (opening one if needed).
+    fn write(&mut self, count: u64) {
         self.rotate_if_due();
         if self.file.is_none() {
             let end = period_end(SystemTime::now(), self.config.rotation);
             match LogFile::create(&self.config.dir, &self.config.naming, end, self.config.gzip) {
                 Ok(f) => self.file = Some(f),
                 Err(e) => {
-                    self.lost(1);
-                    self.errors.report("create", &self.config.dir, 1, &e);
+                    self.lost(count);
+                    self.errors.report("create", &self.config.dir, count, &e);
                     return;
                 }
             }
         }
-        self.line.clear();
-        match self.config.format {
-            LogFormat::Alb => format_alb(ex, &mut self.line),
-            LogFormat::Json => format_json(ex, &mut self.line),
-        }
-        self.line.push('\n');
         let Some(file) = self.file.as_mut() else { return };
-        match file.write_line(self.line.as_bytes()) {
+        match file.write_lines(self.spare.as_bytes()) {
             Ok(()) => {
-                self.unflushed += 1;
-                self.summary.lines += 1;
-                self.shared.lines.fetch_add(1, SeqCst);
+                self.unflushed += count;
+                self.summary.lines += count;
+                self.shared.lines.fetch_add(count, SeqCst);
             }
             Err(e) => {
                 // What is buffered may or may not have reached the file: count it all as lost, and start a
-                // new file with the next record.
-                let lost = self.unflushed + 1;
+                // new file with the next lines.
+                let lost = self.unflushed + count;
                 let path = file.path().to_owned();
                 self.lost(lost);
                 self.errors.report("write", &path, lost, &e);

@@ -69,7 +69,7 @@ async fn ten_thousand_records_rotating_every_50ms_gzipped() {
     // Spread the records over several rotation periods (pacing, not synchronisation).
     for batch in 0..20 {
         for i in batch * (N / 20)..(batch + 1) * (N / 20) {
-            assert!(log.log(record(i)), "record {i} queued");
+            assert!(log.log(&record(i)), "record {i} queued");
         }
         tokio::time::sleep(Duration::from_millis(12)).await;
     }
@@ -122,7 +122,7 @@ fn a_full_queue_drops_and_counts_never_blocks() {
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let log = log.clone();
-            std::thread::spawn(move || (0..500).filter(|i| log.log(record(t * 500 + i))).count())
+            std::thread::spawn(move || (0..500).filter(|i| log.log(&record(t * 500 + i))).count())
         })
         .collect();
     let queued: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
@@ -143,9 +143,9 @@ fn records_after_close_are_counted_as_dropped() {
     let dir = TempDir::new("closed");
     let config = AccessLogConfig::new(&dir.0, LogFormat::Alb, NameParts::new("waygate", "node-1"));
     let (log, join) = AccessLog::start(config, AccessLogCounters::default()).unwrap();
-    assert!(log.log(record(1)));
+    assert!(log.log(&record(1)));
     log.close();
-    assert!(!log.log(record(2)));
+    assert!(!log.log(&record(2)));
     assert_eq!(log.dropped(), 1);
     let summary = join.join().unwrap();
     assert_eq!(summary.lines, 1);
@@ -157,7 +157,7 @@ fn plain_files_are_readable_before_rotation() {
     let dir = TempDir::new("idle-flush");
     let config = AccessLogConfig::new(&dir.0, LogFormat::Alb, NameParts::new("waygate", "node-1"));
     let (log, join) = AccessLog::start(config, AccessLogCounters::default()).unwrap();
-    assert!(log.log(record(7)));
+    assert!(log.log(&record(7)));
     let deadline = Instant::now() + Duration::from_secs(10);
     while read_lines(&dir.0).len() != 1 {
         assert!(Instant::now() < deadline, "the line reached the file while the log is open");
@@ -175,7 +175,7 @@ fn io_errors_are_counted_not_silent() {
     let (log, join) = AccessLog::start(config, counters.clone()).unwrap();
     fs::remove_dir_all(&dir.0).unwrap();
     for i in 0..3 {
-        assert!(log.log(record(i)));
+        assert!(log.log(&record(i)));
     }
     log.close();
     let summary = join.join().unwrap();
