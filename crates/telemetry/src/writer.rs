@@ -98,7 +98,8 @@ struct Shared {
 
 impl Shared {
     fn slot(&self, index: usize) -> MutexGuard<'_, Slot> {
-        // A panic while holding a slot cannot leave it inconsistent (a line is appended whole or not counted).
+        // Poisoning is ignored: the formatters do not panic, and were one to, the worst left behind is one
+        // malformed line, not a reason to stop logging.
         self.slots[index % self.slots.len()].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -124,7 +125,18 @@ fn slot_index() -> usize {
 #[derive(Clone)]
 pub struct AccessLogHandle {
     shared: Arc<Shared>,
+    /// Shared by the clones only (the writer holds `shared`): closes the log when the last clone goes.
+    _last: Arc<CloseOnDrop>,
     done: watch::Receiver<bool>,
+}
+
+struct CloseOnDrop(Arc<Shared>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.closed.store(true, SeqCst);
+        self.0.wake_writer();
+    }
 }
 
 impl fmt::Debug for AccessLogHandle {
@@ -164,7 +176,7 @@ impl AccessLog {
             summary
         })?;
         let _ = shared.writer.set(join.thread().clone());
-        Ok((AccessLogHandle { shared, done }, join))
+        Ok((AccessLogHandle { _last: Arc::new(CloseOnDrop(shared.clone())), shared, done }, join))
     }
 }
 

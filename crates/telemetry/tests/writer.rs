@@ -183,3 +183,21 @@ fn io_errors_are_counted_not_silent() {
     assert_eq!(counters.write_errors.get(), 3);
     assert_eq!(summary.lines, 0);
 }
+
+#[test]
+fn dropping_every_handle_closes_the_log() {
+    let dir = TempDir::new("dropped-handles");
+    let config = AccessLogConfig::new(&dir.0, LogFormat::Alb, NameParts::new("waygate", "node-1"));
+    let (log, join) = AccessLog::start(config, AccessLogCounters::default()).unwrap();
+    let clone = log.clone();
+    assert!(clone.log(&record(1)));
+    drop(log);
+    assert!(clone.log(&record(2)), "open while a clone remains");
+    drop(clone);
+    // Joined on another thread, so that a writer that never ends fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(join.join().unwrap()));
+    let summary = rx.recv_timeout(Duration::from_secs(30)).expect("the writer ends once every handle is dropped");
+    assert_eq!(summary.lines, 2);
+    assert_eq!(read_lines(&dir.0).len(), 2);
+}
