@@ -197,7 +197,7 @@ impl Record {
     }
 
     /// The target's response head arrived: the attempt and TargetResponseTime. The target is shared, not
-    /// copied: a copy was an allocation per request, freed on the access-log thread.
+    /// copied: a copy was an allocation per request.
     pub fn responded(&mut self, target: &Arc<str>, status: u16) {
         let now = Instant::now();
         self.timings.response_head = Some(now);

@@ -137,7 +137,7 @@ pub(crate) fn push_secs(out: &mut String, d: Option<Duration>) {
     }
 }
 
-/// Decimal digits of `v`, without `core::fmt` (several numbers per line add up on the writer thread); most
+/// Decimal digits of `v`, without `core::fmt` (several numbers per line add up on every request); most
 /// (status codes, whole seconds, a rule priority) are below 1000 and come from the digit table.
 pub(crate) fn push_u64(out: &mut String, v: u64) {
     match u32::try_from(v) {

@@ -1,7 +1,7 @@
 //! Decimal digits for the access log's hot columns (the timestamps' microseconds, the processing times'
 //! milliseconds, IPv4 octets, status codes) as slices of one
 //! table built at compile time: a `&str` needs no UTF-8 check at run time, where digits written into a byte
-//! buffer did (`str::from_utf8`, about sixty instructions a call on the writer thread), and `unsafe` is denied.
+//! buffer did (`str::from_utf8`, about sixty instructions a call), and `unsafe` is denied.
 
 /// `000001002…999`: every number below 1000 as three digits.
 const TABLE: [u8; 3000] = {

@@ -1,8 +1,8 @@
-//! [`InlineStr`]: a string field of the record that needs no allocation when it is short. A record is built on
-//! a worker thread and dropped on the access-log writer thread, and glibc frees another thread's allocation on a
-//! slow path (its arena's lock, no thread cache), so every allocation a record owns costs the writer. The
-//! request id (`Root=1-{8 hex}-{24 hex}`, 40 bytes) is kept inside the record; anything longer, which only
-//! tests and hand-built records use, still works, on the heap.
+//! [`InlineStr`]: a string field of the record that needs no allocation when it is short. The request id
+//! (`Root=1-{8 hex}-{24 hex}`, 40 bytes) is kept inside the record, sparing an allocation and its free on every
+//! request (about 120 instructions a request under callgrind against a `String`, measured after records stopped
+//! crossing to the writer thread, where the saving was larger); anything longer, which only tests and
+//! hand-built records use, still works, on the heap.
 
 use std::borrow::Borrow;
 use std::fmt;
