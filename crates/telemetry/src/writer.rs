@@ -108,6 +108,12 @@ impl Shared {
             t.unpark();
         }
     }
+
+    /// Stops accepting lines and wakes the writer for its last collection.
+    fn close(&self) {
+        self.closed.store(true, SeqCst);
+        self.wake_writer();
+    }
 }
 
 /// This thread's slot index, handed out in turn as threads first log (the request path's worker threads, one
@@ -134,8 +140,7 @@ struct CloseOnDrop(Arc<Shared>);
 
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {
-        self.0.closed.store(true, SeqCst);
-        self.0.wake_writer();
+        self.0.close();
     }
 }
 
@@ -208,8 +213,7 @@ impl AccessLogHandle {
 
     /// Stop accepting records; the writer collects what the slots hold, finishes its file and exits.
     pub fn close(&self) {
-        self.shared.closed.store(true, SeqCst);
-        self.shared.wake_writer();
+        self.shared.close();
     }
 
     /// [`close`](Self::close), then wait until every queued record is written and the file is finished.
