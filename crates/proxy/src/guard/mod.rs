@@ -128,7 +128,8 @@ impl<S> Guarded<S> {
             }
             return false;
         };
-        if let Some(framing) = self.judge(end, None) {
+        let (verdict, framing) = verdict::judge(&self.pending[..end], self.mode);
+        if let Some(framing) = self.accept(verdict, framing) {
             self.out = self.pending.split_to(end).freeze();
             self.state = match framing {
                 Some(f) => State::Body(f),
@@ -138,12 +139,9 @@ impl<S> Guarded<S> {
         true
     }
 
-    /// Judges a complete head of `end` bytes: at the front of `pending`, or of `fresh` (bytes just read into
-    /// hyper's buffer). A refused head becomes the synthetic one (`None`); an allowed head's verdict is queued
-    /// and its body framing returned.
-    fn judge(&mut self, end: usize, fresh: Option<&[u8]>) -> Option<Option<Framing>> {
-        let head = fresh.unwrap_or(&self.pending);
-        let (verdict, framing) = verdict::judge(&head[..end], self.mode);
+    /// Acts on a complete head's verdict: a refused head becomes the synthetic one (`None`); an allowed head's
+    /// verdict is queued and its body framing returned.
+    fn accept(&mut self, verdict: Verdict, framing: Option<Framing>) -> Option<Option<Framing>> {
         self.timer = None;
         if let Action::Reject(_) = verdict.action {
             self.refuse(verdict);
@@ -163,7 +161,8 @@ impl<S> Guarded<S> {
             self.pending.extend_from_slice(read);
             return 0;
         };
-        let Some(framing) = self.judge(end, Some(read)) else { return 0 };
+        let (verdict, framing) = verdict::judge(&read[..end], self.mode);
+        let Some(framing) = self.accept(verdict, framing) else { return 0 };
         let keep = match framing {
             None => {
                 self.state = self.after_message();
