@@ -187,7 +187,6 @@ async fn serve_http<I>(
         },
         () = watch.close_signal() => return,
     };
-    let client = Arc::new(client);
     let runtime = shared.runtime.clone();
     let service = service_fn(move |req| {
         // Borrowed for routing only (what the request keeps is cloned from it): a full load would bump the
@@ -196,7 +195,7 @@ async fn serve_http<I>(
         // Released even when hyper drops the request future early.
         let (guard, _) = Held::enter(&in_flight);
         // Boxed per request: hyper keeps a slot for the service future from the connection's first byte to its
-        // last, so an unboxed one (kilobytes) would stay allocated on every idle keep-alive connection.
+        // last, so an unboxed one (near a kilobyte) would stay allocated on every idle keep-alive connection.
         Box::pin(forward::handle(&rt, &client, req).map(move |resp| {
             drop(guard);
             Ok::<_, Infallible>(resp)
