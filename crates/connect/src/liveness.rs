@@ -1,4 +1,5 @@
-//! Liveness at checkout: before a pooled connection carries a request, peek at its socket without blocking.
+//! Liveness at checkout: before a pooled connection that sat idle carries a request, peek at its socket without
+//! blocking (the data plane peeks at connections idle 100 ms or more; hotter ones get the runtime's readiness).
 //! A FIN, an RST or unexpected bytes mean the target has given up on it; writing a request into it would be
 //! the keep-alive race (FAULTS.md TargetKeepAliveRace), so it is discarded instead. Like pingora's
 //! `test_reusable_stream`, this catches closes the pool's idle watcher has not been scheduled to see yet.

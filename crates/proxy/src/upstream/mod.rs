@@ -27,8 +27,11 @@ pub use meter::{ConnCounters, ConnSnapshot};
 use pool::Pool;
 
 pub use waygate_connect::MAX_RESPONSE_HEAD;
-/// Pooled connections idle at least this long are peeked at before reuse ([`liveness`]).
-const PROBE_AFTER_IDLE: Duration = Duration::from_millis(1);
+/// Pooled connections idle at least this long are peeked at before reuse ([`liveness`]), with a syscall even
+/// when the runtime has seen no event on the socket. Keep-alive timers are set in seconds (nginx 75 s, Apache and
+/// Node.js 5 s, ALB's advice 60 s or more), so a connection idle for less than a tenth of a second cannot have
+/// outlived one: it gets the runtime's view only, which is free unless the socket was marked readable.
+const PROBE_AFTER_IDLE: Duration = Duration::from_millis(100);
 /// Idle connections kept per target and worker (pool slot).
 const MAX_IDLE_PER_TARGET: usize = 1024;
 
@@ -123,16 +126,17 @@ impl Upstream {
         loop {
             let Some(idle) = self.pool.checkout(self.keepalive.effective()) else { break };
             let (conn, idle_before_use) = (idle.conn, idle.idle_for);
-            // A connection reused within a millisecond cannot have outlived any real keep-alive timer: skip the
-            // syscall on hot connections; peek at the ones that sat long enough for the target to give up on them.
-            let probe = conn.probe.as_ref().filter(|_| idle_before_use >= PROBE_AFTER_IDLE);
-            if let Some(probe) = probe {
-                let state = probe.check();
-                if state != Liveness::Alive {
-                    // Ended before the watcher saw it: the idle age now bounds the target's keep-alive from above.
-                    self.pool.report.idle_event(&state, idle_before_use, &conn);
-                    continue;
-                }
+            // Hot connections (the usual case under load) are checked against the runtime's readiness, which
+            // costs a peek only when an event the watcher has not handled yet is pending; the ones that sat
+            // long enough for the target to give up on them are peeked at whatever the runtime has seen.
+            let state = match conn.probe.as_ref().filter(|_| idle_before_use >= PROBE_AFTER_IDLE) {
+                Some(probe) => probe.check(),
+                None => conn.h1.idle_event_seen(),
+            };
+            if state != Liveness::Alive {
+                // Ended before the watcher saw it: the idle age now bounds the target's keep-alive from above.
+                self.pool.report.idle_event(&state, idle_before_use, &conn);
+                continue;
             }
             conn.counters.begin_use();
             return Ok(Lease { conn, reused: true, idle_before_use: Some(idle_before_use) });

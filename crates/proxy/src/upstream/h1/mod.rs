@@ -12,6 +12,8 @@
 
 pub mod chunked;
 pub mod head;
+#[cfg(test)]
+mod tests;
 
 use std::future::poll_fn;
 use std::io;
@@ -149,6 +151,17 @@ impl Conn {
             Ok(_) => Liveness::Unexpected,
             Err(_) => Liveness::Reset,
         })
+    }
+
+    /// At checkout: what the runtime already knows about the idle socket, without waiting. A peek is made only
+    /// if the socket is marked readable (an event not yet handled by the pool's watcher); otherwise the
+    /// connection is taken as alive without a syscall. The connection leaves the watcher's care here, so the
+    /// no-op waker this registers replaces nothing anyone waits on.
+    pub fn idle_event_seen(&self) -> Liveness {
+        match self.poll_idle_event(&mut Context::from_waker(std::task::Waker::noop())) {
+            Poll::Ready(state) => state,
+            Poll::Pending => Liveness::Alive,
+        }
     }
 
     /// Bytes the target sent that no exchange asked for (while parked, or after a response): such a
