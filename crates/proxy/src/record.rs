@@ -165,7 +165,9 @@ impl Record {
             let line = req.method().as_str().len() + path.len() + 12;
             line as u64 + header_bytes(req.headers())
         });
-        Self { ex, timings: Timings::start(), head_bytes, body: None }
+        // One wall-clock read for both: the record's creation time is the moment timing starts.
+        let timings = Timings::starting_at(ex.request_creation_time, std::time::Instant::now());
+        Self { ex, timings, head_bytes, body: None }
     }
 
     /// The desync guard's classification of a non-compliant request.
