@@ -22,7 +22,7 @@ use waygate_telemetry::Actions;
 use crate::body::{ProxyBody, RequestProgress, UpstreamRequestBody};
 use crate::group::{Admitted, Group, Target};
 use crate::guard::{Action as GuardAction, Verdicts};
-use crate::headers::{self, Forwarded, X_REQUEST_ID};
+use crate::headers::{CarriedFields, Forwarded, RequestFields, X_REQUEST_ID};
 use crate::health;
 use crate::log;
 use crate::record::{ConnFacts, Pending, Record, Sink, head_bytes};
@@ -63,7 +63,8 @@ pub fn handle(
 ) -> impl Future<Output = Response<ProxyBody>> + Send + use<> {
     let id = new_request_id();
     let verdict = client.verdicts.take();
-    let mut record = Record::begin(&client.facts, client.peer, &req, &id, verdict.and_then(|v| v.head_len));
+    let fields = RequestFields::of(req.headers());
+    let mut record = Record::begin(&client.facts, client.peer, &req, &fields, &id, verdict.and_then(|v| v.head_len));
     if let Some(v) = &verdict {
         record.classify(v.classification, v.reason);
     }
@@ -77,7 +78,7 @@ pub fn handle(
     // Defensive mode, Ambiguous request: served, then the client connection ends (the target's too).
     let close = action == GuardAction::AllowThenClose;
     let then_close = move |resp| if close { close_connection(resp) } else { resp };
-    let (idle_timeout, group) = match route(rt, client, &req, &id, &mut pending) {
+    let (idle_timeout, group) = match route(rt, client, &req, &fields, &id, &mut pending) {
         Routed::Answered(resp) => return Either::Left(future::ready(then_close(resp))),
         Routed::Forward(idle_timeout, group) => (idle_timeout, group),
     };
@@ -85,7 +86,8 @@ pub fn handle(
         Ok(admitted) => admitted,
         Err(cause) => return Either::Left(future::ready(then_close(error(&mut pending, errors, cause, &id, None)))),
     };
-    let outgoing = Outgoing::new(req, client, &id, &group, &mut pending, admitted);
+    let carried = fields.carried();
+    let outgoing = Outgoing::new(req, carried, client, &id, &group, &mut pending, admitted);
     Either::Right(forward(errors, idle_timeout, group, outgoing, id, pending, close).map(then_close))
 }
 
@@ -119,6 +121,7 @@ fn route(
     rt: &Runtime,
     client: &ClientConn,
     req: &Request<Incoming>,
+    fields: &RequestFields<'_>,
     id: &HeaderValue,
     pending: &mut Pending,
 ) -> Routed {
@@ -127,10 +130,10 @@ fn route(
         // The listener left the configuration while this connection was open.
         return Routed::Answered(error(pending, errors, Cause::NoRoute, id, None));
     };
-    if headers::xff_count(req.headers()) > MAX_XFF_ADDRESSES {
+    if fields.xff_addresses > MAX_XFF_ADDRESSES {
         return Routed::Answered(error(pending, errors, Cause::ClientXffTooMany, id, None));
     }
-    let Some(route) = listener.router.route(request_host(req).unwrap_or(""), req.uri().path()) else {
+    let Some(route) = listener.router.route(request_host(req, fields).unwrap_or(""), req.uri().path()) else {
         return Routed::Answered(error(pending, errors, Cause::NoRoute, id, None));
     };
     let group = match route.action {
@@ -175,8 +178,8 @@ fn response_bytes<B: http_body::Body>(resp: &Response<B>) -> u64 {
 }
 
 /// The Host header, else HTTP/2's `:authority`.
-fn request_host(req: &Request<Incoming>) -> Option<&str> {
-    match req.headers().get(header::HOST) {
+fn request_host<'a>(req: &'a Request<Incoming>, fields: &RequestFields<'a>) -> Option<&'a str> {
+    match fields.host {
         Some(h) => h.to_str().ok(),
         None => req.uri().authority().map(|a| a.as_str()),
     }
@@ -217,6 +220,7 @@ impl Outgoing {
     /// forwarding headers the gateway adds, written in HTTP/1.1 origin form with the body's framing.
     fn new(
         req: Request<Incoming>,
+        fields: CarriedFields,
         client: &ClientConn,
         id: &HeaderValue,
         group: &Group,
@@ -228,14 +232,14 @@ impl Outgoing {
             r.body(&progress);
         }
         let (mut parts, body) = req.into_parts();
-        let trailers = headers::accepts_trailers(parts.version, &parts.headers);
+        let trailers = parts.version == http::Version::HTTP_2 || fields.te_trailers;
         // HTTP/2 has no Host header: its `:authority` becomes one (the client's Host, when sent, is kept).
-        let authority = (!parts.headers.contains_key(header::HOST))
+        let authority = (!fields.host)
             .then(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
             .flatten();
-        headers::strip_hop_by_hop(&mut parts.headers);
+        let prior_xff = fields.strip_and_prior_xff(&mut parts.headers);
         let forwarded = Forwarded {
-            prior_xff: Forwarded::prior_xff(&parts.headers),
+            prior_xff,
             client_ip: &client.client_ip,
             proto: client.proto,
             port: &client.port_header,

@@ -62,13 +62,91 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// How many addresses the client's X-Forwarded-For headers hold (all fields, comma-separated).
-pub fn xff_count(headers: &HeaderMap) -> usize {
-    headers
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .map(|v| v.as_bytes().split(|&b| b == b',').filter(|s| s.iter().any(|b| !b.is_ascii_whitespace())).count())
-        .sum()
+/// How many addresses one X-Forwarded-For field holds.
+fn addresses(value: &HeaderValue) -> usize {
+    value.as_bytes().split(|&b| b == b',').filter(|s| s.iter().any(|b| !b.is_ascii_whitespace())).count()
+}
+
+/// Whether a `TE` field lists `trailers`.
+fn lists_trailers(value: &HeaderValue) -> bool {
+    value.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
+}
+
+/// What the gateway reads from a request's own fields, gathered in one pass over them. Looked up one by one,
+/// a request's fields were hashed and probed for eight times (Host three times: the record, routing, the
+/// forwarded head).
+#[derive(Debug, Default)]
+pub struct RequestFields<'a> {
+    /// The first `Host` field.
+    pub host: Option<&'a HeaderValue>,
+    /// The first `User-Agent` field.
+    pub user_agent: Option<&'a HeaderValue>,
+    /// The first `X-Forwarded-For` field, which the target's copy extends ([`Forwarded::prior_xff`])...
+    pub xff: Option<&'a HeaderValue>,
+    /// ... and the addresses all of them hold.
+    pub xff_addresses: usize,
+    /// A `TE` field lists `trailers`.
+    pub te_trailers: bool,
+    /// A hop-by-hop field is present, so [`strip_hop_by_hop`] has work to do (and a `Connection` field may
+    /// name any other field as hop-by-hop, which then goes too).
+    pub hop_by_hop: bool,
+}
+
+impl<'a> RequestFields<'a> {
+    pub fn of(headers: &'a HeaderMap) -> Self {
+        let mut f = Self::default();
+        for (name, value) in headers {
+            if name == header::HOST {
+                f.host.get_or_insert(value);
+            } else if name == header::USER_AGENT {
+                f.user_agent.get_or_insert(value);
+            } else if name == X_FORWARDED_FOR {
+                f.xff.get_or_insert(value);
+                f.xff_addresses += addresses(value);
+            } else if is_hop_by_hop(name) {
+                f.hop_by_hop = true;
+                f.te_trailers |= name == header::TE && lists_trailers(value);
+            }
+        }
+        f
+    }
+
+    /// What the forwarded head needs once the request itself is taken apart.
+    pub fn carried(&self) -> CarriedFields {
+        CarriedFields {
+            host: self.host.is_some(),
+            te_trailers: self.te_trailers,
+            hop_by_hop: self.hop_by_hop,
+            xff: self.xff.filter(|v| nonblank(v)).cloned(),
+        }
+    }
+}
+
+/// [`RequestFields`] as the forwarded head uses them, owning what it keeps.
+#[derive(Debug)]
+pub struct CarriedFields {
+    pub host: bool,
+    pub te_trailers: bool,
+    pub hop_by_hop: bool,
+    /// [`Forwarded::prior_xff`] before hop-by-hop fields are stripped: valid only when there were none.
+    xff: Option<HeaderValue>,
+}
+
+impl CarriedFields {
+    /// Strips hop-by-hop fields from `headers` (the request's, as [`RequestFields::of`] read them) and returns
+    /// the client's X-Forwarded-For the target's copy extends. A `Connection` field can name X-Forwarded-For
+    /// itself, so with hop-by-hop fields present it is looked up again after the strip.
+    pub fn strip_and_prior_xff(self, headers: &mut HeaderMap) -> Option<HeaderValue> {
+        if !self.hop_by_hop {
+            return self.xff;
+        }
+        strip_hop_by_hop(headers);
+        Forwarded::prior_xff(headers)
+    }
+}
+
+fn nonblank(value: &HeaderValue) -> bool {
+    value.to_str().is_ok_and(|s| !s.trim().is_empty())
 }
 
 /// The forwarding headers a target sees.
@@ -82,15 +160,6 @@ pub struct Forwarded<'a> {
     pub request_id: &'a HeaderValue,
     /// The client accepts trailers (HTTP/2, or `TE: trailers` on HTTP/1.1): ask the target for them too.
     pub trailers: bool,
-}
-
-/// Whether the client's request says it accepts trailer fields.
-pub fn accepts_trailers(version: http::Version, headers: &HeaderMap) -> bool {
-    version == http::Version::HTTP_2
-        || headers
-            .get_all(header::TE)
-            .iter()
-            .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers"))))
 }
 
 /// A client address as X-Forwarded-For writes it (`Display` of an IP address is slow enough to matter per
@@ -108,7 +177,7 @@ static REPLACED: [&HeaderName; 6] =
 impl Forwarded<'_> {
     /// The client's first `X-Forwarded-For` value, which the target's copy extends.
     pub fn prior_xff(headers: &HeaderMap) -> Option<HeaderValue> {
-        headers.get(&X_FORWARDED_FOR).filter(|v| v.to_str().is_ok_and(|s| !s.trim().is_empty())).cloned()
+        headers.get(&X_FORWARDED_FOR).filter(|v| nonblank(v)).cloned()
     }
 }
 
@@ -143,6 +212,59 @@ impl ExtraFields for Forwarded<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn map(fields: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in fields {
+            h.append(*name, HeaderValue::from_static(value));
+        }
+        h
+    }
+
+    /// The one pass finds what a lookup of each name found: the first value of a repeated field, every
+    /// X-Forwarded-For address, `trailers` anywhere in any TE field.
+    #[test]
+    fn one_pass_agrees_with_lookups_by_name() {
+        let cases = [
+            map(&[]),
+            map(&[("host", "a.example"), ("user-agent", "curl/8"), ("accept", "*/*")]),
+            map(&[("x-forwarded-for", "203.0.113.9, 198.51.100.2"), ("host", "a"), ("x-forwarded-for", " , 10.0.0.1")]),
+            map(&[("host", "first"), ("host", "second"), ("user-agent", "one"), ("user-agent", "two")]),
+            map(&[("te", "gzip"), ("te", "deflate, Trailers ")]),
+            map(&[("te", "gzip")]),
+            map(&[("x-forwarded-for", "  ")]),
+        ];
+        for h in &cases {
+            let f = RequestFields::of(h);
+            assert_eq!(f.host, h.get(header::HOST), "{h:?}");
+            assert_eq!(f.user_agent, h.get(header::USER_AGENT), "{h:?}");
+            assert_eq!(f.xff, h.get(&X_FORWARDED_FOR), "{h:?}");
+            let count: usize = h.get_all(&X_FORWARDED_FOR).iter().map(addresses).sum();
+            assert_eq!(f.xff_addresses, count, "{h:?}");
+            assert_eq!(f.te_trailers, h.get_all(header::TE).iter().any(lists_trailers), "{h:?}");
+            assert_eq!(f.hop_by_hop, h.keys().any(is_hop_by_hop), "{h:?}");
+        }
+        assert_eq!(RequestFields::of(&cases[2]).xff_addresses, 3);
+        assert!(RequestFields::of(&cases[4]).te_trailers);
+        assert_eq!(RequestFields::of(&cases[3]).host.unwrap(), "first");
+    }
+
+    /// The prior X-Forwarded-For read before the strip is used only when nothing is stripped: a `Connection`
+    /// field naming X-Forwarded-For removes the client's copy, as it did when the lookup followed the strip.
+    #[test]
+    fn prior_xff_follows_the_strip() {
+        let mut plain = map(&[("x-forwarded-for", "203.0.113.9"), ("host", "a")]);
+        let carried = RequestFields::of(&plain).carried();
+        assert_eq!(carried.strip_and_prior_xff(&mut plain).unwrap(), "203.0.113.9");
+        assert_eq!(plain.len(), 2);
+        let mut named = map(&[("x-forwarded-for", "203.0.113.9"), ("connection", "x-forwarded-for")]);
+        let carried = RequestFields::of(&named).carried();
+        assert_eq!(carried.strip_and_prior_xff(&mut named), None);
+        assert!(named.is_empty(), "{named:?}");
+        let mut blank = map(&[("x-forwarded-for", " ")]);
+        let carried = RequestFields::of(&blank).carried();
+        assert_eq!(carried.strip_and_prior_xff(&mut blank), None);
+    }
 
     #[test]
     fn strips_and_forwards() {

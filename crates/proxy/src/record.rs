@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwapOption;
-use http::header::{self, HeaderMap};
+use http::header::HeaderMap;
 use http::{HeaderValue, Request, Version};
 use waygate_faults::{Cause, Profile};
 use waygate_telemetry::{
@@ -17,6 +17,7 @@ use waygate_telemetry::{
 };
 
 use crate::body::RequestProgress;
+use crate::headers::RequestFields;
 
 /// Where finished records go: metrics always, the access log when configured. Outlives config reloads.
 #[derive(Debug, Default)]
@@ -123,6 +124,7 @@ impl Record {
         conn: &ConnFacts,
         peer: std::net::SocketAddr,
         req: &Request<B>,
+        fields: &RequestFields<'_>,
         id: &HeaderValue,
         head_len: Option<u64>,
     ) -> Self {
@@ -136,9 +138,8 @@ impl Record {
             _ => "HTTP/1.1",
         });
         let scheme = if conn.tls.is_some() { "https" } else { "http" };
-        let host = req
-            .headers()
-            .get(header::HOST)
+        let host = fields
+            .host
             .and_then(|h| h.to_str().ok())
             .or_else(|| req.uri().host())
             .map_or("-", crate::router::strip_port);
@@ -152,8 +153,7 @@ impl Record {
         url.push_str(itoa_u16(conn.port).as_str());
         url.push_str(path);
         ex.url = url;
-        ex.user_agent =
-            req.headers().get(header::USER_AGENT).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        ex.user_agent = fields.user_agent.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         ex.trace_id = id.to_str().unwrap_or("-").into();
         ex.conn_trace_id = Some(conn.conn_trace_id.clone());
         if let Some(tls) = &conn.tls {
