@@ -13,7 +13,8 @@ use http::header::HeaderMap;
 use http::{HeaderValue, Request, Version};
 use waygate_faults::{Cause, Profile};
 use waygate_telemetry::{
-    AccessLogHandle, Actions, Attempt, Classification, Exchange, Metrics, RequestKind, TargetGroupRef, Timings,
+    AccessLogHandle, Actions, Attempt, Classification, Exchange, InlineStr, Metrics, RequestKind, TargetGroupRef,
+    Timings,
 };
 
 use crate::body::RequestProgress;
@@ -144,16 +145,9 @@ impl Record {
             .or_else(|| req.uri().host())
             .map_or("-", crate::router::strip_port);
         let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-        // Pushed piece by piece: `format!` cost a thousand instructions per request here.
-        let mut url = String::with_capacity(scheme.len() + host.len() + path.len() + 9);
-        url.push_str(scheme);
-        url.push_str("://");
-        url.push_str(host);
-        url.push(':');
-        url.push_str(itoa_u16(conn.port).as_str());
-        url.push_str(path);
-        ex.url = url;
-        ex.user_agent = fields.user_agent.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        // Joined piece by piece (`format!` cost a thousand instructions per request here), inside the record.
+        ex.url = InlineStr::concat(&[scheme, "://", host, ":", itoa_u16(conn.port).as_str(), path]);
+        ex.user_agent = fields.user_agent.map(|v| InlineStr::from(&*String::from_utf8_lossy(v.as_bytes())));
         ex.trace_id = id.to_str().unwrap_or("-").into();
         ex.conn_trace_id = Some(conn.conn_trace_id.clone());
         if let Some(tls) = &conn.tls {

@@ -231,12 +231,14 @@ pub struct Exchange {
     pub sent_bytes: u64,
     /// `request` verb. Empty when the request could not be parsed: the request column is then `"- - - "`.
     pub method: Cow<'static, str>,
-    /// `request` URL, as ALB writes it: `scheme://host:port/path?query` (the port always present).
-    pub url: String,
+    /// `request` URL, as ALB writes it: `scheme://host:port/path?query` (the port always present). Kept inside
+    /// the record up to 128 bytes.
+    pub url: InlineStr<128>,
     /// `request` protocol: `HTTP/1.0`, `HTTP/1.1`, `HTTP/2.0`.
     pub http_version: Cow<'static, str>,
-    /// `user_agent`; `None` → `-`. Truncated to 8 KB when written, like ALB.
-    pub user_agent: Option<String>,
+    /// `user_agent`; `None` → `-`. Truncated to 8 KB when written, like ALB. Kept inside the record up to 128
+    /// bytes (a browser's is about 110).
+    pub user_agent: Option<InlineStr<128>>,
     /// `ssl_cipher`, OpenSSL-style name (`ECDHE-RSA-AES128-GCM-SHA256`, `TLS_AES_128_GCM_SHA256`); `None` → `-`.
     pub ssl_cipher: Option<Cow<'static, str>>,
     /// `ssl_protocol`: `TLSv1.2`, `TLSv1.3`; `None` → `-`.
@@ -291,7 +293,7 @@ impl Exchange {
             received_bytes: 0,
             sent_bytes: 0,
             method: Cow::Borrowed(""),
-            url: String::new(),
+            url: InlineStr::new(),
             http_version: Cow::Borrowed("HTTP/1.1"),
             user_agent: None,
             ssl_cipher: None,

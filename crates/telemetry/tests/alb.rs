@@ -300,7 +300,7 @@ fn cases() -> Vec<Case> {
     push("no user agent", ex, &[("user_agent", "-")]);
 
     let mut ex = success();
-    ex.user_agent = Some("x".repeat(20_000));
+    ex.user_agent = Some("x".repeat(20_000).into());
     push("long user agent", ex, &[]);
 
     let mut ex = success();
@@ -433,7 +433,7 @@ fn synthetic_target_group_arn_is_stable() {
 #[test]
 fn long_user_agent_is_truncated_to_8k() {
     let mut ex = success();
-    ex.user_agent = Some("é".repeat(5_000));
+    ex.user_agent = Some("é".repeat(5_000).into());
     let cols = columns(&athena(), &alb_line(&ex)).unwrap();
     assert_eq!(cols["user_agent"].len(), 8_192);
 }
@@ -482,9 +482,9 @@ fn hostile_strings_never_break_the_line() {
         let mut ex = success();
         ex.elb = Arc::from(rng.text());
         ex.method = rng.text().into();
-        ex.url = rng.text();
+        ex.url = rng.text().into();
         ex.http_version = rng.text().into();
-        ex.user_agent = Some(rng.text());
+        ex.user_agent = Some(rng.text().into());
         ex.ssl_cipher = Some(rng.text().into());
         ex.ssl_protocol = Some(rng.text().into());
         ex.target_group = Some(TargetGroupRef::new(rng.text()));

@@ -51,7 +51,7 @@ fn record(i: usize) -> waygate_telemetry::Exchange {
     let mut ex = success();
     ex.trace_id = format!("Root=1-00000000-{i:024x}").into();
     ex.conn_trace_id = Some(new_conn_trace_id());
-    ex.user_agent = Some(format!("load \"test\" {i}"));
+    ex.user_agent = Some(format!("load \"test\" {i}").into());
     ex
 }
 
