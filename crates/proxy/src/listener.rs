@@ -122,6 +122,7 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, names: Names, shared
         conn_trace_id: new_conn_trace_id(),
         tls,
         port: local.port(),
+        client_column: (peer, waygate_telemetry::client_column(peer)),
     };
     let client = |tls: Option<TlsInfo>| ClientConn {
         verdicts: Arc::new(Verdicts::default()),

@@ -95,6 +95,9 @@ pub struct ConnFacts {
     pub tls: Option<TlsInfo>,
     /// The port the client connected to.
     pub port: u16,
+    /// The client's address and its access-log `client:port` column ([`waygate_telemetry::client_column`]),
+    /// made once per connection.
+    pub client_column: (std::net::SocketAddr, Arc<str>),
 }
 
 /// One request's record in the making.
@@ -150,6 +153,9 @@ impl Record {
         ex.user_agent = fields.user_agent.map(|v| InlineStr::from(&*String::from_utf8_lossy(v.as_bytes())));
         ex.trace_id = id.to_str().unwrap_or("-").into();
         ex.conn_trace_id = Some(conn.conn_trace_id.clone());
+        if conn.client_column.0 == peer {
+            ex.client_column = Some(conn.client_column.1.clone());
+        }
         if let Some(tls) = &conn.tls {
             ex.ssl_cipher = Some(tls.cipher.clone());
             ex.ssl_protocol = Some(tls.protocol.clone());

@@ -74,6 +74,7 @@ async fn a_relayed_request_is_one_complete_line() {
     assert_eq!(l["type"], "http");
     assert_eq!(l["elb"], "app/waygate/public");
     assert_eq!(l["client_ip"], "127.0.0.1");
+    assert!(l["client_port"].parse::<u16>().is_ok_and(|p| p > 0), "client_port={}", l["client_port"]);
     assert_eq!(format!("{}:{}", l["target_ip"], l["target_port"]), b.addr().to_string());
     for t in ["request_processing_time", "target_processing_time", "response_processing_time"] {
         assert!(l[t].parse::<f64>().unwrap() >= 0.0, "{t}={}", l[t]);

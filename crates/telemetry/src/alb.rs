@@ -37,7 +37,10 @@ pub fn format_alb(ex: &Exchange, out: &mut String) {
     out.push(' ');
     push_token(out, &ex.elb);
     out.push(' ');
-    push_addr(out, ex.client);
+    match &ex.client_column {
+        Some(column) => out.push_str(column),
+        None => push_addr(out, ex.client),
+    }
     out.push(' ');
     match ex.target() {
         Some(t) => push_target(out, t),
@@ -105,6 +108,14 @@ pub fn format_alb(ex: &Exchange, out: &mut String) {
         out.push(' ');
         push_token(out, tid);
     }
+}
+
+/// The `client:port` column for `client`, for a connection to make once and put in each of its records
+/// ([`Exchange::client_column`]): written per line it was the costliest column after the timestamps.
+pub fn client_column(client: SocketAddr) -> std::sync::Arc<str> {
+    let mut s = String::with_capacity(47);
+    push_addr(&mut s, client);
+    s.into()
 }
 
 /// The ALB line as a new string.

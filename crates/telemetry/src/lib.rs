@@ -58,7 +58,7 @@ mod timefmt;
 mod timing;
 mod writer;
 
-pub use alb::{alb_line, format_alb};
+pub use alb::{alb_line, client_column, format_alb};
 pub use inline_str::InlineStr;
 pub use json::{format_json, json_line};
 pub use labels::Side;

@@ -213,6 +213,9 @@ pub struct Exchange {
     pub elb: Arc<str>,
     /// `client:port`.
     pub client: SocketAddr,
+    /// The `client:port` column already written out ([`client_column`](crate::client_column) of `client`), made
+    /// once per connection by the data plane; `None` writes it from `client` on every line.
+    pub client_column: Option<Arc<str>>,
     /// `request_processing_time`: received the request → sent it to a target. `None` is written `-1`: the
     /// request was not dispatched, or the target sent no response head (see [`crate::Timings`]).
     pub request_processing_time: Option<Duration>,
@@ -285,6 +288,7 @@ impl Exchange {
             request_creation_time: now,
             elb,
             client,
+            client_column: None,
             request_processing_time: None,
             target_processing_time: None,
             response_processing_time: None,

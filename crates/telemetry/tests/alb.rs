@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use common::*;
 use waygate_faults::Cause;
-use waygate_telemetry::{Actions, Attempt, Classification, Exchange, RequestKind, TargetGroupRef, alb_line};
+use waygate_telemetry::{
+    Actions, Attempt, Classification, Exchange, RequestKind, TargetGroupRef, alb_line, client_column,
+};
 
 const EXAMPLE_1: &str = r#"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.46.0" - - arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=1-58337262-36d228ad5d99923122bbe354" "-" "-" 0 2018-07-02T22:22:48.364000Z "forward" "-" "-" "10.0.0.1:80" "200" "-" "-""#;
 const EXAMPLE_2: &str = r#"https 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.086 0.048 0.037 200 200 0 57 "GET https://www.example.com:443/ HTTP/1.1" "curl/7.46.0" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=1-58337281-1d84f3d73c47ec4e58577259" "www.example.com" "arn:aws:acm:us-east-2:123456789012:certificate/12345678-1234-1234-1234-123456789012" 1 2018-07-02T22:22:48.364000Z "authenticate,forward" "-" "-" "10.0.0.1:80" "200" "-" "-""#;
@@ -60,6 +62,18 @@ fn conn_trace_id_is_appended() {
     assert_eq!(alb_line(&ex), format!("{EXAMPLE_1} TID_dc57cebed65b444ebc8177bb698fe166"));
     let id = waygate_telemetry::new_conn_trace_id();
     assert!(id.len() == 36 && id.starts_with("TID_") && id[4..].bytes().all(|b| b.is_ascii_hexdigit()));
+}
+
+#[test]
+fn a_client_column_made_once_writes_the_same_line() {
+    for client in ["192.168.131.39:2817", "[2001:db8::7]:50432", "0.0.0.0:0"] {
+        let mut ex = success();
+        ex.client = client.parse().unwrap();
+        let per_line = alb_line(&ex);
+        ex.client_column = Some(client_column(ex.client));
+        assert_eq!(alb_line(&ex), per_line);
+    }
+    assert!(alb_line(&success()).contains(" 192.168.131.39:2817 "));
 }
 
 #[test]
