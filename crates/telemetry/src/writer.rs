@@ -20,6 +20,7 @@ use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant, SystemTime};
 use std::{fmt, io};
 
+use crossbeam_utils::CachePadded;
 use tokio::sync::watch;
 
 use crate::metrics::AccessLogCounters;
@@ -80,20 +81,15 @@ struct Slot {
     count: u64,
 }
 
-/// A slot on cache lines of its own (128 bytes: a line and the one the adjacent-line prefetcher pairs with it).
-/// Each worker locks its slot on every request; two slots sharing a line made every lock pull the line from the
-/// other worker's core.
-#[derive(Default)]
-#[repr(align(128))]
-struct Padded(Mutex<Slot>);
-
 struct Shared {
     closed: AtomicBool,
     lines: AtomicU64,
     counters: AccessLogCounters,
     format: LogFormat,
     /// Threads log into `slots[their index % len]`.
-    slots: Box<[Padded]>,
+    /// Each on cache lines of its own: every worker locks its slot on every request, and two slots sharing a
+    /// line made each lock pull the line from the other worker's core.
+    slots: Box<[CachePadded<Mutex<Slot>>]>,
     /// Lines one slot may hold before records are dropped (`queue_capacity`: the request path's threads each
     /// have a slot; a share of the total would drop the records of a thread that logs far more than others).
     slot_capacity: u64,
@@ -107,7 +103,7 @@ impl Shared {
     fn slot(&self, index: usize) -> MutexGuard<'_, Slot> {
         // Poisoning is ignored: the formatters do not panic, and were one to, the worst left behind is one
         // malformed line, not a reason to stop logging.
-        self.slots[index % self.slots.len()].0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.slots[index % self.slots.len()].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn wake_writer(&self) {
@@ -175,7 +171,7 @@ impl AccessLog {
             lines: AtomicU64::new(0),
             counters,
             format: config.format,
-            slots: (0..slots).map(|_| Padded::default()).collect(),
+            slots: (0..slots).map(|_| CachePadded::default()).collect(),
             slot_capacity: config.queue_capacity.max(1) as u64,
             pending: AtomicBool::new(false),
             writer: OnceLock::new(),

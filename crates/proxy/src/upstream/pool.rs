@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
 use waygate_telemetry::Metrics;
 
 use super::Connection;
@@ -76,8 +77,10 @@ impl Report {
 /// Idle connections of one target.
 #[derive(Debug)]
 pub struct Pool {
-    /// One per worker, indexed by [`crate::workers::current`] (modulo, for a thread that is not a worker).
-    slots: Box<[Mutex<Slot>]>,
+    /// One per worker, indexed by [`crate::workers::current`] (modulo, for a thread that is not a worker). Each
+    /// on cache lines of its own: a request locks its worker's slot twice (checkout, park), and slots sharing a
+    /// line made those locks pull the line from the other worker's core.
+    slots: Box<[CachePadded<Mutex<Slot>>]>,
     /// Per slot.
     max_idle: usize,
     pub report: Report,
@@ -97,7 +100,7 @@ impl IdleConn {
 impl Pool {
     /// `slots`: one per worker thread (at least one).
     pub fn new(max_idle: usize, slots: usize, report: Report) -> Self {
-        Self { slots: (0..slots.max(1)).map(|_| Mutex::default()).collect(), max_idle, report }
+        Self { slots: (0..slots.max(1)).map(|_| CachePadded::default()).collect(), max_idle, report }
     }
 
     /// The calling worker's slot index.
