@@ -3,7 +3,6 @@
 //! on another target; every failure becomes exactly one [`Cause`] through the catalogue and is answered by
 //! `respond::error` and logged by `log::attempt_failed` with the connection's evidence.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,8 +34,7 @@ use crate::upstream::{AttemptFailure, h1};
 /// What a request needs to know about the client connection it came on.
 #[derive(Debug)]
 pub struct ClientConn {
-    pub peer: SocketAddr,
-    /// `peer`'s address as X-Forwarded-For writes it.
+    /// The client's address (`facts.client`) as X-Forwarded-For writes it.
     pub client_ip: HeaderValue,
     /// `http` or `https`, for X-Forwarded-Proto.
     pub proto: &'static str,
@@ -64,7 +62,7 @@ pub fn handle(
     let id = new_request_id();
     let verdict = client.verdicts.take();
     let fields = RequestFields::of(req.headers());
-    let mut record = Record::begin(&client.facts, client.peer, &req, &fields, &id, verdict.and_then(|v| v.head_len));
+    let mut record = Record::begin(&client.facts, &req, &fields, &id, verdict.and_then(|v| v.head_len));
     if let Some(v) = &verdict {
         record.classify(v.classification, v.reason);
     }

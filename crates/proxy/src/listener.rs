@@ -122,11 +122,11 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, names: Names, shared
         conn_trace_id: new_conn_trace_id(),
         tls,
         port: local.port(),
-        client_column: (peer, waygate_telemetry::client_column(peer)),
+        client: peer,
+        client_column: waygate_telemetry::client_column(peer),
     };
     let client = |tls: Option<TlsInfo>| ClientConn {
         verdicts: Arc::new(Verdicts::default()),
-        peer,
         client_ip: crate::headers::client_ip_header(peer.ip()),
         proto: if tls.is_some() { "https" } else { "http" },
         port_header: HeaderValue::from(local.port()),

@@ -95,9 +95,10 @@ pub struct ConnFacts {
     pub tls: Option<TlsInfo>,
     /// The port the client connected to.
     pub port: u16,
-    /// The client's address and its access-log `client:port` column ([`waygate_telemetry::client_column`]),
-    /// made once per connection.
-    pub client_column: (std::net::SocketAddr, Arc<str>),
+    /// The client's address...
+    pub client: std::net::SocketAddr,
+    /// ... and its access-log `client:port` column ([`waygate_telemetry::client_column`]), made once.
+    pub client_column: Arc<str>,
 }
 
 /// One request's record in the making.
@@ -126,13 +127,12 @@ impl Record {
     /// the desync guard saw it (HTTP/1); otherwise it is reckoned from the parsed head.
     pub fn begin<B>(
         conn: &ConnFacts,
-        peer: std::net::SocketAddr,
         req: &Request<B>,
         fields: &RequestFields<'_>,
         id: &HeaderValue,
         head_len: Option<u64>,
     ) -> Self {
-        let mut ex = Box::new(Exchange::new(conn.listener.clone(), conn.elb.clone(), peer));
+        let mut ex = Box::new(Exchange::new(conn.listener.clone(), conn.elb.clone(), conn.client));
         let http2 = req.version() == Version::HTTP_2;
         ex.kind = RequestKind::from_connection(conn.tls.is_some(), http2);
         ex.method = method_name(req.method());
@@ -153,9 +153,7 @@ impl Record {
         ex.user_agent = fields.user_agent.map(user_agent);
         ex.trace_id = id.to_str().unwrap_or("-").into();
         ex.conn_trace_id = Some(conn.conn_trace_id.clone());
-        if conn.client_column.0 == peer {
-            ex.client_column = Some(conn.client_column.1.clone());
-        }
+        ex.client_column = Some(conn.client_column.clone());
         if let Some(tls) = &conn.tls {
             ex.ssl_cipher = Some(tls.cipher.clone());
             ex.ssl_protocol = Some(tls.protocol.clone());
