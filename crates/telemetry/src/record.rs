@@ -2,10 +2,10 @@
 //! then handed (by reference) to the metrics and the access log, observers that never reach back.
 //!
 //! Every field documents the ALB access-log column it becomes (reference/ALB.md §1) and what `-` / `-1` mean
-//! there. The record is plain data: cloning an `Arc<str>` for the listener, target group, connection id and each
-//! attempt's target is an atomic increment, and the owned strings are the ones the request already produced
-//! (URL, user agent). The request id and the usual single attempt are stored inside the record rather than on the
-//! heap: every request builds and drops one record, so each allocation it owns is paid per request.
+//! there. The record is plain data: cloning an `Arc<str>` for the listener, target group, connection id, client
+//! column and each attempt's target is an atomic increment. The request id, the URL and user agent (up to 128
+//! bytes) and the usual single attempt are stored inside the record rather than on the heap: every request builds
+//! and drops one record, so each allocation it owns is paid per request.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
