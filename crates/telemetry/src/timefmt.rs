@@ -56,7 +56,7 @@ fn utc(t: SystemTime) -> Utc {
 /// Append `YYYY-MM-DDTHH:MM:SS.ffffffZ`. Digits are written by hand: two of these per access-log line made
 /// `core::fmt` a tenth of the access log's work. The text up to the seconds is kept per thread for the last
 /// second written (every line of a busy second shares it) as checked text, so most calls only add the
-/// microseconds, from the digit table ([`crate::digits`]), and nothing is validated as UTF-8 again.
+/// microseconds, from the digit table (the crate's `digits` module), and nothing is validated as UTF-8 again.
 pub fn write_iso8601(out: &mut String, t: SystemTime) {
     thread_local! {
         /// The last whole second written (seconds since the epoch) and its `YYYY-MM-DDTHH:MM:SS.` text.
