@@ -127,7 +127,7 @@ impl<'a> RequestFields<'a> {
 pub struct CarriedFields {
     pub host: bool,
     pub te_trailers: bool,
-    pub hop_by_hop: bool,
+    hop_by_hop: bool,
     /// [`Forwarded::prior_xff`] before hop-by-hop fields are stripped: valid only when there were none.
     xff: Option<HeaderValue>,
 }
