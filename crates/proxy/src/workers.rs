@@ -5,6 +5,13 @@
 //! with the fewest open connections, so long-lived keep-alive connections spread evenly.
 //!
 //! Without workers ([`crate::Gateway::start`]), connections run on the runtime the gateway started on.
+//!
+//! Each worker also keeps a pacing timer armed ([`TIMER_PACE`]): tokio's timer wakes its own I/O driver (an
+//! eventfd write, and a wasted turn of `epoll_wait`) whenever a new timer is due sooner than every timer the
+//! driver last parked with, even when the insert comes from the worker's own running thread (tokio issue
+//! 5207). A worker whose last park saw only keep-alive timers (minutes away) paid that for one request in four,
+//! each arming its response timeout. With a timer always due within a second, a timeout of a second or more
+//! never comes first.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -17,6 +24,10 @@ use tokio::runtime::Handle;
 
 use crate::count::Held;
 use tokio::sync::oneshot;
+
+/// The period of each worker's pacing timer: timers of at least this duration never wake the worker's driver
+/// when armed. A wake-up per second per worker is what an idle gateway pays for it.
+pub const TIMER_PACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 thread_local! {
     /// This thread's worker index; 0 on every thread that is not a worker.
@@ -55,7 +66,12 @@ impl Workers {
             std::thread::Builder::new().name(format!("waygate-worker-{index}")).spawn(move || {
                 CURRENT.with(|c| c.set(index));
                 // Returns when the sender is dropped; dropping the runtime then cancels what still runs on it.
-                let _ = runtime.block_on(stopped);
+                runtime.block_on(async {
+                    tokio::select! {
+                        _ = stopped => {}
+                        () = pace() => {}
+                    }
+                });
             })?;
             workers.push(Worker { handle, open: Arc::new(AtomicUsize::new(0)), _stop: stop });
         }
@@ -81,6 +97,13 @@ impl Workers {
         let Some(worker) = self.workers.iter().min_by_key(|w| w.open.load(Ordering::Relaxed)) else { return };
         let (open, _) = Held::enter(&worker.open);
         worker.handle.spawn(counted(open, connection));
+    }
+}
+
+/// Keeps a timer due within [`TIMER_PACE`] armed on the calling runtime, for ever (see the module doc).
+async fn pace() {
+    loop {
+        tokio::time::sleep(TIMER_PACE).await;
     }
 }
 
@@ -114,6 +137,58 @@ mod tests {
         assert_eq!(open.load(Ordering::Relaxed), 1);
         drop(task);
         assert_eq!(open.load(Ordering::Relaxed), 0, "dropped unpolled, the connection is no longer counted");
+    }
+
+    /// Write syscalls made by the calling thread so far (`syscw` in `/proc/thread-self/io`); None where the
+    /// kernel does not account them.
+    fn thread_write_syscalls() -> Option<u64> {
+        let io = std::fs::read_to_string("/proc/thread-self/io").ok()?;
+        io.lines().find_map(|l| l.strip_prefix("syscw:")).and_then(|v| v.trim().parse().ok())
+    }
+
+    /// The failure this pacing prevents: a worker parks with no short timer armed, a task on it arms a
+    /// response-timeout-like timer, and tokio writes the worker's own eventfd. Without the pacer, each of the
+    /// rounds below costs one such write on the worker's thread.
+    #[tokio::test]
+    async fn arming_a_timeout_on_a_worker_does_not_wake_its_own_driver() {
+        if thread_write_syscalls().is_none() {
+            eprintln!("skipped: this kernel does not account write syscalls per thread (/proc/thread-self/io)");
+            return;
+        }
+        const ROUNDS: u64 = 200;
+        let workers = Workers::start(1).expect("workers");
+        // The answering side is a plain thread: waking it is a futex, not a write that would count here.
+        let (to_test, asks) = std::sync::mpsc::channel::<oneshot::Sender<()>>();
+        let answerer = std::thread::spawn(move || {
+            let mut answered = 0;
+            for tx in asks {
+                let _ = tx.send(());
+                answered += 1;
+            }
+            answered
+        });
+        let (done_tx, done) = oneshot::channel();
+        workers.spawn_connection(async move {
+            // Let the pacer arm once before counting.
+            tokio::task::yield_now().await;
+            let before = thread_write_syscalls().expect("accounted");
+            let ask = || {
+                let (tx, rx) = oneshot::channel();
+                to_test.send(tx).expect("answerer listening");
+                rx
+            };
+            for _ in 0..ROUNDS {
+                // As a connection waiting on its client: the worker parks with no timeout armed...
+                let _ = ask().await;
+                // ...then, as it forwards the request, arms the response timeout on the worker's thread.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(60), ask()).await;
+            }
+            let _ = done_tx.send(thread_write_syscalls().expect("accounted") - before);
+        });
+        let writes = done.await.expect("the worker reported");
+        assert_eq!(answerer.join().expect("answerer"), 2 * ROUNDS as usize);
+        // The pacer itself re-arms (and may write) once a second; 200 rounds on loopback take milliseconds.
+        assert!(writes < ROUNDS / 4, "{writes} write syscalls on the worker for {ROUNDS} timeouts armed");
     }
 
     #[tokio::test]
