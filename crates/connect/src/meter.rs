@@ -90,9 +90,10 @@ impl ConnCounters {
         self.use_count.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Marks the connection idle (parked in the pool).
-    pub fn mark_idle(&self) {
-        self.idle_since_ns.store(self.since_created(Instant::now()).max(1), Ordering::Relaxed);
+    /// Marks the connection idle (parked in the pool) since `now`, which the caller read (the pool stamps the
+    /// parked connection with the same reading).
+    pub fn mark_idle(&self, now: Instant) {
+        self.idle_since_ns.store(self.since_created(now).max(1), Ordering::Relaxed);
     }
 
     pub fn mark_closed(&self) {
@@ -278,7 +279,7 @@ mod tests {
         m.read_exact(&mut got).await.unwrap();
         assert_eq!((counters.bytes_written(), counters.bytes_read()), (5, 3));
         assert_eq!(counters.begin_use(), 1);
-        counters.mark_idle();
+        counters.mark_idle(Instant::now());
         assert!(counters.idle_for(Instant::now()).is_some());
         assert_eq!(counters.begin_use(), 2);
         assert!(counters.idle_for(Instant::now()).is_none());

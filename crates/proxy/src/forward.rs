@@ -4,7 +4,7 @@
 //! `respond::error` and logged by `log::attempt_failed` with the connection's evidence.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::FutureExt as _;
@@ -59,10 +59,12 @@ pub fn handle(
     client: &ClientConn,
     req: Request<Incoming>,
 ) -> impl Future<Output = Response<ProxyBody>> + Send + use<> {
-    let id = new_request_id();
+    // One wall-clock read per request: the id's epoch seconds and the record's creation time.
+    let received = SystemTime::now();
+    let id = new_request_id(received);
     let verdict = client.verdicts.take();
     let fields = RequestFields::of(req.headers());
-    let mut record = Record::begin(&client.facts, &req, &fields, &id, verdict.and_then(|v| v.head_len));
+    let mut record = Record::begin(&client.facts, &req, &fields, &id, verdict.and_then(|v| v.head_len), received);
     if let Some(v) = &verdict {
         record.classify(v.classification, v.reason);
     }

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
 use http::header::HeaderMap;
@@ -131,8 +131,9 @@ impl Record {
         fields: &RequestFields<'_>,
         id: &HeaderValue,
         head_len: Option<u64>,
+        received: SystemTime,
     ) -> Self {
-        let mut ex = Box::new(Exchange::new(conn.listener.clone(), conn.elb.clone(), conn.client));
+        let mut ex = Box::new(Exchange::received_at(conn.listener.clone(), conn.elb.clone(), conn.client, received));
         let http2 = req.version() == Version::HTTP_2;
         ex.kind = RequestKind::from_connection(conn.tls.is_some(), http2);
         ex.method = method_name(req.method());

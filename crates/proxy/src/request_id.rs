@@ -11,8 +11,9 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// A new id for one request, marked sensitive: HTTP/2 then writes it as a literal that is never indexed (RFC 7541
 /// §6.2.3). A value unique to every response only churns the client's HPACK table, and h2's encoder walked its
 /// chain of earlier ids (about fifty) on every response. HTTP/1 and the logs (which use `to_str`) ignore the flag.
-pub fn new_request_id() -> HeaderValue {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+/// `received`: when the request arrived (its epoch seconds lead the id, as the record's creation time).
+pub fn new_request_id(received: SystemTime) -> HeaderValue {
+    let secs = received.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let random: u128 = rand::random::<u128>() >> 32; // 96 bits
     let mut out = *b"Root=1-00000000-000000000000000000000000";
     write_hex(&mut out[7..15], u128::from(secs as u32));
@@ -38,7 +39,7 @@ mod tests {
 
     #[test]
     fn has_alb_trace_id_shape() {
-        let id = new_request_id();
+        let id = new_request_id(SystemTime::now());
         let s = id.to_str().unwrap();
         assert_eq!(s.len(), 40);
         let (root, rest) = s.split_at(7);
@@ -48,7 +49,7 @@ mod tests {
         assert!(random.starts_with('-') && random[1..].chars().all(|c| c.is_ascii_hexdigit()));
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         assert!(u64::from_str_radix(epoch, 16).unwrap().abs_diff(now) < 5);
-        assert_ne!(new_request_id(), new_request_id());
+        assert_ne!(new_request_id(SystemTime::now()), new_request_id(SystemTime::now()));
         assert!(id.is_sensitive(), "h2 must write it as a never-indexed literal");
     }
 }

@@ -94,6 +94,16 @@ async fn a_relayed_request_is_one_complete_line() {
     assert_eq!(l["target_port_list"], b.addr().to_string());
     assert_eq!(l["target_status_code_list"], "200");
     assert!(l["conn_trace_id"].starts_with("TID_"));
+    // The trace id's epoch seconds are the request's creation time (one clock reading for both).
+    let hex = l["trace_id"].strip_prefix("Root=1-").and_then(|r| r.get(..8)).expect("Root=1-<8 hex>");
+    let epoch = std::time::UNIX_EPOCH + Duration::from_secs(u64::from_str_radix(hex, 16).expect("hex"));
+    assert_eq!(
+        waygate_telemetry::iso8601(epoch)[..19],
+        l["request_creation_time"][..19],
+        "{} against {}",
+        l["trace_id"],
+        l["request_creation_time"]
+    );
 }
 
 #[tokio::test]

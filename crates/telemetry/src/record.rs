@@ -280,7 +280,12 @@ impl Exchange {
     /// A record for a request just received: times are now, every optional column is `-`/`-1`, status 0
     /// until the data plane sets it.
     pub fn new(listener: Arc<str>, elb: Arc<str>, client: SocketAddr) -> Self {
-        let now = SystemTime::now();
+        Self::received_at(listener, elb, client, SystemTime::now())
+    }
+
+    /// [`Exchange::new`] for a request received at `now` (the data plane reads the clock once per request,
+    /// for this and the request id).
+    pub fn received_at(listener: Arc<str>, elb: Arc<str>, client: SocketAddr, now: SystemTime) -> Self {
         Self {
             listener,
             kind: RequestKind::Http,

@@ -129,8 +129,8 @@ impl Pool {
 
     /// Parks a connection whose exchange completed; drops the oldest when the pool is full.
     pub fn park(self: &Arc<Self>, conn: Box<Connection>, idle_timeout: Duration) {
-        conn.counters.mark_idle();
         let now = Instant::now();
+        conn.counters.mark_idle(now);
         let index = self.index();
         let mut slot = self.slot(index);
         // Expired entries sit at the front (oldest first): sweep them so idle sockets do not linger.
