@@ -11,7 +11,7 @@
 //! driver last parked with, even when the insert comes from the worker's own running thread (tokio issue
 //! 5207). A worker whose last park saw only keep-alive timers (minutes away) paid that for one request in four,
 //! each arming its response timeout. With a timer always due within a second, a timeout of a second or more
-//! never comes first.
+//! comes first only in the instant after the pacing timer fired and before it is armed again (once a second).
 
 use std::cell::Cell;
 use std::future::Future;
@@ -25,8 +25,8 @@ use tokio::runtime::Handle;
 use crate::count::Held;
 use tokio::sync::oneshot;
 
-/// The period of each worker's pacing timer: timers of at least this duration never wake the worker's driver
-/// when armed. A wake-up per second per worker is what an idle gateway pays for it.
+/// The period of each worker's pacing timer: timers of at least this duration do not wake the worker's driver
+/// when armed (see the module doc). A wake-up per second per worker is what an idle gateway pays for it.
 pub const TIMER_PACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 thread_local! {
