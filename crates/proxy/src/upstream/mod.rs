@@ -203,3 +203,6 @@ impl Upstream {
         self.pool.idle_count()
     }
 }
+
+#[cfg(test)]
+mod tests;
