@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use futures_util::FutureExt as _;
+use futures_util::future::{Either, OptionFuture};
 use futures_util::task::AtomicWaker;
 use http::HeaderValue;
 use hyper::server::conn::{http1, http2};
@@ -97,51 +98,68 @@ fn hand_over(
             return;
         }
     };
-    workers.spawn_connection(async move {
+    // The socket joins the worker's reactor on the worker's thread, when the task is first polled there; what
+    // serves it then replaces this first step in the task (`flatten`), rather than being awaited inside it.
+    let registered = async move {
         match TcpStream::from_std(std) {
-            Ok(tcp) => serve_connection(tcp, peer, names, shared).await,
+            Ok(tcp) => Some(serve_connection(tcp, peer, names, shared)),
             Err(e) => {
                 shared.sink.metrics.connection_rejected(&names.listener);
                 tracing::warn!(target: "waygate::listener", listener = %names.listener, client = %peer, error = %e, "a worker cannot take the connection");
+                None
             }
         }
-    });
+    };
+    workers.spawn_connection(registered.map(OptionFuture::from).flatten().map(drop));
 }
 
-async fn serve_connection(tcp: TcpStream, peer: SocketAddr, names: Names, shared: ConnShared) {
-    let _tracker = shared.tracker.clone();
-    let _open = shared.sink.metrics.connection_opened(Side::Client);
-    let Some(listener) = shared.runtime.load().listeners.get(&*names.listener).cloned() else { return };
+/// Serves one accepted connection, to its end. Built as phases, each replacing the last in the connection's
+/// task (`then`, `flatten`) instead of nested `async fn`s awaiting each other: every level of those kept its
+/// arguments for the connection's whole life, next to the copies it had moved on (about 1.2 KiB per
+/// connection, idle keep-alive ones included).
+fn serve_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    names: Names,
+    shared: ConnShared,
+) -> impl Future<Output = ()> + Send + 'static {
+    let tracker = shared.tracker.clone();
+    let open = shared.sink.metrics.connection_opened(Side::Client);
+    let Some(listener) = shared.runtime.load().listeners.get(&*names.listener).cloned() else {
+        return Either::Left(std::future::ready(()));
+    };
     let _ = tcp.set_nodelay(true);
     let local = tcp.local_addr().unwrap_or(peer);
     let counters = ConnCounters::new(peer, local);
     let io = Metered::new(tcp, counters.clone());
-    let facts = |tls| ConnFacts {
-        listener: names.listener.clone(),
-        elb: names.elb.clone(),
+    let (listener_name, elb) = (names.listener.clone(), names.elb.clone());
+    let facts = move |tls| ConnFacts {
+        listener: listener_name,
+        elb,
         conn_trace_id: new_conn_trace_id(),
         tls,
         port: local.port(),
         client: peer,
         client_column: waygate_telemetry::client_column(peer),
     };
-    let client = |tls: Option<TlsInfo>| ClientConn {
+    let client = move |tls: Option<TlsInfo>, sink: Arc<Sink>| ClientConn {
         verdicts: Arc::new(Verdicts::default()),
         client_ip: crate::headers::client_ip_header(peer.ip()),
         proto: if tls.is_some() { "https" } else { "http" },
         port_header: HeaderValue::from(local.port()),
         facts: facts(tls),
-        sink: shared.sink.clone(),
+        sink,
     };
-    match &listener.tls {
-        None => serve_http(io, client(None), counters, &listener, shared.clone()).await,
+    let serving = match listener.tls.clone() {
+        None => Either::Left(serve_http(io, client(None, shared.sink.clone()), counters, &listener, shared)),
         // Boxed: the TLS session (kilobytes) would otherwise sit inline in every plain connection's task too.
-        Some(tls) => Box::pin(async {
-            let accept = TlsAcceptor::from(tls.clone()).accept(io);
+        Some(tls) => Either::Right(Box::pin(async move {
+            let accept = TlsAcceptor::from(tls).accept(io);
             match tokio::time::timeout(CLIENT_TLS_HANDSHAKE_TIMEOUT, accept).await {
                 Ok(Ok(stream)) => {
                     let info = TlsInfo::of(stream.get_ref().1);
-                    serve_http(stream, client(Some(info)), counters, &listener, shared.clone()).await;
+                    let client = client(Some(info), shared.sink.clone());
+                    serve_http(stream, client, counters, &listener, shared).await;
                 }
                 Ok(Err(e)) => {
                     shared.sink.metrics.client_tls_error(&names.listener);
@@ -152,26 +170,30 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, names: Names, shared
                     tracing::debug!(target: "waygate::listener", listener = %names.listener, client = %peer, "client TLS handshake timed out");
                 }
             }
-        })
-        .await,
-    }
+        })),
+    };
+    // The drain tracker and the open-connections gauge are held until the connection ends.
+    Either::Right(serving.map(move |()| drop((tracker, open))))
 }
 
-async fn serve_http<I>(
+/// HTTP on an accepted (and, on TLS listeners, decrypted) connection: waits for the first bytes to tell
+/// HTTP/2's preface from HTTP/1, then serves it with hyper.
+fn serve_http<I>(
     io: I,
     client: ClientConn,
     counters: Arc<ConnCounters>,
     listener: &ListenerRuntime,
     shared: ConnShared,
-) where
+) -> impl Future<Output = ()> + Send + 'static + use<I>
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let cfg = &listener.config;
-    let in_flight = Arc::new(AtomicUsize::new(0));
     if *shared.shutdown.borrow() {
-        return;
+        return Either::Left(std::future::ready(()));
     }
-    let mut watch = Watch {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let watch = Watch {
         shutdown: shared.shutdown.clone(),
         counters,
         in_flight: in_flight.clone(),
@@ -179,16 +201,39 @@ async fn serve_http<I>(
         keep_alive: cfg.client_keep_alive,
         opened: Instant::now(),
     };
-    let mut io = Guarded::new(io, cfg.desync_mitigation, cfg.request_header_timeout, client.verdicts.clone());
-    // Until the first bytes arrive nothing of hyper's exists: no buffers, no connection state.
-    let h2 = tokio::select! {
-        r = std::future::poll_fn(|cx| io.poll_is_h2(cx)) => match r {
-            Ok(h2) => h2,
-            Err(_) => return,
-        },
-        () = watch.close_signal() => return,
+    let io = Guarded::new(io, cfg.desync_mitigation, cfg.request_header_timeout, client.verdicts.clone());
+    let runtime = shared.runtime;
+    let serve = move |first: Option<(bool, Guarded<I>, Watch)>| {
+        first.map(|(h2, io, watch)| serve_protocol(h2, io, watch, client, runtime, in_flight))
     };
-    let runtime = shared.runtime.clone();
+    Either::Right(first_bytes(io, watch).map(serve).map(OptionFuture::from).flatten().map(drop))
+}
+
+/// Until the first bytes arrive nothing of hyper's exists: no buffers, no connection state. `None`: the
+/// connection ended, failed or went idle first.
+async fn first_bytes<I>(mut io: Guarded<I>, mut watch: Watch) -> Option<(bool, Guarded<I>, Watch)>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let h2 = tokio::select! {
+        r = std::future::poll_fn(|cx| io.poll_is_h2(cx)) => r.ok()?,
+        () = watch.close_signal() => return None,
+    };
+    Some((h2, io, watch))
+}
+
+/// hyper's HTTP/1 or HTTP/2 server on the connection, under its [`Watch`].
+fn serve_protocol<I>(
+    h2: bool,
+    io: Guarded<I>,
+    mut watch: Watch,
+    client: ClientConn,
+    runtime: Arc<ArcSwap<Runtime>>,
+    in_flight: Arc<AtomicUsize>,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |req| {
         // Borrowed for routing only (what the request keeps is cloned from it): a full load would bump the
         // snapshot's reference count, which every worker thread shares, twice per request.
@@ -203,18 +248,19 @@ async fn serve_http<I>(
         }))
     });
     let io = TokioIo::new(io);
+    // Each connection boxed, in its own allocation of its exact size: inline, it would be moved into this
+    // future and the slot it was moved from kept as well.
     if h2 {
-        // Boxed: HTTP/2's connection state is large and rare here; the HTTP/1 task stays small without it.
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder.timer(TokioTimer::new());
         let mut conn = Box::pin(builder.serve_connection(io, service));
-        watch.drive(conn.as_mut(), |c| c.graceful_shutdown()).await;
+        Either::Left(async move { watch.drive(conn.as_mut(), |c| c.graceful_shutdown()).await })
     } else {
         let mut builder = http1::Builder::new();
         // The guard owns the request-head timeout (so it can answer 408 with a cause); hyper's would race it.
         builder.timer(TokioTimer::new()).header_read_timeout(None).keep_alive(true);
-        let conn = std::pin::pin!(builder.serve_connection(io, service));
-        watch.drive(conn, |c| c.graceful_shutdown()).await;
+        let mut conn = Box::pin(builder.serve_connection(io, service));
+        Either::Right(async move { watch.drive(conn.as_mut(), |c| c.graceful_shutdown()).await })
     }
 }
 
