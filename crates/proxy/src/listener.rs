@@ -110,7 +110,16 @@ fn hand_over(
             }
         }
     };
-    workers.spawn_connection(registered.map(OptionFuture::from).flatten().map(drop));
+    workers.spawn_connection(then_serve(registered));
+}
+
+/// A phase that may hand over to the next one: `phase`'s output, when there is one, is then run in the phase's
+/// place (`flatten`), not awaited inside it, which would keep both phases' state for the connection's life.
+fn then_serve<F>(phase: impl Future<Output = Option<F>>) -> impl Future<Output = ()>
+where
+    F: Future<Output = ()>,
+{
+    phase.map(OptionFuture::from).flatten().map(drop)
 }
 
 /// Serves one accepted connection, to its end. Built as phases, each replacing the last in the connection's
@@ -132,34 +141,32 @@ fn serve_connection(
     let local = tcp.local_addr().unwrap_or(peer);
     let counters = ConnCounters::new(peer, local);
     let io = Metered::new(tcp, counters.clone());
-    let (listener_name, elb) = (names.listener.clone(), names.elb.clone());
-    let facts = move |tls| ConnFacts {
-        listener: listener_name,
-        elb,
-        conn_trace_id: new_conn_trace_id(),
-        tls,
-        port: local.port(),
-        client: peer,
-        client_column: waygate_telemetry::client_column(peer),
-    };
-    let client = move |tls: Option<TlsInfo>, sink: Arc<Sink>| ClientConn {
+    let (listener_name, elb, sink) = (names.listener.clone(), names.elb.clone(), shared.sink.clone());
+    let client = move |tls: Option<TlsInfo>| ClientConn {
         verdicts: Arc::new(Verdicts::default()),
         client_ip: crate::headers::client_ip_header(peer.ip()),
         proto: if tls.is_some() { "https" } else { "http" },
         port_header: HeaderValue::from(local.port()),
-        facts: facts(tls),
+        facts: ConnFacts {
+            listener: listener_name,
+            elb,
+            conn_trace_id: new_conn_trace_id(),
+            tls,
+            port: local.port(),
+            client: peer,
+            client_column: waygate_telemetry::client_column(peer),
+        },
         sink,
     };
     let serving = match listener.tls.clone() {
-        None => Either::Left(serve_http(io, client(None, shared.sink.clone()), counters, &listener, shared)),
+        None => Either::Left(serve_http(io, client(None), counters, &listener, shared)),
         // Boxed: the TLS session (kilobytes) would otherwise sit inline in every plain connection's task too.
         Some(tls) => Either::Right(Box::pin(async move {
             let accept = TlsAcceptor::from(tls).accept(io);
             match tokio::time::timeout(CLIENT_TLS_HANDSHAKE_TIMEOUT, accept).await {
                 Ok(Ok(stream)) => {
                     let info = TlsInfo::of(stream.get_ref().1);
-                    let client = client(Some(info), shared.sink.clone());
-                    serve_http(stream, client, counters, &listener, shared).await;
+                    serve_http(stream, client(Some(info)), counters, &listener, shared).await;
                 }
                 Ok(Err(e)) => {
                     shared.sink.metrics.client_tls_error(&names.listener);
@@ -206,7 +213,7 @@ where
     let serve = move |first: Option<(bool, Guarded<I>, Watch)>| {
         first.map(|(h2, io, watch)| serve_protocol(h2, io, watch, client, runtime, in_flight))
     };
-    Either::Right(first_bytes(io, watch).map(serve).map(OptionFuture::from).flatten().map(drop))
+    Either::Right(then_serve(first_bytes(io, watch).map(serve)))
 }
 
 /// Until the first bytes arrive nothing of hyper's exists: no buffers, no connection state. `None`: the
