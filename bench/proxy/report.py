@@ -79,6 +79,8 @@ def parse_h2load(path, log):
 PF_KTHREAD = 0x00200000
 # Share of the machine's CPU (all cores) used by other processes during a measurement above which its row is flagged.
 OTHER_FLAG = 0.05
+# The results column of the proxy's user-space CPU per 100k requests (the rest of `cpu_per_100k` is the kernel's).
+USER = "user_cpu_per_100k"
 
 
 def cpu_sample(root):
@@ -357,7 +359,8 @@ def render(work, out):
     w("- CPU s/100k: user+system CPU time of the proxy's processes (all nginx workers and the master; HAProxy's "
       "and waygate's one process, all threads) from `/proc/PID/stat`, before and after the measurement, per "
       "100,000 requests completed. For `direct` it is the backend's own CPU. The backend's and load generator's "
-      "CPU are not included for the proxies.")
+      "CPU are not included for the proxies. `of it user` is the user-space part, the proxy's own code; the "
+      "rest is the kernel's, mostly the TCP work of the proxy's system calls on both of its connections.")
     w("- Peak RSS: `VmHWM` summed over the proxy's processes; the high-water mark is reset (`/proc/PID/clear_refs` "
       "= 5) before each measurement, so it is the peak during that measurement.")
     w("- p50/p99: wrk's `--latency` distribution; for h2load, computed from its per-request `--log-file`.")
@@ -387,19 +390,21 @@ def render(work, out):
         w(f"### {WORKLOAD_LABEL[workload]}")
         w("")
         w("| target | req/s | req/s ×waygate | p50 ms | p99 ms | p99 ×waygate | CPU s/100k req "
-          "| CPU ×waygate | peak RSS MiB | RSS ×waygate | errors | ok rounds |")
-        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        base = {k: med("waygate", workload, k) for k in ["rps", "p99_ms", "cpu_per_100k", "rss_mib"]}
+          "| CPU ×waygate | of it user | user ×waygate | peak RSS MiB | RSS ×waygate | errors | ok rounds |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        base = {k: med("waygate", workload, k) for k in ["rps", "p99_ms", "cpu_per_100k", USER, "rss_mib"]}
         for t in targets:
             rps, p99 = med(t, workload, "rps"), med(t, workload, "p99_ms")
             cpu, rss = med(t, workload, "cpu_per_100k"), med(t, workload, "rss_mib")
+            user = med(t, workload, USER)
             errs = sum(int(r["errors"]) for r in rows if r["target"] == t and r["workload"] == workload)
             okn = sum(1 for r in rows if r["target"] == t and r["workload"] == workload and r["ok"] == "1")
             alln = sum(1 for r in rows if r["target"] == t and r["workload"] == workload)
             w(f"| {TARGET_LABEL[t]} | {spread(t, workload, 'rps', 0)} | {ratio(rps, base['rps'])} | "
               f"{spread(t, workload, 'p50_ms', 2)} | {spread(t, workload, 'p99_ms', 2)} | "
               f"{ratio(p99, base['p99_ms'])} | {spread(t, workload, 'cpu_per_100k', 2)} | "
-              f"{ratio(cpu, base['cpu_per_100k'])} | {spread(t, workload, 'rss_mib', 1)} | "
+              f"{ratio(cpu, base['cpu_per_100k'])} | {spread(t, workload, USER, 2)} | {ratio(user, base[USER])} | "
+              f"{spread(t, workload, 'rss_mib', 1)} | "
               f"{ratio(rss, base['rss_mib'])} | {errs} | {okn}/{alln} |")
     o.extend(paired_section(rows))
     w("")
@@ -497,14 +502,15 @@ def render(work, out):
     w("`other CPU s`: CPU time of processes outside the benchmark during the measurement (kernel threads apart), "
       f"(!) where it exceeded {100 * OTHER_FLAG:.0f}% of the machine's cores; `load1` counts the benchmark itself.")
     w("")
-    w("| round | workload | target | req/s | p50 ms | p99 ms | CPU s/100k | peak RSS MiB | requests | errors | load1 "
-      "| other CPU s | kthreads CPU s | ok |")
-    w("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    w("| round | workload | target | req/s | p50 ms | p99 ms | CPU s/100k | of it user | peak RSS MiB | requests "
+      "| errors | load1 | other CPU s | kthreads CPU s | ok |")
+    w("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         def g(k, d):
             return fnum(float(r[k]), d) if r[k] not in ("", "-") else "-"
         w(f"| {r['round']} | {r['workload']} | {r['target']} | {g('rps', 0)} | {g('p50_ms', 2)} | {g('p99_ms', 2)} | "
-          f"{g('cpu_per_100k', 2)} | {g('rss_mib', 1)} | {r['requests']} | {r['errors']} | {r['load1']} | "
+          f"{g('cpu_per_100k', 2)} | {g(USER, 2)} | {g('rss_mib', 1)} | {r['requests']} | {r['errors']} | "
+          f"{r['load1']} | "
           f"{r.get('other_cpu_s', '-')}{' (!)' if (other_share(r) or 0) > OTHER_FLAG else ''} | "
           f"{r.get('kthread_cpu_s', '-')} | {'yes' if r['ok'] == '1' else 'FAILED'} |")
     with open(out, "w") as f:
