@@ -249,14 +249,6 @@ async fn n_requests_give_n_lines_through_shutdown() {
     assert_eq!(read_lines(&dir).len(), n);
 }
 
-fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .sum()
-}
-
 /// CloudWatch semantics: a gateway 502 counts as an ELB response with its cause, never as a target response;
 /// a target's own 503 only as a target 5xx; connect and TLS failures in their own counters.
 #[tokio::test]

@@ -164,21 +164,26 @@ async fn h2c_prior_knowledge_client_is_served() {
     assert!(resp.header("x-request-id").starts_with("Root=1-"));
 }
 
-#[tokio::test]
-async fn h2_over_tls_with_alpn_is_served_and_trailers_pass() {
-    let backend = Backend::new("b1").spawn(loopback()).await.unwrap();
-    let dir = tempdir("h2tls");
-    let files = waygate_faultlab::TestPki::shared().write_files(&dir).unwrap();
+/// A gateway with, beside `public`, an HTTPS listener `tls` (the fault lab's valid certificate) forwarding to
+/// `target`; returns the gateway and the `tls` listener's address.
+async fn tls_gateway(target: std::net::SocketAddr, tag: &str) -> (waygate_proxy::Gateway, std::net::SocketAddr) {
+    let files = waygate_faultlab::TestPki::shared().write_files(&tempdir(tag)).unwrap();
     let extra = format!(
         "[[listener]]\nname = \"tls\"\nbind = \"127.0.0.1:0\"\nprotocol = \"https\"\ndefault_target_group = \"app\"\n\
          tls = {{ cert = \"{}\", key = \"{}\" }}\n",
         files.valid.cert.display(),
         files.valid.key.display()
     );
-    let text =
-        simple_config(&[backend.addr()], "").replacen("[[target_group]]", &format!("{extra}[[target_group]]"), 1);
+    let text = simple_config(&[target], "").replacen("[[target_group]]", &format!("{extra}[[target_group]]"), 1);
     let (gw, _) = gateway(&text).await;
     let addr = gw.local_addr("tls").await.unwrap();
+    (gw, addr)
+}
+
+#[tokio::test]
+async fn h2_over_tls_with_alpn_is_served_and_trailers_pass() {
+    let backend = Backend::new("b1").spawn(loopback()).await.unwrap();
+    let (_gw, addr) = tls_gateway(backend.addr(), "h2tls").await;
     let connector = tokio_rustls::TlsConnector::from(tls_client(&[b"h2", b"http/1.1"]));
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
@@ -197,6 +202,30 @@ async fn h2_over_tls_with_alpn_is_served_and_trailers_pass() {
     let trailers = collected.trailers().cloned().expect("trailers relayed to the HTTP/2 client");
     assert_eq!(trailers["x-trailer"], "done");
     assert_eq!(collected.to_bytes(), "ok\n");
+}
+
+/// Plain HTTP sent to an HTTPS listener fails the handshake: the gateway closes the connection without serving
+/// anything and counts the failure for the listener (ALB's ClientTLSNegotiationErrorCount).
+#[tokio::test]
+async fn a_failed_client_tls_handshake_is_counted_and_closed() {
+    let backend = Backend::new("b1").spawn(loopback()).await.unwrap();
+    let (gw, addr) = tls_gateway(backend.addr(), "tlsfail").await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+    let mut rest = Vec::new();
+    // A TLS alert at most, then the close; never an HTTP response.
+    let _ = within("the gateway to close", tcp.read_to_end(&mut rest)).await;
+    assert!(!rest.starts_with(b"HTTP/"), "{:?}", String::from_utf8_lossy(&rest));
+    let errors =
+        || metric(&gw.metrics().encode(), "waygate_client_tls_negotiation_errors_total", &[("listener", "tls")]);
+    within("the failure to be counted", async {
+        while errors() < 1.0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(errors(), 1.0);
+    assert_eq!(backend.stats().connections_accepted(), 0, "nothing reached the target");
 }
 
 /// A client connection with no request in flight and no bytes for `idle_timeout` is closed by the gateway.

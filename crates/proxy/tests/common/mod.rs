@@ -118,6 +118,15 @@ pub async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
     tokio::time::timeout(DEADLINE, f).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
+/// The sum of the samples of metric `name` (in the Prometheus text `text`) whose labels include `labels`.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
 /// Shared TLS client config trusting the fault lab's test CA, with the given ALPN protocols.
 pub fn tls_client(alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
     let pki = waygate_faultlab::TestPki::shared();
