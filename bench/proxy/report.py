@@ -198,6 +198,14 @@ def ratio(x, base):
     return f"{x / base:.2f}"
 
 
+def median_range(vals, digits):
+    """The median, and the lowest and highest value in parentheses when they differ at this precision."""
+    if not vals:
+        return "-"
+    m, lo, hi = fnum(statistics.median(vals), digits), fnum(min(vals), digits), fnum(max(vals), digits)
+    return m if lo == hi else f"{m} ({lo}–{hi})"
+
+
 def paired(rows, workload, key, pick):
     """Per round: waygate's value over the peers' best (`pick` of nginx's and HAProxy's) in the same round, for
     the rounds where waygate and at least one peer succeeded. Pairing within a round cancels the slow swings of
@@ -228,18 +236,13 @@ def paired_section(rows):
     w("")
     w("| workload | waygate req/s ÷ best peer | rounds ahead | waygate p99 ÷ best peer | rounds no worse | bar met |")
     w("|---|---:|---:|---:|---:|---|")
-    for workload in ["small", "large", "h2"]:
+    for workload, label in WORKLOAD_LABEL.items():
         rps, p99 = paired(rows, workload, "rps", max), paired(rows, workload, "p99_ms", min)
         if not rps or not p99:
             continue
-
-        def cell(vals):
-            m, lo, hi = statistics.median(vals), min(vals), max(vals)
-            return f"{m:.2f} ({lo:.2f}–{hi:.2f})" if len(vals) > 1 else f"{m:.2f}"
-
         met = statistics.median(rps) >= 1.0 and statistics.median(p99) <= 1.0
-        w(f"| {WORKLOAD_LABEL[workload]} | {cell(rps)} | {sum(v >= 1.0 for v in rps)} of {len(rps)} | {cell(p99)} | "
-          f"{sum(v <= 1.0 for v in p99)} of {len(p99)} | {'yes' if met else 'no'} |")
+        w(f"| {label} | {median_range(rps, 2)} | {sum(v >= 1.0 for v in rps)} of {len(rps)} | "
+          f"{median_range(p99, 2)} | {sum(v <= 1.0 for v in p99)} of {len(p99)} | {'yes' if met else 'no'} |")
     return o
 
 
@@ -261,12 +264,8 @@ def render(work, out):
         return statistics.median(vals) if vals else None
 
     def spread(target, workload, key, digits):
-        """The median, and the lowest and highest round in parentheses when the rounds differ at this precision."""
-        vals = values(target, workload, key)
-        if not vals:
-            return "-"
-        m, lo, hi = fnum(statistics.median(vals), digits), fnum(min(vals), digits), fnum(max(vals), digits)
-        return m if lo == hi else f"{m} ({lo}–{hi})"
+        """The rounds' median, and their lowest and highest in parentheses when they differ at this precision."""
+        return median_range(values(target, workload, key), digits)
 
     def other_share(r):
         """CPU other processes used during a measurement, as a share of all the machine's cores."""
@@ -359,8 +358,8 @@ def render(work, out):
     w("- CPU s/100k: user+system CPU time of the proxy's processes (all nginx workers and the master; HAProxy's "
       "and waygate's one process, all threads) from `/proc/PID/stat`, before and after the measurement, per "
       "100,000 requests completed. For `direct` it is the backend's own CPU. The backend's and load generator's "
-      "CPU are not included for the proxies. `of it user` is the user-space part, the proxy's own code; the "
-      "rest is the kernel's, mostly the TCP work of the proxy's system calls on both of its connections.")
+      "CPU are not included for the proxies. `of it user` is the user-space part (the proxy's own code); the "
+      "rest is system time, the kernel's work on the proxy's behalf.")
     w("- Peak RSS: `VmHWM` summed over the proxy's processes; the high-water mark is reset (`/proc/PID/clear_refs` "
       "= 5) before each measurement, so it is the peak during that measurement.")
     w("- p50/p99: wrk's `--latency` distribution; for h2load, computed from its per-request `--log-file`.")
@@ -382,7 +381,7 @@ def render(work, out):
           "where all rounds agree at the precision shown. The ×waygate columns are ratios of the medians.")
     else:
         w("One round only: each cell is that round's value, and there is no spread to show.")
-    for workload in ["small", "large", "h2"]:
+    for workload in WORKLOAD_LABEL:
         targets = [t for t in TARGET_ORDER if any(r["target"] == t and r["workload"] == workload for r in rows)]
         if not targets:
             continue
