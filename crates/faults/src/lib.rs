@@ -100,6 +100,7 @@ pub enum Cause {
     ClientClosedRequest,
     ClientXffTooMany,
     ClientUnsupportedTransferEncoding,
+    ClientMethodNotAllowed,
     LambdaRequestTooLarge,
     LambdaInvalidResponse,
     LambdaResponseTooLarge,

@@ -49,6 +49,7 @@ impl Cause {
             Self::ClientClosedRequest => "The client closed the request",
             Self::ClientXffTooMany => "Too many X-Forwarded-For addresses",
             Self::ClientUnsupportedTransferEncoding => "Unsupported Transfer-Encoding",
+            Self::ClientMethodNotAllowed => "The method is not allowed",
             Self::LambdaRequestTooLarge => "The request body is too large for the function",
             Self::LambdaInvalidResponse => "The function returned an invalid response",
             Self::LambdaResponseTooLarge => "The function's response is too large",
@@ -214,6 +215,10 @@ impl Cause {
             Self::ClientUnsupportedTransferEncoding => {
                 "The request used a Transfer-Encoding other than chunked or \
                 identity. Fix the client to send chunked or a Content-Length."
+            }
+            Self::ClientMethodNotAllowed => {
+                "The request used CONNECT: this gateway is a reverse proxy, not a forward proxy, and \
+                tunnels only WebSocket upgrades. Send the request to the target's own URL through the gateway."
             }
             Self::LambdaRequestTooLarge => {
                 "The request body exceeds the 1 MB limit for function targets. Send smaller \

@@ -40,6 +40,7 @@ const PINS: &[Pin] = &[
     (Cause::ClientClosedRequest, "ClientClosedRequest", Phase::AwaitHeaders, Some(460), Some(499), None, "flow.ClientClosedConnection", None),
     (Cause::ClientXffTooMany, "ClientXffTooMany", Phase::Route, Some(463), Some(400), Some("http_request_error"), "flow.BadRequest", None),
     (Cause::ClientUnsupportedTransferEncoding, "ClientUnsupportedTransferEncoding", Phase::Route, Some(501), Some(501), Some("http_request_error"), "protocol.http.UnsupportedEncoding", None),
+    (Cause::ClientMethodNotAllowed, "ClientMethodNotAllowed", Phase::Route, Some(405), Some(405), Some("http_request_error"), "protocol.http.MethodNotAllowed", None),
     (Cause::LambdaRequestTooLarge, "LambdaRequestTooLarge", Phase::FunctionInvoke, Some(413), Some(413), Some("http_request_error"), "protocol.http.TooBigBody", None),
     (Cause::LambdaInvalidResponse, "LambdaInvalidResponse", Phase::FunctionInvoke, Some(502), Some(502), Some("http_protocol_error"), "flow.BadGateway", None),
     (Cause::LambdaResponseTooLarge, "LambdaResponseTooLarge", Phase::FunctionInvoke, Some(502), Some(502), Some("http_response_body_size"), "flow.BadGateway", None),

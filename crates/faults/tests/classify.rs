@@ -223,8 +223,13 @@ fn function_invoke() {
 #[test]
 fn every_non_decision_cause_is_reachable() {
     // Causes named directly by the deciding component rather than from evidence.
-    const DECIDED: &[Cause] =
-        &[Cause::NoRoute, Cause::NoHealthyTargets, Cause::ClientXffTooMany, Cause::ClientUnsupportedTransferEncoding];
+    const DECIDED: &[Cause] = &[
+        Cause::NoRoute,
+        Cause::NoHealthyTargets,
+        Cause::ClientXffTooMany,
+        Cause::ClientUnsupportedTransferEncoding,
+        Cause::ClientMethodNotAllowed,
+    ];
     let mut seen = std::collections::HashSet::new();
     let kinds =
         [None, Some(ErrorKind::ConnectionRefused), Some(ErrorKind::ConnectionReset), Some(ErrorKind::HostUnreachable)];

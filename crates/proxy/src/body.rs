@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
+use crate::server::{ClientBody, ClientBodyError};
 use crate::upstream::Lease;
 use crate::upstream::h1::{BodyError, BodyState};
 
@@ -46,13 +46,13 @@ pub struct UpstreamRequestBody {
 #[derive(Debug)]
 enum Source {
     Done,
-    Streaming(Incoming),
+    Streaming(ClientBody),
     Buffered(Bytes),
 }
 
 impl UpstreamRequestBody {
     /// Wraps the client's body; an empty one is complete at once.
-    pub fn new(inner: Incoming, progress: Arc<RequestProgress>) -> Self {
+    pub fn new(inner: ClientBody, progress: Arc<RequestProgress>) -> Self {
         if inner.is_end_stream() {
             return Self::empty(progress);
         }
@@ -83,9 +83,9 @@ impl UpstreamRequestBody {
 
 impl Body for UpstreamRequestBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = ClientBodyError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, ClientBodyError>>> {
         let this = self.get_mut();
         match &mut this.source {
             Source::Done => Poll::Ready(None),

@@ -13,14 +13,13 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
-use hyper::body::Incoming;
 use waygate_config::{Action, Errors, FixedResponse, MAX_RETRIES};
 use waygate_faults::{Cause, classify, retry_safety};
 use waygate_telemetry::Actions;
 
 use crate::body::{ProxyBody, RequestProgress, UpstreamRequestBody};
 use crate::group::{Admitted, Group, Target};
-use crate::guard::{Action as GuardAction, Verdicts};
+use crate::guard::{Action as GuardAction, Verdict};
 use crate::headers::{CarriedFields, Forwarded, RequestFields, X_REQUEST_ID};
 use crate::health;
 use crate::log;
@@ -29,6 +28,7 @@ use crate::relay;
 use crate::request_id::new_request_id;
 use crate::respond;
 use crate::runtime::Runtime;
+use crate::server::ClientBody;
 use crate::upstream::{AttemptFailure, h1};
 
 /// What a request needs to know about the client connection it came on.
@@ -43,26 +43,26 @@ pub struct ClientConn {
     /// What every access-log record of this connection shares (listener, TLS, conn_trace_id).
     pub facts: ConnFacts,
     pub sink: Arc<Sink>,
-    /// The desync guard's verdict on each HTTP/1 request, in order.
-    pub verdicts: Arc<Verdicts>,
 }
 
-/// Handles one client request on the given snapshot. Every way out emits exactly one record.
+/// Handles one client request on the given snapshot. Every way out emits exactly one record. `verdict` is the
+/// desync guard's on an HTTP/1 head (`None` on HTTP/2, which it does not judge); a refusing one is answered
+/// with its cause.
 ///
-/// What needs no waiting is done here, as hyper hands the request over: the record, the guard's verdict,
+/// What needs no waiting is done here, as the server hands the request over: the record, the verdict,
 /// routing, admission, and the request head the target will get, encoded once. Only the exchange with the
-/// target becomes a future, and it no longer holds the client's request head (hyper's read buffer is free for
-/// the next request while the target answers). Nested async fns each kept their own copy of the request and of
-/// their callee's state, so the future hyper holds per request was over 3 KiB and was copied whole at each level.
+/// target becomes a future, and it no longer holds the client's request head. Nested async fns each kept their
+/// own copy of the request and of their callee's state, so the future per request was over 3 KiB and was copied
+/// whole at each level.
 pub fn handle(
     rt: &Runtime,
     client: &ClientConn,
-    req: Request<Incoming>,
+    req: Request<ClientBody>,
+    verdict: Option<Verdict>,
 ) -> impl Future<Output = Response<ProxyBody>> + Send + use<> {
     // One wall-clock read per request: the id's epoch seconds and the record's creation time.
     let received = SystemTime::now();
     let id = new_request_id(received);
-    let verdict = client.verdicts.take();
     let fields = RequestFields::of(req.headers());
     let mut record = Record::begin(&client.facts, &req, &fields, &id, verdict.and_then(|v| v.head_len), received);
     if let Some(v) = &verdict {
@@ -72,7 +72,10 @@ pub fn handle(
     let mut pending = Pending::new(record, client.sink.clone(), errors.profile);
     let action = verdict.map_or(GuardAction::Allow, |v| v.action);
     if let GuardAction::Reject(cause) = action {
-        let resp = error(&mut pending, errors, cause, &id, None);
+        let mut resp = error(&mut pending, errors, cause, &id, None);
+        if cause == Cause::ClientMethodNotAllowed {
+            resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+        }
         return Either::Left(future::ready(close_connection(resp)));
     }
     // Defensive mode, Ambiguous request: served, then the client connection ends (the target's too).
@@ -120,7 +123,7 @@ enum Routed {
 fn route(
     rt: &Runtime,
     client: &ClientConn,
-    req: &Request<Incoming>,
+    req: &Request<ClientBody>,
     fields: &RequestFields<'_>,
     id: &HeaderValue,
     pending: &mut Pending,
@@ -178,7 +181,7 @@ fn response_bytes<B: http_body::Body>(resp: &Response<B>) -> u64 {
 }
 
 /// The Host header, else HTTP/2's `:authority`.
-fn request_host<'a>(req: &'a Request<Incoming>, fields: &RequestFields<'a>) -> Option<&'a str> {
+fn request_host<'a>(req: &'a Request<ClientBody>, fields: &RequestFields<'a>) -> Option<&'a str> {
     match fields.host {
         Some(h) => h.to_str().ok(),
         None => req.uri().authority().map(|a| a.as_str()),
@@ -212,14 +215,14 @@ enum BodyPlan {
     Ready(UpstreamRequestBody, Option<Bytes>),
     /// Idempotent, of known length within `retry_body_limit`: read whole first, so that a keep-alive race can
     /// send it again.
-    Collect(Incoming),
+    Collect(ClientBody),
 }
 
 impl Outgoing {
     /// The request head as the target will see it: the client's headers less hop-by-hop ones, and the
     /// forwarding headers the gateway adds, written in HTTP/1.1 origin form with the body's framing.
     fn new(
-        req: Request<Incoming>,
+        req: Request<ClientBody>,
         fields: CarriedFields,
         client: &ClientConn,
         id: &HeaderValue,
@@ -272,7 +275,7 @@ fn idempotent(method: &Method) -> bool {
 impl BodyPlan {
     /// An idempotent request with no body, or a small one with a Content-Length, can be replayed after a
     /// keep-alive race (the small one once read whole); anything else streams.
-    fn new(idempotent: bool, body: Incoming, limit: u64, progress: &Arc<RequestProgress>) -> Self {
+    fn new(idempotent: bool, body: ClientBody, limit: u64, progress: &Arc<RequestProgress>) -> Self {
         if !idempotent {
             return Self::Ready(UpstreamRequestBody::new(body, progress.clone()), None);
         }
@@ -288,13 +291,13 @@ impl BodyPlan {
 
 /// Reads a small body whole, within `read_timeout`; returns it and its bytes for a replay.
 async fn collect(
-    body: Incoming,
+    body: ClientBody,
     read_timeout: Duration,
     progress: Arc<RequestProgress>,
 ) -> Result<(UpstreamRequestBody, Option<Bytes>), Cause> {
     let bytes = match tokio::time::timeout(read_timeout, body.collect()).await {
         Err(_) => return Err(Cause::ClientRequestTimeout),
-        Ok(Err(_)) => return Err(Cause::ClientClosedRequest),
+        Ok(Err(e)) => return Err(e.0),
         Ok(Ok(collected)) => collected.to_bytes(),
     };
     Ok((UpstreamRequestBody::buffered(bytes.clone(), progress), Some(bytes)))
@@ -405,9 +408,11 @@ fn forward(
             failure.deregistered = target.upstream.is_retired();
             let reused = lease.reused;
             lease.abort();
-            if client_failed {
-                log::client_gone(&ctx(max_attempts), &failure);
-                return error(pending, errors, Cause::ClientClosedRequest, id, None);
+            if let Some(cause) = client_failed {
+                if cause == Cause::ClientClosedRequest {
+                    log::client_gone(&ctx(max_attempts), &failure);
+                }
+                return close_connection(error(pending, errors, cause, id, None));
             }
             if failure.timed_out.is_some() {
                 return fail(pending, errors, &ctx(max_attempts), &target, failure, id);
@@ -479,6 +484,9 @@ impl Tried {
         }
     }
 }
+
+/// What a 405 offers instead of CONNECT: every method the gateway forwards.
+const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE";
 
 /// ALB answers 463 when X-Forwarded-For holds more addresses than this.
 const MAX_XFF_ADDRESSES: usize = 30;

@@ -21,7 +21,9 @@ pub mod request_id;
 mod respond;
 pub mod router;
 pub mod runtime;
+pub mod server;
 pub mod upstream;
+pub mod wire;
 pub mod workers;
 
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! Client-facing listeners: accept, optional TLS (ALPN h2 and http/1.1), then HTTP/1.1 and HTTP/2 on the same
-//! port (h2c with prior knowledge on plain listeners): the desync guard waits for the first bytes and tells the
-//! HTTP/2 preface apart, then hyper's HTTP/1 or HTTP/2 server takes the connection. Each connection is
+//! port (h2c with prior knowledge on plain listeners): the first bytes tell the HTTP/2 preface apart, then
+//! waygate's own HTTP/1 server ([`crate::server`]) or hyper's HTTP/2 server takes the connection. Each connection is
 //! watched for `idle_timeout` (no bytes either way and no request in flight) and `client_keep_alive` (age),
 //! and drains gracefully on shutdown: a response in progress finishes, then the connection closes.
 
@@ -13,11 +13,14 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use bytes::BytesMut;
 use futures_util::FutureExt as _;
 use futures_util::future::{Either, OptionFuture};
 use futures_util::task::AtomicWaker;
 use http::HeaderValue;
-use hyper::server::conn::{http1, http2};
+use http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -27,9 +30,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::count::Held;
 use crate::forward::{self, ClientConn};
-use crate::guard::{Guarded, Verdicts};
 use crate::record::{ConnFacts, Sink, TlsInfo};
 use crate::runtime::{ListenerRuntime, Runtime};
+use crate::server::{self, ClientBody, Protocol, Rewind, Settings};
 use crate::upstream::{ConnCounters, meter::Metered};
 use waygate_telemetry::{Side, new_conn_trace_id};
 
@@ -143,7 +146,6 @@ fn serve_connection(
     let io = Metered::new(tcp, counters.clone());
     let (listener_name, elb, sink) = (names.listener.clone(), names.elb.clone(), shared.sink.clone());
     let client = move |tls: Option<TlsInfo>| ClientConn {
-        verdicts: Arc::new(Verdicts::default()),
         client_ip: crate::headers::client_ip_header(peer.ip()),
         proto: if tls.is_some() { "https" } else { "http" },
         port_header: HeaderValue::from(local.port()),
@@ -188,7 +190,7 @@ fn serve_connection(
 }
 
 /// HTTP on an accepted (and, on TLS listeners, decrypted) connection: waits for the first bytes to tell
-/// HTTP/2's preface from HTTP/1, then serves it with hyper.
+/// HTTP/2's preface from HTTP/1, then serves HTTP/1 with waygate's own server, HTTP/2 with hyper's.
 fn serve_http<I>(
     io: I,
     client: ClientConn,
@@ -212,32 +214,56 @@ where
         keep_alive: cfg.client_keep_alive,
         opened: Instant::now(),
     };
-    let io = Guarded::new(io, cfg.desync_mitigation, cfg.request_header_timeout, client.verdicts.clone());
-    let runtime = shared.runtime;
-    let serve = move |first: Option<(bool, Guarded<I>, Watch)>| {
-        first.map(|(h2, io, watch)| serve_protocol(h2, io, watch, client, runtime, in_flight))
+    let settings = Settings {
+        mode: cfg.desync_mitigation,
+        header_timeout: cfg.request_header_timeout,
+        local: watch.counters.local,
     };
-    Either::Right(then_serve(first_bytes(io, watch).map(serve)))
+    let runtime = shared.runtime;
+    let serve = move |first: Option<(Protocol, BytesMut, I, Watch)>| {
+        first.map(|(proto, read, io, watch)| {
+            serve_protocol(proto, read, io, watch, settings, client, runtime, in_flight)
+        })
+    };
+    let header_timeout = cfg.request_header_timeout;
+    Either::Right(then_serve(first_bytes(io, watch, header_timeout).map(serve)))
 }
 
-/// Until the first bytes arrive nothing of hyper's exists: no buffers, no connection state. `None`: the
+/// Until the first bytes arrive nothing of a server exists: no buffers, no connection state. `None`: the
 /// connection ended, failed or went idle first.
-async fn first_bytes<I>(mut io: Guarded<I>, mut watch: Watch) -> Option<(bool, Guarded<I>, Watch)>
+async fn first_bytes<I>(mut io: I, mut watch: Watch, header_timeout: Duration) -> Option<(Protocol, BytesMut, I, Watch)>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let h2 = tokio::select! {
-        r = std::future::poll_fn(|cx| io.poll_is_h2(cx)) => r.ok()?,
+    let mut read = BytesMut::new();
+    // Once the first bytes came, the rest of a preface is due within the header timeout like any head: past
+    // it, the HTTP/1 server takes the bytes and answers 408.
+    let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let sniff = std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = server::poll_sniff(&mut io, &mut read, cx) {
+            return Poll::Ready(r);
+        }
+        if read.is_empty() {
+            return Poll::Pending;
+        }
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(header_timeout)));
+        timer.as_mut().poll(cx).map(|()| Ok(Some(Protocol::Http1)))
+    });
+    let proto = tokio::select! {
+        r = sniff => r.ok()??,
         () = watch.close_signal() => return None,
     };
-    Some((h2, io, watch))
+    Some((proto, read, io, watch))
 }
 
-/// hyper's HTTP/1 or HTTP/2 server on the connection, under its [`Watch`].
+/// The connection's server (ours for HTTP/1, hyper's for HTTP/2), under its [`Watch`].
+#[expect(clippy::too_many_arguments, reason = "one hand-over of a connection's parts, called once")]
 fn serve_protocol<I>(
-    h2: bool,
-    io: Guarded<I>,
+    proto: Protocol,
+    read: BytesMut,
+    io: I,
     mut watch: Watch,
+    settings: Settings,
     client: ClientConn,
     runtime: Arc<ArcSwap<Runtime>>,
     in_flight: Arc<AtomicUsize>,
@@ -245,34 +271,39 @@ fn serve_protocol<I>(
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req| {
-        // Borrowed for routing only (what the request keeps is cloned from it): a full load would bump the
-        // snapshot's reference count, which every worker thread shares, twice per request.
+    if proto == Protocol::Http1 {
+        let service = move |req, verdict| {
+            // Borrowed for routing only (what the request keeps is cloned from it): a full load would bump the
+            // snapshot's reference count, which every worker thread shares, twice per request.
+            let rt = runtime.load();
+            // Released even when the connection drops the request future early.
+            let (guard, _) = Held::enter(&in_flight);
+            forward::handle(&rt, &client, req, Some(verdict)).map(move |resp| {
+                drop(guard);
+                resp
+            })
+        };
+        // Boxed, in its own allocation of its exact size: inline, it would be moved into this future and the
+        // slot it was moved from kept as well.
+        let mut conn = Box::pin(server::Conn::new(io, read, settings, service));
+        return Either::Left(async move { watch.drive(conn.as_mut(), |c| c.get_mut().graceful_shutdown()).await });
+    }
+    let service = service_fn(move |req: Request<Incoming>| {
         let rt = runtime.load();
-        // Released even when hyper drops the request future early.
         let (guard, _) = Held::enter(&in_flight);
         // Boxed per request: hyper keeps a slot for the service future from the connection's first byte to its
-        // last, so an unboxed one (near a kilobyte) would stay allocated on every idle keep-alive connection.
-        Box::pin(forward::handle(&rt, &client, req).map(move |resp| {
+        // last, so an unboxed one (near a kilobyte) would stay allocated on every idle connection.
+        let req = req.map(ClientBody::H2);
+        Box::pin(forward::handle(&rt, &client, req, None).map(move |resp| {
             drop(guard);
             Ok::<_, Infallible>(resp)
         }))
     });
-    let io = TokioIo::new(io);
-    // Each connection boxed, in its own allocation of its exact size: inline, it would be moved into this
-    // future and the slot it was moved from kept as well.
-    if h2 {
-        let mut builder = http2::Builder::new(TokioExecutor::new());
-        builder.timer(TokioTimer::new());
-        let mut conn = Box::pin(builder.serve_connection(io, service));
-        Either::Left(async move { watch.drive(conn.as_mut(), |c| c.graceful_shutdown()).await })
-    } else {
-        let mut builder = http1::Builder::new();
-        // The guard owns the request-head timeout (so it can answer 408 with a cause); hyper's would race it.
-        builder.timer(TokioTimer::new()).header_read_timeout(None).keep_alive(true);
-        let mut conn = Box::pin(builder.serve_connection(io, service));
-        Either::Right(async move { watch.drive(conn.as_mut(), |c| c.graceful_shutdown()).await })
-    }
+    let io = TokioIo::new(Rewind::new(read.freeze(), io));
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder.timer(TokioTimer::new());
+    let mut conn = Box::pin(builder.serve_connection(io, service));
+    Either::Right(async move { watch.drive(conn.as_mut(), |c| c.graceful_shutdown()).await })
 }
 
 /// Watches a connection for shutdown, `idle_timeout` (no bytes either way and no request in flight) and

@@ -12,6 +12,7 @@ use http::{Method, StatusCode, Version};
 use waygate_faults::HttpEvidence;
 
 use crate::headers;
+use crate::wire::out::put_field;
 
 /// At most this many header fields in a response head (hyper's default); more is a head too large.
 const MAX_HEADERS: usize = 100;
@@ -77,21 +78,6 @@ pub trait ExtraFields: Sync {
     fn forwards(&self, name: &HeaderName) -> bool;
     /// Writes the extra field lines (`name: value\r\n` each).
     fn write(&self, out: &mut BytesMut);
-}
-
-fn put_field(name: &HeaderName, value: &HeaderValue, out: &mut BytesMut) {
-    out.put_slice(name.as_str().as_bytes());
-    out.put_slice(b": ");
-    out.put_slice(value.as_bytes());
-    out.put_slice(b"\r\n");
-}
-
-/// Header fields, then the blank line that ends a head or a trailer section.
-pub fn encode_fields(fields: &HeaderMap, out: &mut BytesMut) {
-    for (name, value) in fields {
-        put_field(name, value, out);
-    }
-    out.put_slice(b"\r\n");
 }
 
 /// How the response body is delimited (RFC 9112 §6.3).

@@ -10,7 +10,6 @@
 //!   final response head (while the request body streams, an early response or a close is seen at once);
 //!   [`Conn::poll_body`] reads the response body by its framing.
 
-pub mod chunked;
 pub mod head;
 #[cfg(test)]
 mod tests;
@@ -21,23 +20,20 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method};
 use http_body::{Body as _, Frame};
-use tokio::io::AsyncWrite;
-use waygate_faults::{HttpEvidence, Phase};
+use waygate_faults::{Cause, HttpEvidence, Phase};
 
 use crate::body::UpstreamRequestBody;
-use chunked::{Chunked, Step};
+use crate::wire::chunked::{Chunked, Step};
+use crate::wire::out::{Encoder, Out};
 pub use head::{ExtraFields, Framing, Parsed, RequestFraming, ResponseHead};
 
 use super::AttemptFailure;
 use super::liveness::Liveness;
 use super::transport::Transport;
 
-/// Request body frames up to this size are copied behind the head or chunk line (one write); larger ones are
-/// written from their own buffer.
-const COPY_BELOW: usize = 16 * 1024;
 /// First read size; doubled while reads fill the buffer, up to [`MAX_READ`].
 const MIN_READ: usize = 8 * 1024;
 const MAX_READ: usize = 256 * 1024;
@@ -48,12 +44,7 @@ pub struct Conn {
     io: Transport,
     rbuf: BytesMut,
     read_size: usize,
-    wbuf: BytesMut,
-    /// A large body frame written after `wbuf`.
-    wdata: Bytes,
-    /// Bytes after `wdata` (a chunk's CRLF).
-    wtail: &'static [u8],
-    unflushed: bool,
+    out: Out,
 }
 
 /// How an exchange failed: the evidence, and what that means for sending the request again.
@@ -64,13 +55,14 @@ pub struct SendError {
     pub failure: Box<AttemptFailure>,
     /// Nothing of the request reached the socket and a streamed body was not touched: it may be sent again.
     pub unsent: bool,
-    /// The client's own body failed (the client went away mid-upload).
-    pub client_failed: bool,
+    /// The client's own body failed: the client went away mid-upload (ClientClosedRequest), or sent a body
+    /// its framing does not allow (ClientRequestMalformed).
+    pub client_failed: Option<Cause>,
 }
 
 impl From<AttemptFailure> for SendError {
     fn from(failure: AttemptFailure) -> Self {
-        Self { failure: Box::new(failure), unsent: false, client_failed: false }
+        Self { failure: Box::new(failure), unsent: false, client_failed: None }
     }
 }
 
@@ -83,8 +75,8 @@ impl SendError {
         AttemptFailure { http: Some(http), ..AttemptFailure::new(Phase::AwaitHeaders) }.into()
     }
 
-    fn client_failed() -> Self {
-        Self { client_failed: true, ..AttemptFailure::new(Phase::SendRequest).into() }
+    fn client_failed(cause: Cause) -> Self {
+        Self { client_failed: Some(cause), ..AttemptFailure::new(Phase::SendRequest).into() }
     }
 }
 
@@ -120,25 +112,9 @@ impl Request {
     }
 }
 
-/// Where the request body's encoding stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Encoder {
-    Length(u64),
-    Chunked,
-    Done,
-}
-
 impl Conn {
     pub fn new(io: Transport) -> Self {
-        Self {
-            io,
-            rbuf: BytesMut::new(),
-            read_size: MIN_READ,
-            wbuf: BytesMut::new(),
-            wdata: Bytes::new(),
-            wtail: b"",
-            unflushed: false,
-        }
+        Self { io, rbuf: BytesMut::new(), read_size: MIN_READ, out: Out::default() }
     }
 
     /// While idle: resolves when the target sends anything or hangs up (a FIN, an RST, a late byte, a TLS
@@ -180,8 +156,8 @@ impl Conn {
         response_timeout: Duration,
         bytes_written: impl Fn() -> u64,
     ) -> Result<Response, SendError> {
-        self.wbuf.clear();
-        self.wbuf.extend_from_slice(&req.head);
+        self.out.buf.clear();
+        self.out.buf.extend_from_slice(&req.head);
         let mut enc = match req.framing {
             RequestFraming::Empty => Encoder::Done,
             RequestFraming::Length(n) => Encoder::Length(n),
@@ -191,8 +167,8 @@ impl Conn {
         if enc != Encoder::Done
             && let Some(bytes) = body.take_buffered()
         {
-            encode_data(&mut enc, bytes, &mut self.wbuf, &mut self.wdata, &mut self.wtail);
-            finish(&mut enc, &mut self.wbuf);
+            self.out.data(&mut enc, bytes);
+            self.out.finish(&mut enc);
         }
         let head_request = req.head_request;
         let mut touched = false;
@@ -220,28 +196,27 @@ impl Conn {
         let fail = |e: io::Error| SendError::io(Phase::SendRequest, e);
         loop {
             let mut progress = false;
-            match self.poll_write_out(cx) {
+            match self.out.poll_write(&mut self.io, cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(fail(e))),
                 Poll::Pending => {}
             }
-            let drained = self.write_empty();
+            let drained = self.out.is_empty();
             if drained && *enc != Encoder::Done {
                 match Pin::new(&mut *body).poll_frame(cx) {
                     Poll::Ready(Some(Ok(frame))) => {
                         *touched = true;
                         progress = true;
                         match frame.into_data() {
-                            Ok(data) => encode_data(enc, data, &mut self.wbuf, &mut self.wdata, &mut self.wtail),
+                            Ok(data) => self.out.data(enc, data),
                             Err(frame) => {
                                 if let (Encoder::Chunked, Ok(trailers)) = (*enc, frame.into_trailers()) {
-                                    encode_trailers(&trailers, &mut self.wbuf);
-                                    *enc = Encoder::Done;
+                                    self.out.trailers(enc, &trailers);
                                 }
                             }
                         }
                     }
-                    Poll::Ready(Some(Err(_))) => return Poll::Ready(Err(SendError::client_failed())),
+                    Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(SendError::client_failed(e.0))),
                     Poll::Ready(None) => {
                         *touched = true;
                         progress = true;
@@ -249,22 +224,19 @@ impl Conn {
                             && n > 0
                         {
                             // The client's body ended short of its Content-Length.
-                            return Poll::Ready(Err(SendError::client_failed()));
+                            return Poll::Ready(Err(SendError::client_failed(Cause::ClientClosedRequest)));
                         }
-                        finish(enc, &mut self.wbuf);
+                        self.out.finish(enc);
                     }
                     Poll::Pending => {}
                 }
             }
-            if *enc == Encoder::Done && self.write_empty() {
-                if self.unflushed {
-                    match Pin::new(&mut self.io).poll_flush(cx) {
-                        Poll::Ready(Ok(())) => self.unflushed = false,
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(fail(e))),
-                        Poll::Pending => return Poll::Pending,
-                    }
-                }
-                return Poll::Ready(Ok(None));
+            if *enc == Encoder::Done && self.out.is_empty() {
+                return match self.out.poll_flush(&mut self.io, cx) {
+                    Poll::Ready(Ok(())) => Poll::Ready(Ok(None)),
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(fail(e))),
+                    Poll::Pending => Poll::Pending,
+                };
             }
             // While the body streams, the target may answer early (413, 401...) or hang up.
             match self.poll_fill(cx) {
@@ -282,37 +254,6 @@ impl Conn {
             }
             if !progress {
                 return Poll::Pending;
-            }
-        }
-    }
-
-    fn write_empty(&self) -> bool {
-        self.wbuf.is_empty() && self.wdata.is_empty() && self.wtail.is_empty()
-    }
-
-    /// Writes `wbuf`, `wdata`, `wtail` in order until done or the socket is full.
-    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        loop {
-            let chunk: &[u8] = if !self.wbuf.is_empty() {
-                &self.wbuf
-            } else if !self.wdata.is_empty() {
-                &self.wdata
-            } else if !self.wtail.is_empty() {
-                self.wtail
-            } else {
-                return Poll::Ready(Ok(()));
-            };
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, chunk))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.unflushed = true;
-            if !self.wbuf.is_empty() {
-                self.wbuf.advance(n);
-            } else if !self.wdata.is_empty() {
-                self.wdata.advance(n);
-            } else {
-                self.wtail = &self.wtail[n..];
             }
         }
     }
@@ -387,7 +328,8 @@ impl Conn {
                 }
                 BodyState::Chunked(dec) => match dec.decode(&mut self.rbuf) {
                     Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
-                    Ok(Step::Trailers(t)) => {
+                    Ok(Step::Trailers(mut t)) => {
+                        crate::wire::strip_forbidden_trailers(&mut t);
                         *state = BodyState::Done;
                         return Poll::Ready(Some(Ok(Frame::trailers(t))));
                     }
@@ -412,64 +354,6 @@ impl Conn {
                 Err(e) => return Poll::Ready(Some(Err(BodyError { io: Some(e), http: HttpEvidence::BodyIncomplete }))),
             }
         }
-    }
-}
-
-/// Appends a body frame to the write buffers under the body's coding.
-fn encode_data(enc: &mut Encoder, data: Bytes, wbuf: &mut BytesMut, wdata: &mut Bytes, wtail: &mut &'static [u8]) {
-    if data.is_empty() {
-        return;
-    }
-    match enc {
-        Encoder::Done => {}
-        Encoder::Length(left) => {
-            // hyper checked the client's Content-Length; a longer body cannot reach here, and is cut if it does.
-            let take = usize::try_from(*left).unwrap_or(usize::MAX).min(data.len());
-            *left -= take as u64;
-            let data = data.slice(..take);
-            if data.len() < COPY_BELOW {
-                wbuf.extend_from_slice(&data)
-            } else {
-                *wdata = data
-            }
-            if *left == 0 {
-                *enc = Encoder::Done;
-            }
-        }
-        Encoder::Chunked => {
-            use std::fmt::Write as _;
-            let _ = write!(HexOut(wbuf), "{:x}\r\n", data.len());
-            if data.len() < COPY_BELOW {
-                wbuf.extend_from_slice(&data);
-                wbuf.put_slice(b"\r\n");
-            } else {
-                *wdata = data;
-                *wtail = b"\r\n";
-            }
-        }
-    }
-}
-
-/// The last chunk, once the body ended (a Content-Length body needs nothing).
-fn finish(enc: &mut Encoder, wbuf: &mut BytesMut) {
-    if *enc == Encoder::Chunked {
-        wbuf.put_slice(b"0\r\n\r\n");
-    }
-    *enc = Encoder::Done;
-}
-
-fn encode_trailers(trailers: &HeaderMap, wbuf: &mut BytesMut) {
-    wbuf.put_slice(b"0\r\n");
-    head::encode_fields(trailers, wbuf);
-}
-
-/// `fmt::Write` into a `BytesMut` (chunk-size lines).
-struct HexOut<'a>(&'a mut BytesMut);
-
-impl std::fmt::Write for HexOut<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.put_slice(s.as_bytes());
-        Ok(())
     }
 }
 

@@ -1,0 +1,419 @@
+//! One client HTTP/1 connection, as a state machine the connection's task polls: read a head, judge and parse
+//! it once ([`super::head`]), hand the request to the request path, feed its body from the read buffer as the
+//! request path asks for it, write the response head and stream its body, then the next request (keep-alive,
+//! pipelining) or the end. The read buffer exists only while a head or body is being read, the write buffer
+//! only while a response is being written: an idle keep-alive connection holds neither.
+//!
+//! A client that closes while its request is in flight cancels it (the request path records 460
+//! ClientClosedRequest); a head refused by the desync guard, the parser or the header timeout is answered by
+//! the request path with its cause, then the connection closes.
+
+use std::future::Future;
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::{Method, Request, Response, Version};
+use http_body::{Body, Frame};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+use waygate_config::DesyncMode;
+use waygate_faults::Cause;
+
+use super::body::{ClientBody, ClientBodyError, Slot};
+use super::head::{self, Parsed};
+use super::write;
+use crate::body::ProxyBody;
+use crate::guard::framing::Framing;
+use crate::guard::verdict::Verdict;
+use crate::wire::chunked::{Chunked, Step};
+use crate::wire::out::{Encoder, Out};
+
+/// Body bytes are read in pieces of up to this size.
+const BODY_READ: usize = 16 * 1024;
+/// Pipelined bytes read ahead while a request is served, at most.
+const READ_AHEAD: usize = 64 * 1024;
+/// The response body is not asked for more while this much is waiting to be written.
+const WRITE_HIGH: usize = 64 * 1024;
+
+/// What a connection needs to know of its listener.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub mode: DesyncMode,
+    /// From a head's first byte to its last (`request_header_timeout`).
+    pub header_timeout: Duration,
+    /// The address the client connected to: the Host of an HTTP/1.0 request without one.
+    pub local: SocketAddr,
+}
+
+/// Serves requests on `io` with `service` until the connection ends. `rbuf` holds bytes already read.
+pub struct Conn<I, S, F> {
+    io: I,
+    rbuf: BytesMut,
+    out: Out,
+    settings: Settings,
+    service: S,
+    state: State<F>,
+    /// Graceful shutdown: finish the exchange in progress, then close.
+    closing: bool,
+    head_timer: Option<Pin<Box<Sleep>>>,
+}
+
+enum State<F> {
+    /// Between requests (a partial head may be in `rbuf`).
+    Idle,
+    Active(Box<Exchange<F>>),
+    /// Writing what is left, then closing.
+    Closing,
+    Done,
+}
+
+/// One request and its response.
+struct Exchange<F> {
+    /// The request path's future, until it answers.
+    pending: Option<Pin<Box<F>>>,
+    /// The request body still being read from the client.
+    feed: Option<Feed>,
+    /// The response body being written.
+    writing: Option<(ProxyBody, Encoder)>,
+    keep_alive: bool,
+    head_request: bool,
+    version: Version,
+    /// A refused head: nothing after it on the connection is read.
+    refused: bool,
+}
+
+/// A request body's decoding.
+struct Feed {
+    slot: Arc<Slot>,
+    decoder: Decoder,
+    expect_continue: bool,
+}
+
+enum Decoder {
+    Length(u64),
+    Chunked(Chunked),
+}
+
+/// What feeding the body did.
+enum Fed {
+    /// A frame was handed over: the request path has it to take.
+    Handed,
+    /// Read whole: the connection can go on to the next request.
+    Whole,
+    /// Left unread, or broken: the connection cannot.
+    Broken,
+}
+
+impl<I, S, F> Conn<I, S, F>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+    S: FnMut(Request<ClientBody>, Verdict) -> F,
+    F: Future<Output = Response<ProxyBody>>,
+{
+    pub fn new(io: I, rbuf: BytesMut, settings: Settings, service: S) -> Self {
+        Self { io, rbuf, out: Out::default(), settings, service, state: State::Idle, closing: false, head_timer: None }
+    }
+
+    /// Ends the connection once the exchange in progress is done (at once if there is none).
+    pub fn graceful_shutdown(&mut self) {
+        self.closing = true;
+    }
+
+    fn start(&mut self, parsed: Parsed) {
+        self.head_timer = None;
+        let (request, verdict, framing, keep_alive, expect_continue, refused) = match parsed {
+            Parsed::Partial => return,
+            Parsed::Head(h) => (h.request, h.verdict, h.framing, h.keep_alive, h.expect_continue, false),
+            Parsed::Refused(r) => (r.request, r.verdict, None, false, false, true),
+        };
+        let (parts, ()) = request.into_parts();
+        let (version, head_request) = (parts.version, parts.method == Method::HEAD);
+        let (body, feed) = match framing {
+            None => (ClientBody::Empty, None),
+            Some(framing) => {
+                let slot = Arc::new(Slot::default());
+                let (decoder, len) = match framing {
+                    Framing::Length(n) => (Decoder::Length(n), Some(n)),
+                    Framing::Chunked => (Decoder::Chunked(Chunked::default()), None),
+                };
+                (ClientBody::H1 { slot: slot.clone(), len }, Some(Feed { slot, decoder, expect_continue }))
+            }
+        };
+        let pending = Box::pin((self.service)(Request::from_parts(parts, body), verdict));
+        self.state = State::Active(Box::new(Exchange {
+            pending: Some(pending),
+            feed,
+            writing: None,
+            keep_alive,
+            head_request,
+            version,
+            refused,
+        }));
+    }
+
+    /// Reads more of a head (or the first byte of the next one): a small read on the stack, copied, so that
+    /// waiting costs no buffer. `Ok(0)`: end of stream.
+    fn poll_read_small(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut chunk = [MaybeUninit::<u8>::uninit(); 4096];
+        let mut rb = ReadBuf::uninit(&mut chunk);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
+        self.rbuf.extend_from_slice(rb.filled());
+        Poll::Ready(Ok(rb.filled().len()))
+    }
+
+    /// Idle: parse what was read, or wait for more under the head timeout.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.closing && self.rbuf.is_empty() {
+                self.state = State::Closing;
+                return Poll::Ready(());
+            }
+            if !self.rbuf.is_empty() {
+                match head::parse(&mut self.rbuf, self.settings.mode, self.settings.local) {
+                    Parsed::Partial => {
+                        let timeout = self.settings.header_timeout;
+                        let timer = self.head_timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                        if timer.as_mut().poll(cx).is_ready() {
+                            let refused = head::timed_out();
+                            self.rbuf.clear();
+                            self.start(refused);
+                            return Poll::Ready(());
+                        }
+                    }
+                    parsed => {
+                        self.start(parsed);
+                        return Poll::Ready(());
+                    }
+                }
+            } else {
+                self.rbuf = BytesMut::new();
+                self.out.release();
+            }
+            match ready!(self.poll_read_small(cx)) {
+                Ok(0) | Err(_) => {
+                    // The client closed between requests (or mid-head, which nothing answers).
+                    self.state = State::Done;
+                    return Poll::Ready(());
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Drives the exchange; `Ready` when it is over (the state says what comes next).
+    fn poll_exchange(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let State::Active(ex) = &mut self.state else { return Poll::Ready(()) };
+        loop {
+            let mut progress = false;
+            if let Some(pending) = ex.pending.as_mut()
+                && let Poll::Ready(resp) = pending.as_mut().poll(cx)
+            {
+                ex.pending = None;
+                progress = true;
+                let (mut parts, body) = resp.into_parts();
+                // A body not read whole cannot be skipped to the next request: the connection ends after this
+                // response.
+                if ex.feed.take().is_some() || ex.refused || self.closing {
+                    ex.keep_alive = false;
+                }
+                let enc =
+                    write::head(&mut self.out.buf, &mut parts, &body, ex.version, ex.head_request, &mut ex.keep_alive);
+                ex.writing = Some((body, enc));
+            }
+            if let Some(feed) = ex.feed.as_mut() {
+                match feed.poll(&mut self.io, &mut self.rbuf, &mut self.out, cx) {
+                    Poll::Ready(Fed::Whole) => {
+                        ex.feed = None;
+                        progress = true;
+                    }
+                    Poll::Ready(Fed::Broken) => {
+                        ex.feed = None;
+                        ex.keep_alive = false;
+                        progress = true;
+                    }
+                    Poll::Ready(Fed::Handed) => progress = true,
+                    Poll::Pending => {}
+                }
+            }
+            // Whether the response body was polled until it had nothing more: it then wakes the task itself.
+            let mut body_waits = false;
+            if let Some((body, enc)) = ex.writing.as_mut() {
+                while *enc != Encoder::Done && self.out.has_room(WRITE_HIGH) {
+                    let frame = Pin::new(&mut *body).poll_frame(cx);
+                    progress |= frame.is_ready();
+                    body_waits = frame.is_pending();
+                    match frame {
+                        Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                            Ok(data) => self.out.data(enc, data),
+                            Err(frame) => {
+                                if let Ok(trailers) = frame.into_trailers() {
+                                    self.out.trailers(enc, &trailers);
+                                }
+                            }
+                        },
+                        Poll::Ready(Some(Err(_))) => {
+                            // The target's body broke: what was relayed goes out, then the connection is cut
+                            // without a final chunk, so the client sees the response is incomplete.
+                            self.state = State::Closing;
+                            return Poll::Ready(());
+                        }
+                        Poll::Ready(None) => {
+                            if matches!(enc, Encoder::Length(_)) {
+                                self.state = State::Closing;
+                                return Poll::Ready(());
+                            }
+                            self.out.finish(enc);
+                        }
+                        Poll::Pending => break,
+                    }
+                }
+            }
+            let flushed = match self.out.poll_flush(&mut self.io, cx) {
+                Poll::Ready(Ok(())) => true,
+                Poll::Ready(Err(_)) => {
+                    self.state = State::Done;
+                    return Poll::Ready(());
+                }
+                Poll::Pending => false,
+            };
+            let writing = ex.writing.as_ref().map(|(_, enc)| *enc);
+            if flushed && writing == Some(Encoder::Done) && ex.feed.is_none() {
+                let keep_alive = ex.keep_alive && !self.closing;
+                self.state = if keep_alive { State::Idle } else { State::Closing };
+                return Poll::Ready(());
+            }
+            // Waiting on the target, with nothing else to do and the body read whole: a close from the client
+            // cancels the request; bytes of a pipelined request wait in the buffer.
+            if !progress && ex.pending.is_some() && ex.feed.is_none() && !ex.refused && self.rbuf.len() < READ_AHEAD {
+                let mut chunk = [MaybeUninit::<u8>::uninit(); 4096];
+                let mut rb = ReadBuf::uninit(&mut chunk);
+                match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                    Poll::Ready(Ok(())) if rb.filled().is_empty() => {
+                        self.state = State::Done;
+                        return Poll::Ready(());
+                    }
+                    Poll::Ready(Ok(())) => {
+                        self.rbuf.extend_from_slice(rb.filled());
+                        progress = true;
+                    }
+                    Poll::Ready(Err(_)) => {
+                        self.state = State::Done;
+                        return Poll::Ready(());
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            // The socket took what was waiting: the body, not polled since it last gave a frame, is asked again.
+            progress |= flushed && !body_waits && writing.is_some_and(|enc| enc != Encoder::Done);
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl<I, S, F> Future for Conn<I, S, F>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+    S: FnMut(Request<ClientBody>, Verdict) -> F + Unpin,
+    F: Future<Output = Response<ProxyBody>>,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            match &this.state {
+                State::Idle => ready!(this.poll_idle(cx)),
+                State::Active(_) => ready!(this.poll_exchange(cx)),
+                State::Closing => {
+                    // Best effort: the client may already be gone.
+                    if let Ok(()) = ready!(this.out.poll_flush(&mut this.io, cx)) {
+                        let _ = ready!(Pin::new(&mut this.io).poll_shutdown(cx));
+                    }
+                    this.state = State::Done;
+                }
+                State::Done => return Poll::Ready(()),
+            }
+        }
+    }
+}
+
+impl Feed {
+    /// Hands the body frames as the request path asks for them; `Ready` once the body was read whole, or
+    /// cannot be. A `100 Continue` it owes the client is queued in `out`, which the exchange writes.
+    fn poll(
+        &mut self,
+        io: &mut (impl AsyncRead + Unpin),
+        rbuf: &mut BytesMut,
+        out: &mut Out,
+        cx: &mut Context<'_>,
+    ) -> Poll<Fed> {
+        loop {
+            if self.slot.dropped() {
+                return Poll::Ready(Fed::Broken);
+            }
+            if !self.slot.wants(cx) {
+                return Poll::Pending;
+            }
+            let step = match &mut self.decoder {
+                Decoder::Length(_) if rbuf.is_empty() => Ok(Step::NeedMore),
+                Decoder::Length(left) => {
+                    let take = usize::try_from(*left).unwrap_or(usize::MAX).min(rbuf.len());
+                    *left -= take as u64;
+                    Ok(Step::Data(rbuf.split_to(take).freeze()))
+                }
+                Decoder::Chunked(dec) => dec.decode(rbuf),
+            };
+            match step {
+                Ok(Step::Data(data)) => {
+                    let end = matches!(self.decoder, Decoder::Length(0));
+                    self.slot.put(Some(Ok(Frame::data(data))), cx);
+                    if end {
+                        self.slot.put(None, cx);
+                        return Poll::Ready(Fed::Whole);
+                    }
+                    return Poll::Ready(Fed::Handed);
+                }
+                Ok(Step::Trailers(mut trailers)) => {
+                    crate::wire::strip_forbidden_trailers(&mut trailers);
+                    self.slot.put(Some(Ok(Frame::trailers(trailers))), cx);
+                    self.slot.put(None, cx);
+                    return Poll::Ready(Fed::Whole);
+                }
+                Ok(Step::End) => {
+                    self.slot.put(None, cx);
+                    return Poll::Ready(Fed::Whole);
+                }
+                Ok(Step::NeedMore) => {
+                    if self.expect_continue {
+                        // The client waits for this before it sends the body (RFC 9110 §10.1.1).
+                        self.expect_continue = false;
+                        out.buf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    }
+                    if rbuf.capacity() - rbuf.len() < BODY_READ / 4 {
+                        rbuf.reserve(BODY_READ);
+                    }
+                    match tokio_util::io::poll_read_buf(Pin::new(&mut *io), cx, rbuf) {
+                        Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                            self.slot.put(Some(Err(ClientBodyError(Cause::ClientClosedRequest))), cx);
+                            return Poll::Ready(Fed::Broken);
+                        }
+                        Poll::Ready(Ok(_)) => {}
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Err(_) => {
+                    self.slot.put(Some(Err(ClientBodyError(Cause::ClientRequestMalformed))), cx);
+                    return Poll::Ready(Fed::Broken);
+                }
+            }
+        }
+    }
+}

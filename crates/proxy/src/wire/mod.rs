@@ -1,0 +1,61 @@
+//! HTTP/1.1 wire formats shared by both sides of the gateway: the client-side server ([`crate::server`]) and
+//! the upstream client ([`crate::upstream::h1`]) decode chunked bodies ([`chunked`]) and write heads and bodies
+//! through the same output buffer and body encoder ([`out`]). Each side owns its connection state machine;
+//! only the byte formats live here, so the two cannot drift apart.
+
+pub mod chunked;
+pub mod out;
+
+use http::header::{HeaderMap, HeaderName};
+
+/// Fields a sender must not put in a trailer section (RFC 9110 §6.5.1): message framing, routing, request
+/// modifiers, authentication, response control and payload processing. A receiver drops them rather than
+/// relay them, so that no trailer can change how the next hop frames or routes the message.
+pub fn strip_forbidden_trailers(trailers: &mut HeaderMap) {
+    const FORBIDDEN: [&str; 20] = [
+        "transfer-encoding",
+        "content-length",
+        "host",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-connection",
+        "content-encoding",
+        "content-type",
+        "content-range",
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "cache-control",
+        "expect",
+        "max-forwards",
+        "pragma",
+    ];
+    if trailers.is_empty() {
+        return;
+    }
+    for name in FORBIDDEN {
+        trailers.remove(HeaderName::from_static(name));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_trailer_fields_are_dropped_and_others_kept() {
+        let mut t = HeaderMap::new();
+        t.insert("transfer-encoding", "chunked".parse().unwrap());
+        t.insert("content-length", "5".parse().unwrap());
+        t.insert("grpc-status", "0".parse().unwrap());
+        t.insert("x-checksum", "ab".parse().unwrap());
+        strip_forbidden_trailers(&mut t);
+        let mut names: Vec<_> = t.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["grpc-status", "x-checksum"]);
+    }
+}
