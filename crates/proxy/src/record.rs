@@ -1,49 +1,84 @@
 //! Filling the exchange record (ARCHITECTURE.md: one request, one record). A [`Record`] is started when the
 //! request head is read, collects each attempt and the timings as the request moves, and is emitted once to the
-//! [`Sink`] (metrics, then the access log) when the response is finished. [`Pending`] holds it through
-//! the request: if hyper drops the request because the client left, the record is emitted as ALB's 460
+//! [`Sink`] (its observers: metrics, the access log, ...) when the response is finished. [`Pending`] holds it through
+//! the request: if the server drops the request because the client left, the record is emitted as ALB's 460
 //! (ClientClosedRequest) with whatever attempts it had, so no request goes unrecorded.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use http::header::HeaderMap;
 use http::{HeaderValue, Request, Version};
 use waygate_faults::{Cause, Profile};
 use waygate_telemetry::{
-    AccessLogHandle, Actions, Attempt, Classification, Exchange, InlineStr, Metrics, RequestKind, TargetGroupRef,
-    Timings,
+    AccessLogHandle, Actions, Attempt, Classification, Exchange, InlineStr, Metrics, Observer, RequestKind,
+    TargetGroupRef, Timings,
 };
 
 use crate::body::RequestProgress;
 use crate::headers::RequestFields;
 
-/// Where finished records go: metrics always, the access log when configured. Outlives config reloads.
-#[derive(Debug, Default)]
+/// Where finished records go: a list of observers ([`Observer`]), metrics first, then the access log when one
+/// is configured and whatever else attached itself (trace sessions, alert rules). Outlives config reloads; the
+/// list is swapped whole, so a request emits to one consistent list.
+#[derive(Debug)]
 pub struct Sink {
     pub metrics: Arc<Metrics>,
-    log: ArcSwapOption<AccessLogHandle>,
+    observers: ArcSwap<Vec<Named>>,
+    /// The access log in the list, kept typed so a replaced one can be drained.
+    access_log: ArcSwapOption<AccessLogHandle>,
 }
+
+/// An observer and the name it is attached under.
+#[derive(Debug, Clone)]
+struct Named {
+    name: &'static str,
+    observer: Arc<dyn Observer>,
+}
+
+const METRICS: &str = "metrics";
+const ACCESS_LOG: &str = "access_log";
 
 impl Sink {
     pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { metrics, log: ArcSwapOption::empty() }
+        let first = Named { name: METRICS, observer: metrics.clone() };
+        Self { metrics, observers: ArcSwap::from_pointee(vec![first]), access_log: ArcSwapOption::empty() }
     }
 
-    /// Counts the record, then writes its access-log line into this thread's slot (never blocking; a full slot
-    /// drops and counts).
+    /// Hands the record to every observer, in the order they were attached.
     pub fn emit(&self, ex: Box<Exchange>) {
-        self.metrics.observe(&ex);
-        if let Some(log) = self.log.load().as_ref() {
-            log.log(&ex);
+        for named in self.observers.load().iter() {
+            named.observer.observe(&ex);
         }
+    }
+
+    /// Attaches `observer` under `name`, replacing the one attached under it (`None`: detaches it). Returns the
+    /// one it replaced.
+    pub fn set_observer(&self, name: &'static str, observer: Option<Arc<dyn Observer>>) -> Option<Arc<dyn Observer>> {
+        let mut replaced = None;
+        self.observers.rcu(|list| {
+            let mut next: Vec<Named> = list.iter().filter(|n| n.name != name).cloned().collect();
+            replaced = list.iter().find(|n| n.name == name).map(|n| n.observer.clone());
+            if let Some(observer) = &observer {
+                next.push(Named { name, observer: observer.clone() });
+            }
+            next
+        });
+        replaced
+    }
+
+    /// The names attached, in order.
+    pub fn observer_names(&self) -> Vec<&'static str> {
+        self.observers.load().iter().map(|n| n.name).collect()
     }
 
     /// Swaps the access log; returns the previous one so the caller can drain it.
     pub fn set_access_log(&self, handle: Option<AccessLogHandle>) -> Option<Arc<AccessLogHandle>> {
-        self.log.swap(handle.map(Arc::new))
+        let handle = handle.map(Arc::new);
+        self.set_observer(ACCESS_LOG, handle.clone().map(|h| h as Arc<dyn Observer>));
+        self.access_log.swap(handle)
     }
 }
 
@@ -318,7 +353,49 @@ fn user_agent(value: &HeaderValue) -> InlineStr<128> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use http::HeaderValue;
+    use waygate_telemetry::{Exchange, Metrics, Observer};
+
+    use super::Sink;
+
+    #[derive(Debug, Default)]
+    struct Count(AtomicUsize);
+
+    impl Observer for Count {
+        fn observe(&self, _: &Exchange) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn record() -> Box<Exchange> {
+        let client = "127.0.0.1:1".parse().unwrap();
+        Box::new(Exchange::received_at("l".into(), "app/waygate/l".into(), client, std::time::SystemTime::now()))
+    }
+
+    /// Every record reaches every observer attached when it is emitted, metrics first; a detached or replaced
+    /// observer sees no more.
+    #[test]
+    fn records_reach_the_observers_in_the_list() {
+        let metrics = Arc::new(Metrics::default());
+        let sink = Sink::new(metrics.clone());
+        let (a, b) = (Arc::new(Count::default()), Arc::new(Count::default()));
+        assert!(sink.set_observer("a", Some(a.clone())).is_none());
+        sink.set_observer("b", Some(b.clone()));
+        assert_eq!(sink.observer_names(), ["metrics", "a", "b"]);
+        sink.emit(record());
+        let replacement = Arc::new(Count::default());
+        assert!(sink.set_observer("a", Some(replacement.clone())).is_some());
+        sink.set_observer("b", None);
+        sink.emit(record());
+        assert_eq!(
+            [a.0.load(Ordering::Relaxed), b.0.load(Ordering::Relaxed), replacement.0.load(Ordering::Relaxed)],
+            [1, 1, 1]
+        );
+        assert!(metrics.encode().contains("waygate_requests_total{"), "metrics observed the records");
+    }
 
     #[test]
     fn user_agents_are_text_with_bad_bytes_replaced() {

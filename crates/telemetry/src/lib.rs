@@ -51,6 +51,7 @@ mod inline_str;
 mod json;
 mod labels;
 mod metrics;
+mod observer;
 mod record;
 mod rotate;
 mod scan;
@@ -63,6 +64,7 @@ pub use inline_str::InlineStr;
 pub use json::{format_json, json_line};
 pub use labels::Side;
 pub use metrics::{AccessLogCounters, CONTENT_TYPE, ConnectionGuard, Metrics, RESPONSE_TIME_BUCKETS};
+pub use observer::Observer;
 pub use record::{
     ACCOUNT, Actions, Attempt, Attempts, Classification, Exchange, REGION, RequestKind, TargetGroupRef,
     new_conn_trace_id,

@@ -1,0 +1,49 @@
+//! The client-side HTTP/1 server's parsing: any bytes, read as a pipeline of requests, give heads, refusals or
+//! "need more", never a panic; a served head has exactly one Host, and its body decodes by its framing with
+//! the same chunked decoder the server uses. The first byte picks the desync mode.
+#![no_main]
+
+use bytes::BytesMut;
+use libfuzzer_sys::fuzz_target;
+use waygate_config::DesyncMode;
+use waygate_proxy::guard::framing::Framing;
+use waygate_proxy::server::head::{Parsed, parse};
+use waygate_proxy::wire::chunked::{Chunked, Step};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, input)) = data.split_first() else { return };
+    let mode = match mode % 3 {
+        0 => DesyncMode::Monitor,
+        1 => DesyncMode::Defensive,
+        _ => DesyncMode::Strictest,
+    };
+    let mut buf = BytesMut::from(input);
+    let local = "127.0.0.1:80".parse().unwrap();
+    // Each round consumes a head and its body, or stops.
+    for _ in 0..64 {
+        let before = buf.len();
+        let head = match parse(&mut buf, mode, local) {
+            Parsed::Partial | Parsed::Refused(_) => return,
+            Parsed::Head(head) => head,
+        };
+        assert!(buf.len() < before, "a head consumes its bytes");
+        assert_eq!(head.request.headers().get_all(http::header::HOST).iter().count(), 1);
+        match head.framing {
+            None => {}
+            Some(Framing::Length(n)) => {
+                let take = usize::try_from(n).unwrap_or(usize::MAX).min(buf.len());
+                let _ = buf.split_to(take);
+            }
+            Some(Framing::Chunked) => {
+                let mut dec = Chunked::default();
+                loop {
+                    match dec.decode(&mut buf) {
+                        Ok(Step::Data(d)) => assert!(!d.is_empty()),
+                        Ok(Step::Trailers(_)) | Ok(Step::End) => break,
+                        Ok(Step::NeedMore) | Err(_) => return,
+                    }
+                }
+            }
+        }
+    }
+});

@@ -1,0 +1,48 @@
+//! The upstream client's response parsing: any bytes give a head, an interim response, "need more" or the
+//! evidence of a malformed or oversized head, never a panic; a final head's body then decodes by its framing
+//! with the chunked decoder shared with the server. The first byte says whether the request was a HEAD.
+#![no_main]
+
+use bytes::BytesMut;
+use libfuzzer_sys::fuzz_target;
+use waygate_proxy::upstream::h1::head::{Framing, Parsed, parse_response};
+use waygate_proxy::wire::chunked::{Chunked, Step};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&flags, input)) = data.split_first() else { return };
+    let head_request = flags & 1 == 1;
+    let mut buf = BytesMut::from(input);
+    for _ in 0..16 {
+        let before = buf.len();
+        let head = match parse_response(&mut buf, head_request, 32 * 1024) {
+            Ok(Parsed::Interim) => {
+                assert!(buf.len() < before, "an interim response consumes its bytes");
+                continue;
+            }
+            Ok(Parsed::Final(head)) => head,
+            Ok(Parsed::Partial) | Err(_) => return,
+        };
+        assert!(head.status.as_u16() >= 200);
+        if head_request {
+            assert_eq!(head.framing, Framing::Empty, "a HEAD's response has no body");
+        }
+        match head.framing {
+            Framing::Chunked => {
+                let mut dec = Chunked::default();
+                loop {
+                    match dec.decode(&mut buf) {
+                        Ok(Step::Data(d)) => assert!(!d.is_empty()),
+                        Ok(Step::Trailers(_)) | Ok(Step::End) => break,
+                        Ok(Step::NeedMore) | Err(_) => return,
+                    }
+                }
+            }
+            Framing::Length(n) => {
+                let take = usize::try_from(n).unwrap_or(usize::MAX).min(buf.len());
+                let _ = buf.split_to(take);
+            }
+            Framing::Empty => {}
+            Framing::Close => return,
+        }
+    }
+});
