@@ -14,7 +14,7 @@ use http::{Method, Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
 use waygate_config::{Action, Errors, FixedResponse, MAX_RETRIES};
-use waygate_faults::{Cause, classify, retry_safety};
+use waygate_faults::{Cause, classify};
 use waygate_telemetry::Actions;
 
 use crate::body::{ProxyBody, RequestProgress, UpstreamRequestBody};
@@ -27,6 +27,7 @@ use crate::record::{ConnFacts, Pending, Record, Sink, head_bytes};
 use crate::relay;
 use crate::request_id::new_request_id;
 use crate::respond;
+use crate::retry;
 use crate::runtime::Runtime;
 use crate::server::ClientBody;
 use crate::upstream::{AttemptFailure, h1};
@@ -327,17 +328,15 @@ fn forward(
                 Err(cause) => return error(pending, errors, cause, id, None),
             },
         };
-        let mut max_attempts = 1 + group.config.retries as usize;
+        let mut budget = retry::Budget::new(group.config.retries);
         let mut tried = Tried::default();
-        let mut attempt = 0;
-        // A keep-alive race on a reused connection gets one retry on a fresh connection to the same target, on
-        // top of `retries` (like nginx, a dead cached connection does not count as a try).
+        // The target of a keep-alive race, to try again on a fresh connection ([`retry::decide`]).
         let mut fresh_retry: Option<usize> = None;
-        let mut race_retried = false;
         // The body was handed to a connection that failed: it must be rebuilt before another attempt.
         let mut body_spent = false;
         loop {
-            attempt += 1;
+            budget.begin();
+            let (attempt, max_attempts) = (budget.attempt, budget.max_attempts);
             let fresh = fresh_retry.take();
             let index = match fresh {
                 Some(index) => index,
@@ -368,11 +367,18 @@ fn forward(
                         let cause = failure.classify();
                         attempt_failed(pending, &ctx(max_attempts), cause, &failure);
                         health::observe_failure(group, &target, cause);
-                        // Nothing reached the target: always safe to try another (FAULTS.md).
-                        if attempt < max_attempts {
-                            continue;
+                        // Nothing reached the target, and the body was not touched.
+                        let outcome = retry::Outcome { reused: false, replayable: true, deregistered: false };
+                        match retry::decide(&failure.evidence(), outcome, outgoing.idempotent, &mut budget) {
+                            retry::Next::OtherTarget => continue,
+                            retry::Next::FreshConnection => {
+                                fresh_retry = Some(index);
+                                continue;
+                            }
+                            retry::Next::Answer => {
+                                return error(pending, errors, cause, id, Some((&*target.authority, &failure)));
+                            }
                         }
-                        return error(pending, errors, cause, id, Some((&*target.authority, &failure)));
                     }
                 };
             if body_spent {
@@ -414,27 +420,24 @@ fn forward(
                 }
                 return close_connection(error(pending, errors, cause, id, None));
             }
-            if failure.timed_out.is_some() {
-                return fail(pending, errors, &ctx(max_attempts), &target, failure, id);
-            }
             // An unsent streamed body is still whole; anything else needs its buffered copy to go again.
             body_spent = !unsent || replay_body.is_some();
-            let replayable = unsent || replay_body.is_some();
+            let outcome = retry::Outcome {
+                reused,
+                replayable: unsent || replay_body.is_some(),
+                deregistered: failure.deregistered,
+            };
             let evidence = failure.evidence();
-            let safety = retry_safety(&evidence, outgoing.idempotent, replayable);
-            if reused && !race_retried && !failure.deregistered && replayable && safety.is_safe() {
-                race_retried = true;
-                max_attempts += 1;
-                attempt_failed(pending, &ctx(max_attempts), classify(&evidence), &failure);
-                fresh_retry = Some(index);
-                continue;
+            match retry::decide(&evidence, outcome, outgoing.idempotent, &mut budget) {
+                retry::Next::FreshConnection => {
+                    attempt_failed(pending, &ctx(budget.max_attempts), classify(&evidence), &failure);
+                    fresh_retry = Some(index);
+                }
+                retry::Next::OtherTarget => {
+                    attempt_failed(pending, &ctx(max_attempts), classify(&evidence), &failure);
+                }
+                retry::Next::Answer => return fail(pending, errors, &ctx(max_attempts), &target, failure, id),
             }
-            // The request came back unsent: retrying it elsewhere cannot duplicate anything.
-            if unsent && attempt < max_attempts {
-                attempt_failed(pending, &ctx(max_attempts), classify(&evidence), &failure);
-                continue;
-            }
-            return fail(pending, errors, &ctx(max_attempts), &target, failure, id);
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod record;
 mod relay;
 pub mod request_id;
 mod respond;
+pub mod retry;
 pub mod router;
 pub mod runtime;
 pub mod server;
