@@ -220,7 +220,7 @@ impl Body for RelayBody {
             return Poll::Ready(Some(Err(Box::new(e))));
         }
         let Some(lease) = this.lease.as_mut() else { return Poll::Ready(None) };
-        let res = match lease.conn.h1.poll_body(cx, &mut this.state) {
+        let res = match lease.conn.session.poll_body(cx, &mut this.state) {
             Poll::Pending => {
                 let stall = this.stall;
                 let timer = this.stall_timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));

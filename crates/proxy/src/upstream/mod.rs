@@ -1,11 +1,12 @@
-//! waygate's own upstream connection layer: connections we open, meter, pool and speak HTTP/1.1 on
-//! ourselves ([`h1`]), so that every failure carries the connection's evidence (ARCHITECTURE.md: own the
+//! waygate's own upstream connection layer: connections we open, meter, pool and speak HTTP on ourselves (a
+//! [`Session`] per connection: [`h1`] now), so that every failure carries the connection's evidence (ARCHITECTURE.md: own the
 //! upstream connection). A pooled connection is checked for liveness before reuse and expires before the
 //! target's learned keep-alive, so the keep-alive race is avoided rather than suffered.
 
 pub mod h1;
 pub mod keepalive;
 pub mod pool;
+pub mod session;
 
 // The connection layer itself lives in `waygate-connect` (shared with the doctor's probe); these re-exports
 // keep the `crate::upstream::{connector, meter, ...}` paths the rest of the data plane uses.
@@ -25,6 +26,7 @@ pub use keepalive::{KeepAlive, KeepAliveView};
 use liveness::{Liveness, Probe};
 pub use meter::{ConnCounters, ConnSnapshot};
 use pool::Pool;
+pub use session::Session;
 
 pub use waygate_connect::MAX_RESPONSE_HEAD;
 /// Pooled connections idle at least this long are peeked at before reuse ([`liveness`]), with a syscall even
@@ -48,10 +50,10 @@ pub struct Upstream {
     live: Mutex<Vec<Weak<Probe>>>,
 }
 
-/// An open connection to a target: the HTTP/1.1 exchange state and what explains it.
+/// An open connection to a target: its protocol session and what explains it.
 #[derive(Debug)]
 pub struct Connection {
-    pub h1: h1::Conn,
+    pub session: Session,
     pub counters: Arc<ConnCounters>,
     probe: Option<Arc<Probe>>,
     /// Keeps the connection in `waygate_active_connections{side="target"}` while it is open.
@@ -80,7 +82,7 @@ impl Lease {
         self.conn.counters.close_by_gateway();
     }
 
-    /// Sends a request and awaits its response head ([`h1::Conn::send`]). The exchange's own future, not one
+    /// Sends a request and awaits its response head ([`Session::send`]). The exchange's own future, not one
     /// wrapped around it: an async fn here added its arguments to every request's state.
     pub fn send<'a>(
         &'a mut self,
@@ -88,8 +90,8 @@ impl Lease {
         body: &'a mut UpstreamRequestBody,
         response_timeout: Duration,
     ) -> impl Future<Output = Result<h1::Response, h1::SendError>> + Send + 'a {
-        let Connection { h1, counters, .. } = &mut *self.conn;
-        h1.send(req, body, response_timeout, || counters.attempt_bytes_written())
+        let Connection { session, counters, .. } = &mut *self.conn;
+        session.send(req, body, response_timeout, || counters.attempt_bytes_written())
     }
 }
 
@@ -131,7 +133,7 @@ impl Upstream {
             // long enough for the target to give up on them are peeked at whatever the runtime has seen.
             let state = match conn.probe.as_ref().filter(|_| idle_before_use >= PROBE_AFTER_IDLE) {
                 Some(probe) => probe.check(),
-                None => conn.h1.idle_event_seen(),
+                None => conn.session.idle_event_seen(),
             };
             if state != Liveness::Alive {
                 // Ended before the watcher saw it: the idle age now bounds the target's keep-alive from above.
@@ -167,7 +169,7 @@ impl Upstream {
         let counters = connected.counters;
         counters.begin_use();
         let conn = Box::new(Connection {
-            h1: h1::Conn::new(connected.transport),
+            session: Session::H1(h1::Conn::new(connected.transport)),
             counters,
             probe,
             _open: self.metrics.connection_opened(Side::Target),
@@ -177,7 +179,7 @@ impl Upstream {
 
     /// Hands a connection whose exchange completed back to the pool.
     pub fn release(&self, lease: Lease) {
-        if self.is_retired() || lease.conn.h1.has_unread() {
+        if self.is_retired() || !lease.conn.session.reusable() {
             lease.abort();
             return;
         }

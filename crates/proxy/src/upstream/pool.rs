@@ -1,4 +1,4 @@
-//! The per-target pool of idle HTTP/1.1 connections. LIFO, so the most recently used (warmest) connection
+//! The per-target pool of idle connections (exclusive sessions: HTTP/1.1). LIFO, so the most recently used (warmest) connection
 //! is reused first and the oldest ones age out. A connection is parked only after its response body was fully
 //! read; at checkout, expired connections are discarded before one is handed out. With thread-per-core workers
 //! the pool has one slot per worker: a connection's socket is registered with the worker that opened it, so a
@@ -141,7 +141,7 @@ impl Pool {
         }
         if let Some(waker) = &slot.watcher {
             // Registered with the watcher; a connection the target already ended is not parked at all.
-            if let Poll::Ready(state) = conn.h1.poll_idle_event(&mut Context::from_waker(waker)) {
+            if let Poll::Ready(state) = conn.session.poll_idle_event(&mut Context::from_waker(waker)) {
                 drop(slot);
                 self.report.idle_event(&state, Duration::ZERO, &conn);
                 return;
@@ -190,7 +190,7 @@ async fn watch(pool: Weak<Pool>, index: usize) {
         let now = Instant::now();
         let mut i = 0;
         while i < slot.idle.len() {
-            match slot.idle[i].conn.h1.poll_idle_event(cx) {
+            match slot.idle[i].conn.session.poll_idle_event(cx) {
                 Poll::Ready(state) => {
                     let ended = slot.idle.remove(i);
                     pool.report.idle_event(&state, now.saturating_duration_since(ended.parked_at), &ended.conn);
