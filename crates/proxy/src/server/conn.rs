@@ -4,6 +4,9 @@
 //! pipelining) or the end. The read buffer exists only while a head or body is being read, the write buffer
 //! only while a response is being written: an idle keep-alive connection holds neither.
 //!
+//! A `101 Switching Protocols` response hands the raw connection over ([`Handover`], [`Upgraded`]), with
+//! any bytes the client sent after its request in front of it.
+//!
 //! A client that closes while its request is in flight cancels it (the request path records 460
 //! ClientClosedRequest); a head refused by the desync guard, the parser or the header timeout is answered by
 //! the request path with its cause, then the connection closes.
@@ -18,7 +21,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use http::{Method, Request, Response, Version};
+use http::{Method, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
@@ -27,6 +30,7 @@ use waygate_faults::Cause;
 
 use super::body::{ClientBody, ClientBodyError, Slot};
 use super::head::{self, Parsed};
+use super::rewind::Rewind;
 use super::write;
 use crate::body::ProxyBody;
 use crate::guard::framing::Framing;
@@ -53,7 +57,8 @@ pub struct Settings {
 
 /// Serves requests on `io` with `service` until the connection ends. `rbuf` holds bytes already read.
 pub struct Conn<I, S, F> {
-    io: I,
+    /// `None` once handed over after a `101 Switching Protocols`.
+    io: Option<I>,
     rbuf: BytesMut,
     out: Out,
     settings: Settings,
@@ -70,6 +75,8 @@ enum State<F> {
     Active(Box<Exchange<F>>),
     /// Writing what is left, then closing.
     Closing,
+    /// A `101` head is being written; then the connection goes to the taker, if there is one.
+    Upgrading(Option<Handover>),
     Done,
 }
 
@@ -112,12 +119,21 @@ enum Fed {
 
 impl<I, S, F> Conn<I, S, F>
 where
-    I: AsyncRead + AsyncWrite + Unpin,
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     S: FnMut(Request<ClientBody>, Verdict) -> F,
     F: Future<Output = Response<ProxyBody>>,
 {
     pub fn new(io: I, rbuf: BytesMut, settings: Settings, service: S) -> Self {
-        Self { io, rbuf, out: Out::default(), settings, service, state: State::Idle, closing: false, head_timer: None }
+        Self {
+            io: Some(io),
+            rbuf,
+            out: Out::default(),
+            settings,
+            service,
+            state: State::Idle,
+            closing: false,
+            head_timer: None,
+        }
     }
 
     /// Ends the connection once the exchange in progress is done (at once if there is none).
@@ -157,16 +173,6 @@ where
         }));
     }
 
-    /// Reads more of a head (or the first byte of the next one): a small read on the stack, copied, so that
-    /// waiting costs no buffer. `Ok(0)`: end of stream.
-    fn poll_read_small(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let mut chunk = [MaybeUninit::<u8>::uninit(); 4096];
-        let mut rb = ReadBuf::uninit(&mut chunk);
-        ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
-        self.rbuf.extend_from_slice(rb.filled());
-        Poll::Ready(Ok(rb.filled().len()))
-    }
-
     /// Idle: parse what was read, or wait for more under the head timeout.
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
@@ -195,7 +201,11 @@ where
                 self.rbuf = BytesMut::new();
                 self.out.release();
             }
-            match ready!(self.poll_read_small(cx)) {
+            let Some(io) = self.io.as_mut() else {
+                self.state = State::Done;
+                return Poll::Ready(());
+            };
+            match ready!(read_small(io, &mut self.rbuf, cx)) {
                 Ok(0) | Err(_) => {
                     // The client closed between requests (or mid-head, which nothing answers).
                     self.state = State::Done;
@@ -208,7 +218,10 @@ where
 
     /// Drives the exchange; `Ready` when it is over (the state says what comes next).
     fn poll_exchange(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let State::Active(ex) = &mut self.state else { return Poll::Ready(()) };
+        let (State::Active(ex), Some(io)) = (&mut self.state, self.io.as_mut()) else {
+            self.state = State::Done;
+            return Poll::Ready(());
+        };
         loop {
             let mut progress = false;
             if let Some(pending) = ex.pending.as_mut()
@@ -217,6 +230,14 @@ where
                 ex.pending = None;
                 progress = true;
                 let (mut parts, body) = resp.into_parts();
+                if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+                    // The connection becomes whatever was switched to: written the head, it is handed over.
+                    let handover = parts.extensions.remove::<Handover>();
+                    let mut keep = false;
+                    write::head(&mut self.out.buf, &mut parts, &body, ex.version, false, &mut keep);
+                    self.state = State::Upgrading(handover);
+                    return Poll::Ready(());
+                }
                 // A body not read whole cannot be skipped to the next request: the connection ends after this
                 // response.
                 if ex.feed.take().is_some() || ex.refused || self.closing {
@@ -227,7 +248,7 @@ where
                 ex.writing = Some((body, enc));
             }
             if let Some(feed) = ex.feed.as_mut() {
-                match feed.poll(&mut self.io, &mut self.rbuf, &mut self.out, cx) {
+                match feed.poll(io, &mut self.rbuf, &mut self.out, cx) {
                     Poll::Ready(Fed::Whole) => {
                         ex.feed = None;
                         progress = true;
@@ -274,7 +295,7 @@ where
                     }
                 }
             }
-            let flushed = match self.out.poll_flush(&mut self.io, cx) {
+            let flushed = match self.out.poll_flush(io, cx) {
                 Poll::Ready(Ok(())) => true,
                 Poll::Ready(Err(_)) => {
                     self.state = State::Done;
@@ -293,7 +314,7 @@ where
             if !progress && ex.pending.is_some() && ex.feed.is_none() && !ex.refused && self.rbuf.len() < READ_AHEAD {
                 let mut chunk = [MaybeUninit::<u8>::uninit(); 4096];
                 let mut rb = ReadBuf::uninit(&mut chunk);
-                match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                match Pin::new(&mut *io).poll_read(cx, &mut rb) {
                     Poll::Ready(Ok(())) if rb.filled().is_empty() => {
                         self.state = State::Done;
                         return Poll::Ready(());
@@ -320,7 +341,7 @@ where
 
 impl<I, S, F> Future for Conn<I, S, F>
 where
-    I: AsyncRead + AsyncWrite + Unpin,
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     S: FnMut(Request<ClientBody>, Verdict) -> F + Unpin,
     F: Future<Output = Response<ProxyBody>>,
 {
@@ -334,13 +355,65 @@ where
                 State::Active(_) => ready!(this.poll_exchange(cx)),
                 State::Closing => {
                     // Best effort: the client may already be gone.
-                    if let Ok(()) = ready!(this.out.poll_flush(&mut this.io, cx)) {
-                        let _ = ready!(Pin::new(&mut this.io).poll_shutdown(cx));
+                    if let Some(io) = this.io.as_mut()
+                        && let Ok(()) = ready!(this.out.poll_flush(io, cx))
+                    {
+                        let _ = ready!(Pin::new(io).poll_shutdown(cx));
                     }
                     this.state = State::Done;
                 }
+                State::Upgrading(_) => {
+                    let Some(io) = this.io.as_mut() else { return Poll::Ready(()) };
+                    let flushed = ready!(this.out.poll_flush(io, cx));
+                    let State::Upgrading(handover) = std::mem::replace(&mut this.state, State::Done) else {
+                        continue;
+                    };
+                    // Without a taker (a 101 nobody asked to tunnel) or a client gone, the connection just ends.
+                    if let (Ok(()), Some(handover), Some(io)) = (flushed, handover, this.io.take()) {
+                        let read_ahead = this.rbuf.split().freeze();
+                        handover.send(Rewind::new(read_ahead, Box::new(io)));
+                    }
+                }
                 State::Done => return Poll::Ready(()),
             }
+        }
+    }
+}
+
+/// Reads more of a head (or the first byte of the next one): a small read on the stack, copied, so that
+/// waiting costs no buffer. `Ok(0)`: end of stream.
+fn read_small(io: &mut (impl AsyncRead + Unpin), rbuf: &mut BytesMut, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    let mut chunk = [MaybeUninit::<u8>::uninit(); 4096];
+    let mut rb = ReadBuf::uninit(&mut chunk);
+    ready!(Pin::new(io).poll_read(cx, &mut rb))?;
+    rbuf.extend_from_slice(rb.filled());
+    Poll::Ready(Ok(rb.filled().len()))
+}
+
+/// The connection's raw stream after a `101 Switching Protocols`, with whatever the client sent after its
+/// request already in front of it.
+pub type Upgraded = Rewind<Box<dyn UpgradedIo>>;
+
+/// What an upgraded connection can do.
+pub trait UpgradedIo: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> UpgradedIo for T {}
+
+/// Put in a `101` response's extensions by the request path: the connection is sent there once the head is
+/// written (WebSockets and other upgrades tunnel it to the target). Extensions must be `Clone`; the first
+/// clone to hand over takes the taker.
+#[derive(Debug, Clone)]
+pub struct Handover(Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<Upgraded>>>>);
+
+impl Handover {
+    pub fn new() -> (Self, tokio::sync::oneshot::Receiver<Upgraded>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (Self(Arc::new(std::sync::Mutex::new(Some(tx)))), rx)
+    }
+
+    fn send(self, upgraded: Upgraded) {
+        if let Some(taker) = crate::lock(&self.0).take() {
+            let _ = taker.send(upgraded);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! one parse per request head with the desync verdict from the same bytes ([`head`]), the body decoded from
 //! the connection's buffer as the target takes it ([`body`]), responses framed for the client ([`write`]),
 //! and the connection's state machine ([`conn`]) that owns the socket, so that buffers exist only while
-//! something is read or written. hyper's HTTP/1 server stays in the tests as the oracle this one is compared
+//! something is read or written, and hands it over whole after a `101`. hyper's HTTP/1 server stays in the tests as the oracle this one is compared
 //! with; HTTP/2 stays with hyper, after [`poll_sniff`] tells its preface apart.
 
 pub mod body;
@@ -20,7 +20,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, ReadBuf};
 
 pub use body::{ClientBody, ClientBodyError};
-pub use conn::{Conn, Settings};
+pub use conn::{Conn, Handover, Settings, Upgraded};
 pub use rewind::Rewind;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

@@ -13,6 +13,12 @@ pub struct Rewind<I> {
     inner: I,
 }
 
+impl<I> std::fmt::Debug for Rewind<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rewind").field("prefix", &self.prefix.len()).finish_non_exhaustive()
+    }
+}
+
 impl<I> Rewind<I> {
     pub fn new(prefix: Bytes, inner: I) -> Self {
         Self { prefix, inner }

@@ -247,3 +247,47 @@ async fn a_malformed_chunk_fails_the_body_as_malformed() {
     let resp = String::from_utf8_lossy(&resp);
     assert!(resp.contains("connection: close"), "the connection cannot go on after a broken body: {resp}");
 }
+
+/// After a `101`, the raw connection goes to the request path whole: bytes the client sent right behind its
+/// request come first, then the live stream both ways.
+#[tokio::test]
+async fn a_101_hands_the_connection_over_with_what_was_read_ahead() {
+    let (mut client, server) = tokio::io::duplex(1 << 16);
+    let (taken_tx, taken_rx) = tokio::sync::oneshot::channel();
+    let mut taken_tx = Some(taken_tx);
+    let service = move |_req: Request<ClientBody>, _| {
+        let (handover, upgraded) = super::Handover::new();
+        if let Some(tx) = taken_tx.take() {
+            let _ = tx.send(upgraded);
+        }
+        async move {
+            let mut resp = Response::new(ProxyBody::empty());
+            *resp.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+            resp.headers_mut().insert(http::header::UPGRADE, http::HeaderValue::from_static("echo"));
+            resp.extensions_mut().insert(handover);
+            resp
+        }
+    };
+    let conn = tokio::spawn(Conn::new(server, BytesMut::new(), settings(DesyncMode::Defensive), service));
+    client
+        .write_all(b"GET /chat HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\nearly")
+        .await
+        .unwrap();
+    let upgraded = taken_rx.await.unwrap();
+    let mut io = upgraded.await.expect("the connection is handed over");
+    conn.await.unwrap();
+    let mut head = vec![0u8; 256];
+    let n = client.read(&mut head).await.unwrap();
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n") && head.contains("upgrade: echo"), "{head}");
+    let mut early = [0u8; 5];
+    io.read_exact(&mut early).await.unwrap();
+    assert_eq!(&early, b"early");
+    client.write_all(b"live").await.unwrap();
+    let mut live = [0u8; 4];
+    io.read_exact(&mut live).await.unwrap();
+    io.write_all(b"back").await.unwrap();
+    let mut back = [0u8; 4];
+    client.read_exact(&mut back).await.unwrap();
+    assert_eq!((&live, &back), (b"live", b"back"));
+}
