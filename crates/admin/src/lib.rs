@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use waygate_proxy::Gateway;
 use waygate_telemetry::CONTENT_TYPE;
 
+mod alerts;
 mod audit;
 mod auth;
 mod control;
@@ -159,6 +160,7 @@ async fn handle(state: Arc<AdminState>, peer: SocketAddr, req: Request<Incoming>
         (&Method::DELETE, ["api", "v1", "target-groups", name, "targets", address], Some(gw)) => {
             control::deregister(gw, name, address, &actor).await
         }
+        (&Method::GET, ["api", "v1", "alerts"], Some(gw)) => reply::json(StatusCode::OK, &alerts::alerts(gw)),
         (&Method::GET, ["api", "v1", "audit"], Some(gw)) => audit::audit(gw, req.uri().query()),
         (&Method::POST, ["api", "v1", "reload"], Some(gw)) => {
             control::reload(gw, state.config_path.as_deref(), &actor).await

@@ -1,6 +1,6 @@
 //! Filling the exchange record (ARCHITECTURE.md: one request, one record). A [`Record`] is started when the
 //! request head is read, collects each attempt and the timings as the request moves, and is emitted once to the
-//! [`Sink`] (metrics, then the access log) when the response is finished. [`Pending`] holds it through
+//! [`Sink`] (metrics, alert rules, then the access log) when the response is finished. [`Pending`] holds it through
 //! the request: if hyper drops the request because the client left, the record is emitted as ALB's 460
 //! (ClientClosedRequest) with whatever attempts it had, so no request goes unrecorded.
 
@@ -13,29 +13,33 @@ use http::header::HeaderMap;
 use http::{HeaderValue, Request, Version};
 use waygate_faults::{Cause, Profile};
 use waygate_telemetry::{
-    AccessLogHandle, Actions, Attempt, Classification, Exchange, InlineStr, Metrics, RequestKind, TargetGroupRef,
-    Timings,
+    AccessLogHandle, Actions, Alerts, Attempt, Classification, Exchange, InlineStr, Metrics, RequestKind,
+    TargetGroupRef, Timings,
 };
 
 use crate::body::RequestProgress;
 use crate::headers::RequestFields;
 
-/// Where finished records go: metrics always, the access log when configured. Outlives config reloads.
-#[derive(Debug, Default)]
+/// Where finished records go: metrics and alert rules always, the access log when configured. Outlives config
+/// reloads.
+#[derive(Debug)]
 pub struct Sink {
     pub metrics: Arc<Metrics>,
+    pub alerts: Arc<Alerts>,
     log: ArcSwapOption<AccessLogHandle>,
 }
 
 impl Sink {
     pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { metrics, log: ArcSwapOption::empty() }
+        let alerts = Arc::new(Alerts::new(metrics.alert_counters()));
+        Self { metrics, alerts, log: ArcSwapOption::empty() }
     }
 
     /// Counts the record, then writes its access-log line into this thread's slot (never blocking; a full slot
     /// drops and counts).
     pub fn emit(&self, ex: Box<Exchange>) {
         self.metrics.observe(&ex);
+        self.alerts.observe(&ex);
         if let Some(log) = self.log.load().as_ref() {
             log.log(&ex);
         }
