@@ -1,5 +1,6 @@
 //! The admin listener: `/live`, `/ready`, `/metrics` (Prometheus text), target groups with their health and
-//! draining state, registration and deregistration, the audit log and reload (INTERFACE.md's admin API). It
+//! draining state, registration and deregistration, the audit log and reload (INTERFACE.md's admin API), the
+//! alert rules' state, and the live dashboard page with the summary it polls. It
 //! runs on its own thread with its own single-threaded runtime, so an overloaded data plane cannot starve the
 //! endpoints an operator (or an orchestrator's probe) needs most during an incident; changes it asks for run
 //! on the gateway's runtime.
@@ -26,6 +27,7 @@ mod auth;
 mod control;
 mod groups;
 mod reply;
+mod summary;
 
 use reply::Reply;
 
@@ -97,6 +99,9 @@ pub fn spawn(bind: SocketAddr, state: Arc<AdminState>) -> Result<AdminHandle, St
     Ok(AdminHandle { addr, stop, thread: Some(thread) })
 }
 
+/// The dashboard: one self-contained page (styles and script inline, nothing fetched but the admin API).
+const DASHBOARD: &str = include_str!("../assets/dashboard.html");
+
 /// Admin requests are small: anything larger is refused.
 const MAX_REQUEST_BODY: usize = 64 * 1024;
 
@@ -161,6 +166,8 @@ async fn handle(state: Arc<AdminState>, peer: SocketAddr, req: Request<Incoming>
             control::deregister(gw, name, address, &actor).await
         }
         (&Method::GET, ["api", "v1", "alerts"], Some(gw)) => reply::json(StatusCode::OK, &alerts::alerts(gw)),
+        (&Method::GET, ["api", "v1", "summary"], Some(gw)) => reply::json(StatusCode::OK, &summary::summary(gw)),
+        (&Method::GET, ["dashboard"], _) => reply::html(DASHBOARD),
         (&Method::GET, ["api", "v1", "audit"], Some(gw)) => audit::audit(gw, req.uri().query()),
         (&Method::POST, ["api", "v1", "reload"], Some(gw)) => {
             control::reload(gw, state.config_path.as_deref(), &actor).await
