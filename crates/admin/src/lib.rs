@@ -116,6 +116,11 @@ async fn handle(state: Arc<AdminState>, peer: SocketAddr, req: Request<Incoming>
                 let mut resp =
                     reply::text(StatusCode::UNAUTHORIZED, "admin token required: Authorization: Bearer <token>\n");
                 resp.headers_mut().insert(header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+                // Browsers (the dashboard) prompt on a Basic challenge; the token is the password.
+                resp.headers_mut().append(
+                    header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static("Basic realm=\"waygate admin\", charset=\"UTF-8\""),
+                );
                 return Ok(resp);
             }
         },

@@ -216,3 +216,46 @@ fn dashboard_in_chromium() {
     assert!(png.starts_with(b"\x89PNG"), "a PNG at {}", shot.display());
     drop(rt);
 }
+
+/// With a token file the page has the API's auth; a browser, which cannot send a bearer token, gets a Basic
+/// challenge and may send the token as the password.
+#[test]
+fn the_dashboard_has_the_apis_auth() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let ok = rt.block_on(Backend::new("ok").spawn(loopback())).unwrap();
+    let dir = tempdir("dashboard-auth");
+    std::fs::write(dir.join("admin.token"), "ops s3cret\n").unwrap();
+    let config = dir.join("waygate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nbind = \"127.0.0.1:0\"\ntoken_file = \"admin.token\"\n[[listener]]\nname = \"public\"\n\
+             bind = \"127.0.0.1:0\"\ndefault_target_group = \"ok\"\n[[target_group]]\nname = \"ok\"\ntargets = [\"{}\"]\n",
+            ok.addr()
+        ),
+    )
+    .unwrap();
+    let gw = Proc::start(&config);
+    let admin = gw.admin();
+    let get = |path: &str, auth: Option<&str>| {
+        use std::io::{Read, Write};
+        let mut tcp = std::net::TcpStream::connect(admin).unwrap();
+        tcp.set_read_timeout(Some(DEADLINE)).unwrap();
+        let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+        write!(tcp, "GET {path} HTTP/1.1\r\nHost: a\r\n{auth}Connection: close\r\n\r\n").unwrap();
+        let mut out = String::new();
+        tcp.read_to_string(&mut out).unwrap();
+        out
+    };
+    let refused = get("/dashboard", None);
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(refused.contains("www-authenticate: Bearer"), "{refused}");
+    assert!(refused.contains("www-authenticate: Basic realm=\"waygate admin\""), "{refused}");
+    // base64("ops:s3cret") and a wrong password.
+    let page = get("/dashboard", Some("Basic b3BzOnMzY3JldA=="));
+    assert!(page.starts_with("HTTP/1.1 200") && page.contains("<title>waygate dashboard</title>"), "{page}");
+    assert!(get("/dashboard", Some("Basic b3BzOnMzY3JldQ==")).starts_with("HTTP/1.1 401"));
+    assert!(get("/api/v1/summary", Some("Basic b3BzOnMzY3JldA==")).starts_with("HTTP/1.1 200"));
+    assert!(get("/api/v1/alerts", Some("Bearer s3cret")).starts_with("HTTP/1.1 200"));
+    drop(rt);
+}
