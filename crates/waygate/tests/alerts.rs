@@ -207,3 +207,30 @@ fn a_webhook_that_is_down_is_retried_then_dropped_and_counted() {
     assert!(metrics.contains("waygate_alert_webhooks_delivered_total 0"), "{metrics}");
     drop(rt);
 }
+
+/// A reload installs the new file's rules: added ones start counting, removed ones leave the API and /metrics.
+#[test]
+fn a_reload_changes_the_rules() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let refused = rt.block_on(Fault::Refuse.spawn(loopback())).unwrap();
+    let ok = rt.block_on(Backend::new("ok").spawn(loopback())).unwrap();
+    let dir = tempdir("alerts-reload");
+    let first = "[[alert]]\nname = \"old\"\nthreshold = 100\n";
+    let path = write_config(&dir, refused.addr(), ok.addr(), first);
+    let gw = Proc::start(&path);
+    let (addr, admin) = (gw.listener("public"), gw.admin());
+    admin_until(admin, "/metrics", &["waygate_alert_firing{alert=\"old\"} 0"]);
+    write_config(
+        &dir,
+        refused.addr(),
+        ok.addr(),
+        "[[alert]]\nname = \"new\"\nwhen = { target_group = \"broken\" }\nthreshold = 1\n",
+    );
+    gw.signal("HUP");
+    admin_until(admin, "/api/v1/alerts", &["\"name\": \"new\""]);
+    assert!(http_get(addr, "/broken").starts_with("HTTP/1.1 502"));
+    let metrics = admin_until(admin, "/metrics", &["waygate_alert_firing{alert=\"new\"} 1"]);
+    assert!(!metrics.contains("alert=\"old\""), "{metrics}");
+    assert!(!http_get(admin, "/api/v1/alerts").contains("\"old\""));
+    drop(rt);
+}
