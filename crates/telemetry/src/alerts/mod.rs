@@ -2,9 +2,10 @@
 //! rule, the exchanges in scope and the matching ones by cause, and an evaluator that turns those counts into
 //! firing and resolving on a one-second timer, off the request path.
 //!
-//! The request path ([`Alerts::observe`]) loads the rule set (an `ArcSwap`, no lock), tests each rule's
-//! [`rule::Matcher`] against the record and increments plain atomic counters in its thread's shard (a
-//! cache-line-aligned slice per shard, so worker threads do not write the same lines); for a match it also
+//! The request path ([`Alerts::observe`]) loads the rule set (an `ArcSwap`, no lock), counts the record once per
+//! distinct scope it is in, tests each rule's [`rule::Matcher`] and counts a match, in its thread's own shard (a
+//! cache-line-aligned slice, so worker threads do not write the same lines, and a thread that owns its shard
+//! increments with a plain load and store, no locked instruction); for a match it also
 //! copies the request id into the rule's small ring when nobody else is writing it (`try_lock`, never
 //! waiting). Nothing is allocated. The evaluator sums the shards once a tick, pushes the difference into each
 //! rule's sliding [`window::Window`], and applies the hysteresis: a transition sets
@@ -35,14 +36,16 @@ use crate::{AlertCounters, Exchange, InlineStr};
 use rule::{Matcher, cause_index};
 use window::{Delta, Window};
 
-/// Counter shards: threads are spread over them round-robin by first use.
+/// Counter shards owned by one thread each (the first threads that observe a record); every later thread
+/// shares one more shard.
 const SHARDS: usize = 16;
 /// Request ids each rule keeps of its latest matches.
 pub const RECENT_IDS: usize = 8;
 /// How often rules are evaluated.
 pub const TICK: Duration = Duration::from_secs(1);
 
-/// Counters per rule: in scope, matching, matching by cause (catalogue order), matching without a cause.
+/// Counters per rule: (in scope: kept per distinct scope instead), matching, matching by cause (catalogue
+/// order), matching without a cause.
 const STRIDE: usize = 2 + Cause::ALL.len() + 1;
 
 /// `"60s"`: a window as the API, the log and the webhook write it.
@@ -50,12 +53,26 @@ pub fn seconds_text(d: Duration) -> String {
     format!("{}s", d.as_secs())
 }
 
-fn shard_index() -> usize {
+/// This thread's shard, and whether the thread is its only writer. A sole writer increments with a plain load
+/// and store (no locked instruction: the evaluator only reads); threads beyond the first [`SHARDS`] share the
+/// last shard and increment atomically.
+fn shard_of_thread() -> (usize, bool) {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        static SHARD: (usize, bool) = {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            if n < SHARDS { (n, true) } else { (SHARDS, false) }
+        };
     }
-    SHARD.try_with(|s| *s).unwrap_or(0)
+    SHARD.try_with(|s| *s).unwrap_or((SHARDS, false))
+}
+
+fn bump(counter: &AtomicU64, sole_writer: bool) {
+    if sole_writer {
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    } else {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The latest matching request ids of one rule, oldest overwritten.
@@ -85,30 +102,54 @@ struct Compiled {
     recent: Mutex<RecentIds>,
 }
 
-/// What the request path reads: the rules and their counters.
+/// What the request path reads: the rules and their counters. Rules with the same scope (target group and
+/// listener) share one in-scope counter, so twenty rules over all traffic count each record once, not twenty
+/// times. A shard is the distinct scopes' counters, then [`STRIDE`] per rule (whose first slot is unused).
 struct RuleSet {
     rules: Box<[Compiled]>,
+    /// Each distinct scope, by the index of a rule that has it.
+    scopes: Box<[usize]>,
+    /// Each rule's scope (an index into `scopes`).
+    scope_of: Box<[usize]>,
     shards: Box<[CachePadded<Box<[AtomicU64]>>]>,
 }
 
 impl RuleSet {
     fn new(alerts: &[Arc<Alert>]) -> Self {
-        let rules = alerts
+        let rules: Box<[Compiled]> = alerts
             .iter()
             .map(|a| Compiled { alert: a.clone(), matcher: Matcher::new(&a.when), recent: Mutex::default() })
             .collect();
-        let shards = (0..SHARDS)
-            .map(|_| CachePadded::new((0..alerts.len() * STRIDE).map(|_| AtomicU64::new(0)).collect()))
+        let mut scopes: Vec<usize> = Vec::new();
+        let scope_of = rules
+            .iter()
+            .enumerate()
+            .map(|(r, rule)| match scopes.iter().position(|&s| rules[s].matcher.same_scope(&rule.matcher)) {
+                Some(at) => at,
+                None => {
+                    scopes.push(r);
+                    scopes.len() - 1
+                }
+            })
             .collect();
-        Self { rules, shards }
+        let slots = scopes.len() + alerts.len() * STRIDE;
+        let shards = (0..=SHARDS).map(|_| CachePadded::new((0..slots).map(|_| AtomicU64::new(0)).collect())).collect();
+        Self { rules, scopes: scopes.into(), scope_of, shards }
     }
 
-    /// Rule `r`'s counters summed over the shards (cumulative since the set was installed).
+    fn rule_base(&self, r: usize) -> usize {
+        self.scopes.len() + r * STRIDE
+    }
+
+    /// Rule `r`'s counters summed over the shards (cumulative since the set was installed); slot 0 is its
+    /// scope's.
     fn totals(&self, r: usize) -> [u64; STRIDE] {
         let mut out = [0; STRIDE];
+        let base = self.rule_base(r);
         for shard in &self.shards {
-            for (k, slot) in out.iter_mut().enumerate() {
-                *slot += shard[r * STRIDE + k].load(Ordering::Relaxed);
+            out[0] += shard[self.scope_of[r]].load(Ordering::Relaxed);
+            for (k, slot) in out.iter_mut().enumerate().skip(1) {
+                *slot += shard[base + k].load(Ordering::Relaxed);
             }
         }
         out
@@ -189,19 +230,27 @@ impl Alerts {
         if set.rules.is_empty() {
             return;
         }
-        let shard = &set.shards[shard_index()];
+        let (shard, sole) = shard_of_thread();
+        let shard = &set.shards[shard];
+        // The scopes this record is in: a bit each for the first 64, the rest tested again per rule.
+        let mut in_scope = 0u64;
+        for (s, &rep) in set.scopes.iter().enumerate() {
+            if set.rules[rep].matcher.scope(ex) {
+                bump(&shard[s], sole);
+                if s < 64 {
+                    in_scope |= 1 << s;
+                }
+            }
+        }
         for (r, rule) in set.rules.iter().enumerate() {
-            if !rule.matcher.scope(ex) {
+            let s = set.scope_of[r];
+            let scoped = if s < 64 { in_scope & (1 << s) != 0 } else { rule.matcher.scope(ex) };
+            if !scoped || !rule.matcher.hit(ex) {
                 continue;
             }
-            let base = r * STRIDE;
-            shard[base].fetch_add(1, Ordering::Relaxed);
-            if !rule.matcher.hit(ex) {
-                continue;
-            }
-            shard[base + 1].fetch_add(1, Ordering::Relaxed);
-            let slot = ex.cause.map_or(STRIDE - 1, |c| 2 + cause_index(c));
-            shard[base + slot].fetch_add(1, Ordering::Relaxed);
+            let base = set.rule_base(r);
+            bump(&shard[base + 1], sole);
+            bump(&shard[base + ex.cause.map_or(STRIDE - 1, |c| 2 + cause_index(c))], sole);
             if let Ok(mut recent) = rule.recent.try_lock() {
                 recent.push(&ex.trace_id);
             }

@@ -42,26 +42,35 @@ impl Matcher {
             && self.listener.as_deref().is_none_or(|l| &*ex.listener == l)
     }
 
+    /// Whether two rules look at the same exchanges (a ratio's denominator is the same).
+    pub fn same_scope(&self, other: &Self) -> bool {
+        self.target_group == other.target_group && self.listener == other.listener
+    }
+
     /// An exchange in scope is one the rule counts.
     pub fn hit(&self, ex: &Exchange) -> bool {
+        // Cheapest and most selective first: most records are successes that the status alone rules out.
+        match self.status {
+            Some(StatusMatch::Class(c)) if ex.elb_status / 100 != c => return false,
+            Some(StatusMatch::Code(c)) if ex.elb_status != c => return false,
+            _ => {}
+        }
+        if self.causes != 0 && ex.cause.is_none_or(|c| self.causes & (1 << cause_index(c)) == 0) {
+            return false;
+        }
         let origin = match self.origin {
             Origin::Any => true,
             Origin::Gateway => ex.is_gateway_generated(),
             Origin::Target => ex.is_target_response(),
         };
-        let status = match self.status {
-            None => true,
-            Some(StatusMatch::Class(c)) => ex.elb_status / 100 == c,
-            Some(StatusMatch::Code(c)) => ex.elb_status == c,
-        };
-        let cause = self.causes == 0 || ex.cause.is_some_and(|c| self.causes & (1 << cause_index(c)) != 0);
-        let source = self.source.is_none_or(|s| ex.cause.is_some_and(|c| c.source() == s));
+        if !origin || self.source.is_some_and(|s| ex.cause.is_none_or(|c| c.source() != s)) {
+            return false;
+        }
         // With no outcome filter at all the rule would count every request: it counts failures instead
-        // (a gateway error, or a target 5xx), which is what an alert without `when` means.
+        // (a gateway error, or a 5xx), which is what an alert without `when` means.
         let any_filter =
             self.status.is_some() || self.causes != 0 || self.source.is_some() || self.origin != Origin::Any;
-        let failed = any_filter || ex.is_gateway_error() || ex.elb_status >= 500;
-        origin && status && cause && source && failed
+        any_filter || ex.is_gateway_error() || ex.elb_status >= 500
     }
 }
 

@@ -182,3 +182,50 @@ fn counts_from_many_threads_all_arrive() {
     assert_eq!(alerts.status()[0].matching, 8000);
     assert_eq!(alerts.status()[0].request_ids.len(), RECENT_IDS);
 }
+
+/// What 20 rules cost a record on the request path (run it in release:
+/// `cargo test --release -p waygate-telemetry --lib observe_cost -- --ignored --nocapture`).
+#[test]
+#[ignore = "a measurement, not a check: run it by hand in release mode"]
+fn observe_cost_with_20_rules() {
+    let alerts = Alerts::new(Metrics::new().alert_counters());
+    let mut rules = Vec::new();
+    for i in 0..5 {
+        let when =
+            AlertMatch { causes: vec![Cause::ALL[i + 4]], target_group: Some("api".into()), ..AlertMatch::default() };
+        rules.push(rule(&format!("cause-{i}"), when, AlertTrigger::Count(10), 60));
+    }
+    for (i, code) in [500u16, 502, 503, 504, 400].into_iter().enumerate() {
+        let when =
+            AlertMatch { status: Some(StatusMatch::Code(code)), origin: Origin::Gateway, ..AlertMatch::default() };
+        rules.push(rule(&format!("status-{i}"), when, AlertTrigger::Count(5), 300));
+    }
+    for i in 0..10 {
+        let when = AlertMatch {
+            status: Some(StatusMatch::Class(5)),
+            listener: Some("public".into()),
+            ..AlertMatch::default()
+        };
+        rules.push(rule(&format!("ratio-{i}"), when, AlertTrigger::Ratio { ratio: 0.05, min_requests: 20 }, 60));
+    }
+    let ok = record(200, None, "Root=1-00000000-000000000000000000000000");
+    let n = 2_000_000u32;
+    for count in [0, 1] {
+        alerts.configure_at(&rules[..count], at(0));
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            alerts.observe(std::hint::black_box(&ok));
+        }
+        println!("{count} rules, success: {:.1} ns per record", start.elapsed().as_nanos() as f64 / f64::from(n));
+    }
+    alerts.configure_at(&rules, at(0));
+    let ok = record(200, None, "Root=1-00000000-000000000000000000000000");
+    let failed = record(502, Some(Cause::TargetConnectionRefused), "Root=1-00000000-000000000000000000000001");
+    for (name, ex) in [("success", &ok), ("failure", &failed)] {
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            alerts.observe(std::hint::black_box(ex));
+        }
+        println!("20 rules, {name}: {:.1} ns per record", start.elapsed().as_nanos() as f64 / f64::from(n));
+    }
+}
