@@ -289,6 +289,7 @@ pub struct Alert {
     pub webhook_format: Option<Spanned<WebhookFormat>>,
     pub webhook_timeout: Option<Spanned<DurationText>>,
     pub webhook_retries: Option<Spanned<i64>>,
+    pub webhook_ca: Option<Spanned<String>>,
     pub runbook: Option<Spanned<String>>,
 }
 

@@ -341,8 +341,10 @@ impl AlertTrigger {
 /// Where firing and resolving are POSTed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Webhook {
-    /// `http://host:port/path`.
+    /// `http://host[:port]/path` or `https://...`.
     pub url: String,
+    /// For https: a PEM bundle trusted instead of the system's roots (a private CA).
+    pub ca: Option<PathBuf>,
     pub format: WebhookFormat,
     /// Per attempt: connect, send and the receiver's answer (default 5s).
     pub timeout: Duration,

@@ -39,6 +39,7 @@ fn a_count_rule_as_interface_md_writes_it() {
     assert_eq!(a.window, Duration::from_secs(60));
     assert_eq!(a.resolve_below, 5.0);
     let hook = a.webhook.as_ref().unwrap();
+    assert_eq!(hook.ca, None);
     assert_eq!(
         (hook.url.as_str(), hook.format, hook.retries),
         ("http://127.0.0.1:9099/hook", WebhookFormat::Waygate, 3)
@@ -118,12 +119,13 @@ fn every_mistake_is_located() {
     at(&mut bad, &rule("threshold = 2\nresolve_below = 2\n"), 6, 17, "below the firing value 2");
     at(&mut bad, &rule("threshold = 1\nwindow = \"2h\"\n"), 6, 10, "window \"2h\" out of range");
     at(&mut bad, &rule("threshold = 1\nwindow = \"1500ms\"\n"), 6, 10, "whole seconds");
+    at(&mut bad, &rule("threshold = 1\nwebhook = \"ftp://hooks.example.com/x\"\n"), 6, 11, "must start with http://");
     at(
         &mut bad,
-        &rule("threshold = 1\nwebhook = \"https://hooks.example.com/x\"\n"),
-        6,
-        11,
-        "https receivers are not supported",
+        &rule("threshold = 1\nwebhook = \"http://h/\"\nwebhook_ca = \"ca.pem\"\n"),
+        7,
+        14,
+        "applies to an https",
     );
     at(&mut bad, &rule("threshold = 1\nwebhook = \"http://h:0/x\"\n"), 6, 11, "port \"0\"");
     at(&mut bad, &rule("threshold = 1\nwebhook_retries = 2\n"), 6, 19, "webhook_retries needs a webhook");

@@ -45,7 +45,7 @@
 //! `shutdown` can be awaited; the alert thread's runtime), serde/serde_json (JSON lines), tracing (write errors), rand (file-name and
 //! connection-id randomness), smallvec and arrayvec (inline attempts, request id and timestamp prefix), and for the
 //! alerts: waygate-config (the rules' model), arc-swap (the rule set the request path reads), hyper's HTTP/1
-//! client (webhooks). Timestamps are formatted by hand (`timefmt`), needing no date crate.
+//! client and waygate-connect's TLS client settings with tokio-rustls (webhooks). Timestamps are formatted by hand (`timefmt`), needing no date crate.
 
 mod alb;
 pub mod alerts;

@@ -234,3 +234,36 @@ fn a_reload_changes_the_rules() {
     assert!(!http_get(admin, "/api/v1/alerts").contains("\"old\""));
     drop(rt);
 }
+
+/// An https receiver: delivered when its CA is the rule's `webhook_ca`, refused (and counted) when the system's
+/// roots do not know it.
+#[test]
+fn https_webhooks_verify_the_receiver() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let refused = rt.block_on(Fault::Refuse.spawn(loopback())).unwrap();
+    let ok = rt.block_on(Backend::new("ok").spawn(loopback())).unwrap();
+    let pki = waygate_faultlab::TestPki::shared();
+    let receiver = rt.block_on(Backend::new("hook").tls(pki.valid()).spawn(loopback())).unwrap();
+    let dir = tempdir("alerts-https");
+    let files = pki.write_files(&dir.join("pki")).unwrap();
+    let port = receiver.addr().port();
+    let alerts = format!(
+        "[[alert]]\nname = \"trusted\"\nwhen = {{ target_group = \"broken\" }}\nthreshold = 1\n\
+         webhook = \"https://localhost:{port}/hook\"\nwebhook_ca = \"{}\"\nwebhook_retries = 0\n\
+         [[alert]]\nname = \"untrusted\"\nwhen = {{ target_group = \"broken\" }}\nthreshold = 1\n\
+         webhook = \"https://localhost:{port}/hook\"\nwebhook_retries = 0\n",
+        files.ca.display()
+    );
+    let gw = Proc::start(&write_config(&dir, refused.addr(), ok.addr(), &alerts));
+    let (addr, admin) = (gw.listener("public"), gw.admin());
+    assert!(http_get(addr, "/broken").starts_with("HTTP/1.1 502"));
+    admin_until(
+        admin,
+        "/metrics",
+        &["waygate_alert_webhooks_delivered_total 1", "waygate_alert_webhook_dropped_total 1"],
+    );
+    let line = gw.wait_line(&["waygate::alert", "alert=untrusted", "TLS handshake with localhost"]);
+    assert!(line.contains("failed on every attempt"), "{line}");
+    assert_eq!(receiver.stats().requests_served(), 1, "the trusted rule's event reached the receiver over TLS");
+    drop(rt);
+}

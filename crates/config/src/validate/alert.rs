@@ -1,6 +1,6 @@
 //! `[[alert]]` -> [`model::Alert`]: a preset filled in, exactly one trigger (`threshold` or `ratio`), the
 //! hysteresis below the trigger, a window in whole seconds, cause names from the catalogue, and a webhook the
-//! sender can reach. Target group names are checked with every other reference once all groups are known;
+//! sender can reach (http or https, with an optional private CA). Target group names are checked with every other reference once all groups are known;
 //! listener names by the caller, once all listeners are.
 
 use std::ops::Range;
@@ -228,6 +228,7 @@ fn webhook(c: &mut Checker<'_>, ctx: &str, a: &file::Alert) -> Option<Webhook> {
             ("webhook_format", a.webhook_format.as_ref().map(Spanned::span)),
             ("webhook_timeout", a.webhook_timeout.as_ref().map(Spanned::span)),
             ("webhook_retries", a.webhook_retries.as_ref().map(Spanned::span)),
+            ("webhook_ca", a.webhook_ca.as_ref().map(Spanned::span)),
         ] {
             if let Some(span) = span {
                 c.error(span, format!("{ctx}: {key} needs a webhook"));
@@ -244,17 +245,19 @@ fn webhook(c: &mut Checker<'_>, ctx: &str, a: &file::Alert) -> Option<Webhook> {
     };
     let timeout = c.duration(ctx, "webhook_timeout", a.webhook_timeout.as_ref(), secs(5), &WEBHOOK_TIMEOUTS);
     let retries = c.int(ctx, "webhook_retries", a.webhook_retries.as_ref(), 3, 0..=10);
-    Some(Webhook { url: url.get_ref().clone(), format, timeout, retries })
+    let ca = a.webhook_ca.as_ref().map(|ca| {
+        if !url.get_ref().starts_with("https://") {
+            c.error(ca.span(), format!("{ctx}: webhook_ca applies to an https webhook"));
+        }
+        c.path(ctx, "webhook_ca", ca)
+    });
+    Some(Webhook { url: url.get_ref().clone(), ca, format, timeout, retries })
 }
 
-/// `http://host[:port][/path]`: what the sender speaks (plain HTTP/1.1; a TLS receiver needs a local relay).
+/// `http://host[:port][/path]` or `https://...`: what the sender speaks (HTTP/1.1, over TLS for https).
 fn check_url(url: &str) -> Result<(), String> {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return Err(if url.starts_with("https://") {
-            "https receivers are not supported yet: point it at a plain-HTTP relay".to_owned()
-        } else {
-            "must start with http://".to_owned()
-        });
+    let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) else {
+        return Err("must start with http:// or https://".to_owned());
     };
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
     if authority.is_empty() || authority.contains('@') || authority.chars().any(char::is_whitespace) {

@@ -1,11 +1,12 @@
-//! Delivering alert events: one queue and one task per receiver URL on the alerts thread's runtime, so a
+//! Delivering alert events: one queue and one task per receiver (URL and trusted CA) on the alerts thread's runtime, so a
 //! receiver that is down or slow delays only its own deliveries, and never a request (the request path does
 //! not touch this at all: events come from the evaluator). Each queue is bounded; an event that finds it full
 //! is dropped and counted, as is one that failed every attempt. Each attempt (connect, send, answer) has the
 //! rule's timeout; a failed one is retried after a pause doubling from [`FIRST_PAUSE`].
 //!
-//! Plain HTTP/1.1 on hyper's client connection: one connection per attempt (alerts are rare, a pool would only
-//! hold sockets open to receivers).
+//! HTTP/1.1 on hyper's client connection, over TLS for `https://` (waygate-connect's client settings: the
+//! system's roots or the rule's `webhook_ca`, SNI from the URL's host): one connection per attempt (alerts are
+//! rare, a pool would only hold sockets open to receivers).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -26,6 +27,9 @@ pub const QUEUE: usize = 64;
 pub const FIRST_PAUSE: Duration = Duration::from_millis(500);
 const MAX_PAUSE: Duration = Duration::from_secs(8);
 
+/// How a receiver is reached: plain, or TLS with these settings.
+type Tls = Option<std::sync::Arc<rustls::ClientConfig>>;
+
 struct Delivery {
     alert: String,
     state: &'static str,
@@ -36,7 +40,8 @@ struct Delivery {
 
 /// The receivers' queues. Lives on the alerts thread; `send` must be called inside its runtime.
 pub(crate) struct Webhooks {
-    queues: HashMap<String, mpsc::Sender<Delivery>>,
+    /// By receiver: URL and trusted CA (two rules may trust the same URL differently).
+    queues: HashMap<(String, Option<std::path::PathBuf>), mpsc::Sender<Delivery>>,
     counters: AlertCounters,
 }
 
@@ -55,9 +60,9 @@ impl Webhooks {
             timeout: hook.timeout,
             retries: hook.retries,
         };
-        let queue = self.queues.entry(hook.url.clone()).or_insert_with(|| {
+        let queue = self.queues.entry((hook.url.clone(), hook.ca.clone())).or_insert_with(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(deliver_all(hook.url.clone(), rx, self.counters.clone()));
+            tokio::spawn(deliver_all(hook.clone(), rx, self.counters.clone()));
             tx
         });
         if queue.try_send(delivery).is_err() {
@@ -68,12 +73,27 @@ impl Webhooks {
     }
 }
 
-async fn deliver_all(url: String, mut rx: mpsc::Receiver<Delivery>, counters: AlertCounters) {
+async fn deliver_all(hook: Webhook, mut rx: mpsc::Receiver<Delivery>, counters: AlertCounters) {
+    let url = hook.url;
+    let tls: Result<Tls, String> = if url.starts_with("https://") {
+        waygate_connect::tls::client_config(true, hook.ca.as_deref()).map(Some)
+    } else {
+        Ok(None)
+    };
     while let Some(d) = rx.recv().await {
+        let tls = match &tls {
+            Ok(tls) => tls,
+            Err(e) => {
+                counters.webhook_dropped.inc();
+                tracing::error!(target: "waygate::alert", alert = %d.alert, state = d.state, url = %url, error = %e,
+                    "alert webhook TLS settings unusable: event dropped");
+                continue;
+            }
+        };
         let mut pause = FIRST_PAUSE;
         let mut attempt = 0;
         loop {
-            let outcome = match tokio::time::timeout(d.timeout, post(&url, d.body.clone())).await {
+            let outcome = match tokio::time::timeout(d.timeout, post(&url, tls, d.body.clone())).await {
                 Ok(Ok(status)) if (200..300).contains(&status) => Ok(()),
                 Ok(Ok(status)) => Err(format!("receiver answered {status}")),
                 Ok(Err(e)) => Err(e),
@@ -104,17 +124,13 @@ async fn deliver_all(url: String, mut rx: mpsc::Receiver<Delivery>, counters: Al
 }
 
 /// One POST of `body`; the receiver's status.
-async fn post(url: &str, body: Bytes) -> Result<u16, String> {
+async fn post(url: &str, tls: &Tls, body: Bytes) -> Result<u16, String> {
     let uri: Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
     let authority = uri.authority().ok_or("URL without a host")?.clone();
-    let addr = match authority.port_u16() {
-        Some(_) => authority.as_str().to_owned(),
-        None => format!("{}:80", authority.as_str()),
-    };
-    let tcp = tokio::net::TcpStream::connect(&addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
-    let (mut send, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(|e| format!("HTTP: {e}"))?;
-    tokio::spawn(conn);
+    let default_port = if tls.is_some() { 443 } else { 80 };
+    let port = authority.port_u16().unwrap_or(default_port);
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    let tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| format!("connect {host}:{port}: {e}"))?;
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let req = Request::post(path)
         .header(header::HOST, authority.as_str())
@@ -122,6 +138,26 @@ async fn post(url: &str, body: Bytes) -> Result<u16, String> {
         .header(header::USER_AGENT, "waygate-alerts")
         .body(Full::new(body))
         .map_err(|e| format!("request: {e}"))?;
+    match tls {
+        None => exchange(tcp, req).await,
+        Some(config) => {
+            let name = waygate_connect::tls::server_name(None, host)?;
+            let stream = tokio_rustls::TlsConnector::from(config.clone())
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("TLS handshake with {host}:{port}: {e}"))?;
+            exchange(stream, req).await
+        }
+    }
+}
+
+async fn exchange<I>(io: I, req: Request<Full<Bytes>>) -> Result<u16, String>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(io)).await.map_err(|e| format!("HTTP: {e}"))?;
+    tokio::spawn(conn);
     let resp = send.send_request(req).await.map_err(|e| format!("HTTP: {e}"))?;
     Ok(resp.status().as_u16())
 }
