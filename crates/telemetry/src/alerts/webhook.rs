@@ -161,3 +161,49 @@ where
     let resp = send.send_request(req).await.map_err(|e| format!("HTTP: {e}"))?;
     Ok(resp.status().as_u16())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use waygate_config::WebhookFormat;
+
+    use super::*;
+    use crate::Metrics;
+    use crate::alerts::AlertState;
+
+    /// A receiver's queue holds [`QUEUE`] events; what finds it full is dropped and counted, without waiting.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_queue_drops_and_counts() {
+        let metrics = Metrics::new();
+        let counters = metrics.alert_counters();
+        let mut hooks = Webhooks::new(counters.clone());
+        // A receiver that accepts and never answers; the delivery task cannot run before this test yields.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hook = Webhook {
+            url: format!("http://{}/hook", silent.local_addr().unwrap()),
+            ca: None,
+            format: WebhookFormat::Waygate,
+            timeout: Duration::from_secs(60),
+            retries: 0,
+        };
+        let event = AlertEvent {
+            alert: "a".into(),
+            state: AlertState::Firing,
+            value: 1.0,
+            threshold: 1.0,
+            window: Duration::from_secs(60),
+            at: SystemTime::UNIX_EPOCH,
+            causes: Vec::new(),
+            request_ids: Vec::new(),
+            remediation: None,
+            runbook: None,
+            note: None,
+        };
+        for _ in 0..QUEUE + 5 {
+            hooks.send(&hook, &event);
+        }
+        assert_eq!(counters.webhook_dropped.get(), 5);
+        assert_eq!(counters.webhook_delivered.get(), 0);
+    }
+}
