@@ -267,3 +267,27 @@ fn https_webhooks_verify_the_receiver() {
     assert_eq!(receiver.stats().requests_served(), 1, "the trusted rule's event reached the receiver over TLS");
     drop(rt);
 }
+
+/// `webhook_format = "slack"`: the receiver gets Slack's `{"text": ...}` with the cause and where to look.
+#[test]
+fn slack_format_webhooks() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let refused = rt.block_on(Fault::Refuse.spawn(loopback())).unwrap();
+    let ok = rt.block_on(Backend::new("ok").spawn(loopback())).unwrap();
+    let (hook, got) = receiver(0);
+    let alerts = format!(
+        "[[alert]]\npreset = \"target-cause-spike\"\nthreshold = 1\nwebhook = \"http://{hook}/slack\"\nwebhook_format = \"slack\"\n"
+    );
+    let dir = tempdir("alerts-slack");
+    let gw = Proc::start(&write_config(&dir, refused.addr(), ok.addr(), &alerts));
+    let resp = http_get(gw.listener("public"), "/broken");
+    let id = request_id(&resp);
+    let body = &deliveries(&got, 1)[0].1;
+    assert_eq!(body.as_object().map(|o| o.len()), Some(1), "{body}");
+    let text = body["text"].as_str().unwrap();
+    assert!(text.starts_with("waygate alert target-cause-spike firing: value 1 (threshold 1, window 60s)"), "{text}");
+    assert!(text.contains("causes: TargetConnectionRefused 1"), "{text}");
+    assert!(text.contains(&format!("explain: waygate explain {id}")), "{text}");
+    assert!(text.contains("remediation: "), "{text}");
+    drop(rt);
+}
