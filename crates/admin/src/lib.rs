@@ -27,7 +27,7 @@ mod auth;
 mod control;
 mod groups;
 mod reply;
-mod summary;
+pub mod summary;
 
 use reply::Reply;
 
@@ -44,6 +44,8 @@ pub struct AdminState {
     pub token: Option<Token>,
     /// The file `POST /api/v1/reload` reads (none for the demo).
     pub config_path: Option<PathBuf>,
+    /// The dashboard chart's recent past.
+    pub history: summary::History,
 }
 
 /// The running admin listener; dropping it stops the thread.
@@ -80,6 +82,16 @@ pub fn spawn(bind: SocketAddr, state: Arc<AdminState>) -> Result<AdminHandle, St
             };
             rt.block_on(async move {
                 let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else { return };
+                let sampled = state.clone();
+                tokio::spawn(async move {
+                    let mut every = tokio::time::interval(summary::HISTORY_EVERY);
+                    loop {
+                        every.tick().await;
+                        if let Some(gw) = sampled.gateway.get() {
+                            sampled.history.sample(gw);
+                        }
+                    }
+                });
                 loop {
                     let (tcp, peer) = tokio::select! {
                         r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
@@ -171,7 +183,9 @@ async fn handle(state: Arc<AdminState>, peer: SocketAddr, req: Request<Incoming>
             control::deregister(gw, name, address, &actor).await
         }
         (&Method::GET, ["api", "v1", "alerts"], Some(gw)) => reply::json(StatusCode::OK, &alerts::alerts(gw)),
-        (&Method::GET, ["api", "v1", "summary"], Some(gw)) => reply::json(StatusCode::OK, &summary::summary(gw)),
+        (&Method::GET, ["api", "v1", "summary"], Some(gw)) => {
+            reply::json(StatusCode::OK, &summary::summary(gw, &state.history))
+        }
         (&Method::GET, ["dashboard"], _) => reply::html(DASHBOARD),
         (&Method::GET, ["api", "v1", "audit"], Some(gw)) => audit::audit(gw, req.uri().query()),
         (&Method::POST, ["api", "v1", "reload"], Some(gw)) => {

@@ -2,9 +2,12 @@
 //! (read back from the same exposition `/metrics` serves, so the two can never disagree), target response time
 //! percentiles (estimated from the histogram's buckets the way PromQL's `histogram_quantile` does), target
 //! groups, alerts, and the recent failures the alert rules hold (each with its `waygate explain` command and
-//! the flight recorder's URL).
+//! the flight recorder's URL), plus the last ten minutes of requests and gateway 5xx by cause ([`History`],
+//! sampled on the admin thread), so the chart has a past the moment the page opens.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use waygate_faults::Cause;
@@ -96,15 +99,53 @@ fn sum(samples: &[Sample], name: &str) -> f64 {
     samples.iter().filter(|s| s.name == name).map(|s| s.value).sum()
 }
 
-pub fn summary(gw: &Gateway) -> Value {
-    let text = gw.metrics().encode();
-    let samples = samples(&text);
+/// `waygate_elb_responses_total` summed by (cause, code).
+fn elb_by_cause(samples: &[Sample]) -> BTreeMap<(String, String), f64> {
     let mut by_cause: BTreeMap<(String, String), f64> = BTreeMap::new();
     for s in samples.iter().filter(|s| s.name == "waygate_elb_responses_total") {
         let key =
             (s.labels.get("cause").cloned().unwrap_or_default(), s.labels.get("code").cloned().unwrap_or_default());
         *by_cause.entry(key).or_default() += s.value;
     }
+    by_cause
+}
+
+/// How often [`History`] samples, and how many samples it keeps (ten minutes).
+pub const HISTORY_EVERY: Duration = Duration::from_secs(5);
+const HISTORY_LEN: usize = 120;
+
+/// Cumulative requests and gateway 5xx by cause, every [`HISTORY_EVERY`]: the page turns them into rates.
+#[derive(Debug, Default)]
+pub struct History(Mutex<VecDeque<Value>>);
+
+impl History {
+    pub fn sample(&self, gw: &Gateway) {
+        let samples = samples(&gw.metrics().encode());
+        let mut by_cause: BTreeMap<String, u64> = BTreeMap::new();
+        for ((cause, code), n) in elb_by_cause(&samples) {
+            if code.starts_with('5') {
+                *by_cause.entry(cause).or_default() += n as u64;
+            }
+        }
+        let t = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let point =
+            json!({ "t": t, "requests": sum(&samples, "waygate_requests_total") as u64, "gateway_5xx": by_cause });
+        let mut ring = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if ring.len() == HISTORY_LEN {
+            ring.pop_front();
+        }
+        ring.push_back(point);
+    }
+
+    fn list(&self) -> Vec<Value> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned().collect()
+    }
+}
+
+pub fn summary(gw: &Gateway, history: &History) -> Value {
+    let text = gw.metrics().encode();
+    let samples = samples(&text);
+    let by_cause = elb_by_cause(&samples);
     let gateway: Vec<Value> = by_cause
         .iter()
         .map(|((cause, code), n)| {
@@ -164,6 +205,7 @@ pub fn summary(gw: &Gateway) -> Value {
         "target_groups": crate::groups::target_groups(gw, None)["target_groups"],
         "alerts": alerts["alerts"],
         "recent_failures": recent,
+        "history": history.list(),
     })
 }
 

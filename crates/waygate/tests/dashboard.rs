@@ -207,6 +207,13 @@ fn dashboard_in_chromium() {
     assert_eq!(attr(alert, "data-state"), Some("firing"));
     assert!(alert.contains("FIRING") && alert.contains("waygate explain Root=1-"), "{alert}");
     assert!(dom.contains("data-request-id=\"Root=1-"), "recent failures list the caught ids");
+    // The chart draws requests and the refused target's 5xx.
+    assert!(
+        dom.contains("data-series=\"requests\"") && dom.contains("data-series=\"TargetConnectionRefused\""),
+        "chart:\n{dom}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(body(&http_get(admin, "/api/v1/summary"))).unwrap();
+    assert!(!summary["history"].as_array().unwrap().is_empty(), "the admin thread samples the history: {summary}");
 
     // A screenshot for CI's artifacts.
     let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/dashboard.png");
