@@ -1,5 +1,6 @@
 //! The admin listener: `/live`, `/ready`, `/metrics` (Prometheus text), target groups with their health and
-//! draining state, registration and deregistration, the audit log and reload (INTERFACE.md's admin API). It
+//! draining state, registration and deregistration, the audit log and reload (INTERFACE.md's admin API), the
+//! alert rules' state, and the live dashboard page with the summary it polls. It
 //! runs on its own thread with its own single-threaded runtime, so an overloaded data plane cannot starve the
 //! endpoints an operator (or an orchestrator's probe) needs most during an incident; changes it asks for run
 //! on the gateway's runtime.
@@ -20,11 +21,13 @@ use tokio::sync::watch;
 use waygate_proxy::Gateway;
 use waygate_telemetry::CONTENT_TYPE;
 
+mod alerts;
 mod audit;
 mod auth;
 mod control;
 mod groups;
 mod reply;
+pub mod summary;
 
 use reply::Reply;
 
@@ -41,6 +44,8 @@ pub struct AdminState {
     pub token: Option<Token>,
     /// The file `POST /api/v1/reload` reads (none for the demo).
     pub config_path: Option<PathBuf>,
+    /// The dashboard chart's recent past.
+    pub history: summary::History,
 }
 
 /// The running admin listener; dropping it stops the thread.
@@ -77,6 +82,16 @@ pub fn spawn(bind: SocketAddr, state: Arc<AdminState>) -> Result<AdminHandle, St
             };
             rt.block_on(async move {
                 let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else { return };
+                let sampled = state.clone();
+                tokio::spawn(async move {
+                    let mut every = tokio::time::interval(summary::HISTORY_EVERY);
+                    loop {
+                        every.tick().await;
+                        if let Some(gw) = sampled.gateway.get() {
+                            sampled.history.sample(gw);
+                        }
+                    }
+                });
                 loop {
                     let (tcp, peer) = tokio::select! {
                         r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
@@ -96,6 +111,9 @@ pub fn spawn(bind: SocketAddr, state: Arc<AdminState>) -> Result<AdminHandle, St
     Ok(AdminHandle { addr, stop, thread: Some(thread) })
 }
 
+/// The dashboard: one self-contained page (styles and script inline, nothing fetched but the admin API).
+const DASHBOARD: &str = include_str!("../assets/dashboard.html");
+
 /// Admin requests are small: anything larger is refused.
 const MAX_REQUEST_BODY: usize = 64 * 1024;
 
@@ -110,6 +128,11 @@ async fn handle(state: Arc<AdminState>, peer: SocketAddr, req: Request<Incoming>
                 let mut resp =
                     reply::text(StatusCode::UNAUTHORIZED, "admin token required: Authorization: Bearer <token>\n");
                 resp.headers_mut().insert(header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+                // Browsers (the dashboard) prompt on a Basic challenge; the token is the password.
+                resp.headers_mut().append(
+                    header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static("Basic realm=\"waygate admin\", charset=\"UTF-8\""),
+                );
                 return Ok(resp);
             }
         },
@@ -159,6 +182,11 @@ async fn handle(state: Arc<AdminState>, peer: SocketAddr, req: Request<Incoming>
         (&Method::DELETE, ["api", "v1", "target-groups", name, "targets", address], Some(gw)) => {
             control::deregister(gw, name, address, &actor).await
         }
+        (&Method::GET, ["api", "v1", "alerts"], Some(gw)) => reply::json(StatusCode::OK, &alerts::alerts(gw)),
+        (&Method::GET, ["api", "v1", "summary"], Some(gw)) => {
+            reply::json(StatusCode::OK, &summary::summary(gw, &state.history))
+        }
+        (&Method::GET, ["dashboard"], _) => reply::html(DASHBOARD),
         (&Method::GET, ["api", "v1", "audit"], Some(gw)) => audit::audit(gw, req.uri().query()),
         (&Method::POST, ["api", "v1", "reload"], Some(gw)) => {
             control::reload(gw, state.config_path.as_deref(), &actor).await

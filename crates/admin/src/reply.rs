@@ -16,6 +16,14 @@ pub fn text(status: StatusCode, body: &'static str) -> Reply {
     resp
 }
 
+/// A static HTML page; no-store, so a new binary's page is never served from a cache.
+pub fn html(body: &'static str) -> Reply {
+    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    resp
+}
+
 pub fn json(status: StatusCode, value: &Value) -> Reply {
     let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
     body.push(b'\n');

@@ -10,7 +10,7 @@ use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::error::Diag;
-use crate::file::{File, Listener, Rule, TargetGroup};
+use crate::file::{Alert, File, Listener, Rule, TargetGroup};
 
 /// What decoding produced besides the errors.
 pub(crate) struct Decoded {
@@ -23,7 +23,7 @@ pub(crate) struct Decoded {
     pub undecoded_groups: Vec<String>,
 }
 
-const TOP_KEYS: &[&str] = &["admin", "access_log", "errors", "listener", "target_group"];
+const TOP_KEYS: &[&str] = &["admin", "access_log", "errors", "listener", "target_group", "alert"];
 
 /// Decodes a whole document. `Err` means TOML syntax errors: nothing further is checked then.
 pub(crate) fn decode(text: &str, diags: &mut Vec<Diag>) -> Result<Decoded, ()> {
@@ -57,6 +57,18 @@ pub(crate) fn decode(text: &str, diags: &mut Vec<Diag>) -> Result<Decoded, ()> {
                         Ok(g) => out.file.target_group.push(g),
                         Err(Some(name)) => out.undecoded_groups.push(name),
                         Err(None) => {}
+                    }
+                }
+            }
+            "alert" => {
+                for (i, (span, table)) in
+                    array_of_tables(value, "`alert`", "[[alert]]", diags).into_iter().flatten().enumerate()
+                {
+                    let context = label("alert", &table, i);
+                    if let Some(a) =
+                        value_as::<Alert>(Spanned::new(span.clone(), DeValue::Table(table)), &context, diags)
+                    {
+                        out.file.alert.push(Spanned::new(span, a));
                     }
                 }
             }

@@ -22,6 +22,8 @@ pub struct File {
     pub listener: Vec<Spanned<Listener>>,
     #[serde(default)]
     pub target_group: Vec<Spanned<TargetGroup>>,
+    #[serde(default)]
+    pub alert: Vec<Spanned<Alert>>,
 }
 
 /// `[admin]`
@@ -267,5 +269,119 @@ impl<'de> Deserialize<'de> for DurationText {
         }
 
         deserializer.deserialize_str(DurationVisitor)
+    }
+}
+
+/// `[[alert]]`: a rule over finished exchanges (INTERFACE.md, "Alerts").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an [[alert]] table")]
+pub struct Alert {
+    pub name: Option<Spanned<String>>,
+    /// A built-in rule to start from (`gateway-5xx-ratio`, `target-cause-spike`); keys written beside it win.
+    pub preset: Option<Spanned<String>>,
+    pub when: Option<Spanned<AlertWhen>>,
+    pub threshold: Option<Spanned<i64>>,
+    pub ratio: Option<Spanned<f64>>,
+    pub min_requests: Option<Spanned<i64>>,
+    pub resolve_below: Option<Spanned<f64>>,
+    pub window: Option<Spanned<DurationText>>,
+    pub webhook: Option<Spanned<String>>,
+    pub webhook_format: Option<Spanned<WebhookFormat>>,
+    pub webhook_timeout: Option<Spanned<DurationText>>,
+    pub webhook_retries: Option<Spanned<i64>>,
+    pub webhook_ca: Option<Spanned<String>>,
+    pub runbook: Option<Spanned<String>>,
+}
+
+/// `when = { cause, status, source, target_group, listener, elb_only, target_only }`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like { cause = [\"TargetConnectionRefused\"], target_group = \"api\" } or { status = \"5xx\", elb_only = true }"
+)]
+pub struct AlertWhen {
+    pub cause: Option<Spanned<Names>>,
+    pub status: Option<Spanned<StatusText>>,
+    pub source: Option<Spanned<CauseSource>>,
+    pub target_group: Option<Spanned<String>>,
+    pub listener: Option<Spanned<String>>,
+    pub elb_only: Option<bool>,
+    pub target_only: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CauseSource {
+    Client,
+    Gateway,
+    Target,
+    Function,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    Waygate,
+    Slack,
+}
+
+/// One name or a list of names (`cause = "X"` or `cause = ["X", "Y"]`); each keeps its span when listed.
+#[derive(Debug, Clone, Default)]
+pub struct Names(pub Vec<Spanned<String>>);
+
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NamesVisitor;
+
+        impl<'de> Visitor<'de> for NamesVisitor {
+            type Value = Names;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a cause name or a list of cause names")
+            }
+
+            // A lone string has no span of its own here: validation uses the key's.
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Names, E> {
+                Ok(Names(vec![Spanned::new(0..0, v.to_owned())]))
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Names, A::Error> {
+                let mut names = Vec::new();
+                while let Some(n) = seq.next_element::<Spanned<String>>()? {
+                    names.push(n);
+                }
+                Ok(Names(names))
+            }
+        }
+
+        deserializer.deserialize_any(NamesVisitor)
+    }
+}
+
+/// A status match as written: `"5xx"`, `"502"` or `502`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusText(pub String);
+
+impl<'de> Deserialize<'de> for StatusText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StatusVisitor;
+
+        impl Visitor<'_> for StatusVisitor {
+            type Value = StatusText;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a status class like \"5xx\" or a status code like \"502\"")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StatusText, E> {
+                Ok(StatusText(v.to_owned()))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<StatusText, E> {
+                Ok(StatusText(v.to_string()))
+            }
+        }
+
+        deserializer.deserialize_any(StatusVisitor)
     }
 }

@@ -32,6 +32,8 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     /// In file order; names are unique.
     pub target_groups: Vec<TargetGroup>,
+    /// `[[alert]]` rules in file order; names are unique.
+    pub alerts: Vec<Alert>,
 }
 
 impl Config {
@@ -264,4 +266,97 @@ pub struct TargetGroup {
     /// Present exactly when `protocol` is `Lambda`.
     pub function: Option<Function>,
     pub health_check: HealthCheck,
+}
+
+/// One `[[alert]]` rule: which finished exchanges it counts, and when it fires.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    /// Unique; the `alert` label of `waygate_alert_firing`.
+    pub name: String,
+    pub when: AlertMatch,
+    pub trigger: AlertTrigger,
+    /// The sliding window the value is computed over (1s to 1h, whole seconds).
+    pub window: Duration,
+    /// A firing alert resolves only once its value is below this (hysteresis): by default half the threshold,
+    /// so a value hovering at the threshold does not flap.
+    pub resolve_below: f64,
+    pub webhook: Option<Webhook>,
+    /// The operator's runbook; `None`: the webhook and API carry the cause's own remediation.
+    pub runbook: Option<String>,
+}
+
+/// What an exchange must be for an alert to count it. Empty or `None` fields match everything.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AlertMatch {
+    /// Any of these causes.
+    pub causes: Vec<waygate_faults::Cause>,
+    /// The status the client got.
+    pub status: Option<StatusMatch>,
+    /// The side the cause is blamed on (FAULTS.md's source column).
+    pub source: Option<waygate_faults::Source>,
+    /// The scope: exchanges routed to this target group ...
+    pub target_group: Option<String>,
+    /// ... and received on this listener. A ratio alert divides by the exchanges in this scope.
+    pub listener: Option<String>,
+    /// Only statuses the gateway generated (ALB's HTTPCode_ELB_*), or only the targets' own (HTTPCode_Target_*).
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusMatch {
+    /// `"5xx"`: the hundreds digit.
+    Class(u16),
+    Code(u16),
+}
+
+/// Who produced the status: `elb_only` / `target_only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Origin {
+    #[default]
+    Any,
+    Gateway,
+    Target,
+}
+
+/// When an alert fires.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AlertTrigger {
+    /// `threshold`: at least this many matching exchanges within the window.
+    Count(u64),
+    /// `ratio`: matching exchanges over those in scope at least this (0 to 1], once at least `min_requests`
+    /// were in scope within the window (so one failure of one request is not 100%).
+    Ratio { ratio: f64, min_requests: u64 },
+}
+
+impl AlertTrigger {
+    /// The value at or above which the alert fires.
+    pub fn threshold(&self) -> f64 {
+        match *self {
+            Self::Count(n) => n as f64,
+            Self::Ratio { ratio, .. } => ratio,
+        }
+    }
+}
+
+/// Where firing and resolving are POSTed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    /// `http://host[:port]/path` or `https://...`.
+    pub url: String,
+    /// For https: a PEM bundle trusted instead of the system's roots (a private CA).
+    pub ca: Option<PathBuf>,
+    pub format: WebhookFormat,
+    /// Per attempt: connect, send and the receiver's answer (default 5s).
+    pub timeout: Duration,
+    /// Extra attempts after a failed one (default 3), with a doubling pause from 1s.
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WebhookFormat {
+    /// INTERFACE.md's body.
+    #[default]
+    Waygate,
+    /// `{"text": ...}`, which Slack incoming webhooks (and Mattermost, Rocket.Chat) accept.
+    Slack,
 }

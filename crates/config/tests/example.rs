@@ -330,6 +330,7 @@ fn full_example_parses_to_the_expected_model() {
                 health_check: health(HealthProtocol::Http),
             },
         ],
+        alerts: vec![],
     };
     assert_eq!(config, expected);
     assert_eq!(config.target_group("api").map(|g| g.targets[0].authority()), Some("[::1]:8443".into()));

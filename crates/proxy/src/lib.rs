@@ -162,9 +162,12 @@ impl Gateway {
         let runtime = Runtime::build(config, None, &metrics, &registry, pool_slots).map_err(GatewayError)?;
         let (shutdown, _) = watch::channel(false);
         let (tracker, drained) = mpsc::channel(1);
+        let sink = Arc::new(Sink::new(metrics));
+        sink.alerts.configure(&runtime.config.alerts);
+        waygate_telemetry::Alerts::start(&sink.alerts).map_err(|e| GatewayError(format!("alerts: {e}")))?;
         let inner = Inner {
             health_stop: std::sync::Mutex::new(watch::channel(false).0),
-            sink: Arc::new(Sink::new(metrics)),
+            sink,
             access_log: Mutex::new(None),
             runtime: Arc::new(ArcSwap::from_pointee(runtime)),
             listeners: Mutex::new(HashMap::new()),
@@ -199,6 +202,11 @@ impl Gateway {
     /// The metrics registry (for `/metrics`).
     pub fn metrics(&self) -> Arc<Metrics> {
         self.inner.sink.metrics.clone()
+    }
+
+    /// The alert rules and their state (for `GET /api/v1/alerts`).
+    pub fn alerts(&self) -> Arc<waygate_telemetry::Alerts> {
+        self.inner.sink.alerts.clone()
     }
 
     /// The control-plane events (for `GET /api/v1/audit`).
@@ -443,6 +451,7 @@ impl Inner {
             return Err(e);
         }
         self.registry.commit(registrations);
+        self.sink.alerts.configure(&next.config.alerts);
         let in_service: Vec<(String, Arc<Target>)> =
             next.groups.iter().flat_map(|(name, g)| g.targets.iter().map(move |t| (name.clone(), t.clone()))).collect();
         self.registry.revived(&in_service);

@@ -145,7 +145,7 @@ fn serve_connection(
     let counters = ConnCounters::new(peer, local);
     let io = Metered::new(tcp, counters.clone());
     let (listener_name, elb, sink) = (names.listener.clone(), names.elb.clone(), shared.sink.clone());
-    let client = move |tls: Option<TlsInfo>| ClientConn {
+    let client = move |tls: Option<Box<TlsInfo>>| ClientConn {
         client_ip: crate::headers::client_ip_header(peer.ip()),
         proto: if tls.is_some() { "https" } else { "http" },
         port_header: HeaderValue::from(local.port()),
@@ -170,7 +170,7 @@ fn serve_connection(
             match tokio::time::timeout(CLIENT_TLS_HANDSHAKE_TIMEOUT, accept).await {
                 Ok(Ok(stream)) => {
                     let info = TlsInfo::of(stream.get_ref().1);
-                    Some(serve_http(stream, client(Some(info)), counters, &listener, shared))
+                    Some(serve_http(stream, client(Some(Box::new(info))), counters, &listener, shared))
                 }
                 Ok(Err(e)) => {
                     shared.sink.metrics.client_tls_error(&names.listener);
@@ -226,7 +226,9 @@ where
         })
     };
     let header_timeout = cfg.request_header_timeout;
-    Either::Right(then_serve(first_bytes(io, watch, header_timeout).map(serve)))
+    // Boxed: this phase is short, and inline its state (the stream, the watch, the select) would size the
+    // connection's task for the rest of its life, idle keep-alive included (half a kilobyte more).
+    Either::Right(then_serve(Box::pin(first_bytes(io, watch, header_timeout)).map(serve)))
 }
 
 /// Until the first bytes arrive nothing of a server exists: no buffers, no connection state. `None`: the

@@ -1,7 +1,8 @@
 //! Filling the exchange record (ARCHITECTURE.md: one request, one record). A [`Record`] is started when the
 //! request head is read, collects each attempt and the timings as the request moves, and is emitted once to the
-//! [`Sink`] (its observers: metrics, the access log, ...) when the response is finished. [`Pending`] holds it through
-//! the request: if the server drops the request because the client left, the record is emitted as ALB's 460
+//! [`Sink`] (its observers: metrics, alert rules, the access log, ...) when the response is finished.
+//! [`Pending`] holds it through the request: if the server drops the request because the client left, the
+//! record is emitted as ALB's 460
 //! (ClientClosedRequest) with whatever attempts it had, so no request goes unrecorded.
 
 use std::borrow::Cow;
@@ -13,20 +14,22 @@ use http::header::HeaderMap;
 use http::{HeaderValue, Request, Version};
 use waygate_faults::{Cause, Profile};
 use waygate_telemetry::{
-    AccessLogHandle, Actions, Attempt, Classification, Exchange, InlineStr, Metrics, Observer, RequestKind,
+    AccessLogHandle, Actions, Alerts, Attempt, Classification, Exchange, InlineStr, Metrics, Observer, RequestKind,
     TargetGroupRef, Timings,
 };
 
 use crate::body::RequestProgress;
 use crate::headers::RequestFields;
 
-/// Where finished records go: a list of observers ([`Observer`]), metrics first, then the access log when one
-/// is configured and whatever else attached itself (trace sessions, alert rules). Outlives config reloads; the
+/// Where finished records go: a list of observers ([`Observer`]): metrics, the alert rules, the access log when
+/// one is configured, and whatever else attaches itself (trace sessions). Outlives config reloads; the
 /// list is swapped whole, so a request emits to one consistent list.
 #[derive(Debug)]
 pub struct Sink {
     pub metrics: Arc<Metrics>,
     observers: ArcSwap<Vec<Named>>,
+    /// The alert rules, attached as an observer; reconfigured on every reload.
+    pub alerts: Arc<Alerts>,
     /// The access log in the list, kept typed so a replaced one can be drained.
     access_log: ArcSwapOption<AccessLogHandle>,
 }
@@ -39,12 +42,15 @@ struct Named {
 }
 
 const METRICS: &str = "metrics";
+const ALERTS: &str = "alerts";
 const ACCESS_LOG: &str = "access_log";
 
 impl Sink {
     pub fn new(metrics: Arc<Metrics>) -> Self {
-        let first = Named { name: METRICS, observer: metrics.clone() };
-        Self { metrics, observers: ArcSwap::from_pointee(vec![first]), access_log: ArcSwapOption::empty() }
+        let alerts = Arc::new(Alerts::new(metrics.alert_counters()));
+        let list =
+            vec![Named { name: METRICS, observer: metrics.clone() }, Named { name: ALERTS, observer: alerts.clone() }];
+        Self { metrics, alerts, observers: ArcSwap::from_pointee(list), access_log: ArcSwapOption::empty() }
     }
 
     /// Hands the record to every observer, in the order they were attached.
@@ -127,7 +133,8 @@ pub struct ConnFacts {
     /// `app/waygate/<listener>`: the access log's `elb` column.
     pub elb: Arc<str>,
     pub conn_trace_id: Arc<str>,
-    pub tls: Option<TlsInfo>,
+    /// Boxed: most connections are plain, and every connection keeps its facts for its life.
+    pub tls: Option<Box<TlsInfo>>,
     /// The port the client connected to.
     pub port: u16,
     /// The client's address...
@@ -384,7 +391,7 @@ mod tests {
         let (a, b) = (Arc::new(Count::default()), Arc::new(Count::default()));
         assert!(sink.set_observer("a", Some(a.clone())).is_none());
         sink.set_observer("b", Some(b.clone()));
-        assert_eq!(sink.observer_names(), ["metrics", "a", "b"]);
+        assert_eq!(sink.observer_names(), ["metrics", "alerts", "a", "b"]);
         sink.emit(record());
         let replacement = Arc::new(Count::default());
         assert!(sink.set_observer("a", Some(replacement.clone())).is_some());

@@ -102,3 +102,9 @@ pub(crate) const fn status_class(status: u16) -> &'static str {
         _ => "other",
     }
 }
+
+/// `waygate_alert_firing{alert}`: a rule name from the config.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(crate) struct AlertLabels {
+    pub alert: String,
+}

@@ -39,12 +39,16 @@
 //!   times; `timefmt`: UTC formatting; `digits`: decimal digits from a table.
 //! - `alb` / `json`: the two line formats; `writer` / `rotate`: the buffers, the thread, the files.
 //! - `metrics` / `labels`: the Prometheus registry with design/INTERFACE.md's names.
+//! - `alerts`: `[[alert]]` rules over the records, evaluated on a timer, with their webhooks.
 //!
-//! Dependencies: prometheus-client (the registry), flate2 (gzip files), tokio (only a `watch` channel so
-//! `shutdown` can be awaited), serde/serde_json (JSON lines), tracing (write errors), rand (file-name and
-//! connection-id randomness), smallvec and arrayvec (inline attempts, request id and timestamp prefix). Timestamps are formatted by hand (`timefmt`), needing no date crate.
+//! Dependencies: prometheus-client (the registry), flate2 (gzip files), tokio (a `watch` channel so
+//! `shutdown` can be awaited; the alert thread's runtime), serde/serde_json (JSON lines), tracing (write errors), rand (file-name and
+//! connection-id randomness), smallvec and arrayvec (inline attempts, request id and timestamp prefix), and for the
+//! alerts: waygate-config (the rules' model), arc-swap (the rule set the request path reads), hyper's HTTP/1
+//! client and waygate-connect's TLS client settings with tokio-rustls (webhooks). Timestamps are formatted by hand (`timefmt`), needing no date crate.
 
 mod alb;
+pub mod alerts;
 pub mod athena;
 mod digits;
 mod inline_str;
@@ -60,10 +64,11 @@ mod timing;
 mod writer;
 
 pub use alb::{alb_line, client_column, format_alb};
+pub use alerts::{AlertEvent, AlertState, AlertStatus, Alerts};
 pub use inline_str::InlineStr;
 pub use json::{format_json, json_line};
 pub use labels::Side;
-pub use metrics::{AccessLogCounters, CONTENT_TYPE, ConnectionGuard, Metrics, RESPONSE_TIME_BUCKETS};
+pub use metrics::{AccessLogCounters, AlertCounters, CONTENT_TYPE, ConnectionGuard, Metrics, RESPONSE_TIME_BUCKETS};
 pub use observer::Observer;
 pub use record::{
     ACCOUNT, Actions, Attempt, Attempts, Classification, Exchange, REGION, RequestKind, TargetGroupRef,

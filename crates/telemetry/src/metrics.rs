@@ -40,8 +40,8 @@ use waygate_faults::{Cause, Phase};
 
 use crate::Exchange;
 use crate::labels::{
-    DesyncLabels, ElbLabels, GroupCauseLabels, GroupLabels, ListenerLabels, RequestLabels, Side, SideLabels,
-    TargetCauseLabels, TargetClassLabels, TargetLabels, status_class,
+    AlertLabels, DesyncLabels, ElbLabels, GroupCauseLabels, GroupLabels, ListenerLabels, RequestLabels, Side,
+    SideLabels, TargetCauseLabels, TargetClassLabels, TargetLabels, status_class,
 };
 
 /// The `Content-Type` of [`Metrics::encode`]'s output.
@@ -65,6 +65,19 @@ pub struct AccessLogCounters {
     pub dropped: Counter,
     /// `waygate_access_log_write_errors_total`: records lost to file I/O errors.
     pub write_errors: Counter,
+}
+
+/// The alert engine's metrics (shared with the registry): `waygate_alert_firing{alert}` (INTERFACE.md) and its
+/// webhook deliveries.
+#[derive(Debug, Clone, Default)]
+pub struct AlertCounters {
+    pub(crate) firing: Family<AlertLabels, Gauge>,
+    /// `waygate_alert_webhooks_delivered_total`: events a receiver accepted (2xx).
+    pub webhook_delivered: Counter,
+    /// `waygate_alert_webhook_retries_total`: failed attempts that were retried.
+    pub webhook_retries: Counter,
+    /// `waygate_alert_webhook_dropped_total`: events never delivered (queue full, or every attempt failed).
+    pub webhook_dropped: Counter,
 }
 
 type Counters<L> = Family<L, Counter>;
@@ -215,6 +228,7 @@ struct Inner {
     lambda_internal: Counters<GroupCauseLabels>,
     desync: Counters<DesyncLabels>,
     access_log: AccessLogCounters,
+    alerts: AlertCounters,
 }
 
 /// The registry and its metrics. Cloning shares them.
@@ -360,6 +374,23 @@ impl Metrics {
             "Access-log records lost to file write errors",
             access_log.write_errors.clone(),
         );
+        let alerts = AlertCounters::default();
+        r.register("waygate_alert_firing", "1 while the alert rule fires, else 0", alerts.firing.clone());
+        r.register(
+            "waygate_alert_webhooks_delivered",
+            "Alert events a webhook receiver accepted",
+            alerts.webhook_delivered.clone(),
+        );
+        r.register(
+            "waygate_alert_webhook_retries",
+            "Alert webhook attempts that failed and were retried",
+            alerts.webhook_retries.clone(),
+        );
+        r.register(
+            "waygate_alert_webhook_dropped",
+            "Alert events never delivered (queue full, or every attempt failed)",
+            alerts.webhook_dropped.clone(),
+        );
         let side = |s| SideLabels { side: s };
         let active = [Side::Client, Side::Target].map(|s| active_family.get_or_create_owned(&side(s)));
         let new = [Side::Client, Side::Target].map(|s| new_family.get_or_create_owned(&side(s)));
@@ -386,6 +417,7 @@ impl Metrics {
             lambda_internal,
             desync,
             access_log,
+            alerts,
         };
         Self { inner: Arc::new(inner) }
     }
@@ -513,6 +545,11 @@ impl Metrics {
     /// The counters the access-log writer updates.
     pub fn access_log_counters(&self) -> AccessLogCounters {
         self.inner.access_log.clone()
+    }
+
+    /// The metrics the alert engine updates.
+    pub fn alert_counters(&self) -> AlertCounters {
+        self.inner.alerts.clone()
     }
 
     /// Append the OpenMetrics text exposition (ending in `# EOF`) to `out`.

@@ -4,7 +4,7 @@
 //! request's own thread as the record is emitted, so it must not block: count, or queue and drop.
 
 use crate::record::Exchange;
-use crate::{AccessLogHandle, Metrics};
+use crate::{AccessLogHandle, Alerts, Metrics};
 
 /// A reader of every finished exchange record.
 pub trait Observer: Send + Sync + std::fmt::Debug {
@@ -22,5 +22,12 @@ impl Observer for AccessLogHandle {
     /// A full slot drops the line and counts it (`waygate_access_log_dropped_total`).
     fn observe(&self, exchange: &Exchange) {
         self.log(exchange);
+    }
+}
+
+impl Observer for Alerts {
+    /// Counts into the calling thread's shard: no lock, no allocation, no clock read.
+    fn observe(&self, exchange: &Exchange) {
+        Alerts::observe(self, exchange);
     }
 }

@@ -1,8 +1,9 @@
 //! [`File`] -> [`Config`]: fills defaults, checks every value against ALB's ranges, and checks what spans
 //! sections: unique listener names and binds, unique target group names, and that every target group a
-//! listener names exists. Every problem is collected; the model is returned only when there are none.
+//! listener names exists, and the `[[alert]]` rules (unique names, groups and listeners that exist). Every problem is collected; the model is returned only when there are none.
 
 mod address;
+mod alert;
 mod check;
 mod health;
 mod listener;
@@ -13,6 +14,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use check::Checker;
+use serde_spanned::Spanned;
 
 use crate::decode::Decoded;
 use crate::error::Diag;
@@ -67,6 +69,21 @@ pub(crate) fn validate(decoded: &Decoded, base: &Path, diags: &mut Vec<Diag>) ->
         }
         groups.push(group);
     }
+    let mut listener_refs = Vec::new();
+    let mut alerts: Vec<crate::model::Alert> = Vec::with_capacity(file.alert.len());
+    for (i, a) in file.alert.iter().enumerate() {
+        let rule = alert::alert(&mut c, i, a, &mut listener_refs);
+        if alerts.iter().any(|other| other.name == rule.name) {
+            let span = a.get_ref().name.as_ref().map_or(a.span(), Spanned::span);
+            c.error(span, format!("alert {:?}: another alert has this name", rule.name));
+        }
+        alerts.push(rule);
+    }
+    for r in listener_refs {
+        if !checked.iter().any(|l| l.listener.name == r.name) {
+            c.error(r.span, format!("alert {:?}: when.listener {:?} is not defined", r.alert, r.name));
+        }
+    }
     for r in std::mem::take(&mut c.references) {
         if !group_names.contains(&r.name) && !decoded.undecoded_groups.contains(&r.name) {
             c.error(r.span, format!("{} {:?} is not defined", r.what, r.name));
@@ -79,6 +96,7 @@ pub(crate) fn validate(decoded: &Decoded, base: &Path, diags: &mut Vec<Diag>) ->
         errors,
         listeners: checked.into_iter().map(|l| l.listener).collect(),
         target_groups: groups,
+        alerts,
     }
 }
 
