@@ -39,6 +39,7 @@
 //!   times; `timefmt`: UTC formatting; `digits`: decimal digits from a table.
 //! - `alb` / `json`: the two line formats; `writer` / `rotate`: the buffers, the thread, the files.
 //! - `metrics` / `labels`: the Prometheus registry with design/INTERFACE.md's names.
+//! - `throttle`: one system-log line a second for failures that repeat, with their count.
 //!
 //! Dependencies: prometheus-client (the registry), flate2 (gzip files), tokio (only a `watch` channel so
 //! `shutdown` can be awaited), serde/serde_json (JSON lines), tracing (write errors), rand (file-name and
@@ -54,6 +55,7 @@ mod metrics;
 mod record;
 mod rotate;
 mod scan;
+mod throttle;
 mod timefmt;
 mod timing;
 mod writer;
@@ -68,6 +70,7 @@ pub use record::{
     new_conn_trace_id,
 };
 pub use rotate::NameParts;
+pub use throttle::Throttle;
 pub use timefmt::{file_stamp, iso8601, write_iso8601};
 pub use timing::{ProcessingTimes, Timings};
 pub use writer::{AccessLog, AccessLogConfig, AccessLogHandle, LogFormat, WriterSummary};
