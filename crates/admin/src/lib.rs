@@ -29,6 +29,8 @@ mod serve;
 use reply::Reply;
 
 pub use auth::Token;
+/// The register endpoint's body parser, public for the fuzz target (fuzz/fuzz_targets/admin_body.rs).
+pub use control::parse_targets;
 pub use serve::Limits;
 
 /// What the admin endpoints report.
