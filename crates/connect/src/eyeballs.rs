@@ -82,12 +82,13 @@ pub async fn race(addrs: &[SocketAddr], timeout: Duration) -> Result<Tcp, Attemp
     }
 }
 
-/// The failure reported when every address failed: the gateway's own exhaustion if any attempt hit it (the
-/// target must not be blamed for it), else the last address's failure; either way naming every address.
+/// The failure reported when every address failed, naming every address: the last one that reached for the
+/// target; the gateway's own exhaustion only when every address failed that way (EMFILE fails them all
+/// alike, while one address's EADDRNOTAVAIL, e.g. `::1` on a host without IPv6, must not hide a refusal).
 fn all_failed(mut failed: Vec<(SocketAddr, AttemptFailure)>) -> AttemptFailure {
     let addresses = named(&failed);
-    let local = failed.iter().position(|(_, f)| f.classify() == Cause::GatewayResourceExhausted);
-    let index = local.unwrap_or(failed.len() - 1);
+    let target = addresses.iter().rposition(|a| a.cause != Cause::GatewayResourceExhausted);
+    let index = target.unwrap_or(failed.len() - 1);
     let (_, mut failure) = failed.swap_remove(index);
     failure.addresses = addresses;
     failure
