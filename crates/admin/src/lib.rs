@@ -3,7 +3,8 @@
 //! alert rules' state, and the live dashboard page with the summary it polls. It
 //! runs on its own thread with its own single-threaded runtime, so an overloaded data plane cannot starve the
 //! endpoints an operator (or an orchestrator's probe) needs most during an incident; changes it asks for run
-//! on the gateway's runtime.
+//! on the gateway's runtime. `serve` holds the accept loop and the limits that keep it reachable (header
+//! timeout, connection cap, accept back-off).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -15,8 +16,6 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 use waygate_proxy::Gateway;
 use waygate_telemetry::CONTENT_TYPE;
@@ -27,11 +26,15 @@ mod auth;
 mod control;
 mod groups;
 mod reply;
+mod serve;
 pub mod summary;
 
 use reply::Reply;
 
 pub use auth::Token;
+/// The register endpoint's body parser, public for the fuzz target (fuzz/fuzz_targets/admin_body.rs).
+pub use control::parse_targets;
+pub use serve::Limits;
 
 /// What the admin endpoints report.
 #[derive(Debug, Default)]
@@ -66,10 +69,15 @@ impl Drop for AdminHandle {
 
 /// Binds the admin address now (so a taken port fails startup with a clear error) and serves on a thread.
 pub fn spawn(bind: SocketAddr, state: Arc<AdminState>) -> Result<AdminHandle, String> {
+    spawn_with(bind, state, Limits::default())
+}
+
+/// [`spawn`] with other limits than the defaults (tests shorten the header timeout).
+pub fn spawn_with(bind: SocketAddr, state: Arc<AdminState>, limits: Limits) -> Result<AdminHandle, String> {
     let std_listener = std::net::TcpListener::bind(bind).map_err(|e| format!("admin: cannot bind {bind}: {e}"))?;
     std_listener.set_nonblocking(true).map_err(|e| format!("admin: {e}"))?;
     let addr = std_listener.local_addr().map_err(|e| format!("admin: {e}"))?;
-    let (stop, mut stop_rx) = watch::channel(false);
+    let (stop, stop_rx) = watch::channel(false);
     let thread = std::thread::Builder::new()
         .name("waygate-admin".into())
         .spawn(move || {
@@ -92,18 +100,7 @@ pub fn spawn(bind: SocketAddr, state: Arc<AdminState>) -> Result<AdminHandle, St
                         }
                     }
                 });
-                loop {
-                    let (tcp, peer) = tokio::select! {
-                        r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
-                        _ = stop_rx.changed() => break,
-                    };
-                    let state = state.clone();
-                    tokio::spawn(async move {
-                        let svc = service_fn(move |req| handle(state.clone(), peer, req));
-                        let _ =
-                            hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
-                    });
-                }
+                serve::serve(listener, state, limits, stop_rx, handle).await;
             });
         })
         .map_err(|e| format!("admin: cannot start thread: {e}"))?;

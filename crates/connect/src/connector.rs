@@ -1,5 +1,5 @@
 //! Opening a fresh upstream connection, one timed phase at a time: `dns` (host names only), `connect`
-//! (bounded by connect_timeout), `tls_handshake` (bounded by tls_handshake_timeout, separately). A failure
+//! (bounded by connect_timeout, over every resolved address in turn), `tls_handshake` (bounded by tls_handshake_timeout, separately). A failure
 //! leaves the phase, the timer and the raw error in an [`AttemptFailure`], with the connection snapshot once
 //! TCP is up, so a TLS blackhole shows bytes_written > 0 and bytes_read = 0.
 
@@ -14,6 +14,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use waygate_faults::Phase;
 
+use super::eyeballs;
 use super::failure::AttemptFailure;
 use super::liveness::Probe;
 use super::meter::{ConnCounters, Metered};
@@ -43,12 +44,6 @@ pub struct Connected {
     pub counters: Arc<ConnCounters>,
     /// Peek-only handle for liveness checks at checkout.
     pub probe: Option<Probe>,
-}
-
-/// Resolves the target's host to one address (IP literals skip DNS): the first the resolver gives.
-pub async fn resolve(spec: &ConnectSpec) -> Result<SocketAddr, AttemptFailure> {
-    let addrs = resolve_all(&spec.host, spec.port, spec.connect_timeout).await?;
-    addrs.into_iter().next().ok_or_else(no_addresses)
 }
 
 /// Every address of `host` (IPv4 and IPv6, in the resolver's order; IP literals skip DNS), bounded by
@@ -125,15 +120,22 @@ pub async fn handshake(
     }
 }
 
-/// Opens a new connection: TCP, then TLS when the target group speaks https.
+/// Opens a new connection: TCP to the first of the host's addresses that answers (RFC 8305, see
+/// [`eyeballs`](super::eyeballs)), then TLS when the target group speaks https.
 pub async fn connect(spec: &ConnectSpec) -> Result<Connected, AttemptFailure> {
-    let addr = resolve(spec).await?;
-    connect_to(spec, addr).await
+    let addrs = resolve_all(&spec.host, spec.port, spec.connect_timeout).await?;
+    let tcp = eyeballs::race(&addrs, spec.connect_timeout).await?;
+    secure(spec, tcp).await
 }
 
 /// [`connect`] to an address already resolved.
 pub async fn connect_to(spec: &ConnectSpec, addr: SocketAddr) -> Result<Connected, AttemptFailure> {
-    let Tcp { stream, counters, probe } = open_tcp(addr, spec.connect_timeout).await?;
+    secure(spec, open_tcp(addr, spec.connect_timeout).await?).await
+}
+
+/// The TLS handshake over a fresh TCP connection, when the target group speaks https.
+async fn secure(spec: &ConnectSpec, tcp: Tcp) -> Result<Connected, AttemptFailure> {
+    let Tcp { stream, counters, probe } = tcp;
     let Some(tls) = &spec.tls else {
         return Ok(Connected { transport: Transport::Plain(stream), counters, probe });
     };

@@ -3,9 +3,10 @@
 //! [`Cause`] through the fault catalogue's single classifier; nothing here decides a status code.
 
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use waygate_faults::{Cause, Evidence, HttpEvidence, Phase, TlsEvidence, classify};
+use waygate_faults::{Cause, Evidence, HttpEvidence, Phase, TlsEvidence, classify, errno};
 
 use super::meter::ConnSnapshot;
 
@@ -26,6 +27,19 @@ pub struct AttemptFailure {
     pub response_started: bool,
     /// The target's deregistration_delay elapsed while this attempt was in flight.
     pub deregistered: bool,
+    /// Each address of a host-name target that was tried and failed, in the order tried (empty for a single
+    /// address: the failure itself is that address's).
+    pub addresses: Vec<AddressFailure>,
+}
+
+/// One resolved address that failed in the connect race, as the evidence names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressFailure {
+    pub addr: SocketAddr,
+    /// What the catalogue calls that address's failure on its own.
+    pub cause: Cause,
+    /// The error in a few words (`connection refused (ECONNREFUSED)`, `timed out after 10s`).
+    pub error: String,
 }
 
 impl AttemptFailure {
@@ -40,6 +54,7 @@ impl AttemptFailure {
             conn: None,
             response_started: false,
             deregistered: false,
+            addresses: Vec::new(),
         }
     }
 
@@ -123,6 +138,33 @@ impl AttemptFailure {
     /// The one cause of this failure, named by the catalogue's classifier.
     pub fn classify(&self) -> Cause {
         classify(&self.evidence())
+    }
+
+    /// The error in a few words, with the errno's name when it has one (`Too many open files (EMFILE)`).
+    pub fn brief(&self) -> String {
+        if let Some(after) = self.timed_out {
+            return format!("timed out after {after:?}");
+        }
+        match &self.io {
+            Some(io) => match io.raw_os_error() {
+                Some(n) => {
+                    let text = io::Error::from(io.kind()).to_string();
+                    match errno::name(n) {
+                        Some(name) => format!("{text} ({name})"),
+                        None => format!("{text} (os error {n})"),
+                    }
+                }
+                None => io.to_string(),
+            },
+            None => "failed".to_owned(),
+        }
+    }
+
+    /// Every address tried, for a log line: `[::1]:8080 TargetConnectionRefused (connection refused
+    /// (ECONNREFUSED)), 127.0.0.1:8080 ...`; empty when only one address was tried.
+    pub fn addresses_tried(&self) -> String {
+        let each = self.addresses.iter().map(|a| format!("{} {} ({})", a.addr, a.cause, a.error));
+        each.collect::<Vec<_>>().join(", ")
     }
 }
 

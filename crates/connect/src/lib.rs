@@ -5,6 +5,7 @@
 //! It holds no pool, no router and no request state: only how one connection is opened and explained.
 //!
 //! - [`connector`]: resolve → TCP connect (connect_timeout) → TLS handshake (tls_handshake_timeout).
+//! - [`eyeballs`]: the connect race over every resolved address of a host name (RFC 8305).
 //! - [`tls`]: the gateway's rustls client config builder (roots, verify on/off, ALPN, SNI).
 //! - [`meter`]: the metered socket and its [`meter::ConnSnapshot`] (bytes each way, age, last I/O).
 //! - [`transport`]: plain or TLS over the metered socket, one concrete type.
@@ -12,6 +13,7 @@
 //! - [`liveness`]: a non-blocking peek at an idle connection (FIN, RST, unexpected bytes).
 
 pub mod connector;
+pub mod eyeballs;
 pub mod failure;
 pub mod liveness;
 pub mod meter;
@@ -19,7 +21,7 @@ pub mod tls;
 pub mod transport;
 
 pub use connector::{ConnectSpec, Connected, TlsTarget};
-pub use failure::AttemptFailure;
+pub use failure::{AddressFailure, AttemptFailure};
 pub use meter::{ConnCounters, ConnSnapshot};
 
 /// Response heads larger than this are a TargetResponseHeadersTooLarge (ALB's limit), for the gateway and the

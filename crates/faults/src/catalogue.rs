@@ -12,6 +12,12 @@
 //! - The two stream_body causes never send a status, but still carry the Apigee code and reason the same
 //!   failure gets before the head is sent (UnexpectedEOFAtTarget, GatewayTimeout), so logs stay uniform.
 //! - ClientClosedRequest has no RFC 9209 type (nothing is sent), so its error type is `None`.
+//! - GatewayResourceExhausted (not in FAULTS.md's first table; issue 24) is the gateway's own host running out
+//!   of descriptors, memory, buffers or ephemeral ports. 503 like the other gateway-capacity causes, because
+//!   the client may retry and nothing is wrong with the target. Its RFC 9209 type is `proxy_internal_error`
+//!   ("an internal error unrelated to the origin"): `connection_limit_reached` names a configured limit on
+//!   connections to the next hop, and no limit was configured here; the host simply ran out. Its phase is
+//!   `connect`, where a socket (and its descriptor and port) is first needed.
 
 use std::fmt;
 use std::str::FromStr;
@@ -69,6 +75,7 @@ impl Cause {
             Self::NoRegisteredTargets => &Row("NoRegisteredTargets", Select, Some(503), Some(503), Some("destination_unavailable"), NO_TARGETS, None, S_UNAVAILABLE, Gateway),
             Self::NoHealthyTargets => &Row("NoHealthyTargets", Select, Some(503), Some(503), Some("destination_unavailable"), NO_TARGETS, None, S_UNAVAILABLE, Gateway),
             Self::GatewayOverloaded => &Row("GatewayOverloaded", Select, Some(503), Some(503), Some("connection_limit_reached"), UNAVAILABLE, None, S_UNAVAILABLE, Gateway),
+            Self::GatewayResourceExhausted => &Row("GatewayResourceExhausted", Connect, Some(503), Some(503), Some("proxy_internal_error"), UNAVAILABLE, None, S_UNAVAILABLE, Gateway),
             Self::TargetDnsFailure => &Row("TargetDnsFailure", Dns, Some(502), Some(503), Some("dns_error"), "protocol.http.NoResolvedHost", Some("TARGET_CONNECT_HOST_NOT_REACHABLE"), "Unable to resolve host", Target),
             Self::TargetConnectionRefused => &Row("TargetConnectionRefused", Connect, Some(502), Some(503), Some("connection_refused"), UNAVAILABLE, None, S_UNAVAILABLE, Target),
             Self::TargetHostUnreachable => &Row("TargetHostUnreachable", Connect, Some(502), Some(503), Some("destination_ip_unroutable"), UNAVAILABLE, None, S_UNAVAILABLE, Target),
@@ -111,6 +118,7 @@ impl Cause {
         Self::NoRegisteredTargets,
         Self::NoHealthyTargets,
         Self::GatewayOverloaded,
+        Self::GatewayResourceExhausted,
         Self::TargetDnsFailure,
         Self::TargetConnectionRefused,
         Self::TargetHostUnreachable,

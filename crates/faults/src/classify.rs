@@ -8,7 +8,10 @@
 //!    (TargetDeregistered), even mid-body: the target did nothing wrong, and saying so spares a hunt.
 //! 3. `response_started`: a status already went out, so only the status-less stream_body causes fit,
 //!    whatever the phase says (TargetResponseStalled when the timer fired, else TargetResponseIncomplete).
-//! 4. Per phase, the phase's own timer first (the budget the operator tunes), then the specific evidence,
+//! 4. Local resource exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL) in any phase that reaches
+//!    for a target: the gateway's own host ran out, so the gateway is named (GatewayResourceExhausted), never
+//!    the target, and nothing counts against the target's health.
+//! 5. Per phase, the phase's own timer first (the budget the operator tunes), then the specific evidence,
 //!    then a documented fallback for evidence nothing matched.
 //!
 //! Causes that are decisions rather than observations (NoRoute, NoHealthyTargets, ClientXffTooMany,
@@ -131,6 +134,9 @@ pub fn classify(e: &Evidence) -> Cause {
     if e.response_started {
         return body(e);
     }
+    if e.phase > Phase::Select && local_exhaustion(e) {
+        return Cause::GatewayResourceExhausted;
+    }
     match e.phase {
         // Route-phase failures are the client's request: a timer means the head never completed
         // (ALB 408); anything else the gateway could not accept is a malformed request (ALB 400).
@@ -179,12 +185,17 @@ fn io_family(e: &Evidence) -> Option<Io> {
     })
 }
 
+/// The errno says the gateway's host ran out of descriptors, memory, buffers or ephemeral ports. Only the
+/// errno tells: io::ErrorKind folds EMFILE into `Other`/`Uncategorized` with a dozen unrelated errors.
+fn local_exhaustion(e: &Evidence) -> bool {
+    cfg!(target_os = "linux") && e.os_errno.is_some_and(|n| errno::LOCAL_EXHAUSTION.contains(&n))
+}
+
 fn timer_or_etimedout(e: &Evidence) -> bool {
     e.timed_out || io_family(e) == Some(Io::TimedOut)
 }
 
-/// A RST during connect is a refusal. Unknown connect errors (EADDRNOTAVAIL, ENETDOWN, EPERM from a local
-/// firewall...) fall back to TargetHostUnreachable: the target could not be reached, and nothing says
+/// A RST during connect is a refusal. Unknown connect errors (ENETDOWN, EPERM from a local firewall...) fall back to TargetHostUnreachable: the target could not be reached, and nothing says
 /// a listener refused.
 fn connect(e: &Evidence) -> Cause {
     if timer_or_etimedout(e) {

@@ -78,6 +78,7 @@ pub enum Cause {
     NoRegisteredTargets,
     NoHealthyTargets,
     GatewayOverloaded,
+    GatewayResourceExhausted,
     TargetDnsFailure,
     TargetConnectionRefused,
     TargetHostUnreachable,

@@ -27,6 +27,7 @@ impl Cause {
             Self::NoRegisteredTargets => "No upstream servers are registered",
             Self::NoHealthyTargets => "No healthy upstream servers",
             Self::GatewayOverloaded => "The gateway is at capacity",
+            Self::GatewayResourceExhausted => "The gateway ran out of local resources",
             Self::TargetDnsFailure => "The upstream host name did not resolve",
             Self::TargetConnectionRefused => "The upstream server refused the connection",
             Self::TargetHostUnreachable => "The upstream server is unreachable",
@@ -87,6 +88,17 @@ impl Cause {
                 "The gateway's connection or pending-request limit was reached. Add targets or \
                 gateway capacity, and look for slow targets holding requests \
                 (waygate_target_response_time_seconds)."
+            }
+            Self::GatewayResourceExhausted => {
+                "The gateway's own host ran out of a resource it needs to open a connection: file \
+                descriptors (EMFILE: the process's RLIMIT_NOFILE; ENFILE: the system's fs.file-max), socket \
+                buffers or kernel memory (ENOBUFS, ENOMEM), or ephemeral ports (EADDRNOTAVAIL: every local \
+                port towards that target address is in use, common behind NAT or with many targets). The \
+                target is not blamed: it is not marked unhealthy and not counted in \
+                waygate_target_connection_errors_total. The system log names the errno once a second with a \
+                count. Raise the limit (LimitNOFILE= in the systemd unit, `ulimit -n`, fs.file-max), widen \
+                net.ipv4.ip_local_port_range or add source addresses, and look for what holds the \
+                descriptors: slow or non-reading clients, or a pool kept too large (pool_idle_timeout)."
             }
             Self::TargetDnsFailure => {
                 "The target's host name did not resolve, or the resolver timed out \

@@ -18,6 +18,7 @@ const PINS: &[Pin] = &[
     (Cause::NoRegisteredTargets, "NoRegisteredTargets", Phase::Select, Some(503), Some(503), Some("destination_unavailable"), "flow.NoActiveTargets", None),
     (Cause::NoHealthyTargets, "NoHealthyTargets", Phase::Select, Some(503), Some(503), Some("destination_unavailable"), "flow.NoActiveTargets", None),
     (Cause::GatewayOverloaded, "GatewayOverloaded", Phase::Select, Some(503), Some(503), Some("connection_limit_reached"), "flow.ServiceUnavailable", None),
+    (Cause::GatewayResourceExhausted, "GatewayResourceExhausted", Phase::Connect, Some(503), Some(503), Some("proxy_internal_error"), "flow.ServiceUnavailable", None),
     (Cause::TargetDnsFailure, "TargetDnsFailure", Phase::Dns, Some(502), Some(503), Some("dns_error"), "protocol.http.NoResolvedHost", Some("TARGET_CONNECT_HOST_NOT_REACHABLE")),
     (Cause::TargetConnectionRefused, "TargetConnectionRefused", Phase::Connect, Some(502), Some(503), Some("connection_refused"), "flow.ServiceUnavailable", None),
     (Cause::TargetHostUnreachable, "TargetHostUnreachable", Phase::Connect, Some(502), Some(503), Some("destination_ip_unroutable"), "flow.ServiceUnavailable", None),

@@ -3,7 +3,10 @@
 
 use std::io::ErrorKind;
 
-use waygate_faults::errno::{ECONNABORTED, ECONNREFUSED, ECONNRESET, EHOSTUNREACH, ENETUNREACH, EPIPE, ETIMEDOUT};
+use waygate_faults::errno::{
+    EADDRNOTAVAIL, ECONNABORTED, ECONNREFUSED, ECONNRESET, EHOSTUNREACH, EMFILE, ENETUNREACH, ENFILE, ENOBUFS, ENOMEM,
+    EPIPE, ETIMEDOUT,
+};
 use waygate_faults::{Cause, Evidence, HttpEvidence, LambdaEvidence, Phase, TlsEvidence, classify};
 
 fn ev(phase: Phase) -> Evidence {
@@ -74,8 +77,33 @@ fn connect_timeout() {
 #[test]
 fn connect_fallback_is_unreachable() {
     assert_eq!(classify(&ev(Phase::Connect)), Cause::TargetHostUnreachable);
-    assert_eq!(classify(&errno(Phase::Connect, 99)), Cause::TargetHostUnreachable, "EADDRNOTAVAIL");
+    assert_eq!(classify(&errno(Phase::Connect, ENETDOWN)), Cause::TargetHostUnreachable, "ENETDOWN");
     assert_eq!(classify(&kind(Phase::Connect, ErrorKind::AddrNotAvailable)), Cause::TargetHostUnreachable);
+}
+
+/// Linux's ENETDOWN: an unknown connect errno, so the fallback.
+const ENETDOWN: i32 = 100;
+
+/// The gateway's own host running out is never a target's fault, in whichever phase it shows.
+#[cfg(target_os = "linux")]
+#[test]
+fn local_exhaustion_names_the_gateway() {
+    for n in [EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL] {
+        for phase in [Phase::Dns, Phase::Connect, Phase::TlsHandshake, Phase::SendRequest, Phase::FunctionInvoke] {
+            assert_eq!(classify(&errno(phase, n)), Cause::GatewayResourceExhausted, "{phase} errno {n}");
+        }
+        let e = Evidence { io_kind: Some(ErrorKind::ConnectionRefused), ..errno(Phase::Connect, n) };
+        assert_eq!(classify(&e), Cause::GatewayResourceExhausted, "the errno beats the kind");
+        assert!(!classify(&e).is_target_connection_error());
+        // A status already sent, or a client gone, still wins: nothing more can be said to anyone.
+        let started = Evidence { response_started: true, ..errno(Phase::StreamBody, n) };
+        assert_eq!(classify(&started), Cause::TargetResponseIncomplete);
+        let gone = Evidence { client_closed: true, ..errno(Phase::Connect, n) };
+        assert_eq!(classify(&gone), Cause::ClientClosedRequest);
+    }
+    assert_eq!(waygate_faults::errno::name(EMFILE), Some("EMFILE"));
+    assert_eq!(waygate_faults::errno::name(EADDRNOTAVAIL), Some("EADDRNOTAVAIL"));
+    assert_eq!(waygate_faults::errno::name(12345), None);
 }
 
 #[cfg(target_os = "linux")]
@@ -255,7 +283,7 @@ fn every_non_decision_cause_is_reachable() {
             for k in kinds {
                 for h in https {
                     for t in &tlss {
-                        for l in lambdas {
+                        for (l, os_errno) in lambdas.into_iter().flat_map(|l| [(l, None), (l, Some(EMFILE))]) {
                             let e = Evidence {
                                 timed_out: flags & 1 != 0,
                                 reused: flags & 2 != 0,
@@ -266,6 +294,7 @@ fn every_non_decision_cause_is_reachable() {
                                 http: h,
                                 tls: t.clone(),
                                 lambda: l,
+                                os_errno,
                                 ..ev(phase)
                             };
                             seen.insert(classify(&e));

@@ -2,9 +2,12 @@
 //! and the connection's full snapshot and timings (FAULTS.md's example line), so that an operator reading the
 //! log at 3 a.m. needs no tcpdump. Retried attempts log at WARN; the attempt that fails the request at ERROR.
 
+use std::sync::LazyLock;
+
 use http::HeaderValue;
 use tracing::{Level, event};
-use waygate_faults::{Cause, HttpEvidence, Phase};
+use waygate_faults::{Cause, HttpEvidence, Phase, errno};
+use waygate_telemetry::Throttle;
 
 use crate::group::{InFlight, Target};
 use crate::upstream::AttemptFailure;
@@ -22,8 +25,14 @@ fn id(v: &HeaderValue) -> &str {
     v.to_str().unwrap_or("-")
 }
 
-/// What happened, in words, from the evidence (never the only place the facts are: the fields carry them).
+/// What happened, in words, from the evidence (never the only place the facts are: the fields carry them),
+/// naming every address of a host name that was tried.
 pub fn describe(f: &AttemptFailure) -> String {
+    let words = describe_failure(f);
+    if f.addresses.is_empty() { words } else { format!("{words}; addresses tried: {}", f.addresses_tried()) }
+}
+
+fn describe_failure(f: &AttemptFailure) -> String {
     let conn = f.conn.as_ref();
     if f.deregistered {
         return "the target was deregistered and its deregistration_delay elapsed with this request in flight"
@@ -66,8 +75,14 @@ fn http_words(http: HttpEvidence) -> &'static str {
     }
 }
 
+/// Local exhaustion fails every attempt while it lasts (a thousand a second under load): one line a second.
+static EXHAUSTED: LazyLock<Throttle> = LazyLock::new(Throttle::per_second);
+
 /// One failed attempt.
 pub fn attempt_failed(ctx: &AttemptCtx<'_>, cause: Cause, f: &AttemptFailure) {
+    if cause == Cause::GatewayResourceExhausted {
+        return exhausted(ctx, f);
+    }
     let last = ctx.attempt >= ctx.max_attempts;
     let message = describe(f);
     let attempt = format!("{}/{}", ctx.attempt, ctx.max_attempts);
@@ -89,6 +104,18 @@ pub fn attempt_failed(ctx: &AttemptCtx<'_>, cause: Cause, f: &AttemptFailure) {
         };
     }
     if last { emit!(Level::ERROR) } else { emit!(Level::WARN) }
+}
+
+/// The gateway's own host ran out of descriptors, memory, buffers or ports: at most one line a second, naming
+/// the errno and how many attempts failed this way since the previous line.
+fn exhausted(ctx: &AttemptCtx<'_>, f: &AttemptFailure) {
+    let Some(count) = EXHAUSTED.hit() else { return };
+    let errno = f.io.as_ref().and_then(std::io::Error::raw_os_error).and_then(errno::name).unwrap_or("-");
+    event!(target: "waygate::upstream", Level::ERROR, request_id = %id(ctx.request_id),
+        cause = %Cause::GatewayResourceExhausted.name(), phase = %f.phase.as_str(), errno = %errno, count,
+        target_group = %ctx.group, target = %ctx.target,
+        "the gateway's own host is out of resources ({}): {count} attempt(s) failed this way since the last such \
+        line; the target is not blamed", describe(f));
 }
 
 /// Who deregistered the target a request was cut from, and when (FAULTS.md: TargetDeregistered).

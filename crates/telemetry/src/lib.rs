@@ -40,6 +40,7 @@
 //! - `alb` / `json`: the two line formats; `writer` / `rotate`: the buffers, the thread, the files.
 //! - `metrics` / `labels`: the Prometheus registry with design/INTERFACE.md's names.
 //! - `alerts`: `[[alert]]` rules over the records, evaluated on a timer, with their webhooks.
+//! - `throttle`: one system-log line a second for failures that repeat, with their count.
 //!
 //! Dependencies: prometheus-client (the registry), flate2 (gzip files), tokio (a `watch` channel so
 //! `shutdown` can be awaited; the alert thread's runtime), serde/serde_json (JSON lines), tracing (write errors), rand (file-name and
@@ -59,6 +60,7 @@ mod observer;
 mod record;
 mod rotate;
 mod scan;
+mod throttle;
 mod timefmt;
 mod timing;
 mod writer;
@@ -75,6 +77,7 @@ pub use record::{
     new_conn_trace_id,
 };
 pub use rotate::NameParts;
+pub use throttle::Throttle;
 pub use timefmt::{file_stamp, iso8601, write_iso8601};
 pub use timing::{ProcessingTimes, Timings};
 pub use writer::{AccessLog, AccessLogConfig, AccessLogHandle, LogFormat, WriterSummary};

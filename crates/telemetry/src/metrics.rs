@@ -15,7 +15,7 @@
 //! - Additions to the contract: `waygate_target_stale_connections_total{target_group, target}` (pooled
 //!   connections discarded at checkout), `waygate_target_stream_errors_total{target_group, target, cause}` (a body cut
 //!   short or stalled after the target's status went out: not a gateway response, so otherwise only in the
-//!   access log) and `waygate_access_log_write_errors_total` (records lost to I/O errors).
+//!   access log) and `waygate_access_log_write_errors_total` (I/O errors, once each; the lines they lost are dropped).
 //!
 //! Cost per request: the four series an ordinary exchange touches (`requests`, `processed_bytes`,
 //! `target_responses`, `target_response_time`) come from a small per-thread cache of recently used series (a
@@ -61,9 +61,10 @@ fn response_time_histogram() -> Histogram {
 /// The two counters the access-log writer updates (shared with the registry).
 #[derive(Debug, Clone, Default)]
 pub struct AccessLogCounters {
-    /// `waygate_access_log_dropped_total`: records not logged because their thread's buffer was full or the log closed.
+    /// `waygate_access_log_dropped_total`: records not logged because their thread's buffer was full, the log was
+    /// closed, or an I/O error lost them (a full or read-only disk).
     pub dropped: Counter,
-    /// `waygate_access_log_write_errors_total`: records lost to file I/O errors.
+    /// `waygate_access_log_write_errors_total`: file I/O errors, each counted once however many lines it lost.
     pub write_errors: Counter,
 }
 
@@ -366,12 +367,12 @@ impl Metrics {
         let access_log = AccessLogCounters::default();
         r.register(
             "waygate_access_log_dropped",
-            "Access-log records dropped (buffer full or closed)",
+            "Access-log records dropped (buffer full, closed, or lost to a file I/O error)",
             access_log.dropped.clone(),
         );
         r.register(
             "waygate_access_log_write_errors",
-            "Access-log records lost to file write errors",
+            "Access-log file I/O errors (each once, however many records it lost)",
             access_log.write_errors.clone(),
         );
         let alerts = AlertCounters::default();

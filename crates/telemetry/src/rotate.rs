@@ -157,6 +157,18 @@ impl LogFile {
         Ok(self.final_path)
     }
 
+    /// After a failed write or flush, drops what the buffer still holds (the writer counted it lost) and keeps
+    /// the file for the next lines, so a full disk does not become a new file per failed batch. Plain files
+    /// only: a gzip stream that failed mid-member cannot be continued (returns false: start a new file).
+    pub(crate) fn discard_buffered(&mut self) -> bool {
+        let Sink::Plain(w) = &mut self.sink else { return false };
+        // A second descriptor on the same open file (same offset): the old writer and its buffer go, unwritten.
+        let Ok(file) = w.get_ref().try_clone() else { return false };
+        let old = std::mem::replace(w, BufWriter::with_capacity(64 * 1024, file));
+        drop(old.into_parts());
+        true
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

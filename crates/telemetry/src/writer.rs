@@ -9,9 +9,14 @@
 //! Shutdown drains: [`AccessLogHandle::close`] stops accepting (a `log` checks under its slot's lock, so every
 //! record accepted is in a slot when the writer collects them last), the thread writes everything collected,
 //! finishes the file (gzip trailer, rename) and exits; [`AccessLogHandle::shutdown`] does the same and waits for
-//! it. So N records logged before `close` are N lines on disk, or counted: dropped (slot full), or
-//! `waygate_access_log_write_errors_total` (I/O error, also reported through `tracing`, at most once per 10 s
-//! with a count of what was suppressed).
+//! it. So N records logged before `close` are N lines on disk, or counted in `waygate_access_log_dropped_total`
+//! (slot full, or lost to an I/O error).
+//!
+//! A full or read-only disk: each I/O error counts once in `waygate_access_log_write_errors_total` (not once per
+//! line) and is reported through `tracing` at most once per 10 s with a count; the lines it lost count as
+//! dropped. The writer keeps its file (a plain file's unwritten buffer is discarded, not the file) and retries
+//! after a back-off, 100 ms doubling to 5 s; lines collected meanwhile are dropped and counted without touching
+//! the disk. The first write that succeeds again logs the recovery with how many lines were lost.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
@@ -64,8 +69,10 @@ impl AccessLogConfig {
 pub struct WriterSummary {
     /// Lines written into files.
     pub lines: u64,
-    /// Records lost to I/O errors.
+    /// I/O errors (each counted once, whatever it cost).
     pub write_errors: u64,
+    /// Lines lost to I/O errors, or dropped while backing off after one.
+    pub lost: u64,
     /// Files completed, in order.
     pub files: Vec<PathBuf>,
 }
@@ -73,6 +80,11 @@ pub struct WriterSummary {
 /// How long the writer lets records accumulate between collections while traffic flows (bounded latency to
 /// disk).
 const BATCH_TICK: Duration = Duration::from_millis(10);
+
+/// The first wait after an I/O error before the disk is tried again, doubled on each further error.
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait: a disk that gets space back is written again within this.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// One thread's formatted lines, waiting for the writer.
 #[derive(Default)]
@@ -268,6 +280,11 @@ struct Writer {
     unflushed: u64,
     summary: WriterSummary,
     errors: ErrorReport,
+    /// After an I/O error: no write is tried before this instant.
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    /// Lines lost since the last successful write (for the recovery line).
+    lost_since_ok: u64,
 }
 
 impl Writer {
@@ -280,6 +297,9 @@ impl Writer {
             unflushed: 0,
             summary: WriterSummary::default(),
             errors: ErrorReport { last: None, suppressed: 0 },
+            retry_at: None,
+            backoff: MIN_BACKOFF,
+            lost_since_ok: 0,
         }
     }
 
@@ -349,17 +369,21 @@ impl Writer {
         }
     }
 
-    /// Writes the `count` lines in `spare` to the current file (opening one if needed).
+    /// Writes the `count` lines in `spare` to the current file (opening one if needed); while backing off after
+    /// an I/O error, drops them (counted) without touching the disk.
     fn write(&mut self, count: u64) {
+        if self.retry_at.is_some_and(|at| Instant::now() < at) {
+            self.lost(count);
+            return;
+        }
         self.rotate_if_due();
         if self.file.is_none() {
             let end = period_end(SystemTime::now(), self.config.rotation);
             match LogFile::create(&self.config.dir, &self.config.naming, end, self.config.gzip) {
                 Ok(f) => self.file = Some(f),
                 Err(e) => {
-                    self.lost(count);
-                    self.errors.report("create", &self.config.dir, count, &e);
-                    return;
+                    let dir = self.config.dir.clone();
+                    return self.failed("create", &dir, count, &e);
                 }
             }
         }
@@ -369,16 +393,13 @@ impl Writer {
                 self.unflushed += count;
                 self.summary.lines += count;
                 self.shared.lines.fetch_add(count, SeqCst);
+                self.recovered();
             }
             Err(e) => {
-                // What is buffered may or may not have reached the file: count it all as lost, and start a
-                // new file with the next lines.
+                // What is buffered may or may not have reached the file: count it all as lost.
                 let lost = self.unflushed + count;
                 let path = file.path().to_owned();
-                self.lost(lost);
-                self.errors.report("write", &path, lost, &e);
-                self.file = None;
-                self.unflushed = 0;
+                self.failed("write", &path, lost, &e);
             }
         }
     }
@@ -390,10 +411,7 @@ impl Writer {
             Ok(()) => {}
             Err(e) => {
                 let (lost, path) = (self.unflushed, file.path().to_owned());
-                self.lost(lost);
-                self.errors.report("flush", &path, lost, &e);
-                self.file = None;
-                self.unflushed = 0;
+                self.failed("flush", &path, lost, &e);
             }
         }
     }
@@ -405,15 +423,43 @@ impl Writer {
             Ok(done) => self.summary.files.push(done),
             Err(e) => {
                 let lost = self.unflushed;
-                self.lost(lost);
-                self.errors.report("finish", &path, lost, &e);
+                self.failed("finish", &path, lost, &e);
             }
         }
         self.unflushed = 0;
     }
 
+    /// One I/O error: counted once, `lost` lines dropped, the file kept when it can be, and the next try put
+    /// off by the back-off.
+    fn failed(&mut self, what: &str, path: &std::path::Path, lost: u64, err: &io::Error) {
+        self.summary.write_errors += 1;
+        self.shared.counters.write_errors.inc();
+        self.lost(lost);
+        self.errors.report(what, path, lost, err);
+        if let Some(file) = self.file.as_mut()
+            && !file.discard_buffered()
+        {
+            self.file = None;
+        }
+        self.unflushed = 0;
+        self.retry_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    /// A write went through: if it follows errors, say so once, with what was lost meanwhile.
+    fn recovered(&mut self) {
+        if self.retry_at.take().is_some() {
+            tracing::info!(target: "waygate::access_log", lost = self.lost_since_ok,
+                "access log writing again; {} line(s) lost while it could not", self.lost_since_ok);
+        }
+        self.backoff = MIN_BACKOFF;
+        self.lost_since_ok = 0;
+    }
+
+    /// Lines that will never reach the disk: `waygate_access_log_dropped_total`.
     fn lost(&mut self, n: u64) {
-        self.summary.write_errors += n;
-        self.shared.counters.write_errors.inc_by(n);
+        self.summary.lost += n;
+        self.lost_since_ok += n;
+        self.shared.counters.dropped.inc_by(n);
     }
 }

@@ -179,9 +179,97 @@ fn io_errors_are_counted_not_silent() {
     }
     log.close();
     let summary = join.join().unwrap();
-    assert_eq!(summary.write_errors, 3);
-    assert_eq!(counters.write_errors.get(), 3);
-    assert_eq!(summary.lines, 0);
+    // Lost lines are dropped lines; the errors count once each (one or more batches, never one per line more).
+    assert_eq!((summary.lost, counters.dropped.get(), summary.lines), (3, 3, 0));
+    assert!((1..=3).contains(&summary.write_errors), "{summary:?}");
+    assert_eq!(counters.write_errors.get(), summary.write_errors);
+}
+
+/// A full disk (a 256 KiB tmpfs filled up): the writer keeps its one file, counts the lost lines as dropped and
+/// each error once (far fewer than the lines), and writes again by itself when space returns.
+#[test]
+fn a_full_disk_keeps_the_file_counts_the_loss_and_recovers() {
+    let dir = TempDir::new("full-disk");
+    fs::create_dir_all(&dir.0).unwrap();
+    let Some(_mount) = Tmpfs::mount(&dir.0, "256k") else { return };
+    let logs = dir.0.join("logs");
+    let config = AccessLogConfig::new(&logs, LogFormat::Alb, NameParts::new("waygate", "node-1"));
+    let counters = AccessLogCounters::default();
+    let (log, join) = AccessLog::start(config, counters.clone()).unwrap();
+    assert!(log.log(&record(0)));
+    poll(|| log.lines_written() == 1 && read_lines(&logs).len() == 1, "the first line on disk");
+    // Fill what is left of the tmpfs.
+    let filler = dir.0.join("filler");
+    let mut f = fs::File::create(&filler).unwrap();
+    let chunk = vec![0u8; 4096];
+    while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    drop(f);
+
+    const N: usize = 5_000;
+    let started = Instant::now();
+    for i in 1..=N {
+        assert!(log.log(&record(i)));
+        if i % 500 == 0 {
+            std::thread::sleep(Duration::from_millis(20)); // spread the lines over many batches
+        }
+    }
+    poll(|| counters.dropped.get() == N as u64, "every line of the full disk counted as dropped");
+    let errors = counters.write_errors.get();
+    let elapsed = started.elapsed().as_secs_f64();
+    // Back-off from 100 ms doubling: a handful of tries, whatever the number of lines or batches.
+    assert!(errors >= 1 && (errors as f64) <= 2.0 + elapsed * 10.0, "{errors} errors in {elapsed} s for {N} lines");
+    assert_eq!(fs::read_dir(&logs).unwrap().count(), 1, "no new file per failed batch");
+
+    // Space again: the next lines reach the same file, without anyone's help.
+    fs::remove_file(&filler).unwrap();
+    poll(
+        || {
+            log.log(&record(N + 1));
+            read_lines(&logs).iter().any(|l| l.contains(&format!("{:024x}", N + 1)))
+        },
+        "lines written again after space returned",
+    );
+    assert_eq!(fs::read_dir(&logs).unwrap().count(), 1);
+    log.close();
+    let summary = join.join().unwrap();
+    assert_eq!(summary.write_errors, counters.write_errors.get());
+}
+
+/// Polls `done` every 10 ms until it holds, failing after the common deadline.
+fn poll(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10)); // polling interval, bounded by the deadline
+    }
+}
+
+/// A tmpfs of `size` mounted on `dir` (root only), unmounted on drop. Without root, says why and returns None
+/// (a failure under WAYGATE_TEST_REQUIRE_ALL, which `.ci/run` sets as root).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output();
+        match status {
+            Ok(out) if out.status.success() => Some(Self(dir.to_owned())),
+            other => {
+                let reason = format!("mounting a tmpfs needs root: {other:?}");
+                assert!(std::env::var_os("WAYGATE_TEST_REQUIRE_ALL").is_none(), "cannot run: {reason}");
+                println!("SKIPPED a_full_disk_keeps_the_file_counts_the_loss_and_recovers: {reason}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
 }
 
 #[test]

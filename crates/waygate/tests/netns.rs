@@ -81,3 +81,61 @@ fn unresolvable_target_is_target_dns_failure() {
     let line = gw.wait_line(&["cause=TargetDnsFailure"]);
     assert!(line.contains("phase=dns") && line.contains("no-such-host.invalid"), "{line}");
 }
+
+/// A target named `localhost:PORT` where localhost resolves to `::1` first (the namespace's /etc/hosts, which
+/// `ip netns exec` mounts over the host's) and the target listens on 127.0.0.1 only: `::1` refuses, the next
+/// address answers (RFC 8305). With nothing listening at all, the log line names both addresses tried.
+#[test]
+fn a_host_name_target_tries_every_address() {
+    if cannot_run("a_host_name_target_tries_every_address", NETNS, &["ip", "curl"]) {
+        return;
+    }
+    let ns = Netns::create("eyeballs").expect("create network namespace");
+    std::fs::create_dir_all(format!("/etc/netns/{}", ns.0)).unwrap();
+    std::fs::write(format!("/etc/netns/{}/hosts", ns.0), "::1 localhost\n127.0.0.1 localhost\n").unwrap();
+    let resolved = ns.exec(&["getent", "ahosts", "localhost"]);
+    let resolved = String::from_utf8_lossy(&resolved.stdout);
+    assert!(resolved.starts_with("::1"), "localhost must resolve to ::1 first in the namespace:\n{resolved}");
+
+    // The target: another gateway answering a fixed response, on 127.0.0.1 only.
+    let dir = tempdir("eyeballs");
+    let target_config = dir.join("target.toml");
+    std::fs::write(
+        &target_config,
+        "[admin]\nbind = \"127.0.0.1:0\"\n[[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\n\
+         default_fixed_response = { status = 200, body = \"from 127.0.0.1\", content_type = \"text/plain\" }\n",
+    )
+    .unwrap();
+    let target = Proc::start_in_netns(&ns.0, &target_config);
+    let port = target.listener("public").port();
+    // A port where nothing listens on either family.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = dir.join("waygate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nbind = \"127.0.0.1:0\"\n[[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\n\
+             default_target_group = \"app\"\n[[listener.rule]]\npriority = 1\npath = \"/closed\"\n\
+             target_group = \"closed\"\n[[target_group]]\nname = \"app\"\nretries = 0\n\
+             targets = [\"localhost:{port}\"]\n[[target_group]]\nname = \"closed\"\nretries = 0\n\
+             targets = [\"localhost:{closed}\"]\n"
+        ),
+    )
+    .unwrap();
+    let gw = Proc::start_in_netns(&ns.0, &config);
+    let addr = gw.listener("public");
+    let out = ns.exec(&["curl", "-s", "-i", "-m", "20", &format!("http://{addr}/")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("HTTP/1.1 200") && text.ends_with("from 127.0.0.1"), "{text}\n{}", gw.log());
+
+    let out = ns.exec(&["curl", "-s", "-D", "-", "-o", "/dev/null", "-m", "20", &format!("http://{addr}/closed")]);
+    let head = String::from_utf8_lossy(&out.stdout);
+    assert!(head.starts_with("HTTP/1.1 502") && head.contains("details=\"TargetConnectionRefused\""), "{head}");
+    let line = gw.wait_line(&["cause=TargetConnectionRefused", "addresses tried"]);
+    for tried in [format!("[::1]:{closed}"), format!("127.0.0.1:{closed}")] {
+        assert!(line.contains(&tried), "{tried} not named in: {line}");
+    }
+}

@@ -1,13 +1,14 @@
 //! Active health checks (ALB §6): one task per target group checks every target each `interval` (with ±10%
 //! jitter so fleets do not synchronise), over the same connector the data plane uses, so a check behaves like a
-//! request would. HTTP and HTTPS checks send `GET path` with `User-Agent: waygate-healthcheck/1` and compare the
+//! request would. A check the gateway's own host fails (GatewayResourceExhausted) is no verdict on the target
+//! ([`state`]); it is logged once a second with a count. HTTP and HTTPS checks send `GET path` with `User-Agent: waygate-healthcheck/1` and compare the
 //! status with the matcher; TCP checks only connect. A failed check is named by the fault catalogue (a refused
 //! check says TargetConnectionRefused). Checkers belong to one runtime snapshot and stop when it is replaced;
 //! health state lives on the target, so a reload keeps it.
 
 pub mod state;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use http::{Request, header};
@@ -16,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 use waygate_config::{HealthCheck, HealthProtocol, TargetProtocol};
 use waygate_faults::{Cause, Phase};
-use waygate_telemetry::Metrics;
+use waygate_telemetry::{Metrics, Throttle};
 
 use crate::group::{Group, Target};
 use crate::runtime::Runtime;
@@ -48,6 +49,9 @@ async fn run(group: Arc<Group>, metrics: Arc<Metrics>, mut stop: watch::Receiver
         let checks = group.targets.iter().map(|t| check(t, &hc, https_fallback.as_ref()));
         let outcomes = futures_util::future::join_all(checks).await;
         for (target, outcome) in group.targets.iter().zip(outcomes) {
+            if !outcome.judges_target() {
+                skipped(&group, target, outcome);
+            }
             if let Some(t) = target.health.record(outcome, hc.healthy_threshold, hc.unhealthy_threshold) {
                 log_transition(&group, target, &t, "health-check");
             }
@@ -66,9 +70,19 @@ async fn run(group: Arc<Group>, metrics: Arc<Metrics>, mut stop: watch::Receiver
     }
 }
 
+/// Checks skipped because the gateway's own host failed them, every group and target together: one line a second.
+static SKIPPED: LazyLock<Throttle> = LazyLock::new(Throttle::per_second);
+
+fn skipped(group: &Group, target: &Target, outcome: Outcome) {
+    let Some(count) = SKIPPED.hit() else { return };
+    tracing::warn!(target: "waygate::health", target_group = %group.config.name, target_addr = %target.authority,
+        count, "health check skipped, no verdict on the target: {outcome:?}; {count} check(s) skipped this way since \
+        the last such line");
+}
+
 /// Passive health: a request's connect-phase failure (refused, unreachable, connect or TLS failure) counts
 /// towards taking the target out before the next active check. Only where active checks run, since they are
-/// what brings a target back.
+/// what brings a target back. The gateway's own exhaustion is neither kind, so it never counts.
 pub fn observe_failure(group: &Group, target: &Target, cause: Cause) {
     let hc = &group.config.health_check;
     let unreachable = cause.is_target_connection_error() || cause.is_target_tls_error();

@@ -1,12 +1,17 @@
 //! A target's health as ALB models it: `initial` until the first verdict, then `healthy` or `unhealthy` after
 //! `healthy_threshold` / `unhealthy_threshold` consecutive results, each with ALB's reason code. The last
 //! failure's cause (from the fault catalogue) is kept, so "unhealthy" always says why.
+//!
+//! A check or request that failed for the gateway's own reasons (GatewayResourceExhausted: out of descriptors,
+//! memory or ports) says nothing about the target: it is counted as skipped, and neither breaks a passing
+//! streak nor adds to a failing one. Otherwise a gateway out of descriptors would mark every healthy target
+//! unhealthy and keep them out for minutes after the descriptors came back.
 
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use waygate_faults::Cause;
+use waygate_faults::{Cause, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -37,6 +42,16 @@ pub enum Outcome {
     Failed(Cause),
 }
 
+impl Outcome {
+    /// A verdict on the target: anything but a failure the gateway's own host caused.
+    pub fn judges_target(self) -> bool {
+        match self {
+            Outcome::Passed | Outcome::Mismatch(_) => true,
+            Outcome::TimedOut(cause) | Outcome::Failed(cause) => cause.source() != Source::Gateway,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Streak {
     passed: u32,
@@ -54,6 +69,8 @@ pub struct Health {
     passive_failed: AtomicU32,
     /// When it last became healthy (ms after [`epoch`], 0: never): the start of its slow-start ramp.
     healthy_since_ms: AtomicU64,
+    /// Checks that said nothing about the target (the gateway's own host failed them).
+    skipped: AtomicU64,
 }
 
 /// A process-wide origin for the millisecond stamps above.
@@ -78,6 +95,7 @@ impl Default for Health {
             streak: Mutex::new(Streak::default()),
             passive_failed: AtomicU32::new(0),
             healthy_since_ms: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
         }
     }
 }
@@ -127,8 +145,13 @@ impl Health {
         );
     }
 
-    /// Records one check; returns the transition it caused, if any.
+    /// Records one check; returns the transition it caused, if any. A check the gateway's own host failed
+    /// is only counted in [`Health::skipped_checks`].
     pub fn record(&self, outcome: Outcome, healthy_threshold: u32, unhealthy_threshold: u32) -> Option<Transition> {
+        if !outcome.judges_target() {
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
         let mut streak = crate::lock(&self.streak);
         streak.last = Some(outcome);
         if outcome == Outcome::Passed {
@@ -169,6 +192,11 @@ impl Health {
     pub fn last(&self) -> Option<Outcome> {
         crate::lock(&self.streak).last
     }
+
+    /// How many checks the gateway's own host failed (no verdict on the target).
+    pub fn skipped_checks(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
 }
 
 impl Health {
@@ -177,6 +205,9 @@ impl Health {
     /// (like HAProxy's `observe layer4` or Envoy's outlier detection); active checks bring it back. Returns the
     /// transition when this failure ejected it.
     pub fn passive_failure(&self, cause: Cause, threshold: u32) -> Option<Transition> {
+        if !Outcome::Failed(cause).judges_target() {
+            return None;
+        }
         let failed = self.passive_failed.fetch_add(1, Ordering::Relaxed) + 1;
         if failed < threshold || self.state() == State::Unhealthy {
             return None;
@@ -222,5 +253,22 @@ mod tests {
         h.record(Outcome::Passed, 2, 2);
         assert_eq!(h.state(), State::Unhealthy, "one pass is not enough");
         assert_eq!(h.record(Outcome::Passed, 2, 2).map(|t| t.to), Some(State::Healthy));
+    }
+
+    #[test]
+    fn the_gateways_own_failures_judge_no_target() {
+        let h = Health::default();
+        h.record(Outcome::Passed, 2, 2);
+        h.record(Outcome::Passed, 2, 2);
+        let exhausted = Outcome::Failed(Cause::GatewayResourceExhausted);
+        for _ in 0..10 {
+            assert_eq!(h.record(exhausted, 2, 2), None);
+            assert_eq!(h.passive_failure(Cause::GatewayResourceExhausted, 1), None);
+        }
+        assert_eq!((h.state(), h.skipped_checks()), (State::Healthy, 10));
+        assert_eq!(h.last(), Some(Outcome::Passed), "the last verdict stays the target's own");
+        // Skips do not join a failing streak either: one real failure after them is one, not eleven.
+        assert_eq!(h.record(Outcome::Failed(Cause::TargetConnectionRefused), 2, 2), None);
+        assert_eq!(h.state(), State::Healthy);
     }
 }

@@ -1,0 +1,100 @@
+//! The admin listener's accept loop and connection limits: the endpoints an operator needs during an incident
+//! must survive the incident. A client that opens connections and sends nothing (or a head one byte at a
+//! time) is closed after [`Limits::header_timeout`]; at most [`Limits::max_connections`] are served at once,
+//! and a connection beyond them is closed at once rather than queued; an accept error (EMFILE when the data
+//! plane took every descriptor) backs off instead of spinning a core, and is logged once a second per errno
+//! with a count, never once per failure.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use waygate_telemetry::Throttle;
+
+use crate::AdminState;
+use crate::reply::Reply;
+
+/// How much the admin listener takes from its clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A request head must arrive whole within this (ALB's and nginx's client header timeouts are 60 s; an
+    /// admin request is tiny, so 10 s is generous for any real client).
+    pub header_timeout: Duration,
+    /// Connections served at once; dashboards, scrapers and a CLI need a handful.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { header_timeout: Duration::from_secs(10), max_connections: 64 }
+    }
+}
+
+/// The first back-off after an accept error, doubled on each further error up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Serves `listener` until `stop` flips.
+pub async fn serve<H, F>(
+    listener: TcpListener,
+    state: Arc<AdminState>,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+    handle: H,
+) where
+    H: Fn(Arc<AdminState>, SocketAddr, http::Request<hyper::body::Incoming>) -> F + Copy + Send + 'static,
+    F: Future<Output = Result<Reply, Infallible>> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let over_cap = Throttle::per_second();
+    let mut errors: HashMap<Option<i32>, Throttle> = HashMap::new();
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = stop.changed() => return,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(conn) => {
+                backoff = MIN_BACKOFF;
+                conn
+            }
+            Err(e) => {
+                // One line a second per error class (errno), with how many it stands for.
+                let class = e.raw_os_error();
+                if let Some(count) = errors.entry(class).or_insert_with(Throttle::per_second).hit() {
+                    tracing::warn!(target: "waygate::admin", error = %e, count, backoff_ms = backoff.as_millis() as u64,
+                        "admin accept failed; backing off");
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            if let Some(count) = over_cap.hit() {
+                tracing::warn!(target: "waygate::admin", peer = %peer, count, max = limits.max_connections,
+                    "admin connection limit reached; closing new connections");
+            }
+            drop(tcp);
+            continue;
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| handle(state.clone(), peer, req));
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+            let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
+            drop(permit);
+        });
+    }
+}
