@@ -12,6 +12,7 @@ pub mod decode;
 pub mod flow;
 pub mod reader;
 pub mod report;
+pub mod resync;
 pub mod term;
 pub mod tls;
 
