@@ -13,6 +13,7 @@ pub mod flow;
 pub mod reader;
 pub mod report;
 pub mod resync;
+pub mod rules;
 pub mod term;
 pub mod tls;
 
