@@ -201,7 +201,8 @@ fn pump(file: u32, reader: &mut dyn Read, initial: &[u8], tx: &SyncSender<Chunk>
         let cut = if eof {
             filled
         } else {
-            match memrchr(b'\n', &buf[..filled]) {
+            // Lines end in LF or CRLF; a file of old Mac line ends has only CR.
+            match memrchr(b'\n', &buf[..filled]).or_else(|| memrchr(b'\r', &buf[..filled])) {
                 Some(p) => p + 1,
                 // No newline in the whole buffer: keep growing it up to MAX_LINE, then cut the line.
                 None if error.is_none() && filled < MAX_LINE => 0,
