@@ -98,6 +98,8 @@ pub enum Malformed {
     InvalidJson,
     /// A JSON object without a required key.
     MissingField(&'static str),
+    /// A log of another kind, recognised but not analysed (its name).
+    OtherLog(&'static str),
 }
 
 impl fmt::Display for Malformed {
@@ -109,15 +111,23 @@ impl fmt::Display for Malformed {
             Self::BadStatus => f.write_str("status code is not a number"),
             Self::InvalidJson => f.write_str("invalid JSON object"),
             Self::MissingField(k) => write!(f, "JSON object without `{k}`"),
+            Self::OtherLog(k) => write!(f, "{k} line: recognised, not analysed (not an HTTP request log)"),
         }
     }
 }
 
 /// Parses one line (without its newline) in any supported format: a line starting with `{` is waygate's
-/// JSON format, anything else AWS's (and waygate's) ALB format.
+/// JSON format, one starting with a digit a Classic ELB access line (or an ALB connection log line,
+/// recognised), `tls 2.0 ` an NLB access line (recognised), anything else AWS's (and waygate's) ALB format.
 pub fn parse_line(line: &[u8]) -> Result<Record<'_>, Malformed> {
+    use crate::classic::{Kind, kind, parse_classic_line};
     match line.iter().position(|b| !b.is_ascii_whitespace()) {
         Some(i) if line[i] == b'{' => crate::json::parse_json_line(&line[i..]),
+        Some(i) if line[i].is_ascii_digit() => match kind(&line[i..]) {
+            Kind::ClassicElb => parse_classic_line(&line[i..]),
+            Kind::AlbConnection => Err(Malformed::OtherLog("an ALB connection log")),
+        },
+        Some(i) if line[i..].starts_with(b"tls 2.0 ") => Err(Malformed::OtherLog("an NLB access log")),
         _ => crate::alb::parse_alb_line(line),
     }
 }

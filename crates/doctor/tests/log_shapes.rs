@@ -93,3 +93,41 @@ fn every_line_ending_style() {
         assert_eq!((r.lines, r.requests, r.malformed.count), (10, 10, 0), "{sep:?}");
     }
 }
+
+/// Classic ELB lines (AWS's documented example, and a 503 with no backend) are parsed, not malformed: the
+/// 503 is counted as the load balancer's, a backend's own 500 as the target's (was "time is not an ISO 8601
+/// timestamp" for all, and the 503 lost). NLB and ALB connection-log lines sitting in the same AWSLogs tree
+/// are named for what they are.
+#[test]
+fn classic_elb_nlb_and_connection_log_lines() {
+    let ok = r#"2015-05-13T23:39:43.945958Z my-loadbalancer 192.168.131.39:2817 10.0.0.1:80 0.000073 0.001048 0.000057 200 200 0 29 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.38.0" - -"#;
+    let no_backend = r#"2015-05-13T23:39:44.945958Z my-loadbalancer 192.168.131.39:2818 - -1 -1 -1 503 0 0 0 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.38.0" - -"#;
+    let backend_500 = r#"2015-05-13T23:39:45.945958Z my-loadbalancer 192.168.131.39:2819 10.0.0.2:80 0.000073 0.101048 0.000057 500 500 0 29 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.38.0" - -"#;
+    let r = report(&[ok, no_backend, backend_500].join("\n"));
+    assert_eq!((r.requests, r.malformed.count), (3, 0), "{:?}", r.malformed.examples);
+    assert_eq!(r.elb_5xx.get("503"), Some(&1));
+    assert_eq!(r.target_5xx.get("500"), Some(&1));
+    let mut got = causes(&r);
+    got.sort();
+    assert_eq!(
+        got,
+        [("TargetResponded5xx".to_owned(), "target", 1), ("Unexplained503".to_owned(), "load_balancer", 1)]
+    );
+
+    let nlb = "tls 2.0 2018-12-20T02:59:40 net/my-network-loadbalancer/c6e77e28c25b2234 g3d4b5e8bb8464cd \
+               72.21.218.154:51341 172.100.100.185:443 5 2 98 246 - \
+               arn:aws:acm:us-east-2:671290407336:certificate/2a108f19-aded-46b0-8493-c63eb1ef4a99 - \
+               ECDHE-RSA-AES128-SHA tlsv12 - my-network-loadbalancer-c6e77e28c25b2234.elb.us-east-2.amazonaws.com \
+               - - - 2018-12-20T02:59:30";
+    let conn = "2023-10-26T18:44:03.562345Z 192.0.2.1 52120 443 TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 4 - - - \
+                Success TID_1234";
+    let r = analyze_bytes([nlb, conn].join("\n").as_bytes(), &Options { max_examples: 10, ..Options::default() });
+    let reasons: Vec<&str> = r.malformed.examples.iter().map(|e| e.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "an NLB access log line: recognised, not analysed (not an HTTP request log)",
+            "an ALB connection log line: recognised, not analysed (not an HTTP request log)"
+        ]
+    );
+}
