@@ -303,8 +303,11 @@ impl Acc {
         let filtering = !filter.is_empty();
         let mut pos = 0;
         let mut local = 0u64;
+        // LF and CRLF end lines; a chunk with no LF but a CR is of CR-only line ends (the reader cuts such a
+        // file at a CR). The first LF is found within the first line, so the check costs nothing.
+        let sep = if memchr(b'\n', data).is_none() && memchr(b'\r', data).is_some() { b'\r' } else { b'\n' };
         while pos < data.len() {
-            let end = memchr(b'\n', &data[pos..]).map_or(data.len(), |k| pos + k);
+            let end = memchr(sep, &data[pos..]).map_or(data.len(), |k| pos + k);
             let mut line = &data[pos..end];
             pos = end + 1;
             local += 1;

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use memchr::memchr;
 
-use crate::record::{Malformed, Record, parse_seconds, parse_status};
+use crate::record::{Malformed, Record, normalise_target, parse_seconds, parse_status};
 use crate::time::parse_timestamp;
 
 /// The number of fields AWS documents today (type .. conn_trace_id).
@@ -57,6 +57,7 @@ pub(crate) mod idx {
     pub const TARGET_STATUS: usize = 9;
     pub const TARGET_GROUP: usize = 16;
     pub const REQUEST_CREATION: usize = 21;
+    pub const ACTIONS: usize = 22;
     pub const ERROR_REASON: usize = 24;
 }
 
@@ -203,11 +204,12 @@ pub fn record_from_fields<'a>(f: &AlbFields<'a>) -> Result<Record<'a>, Malformed
         time,
         elb_status,
         target_status,
-        target: Cow::Borrowed(dash_empty(f.fields[idx::TARGET])),
+        target: normalise_target(Cow::Borrowed(dash_empty(f.fields[idx::TARGET]))),
         processing,
         target_group: Cow::Borrowed(dash_empty(f.field_or_dash(idx::TARGET_GROUP))),
         request_creation_time: parse_timestamp(f.field_or_dash(idx::REQUEST_CREATION)),
         error_reason: Cow::Borrowed(dash_empty(f.field_or_dash(idx::ERROR_REASON))),
+        actions: Cow::Borrowed(dash_empty(f.field_or_dash(idx::ACTIONS))),
     })
 }
 

@@ -10,6 +10,12 @@
 //!   - `TargetConnectTimeout`: 504, target status `-`, `time - request_creation_time` within
 //!     [`CONNECT_TIMEOUT_WINDOW`] (ALB's fixed 10 s connect timeout),
 //!   - `TargetResponseTimeout`: the other 504s with target status `-` (silent until the idle timeout),
+//!   - `TargetClosedConnection`: 502, target status `-`, `target_processing_time` >= 0 and
+//!     `response_processing_time` -1: the target closed (FIN or RST) with the request outstanding, after the
+//!     request was sent (AWS's own example: `0.001 4.205 -1`), the most common real ALB 502,
+//!   - `ListenerFixedResponse`, `ListenerRedirect`, `AuthenticateFailed`, `WafBlocked`: `actions_executed`
+//!     says a listener rule answered without forwarding (a fixed-response, a redirect, an authenticate or a
+//!     WAF action): configuration, not a target,
 //!   - `TargetResponded5xx`: the target's own 5xx (not a gateway error, but where a 5xx came from),
 //!   - `Unexplained<status>` (e.g. `Unexplained503`): any other load-balancer 5xx without an `error_reason`.
 
@@ -48,6 +54,16 @@ pub enum Inferred {
     TargetConnectTimeout,
     /// Any other 504 with target `-`.
     TargetResponseTimeout,
+    /// 502, target `-`, target processing time >= 0, response processing time -1.
+    TargetClosedConnection,
+    /// A listener rule's fixed-response action produced the 5xx.
+    ListenerFixedResponse,
+    /// A listener rule's redirect action produced the 5xx.
+    ListenerRedirect,
+    /// An authenticate action ran and nothing was forwarded.
+    AuthenticateFailed,
+    /// AWS WAF ran and nothing was forwarded.
+    WafBlocked,
     /// A 5xx the target generated itself.
     TargetResponded5xx,
     /// A load-balancer 5xx without `error_reason` that matches no rule (the status).
@@ -61,6 +77,11 @@ impl Inferred {
             Self::TargetConnectionFailed => "TargetConnectionFailed".into(),
             Self::TargetConnectTimeout => "TargetConnectTimeout".into(),
             Self::TargetResponseTimeout => "TargetResponseTimeout".into(),
+            Self::TargetClosedConnection => "TargetClosedConnection".into(),
+            Self::ListenerFixedResponse => "ListenerFixedResponse".into(),
+            Self::ListenerRedirect => "ListenerRedirect".into(),
+            Self::AuthenticateFailed => "AuthenticateFailed".into(),
+            Self::WafBlocked => "WafBlocked".into(),
             Self::TargetResponded5xx => "TargetResponded5xx".into(),
             Self::Unexplained(s) => format!("Unexplained{s}"),
         }
@@ -72,6 +93,13 @@ impl Inferred {
             Self::TargetConnectionFailed => "502, target_status_code -, processing times -1 -1 -1",
             Self::TargetConnectTimeout => "504, target_status_code -, time - request_creation_time about 10 s",
             Self::TargetResponseTimeout => "504, target_status_code -, not at the 10 s connect timeout",
+            Self::TargetClosedConnection => {
+                "502, target_status_code -, target_processing_time >= 0, response_processing_time -1"
+            }
+            Self::ListenerFixedResponse => "actions_executed includes fixed-response",
+            Self::ListenerRedirect => "actions_executed includes redirect",
+            Self::AuthenticateFailed => "actions_executed includes authenticate, not forward",
+            Self::WafBlocked => "actions_executed includes waf, not forward",
             Self::TargetResponded5xx => "elb_status_code = target_status_code (the target's own response)",
             Self::Unexplained(_) => "load-balancer 5xx without error_reason matching no other rule",
         }
@@ -100,6 +128,27 @@ pub fn source_of(r: &Record<'_>) -> Source {
     if r.target_status == Some(r.elb_status) { Source::Target } else { Source::LoadBalancer }
 }
 
+/// A listener rule that answered itself, by `actions_executed`: the load balancer's response is the rule's,
+/// not a target's (a fixed-response 503 is not "no registered targets").
+fn listener_action(r: &Record<'_>) -> Option<Inferred> {
+    if r.actions.is_empty() || r.target_status.is_some() {
+        return None;
+    }
+    if r.executed(b"fixed-response") {
+        Some(Inferred::ListenerFixedResponse)
+    } else if r.executed(b"redirect") {
+        Some(Inferred::ListenerRedirect)
+    } else if r.executed(b"forward") {
+        None
+    } else if r.executed(b"authenticate") {
+        Some(Inferred::AuthenticateFailed)
+    } else if r.executed(b"waf") {
+        Some(Inferred::WafBlocked)
+    } else {
+        None
+    }
+}
+
 /// Attributes one record.
 #[inline]
 pub fn attribute<'r>(r: &'r Record<'_>) -> Option<Outcome<'r>> {
@@ -110,8 +159,12 @@ pub fn attribute<'r>(r: &'r Record<'_>) -> Option<Outcome<'r>> {
     if !(500..600).contains(&r.elb_status) {
         return None;
     }
+    if let Some(action) = listener_action(r) {
+        return Some(Outcome { source, cause: CauseRef::Inferred(action) });
+    }
     let inferred = match (source, r.target_status, r.elb_status) {
         (Source::Target, _, _) => Inferred::TargetResponded5xx,
+        (_, None, 502) if r.target_closed_mid_request() => Inferred::TargetClosedConnection,
         (_, None, 502) if r.all_processing_failed() => Inferred::TargetConnectionFailed,
         (_, None, 504) => match r.duration() {
             Some(d) if (CONNECT_TIMEOUT_WINDOW.0..CONNECT_TIMEOUT_WINDOW.1).contains(&d) => {

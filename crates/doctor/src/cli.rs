@@ -93,7 +93,7 @@ fn options(args: &LogsArgs) -> Result<Options, String> {
         since: time("--since", &args.since)?,
         until: time("--until", &args.until)?,
         target_group: args.target_group.clone(),
-        target: args.target.clone(),
+        target: args.target.as_deref().map(crate::record::normalise_target_filter),
     };
     let audit = match &args.audit {
         Some(p) => parse_audit(&std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?),

@@ -168,13 +168,79 @@ pub(crate) fn read_file(
     let head = &head[..got];
     if head == [0x1f, 0x8b] {
         let mut gz = MultiGzDecoder::new(io::BufReader::with_capacity(256 << 10, head.chain(counting)));
-        pump(file, &mut gz, &[], tx, pool)
+        pump(file, &mut gz, &[], tx, pool, GZIP_HOLD)
     } else {
-        pump(file, &mut counting, head, tx, pool)
+        pump(file, &mut counting, head, tx, pool, 0)
     }
 }
 
-fn pump(file: u32, reader: &mut dyn Read, initial: &[u8], tx: &SyncSender<Chunk>, pool: &BufPool) -> ReadEnd {
+/// Decompressed bytes of a gzip file held back until the stream's checksum is verified: a corrupt member
+/// yields garbage before its error (statuses like 577, targets like `0.000`), and none of it may be
+/// counted. An ALB log file (five minutes of one node) is one member well under this; past it, chunks are
+/// released as read and only the lines after the error are left out.
+const GZIP_HOLD: usize = 64 << 20;
+
+/// Chunks a file into `tx`; with `hold` > 0, up to `hold` bytes of chunks wait for the end of the input
+/// and are dropped (never counted) if it ends in an error.
+fn pump(
+    file: u32,
+    reader: &mut dyn Read,
+    initial: &[u8],
+    tx: &SyncSender<Chunk>,
+    pool: &BufPool,
+    hold: usize,
+) -> ReadEnd {
+    let mut held: Vec<Chunk> = Vec::new();
+    let mut held_bytes = 0usize;
+    let (end, cut_short) = pump_held(file, reader, initial, pool, &mut |chunk| {
+        if hold == 0 {
+            return tx.send(chunk).is_ok();
+        }
+        held_bytes += chunk.len;
+        held.push(chunk);
+        if held_bytes > hold {
+            held_bytes = 0;
+            return held.drain(..).all(|c| tx.send(c).is_ok());
+        }
+        true
+    });
+    match end {
+        // A stream cut short (a truncated download) is valid up to the cut: its lines count.
+        ReadEnd::Done => send_all(held, tx),
+        ReadEnd::Failed(_) if cut_short => send_all(held, tx),
+        ReadEnd::Failed(e) if hold > 0 => {
+            let dropped = held.len();
+            held.into_iter().for_each(|c| pool.give(c.buf));
+            if dropped > 0 {
+                return ReadEnd::Failed(format!(
+                    "{e}: the gzip data is corrupt, and the lines decompressed before the error (up to {} MiB) are \
+                     not counted: they may be garbage",
+                    hold >> 20
+                ));
+            }
+            return ReadEnd::Failed(format!("{e}: the gzip data is corrupt"));
+        }
+        ReadEnd::Failed(_) => {}
+    }
+    end
+}
+
+/// Sends chunks in order until the receiver is gone.
+fn send_all(chunks: Vec<Chunk>, tx: &SyncSender<Chunk>) {
+    for c in chunks {
+        if tx.send(c).is_err() {
+            return;
+        }
+    }
+}
+
+fn pump_held(
+    file: u32,
+    reader: &mut dyn Read,
+    initial: &[u8],
+    pool: &BufPool,
+    send: &mut dyn FnMut(Chunk) -> bool,
+) -> (ReadEnd, bool) {
     let mut carry: Vec<u8> = initial.to_vec();
     let mut index = 0u32;
     loop {
@@ -201,7 +267,8 @@ fn pump(file: u32, reader: &mut dyn Read, initial: &[u8], tx: &SyncSender<Chunk>
         let cut = if eof {
             filled
         } else {
-            match memrchr(b'\n', &buf[..filled]) {
+            // Lines end in LF or CRLF; a file of old Mac line ends has only CR.
+            match memrchr(b'\n', &buf[..filled]).or_else(|| memrchr(b'\r', &buf[..filled])) {
                 Some(p) => p + 1,
                 // No newline in the whole buffer: keep growing it up to MAX_LINE, then cut the line.
                 None if error.is_none() && filled < MAX_LINE => 0,
@@ -213,18 +280,18 @@ fn pump(file: u32, reader: &mut dyn Read, initial: &[u8], tx: &SyncSender<Chunk>
             carry.extend_from_slice(&buf[cut..filled]);
         }
         if cut > 0 {
-            if tx.send(Chunk { file, index, buf, len: cut }).is_err() {
-                return ReadEnd::Done;
+            if !send(Chunk { file, index, buf, len: cut }) {
+                return (ReadEnd::Done, false);
             }
             index += 1;
         } else {
             pool.give(buf);
         }
         if let Some(e) = error {
-            return ReadEnd::Failed(e.to_string());
+            return (ReadEnd::Failed(e.to_string()), e.kind() == io::ErrorKind::UnexpectedEof);
         }
         if eof {
-            return ReadEnd::Done;
+            return (ReadEnd::Done, false);
         }
     }
 }

@@ -144,6 +144,8 @@ struct JsonLine<'a> {
     request_creation_time: Option<JVal<'a>>,
     #[serde(borrow)]
     error_reason: Option<JVal<'a>>,
+    #[serde(borrow)]
+    actions_executed: Option<JVal<'a>>,
 }
 
 fn text<'a>(v: &Option<JVal<'a>>) -> Option<Cow<'a, [u8]>> {
@@ -190,7 +192,7 @@ pub fn parse_json_line(line: &[u8]) -> Result<Record<'_>, Malformed> {
         time,
         elb_status,
         target_status,
-        target,
+        target: crate::record::normalise_target(target),
         processing: [
             secs(&j.request_processing_time),
             secs(&j.target_processing_time),
@@ -199,6 +201,7 @@ pub fn parse_json_line(line: &[u8]) -> Result<Record<'_>, Malformed> {
         target_group: text(&j.target_group_arn).unwrap_or(Cow::Borrowed(&[])),
         request_creation_time: j.request_creation_time.as_ref().and_then(JVal::timestamp),
         error_reason: text(&j.error_reason).unwrap_or(Cow::Borrowed(&[])),
+        actions: text(&j.actions_executed).unwrap_or(Cow::Borrowed(&[])),
     })
 }
 

@@ -68,6 +68,7 @@ pub mod analyze;
 pub mod attribution;
 pub mod audit;
 pub mod bundle;
+pub mod classic;
 pub mod html;
 pub mod input;
 pub mod json;

@@ -27,6 +27,8 @@ pub struct Record<'a> {
     pub request_creation_time: Option<Micros>,
     /// `error_reason` verbatim (ALB's codes, waygate's cause names), empty for `-` or missing.
     pub error_reason: Cow<'a, [u8]>,
+    /// `actions_executed` (`forward`, `fixed-response`, `waf,forward` ...), empty for `-` or missing.
+    pub actions: Cow<'a, [u8]>,
 }
 
 impl Record<'_> {
@@ -36,10 +38,49 @@ impl Record<'_> {
         self.processing.iter().all(|t| matches!(t, Some(v) if *v < 0))
     }
 
+    /// The target took the request (its processing time is known) and the response never started
+    /// (`response_processing_time` -1): the target closed the connection mid-request.
+    pub fn target_closed_mid_request(&self) -> bool {
+        matches!(self.processing[1], Some(t) if t >= 0) && matches!(self.processing[2], Some(t) if t < 0)
+    }
+
+    /// Whether `actions_executed` lists `action` (comma-separated names).
+    pub fn executed(&self, action: &[u8]) -> bool {
+        self.actions.split(|b| *b == b',').any(|a| a == action)
+    }
+
     /// Time from the request's arrival to the response (`time - request_creation_time`), when both are known.
     pub fn duration(&self) -> Option<Micros> {
         self.request_creation_time.map(|c| self.time - c).filter(|d| *d >= 0)
     }
+}
+
+/// A target as reports show it and filters match it: `ip:port` for IPv4, `[v6]:port` for IPv6 in its
+/// canonical (RFC 5952) spelling. AWS writes IPv6 targets unbracketed (`2001:db8::1:80`, the port after the
+/// last colon); waygate brackets them. Only IPv6 targets are rewritten, so the IPv4 path allocates nothing.
+pub fn normalise_target(t: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
+    let colons = t.iter().filter(|b| **b == b':').count();
+    if colons < 2 {
+        return t;
+    }
+    let Ok(text) = std::str::from_utf8(&t) else { return t };
+    if let Ok(a) = text.parse::<std::net::SocketAddrV6>() {
+        return Cow::Owned(std::net::SocketAddr::V6(a).to_string().into_bytes());
+    }
+    // A target always has a port: `2001:db8::1:80` is address and port, though it parses as an address too.
+    match text.rsplit_once(':').map(|(ip, port)| (ip.parse::<std::net::Ipv6Addr>(), port.parse::<u16>())) {
+        Some((Ok(ip), Ok(port))) => Cow::Owned(format!("[{ip}]:{port}").into_bytes()),
+        _ => t,
+    }
+}
+
+/// A `--target` value in the form [`normalise_target`] gives records: `[v6]` alone matches any port.
+pub fn normalise_target_filter(t: &str) -> String {
+    let bare = t.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(t);
+    if let Ok(ip) = bare.parse::<std::net::Ipv6Addr>() {
+        return format!("[{ip}]");
+    }
+    String::from_utf8_lossy(&normalise_target(Cow::Borrowed(t.as_bytes()))).into_owned()
 }
 
 /// Why a line is not a log record. Counted and shown with file and line; never fatal.
@@ -57,6 +98,8 @@ pub enum Malformed {
     InvalidJson,
     /// A JSON object without a required key.
     MissingField(&'static str),
+    /// A log of another kind, recognised but not analysed (its name).
+    OtherLog(&'static str),
 }
 
 impl fmt::Display for Malformed {
@@ -68,15 +111,23 @@ impl fmt::Display for Malformed {
             Self::BadStatus => f.write_str("status code is not a number"),
             Self::InvalidJson => f.write_str("invalid JSON object"),
             Self::MissingField(k) => write!(f, "JSON object without `{k}`"),
+            Self::OtherLog(k) => write!(f, "{k} line: recognised, not analysed (not an HTTP request log)"),
         }
     }
 }
 
 /// Parses one line (without its newline) in any supported format: a line starting with `{` is waygate's
-/// JSON format, anything else AWS's (and waygate's) ALB format.
+/// JSON format, one starting with a digit a Classic ELB access line (or an ALB connection log line,
+/// recognised), `tls 2.0 ` an NLB access line (recognised), anything else AWS's (and waygate's) ALB format.
 pub fn parse_line(line: &[u8]) -> Result<Record<'_>, Malformed> {
+    use crate::classic::{Kind, kind, parse_classic_line};
     match line.iter().position(|b| !b.is_ascii_whitespace()) {
         Some(i) if line[i] == b'{' => crate::json::parse_json_line(&line[i..]),
+        Some(i) if line[i].is_ascii_digit() => match kind(&line[i..]) {
+            Kind::ClassicElb => parse_classic_line(&line[i..]),
+            Kind::AlbConnection => Err(Malformed::OtherLog("an ALB connection log")),
+        },
+        Some(i) if line[i..].starts_with(b"tls 2.0 ") => Err(Malformed::OtherLog("an NLB access log")),
         _ => crate::alb::parse_alb_line(line),
     }
 }
@@ -147,6 +198,19 @@ mod tests {
         for bad in [&b""[..], b"-", b"x", b"1.2.3", b"99999999999999999999"] {
             assert_eq!(parse_seconds(bad), None);
         }
+    }
+
+    #[test]
+    fn ipv6_targets_are_bracketed_and_canonical() {
+        let n = |t: &str| String::from_utf8(normalise_target(Cow::Borrowed(t.as_bytes())).into_owned()).unwrap();
+        assert_eq!(n("2001:db8::1:80"), "[2001:db8::1]:80");
+        assert_eq!(n("2001:DB8:0:0::1:80"), "[2001:db8::1]:80");
+        assert_eq!(n("[2001:db8::1]:80"), "[2001:db8::1]:80");
+        assert_eq!(n("10.0.0.1:80"), "10.0.0.1:80");
+        assert_eq!(normalise_target_filter("2001:db8::1"), "[2001:db8::1]");
+        assert_eq!(normalise_target_filter("[2001:db8:0::1]"), "[2001:db8::1]");
+        assert_eq!(normalise_target_filter("[2001:db8::1]:80"), "[2001:db8::1]:80");
+        assert_eq!(normalise_target_filter("10.0.0.1"), "10.0.0.1");
     }
 
     #[test]

@@ -20,6 +20,27 @@ waygate in front to get the exact cause (TargetConnectionRefused, TargetKeepAliv
 const TARGET_RESPONDED: &str = "The target generated this 5xx itself and the load balancer relayed it: this is \
 not a gateway error. Look in the application's logs on the targets listed, for the time range shown.";
 
+const TARGET_CLOSED: &str = "The target closed the connection (FIN or RST) while the load balancer had a \
+request outstanding on it: the request was sent, no response started. Spread thinly over many targets it is the \
+keep-alive race: set the targets' keep-alive timeout longer than the load balancer's idle timeout (ALB: 60 s; \
+waygate: pool_idle_timeout). On a few targets it is the application dying or restarting mid-request (crashes, \
+OOM kills, deploys without draining): check their logs at the times shown, and the target processing time \
+before the close.";
+
+const FIXED_RESPONSE: &str = "A listener rule's fixed-response action answered with this status: it is \
+configuration, not a target failure (no target was involved). Check the listener rules whose action is a \
+fixed response with a 5xx code (a maintenance page, a default rule).";
+
+const REDIRECT: &str = "A listener rule's redirect action was executed for this 5xx: check the redirect's \
+target URL and the rule's conditions.";
+
+const AUTHENTICATE: &str = "An authenticate action (Cognito or OIDC) ran and the request was never forwarded: \
+the identity provider or the action's settings failed. Check the IdP's availability, the client id and \
+secret, the endpoints and the session cookie.";
+
+const WAF: &str = "AWS WAF evaluated the request and it was not forwarded: the web ACL blocked it or failed. \
+Check AWS WAF's sampled requests and metrics, and the web ACL's fail-open setting.";
+
 /// The remediation for a cause name as it appears in `error_reason`, or for an inferred kind.
 pub fn remediation(name: &str, inferred: Option<Inferred>) -> String {
     match inferred {
@@ -28,6 +49,11 @@ pub fn remediation(name: &str, inferred: Option<Inferred>) -> String {
         Some(Inferred::Unexplained(status)) => return unexplained(status).to_owned(),
         Some(Inferred::TargetConnectTimeout) => return Cause::TargetConnectTimeout.remediation().to_owned(),
         Some(Inferred::TargetResponseTimeout) => return Cause::TargetResponseTimeout.remediation().to_owned(),
+        Some(Inferred::TargetClosedConnection) => return TARGET_CLOSED.to_owned(),
+        Some(Inferred::ListenerFixedResponse) => return FIXED_RESPONSE.to_owned(),
+        Some(Inferred::ListenerRedirect) => return REDIRECT.to_owned(),
+        Some(Inferred::AuthenticateFailed) => return AUTHENTICATE.to_owned(),
+        Some(Inferred::WafBlocked) => return WAF.to_owned(),
         None => {}
     }
     if let Ok(cause) = Cause::from_str(name) {

@@ -48,6 +48,7 @@ fn scenario() -> Vec<L> {
     for i in 0..2 {
         v.push(L::ok(at(500.0 + f64::from(i)), "x").no_target().status(503, None).times(FAIL));
     }
+    // The target took the request and closed mid-way (AWS's keep-alive 502 shape): TargetClosedConnection.
     v.push(L::ok(at(510.0), T[5]).status(502, None).times(["0.001", "0.200", "-1"]));
     v.push(L::ok(at(520.0), T[0]).status(460, None).times(FAIL).reason("ClientClosedRequest"));
     v.push(L::ok(at(530.0), T[0]).status(404, Some(404)));
@@ -80,7 +81,7 @@ fn check_scenario(r: &Report) {
             ("LambdaInvalidResponse", "load_balancer", false, 3),
             ("Unexplained503", "load_balancer", true, 2),
             ("ClientClosedRequest", "load_balancer", false, 1),
-            ("Unexplained502", "load_balancer", true, 1),
+            ("TargetClosedConnection", "load_balancer", true, 1),
         ]
     );
     let by = |name: &str| r.causes.iter().find(|c| c.cause == name).unwrap();
@@ -93,7 +94,7 @@ fn check_scenario(r: &Report) {
     assert_eq!(by("TargetResponseTimeout").targets, map(&[(T[2], 5)]));
     assert_eq!(by("LambdaInvalidResponse").targets, map(&[("-", 3)]));
     assert_eq!(by("Unexplained503").targets, map(&[("-", 2)]));
-    assert_eq!(by("Unexplained502").targets, map(&[(T[5], 1)]));
+    assert_eq!(by("TargetClosedConnection").targets, map(&[(T[5], 1)]));
     assert_eq!(by("ClientClosedRequest").statuses, map(&[("460", 1)]));
     let tcf = by("TargetConnectionFailed");
     assert_eq!(tcf.first_seen, "2024-05-01T10:00:10.500000Z");

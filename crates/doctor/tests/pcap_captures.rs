@@ -183,15 +183,17 @@ fn truncated_capture_is_reported_with_what_was_read() {
 
 #[test]
 fn corrupt_and_foreign_input() {
-    // A legacy frame claiming 4 GiB: more than the file holds, so the file is truncated at that record.
+    // A legacy frame claiming 4 GiB, the last of the file: corrupt where it is (not "truncated at the end").
     let mut bad = pcap(101, &refused(false));
     let second = 24 + 16 + refused(false)[0].1.len();
     bad[second + 8..second + 12].copy_from_slice(&u32::MAX.to_le_bytes());
     let r = analyze_bytes(&bad, None).unwrap();
     assert_eq!(r.frames, 1);
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
-    assert!(r.problems[0].message.contains("after frame 1"), "{}", r.problems[0].message);
-    assert_eq!((r.problems[0].kind, r.problems[0].offset), (ProblemKind::Truncated, second as u64));
+    let p = &r.problems[0];
+    assert!(p.message.contains("after frame 1: a block larger than 64 MiB"), "{}", p.message);
+    assert!(p.message.ends_with("reading stopped"), "{}", p.message);
+    assert_eq!((p.kind, p.offset), (ProblemKind::Corrupt, second as u64));
 
     // A pcapng block whose trailing length disagrees.
     let mut ng = pcapng(1, &wrap(1, refused(false)));

@@ -203,7 +203,8 @@ fn loopback_fault_lab_flows_are_classified() {
     {
         let mut s = connect(addr(Fault::TlsBlackhole));
         s.write_all(&client_hello()).unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        // Past the doctor's 1 s TLS-handshake threshold (a client leaving sooner gave up on its own).
+        s.set_read_timeout(Some(Duration::from_millis(1_200))).unwrap();
         let mut b = [0u8; 16];
         // The handshake timeout under test: the read must time out, no byte comes back.
         assert!(s.read(&mut b).is_err());
@@ -234,6 +235,9 @@ fn loopback_fault_lab_flows_are_classified() {
         let mut s = connect(addr(Fault::KeepAliveRace));
         s.write_all(REQUEST).unwrap();
         read_response(&mut s);
+        // The idle time is what is under test, not a synchronisation: a reuse after less than the doctor's
+        // 1 s keep-alive threshold is a plain close, not a race.
+        std::thread::sleep(Duration::from_millis(1_100));
         s.write_all(REQUEST).unwrap();
         read_to_end(&mut s);
     }
@@ -351,6 +355,8 @@ fn netns_dropped_client_hello_and_icmp_unreachable() {
     let dir = tempdir("netns");
     let filter = format!("tcp port {tls_port} or tcp port 9 or icmp");
     let dump = Tcpdump::start(&["ip", "netns", "exec", &ns.0], &dir.join("ns.pcap"), &filter);
+    // The same traffic captured with `icmp` as the filter: no TCP packet at all.
+    let icmp_dump = Tcpdump::start(&["ip", "netns", "exec", &ns.0], &dir.join("icmp.pcap"), "icmp");
     let url = format!("https://127.0.0.1:{tls_port}/");
     // curl gives up after 3 s: its ClientHello is retransmitted meanwhile (RTO 200 ms, doubling).
     let out = ns.exec(&["curl", "-sk", "-m", "3", &url]);
@@ -360,7 +366,9 @@ fn netns_dropped_client_hello_and_icmp_unreachable() {
     // The client's FIN waits behind the dropped ClientHello: retransmissions are the evidence.
     dump.wait_for_flow_to(tls.port());
     dump.wait_for_flow_to(9);
+    icmp_dump.wait_for_flow_to(9);
     let file = dump.stop();
+    let icmp_file = icmp_dump.stop();
     drop(lab);
     let (report, flows) = doctor(&file);
     let text = serde_json::to_string_pretty(&report).unwrap();
@@ -373,5 +381,12 @@ fn netns_dropped_client_hello_and_icmp_unreachable() {
     assert!(!un.is_empty(), "{text}");
     assert!(un.iter().all(|f| f["cause"] == "TargetHostUnreachable"), "{text}");
     assert!(un[0]["evidence"].as_str().unwrap().contains("ICMP host unreachable"), "{}", un[0]);
+    // ICMP only: the flow comes from the error's quoted header, with the same verdict.
+    let (report, flows) = doctor(&icmp_file);
+    let text = serde_json::to_string_pretty(&report).unwrap();
+    let un = &flows[&9];
+    assert!(!un.is_empty() && un.iter().all(|f| f["cause"] == "TargetHostUnreachable"), "{text}");
+    let evidence = un[0]["evidence"].as_str().unwrap();
+    assert!(evidence.contains("no TCP packet of this connection"), "{evidence}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,7 +1,8 @@
 //! Frame bytes to the little the flow tracker needs: a TCP segment (addresses, flags, sequence numbers,
-//! payload) or an ICMP/ICMPv6 destination-unreachable error with the flow it quotes. Link layers:
-//! Ethernet (with VLAN tags), Linux cooked SLL v1 and SLL2 (`tcpdump -i any`), BSD loopback (NULL, LOOP)
-//! and raw IPv4/IPv6. IP and TCP are decoded with `etherparse` in lax mode, so frames cut by a short
+//! payload) or an ICMP/ICMPv6 error (destination unreachable, fragmentation needed / packet too big) with
+//! the flow it quotes. Link layers: Ethernet (with any stack of VLAN tags and MPLS labels, with or without a
+//! trailing FCS), Linux cooked SLL v1 and SLL2 (`tcpdump -i any`), BSD loopback (NULL, LOOP) and raw
+//! IPv4/IPv6. IP and TCP are decoded with `etherparse` in lax mode, so frames cut by a short
 //! snaplen still yield their headers; the payload length then comes from the IP header, not the capture.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -36,6 +37,13 @@ pub mod linktype {
         }
     }
 
+    /// The link type proper of a pcap header's or interface's `network` field: the upper bits say whether
+    /// frames carry an FCS and how long it is (pcap-savefile(5)); tcpdump reads those as the plain type,
+    /// the FCS being trailing bytes after the IP packet's declared length, which decoding ignores.
+    pub fn proper(network: i32) -> i32 {
+        network & 0x0000_ffff
+    }
+
     /// Whether [`super::decode`] understands the link type.
     pub fn supported(lt: i32) -> bool {
         matches!(lt, NULL | ETHERNET | RAW_BSD | RAW_BSD14 | RAW | LOOP | LINUX_SLL | IPV4 | IPV6 | LINUX_SLL2)
@@ -60,14 +68,18 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
 }
 
-/// An ICMP or ICMPv6 destination-unreachable error about a TCP packet from `quoted_src` to `quoted_dst`.
+/// An ICMP or ICMPv6 error about a TCP packet from `quoted_src` to `quoted_dst`: destination unreachable,
+/// or (with `mtu`) fragmentation needed / packet too big.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unreachable {
     pub from: IpAddr,
     pub quoted_src: SocketAddr,
     pub quoted_dst: SocketAddr,
-    /// e.g. `host unreachable`, `administratively prohibited`.
+    /// e.g. `host unreachable`, `administratively prohibited`, `fragmentation needed`.
     pub what: &'static str,
+    /// The next-hop MTU of a fragmentation-needed (ICMP 3/4) or packet-too-big (ICMPv6 2) error: the
+    /// packet was dropped for its size, the signature of a path-MTU black hole when it never arrives.
+    pub mtu: Option<u32>,
 }
 
 /// What a frame holds, as far as the doctor cares.
@@ -84,7 +96,7 @@ pub enum Packet<'a> {
 /// Decodes one frame of the given link type.
 pub fn decode(lt: i32, data: &[u8]) -> Packet<'_> {
     let sliced = match lt {
-        linktype::ETHERNET => LaxSlicedPacket::from_ethernet(data).ok(),
+        linktype::ETHERNET => ethernet(data),
         linktype::LINUX_SLL => ether(data, 14, 16),
         linktype::LINUX_SLL2 => ether(data, 0, 20),
         linktype::NULL | linktype::LOOP => null_family(lt, data).and_then(|(ip, body)| ip.then_some(body)).and_then(ip),
@@ -94,6 +106,32 @@ pub fn decode(lt: i32, data: &[u8]) -> Packet<'_> {
     match sliced {
         Some(p) => from_sliced(&p),
         None => Packet::Undecodable,
+    }
+}
+
+/// Ethernet II: any stack of 802.1Q / 802.1ad / QinQ tags, then IP directly or under a stack of MPLS
+/// labels (pseudowires and Ethernet-over-MPLS are not followed: the payload after the bottom label must
+/// be IP). Walked by hand because etherparse stops at MPLS.
+fn ethernet(data: &[u8]) -> Option<LaxSlicedPacket<'_>> {
+    let mut at = 12;
+    loop {
+        let kind = u16::from_be_bytes([*data.get(at)?, *data.get(at + 1)?]);
+        match kind {
+            0x8100 | 0x88a8 | 0x9100 | 0x9200 => at += 4,
+            0x8847 | 0x8848 => {
+                at += 2;
+                // Labels of 4 bytes; the bottom of the stack has the S bit (byte 2, bit 0).
+                for _ in 0..16 {
+                    let bottom = data.get(at + 2)? & 1 == 1;
+                    at += 4;
+                    if bottom {
+                        return ip(data.get(at..)?);
+                    }
+                }
+                return None;
+            }
+            _ => return Some(LaxSlicedPacket::from_ether_type(EtherType(kind), data.get(at + 2..)?)),
+        }
     }
 }
 
@@ -165,11 +203,19 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Packet<'a> {
     }
 }
 
-/// ICMP type 3 / ICMPv6 type 1 carry the offending packet's IP header and at least 8 bytes after it:
+/// ICMP type 3 / ICMPv6 types 1 and 2 carry the offending packet's IP header and at least 8 bytes after it:
 /// enough for the TCP ports. Parsed by hand because the quote is deliberately incomplete.
 fn icmp(from: IpAddr, icmp: &[u8], v6: bool) -> Packet<'static> {
     let (Some(&kind), Some(&code)) = (icmp.first(), icmp.get(1)) else { return Packet::Undecodable };
+    let mtu_field = || icmp.get(4..8).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let mtu = match (v6, kind, code) {
+        (false, 3, 4) => mtu_field().map(|m| m & 0xffff), // the low 16 bits; RFC 1191
+        (true, 2, _) => mtu_field(),
+        _ => None,
+    };
     let what = match (v6, kind, code) {
+        (false, 3, 4) => "fragmentation needed",
+        (true, 2, _) => "packet too big",
         (false, 3, 0) => "net unreachable",
         (false, 3, 1) => "host unreachable",
         (false, 3, 2) => "protocol unreachable",
@@ -185,7 +231,7 @@ fn icmp(from: IpAddr, icmp: &[u8], v6: bool) -> Packet<'static> {
         _ => return Packet::Other,
     };
     match icmp.get(8..).and_then(quoted_tcp) {
-        Some((quoted_src, quoted_dst)) => Packet::Unreachable(Unreachable { from, quoted_src, quoted_dst, what }),
+        Some((quoted_src, quoted_dst)) => Packet::Unreachable(Unreachable { from, quoted_src, quoted_dst, what, mtu }),
         None => Packet::Other,
     }
 }

@@ -1,7 +1,9 @@
 //! TCP flows by 4-tuple, the client being the SYN sender: per direction, what the classifier needs and
 //! nothing more (first data, retransmissions, FIN/RST, a 64-byte head, a TLS record walker), so memory
 //! per flow is constant however long the flow. Retransmissions are segments whose bytes were all seen
-//! already (sequence space at or below the highest end seen). ICMP unreachables join the flow they quote.
+//! already (sequence space at or below the highest end seen). ICMP unreachables join the flow they quote,
+//! or make one when the capture holds no packet of it (a capture filtered to ICMP, a SYN rejected before
+//! the capture point); fragmentation-needed errors are kept apart as path-MTU evidence.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -39,6 +41,8 @@ pub struct Dir {
     pub tls: Walker,
     /// Highest acknowledgment number this side sent (about the other side's bytes).
     acked: Option<u32>,
+    /// Segments this side sent, of any kind.
+    pub packets: u64,
 }
 
 impl Dir {
@@ -73,6 +77,8 @@ pub struct FirstClose {
     pub idle_before_request: Option<i64>,
     /// The last data in either direction before the close.
     pub last_data: Option<At>,
+    /// The TLS record header (content type, length) that opened the unanswered burst, when it had one.
+    pub awaiting_record: Option<(u8, u16)>,
 }
 
 impl FirstClose {
@@ -102,12 +108,21 @@ pub struct Flow {
     pub synack: Option<At>,
     pub handshake_ack: Option<At>,
     pub unreachable: Option<(u64, i64, Unreachable)>,
+    /// An ICMP fragmentation-needed / packet-too-big error quoting this flow: path-MTU evidence.
+    pub frag_needed: Option<(u64, i64, Unreachable)>,
+    /// Made from an ICMP error's quoted header: the capture holds no TCP packet of the connection.
+    pub icmp_only: bool,
+    /// The client sent an ACK without the capture holding a SYN-ACK: the capture sees one side only.
+    pub acked_unseen_synack: Option<At>,
+    /// The frame of a `101 Switching Protocols`: from there the connection is a tunnel, not keep-alive.
+    pub upgraded: Option<u64>,
     pub c: Dir,
     pub s: Dir,
     pub requests: u32,
     awaiting: Option<At>,
     idle_before_request: Option<i64>,
     last_server_data: Option<i64>,
+    awaiting_record: Option<(u8, u16)>,
     pub first_close: Option<FirstClose>,
 }
 
@@ -125,12 +140,17 @@ impl Flow {
             synack: None,
             handshake_ack: None,
             unreachable: None,
+            frag_needed: None,
+            icmp_only: false,
+            acked_unseen_synack: None,
+            upgraded: None,
             c: Dir::default(),
             s: Dir::default(),
             requests: 0,
             awaiting: None,
             idle_before_request: None,
             last_server_data: None,
+            awaiting_record: None,
             first_close: None,
         }
     }
@@ -146,7 +166,16 @@ impl Flow {
 
     fn segment(&mut self, seg: &Segment<'_>, at: At) {
         self.last = at;
+        self.icmp_only = false;
         let from_client = seg.src == self.client;
+        if from_client {
+            self.c.packets += 1;
+        } else {
+            self.s.packets += 1;
+        }
+        if from_client && !self.mid_stream && self.synack.is_none() && seg.ack && !seg.syn && !seg.rst {
+            self.acked_unseen_synack.get_or_insert(at);
+        }
         if seg.syn && !seg.ack && from_client {
             if self.syns.len() < MAX_LISTED {
                 self.syns.push(at);
@@ -190,6 +219,7 @@ impl Flow {
                     requests: self.requests,
                     idle_before_request: self.idle_before_request,
                     last_data: latest(self.c.last_data, self.s.last_data),
+                    awaiting_record: self.awaiting_record,
                 });
             }
             let dir = if from_client { &mut self.c } else { &mut self.s };
@@ -247,16 +277,30 @@ impl Flow {
         }
         dir.last_data = Some(at);
         if from_client {
-            if self.awaiting.is_none() {
+            // In a tunnel the client's bytes are not requests: nothing awaits an answer.
+            if self.awaiting.is_none() && self.upgraded.is_none() {
                 self.requests += 1;
                 self.awaiting = Some(at);
                 self.idle_before_request = self.last_server_data.map(|t| at.1 - t);
+                self.awaiting_record = seg
+                    .payload
+                    .get(..5)
+                    .filter(|h| super::tls::is_record_header(h))
+                    .map(|h| (h[0], u16::from_be_bytes([h[3], h[4]])));
             }
         } else {
+            if self.upgraded.is_none() && is_switching_protocols(seg.payload) {
+                self.upgraded = Some(at.0);
+            }
             self.awaiting = None;
             self.last_server_data = Some(at.1);
         }
     }
+}
+
+/// An HTTP/1.x `101 Switching Protocols` status line (WebSocket, h2c upgrade).
+fn is_switching_protocols(payload: &[u8]) -> bool {
+    payload.starts_with(b"HTTP/1.") && payload.get(8..13) == Some(b" 101 ".as_slice())
 }
 
 fn latest(a: Option<At>, b: Option<At>) -> Option<At> {
@@ -315,14 +359,28 @@ impl Tracker {
         self.flows[idx].segment(seg, at);
     }
 
+    /// An ICMP error quoting a TCP packet from `quoted_src`: joins its flow, or starts one from the quote
+    /// (the quoted packet's sender is the client: ICMP errors answer what a client sent, a SYN above all).
     pub fn unreachable(&mut self, u: Unreachable, at: At) {
-        // An unreachable for a connection the capture does not hold has nothing to attach to.
-        if let Some(&i) = self.index.get(&key(u.quoted_src, u.quoted_dst)) {
-            let flow = &mut self.flows[i];
-            if flow.unreachable.is_none() && u.quoted_src == flow.client {
-                flow.unreachable = Some((at.0, at.1, u));
-                flow.last = at;
+        let k = key(u.quoted_src, u.quoted_dst);
+        let i = match self.index.get(&k) {
+            Some(&i) => i,
+            None => {
+                let mut flow = Flow::new(u.quoted_src, u.quoted_dst, at);
+                flow.icmp_only = true;
+                self.flows.push(flow);
+                self.index.insert(k, self.flows.len() - 1);
+                self.flows.len() - 1
             }
+        };
+        let flow = &mut self.flows[i];
+        if u.quoted_src != flow.client {
+            return;
+        }
+        let slot = if u.mtu.is_some() { &mut flow.frag_needed } else { &mut flow.unreachable };
+        if slot.is_none() {
+            *slot = Some((at.0, at.1, u));
+            flow.last = at;
         }
     }
 }

@@ -12,6 +12,8 @@ pub mod decode;
 pub mod flow;
 pub mod reader;
 pub mod report;
+pub mod resync;
+pub mod rules;
 pub mod term;
 pub mod tls;
 

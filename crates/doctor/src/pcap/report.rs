@@ -41,6 +41,12 @@ pub struct FlowReport {
     /// Idle time before the server's FIN (idle_close) or before the reused request (TargetKeepAliveRace).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_ms: Option<f64>,
+    /// `probable` when the verdict is read from TLS record sizes and timing rather than proven.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<&'static str>,
+    /// Next-hop MTU of an ICMP fragmentation-needed / packet-too-big error quoting the flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_mtu: Option<u32>,
 }
 
 /// One cause across flows.
@@ -117,6 +123,8 @@ pub(crate) fn flow_report(f: &Flow, v: Verdict) -> FlowReport {
         retransmissions: f.c.retransmissions + f.s.retransmissions,
         alert: v.alert,
         idle_ms: v.idle_ms,
+        confidence: v.confidence,
+        path_mtu: v.path_mtu,
     }
 }
 

@@ -18,7 +18,8 @@ pub fn render(r: &PcapReport) -> String {
     let failed = count(Outcome::Failed);
     let _ = writeln!(
         out,
-        "{}: {} {} frame(s), {} TCP flow(s): {failed} failing, {} ok, {} idle keep-alive close(s), {} incomplete{}.",
+        "{}: {} {} frame(s), {} TCP flow(s): {failed} failing, {} ok, {} idle keep-alive close(s), {} incomplete, {} other \
+         traffic{}.",
         r.file,
         r.format.unwrap_or("capture"),
         r.frames,
@@ -26,6 +27,7 @@ pub fn render(r: &PcapReport) -> String {
         count(Outcome::Ok),
         count(Outcome::IdleClose),
         count(Outcome::Incomplete),
+        count(Outcome::Other),
         if r.filtered_out > 0 {
             format!("; {} flow(s) filtered out by --target", r.filtered_out)
         } else {

@@ -7,6 +7,12 @@ const CHANGE_CIPHER_SPEC: u8 = 20;
 const ALERT: u8 = 21;
 const HANDSHAKE: u8 = 22;
 const APPLICATION_DATA: u8 = 23;
+/// Alert level 1; 2 is fatal.
+const WARNING: u8 = 1;
+/// TLS 1.3 wraps every record after the handshake as application data; an encrypted close_notify is then
+/// 2 bytes of alert, 1 of inner content type and a 16-byte AEAD tag: a record this long or shorter is not
+/// a request.
+pub const CLOSE_NOTIFY_MAX: u16 = 19;
 
 /// Walks TLS records over one direction's in-order byte stream.
 #[derive(Debug, Clone, Default)]
@@ -19,8 +25,12 @@ pub struct Walker {
     /// Stopped: not TLS (then with no record walked), or nothing more worth finding.
     pub done: bool,
     pub records: u32,
-    /// First plaintext alert: (level, description, frame).
+    /// First plaintext alert that is not a warning: (level, description, frame).
     pub alert: Option<(u8, u8, u64)>,
+    /// First warning-level alert (`unrecognized_name`, `close_notify` ...): the handshake goes on after it.
+    pub warning: Option<(u8, u8, u64)>,
+    /// An application-data record was seen: the handshake was over (or 0-RTT data went out).
+    pub app_data: bool,
 }
 
 /// Records walked per direction before giving up: alerts that matter come early.
@@ -50,10 +60,12 @@ impl Walker {
                 if self.head[0] == ALERT && self.body_len() == 2 {
                     continue; // collect the two alert bytes into `head`
                 }
+                self.app_data |= self.head[0] == APPLICATION_DATA;
                 self.finish_record(self.body_len());
             } else if usize::from(self.head_len) == 7 {
-                if self.alert.is_none() {
-                    self.alert = Some((self.head[5], self.head[6], frame));
+                let slot = if self.head[5] == WARNING { &mut self.warning } else { &mut self.alert };
+                if slot.is_none() {
+                    *slot = Some((self.head[5], self.head[6], frame));
                 }
                 self.finish_record(0);
             }
@@ -94,9 +106,13 @@ pub fn is_record_header(h: &[u8]) -> bool {
         && u16::from_be_bytes([h[3], h[4]]) <= 18432
 }
 
-/// Whether a stream starts with a TLS handshake record holding a ClientHello.
+/// Whether a stream starts with a TLS handshake record holding a ClientHello (SSL 3.0 to TLS 1.3), or with
+/// an SSLv2-format ClientHello offering SSL 3.0 or later (what SSLv3-era clients send first: a 2-byte
+/// length with the top bit set, message type 1, version 3.x).
 pub fn is_client_hello(head: &[u8]) -> bool {
-    head.len() >= 6 && head[0] == HANDSHAKE && head[1] == 3 && head[5] == 1
+    let record = head.len() >= 6 && head[0] == HANDSHAKE && head[1] == 3 && head[5] == 1;
+    let v2 = head.len() >= 4 && head[0] & 0x80 != 0 && head[2] == 1 && head[3] == 3;
+    record || v2
 }
 
 /// Whether the bytes look like the start of a TLS record (even if too short to be sure).
@@ -169,6 +185,22 @@ mod tests {
         w.feed(&[22, 3], 4); // cut inside the header
         w.skip(1);
         assert!(w.done);
+    }
+
+    #[test]
+    fn warnings_are_kept_apart_from_fatal_alerts() {
+        let mut w = Walker::default();
+        w.feed(&[21, 3, 3, 0, 2, 1, 112, 22, 3, 3, 0, 1, 2], 3);
+        assert_eq!((w.warning, w.alert, w.records), (Some((1, 112, 3)), None, 2));
+        w.feed(&[21, 3, 3, 0, 2, 2, 40], 4);
+        assert_eq!(w.alert, Some((2, 40, 4)));
+    }
+
+    #[test]
+    fn sslv2_format_and_sslv3_client_hellos() {
+        assert!(is_client_hello(&[0x80, 0x2e, 1, 3, 0, 0]), "SSLv2 format, SSL 3.0");
+        assert!(is_client_hello(&[22, 3, 0, 0, 0x2d, 1]), "SSL 3.0 record");
+        assert!(!is_client_hello(&[0x80, 0x2e, 1, 0, 2, 0]), "SSL 2.0 only");
     }
 
     #[test]
