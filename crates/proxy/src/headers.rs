@@ -85,6 +85,8 @@ pub struct RequestFields<'a> {
     pub xff: Option<&'a HeaderValue>,
     /// ... and the addresses all of them hold.
     pub xff_addresses: usize,
+    /// How many X-Forwarded-For fields the request has (each is part of the one list, RFC 9110 §5.3).
+    pub xff_fields: usize,
     /// A `TE` field lists `trailers`.
     pub te_trailers: bool,
     /// A hop-by-hop field is present, so [`strip_hop_by_hop`] has work to do (and a `Connection` field may
@@ -103,6 +105,7 @@ impl<'a> RequestFields<'a> {
             } else if name == X_FORWARDED_FOR {
                 f.xff.get_or_insert(value);
                 f.xff_addresses += addresses(value);
+                f.xff_fields += 1;
             } else if is_hop_by_hop(name) {
                 f.hop_by_hop = true;
                 f.te_trailers |= name == header::TE && lists_trailers(value);
@@ -116,7 +119,8 @@ impl<'a> RequestFields<'a> {
         CarriedFields {
             host: self.host.is_some(),
             te_trailers: self.te_trailers,
-            hop_by_hop: self.hop_by_hop,
+            // Several fields are one list: looked up and joined once the head is taken apart (rare).
+            hop_by_hop: self.hop_by_hop || self.xff_fields > 1,
             xff: self.xff.filter(|v| nonblank(v)).cloned(),
         }
     }
@@ -128,7 +132,8 @@ pub struct CarriedFields {
     pub host: bool,
     pub te_trailers: bool,
     hop_by_hop: bool,
-    /// [`Forwarded::prior_xff`] before hop-by-hop fields are stripped: valid only when there were none.
+    /// [`Forwarded::prior_xff`] before hop-by-hop fields are stripped: valid only when there were none (and one
+    /// X-Forwarded-For field at most).
     xff: Option<HeaderValue>,
 }
 
@@ -175,9 +180,18 @@ static REPLACED: [&HeaderName; 6] =
     [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_PORT, &X_REQUEST_ID, &X_AMZN_TRACE_ID, &header::EXPECT];
 
 impl Forwarded<'_> {
-    /// The client's first `X-Forwarded-For` value, which the target's copy extends.
+    /// The client's `X-Forwarded-For`, which the target's copy extends: every field of it, in order, joined as
+    /// one list (a second field is never dropped).
     pub fn prior_xff(headers: &HeaderMap) -> Option<HeaderValue> {
-        headers.get(&X_FORWARDED_FOR).filter(|v| nonblank(v)).cloned()
+        let mut fields = headers.get_all(&X_FORWARDED_FOR).iter().filter(|v| nonblank(v));
+        let first = fields.next()?;
+        let Some(second) = fields.next() else { return Some(first.clone()) };
+        let mut joined = first.as_bytes().to_vec();
+        for v in std::iter::once(second).chain(fields) {
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(v.as_bytes());
+        }
+        HeaderValue::from_bytes(&joined).ok()
     }
 }
 
@@ -268,6 +282,14 @@ mod tests {
         let carried = RequestFields::of(&named).carried();
         assert_eq!(carried.strip_and_prior_xff(&mut named), None);
         assert!(named.is_empty(), "{named:?}");
+        let mut two =
+            map(&[("x-forwarded-for", "203.0.113.9"), ("host", "a"), ("x-forwarded-for", "198.51.100.2, 10.0.0.1")]);
+        let carried = RequestFields::of(&two).carried();
+        assert_eq!(
+            carried.strip_and_prior_xff(&mut two).unwrap(),
+            "203.0.113.9, 198.51.100.2, 10.0.0.1",
+            "both fields"
+        );
         let mut blank = map(&[("x-forwarded-for", " ")]);
         let carried = RequestFields::of(&blank).carried();
         assert_eq!(carried.strip_and_prior_xff(&mut blank), None);

@@ -120,3 +120,15 @@ async fn a_trailing_dot_routes_like_the_name_without_it() {
         assert!(resp.contains("hello from api"), "{host}: {resp}");
     }
 }
+
+/// Two X-Forwarded-For fields are one list (RFC 9110 §5.3): the target gets both, in order, then the client.
+#[tokio::test]
+async fn every_x_forwarded_for_field_reaches_the_target() {
+    let (_b, _running, _gw, addr) = backend_gateway().await;
+    let text = exchange(
+        addr,
+        b"GET /echo HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-For: 198.51.100.2\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(text.contains("\"x-forwarded-for\":[\"203.0.113.9, 198.51.100.2, 127.0.0.1\"]"), "{text}");
+}
