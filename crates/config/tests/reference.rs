@@ -65,7 +65,7 @@ fn documented_keys(page: &str) -> BTreeMap<String, BTreeSet<String>> {
 
 #[test]
 fn config_reference_lists_every_key() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/config.md");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join("docs").join("config.md");
     let page = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let documented = documented_keys(&page);
     let tables = tables();
