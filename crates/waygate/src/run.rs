@@ -100,6 +100,7 @@ impl Started {
         let _ = admin_state.gateway.set(gateway.clone());
         admin_state.ready.store(true, Ordering::Relaxed);
         tracing::info!(target: "waygate", workers = pool.len(), "ready");
+        crate::notify::notify("READY=1");
         Ok(Self { gateway, admin, admin_state, path: path.map(Path::to_path_buf), hup, term, int })
     }
 
@@ -117,12 +118,17 @@ impl Started {
     pub async fn serve(mut self, drain_timeout: Duration) -> u8 {
         loop {
             tokio::select! {
-                _ = self.hup.recv() => reload(&self.gateway, self.path.as_deref()).await,
+                _ = self.hup.recv() => {
+                    crate::notify::notify("RELOADING=1");
+                    reload(&self.gateway, self.path.as_deref()).await;
+                    crate::notify::notify("READY=1");
+                }
                 _ = self.term.recv() => break,
                 _ = self.int.recv() => break,
             }
         }
         self.admin_state.ready.store(false, Ordering::Relaxed);
+        crate::notify::notify("STOPPING=1");
         tracing::info!(target: "waygate", drain_timeout = ?drain_timeout, "shutting down: draining in-flight requests");
         match self.gateway.shutdown(drain_timeout).await {
             Drain::Complete => {

@@ -71,6 +71,13 @@ impl Proc {
         Self::spawn(Command::new(bin()), config)
     }
 
+    /// `waygate run --config FILE` with extra environment variables.
+    pub fn start_env(config: &Path, env: &[(&str, &Path)]) -> Proc {
+        let mut cmd = Command::new(bin());
+        cmd.envs(env.iter().map(|(k, v)| (*k, *v)));
+        Self::spawn(cmd, config)
+    }
+
     /// Runs the gateway inside a network namespace (`ip netns exec NS waygate run ...`).
     pub fn start_in_netns(ns: &str, config: &Path) -> Proc {
         let mut cmd = Command::new("ip");
