@@ -62,11 +62,11 @@ async fn start(
     let started = Started::start(config, None, workers).await.map_err(|e| {
         let hint = match e.bind {
             Some(Bind::Listener) => format!(
-                "\n  the gateway's port is taken: choose another with --port N (--port 0 picks a free one), e.g. \
+                "\n  the gateway's port cannot be bound: choose another with --port N (--port 0 picks a free one), e.g. \
                  waygate demo --port 0 --admin-port {admin_port}"
             ),
             Some(Bind::Admin) => format!(
-                "\n  the admin port is taken: choose another with --admin-port N (--admin-port 0 picks a free \
+                "\n  the admin port cannot be bound: choose another with --admin-port N (--admin-port 0 picks a free \
                  one), e.g. waygate demo --port {port} --admin-port 0"
             ),
             None => String::new(),
