@@ -6,7 +6,7 @@
 mod common;
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -260,7 +260,9 @@ fn demo_keeps_every_printed_promise() {
     if cannot_run("demo_keeps_every_printed_promise", "the printed commands are curl commands", &["curl"]) {
         return;
     }
-    let mut gw = Proc::start_args(&["demo", "--port", "0", "--admin-port", "0"]);
+    // A temporary directory of the test's own: what the demo leaves in it is the demo's, not an earlier process's.
+    let tmp = tempdir("demo-tmp");
+    let mut gw = Proc::start_args_env(&["demo", "--port", "0", "--admin-port", "0"], &[("TMPDIR", &tmp)]);
     gw.wait_stdout(&["Stop with Ctrl-C"]);
     let banner = gw.stdout();
     let base = field_after(&banner, "gateway on ").trim_end_matches(',').to_owned();
@@ -269,6 +271,7 @@ fn demo_keeps_every_printed_promise() {
     assert_eq!(base, format!("http://{}", gw.listener("demo")), "{banner}");
     assert_eq!(admin, format!("http://{}", gw.admin()), "{banner}");
     let dir = PathBuf::from(field_after(&banner, "configuration: ")).parent().unwrap().to_owned();
+    assert!(dir.starts_with(&tmp), "the demo's directory is under TMPDIR: {}", dir.display());
     assert!(dir.join("ca.pem").exists() && dir.join("waygate.toml").exists());
     let keys: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -325,7 +328,7 @@ fn demo_keeps_every_printed_promise() {
     assert!(!dir.join("ca.pem").exists() && !dir.join("waygate.toml").exists(), "certificate and config removed");
     assert!(std::fs::read_dir(dir.join("logs")).unwrap().count() > 0, "the access log stays");
     gw.wait_line(&["access log stays in", &dir.join("logs").display().to_string()]);
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 /// `waygate demo` with `port_flag` set to a port something else holds: exit 1 before printing anything, an
@@ -333,8 +336,10 @@ fn demo_keeps_every_printed_promise() {
 fn taken_port_is_named(port_flag: &str, other_flag: &str) {
     let holder = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port().to_string();
+    let tmp = tempdir("demo-taken-tmp");
     let mut child = Command::new(bin())
         .args(["demo", port_flag, &port, other_flag, "0"])
+        .env("TMPDIR", &tmp)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -355,8 +360,9 @@ fn taken_port_is_named(port_flag: &str, other_flag: &str) {
     );
     assert!(stderr.contains(&format!("127.0.0.1:{port}")) && stderr.contains("in use"), "{stderr}");
     assert!(stderr.contains(&format!("{port_flag} N")) && stderr.contains(&format!("{port_flag} 0")), "{stderr}");
-    let dir = std::env::temp_dir().join(format!("waygate-demo-{pid}"));
-    assert!(!Path::new(&dir).exists(), "a failed start removes {}", dir.display());
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "a failed start removes its directory (demo pid {pid}): {left:?}");
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]

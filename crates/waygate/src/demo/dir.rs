@@ -1,4 +1,4 @@
-//! The demo's directory, `<tmp>/waygate-demo-<pid>/`: the CA certificate its TLS target groups trust, the
+//! The demo's directory, `<tmp>/waygate-demo-<pid>/` (`-1`, `-2`... when a stale one has that name): the CA certificate its TLS target groups trust, the
 //! configuration it runs (so `waygate doctor probe GROUP --config` can use it) and the access log (so
 //! `waygate doctor logs` has something to read). No private key is ever written: the fault lab's TLS targets
 //! keep theirs in memory.
@@ -16,10 +16,24 @@ pub struct DemoDir {
 }
 
 impl DemoDir {
-    /// Creates the directory and writes the CA certificate into it.
+    /// Creates a directory of its own (never one left by an earlier process with the same pid, whose files
+    /// would be mistaken for this demo's) and writes the CA certificate into it.
     pub fn create(ca_pem: &str) -> io::Result<Self> {
-        let path = std::env::temp_dir().join(format!("waygate-demo-{}", std::process::id()));
-        std::fs::create_dir_all(&path)?;
+        Self::create_in(&std::env::temp_dir(), ca_pem)
+    }
+
+    fn create_in(parent: &std::path::Path, ca_pem: &str) -> io::Result<Self> {
+        let base = format!("waygate-demo-{}", std::process::id());
+        let mut n = 0;
+        let path = loop {
+            let name = if n == 0 { base.clone() } else { format!("{base}-{n}") };
+            let path = parent.join(name);
+            match std::fs::create_dir(&path) {
+                Ok(()) => break path,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+                Err(e) => return Err(e),
+            }
+        };
         // From here on, Drop cleans up whatever got written, whichever step fails.
         let dir = Self { path, started: false };
         std::fs::write(dir.ca(), ca_pem)?;
@@ -63,5 +77,25 @@ impl Drop for DemoDir {
         } else {
             let _ = std::fs::remove_dir_all(&self.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory left by an earlier process with the same pid (an old demo's keys in it) is not reused.
+    #[test]
+    fn a_stale_directory_of_the_same_name_is_left_alone() {
+        let parent = std::env::temp_dir().join(format!("waygate-demo-dir-test-{}", std::process::id()));
+        let stale = parent.join(format!("waygate-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&stale).unwrap();
+        std::fs::write(stale.join("valid.key"), "old").unwrap();
+        let dir = DemoDir::create_in(&parent, "CA").unwrap();
+        assert_ne!(dir.path, stale);
+        assert_eq!(std::fs::read_dir(&dir.path).unwrap().count(), 1, "only ca.pem");
+        drop(dir);
+        assert!(stale.join("valid.key").exists(), "the stale directory is not this demo's to remove");
+        let _ = std::fs::remove_dir_all(&parent);
     }
 }
