@@ -1,4 +1,4 @@
-//! The config file exactly as written: serde types mirroring the TOML keys of design/INTERFACE.md. Nothing
+//! The config file exactly as written: serde types mirroring the TOML keys of docs/INTERFACE.md. Nothing
 //! here is checked beyond TOML types and key names (`deny_unknown_fields` everywhere); values that validation
 //! must point at keep their byte span (`Spanned`). `validate` turns a [`File`] into the runtime model.
 //!

@@ -1,4 +1,4 @@
-//! The example configuration of design/INTERFACE.md parses to the expected model: once verbatim (where its
+//! The example configuration of docs/INTERFACE.md parses to the expected model: once verbatim (where its
 //! rule names a target group the example does not define), and once with every commented key in use.
 
 use std::path::{Path, PathBuf};

@@ -14,7 +14,7 @@ use crate::time::parse_timestamp;
 /// The number of fields AWS documents today (type .. conn_trace_id).
 pub const ALB_FIELDS: usize = 30;
 
-/// The names of the fields, in order, as ALB.md and the Athena table call them.
+/// The names of the fields, in order, as reference/ALB.md and the Athena table call them.
 pub const ALB_FIELD_NAMES: [&str; ALB_FIELDS] = [
     "type",
     "time",

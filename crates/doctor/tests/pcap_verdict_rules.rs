@@ -335,7 +335,8 @@ fn keep_alive_race_inside_tls() {
 /// docs/doctor.md states every threshold: its verdict, its value and its reason.
 #[test]
 fn the_docs_state_every_threshold() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/doctor.md")).unwrap();
+    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join("docs").join("doctor.md");
+    let doc = std::fs::read_to_string(doc).unwrap();
     for t in rules::ALL {
         let row = format!("| `{}` | {} | {} | {} |", t.verdict, t.measures, t.min(), t.why);
         assert!(doc.contains(&row), "docs/doctor.md lacks the row:\n{row}");

@@ -1,5 +1,5 @@
 //! Loopback targets for waygate's tests, demo and benchmarks: a well-behaved [`Backend`] and a catalogue
-//! of misbehaving ones ([`Fault`]), each provoking one cause of `design/FAULTS.md`.
+//! of misbehaving ones ([`Fault`]), each provoking one cause of `docs/FAULTS.md`.
 //!
 //! Every server binds the address it is given (usually `127.0.0.1:0`), runs on the current tokio
 //! runtime, and stops when its [`Running`] handle is dropped or shut down. Tests synchronise on

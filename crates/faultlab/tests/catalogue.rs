@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::*;
 use waygate_faultlab::Fault;
 
-/// Target-provoked causes from design/FAULTS.md.
+/// Target-provoked causes from docs/FAULTS.md.
 const CAUSES: &[&str] = &[
     "TargetConnectionRefused",
     "TargetConnectTimeout",

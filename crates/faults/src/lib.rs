@@ -1,4 +1,4 @@
-//! The fault catalogue (design/FAULTS.md) as data: every response the gateway generates itself has exactly
+//! The fault catalogue (docs/FAULTS.md) as data: every response the gateway generates itself has exactly
 //! one [`Cause`], and this crate is the only place that maps a cause to a status code, an RFC 9209
 //! `Proxy-Status` error type, an Apigee error code and a remediation.
 //!

@@ -168,7 +168,9 @@ async fn malformed_responses() {
 #[tokio::test]
 async fn response_headers_too_large() {
     let line = check_cause(Fault::HugeHead, Cause::TargetResponseHeadersTooLarge).await;
-    assert!(num(&line, "bytes_read") > 32 * 1024, "{line}");
+    // The gateway gives up once it holds MAX_RESPONSE_HEAD bytes without a complete head: depending on how the
+    // kernel splits the ~64 KiB head into reads, that is exactly 32 KiB (seen 1 run in 11) or more.
+    assert!(num(&line, "bytes_read") >= 32 * 1024, "read at least the limit before giving up: {line}");
 }
 
 #[tokio::test]

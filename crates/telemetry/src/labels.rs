@@ -1,4 +1,4 @@
-//! Label sets of the metrics (design/INTERFACE.md, "Metrics"). Values are config names and addresses
+//! Label sets of the metrics (docs/INTERFACE.md, "Metrics"). Values are config names and addresses
 //! (`Arc<str>`, cloned by an atomic increment), catalogue names and fixed words (`&'static str`), and status
 //! codes: nothing per-request (no paths, no ids), so cardinality is bounded by the config and the catalogue.
 //! A missing value (no target group, no cause) is the empty string, which Prometheus treats as no label.

@@ -1,4 +1,4 @@
-//! Telemetry: the exchange record and its observers (design/ARCHITECTURE.md, "One request, one record").
+//! Telemetry: the exchange record and its observers (docs/ARCHITECTURE.md, "One request, one record").
 //!
 //! The data plane fills one [`Exchange`] per request ([`Timings`] turns the instants it captured into ALB's
 //! processing times), then hands it to the observers, which never reach back into the data plane:
@@ -38,7 +38,7 @@
 //! - `record`: the record and its small types, `inline_str` its allocation-free request id; `timing`: processing
 //!   times; `timefmt`: UTC formatting; `digits`: decimal digits from a table.
 //! - `alb` / `json`: the two line formats; `writer` / `rotate`: the buffers, the thread, the files.
-//! - `metrics` / `labels`: the Prometheus registry with design/INTERFACE.md's names.
+//! - `metrics` / `labels`: the Prometheus registry with docs/INTERFACE.md's names.
 //! - `alerts`: `[[alert]]` rules over the records, evaluated on a timer, with their webhooks.
 //! - `throttle`: one system-log line a second for failures that repeat, with their count.
 //!

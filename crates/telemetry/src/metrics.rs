@@ -1,4 +1,4 @@
-//! The metrics registry: every metric design/INTERFACE.md names, with exactly its names and labels, and the
+//! The metrics registry: every metric docs/INTERFACE.md names, with exactly its names and labels, and the
 //! CloudWatch semantics of its ALB counterpart (reference/ALB.md §4). [`Metrics::observe`] derives everything
 //! one exchange record says; connection, TLS, rejection and health events have their own methods.
 //!

@@ -106,7 +106,7 @@ impl BitOr for Actions {
     }
 }
 
-/// A desync classification of a non-compliant request (ALB.md §7); compliant requests have none.
+/// A desync classification of a non-compliant request (reference/ALB.md §7); compliant requests have none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Classification {
     Acceptable,

@@ -1,7 +1,7 @@
 //! Access-log files: ALB's names, wall-clock rotation and optional gzip, for the writer thread.
 //!
 //! A file is named `{account}_elasticloadbalancing_{region}_app.{lb-name}.{lb-id}_{end}_{node}_{random}.log`
-//! (ALB.md §1), with account `000000000000` and region `local` unless set, `{end}` the end of the file's
+//! (reference/ALB.md §1), with account `000000000000` and region `local` unless set, `{end}` the end of the file's
 //! rotation period as `YYYYMMDDTHHMMZ`, and `{random}` 8 lowercase alphanumerics. Periods are aligned on the
 //! wall clock (every 5 minutes by default: :00, :05, ...), files are written flat into the configured
 //! directory (not ALB's `AWSLogs/...` S3 prefix), and a period with no records leaves no file.

@@ -1,4 +1,4 @@
-//! The metrics: exactly design/INTERFACE.md's names and labels, and CloudWatch's rules for what counts where.
+//! The metrics: exactly docs/INTERFACE.md's names and labels, and CloudWatch's rules for what counts where.
 
 mod common;
 

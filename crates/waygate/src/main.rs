@@ -2,10 +2,12 @@
 //! follow INTERFACE.md: 0 success, 1 user error (bad config, bad input), 2 internal failure.
 
 mod admin_client;
+mod assets;
 mod check;
 mod demo;
 mod faultlab_cmd;
 mod logging;
+mod notify;
 mod run;
 mod targets_cmd;
 
@@ -87,6 +89,14 @@ enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// Print shell completions for bash, zsh, fish, elvish or powershell.
+    ///
+    /// Example: waygate completions bash > /etc/bash_completion.d/waygate
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff), generated from this command line.
+    ///
+    /// Example: waygate man > waygate.1 && man ./waygate.1
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -155,6 +165,8 @@ fn main() -> ExitCode {
         Command::Doctor { command: DoctorCommand::Pcap(args) } => waygate_doctor::run_pcap(&args),
         Command::Targets { admin, command } => runtime.block_on(targets_cmd::targets(&admin, &command)),
         Command::Faultlab { names, list } => runtime.block_on(faultlab_cmd::faultlab(&names, list)),
+        Command::Completions { shell } => assets::completions(shell),
+        Command::Man => assets::man(),
     };
     ExitCode::from(code)
 }

@@ -142,10 +142,16 @@ async fn bundle_without_admin_and_with_a_key_in_the_log_is_still_written() {
     let dir = tempdir("bundle-partial");
     let pki = TestPki::shared();
     let config = dir.join("waygate.toml");
+    // A port held bound but not listening: refused for as long as the test runs, whatever else runs on this host
+    // (a fixed "unused" port such as 1 may be anyone's).
+    let no_admin = Fault::Refuse.spawn(loopback()).await.unwrap();
     std::fs::write(
         &config,
-        "[admin]\nbind = \"127.0.0.1:1\"\n[[listener]]\nname = \"l\"\nbind = \"127.0.0.1:0\"\n\
-         default_target_group = \"app\"\n[[target_group]]\nname = \"app\"\ntargets = []\n",
+        format!(
+            "[admin]\nbind = \"{}\"\n[[listener]]\nname = \"l\"\nbind = \"127.0.0.1:0\"\n\
+             default_target_group = \"app\"\n[[target_group]]\nname = \"app\"\ntargets = []\n",
+            no_admin.addr()
+        ),
     )
     .unwrap();
     let system_log = dir.join("system.log");

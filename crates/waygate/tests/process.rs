@@ -234,22 +234,6 @@ async fn admin_api_shows_learned_keepalive_and_the_warning() {
     assert!(gw.log().contains("shorter than pool_idle_timeout"), "also in the system log");
 }
 
-/// The README's first command works: the demo serves a healthy route and explains a failing one.
-#[test]
-fn demo_serves_healthy_and_failing_routes() {
-    // Port 0: the kernel picks free ports and the log says which (no race with other tests for a "free" port).
-    let gw = Proc::start_args(&["demo", "--port", "0", "--admin-port", "0"]);
-    gw.wait_line(&["ready"]);
-    let addr = gw.listener("demo");
-    let ok = http_get(addr, "/");
-    assert!(ok.starts_with("HTTP/1.1 200") && ok.contains("hello from app-"), "{ok}");
-    let refused = http_get(addr, "/fault/refuse");
-    assert!(refused.starts_with("HTTP/1.1 502"), "{refused}");
-    assert!(refused.contains("details=\"TargetConnectionRefused\""), "{refused}");
-    let race = http_get(addr, "/fault/server-error");
-    assert!(race.starts_with("HTTP/1.1 503") && !race.to_ascii_lowercase().contains("proxy-status"), "{race}");
-}
-
 /// With `token_file`, the admin API and metrics need the bearer token; the probes do not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_token_is_enforced() {

@@ -1,4 +1,4 @@
-//! The misbehaving targets: one [`Fault`] per cause in `design/FAULTS.md` that a target can provoke.
+//! The misbehaving targets: one [`Fault`] per cause in `docs/FAULTS.md` that a target can provoke.
 //!
 //! Each variant is a server on an ephemeral loopback port that fails in exactly one way. Tests spawn
 //! them directly; `waygate faultlab` lists them ([`Fault::ALL`]) and runs them by name

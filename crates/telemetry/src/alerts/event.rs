@@ -1,5 +1,5 @@
 //! An alert changing state, and what it says: the system-log line, and the webhook body in waygate's format
-//! (design/INTERFACE.md, "Alerts") or Slack's `{"text": ...}`. Slack's, not PagerDuty Events v2: its one field
+//! (docs/INTERFACE.md, "Alerts") or Slack's `{"text": ...}`. Slack's, not PagerDuty Events v2: its one field
 //! is accepted unchanged by Slack incoming webhooks, Mattermost, Rocket.Chat and most chat bridges, and needs
 //! no account-specific routing key in the config; PagerDuty users can route the waygate body through an
 //! Events v2 transformer.

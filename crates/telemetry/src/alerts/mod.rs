@@ -1,4 +1,4 @@
-//! Alert rules (`[[alert]]`, design/INTERFACE.md "Alerts"): an observer of finished exchanges that counts, per
+//! Alert rules (`[[alert]]`, docs/INTERFACE.md "Alerts"): an observer of finished exchanges that counts, per
 //! rule, the exchanges in scope and the matching ones by cause, and an evaluator that turns those counts into
 //! firing and resolving on a one-second timer, off the request path.
 //!

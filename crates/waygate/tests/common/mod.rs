@@ -30,15 +30,52 @@ struct Lines {
     changed: Condvar,
 }
 
+impl Lines {
+    /// Reads `from` line by line on a thread of its own.
+    fn collect(from: impl Read + Send + 'static) -> Arc<Lines> {
+        let lines = Arc::new(Lines::default());
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(from).lines().map_while(Result::ok) {
+                sink.lines.lock().unwrap().push(line);
+                sink.changed.notify_all();
+            }
+        });
+        lines
+    }
+
+    fn wait(&self, fragments: &[&str], what: &str) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        let mut lines = self.lines.lock().unwrap();
+        loop {
+            if let Some(l) = lines.iter().find(|l| fragments.iter().all(|f| l.contains(f))) {
+                return l.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no {what} line with {fragments:?}; {what} so far:\n{}", lines.join("\n"));
+            lines = self.changed.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+}
+
 /// A running `waygate run --config FILE`.
 pub struct Proc {
     pub child: Child,
     lines: Arc<Lines>,
+    /// What it printed on stdout (the demo's banner).
+    stdout: Arc<Lines>,
 }
 
 impl Proc {
     pub fn start(config: &Path) -> Proc {
         Self::spawn(Command::new(bin()), config)
+    }
+
+    /// `waygate run --config FILE` with extra environment variables.
+    pub fn start_env(config: &Path, env: &[(&str, &Path)]) -> Proc {
+        let mut cmd = Command::new(bin());
+        cmd.envs(env.iter().map(|(k, v)| (*k, *v)));
+        Self::spawn(cmd, config)
     }
 
     /// Runs the gateway inside a network namespace (`ip netns exec NS waygate run ...`).
@@ -55,38 +92,41 @@ impl Proc {
 
     /// Runs `waygate ARGS...` (e.g. the demo) with its log captured.
     pub fn start_args(args: &[&str]) -> Proc {
+        Self::start_args_env(args, &[])
+    }
+
+    /// [`Proc::start_args`] with extra environment variables.
+    pub fn start_args_env(args: &[&str], env: &[(&str, &Path)]) -> Proc {
         let mut cmd = Command::new(bin());
-        cmd.args(args);
+        cmd.args(args).envs(env.iter().map(|(k, v)| (*k, *v)));
         Self::spawn_command(cmd)
     }
 
     fn spawn_command(mut cmd: Command) -> Proc {
-        let mut child =
-            cmd.env("WAYGATE_LOG", "info").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn waygate");
-        let lines = Arc::new(Lines::default());
-        let stderr = child.stderr.take().expect("stderr");
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lines.lock().unwrap().push(line);
-                sink.changed.notify_all();
-            }
-        });
-        Proc { child, lines }
+        let mut child = cmd
+            .env("WAYGATE_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn waygate");
+        let lines = Lines::collect(child.stderr.take().expect("stderr"));
+        let stdout = Lines::collect(child.stdout.take().expect("stdout"));
+        Proc { child, lines, stdout }
     }
 
     /// Waits (bounded) for a log line containing every fragment; returns it.
     pub fn wait_line(&self, fragments: &[&str]) -> String {
-        let deadline = Instant::now() + DEADLINE;
-        let mut lines = self.lines.lines.lock().unwrap();
-        loop {
-            if let Some(l) = lines.iter().find(|l| fragments.iter().all(|f| l.contains(f))) {
-                return l.clone();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "no log line with {fragments:?}; log so far:\n{}", lines.join("\n"));
-            lines = self.lines.changed.wait_timeout(lines, left).unwrap().0;
-        }
+        self.lines.wait(fragments, "log")
+    }
+
+    /// Waits (bounded) for a stdout line containing every fragment; returns it.
+    pub fn wait_stdout(&self, fragments: &[&str]) -> String {
+        self.stdout.wait(fragments, "stdout")
+    }
+
+    /// Everything printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lines.lock().unwrap().join("\n")
     }
 
     pub fn log(&self) -> String {

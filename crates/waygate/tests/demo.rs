@@ -1,0 +1,376 @@
+//! `waygate demo` end to end, as a newcomer meets it: every command it prints is run as printed (real curl,
+//! the real binary) and every promise printed beside it is checked against what really happens: status codes,
+//! Proxy-Status causes, log lines, timings, cut bodies, the health-check remark, the doctor commands, and the
+//! clean-up on exit. A taken port is an error naming the flag, printed before anything else.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use waygate_faults::Cause;
+
+/// One printed command and the promise printed beside it.
+#[derive(Debug, Clone)]
+struct Entry {
+    command: String,
+    expect: String,
+}
+
+/// The `command  # expectation` entries of the banner (a long command has its expectation on the next line).
+fn entries(banner: &str) -> Vec<Entry> {
+    let lines: Vec<&str> = banner.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        if !line.starts_with("  ") || !(trimmed.starts_with("curl ") || trimmed.starts_with("waygate ")) {
+            continue;
+        }
+        let (command, expect) = match trimmed.split_once("  # ") {
+            Some((c, e)) => (c.trim(), e.trim()),
+            None => {
+                let next = lines.get(i + 1).map_or("", |l| l.trim_start());
+                let e = next.strip_prefix("# ").unwrap_or_else(|| panic!("no expectation for {line:?}"));
+                (trimmed.trim(), e.trim())
+            }
+        };
+        out.push(Entry { command: command.to_owned(), expect: expect.to_owned() });
+    }
+    out
+}
+
+/// Runs a printed command through sh (`waygate` is this build's binary), bounded; returns its output and how
+/// long it took.
+fn run_printed(command: &str) -> (Output, Duration) {
+    let command = match command.strip_prefix("waygate ") {
+        Some(rest) => format!("{} {rest}", bin()),
+        None => command.to_owned(),
+    };
+    let started = Instant::now();
+    let mut child = Command::new("sh")
+        .args(["-c", &format!("exec {command}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sh");
+    let deadline = started + Duration::from_secs(60);
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{command} did not finish in 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20)); // polling the exit status, with a deadline
+    }
+    (child.wait_with_output().expect("output"), started.elapsed())
+}
+
+/// The responses in curl -i output: (status, head, body), in order.
+fn responses(text: &str) -> Vec<(u16, String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("HTTP/1.1 ") {
+        rest = &rest[start..];
+        let status = rest[9..12].parse().expect("status code");
+        let head_end = rest.find("\r\n\r\n").map_or(rest.len(), |i| i + 4);
+        let head = rest[..head_end].to_owned();
+        rest = &rest[head_end..];
+        let body_end = rest.find("HTTP/1.1 ").unwrap_or(rest.len());
+        out.push((status, head, rest[..body_end].to_owned()));
+        rest = &rest[body_end..];
+    }
+    out
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then_some(v.trim())
+    })
+}
+
+/// The status codes a promise starts with (`200 200: ...`, `502 Cause`, `200, then ...`).
+fn promised_statuses(expect: &str) -> Vec<u16> {
+    expect
+        .split([' ', ',', ':', ';'])
+        .filter(|w| !w.is_empty())
+        .map_while(|w| w.parse::<u16>().ok().filter(|_| w.len() == 3))
+        .collect()
+}
+
+/// Causes a promise names, in the catalogue's spelling.
+fn promised_causes(expect: &str) -> Vec<String> {
+    let words: Vec<&str> = expect.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+    Cause::ALL.iter().map(|c| c.to_string()).filter(|name| words.contains(&name.as_str())).collect()
+}
+
+/// A number of seconds in a promise's "after ... (Ns" clause: the least time the answer takes.
+fn promised_delay(expect: &str) -> Option<Duration> {
+    let after = expect.split_once(" after ")?.1;
+    let secs = after.split_once('(')?.1.split_once("s")?.0;
+    secs.parse().ok().map(Duration::from_secs)
+}
+
+/// Checks one curl entry's promise against the curl run; returns the request ids the gateway answered.
+fn check_curl(gw: &Proc, entry: &Entry, out: &Output, took: Duration) -> Vec<String> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let ctx = format!("{}\n  # {}\n{stdout}{}", entry.command, entry.expect, String::from_utf8_lossy(&out.stderr));
+    let resp = responses(&stdout);
+    let statuses: Vec<u16> = resp.iter().map(|r| r.0).collect();
+    let promised = promised_statuses(&entry.expect);
+    assert!(!promised.is_empty(), "every curl promise starts with its status codes: {ctx}");
+    assert_eq!(statuses, promised, "statuses: {ctx}");
+    let ids: Vec<String> = resp.iter().filter_map(|r| header(&r.1, "x-request-id").map(str::to_owned)).collect();
+    assert_eq!(ids.len(), resp.len(), "every response has x-request-id: {ctx}");
+    let last = resp.last().expect("a response");
+    for cause in promised_causes(&entry.expect) {
+        if entry.expect.contains(&format!("{cause} in the log")) {
+            // The status went out before the failure: the cause is the system log's, for that request.
+            gw.wait_line(&[&format!("cause={cause}"), &ids[ids.len() - 1]]);
+        } else if entry.expect.contains("WARN line logs the lost attempt") {
+            // The second GET's lost attempt; the same request then succeeded on a fresh connection.
+            let line = gw.wait_line(&[&format!("cause={cause}"), " WARN ", "reused=true", &ids[1]]);
+            assert!(line.contains("use_count=2"), "{line}\n{ctx}");
+        } else {
+            let ps = header(&last.1, "proxy-status").unwrap_or_else(|| panic!("no Proxy-Status: {ctx}"));
+            assert!(ps.contains(&format!("details=\"{cause}\"")), "Proxy-Status names {cause}: {ctx}");
+        }
+    }
+    if entry.expect.contains("no Proxy-Status") {
+        assert!(header(&last.1, "proxy-status").is_none(), "{ctx}");
+    }
+    if let Some(delay) = promised_delay(&entry.expect) {
+        assert!(took >= delay, "answered after {took:?}, promised after {delay:?}: {ctx}");
+    }
+    if entry.expect.contains("cut after 100 of 1000 bytes (curl: error 18)") {
+        assert_eq!(out.status.code(), Some(18), "{ctx}");
+        assert_eq!(last.2.len(), 100, "{ctx}");
+    }
+    if entry.expect.contains("100 of 1000 body bytes and silence") {
+        assert_ne!(out.status.code(), Some(0), "curl saw the body cut: {ctx}");
+        assert_eq!(last.2.len(), 100, "{ctx}");
+    }
+    if entry.expect.contains("is not replayed") {
+        let post_id = &ids[ids.len() - 1];
+        let attempts = gw.log().lines().filter(|l| l.contains(post_id.as_str()) && l.contains("attempt=")).count();
+        assert_eq!(attempts, 1, "one attempt for the POST, no replay: {ctx}\n{}", gw.log());
+    }
+    ids
+}
+
+/// GET on the admin API, parsed as JSON.
+fn admin_json(admin: &str, path: &str) -> serde_json::Value {
+    let out = Command::new("curl").args(["-s", &format!("{admin}{path}")]).output().expect("curl");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn group_target(groups: &serde_json::Value, name: &str) -> serde_json::Value {
+    let group = groups["target_groups"].as_array().unwrap().iter().find(|g| g["name"] == name).cloned();
+    group.unwrap_or_else(|| panic!("no group {name}"))["targets"][0].clone()
+}
+
+/// Polls the admin API until `ok` holds for group `name`'s target (bounded).
+fn wait_target(admin: &str, name: &str, what: &str, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let target = group_target(&admin_json(admin, "/api/v1/target-groups"), name);
+        if ok(&target) {
+            return target;
+        }
+        assert!(Instant::now() < deadline, "{name}: {what} never held: {target}");
+        std::thread::sleep(Duration::from_millis(200)); // polling the admin API, with a deadline
+    }
+}
+
+fn field_after<'a>(text: &'a str, prefix: &str) -> &'a str {
+    let rest = &text[text.find(prefix).unwrap_or_else(|| panic!("no {prefix:?} in {text}")) + prefix.len()..];
+    rest.split_whitespace().next().unwrap_or("")
+}
+
+/// The health-check remark: the groups it says pass their checks do, `refuse` turns unhealthy, and its
+/// requests still answer 502 TargetConnectionRefused (fail open).
+fn check_health_remark(banner: &str, admin: &str, refuse: &Entry) {
+    let text = banner.replace('\n', " ");
+    let list = text.split_once("pass on ").expect("the remark").1.split_once(", whose").unwrap().0;
+    let passing: Vec<&str> = list.split([',', ' ']).filter(|w| !w.is_empty() && *w != "and").collect();
+    assert_eq!(passing.len(), 3, "{list}");
+    for name in passing {
+        wait_target(admin, name, "last_check Passed", |t| t["last_check"] == "Passed");
+    }
+    assert!(text.contains("refuse turns unhealthy after two failed checks"), "{text}");
+    wait_target(admin, "refuse", "state unhealthy", |t| t["state"] == "unhealthy");
+    let (out, _) = run_printed(&refuse.command);
+    let resp = responses(&String::from_utf8_lossy(&out.stdout));
+    let (status, head, _) = &resp[0];
+    assert_eq!(*status, 502, "fails open: {head}");
+    assert!(header(head, "proxy-status").unwrap().contains("TargetConnectionRefused"), "{head}");
+}
+
+fn check_then(gw: &Proc, entry: &Entry, causes_seen: &[String]) {
+    let ctx = format!("{}\n  # {}", entry.command, entry.expect);
+    if entry.command.starts_with("waygate doctor logs ") {
+        // The access log is written off the request path: poll until the last request's line is in.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (out, _) = run_printed(&entry.command);
+            let text = String::from_utf8_lossy(&out.stdout);
+            let missing: Vec<&String> = causes_seen.iter().filter(|c| !text.contains(c.as_str())).collect();
+            if out.status.success() && missing.is_empty() {
+                assert!(text.contains("What to do"), "with remediation: {text}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "{ctx}: missing {missing:?} in\n{text}");
+            std::thread::sleep(Duration::from_millis(200)); // polling the log writer's output, with a deadline
+        }
+    }
+    if entry.command.contains("/api/v1/target-groups") {
+        let (out, _) = run_printed(&entry.command);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let target = group_target(&v, "refuse");
+        for key in ["state", "reason", "last_check", "keepalive"] {
+            assert!(target.get(key).is_some(), "{key} in {target}: {ctx}");
+        }
+        return;
+    }
+    if entry.command.ends_with("/metrics") {
+        let (out, _) = run_printed(&entry.command);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.lines().any(|l| l.starts_with("waygate_elb_responses_total{") && l.contains("cause=")), "{ctx}");
+        return;
+    }
+    if entry.command.starts_with("waygate doctor probe ") {
+        let (out, _) = run_printed(&entry.command);
+        let text = String::from_utf8_lossy(&out.stdout);
+        if entry.expect.contains("keep-alive measured: about 2s") {
+            assert!(text.contains("target closed the idle connection after 2."), "{ctx}\n{text}");
+        } else {
+            let causes = promised_causes(&entry.expect);
+            assert_eq!(causes.len(), 1, "{ctx}");
+            assert!(text.contains(&format!("{} (", causes[0])), "{ctx}\n{text}");
+        }
+        return;
+    }
+    panic!("a printed command the test does not check: {ctx}\n{}", gw.stdout());
+}
+
+#[test]
+fn demo_keeps_every_printed_promise() {
+    if cannot_run("demo_keeps_every_printed_promise", "the printed commands are curl commands", &["curl"]) {
+        return;
+    }
+    // A temporary directory of the test's own: what the demo leaves in it is the demo's, not an earlier process's.
+    let tmp = tempdir("demo-tmp");
+    let mut gw = Proc::start_args_env(&["demo", "--port", "0", "--admin-port", "0"], &[("TMPDIR", &tmp)]);
+    gw.wait_stdout(&["Stop with Ctrl-C"]);
+    let banner = gw.stdout();
+    let base = field_after(&banner, "gateway on ").trim_end_matches(',').to_owned();
+    let admin = field_after(&banner, "admin API on ").to_owned();
+    // The printed URLs are the bound sockets (port 0: the kernel's choice), not the flags' values.
+    assert_eq!(base, format!("http://{}", gw.listener("demo")), "{banner}");
+    assert_eq!(admin, format!("http://{}", gw.admin()), "{banner}");
+    let dir = PathBuf::from(field_after(&banner, "configuration: ")).parent().unwrap().to_owned();
+    assert!(dir.starts_with(&tmp), "the demo's directory is under TMPDIR: {}", dir.display());
+    assert!(dir.join("ca.pem").exists() && dir.join("waygate.toml").exists());
+    let keys: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "key"))
+        .collect();
+    assert!(keys.is_empty(), "no private key on disk: {keys:?}");
+
+    let all = entries(&banner);
+    let (tries, then): (Vec<Entry>, Vec<Entry>) = all.into_iter().partition(|e| e.command.contains(&base));
+    assert!(tries.len() >= 20 && then.len() >= 4, "{banner}");
+    // The curl commands run concurrently (the slow ones take seconds), except the keep-alive race's: those share
+    // one target's pooled connections, so they run one after the other. Each is checked against its promise.
+    let (race, others): (Vec<&Entry>, Vec<&Entry>) = tries.iter().partition(|e| e.command.contains("keepalive-race"));
+    let run = |e: &Entry| {
+        let (out, took) = run_printed(&e.command);
+        (e.clone(), out, took)
+    };
+    let results: Vec<(Entry, Output, Duration)> = std::thread::scope(|s| {
+        let handles: Vec<_> = others.into_iter().map(|e| s.spawn(move || run(e))).collect();
+        let mut results: Vec<_> = race.into_iter().map(run).collect();
+        results.extend(handles.into_iter().map(|h| h.join().unwrap()));
+        results
+    });
+    let mut causes_seen = Vec::new();
+    for (entry, out, took) in &results {
+        check_curl(&gw, entry, out, *took);
+        if !entry.expect.contains("WARN line logs the lost attempt") {
+            causes_seen.extend(promised_causes(&entry.expect));
+        }
+        if entry.command.ends_with(&format!("{base}/")) {
+            // Round robin: a second request reaches the other backend.
+            let first = &responses(&String::from_utf8_lossy(&out.stdout))[0].2;
+            let (again, _) = run_printed(&entry.command);
+            let second = &responses(&String::from_utf8_lossy(&again.stdout))[0].2;
+            let backends = [first, second].map(|b| b.contains("app-1") as u8 + 2 * b.contains("app-2") as u8);
+            assert!(backends == [1, 2] || backends == [2, 1], "app-1, then app-2: {first:?} {second:?}");
+        }
+        if entry.expect.contains("a WARN line says its keep-alive is shorter than pool_idle_timeout") {
+            let target = wait_target(&admin, "keepalive-closer", "a keep-alive warning", |t| {
+                t["keepalive"]["warning"].as_str().is_some_and(|w| w.contains("shorter than pool_idle_timeout"))
+            });
+            let addr = target["address"].as_str().unwrap();
+            gw.wait_line(&["WARN", "shorter than pool_idle_timeout", &format!("target_addr={addr}")]);
+        }
+    }
+    check_health_remark(&banner, &admin, tries.iter().find(|e| e.command.ends_with("/fault/refuse")).unwrap());
+    for entry in &then {
+        check_then(&gw, entry, &causes_seen);
+    }
+
+    gw.signal("INT");
+    assert_eq!(gw.wait_exit(), 0, "{}", gw.log());
+    assert!(!dir.join("ca.pem").exists() && !dir.join("waygate.toml").exists(), "certificate and config removed");
+    assert!(std::fs::read_dir(dir.join("logs")).unwrap().count() > 0, "the access log stays");
+    gw.wait_line(&["access log stays in", &dir.join("logs").display().to_string()]);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// `waygate demo` with `port_flag` set to a port something else holds: exit 1 before printing anything, an
+/// error naming the flag, and no demo directory left behind.
+fn taken_port_is_named(port_flag: &str, other_flag: &str) {
+    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let tmp = tempdir("demo-taken-tmp");
+    let mut child = Command::new(bin())
+        .args(["demo", port_flag, &port, other_flag, "0"])
+        .env("TMPDIR", &tmp)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + DEADLINE;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "demo on a taken port did not exit");
+        std::thread::sleep(Duration::from_millis(20)); // polling the exit status, with a deadline
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing printed before the ports are bound: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")) && stderr.contains("in use"), "{stderr}");
+    assert!(stderr.contains(&format!("{port_flag} N")) && stderr.contains(&format!("{port_flag} 0")), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "a failed start removes its directory (demo pid {pid}): {left:?}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn demo_on_a_taken_gateway_port_names_port() {
+    taken_port_is_named("--port", "--admin-port");
+}
+
+#[test]
+fn demo_on_a_taken_admin_port_names_admin_port() {
+    taken_port_is_named("--admin-port", "--port");
+}
