@@ -3,7 +3,7 @@
 //! Targets are `Arc`s so a reload that keeps a target keeps its pool and counters.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use waygate_config::{Algorithm, TargetGroup, TargetSpec};
 use waygate_telemetry::TargetGroupRef;
@@ -80,6 +80,8 @@ pub struct Group {
     in_flight: Arc<AtomicUsize>,
     /// Where health transitions are recorded.
     pub audit: Arc<AuditLog>,
+    /// Every target was unhealthy when last noted ([`Group::note_all_unhealthy`]).
+    all_down: AtomicBool,
 }
 
 /// One request counted against the group's in-flight limit until dropped.
@@ -88,7 +90,8 @@ pub type Admitted = Held;
 impl Group {
     pub fn new(config: TargetGroup, targets: Vec<Arc<Target>>, audit: Arc<AuditLog>) -> Self {
         let tg_ref = TargetGroupRef::new(config.name.as_str());
-        Self { config, tg_ref, targets, next: AtomicUsize::new(0), in_flight: Arc::new(AtomicUsize::new(0)), audit }
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        Self { config, tg_ref, targets, next: AtomicUsize::new(0), in_flight, audit, all_down: AtomicBool::new(false) }
     }
 
     /// Admits one request, or `None` when `max_in_flight_requests` are already in flight (GatewayOverloaded).
@@ -96,6 +99,13 @@ impl Group {
         let limit = self.config.max_in_flight_requests as usize;
         let (admitted, before) = Held::enter(&self.in_flight);
         (limit == 0 || before < limit).then_some(admitted)
+    }
+
+    /// Notes whether every target is unhealthy now; `Some(now)` when that changed since it was last noted (a
+    /// health transition), so the change is logged once, not per request.
+    pub fn note_all_unhealthy(&self) -> Option<bool> {
+        let now = self.all_unhealthy();
+        (self.all_down.swap(now, Ordering::AcqRel) != now).then_some(now)
     }
 
     /// Every target is unhealthy (then requests fail open to all of them, unless `fail_open = false`).

@@ -55,8 +55,11 @@ async fn refusal_makes_a_target_unhealthy_and_recovery_healthy_again() {
     assert_eq!(until(&gw, 0, State::Unhealthy).await, Some("Target.FailedHealthChecks"));
     let last = format!("{:?}", gw.runtime().groups["app"].targets[0].health.last());
     assert!(last.contains("TargetConnectionRefused"), "the catalogue names the failure: {last}");
+    let logs = LogCapture::default();
+    let _guard = logs.install();
     let _again = Backend::new("b2").spawn(addr).await.unwrap();
     assert_eq!(until(&gw, 0, State::Healthy).await, None);
+    assert_eq!(logs.text().matches("a target is healthy again").count(), 1, "{}", logs.text());
 }
 
 #[tokio::test]
@@ -96,12 +99,17 @@ async fn requests_avoid_unhealthy_targets_and_gauges_count_them() {
 
 #[tokio::test]
 async fn all_unhealthy_fails_open_by_default_and_closed_on_request() {
+    let logs = LogCapture::default();
+    let _guard = logs.install();
     let refused = Fault::Refuse.spawn(loopback()).await.unwrap();
     let (gw, addr) = start(&[refused.addr()], "retries = 0\n", |_| {}).await;
     until(&gw, 0, State::Unhealthy).await;
     let resp = get(addr, "/").await;
     assert_eq!(resp.status, 502, "fail open: the request still goes to the target");
     assert!(resp.header("proxy-status").contains("TargetConnectionRefused"));
+    get(addr, "/").await;
+    let said = |text: &str| logs.text().matches(text).count();
+    assert_eq!(said("requests fail open to all of them"), 1, "logged once per transition, not per request");
 
     let (gw, addr) = start(&[refused.addr()], "retries = 0\nfail_open = false\n", |_| {}).await;
     until(&gw, 0, State::Unhealthy).await;

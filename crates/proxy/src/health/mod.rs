@@ -112,6 +112,15 @@ fn log_transition(g: &Group, target: &Target, t: &Transition, actor: &str) {
     }
     let details = format!("{} -> {} ({}): {detail}", t.from.as_str(), t.to.as_str(), reason);
     g.audit.record(actor, crate::lifecycle::Action::Health, Some(group), Some(&*target.authority), details);
+    match g.note_all_unhealthy() {
+        Some(true) if g.config.fail_open => tracing::warn!(target: "waygate::health", target_group = %group,
+            "every target is unhealthy: requests fail open to all of them, as ALB does (fail_open = false answers 503 NoHealthyTargets instead)"),
+        Some(true) => tracing::warn!(target: "waygate::health", target_group = %group,
+            "every target is unhealthy: requests get 503 NoHealthyTargets (fail_open = false)"),
+        Some(false) => tracing::info!(target: "waygate::health", target_group = %group,
+            "a target is healthy again: requests go to healthy targets only"),
+        None => {}
+    }
 }
 
 /// The connection settings of a check: the target's own, with the check's port, timeout and protocol.
