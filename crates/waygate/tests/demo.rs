@@ -240,6 +240,12 @@ fn check_then(gw: &Proc, entry: &Entry, causes_seen: &[String]) {
         assert!(text.lines().any(|l| l.starts_with("waygate_elb_responses_total{") && l.contains("cause=")), "{ctx}");
         return;
     }
+    if entry.command.ends_with("/dashboard") {
+        let (out, _) = run_printed(&entry.command);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("<title>waygate dashboard</title>"), "{ctx}\n{text}");
+        return;
+    }
     if entry.command.starts_with("waygate doctor probe ") {
         let (out, _) = run_printed(&entry.command);
         let text = String::from_utf8_lossy(&out.stdout);

@@ -145,6 +145,12 @@ fn print_banner(dir: &DemoDir, gw: &str, admin: &str, plan: &routes::Plan) {
             expect: "each target's health state, reason code, last check and learned keep-alive".into(),
         },
         Try { command: "curl -s {admin}/metrics".into(), expect: "waygate_elb_responses_total by cause".into() },
+        Try {
+            command: "curl -s {admin}/dashboard".into(),
+            expect: "the live dashboard (open the URL in a browser): requests and gateway 5xx by cause, latency, \
+                     targets, alerts"
+                .into(),
+        },
     ];
     next.extend(plan.probes.iter().map(|p| Try { command: p.command.clone(), expect: p.expect.clone() }));
     print_tries(&next, gw, admin);
