@@ -262,7 +262,17 @@ fn the_dashboard_has_the_apis_auth() {
     let page = get("/dashboard", Some("Basic b3BzOnMzY3JldA=="));
     assert!(page.starts_with("HTTP/1.1 200") && page.contains("<title>waygate dashboard</title>"), "{page}");
     assert!(get("/dashboard", Some("Basic b3BzOnMzY3JldQ==")).starts_with("HTTP/1.1 401"));
-    assert!(get("/api/v1/summary", Some("Basic b3BzOnMzY3JldA==")).starts_with("HTTP/1.1 200"));
+    // The API answers from the gateway once it is attached to the admin listener, a moment after that listener
+    // is up: poll, with the deadline, before judging the answer.
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let summary = loop {
+        let summary = get("/api/v1/summary", Some("Basic b3BzOnMzY3JldA=="));
+        if summary.starts_with("HTTP/1.1 200") || std::time::Instant::now() > deadline {
+            break summary;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50)); // polling the API, with a deadline
+    };
+    assert!(summary.starts_with("HTTP/1.1 200"), "{summary}");
     assert!(get("/api/v1/alerts", Some("Bearer s3cret")).starts_with("HTTP/1.1 200"));
     drop(rt);
 }
