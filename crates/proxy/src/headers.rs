@@ -67,9 +67,14 @@ fn addresses(value: &HeaderValue) -> usize {
     value.as_bytes().split(|&b| b == b',').filter(|s| s.iter().any(|b| !b.is_ascii_whitespace())).count()
 }
 
+/// Whether a comma-separated field (`Connection`, `TE`) lists `token`, in any case.
+pub fn lists_token(value: &HeaderValue, token: &[u8]) -> bool {
+    value.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
 /// Whether a `TE` field lists `trailers`.
 fn lists_trailers(value: &HeaderValue) -> bool {
-    value.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
+    lists_token(value, b"trailers")
 }
 
 /// What the gateway reads from a request's own fields, gathered in one pass over them. Looked up one by one,

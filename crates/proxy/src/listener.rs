@@ -411,10 +411,12 @@ mod tests {
 
     /// Every client connection, idle keep-alive ones included, holds this future for its whole life. Nested
     /// `async fn`s made it over 3 KiB (each level kept its arguments next to the copies it moved on); the phases
-    /// that replace one another keep it near one.
+    /// Every client connection, idle keep-alive ones included, holds this future for its whole life. Nested
+    /// `async fn`s made it over 3 KiB; phases that replace one another brought it near one; with the short
+    /// first-bytes phase boxed, it is sized by the serving phase alone (536 bytes; 1,024 with it inline).
     #[test]
-    fn a_connection_future_stays_near_a_kilobyte() {
+    fn a_connection_future_stays_near_half_a_kilobyte() {
         let size = returned_size(serve_connection);
-        assert!(size <= 1536, "serve_connection's future is {size} bytes");
+        assert!(size <= 640, "serve_connection's future is {size} bytes");
     }
 }

@@ -18,6 +18,7 @@ use waygate_faults::Cause;
 
 use crate::guard::framing::Framing;
 use crate::guard::verdict::{self, Action, MAX_HEAD, MAX_HEADERS, Verdict};
+use crate::headers::lists_token;
 
 /// A complete request head, parsed.
 #[derive(Debug)]
@@ -181,12 +182,7 @@ fn host_rule(request: &Request<()>) -> Result<(), Cause> {
 /// RFC 9112 §9.3: HTTP/1.1 persists unless `close` is among the Connection options; HTTP/1.0 only with
 /// `keep-alive`.
 fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
-    let has = |token: &[u8]| {
-        headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .any(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token)))
-    };
+    let has = |token: &[u8]| headers.get_all(header::CONNECTION).iter().any(|v| lists_token(v, token));
     if version == Version::HTTP_11 { !has(b"close") } else { has(b"keep-alive") }
 }
 

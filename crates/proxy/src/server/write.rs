@@ -12,6 +12,7 @@ use http::{StatusCode, Version, response};
 use http_body::Body;
 
 use crate::body::ProxyBody;
+use crate::headers::lists_token;
 use crate::wire::out::{Encoder, put_field};
 
 /// Writes the head of `parts` into `out` and returns the body's encoder. `keep_alive` comes in as the
@@ -26,7 +27,7 @@ pub fn head(
     keep_alive: &mut bool,
 ) -> Encoder {
     let headers = &mut parts.headers;
-    if headers.get_all(header::CONNECTION).iter().any(|v| has_token(v, b"close")) {
+    if headers.get_all(header::CONNECTION).iter().any(|v| lists_token(v, b"close")) {
         *keep_alive = false;
     }
     headers.remove(header::CONNECTION);
@@ -76,10 +77,6 @@ pub fn head(
     }
     out.put_slice(b"\r\n");
     enc
-}
-
-fn has_token(value: &HeaderValue, token: &[u8]) -> bool {
-    value.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// The IMF-fixdate of the current second, formatted once a second per thread.
