@@ -8,7 +8,7 @@ use std::path::Path;
 use http::StatusCode;
 use serde_json::{Value, json};
 use waygate_config::TargetSpec;
-use waygate_proxy::lifecycle::ControlError;
+use waygate_proxy::control::ControlError;
 use waygate_proxy::{Gateway, ReloadError};
 
 use crate::reply::{self, Reply};

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use waygate_config::{Action, Algorithm, Config};
 use waygate_proxy::Gateway;
-use waygate_proxy::group::Target;
+use waygate_proxy::target::Target;
 
 fn ms(d: Option<Duration>) -> Value {
     d.map_or(Value::Null, |d| json!(d.as_millis() as u64))

@@ -18,10 +18,11 @@ use waygate_faults::{Cause, classify};
 use waygate_telemetry::Actions;
 
 use crate::body::{ProxyBody, RequestProgress, UpstreamRequestBody};
-use crate::group::{Admitted, Group, Target};
+use crate::group::{Admitted, Group};
 use crate::guard::{Action as GuardAction, Verdict};
 use crate::headers::{CarriedFields, Forwarded, RequestFields, X_REQUEST_ID};
-use crate::health;
+use crate::target::Target;
+
 use crate::log;
 use crate::record::{ConnFacts, Pending, Record, Sink, head_bytes};
 use crate::relay;
@@ -366,7 +367,7 @@ fn forward(
                     Err(failure) => {
                         let cause = failure.classify();
                         attempt_failed(pending, &ctx(max_attempts), cause, &failure);
-                        health::observe_failure(group, &target, cause);
+                        group.observe_failure(&target, cause);
                         // Nothing reached the target, and the body was not touched.
                         let outcome = retry::Outcome { reused: false, replayable: true, deregistered: false };
                         match retry::decide(&failure.evidence(), outcome, outgoing.idempotent, &mut budget) {

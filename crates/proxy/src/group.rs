@@ -1,72 +1,18 @@
-//! Target groups at run time: each target's upstream (connection pool) and in-flight count, and the
-//! selection algorithms: round robin, least outstanding requests (ties broken round robin), weighted random.
-//! Targets are `Arc`s so a reload that keeps a target keeps its pool and counters.
+//! Target groups at run time: their targets, the group's in-flight limit, the selection algorithms (round
+//! robin, least outstanding requests with ties broken round robin, weighted random, slow start), and what a
+//! health transition of one of its targets means for the group (logged, audited, failing open).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use waygate_config::{Algorithm, TargetGroup, TargetSpec};
+use waygate_config::{Algorithm, TargetGroup};
+use waygate_faults::Cause;
 use waygate_telemetry::TargetGroupRef;
 
+use crate::audit::{Action, AuditLog};
 use crate::count::Held;
-use crate::health::Health;
-use crate::lifecycle::{AuditLog, Lifecycle};
-use crate::upstream::Upstream;
-
-/// One registered target.
-#[derive(Debug)]
-pub struct Target {
-    pub spec: TargetSpec,
-    /// `host:port` as logs and the admin API write it. Shared: every access-log record names its target.
-    pub authority: Arc<str>,
-    pub upstream: Upstream,
-    /// Active health (kept across reloads with the target).
-    pub health: Health,
-    /// Registered or draining (kept across reloads with the target).
-    pub lifecycle: Lifecycle,
-    in_flight: AtomicU32,
-}
-
-impl Target {
-    pub fn new(spec: TargetSpec, upstream: Upstream) -> Self {
-        Self {
-            authority: spec.authority().into(),
-            spec,
-            upstream,
-            health: Health::default(),
-            lifecycle: Lifecycle::default(),
-            in_flight: AtomicU32::new(0),
-        }
-    }
-
-    pub fn in_flight(&self) -> u32 {
-        self.in_flight.load(Ordering::SeqCst)
-    }
-
-    /// Counts one request in flight until the guard drops.
-    pub fn begin(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        InFlight(self.clone())
-    }
-}
-
-/// One request in flight on a target.
-#[derive(Debug)]
-pub struct InFlight(Arc<Target>);
-
-impl InFlight {
-    pub fn target(&self) -> &Arc<Target> {
-        &self.0
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.lifecycle.now_idle();
-        }
-    }
-}
+use crate::target::Target;
+use crate::target::health::{Outcome, State, Transition};
 
 /// A target group with its targets.
 #[derive(Debug)]
@@ -103,9 +49,53 @@ impl Group {
 
     /// Notes whether every target is unhealthy now; `Some(now)` when that changed since it was last noted (a
     /// health transition), so the change is logged once, not per request.
-    pub fn note_all_unhealthy(&self) -> Option<bool> {
+    fn note_all_unhealthy(&self) -> Option<bool> {
         let now = self.all_unhealthy();
         (self.all_down.swap(now, Ordering::AcqRel) != now).then_some(now)
+    }
+
+    /// Passive health: a request's connect-phase failure (refused, unreachable, connect or TLS failure) counts
+    /// towards taking the target out before the next active check. Only where active checks run, since they
+    /// are what brings a target back. The gateway's own exhaustion is neither kind, so it never counts.
+    pub fn observe_failure(&self, target: &Target, cause: Cause) {
+        let hc = &self.config.health_check;
+        let unreachable = cause.is_target_connection_error() || cause.is_target_tls_error();
+        if !hc.enabled || !unreachable {
+            return;
+        }
+        if let Some(t) = target.health.passive_failure(cause, hc.unhealthy_threshold) {
+            self.health_transition(target, &t, "passive-health");
+        }
+    }
+
+    /// Logs a target's health transition, records it in the audit log, and logs the group's own turn to all
+    /// unhealthy (failing open, or 503 NoHealthyTargets) and back, once per turn.
+    pub fn health_transition(&self, target: &Target, t: &Transition, actor: &str) {
+        let group = self.config.name.as_str();
+        let detail = match t.outcome {
+            Outcome::Passed => "health checks passing".to_owned(),
+            Outcome::Mismatch(status) => format!("health check answered {status}, not in the matcher"),
+            Outcome::TimedOut(cause) | Outcome::Failed(cause) => format!("health check failed: {cause}"),
+        };
+        let reason = target.health.reason().unwrap_or("-");
+        if t.to == State::Unhealthy {
+            tracing::warn!(target: "waygate::health", target_group = %group, target_addr = %target.authority,
+                from = t.from.as_str(), to = t.to.as_str(), reason, "{detail}");
+        } else {
+            tracing::info!(target: "waygate::health", target_group = %group, target_addr = %target.authority,
+                from = t.from.as_str(), to = t.to.as_str(), "{detail}");
+        }
+        let details = format!("{} -> {} ({}): {detail}", t.from.as_str(), t.to.as_str(), reason);
+        self.audit.record(actor, Action::Health, Some(group), Some(&*target.authority), details);
+        match self.note_all_unhealthy() {
+            Some(true) if self.config.fail_open => tracing::warn!(target: "waygate::health", target_group = %group,
+                "every target is unhealthy: requests fail open to all of them, as ALB does (fail_open = false answers 503 NoHealthyTargets instead)"),
+            Some(true) => tracing::warn!(target: "waygate::health", target_group = %group,
+                "every target is unhealthy: requests get 503 NoHealthyTargets (fail_open = false)"),
+            Some(false) => tracing::info!(target: "waygate::health", target_group = %group,
+                "a target is healthy again: requests go to healthy targets only"),
+            None => {}
+        }
     }
 
     /// Every target is unhealthy (then requests fail open to all of them, unless `fail_open = false`).
@@ -185,8 +175,9 @@ impl Group {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::ConnectSpec;
+    use crate::upstream::{ConnectSpec, Upstream};
     use std::time::Duration;
+    use waygate_config::TargetSpec;
 
     fn group(algorithm: Algorithm, weights: &[u32]) -> Group {
         let targets = weights
@@ -245,7 +236,7 @@ mod tests {
         let mut g = group(Algorithm::RoundRobin, &[1, 1]);
         g.config.slow_start = Duration::from_secs(30);
         // Target 1 just became healthy; target 0 was never checked (full weight).
-        g.targets[1].health.record(crate::health::Outcome::Passed, 1, 2);
+        g.targets[1].health.record(crate::target::health::Outcome::Passed, 1, 2);
         let picks = (0..1000).filter(|_| g.pick(&[]) == Some(1)).count();
         assert!(picks < 50, "seconds into a 30 s ramp it gets a sliver, not half: {picks}/1000");
         assert_eq!(g.pick(&[0]), Some(1), "the only one left is still used");
@@ -253,7 +244,7 @@ mod tests {
 
     #[test]
     fn ramp_is_linear() {
-        use crate::health::state::ramp_fraction;
+        use crate::target::health::ramp_fraction;
         let s = Duration::from_secs;
         assert_eq!(ramp_fraction(s(0), s(30)), 0.0);
         assert_eq!(ramp_fraction(s(15), s(30)), 0.5);

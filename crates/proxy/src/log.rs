@@ -9,7 +9,7 @@ use tracing::{Level, event};
 use waygate_faults::{Cause, HttpEvidence, Phase, errno};
 use waygate_telemetry::Throttle;
 
-use crate::group::{InFlight, Target};
+use crate::target::{InFlight, Target};
 use crate::upstream::AttemptFailure;
 
 /// Which attempt of which request this is.

@@ -8,10 +8,11 @@ use http::{HeaderValue, Response};
 use waygate_faults::{Cause, Phase};
 
 use crate::body::{BodyObserver, ProxyBody, RelayBody};
-use crate::group::{Admitted, InFlight};
+use crate::group::Admitted;
 use crate::headers::X_REQUEST_ID;
 use crate::log;
 use crate::record::{Record, Sink, head_bytes};
+use crate::target::InFlight;
 use crate::upstream::h1::{self, BodyError, BodyState};
 use crate::upstream::{AttemptFailure, Lease, failure};
 

@@ -18,7 +18,7 @@ use common::*;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use waygate_faultlab::Backend;
-use waygate_proxy::health::State;
+use waygate_proxy::target::health::State;
 
 const PROXY_STATUS: &str = "waygate; error=proxy_internal_error; details=\"GatewayResourceExhausted\"";
 

@@ -10,7 +10,7 @@ use common::*;
 use waygate_config::HealthProtocol;
 use waygate_faultlab::{Backend, Fault};
 use waygate_proxy::Gateway;
-use waygate_proxy::health::State;
+use waygate_proxy::target::health::State;
 
 async fn start(
     targets: &[std::net::SocketAddr],
@@ -163,4 +163,30 @@ async fn reload_keeps_the_health_of_targets_that_stay() {
     assert_eq!(targets[0].health.state(), State::Healthy, "health survives the reload");
     assert_eq!(targets[1].health.state(), State::Initial);
     assert_eq!(get(addr, "/").await.status, 200);
+}
+
+/// A check is a request on the data plane's own upstream session: for each way a target can answer badly, the
+/// check fails with the cause a request to the same target gets in its Proxy-Status (a check on another HTTP
+/// client would disagree where the two parsers differ, e.g. on the largest head allowed).
+#[tokio::test]
+async fn a_failed_check_names_the_cause_a_request_gets() {
+    // Captured on this thread like the other tests' (a callsite first reached on a thread without a subscriber
+    // can be cached as uninteresting for the tests that capture).
+    let logs = LogCapture::default();
+    let _guard = logs.install();
+    for fault in [Fault::MalformedStatusLine, Fault::MalformedHeader, Fault::HugeHead, Fault::CloseBeforeResponse] {
+        let bad = fault.spawn(loopback()).await.unwrap();
+        // Passive health off, so only the active checks judge the target; the request below fails open.
+        let (gw, addr) = start(&[bad.addr()], "", |_| {}).await;
+        assert_eq!(until(&gw, 0, State::Unhealthy).await, Some("Target.FailedHealthChecks"), "{fault:?}");
+        let last = gw.runtime().groups["app"].targets[0].health.last();
+        let Some(waygate_proxy::target::health::Outcome::Failed(check_cause)) = last else {
+            panic!("{fault:?}: the check failed with a cause: {last:?}")
+        };
+        let resp = within("request to the bad target", get(addr, "/")).await;
+        let ps = resp.header("proxy-status");
+        assert_eq!(waygate_faults::parse_proxy_status_cause(ps), Some(check_cause), "{fault:?}: {ps}");
+        let said = format!("health check failed: {check_cause}");
+        assert!(logs.text().contains(&said), "{fault:?}: the transition's log line names the cause: {}", logs.text());
+    }
 }

@@ -14,7 +14,8 @@ use common::*;
 use waygate_config::TargetSpec;
 use waygate_faultlab::Backend;
 use waygate_proxy::Gateway;
-use waygate_proxy::lifecycle::{Action, ControlError, Event};
+use waygate_proxy::audit::{Action, Event};
+use waygate_proxy::control::ControlError;
 
 fn spec(addr: SocketAddr) -> TargetSpec {
     TargetSpec { host: addr.ip().to_string(), port: addr.port(), weight: 1 }

@@ -30,7 +30,7 @@ pub enum RequestFraming {
 
 /// Decides the request body's framing from its headers and what is known of its length. The client-side
 /// `Transfer-Encoding` was removed as hop-by-hop, so a `Content-Length` present is the body's validated
-/// length (hyper checked it on the client connection). Without one: a known length gets a `Content-Length`,
+/// length (the client-side server checked it). Without one: a known length gets a `Content-Length`,
 /// an unknown one is chunked, and an empty body on a method that carries one says `Content-Length: 0`.
 pub fn request_framing(method: &Method, headers: &mut HeaderMap, exact: Option<u64>, empty: bool) -> RequestFraming {
     if let Some(n) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
@@ -70,6 +70,15 @@ pub fn encode_request(method: &Method, target: &str, headers: &HeaderMap, extra:
     }
     extra.write(out);
     out.put_slice(b"\r\n");
+}
+
+/// No extra fields: the request's own are written as they are (a health check's request).
+impl ExtraFields for () {
+    fn forwards(&self, _: &HeaderName) -> bool {
+        true
+    }
+
+    fn write(&self, _: &mut BytesMut) {}
 }
 
 /// Fields a request head gains beyond its own, and which of its own give way to them.
@@ -253,15 +262,6 @@ fn parse_length(digits: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// No extra fields.
-    impl ExtraFields for () {
-        fn forwards(&self, _: &HeaderName) -> bool {
-            true
-        }
-
-        fn write(&self, _: &mut BytesMut) {}
-    }
 
     fn head_of(text: &str) -> BytesMut {
         BytesMut::from(text.as_bytes())

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::Registry;
-use crate::group::Target;
+use super::registry::Registry;
 use crate::lock;
+use crate::target::Target;
 
 pub(super) async fn run(registry: Arc<Registry>, group: String, target: Arc<Target>, delay: Duration) {
     let started = Instant::now();
@@ -21,7 +21,7 @@ pub(super) async fn run(registry: Arc<Registry>, group: String, target: Arc<Targ
         }
         tokio::select! {
             () = tokio::time::sleep_until(deadline) => break true,
-            () = target.lifecycle.idle.notified() => {}
+            () = target.lifecycle.until_idle() => {}
         }
     };
     let aborted = {

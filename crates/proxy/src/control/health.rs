@@ -1,28 +1,27 @@
 //! Active health checks (ALB §6): one task per target group checks every target each `interval` (with ±10%
-//! jitter so fleets do not synchronise), over the same connector the data plane uses, so a check behaves like a
-//! request would. A check the gateway's own host fails (GatewayResourceExhausted) is no verdict on the target
-//! ([`state`]); it is logged once a second with a count. HTTP and HTTPS checks send `GET path` with `User-Agent: waygate-healthcheck/1` and compare the
-//! status with the matcher; TCP checks only connect. A failed check is named by the fault catalogue (a refused
-//! check says TargetConnectionRefused). Checkers belong to one runtime snapshot and stop when it is replaced;
-//! health state lives on the target, so a reload keeps it.
-
-pub mod state;
+//! jitter so fleets do not synchronise). A check is a request: the data plane's connector, TLS and upstream
+//! [`Session`], so a target that requests would fail on fails its checks with the same cause (a refused check
+//! says TargetConnectionRefused, a malformed answer TargetMalformedResponse). HTTP and HTTPS checks send
+//! `GET path` with `User-Agent: waygate-healthcheck/1` and compare the status with the matcher; TCP checks only
+//! connect. A check the gateway's own host fails (GatewayResourceExhausted) is no verdict on the target
+//! ([`crate::target::health`]); it is logged once a second with a count. Checkers belong to one runtime snapshot
+//! and stop when it is replaced; health state lives on the target, so a reload keeps it.
 
 use std::sync::{Arc, LazyLock};
 
-use bytes::Bytes;
-use http::{Request, header};
-use http_body_util::Empty;
-use hyper_util::rt::TokioIo;
+use http::{HeaderMap, HeaderValue, Method, header};
 use tokio::sync::watch;
 use waygate_config::{HealthCheck, HealthProtocol, TargetProtocol};
 use waygate_faults::{Cause, Phase};
 use waygate_telemetry::{Metrics, Throttle};
 
-use crate::group::{Group, Target};
+use crate::body::UpstreamRequestBody;
+use crate::group::Group;
 use crate::runtime::Runtime;
-use crate::upstream::{AttemptFailure, ConnectSpec, TlsTarget, connector, tls};
-pub use state::{Health, Outcome, State, Transition};
+use crate::target::Target;
+use crate::target::health::{Outcome, State};
+use crate::upstream::h1::{self, RequestFraming};
+use crate::upstream::{AttemptFailure, ConnectSpec, Session, TlsTarget, connector, tls};
 
 const USER_AGENT: &str = "waygate-healthcheck/1";
 
@@ -53,7 +52,7 @@ async fn run(group: Arc<Group>, metrics: Arc<Metrics>, mut stop: watch::Receiver
                 skipped(&group, target, outcome);
             }
             if let Some(t) = target.health.record(outcome, hc.healthy_threshold, hc.unhealthy_threshold) {
-                log_transition(&group, target, &t, "health-check");
+                group.health_transition(target, &t, "health-check");
             }
         }
         let healthy = group.targets.iter().filter(|t| t.health.state() == State::Healthy).count() as u32;
@@ -80,49 +79,6 @@ fn skipped(group: &Group, target: &Target, outcome: Outcome) {
         the last such line");
 }
 
-/// Passive health: a request's connect-phase failure (refused, unreachable, connect or TLS failure) counts
-/// towards taking the target out before the next active check. Only where active checks run, since they are
-/// what brings a target back. The gateway's own exhaustion is neither kind, so it never counts.
-pub fn observe_failure(group: &Group, target: &Target, cause: Cause) {
-    let hc = &group.config.health_check;
-    let unreachable = cause.is_target_connection_error() || cause.is_target_tls_error();
-    if !hc.enabled || !unreachable {
-        return;
-    }
-    if let Some(t) = target.health.passive_failure(cause, hc.unhealthy_threshold) {
-        log_transition(group, target, &t, "passive-health");
-    }
-}
-
-/// Logs a health transition and records it in the audit log.
-fn log_transition(g: &Group, target: &Target, t: &Transition, actor: &str) {
-    let group = g.config.name.as_str();
-    let detail = match t.outcome {
-        Outcome::Passed => "health checks passing".to_owned(),
-        Outcome::Mismatch(status) => format!("health check answered {status}, not in the matcher"),
-        Outcome::TimedOut(cause) | Outcome::Failed(cause) => format!("health check failed: {cause}"),
-    };
-    let reason = target.health.reason().unwrap_or("-");
-    if t.to == State::Unhealthy {
-        tracing::warn!(target: "waygate::health", target_group = %group, target_addr = %target.authority,
-            from = t.from.as_str(), to = t.to.as_str(), reason, "{detail}");
-    } else {
-        tracing::info!(target: "waygate::health", target_group = %group, target_addr = %target.authority,
-            from = t.from.as_str(), to = t.to.as_str(), "{detail}");
-    }
-    let details = format!("{} -> {} ({}): {detail}", t.from.as_str(), t.to.as_str(), reason);
-    g.audit.record(actor, crate::lifecycle::Action::Health, Some(group), Some(&*target.authority), details);
-    match g.note_all_unhealthy() {
-        Some(true) if g.config.fail_open => tracing::warn!(target: "waygate::health", target_group = %group,
-            "every target is unhealthy: requests fail open to all of them, as ALB does (fail_open = false answers 503 NoHealthyTargets instead)"),
-        Some(true) => tracing::warn!(target: "waygate::health", target_group = %group,
-            "every target is unhealthy: requests get 503 NoHealthyTargets (fail_open = false)"),
-        Some(false) => tracing::info!(target: "waygate::health", target_group = %group,
-            "a target is healthy again: requests go to healthy targets only"),
-        None => {}
-    }
-}
-
 /// The connection settings of a check: the target's own, with the check's port, timeout and protocol.
 fn check_spec(target: &Target, hc: &HealthCheck, https_fallback: Option<&Arc<rustls::ClientConfig>>) -> ConnectSpec {
     let mut spec = target.upstream.spec.clone();
@@ -140,7 +96,9 @@ fn check_spec(target: &Target, hc: &HealthCheck, https_fallback: Option<&Arc<rus
     spec
 }
 
-/// One check of one target, bounded by the check's timeout.
+/// One check of one target, bounded by the check's timeout. An HTTP check is an exchange on the data plane's
+/// own upstream [`Session`] (the same connector, TLS, request encoding and response parser as a request's),
+/// so whatever a request would be refused for, or fail on, a check is too, with the same cause.
 pub async fn check(target: &Target, hc: &HealthCheck, https_fallback: Option<&Arc<rustls::ClientConfig>>) -> Outcome {
     let spec = check_spec(target, hc, https_fallback);
     let attempt = async {
@@ -148,18 +106,15 @@ pub async fn check(target: &Target, hc: &HealthCheck, https_fallback: Option<&Ar
         if hc.protocol == HealthProtocol::Tcp {
             return Ok(None);
         }
-        let io = TokioIo::new(connected.transport);
-        let (mut send, conn) = hyper::client::conn::http1::handshake(io)
-            .await
-            .map_err(|e| AttemptFailure::from_hyper(Phase::SendRequest, e))?;
-        tokio::spawn(conn);
-        let req = Request::get(hc.path.as_str())
-            .header(header::HOST, &*target.authority)
-            .header(header::USER_AGENT, USER_AGENT)
-            .body(Empty::<Bytes>::new())
-            .map_err(|_| AttemptFailure::new(Phase::SendRequest))?;
-        let resp = send.send_request(req).await.map_err(|e| AttemptFailure::from_hyper(Phase::AwaitHeaders, e))?;
-        Ok::<_, AttemptFailure>(Some(resp.status().as_u16()))
+        let mut session = Session::H1(h1::Conn::new(connected.transport));
+        let mut headers = HeaderMap::with_capacity(2);
+        let host = HeaderValue::from_str(&target.authority).map_err(|_| AttemptFailure::new(Phase::SendRequest))?;
+        headers.insert(header::HOST, host);
+        headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        let request = h1::Request::new(&Method::GET, &hc.path, &headers, &(), RequestFraming::Empty);
+        let mut body = UpstreamRequestBody::empty(Arc::default());
+        let response = session.send(&request, &mut body, hc.timeout, || 0).await.map_err(|e| *e.failure)?;
+        Ok::<_, AttemptFailure>(Some(response.head.status.as_u16()))
     };
     match tokio::time::timeout(hc.timeout, attempt).await {
         Err(_) => Outcome::TimedOut(Cause::TargetResponseTimeout),

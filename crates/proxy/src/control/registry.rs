@@ -1,73 +1,20 @@
-//! Target lifecycle (ALB §6): which targets are registered in each group, and the draining of the ones that
-//! leave. The config file and the admin API both change registrations: a reload applies the file's own
-//! changes (targets added to or removed from the file since the last load) on top of what the API did, so a
-//! reload never silently undoes an operator's register or deregister. A target that leaves drains: it takes
-//! no new requests, its in-flight ones continue, and when `deregistration_delay` elapses the rest are aborted
-//! (502 TargetDeregistered) and its connections closed; draining ends early when nothing is in flight.
-
-pub mod audit;
-mod drain;
+//! Target registrations (ALB §6): which targets are registered in each group, and which are draining. The
+//! config file and the admin API both change registrations: a reload applies the file's own changes (targets
+//! added to or removed from the file since the last load) on top of what the API did, so a reload never
+//! silently undoes an operator's register or deregister. A target that leaves drains ([`super::drain`]): it
+//! takes no new requests, its in-flight ones continue, and when `deregistration_delay` elapses the rest are
+//! aborted (502 TargetDeregistered) and its connections closed; draining ends early when nothing is in flight.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::Notify;
 use waygate_config::{Config, TargetSpec};
 
-pub use audit::{Action, AuditLog, Event};
-
-use crate::group::Target;
+use crate::audit::{Action, AuditLog};
 use crate::lock;
-
-/// A target's registration state, read by the request path (lock-free) and the admin API.
-#[derive(Debug, Default)]
-pub struct Lifecycle {
-    draining: AtomicBool,
-    /// Woken when the last in-flight request of a draining target ends.
-    idle: Notify,
-    drain: Mutex<Option<DrainInfo>>,
-}
-
-/// Why and since when a target is draining.
-#[derive(Debug, Clone)]
-pub struct DrainInfo {
-    pub since: SystemTime,
-    pub started: Instant,
-    pub deadline: Instant,
-    pub actor: String,
-}
-
-impl Lifecycle {
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
-    }
-
-    /// The last deregistration of this target (kept after the drain ends, for the 502's log line).
-    pub fn drain_info(&self) -> Option<DrainInfo> {
-        lock(&self.drain).clone()
-    }
-
-    fn begin(&self, info: DrainInfo) {
-        *lock(&self.drain) = Some(info);
-        self.draining.store(true, Ordering::SeqCst);
-    }
-
-    /// Re-registered while draining: back in service.
-    fn cancel(&self) {
-        self.draining.store(false, Ordering::SeqCst);
-        *lock(&self.drain) = None;
-        self.idle.notify_one();
-    }
-
-    /// Called when a request on the target ends with nothing else in flight.
-    pub(crate) fn now_idle(&self) {
-        if self.is_draining() {
-            self.idle.notify_one();
-        }
-    }
-}
+use crate::target::Target;
+use crate::target::lifecycle::DrainInfo;
 
 /// A target that is draining, with the group it left.
 #[derive(Debug, Clone)]
@@ -114,7 +61,7 @@ impl std::error::Error for ControlError {}
 #[derive(Debug, Default)]
 pub struct Registry {
     members: Mutex<HashMap<String, Members>>,
-    draining: Mutex<Vec<Draining>>,
+    pub(super) draining: Mutex<Vec<Draining>>,
     pub audit: Arc<AuditLog>,
 }
 
@@ -298,7 +245,7 @@ impl Registry {
             actor: actor.to_owned(),
         });
         lock(&self.draining).push(Draining { group: group.to_owned(), target: target.clone() });
-        handle.spawn(drain::run(self.clone(), group.to_owned(), target, delay));
+        handle.spawn(super::drain::run(self.clone(), group.to_owned(), target, delay));
     }
 }
 
