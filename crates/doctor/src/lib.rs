@@ -18,8 +18,9 @@
 //! ```
 //!
 //! Dependencies and why: memchr (field splitting; the hot path allocates nothing and uses no regex), flate2
-//! (gzip, pure Rust backend), rayon (chunks in parallel), serde/serde_json (JSON logs in, JSON report out),
-//! comfy-table (terminal tables), indicatif (progress on large inputs, only on a terminal), clap (arguments).
+//! (gzip, pure Rust backend), ruzstd (zstd captures, pure Rust), rayon (chunks in parallel), serde/serde_json
+//! (JSON logs in, JSON report out), comfy-table (terminal tables), indicatif (progress on large inputs, only on
+//! a terminal), clap (arguments).
 //!
 //! # JSON report schema (`--json`), `waygate.doctor.logs/1`
 //!
