@@ -376,3 +376,35 @@ fn the_docs_state_every_threshold() {
         assert!(doc.contains(&row), "docs/doctor.md lacks the row:\n{row}");
     }
 }
+
+/// docs/doctor.md gives the least evidence of every verdict the capture classifier names.
+#[test]
+fn the_docs_give_every_verdicts_evidence() {
+    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join("docs").join("doctor.md");
+    let doc = std::fs::read_to_string(doc).unwrap();
+    let verdicts = [
+        Cause::TargetHostUnreachable,
+        Cause::TargetConnectionRefused,
+        Cause::TargetConnectTimeout,
+        Cause::TargetTlsHandshakeTimeout,
+        Cause::TargetPathMtuBlackhole,
+        Cause::TargetTlsAlert,
+        Cause::TargetTlsCertificateInvalid,
+        Cause::TargetTlsProtocolError,
+        Cause::TargetClosedConnection,
+        Cause::TargetKeepAliveRace,
+        Cause::TargetResponseTimeout,
+        Cause::ClientClosedRequest,
+    ];
+    let table = doc.split("Every verdict and the least evidence").nth(1).expect("the evidence table");
+    let firsts: Vec<&str> = table
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.split(" | ").next())
+        .collect();
+    for v in verdicts.iter().map(|c| c.name()).chain(["idle_close", "incomplete", "other"]) {
+        let cell = format!("`{v}`");
+        assert!(firsts.iter().any(|f| f.contains(&cell)), "docs/doctor.md gives no evidence row for {v}");
+    }
+}
