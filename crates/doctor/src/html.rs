@@ -283,6 +283,11 @@ pub fn render(r: &Report) -> String {
         for cells in r.connection_rows() {
             o.push_str(&row(&cells));
         }
+        o.push_str("</table><table>");
+        o.push_str(&head(&["failure", "what to do"]));
+        for (what, advice) in r.connection_advice() {
+            o.push_str(&row(&[what, advice.to_owned()]));
+        }
         o.push_str("</table>");
     }
     if r.malformed.count > 0 {

@@ -42,6 +42,11 @@ secret, the endpoints and the session cookie.";
 const WAF: &str = "AWS WAF evaluated the request and it was not forwarded: the web ACL blocked it or failed. \
 Check AWS WAF's sampled requests and metrics, and the web ACL's fail-open setting.";
 
+const CLASSIC_UNAVAILABLE: &str = "The Classic ELB had no instance to send the request to: no registered instance \
+is healthy (check the health check's target, port and thresholds, and the instances' security groups), or the \
+surge queue is full (CloudWatch SpilloverCount and SurgeQueueLength: the instances are too slow or too few), or \
+the load balancer is short of capacity after a sudden surge (it scales up within minutes).";
+
 /// The remediation for a cause name as it appears in `error_reason`, or for an inferred kind.
 pub fn remediation(name: &str, inferred: Option<Inferred>) -> String {
     match inferred {
@@ -55,6 +60,7 @@ pub fn remediation(name: &str, inferred: Option<Inferred>) -> String {
         Some(Inferred::ListenerRedirect) => return REDIRECT.to_owned(),
         Some(Inferred::AuthenticateFailed) => return AUTHENTICATE.to_owned(),
         Some(Inferred::WafBlocked) => return WAF.to_owned(),
+        Some(Inferred::ClassicElbUnavailable) => return CLASSIC_UNAVAILABLE.to_owned(),
         None => {}
     }
     if let Ok(cause) = Cause::from_str(name) {

@@ -196,7 +196,7 @@ pub struct ClassicSummary {
 }
 
 /// The header of the connection-log table both renderers draw.
-pub const CONNECTION_HEADER: [&str; 6] = ["log", "connections", "failures", "reason", "count", "what to do"];
+pub const CONNECTION_HEADER: [&str; 5] = ["log", "connections", "failures", "reason", "count"];
 
 impl Report {
     /// The connection-log table: one row per failure reason (a kind with none gets one row of its totals).
@@ -205,14 +205,21 @@ impl Report {
         for c in &self.connection_logs {
             let totals = [c.kind.to_owned(), c.connections.to_string(), c.failures.to_string()];
             if c.reasons.is_empty() {
-                rows.push(totals.iter().cloned().chain(["-".into(), "-".into(), String::new()]).collect());
+                rows.push(totals.iter().cloned().chain(["-".into(), "-".into()]).collect());
             }
             for r in &c.reasons {
-                let more = [r.reason.clone(), r.count.to_string(), r.advice.to_owned()];
-                rows.push(totals.iter().cloned().chain(more).collect());
+                rows.push(totals.iter().cloned().chain([r.reason.clone(), r.count.to_string()]).collect());
             }
         }
         rows
+    }
+
+    /// What to do about each connection-log failure reason: (`kind reason [count]`, advice).
+    pub fn connection_advice(&self) -> Vec<(String, &'static str)> {
+        self.connection_logs
+            .iter()
+            .flat_map(|c| c.reasons.iter().map(move |r| (format!("{} {} [{}]", c.kind, r.reason, r.count), r.advice)))
+            .collect()
     }
 }
 

@@ -125,6 +125,9 @@ pub fn render(r: &Report) -> String {
             t.add_row(row);
         }
         let _ = writeln!(out, "\nConnection logs\n{t}");
+        for (what, advice) in r.connection_advice() {
+            let _ = writeln!(out, "  {what}\n    {advice}");
+        }
     }
     if r.malformed.count > 0 {
         let _ = writeln!(out, "\nMalformed lines: {}", r.malformed.count);

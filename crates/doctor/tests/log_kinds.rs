@@ -168,6 +168,7 @@ fn reports_show_connection_logs() {
     let text = term::render(&r);
     assert!(text.contains("Connection logs") && text.contains("ClientCertUntrusted"), "{text}");
     assert!(text.contains("Classic ELB: 1 request(s)"), "{text}");
+    assert!(text.contains("alb_connection ClientCertUntrusted [1]\n    The client's certificate"), "{text}");
     let page = html::render(&r);
     assert!(page.contains("<h2>Connection logs</h2>") && page.contains("ClientCertUntrusted"));
 }

@@ -95,7 +95,8 @@ fn every_line_ending_style() {
 }
 
 /// Classic ELB lines (AWS's documented example, and a 503 with no backend) are parsed, not malformed: the
-/// 503 is counted as the load balancer's, a backend's own 500 as the target's (was "time is not an ISO 8601
+/// 503 is counted as the load balancer's (ClassicElbUnavailable: no healthy instance or the surge queue full,
+/// not ALB's advice), a backend's own 500 as the target's (was "time is not an ISO 8601
 /// timestamp" for all, and the 503 lost). NLB and ALB connection-log lines sitting in the same AWSLogs tree
 /// are connections (summarised in `tests/log_kinds.rs`), not malformed.
 #[test]
@@ -111,8 +112,10 @@ fn classic_elb_nlb_and_connection_log_lines() {
     got.sort();
     assert_eq!(
         got,
-        [("TargetResponded5xx".to_owned(), "target", 1), ("Unexplained503".to_owned(), "load_balancer", 1)]
+        [("ClassicElbUnavailable".to_owned(), "load_balancer", 1), ("TargetResponded5xx".to_owned(), "target", 1)]
     );
+    let classic = r.causes.iter().find(|c| c.cause == "ClassicElbUnavailable").unwrap();
+    assert!(classic.remediation.contains("SpilloverCount"), "{}", classic.remediation);
 
     let nlb = "tls 2.0 2018-12-20T02:59:40 net/my-network-loadbalancer/c6e77e28c25b2234 g3d4b5e8bb8464cd \
                72.21.218.154:51341 172.100.100.185:443 5 2 98 246 - \
