@@ -8,8 +8,9 @@ use std::cmp::Reverse;
 use memchr::memchr;
 
 use crate::attribution::{CauseRef, Inferred, Source, attribute, source_of};
+use crate::connlog::Conn;
 use crate::fx::FxHashMap;
-use crate::record::{Malformed, Record, parse_line};
+use crate::record::{Entry, Malformed, Record, parse_entry};
 use crate::time::{MINUTE, Micros};
 
 /// The target id of lines without a target (`-`).
@@ -37,11 +38,21 @@ impl Filter {
 
     /// Whether `r` passes.
     pub fn accept(&self, r: &Record<'_>) -> bool {
-        if self.since.is_some_and(|s| r.time < s) || self.until.is_some_and(|u| r.time >= u) {
+        self.accept_parts(r.time, &r.target, &r.target_group)
+    }
+
+    /// Whether a connection-log line passes: by time and target (NLB's destination, Classic's backend); a
+    /// connection names no target group, so `--target-group` leaves every one out.
+    pub fn accept_conn(&self, c: &Conn<'_>) -> bool {
+        self.target_group.is_none() && self.accept_parts(c.time, &c.target, b"")
+    }
+
+    fn accept_parts(&self, time: Micros, target: &[u8], target_group: &[u8]) -> bool {
+        if self.since.is_some_and(|s| time < s) || self.until.is_some_and(|u| time >= u) {
             return false;
         }
         if let Some(tg) = &self.target_group {
-            let have: &[u8] = &r.target_group;
+            let have: &[u8] = target_group;
             let want = tg.as_bytes();
             // `arn:...:targetgroup/NAME/ID`, without building a needle per line.
             let named = || {
@@ -55,7 +66,7 @@ impl Filter {
             }
         }
         if let Some(t) = &self.target {
-            let have: &[u8] = &r.target;
+            let have: &[u8] = target;
             let want = t.as_bytes();
             let ip_only = have.len() > want.len() && have.starts_with(want) && have[want.len()] == b':';
             if have != want && !ip_only {
@@ -149,6 +160,92 @@ impl CauseAcc {
     }
 }
 
+/// The totals of one connection-log kind.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnAcc {
+    pub connections: u64,
+    pub failures: u64,
+    pub first: Micros,
+    pub last: Micros,
+    /// Failure reason -> count.
+    pub reasons: FxHashMap<Box<[u8]>, u64>,
+    /// Incoming TLS alert (NLB) -> count, failed or not.
+    pub alerts: FxHashMap<Box<[u8]>, u64>,
+    /// Listener -> (connections, failures).
+    pub listeners: FxHashMap<Box<[u8]>, (u64, u64)>,
+}
+
+impl ConnAcc {
+    fn new() -> Self {
+        Self {
+            connections: 0,
+            failures: 0,
+            first: Micros::MAX,
+            last: Micros::MIN,
+            reasons: FxHashMap::default(),
+            alerts: FxHashMap::default(),
+            listeners: FxHashMap::default(),
+        }
+    }
+
+    fn add(&mut self, c: &Conn<'_>) {
+        self.connections += 1;
+        self.first = self.first.min(c.time);
+        self.last = self.last.max(c.time);
+        let failed = u64::from(c.failure.is_some());
+        self.failures += failed;
+        if let Some(r) = &c.failure {
+            bump(&mut self.reasons, r, 1);
+        }
+        if let Some(a) = &c.alert {
+            bump(&mut self.alerts, a, 1);
+        }
+        match self.listeners.get_mut(c.listener) {
+            Some(l) => *l = (l.0 + 1, l.1 + failed),
+            None => {
+                self.listeners.insert(c.listener.into(), (1, failed));
+            }
+        }
+    }
+
+    fn merge(&mut self, o: ConnAcc) {
+        self.connections += o.connections;
+        self.failures += o.failures;
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
+        for (k, n) in o.reasons {
+            bump(&mut self.reasons, &k, n);
+        }
+        for (k, n) in o.alerts {
+            bump(&mut self.alerts, &k, n);
+        }
+        for (k, (n, f)) in o.listeners {
+            let l = self.listeners.entry(k).or_insert((0, 0));
+            *l = (l.0 + n, l.1 + f);
+        }
+    }
+}
+
+/// Adds `n` to `key`'s count, allocating the key only the first time it is seen.
+fn bump(map: &mut FxHashMap<Box<[u8]>, u64>, key: &[u8], n: u64) {
+    match map.get_mut(key) {
+        Some(c) => *c += n,
+        None => {
+            map.insert(key.into(), n);
+        }
+    }
+}
+
+/// Classic ELB HTTP lines, counted apart: who generated their 5xx.
+#[derive(Debug, Clone)]
+pub(crate) struct ClassicAcc {
+    pub requests: u64,
+    /// 5xx the ELB generated (index: status - 500).
+    pub elb_5xx: [u64; 100],
+    /// 5xx the backend instance returned (backend_status_code; index: status - 500).
+    pub backend_5xx: [u64; 100],
+}
+
 /// The running totals of one task (or, after merging, of the whole input).
 #[derive(Debug, Clone)]
 pub(crate) struct Acc {
@@ -171,6 +268,9 @@ pub(crate) struct Acc {
     pub causes: Vec<CauseAcc>,
     /// (minute, target id) -> 5xx responses.
     pub minute_target: FxHashMap<(i64, u32), u64>,
+    /// Connection logs, by [`crate::connlog::ConnKind::ALL`] index.
+    pub conns: [ConnAcc; 3],
+    pub classic: ClassicAcc,
     max_examples: usize,
 }
 
@@ -192,6 +292,8 @@ impl Acc {
             targets: Vec::new(),
             causes: Vec::new(),
             minute_target: FxHashMap::default(),
+            conns: [ConnAcc::new(), ConnAcc::new(), ConnAcc::new()],
+            classic: ClassicAcc { requests: 0, elb_5xx: [0; 100], backend_5xx: [0; 100] },
             max_examples,
         }
     }
@@ -241,6 +343,16 @@ impl Acc {
         }
         if let Some(ts @ 500..600) = r.target_status {
             self.target_5xx[usize::from(ts - 500)] += 1;
+        }
+        if r.classic {
+            let c = &mut self.classic;
+            c.requests += 1;
+            if is_5xx && source == Source::LoadBalancer {
+                c.elb_5xx[usize::from(r.elb_status - 500)] += 1;
+            }
+            if let Some(ts @ 500..600) = r.target_status {
+                c.backend_5xx[usize::from(ts - 500)] += 1;
+            }
         }
         let tid = if r.target.is_empty() {
             NO_TARGET
@@ -318,8 +430,11 @@ impl Acc {
                 continue;
             }
             self.lines += 1;
-            match parse_line(line) {
-                Ok(r) if !filtering || filter.accept(&r) => self.add(&r),
+            match parse_entry(line) {
+                Ok(Entry::Request(r)) if !filtering || filter.accept(&r) => self.add(&r),
+                Ok(Entry::Connection(c)) if !filtering || filter.accept_conn(&c) => {
+                    self.conns[c.kind as usize].add(&c);
+                }
                 Ok(_) => self.filtered_out += 1,
                 Err(m) => self.add_malformed(file, chunk, local, m, line),
             }
@@ -348,6 +463,12 @@ impl Acc {
         for i in 0..100 {
             self.elb_5xx[i] += o.elb_5xx[i];
             self.target_5xx[i] += o.target_5xx[i];
+            self.classic.elb_5xx[i] += o.classic.elb_5xx[i];
+            self.classic.backend_5xx[i] += o.classic.backend_5xx[i];
+        }
+        self.classic.requests += o.classic.requests;
+        for (mine, theirs) in self.conns.iter_mut().zip(o.conns) {
+            mine.merge(theirs);
         }
         let remap: Vec<u32> = o
             .targets

@@ -210,6 +210,7 @@ pub fn record_from_fields<'a>(f: &AlbFields<'a>) -> Result<Record<'a>, Malformed
         request_creation_time: parse_timestamp(f.field_or_dash(idx::REQUEST_CREATION)),
         error_reason: Cow::Borrowed(dash_empty(f.field_or_dash(idx::ERROR_REASON))),
         actions: Cow::Borrowed(dash_empty(f.field_or_dash(idx::ACTIONS))),
+        classic: false,
     })
 }
 

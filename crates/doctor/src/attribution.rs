@@ -16,6 +16,8 @@
 //!   - `ListenerFixedResponse`, `ListenerRedirect`, `AuthenticateFailed`, `WafBlocked`: `actions_executed`
 //!     says a listener rule answered without forwarding (a fixed-response, a redirect, an authenticate or a
 //!     WAF action): configuration, not a target,
+//!   - `ClassicElbUnavailable`: a Classic ELB 503 with no backend status: no healthy instance registered, the
+//!     surge queue full, or the ELB short of capacity (Classic's own meanings of 503),
 //!   - `TargetResponded5xx`: the target's own 5xx (not a gateway error, but where a 5xx came from),
 //!   - `Unexplained<status>` (e.g. `Unexplained503`): any other load-balancer 5xx without an `error_reason`.
 
@@ -64,6 +66,8 @@ pub enum Inferred {
     AuthenticateFailed,
     /// AWS WAF ran and nothing was forwarded.
     WafBlocked,
+    /// A Classic ELB 503 without a backend status: no healthy instance, or the surge queue full.
+    ClassicElbUnavailable,
     /// A 5xx the target generated itself.
     TargetResponded5xx,
     /// A load-balancer 5xx without `error_reason` that matches no rule (the status).
@@ -82,6 +86,7 @@ impl Inferred {
             Self::ListenerRedirect => "ListenerRedirect".into(),
             Self::AuthenticateFailed => "AuthenticateFailed".into(),
             Self::WafBlocked => "WafBlocked".into(),
+            Self::ClassicElbUnavailable => "ClassicElbUnavailable".into(),
             Self::TargetResponded5xx => "TargetResponded5xx".into(),
             Self::Unexplained(s) => format!("Unexplained{s}"),
         }
@@ -100,6 +105,7 @@ impl Inferred {
             Self::ListenerRedirect => "actions_executed includes redirect",
             Self::AuthenticateFailed => "actions_executed includes authenticate, not forward",
             Self::WafBlocked => "actions_executed includes waf, not forward",
+            Self::ClassicElbUnavailable => "Classic ELB 503, backend_status_code - or 0",
             Self::TargetResponded5xx => "elb_status_code = target_status_code (the target's own response)",
             Self::Unexplained(_) => "load-balancer 5xx without error_reason matching no other rule",
         }
@@ -164,6 +170,7 @@ pub fn attribute<'r>(r: &'r Record<'_>) -> Option<Outcome<'r>> {
     }
     let inferred = match (source, r.target_status, r.elb_status) {
         (Source::Target, _, _) => Inferred::TargetResponded5xx,
+        (_, None, 503) if r.classic => Inferred::ClassicElbUnavailable,
         (_, None, 502) if r.target_closed_mid_request() => Inferred::TargetClosedConnection,
         (_, None, 502) if r.all_processing_failed() => Inferred::TargetConnectionFailed,
         (_, None, 504) => match r.duration() {

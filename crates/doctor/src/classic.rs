@@ -1,7 +1,7 @@
-//! Other load balancers' log lines that sit in the same AWSLogs trees as ALB's: Classic ELB access logs,
-//! parsed into the same [`Record`] (so attribution reads Classic's backend-vs-ELB 5xx the ALB way), and
-//! the lines the doctor recognises without analysing (NLB TLS access logs, ALB connection logs), which get
-//! a reason that names them instead of "time is not an ISO 8601 timestamp".
+//! Classic ELB access logs, which sit in the same AWSLogs trees as ALB's: an HTTP listener's line is parsed
+//! into the same [`Record`] (so attribution reads Classic's backend-vs-ELB 5xx the ALB way, and the report
+//! counts them apart), a TCP/SSL listener's line (statuses `-`) into a [`crate::connlog::Conn`]. Lines that
+//! start with a digit are either Classic's or an ALB connection log's; [`kind`] tells them apart.
 //!
 //! Classic ELB (reference: AWS's "Access logs for your Classic Load Balancer"): `time elb client:port
 //! backend:port request_processing_time backend_processing_time response_processing_time elb_status_code
@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use crate::alb::split_alb;
-use crate::record::{Malformed, Record, normalise_target, parse_seconds, parse_status};
+use crate::record::{Entry, Malformed, Record, normalise_target, parse_seconds, parse_status};
 use crate::time::parse_timestamp;
 
 /// What a line that starts with a timestamp is.
@@ -34,13 +34,17 @@ pub fn kind(line: &[u8]) -> Kind {
 }
 
 /// Parses a Classic ELB access-log line. A backend of `-` (no registered or healthy instance, or the
-/// request never reached one) has no target status, as in ALB's logs.
-pub fn parse_classic_line(line: &[u8]) -> Result<Record<'_>, Malformed> {
+/// request never reached one) has no target status, as in ALB's logs. A TCP/SSL listener's line (both
+/// statuses `-`) is a connection.
+pub fn parse_classic_line(line: &[u8]) -> Result<Entry<'_>, Malformed> {
     let f = split_alb(line)?;
     if f.len() < 9 {
         return Err(Malformed::TooFewFields(f.len()));
     }
     let field = |i: usize| f.get(i).unwrap_or(b"-");
+    if field(7) == b"-" && field(8) == b"-" {
+        return crate::connlog::classic_tcp(&f).map(Entry::Connection);
+    }
     let time = parse_timestamp(field(0)).ok_or(Malformed::BadTime)?;
     let elb_status = parse_status(field(7)).ok_or(Malformed::BadStatus)?;
     // Classic writes 0 (or `-`) when no instance answered.
@@ -52,7 +56,7 @@ pub fn parse_classic_line(line: &[u8]) -> Result<Record<'_>, Malformed> {
         b"-" => &b""[..],
         b => b,
     };
-    Ok(Record {
+    Ok(Entry::Request(Record {
         time,
         elb_status,
         target_status,
@@ -62,5 +66,6 @@ pub fn parse_classic_line(line: &[u8]) -> Result<Record<'_>, Malformed> {
         request_creation_time: None,
         error_reason: Cow::Borrowed(&[]),
         actions: Cow::Borrowed(&[]),
-    })
+        classic: true,
+    }))
 }

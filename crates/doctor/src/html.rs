@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::report::{Report, Timeline};
+use crate::report::{CONNECTION_HEADER, Report, Timeline};
 use crate::time::{MINUTE, Micros, format_short};
 
 /// The most bars a chart draws.
@@ -274,6 +274,22 @@ pub fn render(r: &Report) -> String {
         ]));
     }
     o.push_str("</table>");
+    if let Some(c) = &r.classic {
+        let _ = write!(o, "<p>{}</p>", escape(&c.sentence()));
+    }
+    if !r.connection_logs.is_empty() {
+        o.push_str("<h2>Connection logs</h2><table>");
+        o.push_str(&head(&CONNECTION_HEADER));
+        for cells in r.connection_rows() {
+            o.push_str(&row(&cells));
+        }
+        o.push_str("</table><table>");
+        o.push_str(&head(&["failure", "what to do"]));
+        for (what, advice) in r.connection_advice() {
+            o.push_str(&row(&[what, advice.to_owned()]));
+        }
+        o.push_str("</table>");
+    }
     if r.malformed.count > 0 {
         let _ = write!(o, "<h2>Malformed lines ({})</h2><table>", r.malformed.count);
         o.push_str(&head(&["file:line", "reason", "text"]));

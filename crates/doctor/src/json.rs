@@ -202,6 +202,7 @@ pub fn parse_json_line(line: &[u8]) -> Result<Record<'_>, Malformed> {
         request_creation_time: j.request_creation_time.as_ref().and_then(JVal::timestamp),
         error_reason: text(&j.error_reason).unwrap_or(Cow::Borrowed(&[])),
         actions: text(&j.actions_executed).unwrap_or(Cow::Borrowed(&[])),
+        classic: false,
     })
 }
 

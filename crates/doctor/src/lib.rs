@@ -7,7 +7,8 @@
 //! catalogue (`waygate-faults`), never on the data plane.
 //!
 //! Data flow: [`input`] finds files and cuts them into chunks of whole lines (gzip by magic bytes) →
-//! [`record::parse_line`] ([`alb`] or [`json`]) → [`attribution`] names source and cause → `accum` counts
+//! [`record::parse_entry`] ([`alb`], [`json`], [`classic`], or a connection log: [`connlog`]) → [`attribution`]
+//! names source and cause (connection-log lines are counted per kind instead) → `accum` counts
 //! per rayon task → merged → [`patterns`] → [`report::Report`] → [`term`], JSON, or [`html`].
 //!
 //! The binary wires it in two lines:
@@ -17,8 +18,9 @@
 //! ```
 //!
 //! Dependencies and why: memchr (field splitting; the hot path allocates nothing and uses no regex), flate2
-//! (gzip, pure Rust backend), rayon (chunks in parallel), serde/serde_json (JSON logs in, JSON report out),
-//! comfy-table (terminal tables), indicatif (progress on large inputs, only on a terminal), clap (arguments).
+//! (gzip, pure Rust backend), ruzstd (zstd captures, pure Rust), rayon (chunks in parallel), serde/serde_json
+//! (JSON logs in, JSON report out), comfy-table (terminal tables), indicatif (progress on large inputs, only on
+//! a terminal), clap (arguments).
 //!
 //! # JSON report schema (`--json`), `waygate.doctor.logs/1`
 //!
@@ -52,7 +54,13 @@
 //!                "timeline": {"2024-05-01T10:00Z": 2}}],
 //!   "malformed": {"count": 1, "by_file": {"a.log": 1},
 //!                 "examples": [{"file": "a.log", "line": 17, "reason": "...", "text": "..."}]},
-//!   "file_errors": [{"file": "b.log.gz", "line": 1201, "error": "corrupt deflate stream"}]
+//!   "file_errors": [{"file": "b.log.gz", "line": 1201, "error": "corrupt deflate stream"}],
+//!   "connection_logs": [{"kind": "alb_connection" | "nlb_tls" | "classic_tcp",
+//!                        "connections": 40, "failures": 3, "first_seen": "...", "last_seen": "...",
+//!                        "reasons": [{"reason": "ClientCertUntrusted", "count": 2, "advice": "..."}],
+//!                        "alerts": {"handshake_failure": 1},       // NLB incoming TLS alerts
+//!                        "listeners": {"443": {"connections": 40, "failures": 3}}}],
+//!   "classic": {"requests": 12, "elb_5xx": {"503": 1}, "backend_5xx": {"500": 2}}   // null: no Classic lines
 //! }
 //! ```
 //!
@@ -69,6 +77,7 @@ pub mod attribution;
 pub mod audit;
 pub mod bundle;
 pub mod classic;
+pub mod connlog;
 pub mod html;
 pub mod input;
 pub mod json;
@@ -91,5 +100,5 @@ pub use bundle::{BundleArgs, run_bundle};
 pub use cli::{LogsArgs, run_logs, run_logs_to};
 pub use pcap::{PcapArgs, run_pcap, run_pcap_to};
 pub use probe::{ProbeArgs, run_probe};
-pub use record::{Malformed, Record, parse_line};
+pub use record::{Entry, Malformed, Record, parse_entry, parse_line};
 pub use report::{Report, SCHEMA};

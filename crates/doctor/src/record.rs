@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::connlog::Conn;
 use crate::time::{Micros, SECOND};
 
 /// The fields of one request the doctor reasons about.
@@ -29,6 +30,16 @@ pub struct Record<'a> {
     pub error_reason: Cow<'a, [u8]>,
     /// `actions_executed` (`forward`, `fixed-response`, `waf,forward` ...), empty for `-` or missing.
     pub actions: Cow<'a, [u8]>,
+    /// A Classic ELB access line (its statuses are `elb_status_code` and `backend_status_code`).
+    pub classic: bool,
+}
+
+/// One parsed line: a request (ALB, waygate, Classic HTTP) or a client connection (ALB connection logs,
+/// NLB, Classic TCP/SSL listeners; see [`crate::connlog`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry<'a> {
+    Request(Record<'a>),
+    Connection(Conn<'a>),
 }
 
 impl Record<'_> {
@@ -98,8 +109,10 @@ pub enum Malformed {
     InvalidJson,
     /// A JSON object without a required key.
     MissingField(&'static str),
-    /// A log of another kind, recognised but not analysed (its name).
+    /// A connection-log line where a request line was expected ([`parse_line`]; its kind).
     OtherLog(&'static str),
+    /// A connection-log line with fewer fields than its kind needs (had, needed).
+    TooFewConnectionFields(usize, usize),
 }
 
 impl fmt::Display for Malformed {
@@ -111,24 +124,36 @@ impl fmt::Display for Malformed {
             Self::BadStatus => f.write_str("status code is not a number"),
             Self::InvalidJson => f.write_str("invalid JSON object"),
             Self::MissingField(k) => write!(f, "JSON object without `{k}`"),
-            Self::OtherLog(k) => write!(f, "{k} line: recognised, not analysed (not an HTTP request log)"),
+            Self::OtherLog(k) => write!(f, "{k} line: a connection, not an HTTP request"),
+            Self::TooFewConnectionFields(n, need) => {
+                write!(f, "connection-log line with only {n} fields (need at least {need})")
+            }
         }
     }
 }
 
 /// Parses one line (without its newline) in any supported format: a line starting with `{` is waygate's
-/// JSON format, one starting with a digit a Classic ELB access line (or an ALB connection log line,
-/// recognised), `tls 2.0 ` an NLB access line (recognised), anything else AWS's (and waygate's) ALB format.
-pub fn parse_line(line: &[u8]) -> Result<Record<'_>, Malformed> {
+/// JSON format, one starting with a digit a Classic ELB access line or an ALB connection-log line, `tls 2.0 `
+/// an NLB access line, anything else AWS's (and waygate's) ALB format.
+pub fn parse_entry(line: &[u8]) -> Result<Entry<'_>, Malformed> {
     use crate::classic::{Kind, kind, parse_classic_line};
     match line.iter().position(|b| !b.is_ascii_whitespace()) {
-        Some(i) if line[i] == b'{' => crate::json::parse_json_line(&line[i..]),
+        Some(i) if line[i] == b'{' => crate::json::parse_json_line(&line[i..]).map(Entry::Request),
         Some(i) if line[i].is_ascii_digit() => match kind(&line[i..]) {
             Kind::ClassicElb => parse_classic_line(&line[i..]),
-            Kind::AlbConnection => Err(Malformed::OtherLog("an ALB connection log")),
+            Kind::AlbConnection => crate::connlog::parse_alb_connection(&line[i..]).map(Entry::Connection),
         },
-        Some(i) if line[i..].starts_with(b"tls 2.0 ") => Err(Malformed::OtherLog("an NLB access log")),
-        _ => crate::alb::parse_alb_line(line),
+        Some(i) if line[i..].starts_with(b"tls 2.0 ") => crate::connlog::parse_nlb(&line[i..]).map(Entry::Connection),
+        _ => crate::alb::parse_alb_line(line).map(Entry::Request),
+    }
+}
+
+/// Parses one request line in any supported format (see [`parse_entry`]); a connection-log line is
+/// [`Malformed::OtherLog`].
+pub fn parse_line(line: &[u8]) -> Result<Record<'_>, Malformed> {
+    match parse_entry(line)? {
+        Entry::Request(r) => Ok(r),
+        Entry::Connection(c) => Err(Malformed::OtherLog(c.kind.what())),
     }
 }
 

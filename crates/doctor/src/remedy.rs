@@ -7,6 +7,7 @@ use std::str::FromStr;
 use waygate_faults::Cause;
 
 use crate::attribution::Inferred;
+use crate::connlog::ConnKind;
 
 const CONNECTION_FAILED: &str = "The load balancer could not get a response started with the target: the target \
 refused (RST) or reset the connection, closed it before answering, or TLS to it failed. ALB does not log which. \
@@ -41,6 +42,11 @@ secret, the endpoints and the session cookie.";
 const WAF: &str = "AWS WAF evaluated the request and it was not forwarded: the web ACL blocked it or failed. \
 Check AWS WAF's sampled requests and metrics, and the web ACL's fail-open setting.";
 
+const CLASSIC_UNAVAILABLE: &str = "The Classic ELB had no instance to send the request to: no registered instance \
+is healthy (check the health check's target, port and thresholds, and the instances' security groups), or the \
+surge queue is full (CloudWatch SpilloverCount and SurgeQueueLength: the instances are too slow or too few), or \
+the load balancer is short of capacity after a sudden surge (it scales up within minutes).";
+
 /// The remediation for a cause name as it appears in `error_reason`, or for an inferred kind.
 pub fn remediation(name: &str, inferred: Option<Inferred>) -> String {
     match inferred {
@@ -54,6 +60,7 @@ pub fn remediation(name: &str, inferred: Option<Inferred>) -> String {
         Some(Inferred::ListenerRedirect) => return REDIRECT.to_owned(),
         Some(Inferred::AuthenticateFailed) => return AUTHENTICATE.to_owned(),
         Some(Inferred::WafBlocked) => return WAF.to_owned(),
+        Some(Inferred::ClassicElbUnavailable) => return CLASSIC_UNAVAILABLE.to_owned(),
         None => {}
     }
     if let Ok(cause) = Cause::from_str(name) {
@@ -104,5 +111,69 @@ fn unexplained(status: u16) -> &'static str {
         }
         505 => "The client's HTTP version is not supported by the target group's protocol version.",
         _ => "A load-balancer 5xx without error_reason; see the ALB troubleshooting page for this status.",
+    }
+}
+
+/// What to do about a failure reason in a connection log (see [`crate::connlog`]): ALB's
+/// `tls_verify_status` codes, the TLS alerts NLB clients send, Classic's connections without a backend.
+pub fn connection_advice(kind: ConnKind, reason: &str) -> &'static str {
+    match (kind, reason) {
+        (ConnKind::ClassicTcp, _) => {
+            "The ELB accepted the client's connection and could not open one to an instance: check the \
+            instances' health, that they listen on the instance port, and that their security groups admit the \
+            ELB."
+        }
+        (_, "ClientCertUntrusted") => {
+            "The client's certificate does not chain to a CA in the listener's trust store: add the issuing CA \
+            (and intermediates) to the trust store, or have the client send its full chain."
+        }
+        (_, "ClientCertExpired" | "ClientCertNotYetValid") => {
+            "The client's certificate is outside its validity period: renew it, or check the client's clock; the \
+            trust store can be set to ignore client certificate expiry."
+        }
+        (_, "ClientCertCrlHit") => {
+            "The client's certificate is revoked by the trust store's CRL: an expected rejection, unless the \
+            CRL is wrong; the client needs a new certificate."
+        }
+        (_, "ClientCertCrlProcessingError") => {
+            "The trust store's certificate revocation list could not be processed: check the CRL's format, \
+            signature and issuer in the trust store."
+        }
+        (_, "ClientCertMaxChainDepthExceeded" | "ClientCertMaxSizeExceeded") => {
+            "The client's certificate chain is deeper or larger than the load balancer accepts: send a shorter \
+            chain (leaf and intermediates only, no root)."
+        }
+        (
+            _,
+            "ClientCertTypeUnsupported" | "ClientCertInvalid" | "ClientCertPurposeInvalid" | "ClientCertIncompatible",
+        ) => {
+            "The client's certificate cannot be used here: its key type, its key usage or extended key usage \
+            (clientAuth), or its algorithms do not fit the listener's security policy. Reissue it accordingly."
+        }
+        (_, "ClientCertRejected") => "Custom server validation rejected the client's certificate: check that rule.",
+        (_, "UnmappedConnectionError") => {
+            "A connection error AWS does not classify: most often the client closed or reset during the \
+            handshake, or it shares no protocol version or cipher with the listener's security policy. Compare \
+            the clients' tls_protocol and tls_cipher with the policy."
+        }
+        (_, "handshake_failure" | "protocol_version" | "insufficient_security") => {
+            "The client found no protocol version or cipher suite it shares with the listener's security policy \
+            (e.g. ELBSecurityPolicy-TLS13-1-2-2021-06 refuses TLS 1.0 and 1.1): compare the clients' TLS \
+            versions and ciphers with the policy, or choose a policy that includes them."
+        }
+        (
+            _,
+            "unknown_ca" | "bad_certificate" | "certificate_unknown" | "certificate_expired" | "certificate_revoked",
+        ) => {
+            "The client does not accept the listener's certificate: serve the full chain, renew an expired one, \
+            and check that the name the clients use (SNI) is on the certificate."
+        }
+        (_, "unrecognized_name") => "The client rejected the name on the certificate chosen for its SNI.",
+        (_, "no alert") => {
+            "The handshake did not complete and the client sent no alert: it closed or reset the connection (a \
+            port scanner, a health checker speaking plain TCP, a client timing out or sending plain HTTP to the \
+            TLS port)."
+        }
+        _ => "See the reason's description in the load balancer's documentation (TLS alerts: RFC 8446 §6.2).",
     }
 }

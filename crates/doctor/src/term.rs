@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
-use crate::report::Report;
+use crate::report::{CONNECTION_HEADER, Report};
 
 /// How many targets the targets table and each cause's "targets" cell show.
 const TOP: usize = 10;
@@ -116,6 +116,19 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(out, "  {} [{}]{how}\n    {}", c.cause, c.count, c.remediation);
         }
     }
+    if let Some(c) = &r.classic {
+        let _ = writeln!(out, "\n{}", c.sentence());
+    }
+    if !r.connection_logs.is_empty() {
+        let mut t = table(&CONNECTION_HEADER);
+        for row in r.connection_rows() {
+            t.add_row(row);
+        }
+        let _ = writeln!(out, "\nConnection logs\n{t}");
+        for (what, advice) in r.connection_advice() {
+            let _ = writeln!(out, "  {what}\n    {advice}");
+        }
+    }
     if r.malformed.count > 0 {
         let _ = writeln!(out, "\nMalformed lines: {}", r.malformed.count);
         for e in &r.malformed.examples {
@@ -129,7 +142,7 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(out, "  {}{line}: {}", e.file, e.error);
         }
     }
-    if r.requests == 0 && r.malformed.count == 0 && r.filtered_out == 0 {
+    if r.requests == 0 && r.malformed.count == 0 && r.filtered_out == 0 && r.connection_logs.is_empty() {
         let _ = writeln!(out, "No log lines found.");
     }
     out

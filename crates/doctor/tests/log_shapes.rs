@@ -95,9 +95,10 @@ fn every_line_ending_style() {
 }
 
 /// Classic ELB lines (AWS's documented example, and a 503 with no backend) are parsed, not malformed: the
-/// 503 is counted as the load balancer's, a backend's own 500 as the target's (was "time is not an ISO 8601
+/// 503 is counted as the load balancer's (ClassicElbUnavailable: no healthy instance or the surge queue full,
+/// not ALB's advice), a backend's own 500 as the target's (was "time is not an ISO 8601
 /// timestamp" for all, and the 503 lost). NLB and ALB connection-log lines sitting in the same AWSLogs tree
-/// are named for what they are.
+/// are connections (summarised in `tests/log_kinds.rs`), not malformed.
 #[test]
 fn classic_elb_nlb_and_connection_log_lines() {
     let ok = r#"2015-05-13T23:39:43.945958Z my-loadbalancer 192.168.131.39:2817 10.0.0.1:80 0.000073 0.001048 0.000057 200 200 0 29 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.38.0" - -"#;
@@ -111,8 +112,10 @@ fn classic_elb_nlb_and_connection_log_lines() {
     got.sort();
     assert_eq!(
         got,
-        [("TargetResponded5xx".to_owned(), "target", 1), ("Unexplained503".to_owned(), "load_balancer", 1)]
+        [("ClassicElbUnavailable".to_owned(), "load_balancer", 1), ("TargetResponded5xx".to_owned(), "target", 1)]
     );
+    let classic = r.causes.iter().find(|c| c.cause == "ClassicElbUnavailable").unwrap();
+    assert!(classic.remediation.contains("SpilloverCount"), "{}", classic.remediation);
 
     let nlb = "tls 2.0 2018-12-20T02:59:40 net/my-network-loadbalancer/c6e77e28c25b2234 g3d4b5e8bb8464cd \
                72.21.218.154:51341 172.100.100.185:443 5 2 98 246 - \
@@ -122,12 +125,9 @@ fn classic_elb_nlb_and_connection_log_lines() {
     let conn = "2023-10-26T18:44:03.562345Z 192.0.2.1 52120 443 TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 4 - - - \
                 Success TID_1234";
     let r = analyze_bytes([nlb, conn].join("\n").as_bytes(), &Options { max_examples: 10, ..Options::default() });
-    let reasons: Vec<&str> = r.malformed.examples.iter().map(|e| e.reason.as_str()).collect();
-    assert_eq!(
-        reasons,
-        [
-            "an NLB access log line: recognised, not analysed (not an HTTP request log)",
-            "an ALB connection log line: recognised, not analysed (not an HTTP request log)"
-        ]
-    );
+    assert_eq!(r.malformed.count, 0, "{:?}", r.malformed.examples);
+    let kinds: Vec<(&str, u64)> = r.connection_logs.iter().map(|c| (c.kind, c.connections)).collect();
+    assert_eq!(kinds, [("alb_connection", 1), ("nlb_tls", 1)]);
+    let one = waygate_doctor::parse_line(nlb.as_bytes()).unwrap_err().to_string();
+    assert_eq!(one, "an NLB access log line: a connection, not an HTTP request");
 }

@@ -1,7 +1,8 @@
 //! The capture reader on the shapes real captures take that the first version refused or misread:
 //! gzipped files, link types with FCS bits, a corrupt block length in the middle of the file (named where it
-//! is, reading resumed after it), pcap-parser's internals kept out of messages, MPLS inside VLAN tags, and a
-//! zstd file named for what it is. Each capture is built by code (tests/capture).
+//! is, reading resumed after it), pcap-parser's internals kept out of messages, MPLS inside VLAN tags, and
+//! zstd files. Each capture is built by code (tests/capture), except one zstd file the zstd tool wrote
+//! (tests/fixtures/three-refused.pcapng.zst: the three refused connections below, `zstd -19 --check`).
 
 mod capture;
 
@@ -26,6 +27,23 @@ fn three_refused() -> Vec<(u64, Vec<u8>)> {
         .collect()
 }
 
+/// Four hundred refused connections: a capture long enough to span several compressed blocks.
+fn four_hundred_refused() -> Frames {
+    (0..400u16).flat_map(|i| wrap(1, refused_from(false, 20_000 + i))).collect()
+}
+
+/// Reads a damaged compressed capture: exactly one problem, `corrupt`, naming the `codec` stream; returns
+/// the report and the problem's message.
+fn one_corrupt_stream(what: &str, file: &[u8], codec: &str) -> (PcapReport, String) {
+    let r = analyze_bytes(file, None).unwrap();
+    assert_eq!(r.problems.len(), 1, "{what}: {:?}", r.problems);
+    let p = &r.problems[0];
+    assert_eq!(p.kind, ProblemKind::Corrupt, "{what}: {p:?}");
+    assert!(p.message.contains(&format!("the {codec} stream is corrupt")), "{what}: {}", p.message);
+    let message = p.message.clone();
+    (r, message)
+}
+
 fn refused_ports(r: &PcapReport) -> Vec<String> {
     r.flows.iter().filter(|f| f.cause == Some(Cause::TargetConnectionRefused)).map(|f| f.client.clone()).collect()
 }
@@ -44,17 +62,12 @@ fn gzipped_captures_are_read() {
     }
     // A gzip member whose checksum does not match (a corrupt download): every frame decompressed is read,
     // and the problem says the gzip stream is corrupt; a gzip cut short says so too.
-    let many: Frames = (0..400u16).flat_map(|i| wrap(1, refused_from(false, 20_000 + i))).collect();
-    let z = gzip(&pcap(1, &many));
+    let z = gzip(&pcap(1, &four_hundred_refused()));
     let mut bad_crc = z.clone();
     let crc = bad_crc.len() - 8;
     bad_crc[crc] ^= 0xff;
     for (what, file) in [("checksum", bad_crc), ("cut", z[..z.len() - 4].to_vec())] {
-        let r = analyze_bytes(&file, None).unwrap();
-        assert_eq!(r.problems.len(), 1, "{what}: {:?}", r.problems);
-        let p = &r.problems[0];
-        assert_eq!(p.kind, ProblemKind::Corrupt, "{what}: {p:?}");
-        assert!(p.message.contains("the gzip stream is corrupt"), "{what}: {}", p.message);
+        let (r, _) = one_corrupt_stream(what, &file, "gzip");
         assert_eq!((r.frames, refused_ports(&r).len()), (800, 400), "{what}");
     }
     // Garbage in the middle of the deflate stream: never a panic, some frames, at least one problem.
@@ -65,8 +78,57 @@ fn gzipped_captures_are_read() {
     assert!(r.frames > 0 && !r.problems.is_empty(), "{:?}", r.problems);
     let e = analyze_bytes(&gzip(b"GET / HTTP/1.1\r\n\r\n"), None).unwrap_err();
     assert!(e.to_string().contains("not a pcap or pcapng capture inside the gzip stream"), "{e}");
+}
+
+fn zstd(data: &[u8]) -> Vec<u8> {
+    ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+}
+
+/// `tcpdump -w - | zstd` and `.pcap.zst` downloads: read through the decompressor like gzip (was refused
+/// as "a zstd-compressed file"): a file the zstd tool wrote (`zstd -19 --check`, committed), a stream of
+/// several frames with a skippable frame between them (as `cat a.zst b.zst` makes), and corrupt ones: a
+/// checksum that does not match and a file cut short are named as a corrupt zstd stream, the frames before
+/// the damage counted.
+#[test]
+fn zstd_captures_are_read() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/three-refused.pcapng.zst");
+    let file = std::fs::read(&fixture).unwrap();
+    let r = analyze_bytes(&file, None).unwrap();
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!((r.frames, refused_ports(&r).len()), (6, 3));
+
+    let plain = pcap(1, &wrap(1, three_refused()));
+    let (a, b) = plain.split_at(plain.len() / 2 + 7);
+    let mut multi = zstd(a);
+    multi.extend([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]); // a skippable frame of 3 bytes
+    multi.extend(zstd(b));
+    let r = analyze_bytes(&multi, None).unwrap();
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!((r.frames, refused_ports(&r).len(), r.bytes), (6, 3, plain.len() as u64));
+
+    let whole = pcap(1, &four_hundred_refused());
+    let (head, tail) = whole.split_at(whole.len() / 2);
+    let mut two = zstd(head);
+    two.extend(zstd(tail));
+    let mut bad_sum = two.clone();
+    let last = bad_sum.len() - 1;
+    bad_sum[last] ^= 0xff;
+    for (what, file) in [("checksum", bad_sum), ("cut", two[..two.len() - 40].to_vec())] {
+        let (r, message) = one_corrupt_stream(what, &file, "zstd");
+        assert!(r.frames > 100, "{what}: the frames before the damage count ({})", r.frames);
+        assert_eq!(message.contains("frame checksum mismatch"), what == "checksum", "{message}");
+    }
+    // Garbage anywhere in the compressed stream: never a panic; the first frame's capture still counts.
+    for at in (two.len() / 2..two.len() - 64).step_by(97) {
+        let mut garbled = two.clone();
+        garbled[at..at + 64].fill(0xff);
+        let r = analyze_bytes(&garbled, None).unwrap();
+        assert!(r.frames > 0 && !r.problems.is_empty(), "{at}: {:?}", r.problems);
+    }
+    let e = analyze_bytes(&zstd(b"GET / HTTP/1.1\r\n\r\n"), None).unwrap_err();
+    assert!(e.to_string().contains("not a pcap or pcapng capture inside the zstd stream"), "{e}");
     let e = analyze_bytes(&[0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0], None).unwrap_err();
-    assert!(e.to_string().contains("zstd"), "{e}");
+    assert!(e.to_string().contains("zstd stream is corrupt"), "{e}");
 }
 
 /// A legacy header whose link type field carries the FCS bits (F set, 2 sixteen-bit words: 0x5000_0001),

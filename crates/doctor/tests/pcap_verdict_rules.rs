@@ -294,6 +294,40 @@ fn fragmentation_needed_is_path_mtu_evidence() {
     );
 }
 
+/// The black hole itself: after the ICMP fragmentation needed (MTU 1400), the client retransmits its
+/// 1,800-byte ClientHello at the same size (the error never took effect) and gives up 10 s later:
+/// TargetPathMtuBlackhole, with the oversized frame named. A retransmission that fits the MTU (the stack
+/// lowered its segment size; the handshake still timed out for another reason) keeps TargetTlsHandshakeTimeout.
+#[test]
+fn oversized_packets_after_frag_needed_are_a_path_mtu_black_hole() {
+    let flow = |retransmitted: usize| {
+        let mut conv = Conv::open();
+        let mut big_hello = client_hello();
+        big_hello[3..5].copy_from_slice(&1795u16.to_be_bytes());
+        big_hello.resize(1800, 0xab);
+        let seq = conv.cseq;
+        conv.c(100, &big_hello);
+        let quoted = conv.frames.last().unwrap().1.clone();
+        conv.frames.push((150, icmp4(3, 4, [0, 0, 0x05, 0x78], &quoted)));
+        let again = ip_tcp(false, Seg { ackno: conv.sseq, ..c_at(seq) }, &big_hello[..retransmitted]);
+        conv.frames.push((1_100 * MS, again));
+        conv.c_close(10_000 * MS, false);
+        conv.report()
+    };
+    let r = flow(1800);
+    let f = only(&r);
+    assert_eq!(f.cause, Some(Cause::TargetPathMtuBlackhole), "{}", f.evidence);
+    assert_eq!(f.path_mtu, Some(1400));
+    assert!(f.evidence.contains("frame 6 the client still sent a packet of at least 1840 bytes"), "{}", f.evidence);
+    assert!(f.frames.contains(&6), "{:?}", f.frames);
+    let remedy = &r.findings[0].remediation;
+    assert!(remedy.contains("ICMP type 3 code 4"), "{remedy}");
+    let r = flow(1300);
+    let f = only(&r);
+    assert_eq!(f.cause, Some(Cause::TargetTlsHandshakeTimeout), "{}", f.evidence);
+    assert_eq!(f.path_mtu, Some(1400));
+}
+
 /// An ICMP host unreachable whose quoted header names a connection the capture holds no packet of (a capture
 /// filtered to ICMP, a SYN rejected before the capture point): the flow is built from the quote and keeps its
 /// verdict (it produced no flow at all).
@@ -340,5 +374,37 @@ fn the_docs_state_every_threshold() {
     for t in rules::ALL {
         let row = format!("| `{}` | {} | {} | {} |", t.verdict, t.measures, t.min(), t.why);
         assert!(doc.contains(&row), "docs/doctor.md lacks the row:\n{row}");
+    }
+}
+
+/// docs/doctor.md gives the least evidence of every verdict the capture classifier names.
+#[test]
+fn the_docs_give_every_verdicts_evidence() {
+    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join("docs").join("doctor.md");
+    let doc = std::fs::read_to_string(doc).unwrap();
+    let verdicts = [
+        Cause::TargetHostUnreachable,
+        Cause::TargetConnectionRefused,
+        Cause::TargetConnectTimeout,
+        Cause::TargetTlsHandshakeTimeout,
+        Cause::TargetPathMtuBlackhole,
+        Cause::TargetTlsAlert,
+        Cause::TargetTlsCertificateInvalid,
+        Cause::TargetTlsProtocolError,
+        Cause::TargetClosedConnection,
+        Cause::TargetKeepAliveRace,
+        Cause::TargetResponseTimeout,
+        Cause::ClientClosedRequest,
+    ];
+    let table = doc.split("Every verdict and the least evidence").nth(1).expect("the evidence table");
+    let firsts: Vec<&str> = table
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.split(" | ").next())
+        .collect();
+    for v in verdicts.iter().map(|c| c.name()).chain(["idle_close", "incomplete", "other"]) {
+        let cell = format!("`{v}`");
+        assert!(firsts.iter().any(|f| f.contains(&cell)), "docs/doctor.md gives no evidence row for {v}");
     }
 }

@@ -54,8 +54,12 @@ fn json_keys_are_pinned() {
             "targets",
             "malformed",
             "file_errors",
+            "connection_logs",
+            "classic",
         ])
     );
+    assert_eq!(v["connection_logs"], serde_json::json!([]));
+    assert_eq!(v["classic"], Value::Null);
     assert_eq!(v["requests"], 113);
     assert_eq!(v["elb_5xx"], serde_json::json!({"502": 12}));
     assert_eq!(v["target_5xx"], serde_json::json!({"500": 1}));
@@ -102,6 +106,26 @@ fn json_keys_are_pinned() {
     assert_eq!(keys(&v["malformed"]["examples"][0]), sorted(vec!["file", "line", "reason", "text"]));
     assert_eq!(v["malformed"]["examples"][0]["line"], 114);
     assert_eq!(v["malformed"]["examples"][0]["file"], "<input>");
+}
+
+/// The connection-log and Classic keys, from one line of each kind.
+#[test]
+fn connection_log_keys_are_pinned() {
+    let text = [
+        "2023-10-04T17:05:15.514108Z 203.0.113.1 36280 443 TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 - - - - \
+         Failed:UnmappedConnectionError TID_1",
+        r#"2015-05-13T23:39:43.945958Z my-loadbalancer 192.168.131.39:2817 - -1 -1 -1 503 0 0 0 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.38.0" - -"#,
+    ]
+    .join("\n");
+    let v = serde_json::to_value(analyze_bytes(text.as_bytes(), &Options::default())).unwrap();
+    let c = &v["connection_logs"][0];
+    assert_eq!(
+        keys(c),
+        sorted(vec!["kind", "connections", "failures", "first_seen", "last_seen", "reasons", "alerts", "listeners"])
+    );
+    assert_eq!(keys(&c["reasons"][0]), sorted(vec!["reason", "count", "advice"]));
+    assert_eq!(keys(&c["listeners"]["443"]), sorted(vec!["connections", "failures"]));
+    assert_eq!(keys(&v["classic"]), sorted(vec!["requests", "elb_5xx", "backend_5xx"]));
 }
 
 #[test]

@@ -18,6 +18,13 @@
 //!   ("an internal error unrelated to the origin"): `connection_limit_reached` names a configured limit on
 //!   connections to the next hop, and no limit was configured here; the host simply ran out. Its phase is
 //!   `connect`, where a socket (and its descriptor and port) is first needed.
+//! - TargetPathMtuBlackhole (issue 27) is a timeout whose cause the packets name: an ICMP fragmentation-needed
+//!   (or ICMPv6 packet-too-big) error quoted the connection, and the sender went on sending packets larger
+//!   than the next-hop MTU it named (the error never took effect: a host firewall dropping ICMP, or a
+//!   middlebox rewriting it). Its row is TargetTlsHandshakeTimeout's (504 / 502 BadGateway,
+//!   `connection_timeout`, phase `tls_handshake`), because that is the timer that fires: a ClientHello too
+//!   large for the path (post-quantum key shares make one over 1,400 bytes) or the server's certificate
+//!   flight never arrives. A large request body stalls the same way; the phase is where it is most seen.
 
 use std::fmt;
 use std::str::FromStr;
@@ -81,6 +88,7 @@ impl Cause {
             Self::TargetHostUnreachable => &Row("TargetHostUnreachable", Connect, Some(502), Some(503), Some("destination_ip_unroutable"), UNAVAILABLE, None, S_UNAVAILABLE, Target),
             Self::TargetConnectTimeout => &Row("TargetConnectTimeout", Connect, Some(504), Some(503), Some("connection_timeout"), UNAVAILABLE, Some("TARGET_CONNECT_TIMEOUT"), S_UNAVAILABLE, Target),
             Self::TargetTlsHandshakeTimeout => &Row("TargetTlsHandshakeTimeout", TlsHandshake, Some(504), Some(502), Some("connection_timeout"), BAD_GATEWAY, None, S_BAD_GATEWAY, Target),
+            Self::TargetPathMtuBlackhole => &Row("TargetPathMtuBlackhole", TlsHandshake, Some(504), Some(502), Some("connection_timeout"), BAD_GATEWAY, None, S_BAD_GATEWAY, Target),
             Self::TargetTlsAlert => &Row("TargetTlsAlert", TlsHandshake, Some(502), Some(503), Some("tls_alert_received"), UNAVAILABLE, None, S_UNAVAILABLE, Target),
             Self::TargetTlsCertificateInvalid => &Row("TargetTlsCertificateInvalid", TlsHandshake, Some(502), Some(503), Some("tls_certificate_error"), UNAVAILABLE, None, S_UNAVAILABLE, Target),
             Self::TargetTlsProtocolError => &Row("TargetTlsProtocolError", TlsHandshake, Some(502), Some(502), Some("tls_protocol_error"), EOF, EOF_REASON, S_EOF, Target),
@@ -124,6 +132,7 @@ impl Cause {
         Self::TargetHostUnreachable,
         Self::TargetConnectTimeout,
         Self::TargetTlsHandshakeTimeout,
+        Self::TargetPathMtuBlackhole,
         Self::TargetTlsAlert,
         Self::TargetTlsCertificateInvalid,
         Self::TargetTlsProtocolError,

@@ -13,6 +13,8 @@
 //!    the target, and nothing counts against the target's health.
 //! 5. Per phase, the phase's own timer first (the budget the operator tunes), then the specific evidence,
 //!    then a documented fallback for evidence nothing matched.
+//!    A timer that fired in tls_handshake, send_request or await_headers on a connection with path-MTU
+//!    evidence (`path_mtu_exceeded`) is TargetPathMtuBlackhole: the timeout has a named cause.
 //!
 //! Causes that are decisions rather than observations (NoRoute, NoHealthyTargets, ClientXffTooMany,
 //! ClientUnsupportedTransferEncoding, ClientMethodNotAllowed, and normally NoRegisteredTargets and
@@ -56,6 +58,9 @@ pub struct Evidence {
     pub deregistered: bool,
     /// The client closed its connection (or reset its stream) before the response was sent.
     pub client_closed: bool,
+    /// An ICMP fragmentation-needed / ICMPv6 packet-too-big error quoted this connection and packets larger
+    /// than its next-hop MTU were sent after it (read from a capture by the doctor): a path-MTU black hole.
+    pub path_mtu_exceeded: bool,
 }
 
 impl Evidence {
@@ -75,6 +80,7 @@ impl Evidence {
             response_started: false,
             deregistered: false,
             client_closed: false,
+            path_mtu_exceeded: false,
         }
     }
 }
@@ -211,7 +217,7 @@ fn connect(e: &Evidence) -> Cause {
 /// garbage, an unknown TLS error) is a TLS protocol error: the target did not complete TLS.
 fn tls(e: &Evidence) -> Cause {
     if timer_or_etimedout(e) {
-        return Cause::TargetTlsHandshakeTimeout;
+        return if e.path_mtu_exceeded { Cause::TargetPathMtuBlackhole } else { Cause::TargetTlsHandshakeTimeout };
     }
     match e.tls {
         Some(TlsEvidence::AlertReceived { .. }) => Cause::TargetTlsAlert,
@@ -226,7 +232,7 @@ fn tls(e: &Evidence) -> Cause {
 /// and an unknown error counts as a close (FIN).
 fn exchange(e: &Evidence) -> Cause {
     if timer_or_etimedout(e) {
-        return Cause::TargetResponseTimeout;
+        return if e.path_mtu_exceeded { Cause::TargetPathMtuBlackhole } else { Cause::TargetResponseTimeout };
     }
     match e.http {
         Some(HttpEvidence::MalformedHead | HttpEvidence::ProtocolError) => {

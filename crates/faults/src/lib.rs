@@ -84,6 +84,7 @@ pub enum Cause {
     TargetHostUnreachable,
     TargetConnectTimeout,
     TargetTlsHandshakeTimeout,
+    TargetPathMtuBlackhole,
     TargetTlsAlert,
     TargetTlsCertificateInvalid,
     TargetTlsProtocolError,

@@ -33,6 +33,7 @@ impl Cause {
             Self::TargetHostUnreachable => "The upstream server is unreachable",
             Self::TargetConnectTimeout => "Timed out connecting to the upstream server",
             Self::TargetTlsHandshakeTimeout => "Timed out negotiating TLS with the upstream server",
+            Self::TargetPathMtuBlackhole => "Packets to the upstream server were too large for the network path",
             Self::TargetTlsAlert => "The upstream server rejected the TLS handshake",
             Self::TargetTlsCertificateInvalid => "The upstream server's certificate is not trusted",
             Self::TargetTlsProtocolError => "The upstream server did not complete TLS",
@@ -132,6 +133,18 @@ impl Cause {
                 pcap!(),
                 ", and lift firewall rules for the gateway's addresses on every \
                 network layer."
+            ),
+            Self::TargetPathMtuBlackhole => concat!(
+                "A path-MTU black hole: a router on the way to the target said a packet was too large \
+                (ICMP fragmentation needed, or ICMPv6 packet too big, with the next-hop MTU), and the gateway \
+                kept sending packets of the old size, so they vanished and the handshake (or a large request) \
+                timed out. Path-MTU discovery needs those ICMP errors delivered: allow ICMP type 3 code 4 and \
+                ICMPv6 type 2 through host firewalls, security groups and network ACLs on the gateway's side, \
+                or clamp the MSS on the path (`iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j \
+                TCPMSS --clamp-mss-to-pmtu`), or lower the interface MTU to the next-hop MTU the error names; \
+                `net.ipv4.tcp_mtu_probing = 1` lets Linux find the size without ICMP. To confirm, ",
+                pcap!(),
+                ": the report gives the ICMP error's frame and MTU and the oversized packets sent after it."
             ),
             Self::TargetTlsAlert => {
                 "The target ended the TLS handshake with a fatal alert: protocol_version or \

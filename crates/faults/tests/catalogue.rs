@@ -24,6 +24,7 @@ const PINS: &[Pin] = &[
     (Cause::TargetHostUnreachable, "TargetHostUnreachable", Phase::Connect, Some(502), Some(503), Some("destination_ip_unroutable"), "flow.ServiceUnavailable", None),
     (Cause::TargetConnectTimeout, "TargetConnectTimeout", Phase::Connect, Some(504), Some(503), Some("connection_timeout"), "flow.ServiceUnavailable", Some("TARGET_CONNECT_TIMEOUT")),
     (Cause::TargetTlsHandshakeTimeout, "TargetTlsHandshakeTimeout", Phase::TlsHandshake, Some(504), Some(502), Some("connection_timeout"), "flow.BadGateway", None),
+    (Cause::TargetPathMtuBlackhole, "TargetPathMtuBlackhole", Phase::TlsHandshake, Some(504), Some(502), Some("connection_timeout"), "flow.BadGateway", None),
     (Cause::TargetTlsAlert, "TargetTlsAlert", Phase::TlsHandshake, Some(502), Some(503), Some("tls_alert_received"), "flow.ServiceUnavailable", None),
     (Cause::TargetTlsCertificateInvalid, "TargetTlsCertificateInvalid", Phase::TlsHandshake, Some(502), Some(503), Some("tls_certificate_error"), "flow.ServiceUnavailable", None),
     (Cause::TargetTlsProtocolError, "TargetTlsProtocolError", Phase::TlsHandshake, Some(502), Some(502), Some("tls_protocol_error"), "flow.UnexpectedEOFAtTarget", Some("TARGET_READ_UNEXPECTED_EOF")),
@@ -197,6 +198,8 @@ fn texts_exist_and_titles_hold_no_internals() {
     }
     assert!(Cause::TargetTlsHandshakeTimeout.remediation().contains("waygate doctor probe"));
     assert!(Cause::TargetTlsHandshakeTimeout.remediation().contains("waygate doctor pcap"));
+    let mtu = Cause::TargetPathMtuBlackhole.remediation();
+    assert!(mtu.contains("ICMP type 3 code 4") && mtu.contains("clamp-mss-to-pmtu"), "{mtu}");
     assert!(Cause::TargetConnectTimeout.remediation().contains("1024-65535"));
     assert!(Cause::TargetKeepAliveRace.remediation().contains("pool_idle_timeout"));
     assert!(Cause::TargetDeregistered.remediation().contains("deregistration_delay"));
@@ -211,6 +214,7 @@ fn classes() {
         tls,
         [
             Cause::TargetTlsHandshakeTimeout,
+            Cause::TargetPathMtuBlackhole,
             Cause::TargetTlsAlert,
             Cause::TargetTlsCertificateInvalid,
             Cause::TargetTlsProtocolError

@@ -131,6 +131,24 @@ fn tls_phase() {
     assert_eq!(classify(&ev(Phase::TlsHandshake)), Cause::TargetTlsProtocolError, "fallback");
 }
 
+/// A timeout on a connection whose packets outgrew the path after an ICMP fragmentation-needed is named
+/// for that (TargetPathMtuBlackhole), in the handshake and while sending or awaiting; without the timer the
+/// flag changes nothing.
+#[test]
+fn path_mtu_evidence_names_the_timeout() {
+    for (phase, plain) in [
+        (Phase::TlsHandshake, Cause::TargetTlsHandshakeTimeout),
+        (Phase::SendRequest, Cause::TargetResponseTimeout),
+        (Phase::AwaitHeaders, Cause::TargetResponseTimeout),
+    ] {
+        assert_eq!(classify(&timer(phase)), plain, "{phase}");
+        let e = Evidence { path_mtu_exceeded: true, ..timer(phase) };
+        assert_eq!(classify(&e), Cause::TargetPathMtuBlackhole, "{phase}");
+    }
+    let closed = Evidence { path_mtu_exceeded: true, ..tls(TlsEvidence::PeerClosed) };
+    assert_eq!(classify(&closed), Cause::TargetTlsProtocolError);
+}
+
 #[test]
 fn tls_timer_beats_alert() {
     let e = Evidence { timed_out: true, ..tls(TlsEvidence::AlertReceived { description: "x".into() }) };
@@ -279,7 +297,7 @@ fn every_non_decision_cause_is_reachable() {
         Some(LambdaEvidence::InvokeStatus(404)),
     ];
     for &phase in Phase::ALL {
-        for flags in 0..32u8 {
+        for flags in 0..64u8 {
             for k in kinds {
                 for h in https {
                     for t in &tlss {
@@ -290,6 +308,7 @@ fn every_non_decision_cause_is_reachable() {
                                 deregistered: flags & 4 != 0,
                                 response_started: flags & 8 != 0,
                                 client_closed: flags & 16 != 0,
+                                path_mtu_exceeded: flags & 32 != 0,
                                 io_kind: k,
                                 http: h,
                                 tls: t.clone(),

@@ -169,6 +169,16 @@ fn verdict(f: &Flow) -> Verdict {
                 u.what, u.from
             ),
         );
+        if let Some((m, size)) = f.oversize_after_icmp {
+            st.say(
+                &[m],
+                format!(
+                    "frame {m} the client still sent a packet of at least {size} bytes after it, more than the MTU \
+                     {mtu}: the error did not take effect (dropped by a host firewall, or never delivered to the \
+                     TCP stack), so packets of that size vanish"
+                ),
+            );
+        }
     }
     if f.mid_stream {
         st.say(
@@ -213,7 +223,7 @@ fn verdict(f: &Flow) -> Verdict {
                 return gave_up(st, Phase::Connect, connect, n, text);
             }
             st.say(&[n], format!("frame {n} client gave up after {} without a SYN-ACK", dur(ts - syn_ts)));
-            return st.fail(&timed_out(Phase::Connect));
+            return st.fail(&timed_out(f, Phase::Connect));
         }
         if f.syn_count >= 2 {
             let waited = f.last.1 - syn_ts;
@@ -230,7 +240,7 @@ fn verdict(f: &Flow) -> Verdict {
                 return st.end(Outcome::Incomplete, None);
             }
             st.say(&[], format!("no SYN-ACK in {}", dur(waited)));
-            return st.fail(&timed_out(Phase::Connect));
+            return st.fail(&timed_out(f, Phase::Connect));
         }
         st.say(&[], "no answer before the capture ended".into());
         return st.end(Outcome::Incomplete, None);
@@ -365,7 +375,7 @@ fn tls_flow(mut st: Story, f: &Flow, hello_ts: i64) -> Verdict {
                     gave_up(st, Phase::TlsHandshake, &rules::TLS_HANDSHAKE_TIMEOUT, n, text)
                 } else {
                     st.say(&[n], format!("frame {n} client {how} after {}", dur(ts - hello_ts)));
-                    st.fail(&timed_out(Phase::TlsHandshake))
+                    st.fail(&timed_out(f, Phase::TlsHandshake))
                 }
             }
             // Linux queues the client's FIN behind unacknowledged data, so a dropped ClientHello is often
@@ -376,7 +386,7 @@ fn tls_flow(mut st: Story, f: &Flow, hello_ts: i64) -> Verdict {
                     &[],
                     format!("never acknowledged in {waited}: dropped on the way (the client's FIN waits behind it)"),
                 );
-                st.fail(&timed_out(Phase::TlsHandshake))
+                st.fail(&timed_out(f, Phase::TlsHandshake))
             }
             None => {
                 st.say(&[], format!("still waiting {} later when the capture ended", dur(f.last.1 - hello_ts)));
@@ -429,8 +439,9 @@ fn io(phase: Phase, kind: ErrorKind) -> Evidence {
 }
 
 /// Evidence that `phase`'s timer would have fired: the wait the packets show never ended.
-fn timed_out(phase: Phase) -> Evidence {
-    Evidence { timed_out: true, ..Evidence::new(phase) }
+/// A timer that fired, on a flow whose packets may have outgrown the path (see [`Flow::oversize_after_icmp`]).
+fn timed_out(f: &Flow, phase: Phase) -> Evidence {
+    Evidence { timed_out: true, path_mtu_exceeded: f.oversize_after_icmp.is_some(), ..Evidence::new(phase) }
 }
 
 fn level_name(level: u8) -> &'static str {
@@ -513,7 +524,7 @@ fn close_story(mut st: Story, f: &Flow, tls: bool) -> Verdict {
                 return gave_up(st, Phase::AwaitHeaders, &rules::RESPONSE_TIMEOUT, c.at.0, text);
             }
             st.say(&[c.at.0], text);
-            st.fail(&timed_out(Phase::AwaitHeaders))
+            st.fail(&timed_out(f, Phase::AwaitHeaders))
         }
         (true, None) if f.s.bytes > 0 && f.c.bytes > 0 && idle_ns >= CLOSE_AFTER_RESPONSE && f.upgraded.is_none() => {
             st.say(

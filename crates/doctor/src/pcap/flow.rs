@@ -110,6 +110,9 @@ pub struct Flow {
     pub unreachable: Option<(u64, i64, Unreachable)>,
     /// An ICMP fragmentation-needed / packet-too-big error quoting this flow: path-MTU evidence.
     pub frag_needed: Option<(u64, i64, Unreachable)>,
+    /// The first client segment sent after `frag_needed` that was still larger than its next-hop MTU
+    /// (frame, IP packet length at least): the error did not take effect, a path-MTU black hole.
+    pub oversize_after_icmp: Option<(u64, u32)>,
     /// Made from an ICMP error's quoted header: the capture holds no TCP packet of the connection.
     pub icmp_only: bool,
     /// The client sent an ACK without the capture holding a SYN-ACK: the capture sees one side only.
@@ -141,6 +144,7 @@ impl Flow {
             handshake_ack: None,
             unreachable: None,
             frag_needed: None,
+            oversize_after_icmp: None,
             icmp_only: false,
             acked_unseen_synack: None,
             upgraded: None,
@@ -232,6 +236,17 @@ impl Flow {
     }
 
     fn data(&mut self, from_client: bool, seg: &Segment<'_>, at: At) {
+        if from_client
+            && self.oversize_after_icmp.is_none()
+            && let Some((_, _, Unreachable { mtu: Some(mtu), .. })) = &self.frag_needed
+        {
+            // The smallest IP and TCP headers: the packet was at least this long.
+            let headers = if seg.src.is_ipv4() { 40 } else { 60 };
+            let size = seg.len.saturating_add(headers);
+            if size > *mtu {
+                self.oversize_after_icmp = Some((at.0, size));
+            }
+        }
         let dir = if from_client { &mut self.c } else { &mut self.s };
         let end = seg.seq.wrapping_add(seg.len);
         let base = *dir.base.get_or_insert(seg.seq);

@@ -16,6 +16,7 @@ pub mod resync;
 pub mod rules;
 pub mod term;
 pub mod tls;
+mod zst;
 
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};

@@ -1,7 +1,7 @@
 //! Streaming capture reader: pcap (micro- or nanosecond, either byte order) and pcapng (any number of
 //! sections and interfaces) through `pcap-parser`'s circular buffer, one [`Frame`] at a time, so memory
-//! stays bounded by the largest block whatever the file's size; gzip-compressed captures are read through
-//! the decompressor. A truncated file ends the stream with a [`Problem`] saying what and where; a corrupt
+//! stays bounded by the largest block whatever the file's size; gzip- and zstd-compressed captures are read
+//! through a decompressor. A truncated file ends the stream with a [`Problem`] saying what and where; a corrupt
 //! block is named at its offset and reading resumes at the next valid block ([`super::resync`]).
 
 use std::io::{self, Read};
@@ -15,6 +15,7 @@ use pcap_parser::{PcapBlockOwned, PcapError};
 
 use super::decode::linktype;
 use super::resync;
+use super::zst::Zstd;
 
 /// Initial buffer; grown (up to [`MAX_BLOCK`]) for larger blocks.
 const BUFFER: usize = 128 << 10;
@@ -160,8 +161,8 @@ const SCAN_LIMIT: usize = 1 << 20;
 const SCAN_KEEP: usize = 64 << 10;
 
 /// Reads every frame of `input`, calling `each` in order. Errors only when the input is not a capture.
-/// A gzip-compressed capture (by its magic bytes, whatever the name) is read through the decompressor; its
-/// offsets are then those of the decompressed capture.
+/// A gzip- or zstd-compressed capture (by its magic bytes, whatever the name) is read through the
+/// decompressor; its offsets are then those of the decompressed capture.
 pub fn read_frames<R: Read + Send>(input: R, mut each: impl FnMut(Frame<'_>)) -> Result<Summary, NotACapture> {
     let (input, compression) = Source::open(input)?;
     let error = Arc::new(Mutex::new(None));
@@ -440,11 +441,12 @@ fn compressed(compression: Option<&str>) -> String {
     compression.map_or(String::new(), |c| format!("decompressed {c} "))
 }
 
-/// The input as the reader sees it: plain, or through a gzip decompressor when it starts with gzip's magic
-/// bytes. A zstd capture is named, not read (no decompressor in the build).
+/// The input as the reader sees it: plain, or through a decompressor when it starts with gzip's or zstd's
+/// magic bytes.
 enum Source<R: Read> {
     Plain(io::Chain<io::Cursor<Vec<u8>>, R>),
     Gzip(Box<MultiGzDecoder<io::Chain<io::Cursor<Vec<u8>>, R>>>),
+    Zstd(Box<Zstd<io::Chain<io::Cursor<Vec<u8>>, R>>>),
 }
 
 impl<R: Read> Source<R> {
@@ -460,15 +462,13 @@ impl<R: Read> Source<R> {
             }
         }
         magic.truncate(got);
-        if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            return Err(NotACapture(
-                "a zstd-compressed file: decompress it first (zstd -d), or compress captures with gzip".into(),
-            ));
-        }
+        let zstd = magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
         let gzip = magic.starts_with(&[0x1f, 0x8b]);
         let chained = io::Cursor::new(magic).chain(input);
         Ok(if gzip {
             (Source::Gzip(Box::new(MultiGzDecoder::new(chained))), Some("gzip"))
+        } else if zstd {
+            (Source::Zstd(Box::new(Zstd::new(chained))), Some("zstd"))
         } else {
             (Source::Plain(chained), None)
         })
@@ -480,6 +480,7 @@ impl<R: Read> Read for Source<R> {
         match self {
             Source::Plain(r) => r.read(buf),
             Source::Gzip(r) => r.read(buf),
+            Source::Zstd(r) => r.read(buf),
         }
     }
 }
