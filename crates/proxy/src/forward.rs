@@ -24,7 +24,7 @@ use crate::headers::{CarriedFields, Forwarded, RequestFields, X_REQUEST_ID};
 use crate::target::Target;
 
 use crate::log;
-use crate::record::{ConnFacts, Pending, Record, Sink, head_bytes};
+use crate::record::{ConnFacts, Pending, Record, head_bytes};
 use crate::relay;
 use crate::request_id::new_request_id;
 use crate::respond;
@@ -38,13 +38,8 @@ use crate::upstream::{AttemptFailure, h1};
 pub struct ClientConn {
     /// The client's address (`facts.client`) as X-Forwarded-For writes it.
     pub client_ip: HeaderValue,
-    /// `http` or `https`, for X-Forwarded-Proto.
-    pub proto: &'static str,
-    /// The port the client connected to, for X-Forwarded-Port.
-    pub port_header: HeaderValue,
     /// What every access-log record of this connection shares (listener, TLS, conn_trace_id).
     pub facts: ConnFacts,
-    pub sink: Arc<Sink>,
 }
 
 /// Handles one client request on the given snapshot. Every way out emits exactly one record. `verdict` is the
@@ -71,7 +66,7 @@ pub fn handle(
         record.classify(v.classification, v.reason);
     }
     let errors = rt.config.errors;
-    let mut pending = Pending::new(record, client.sink.clone(), errors.profile);
+    let mut pending = Pending::new(record, client.facts.listener.sink.clone(), errors.profile);
     let action = verdict.map_or(GuardAction::Allow, |v| v.action);
     if let GuardAction::Reject(cause) = action {
         let mut resp = error(&mut pending, errors, cause, &id, None);
@@ -131,7 +126,7 @@ fn route(
     pending: &mut Pending,
 ) -> Routed {
     let errors = rt.config.errors;
-    let Some(listener) = rt.listeners.get(&*client.facts.listener) else {
+    let Some(listener) = rt.listeners.get(&*client.facts.listener.name) else {
         // The listener left the configuration while this connection was open.
         return Routed::Answered(error(pending, errors, Cause::NoRoute, id, None));
     };
@@ -246,8 +241,8 @@ impl Outgoing {
         let forwarded = Forwarded {
             prior_xff,
             client_ip: &client.client_ip,
-            proto: client.proto,
-            port: &client.port_header,
+            proto: client.facts.scheme(),
+            port: &client.facts.listener.port_header,
             request_id: id,
             trailers,
         };

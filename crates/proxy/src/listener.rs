@@ -30,7 +30,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::count::Held;
 use crate::forward::{self, ClientConn};
-use crate::record::{ConnFacts, Sink, TlsInfo};
+use crate::record::{ConnFacts, ListenerFacts, Sink, TlsInfo};
 use crate::runtime::{ListenerRuntime, Runtime};
 use crate::server::{self, ClientBody, Protocol, Rewind, Settings};
 use crate::upstream::{ConnCounters, meter::Metered};
@@ -52,16 +52,16 @@ pub struct ConnShared {
     pub workers: Option<Arc<crate::workers::Workers>>,
 }
 
-/// A listener's names as records carry them, made once per listener rather than per connection.
-#[derive(Clone)]
-struct Names {
-    listener: Arc<str>,
-    elb: Arc<str>,
-}
-
 /// Accepts connections until `stop` flips.
 pub async fn accept_loop(listener: TcpListener, name: String, shared: ConnShared, mut stop: watch::Receiver<bool>) {
-    let names = Names { elb: format!("app/waygate/{name}").into(), listener: name.into() };
+    let port = listener.local_addr().map_or(0, |a| a.port());
+    let names = Arc::new(ListenerFacts {
+        elb: format!("app/waygate/{name}").into(),
+        name: name.into(),
+        port,
+        port_header: HeaderValue::from(port),
+        sink: shared.sink.clone(),
+    });
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -77,8 +77,8 @@ pub async fn accept_loop(listener: TcpListener, name: String, shared: ConnShared
             }
             Err(e) => {
                 // EMFILE and friends: back off briefly instead of spinning on the error.
-                shared.sink.metrics.connection_rejected(&names.listener);
-                tracing::warn!(target: "waygate::listener", listener = %names.listener, error = %e, "accept failed");
+                shared.sink.metrics.connection_rejected(&names.name);
+                tracing::warn!(target: "waygate::listener", listener = %names.name, error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -90,14 +90,14 @@ fn hand_over(
     workers: Arc<crate::workers::Workers>,
     tcp: TcpStream,
     peer: SocketAddr,
-    names: Names,
+    names: Arc<ListenerFacts>,
     shared: ConnShared,
 ) {
     let std = match tcp.into_std() {
         Ok(s) => s,
         Err(e) => {
-            shared.sink.metrics.connection_rejected(&names.listener);
-            tracing::warn!(target: "waygate::listener", listener = %names.listener, client = %peer, error = %e, "cannot hand the connection to a worker");
+            shared.sink.metrics.connection_rejected(&names.name);
+            tracing::warn!(target: "waygate::listener", listener = %names.name, client = %peer, error = %e, "cannot hand the connection to a worker");
             return;
         }
     };
@@ -107,8 +107,8 @@ fn hand_over(
         match TcpStream::from_std(std) {
             Ok(tcp) => Some(serve_connection(tcp, peer, names, shared)),
             Err(e) => {
-                shared.sink.metrics.connection_rejected(&names.listener);
-                tracing::warn!(target: "waygate::listener", listener = %names.listener, client = %peer, error = %e, "a worker cannot take the connection");
+                shared.sink.metrics.connection_rejected(&names.name);
+                tracing::warn!(target: "waygate::listener", listener = %names.name, client = %peer, error = %e, "a worker cannot take the connection");
                 None
             }
         }
@@ -132,33 +132,28 @@ where
 fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
-    names: Names,
+    names: Arc<ListenerFacts>,
     shared: ConnShared,
 ) -> impl Future<Output = ()> + Send + 'static {
     let tracker = shared.tracker.clone();
     let open = shared.sink.metrics.connection_opened(Side::Client);
-    let Some(listener) = shared.runtime.load().listeners.get(&*names.listener).cloned() else {
+    let Some(listener) = shared.runtime.load().listeners.get(&*names.name).cloned() else {
         return Either::Left(std::future::ready(()));
     };
     let _ = tcp.set_nodelay(true);
     let local = tcp.local_addr().unwrap_or(peer);
     let counters = ConnCounters::new(peer, local);
     let io = Metered::new(tcp, counters.clone());
-    let (listener_name, elb, sink) = (names.listener.clone(), names.elb.clone(), shared.sink.clone());
+    let listener_name = names.name.clone();
     let client = move |tls: Option<Box<TlsInfo>>| ClientConn {
         client_ip: crate::headers::client_ip_header(peer.ip()),
-        proto: if tls.is_some() { "https" } else { "http" },
-        port_header: HeaderValue::from(local.port()),
         facts: ConnFacts {
-            listener: listener_name,
-            elb,
+            listener: names,
             conn_trace_id: new_conn_trace_id(),
             tls,
-            port: local.port(),
             client: peer,
             client_column: waygate_telemetry::client_column(peer),
         },
-        sink,
     };
     let serving = match listener.tls.clone() {
         None => Either::Left(serve_http(io, client(None), counters, &listener, shared)),
@@ -173,13 +168,13 @@ fn serve_connection(
                     Some(serve_http(stream, client(Some(Box::new(info))), counters, &listener, shared))
                 }
                 Ok(Err(e)) => {
-                    shared.sink.metrics.client_tls_error(&names.listener);
-                    tracing::debug!(target: "waygate::listener", listener = %names.listener, client = %peer, error = %e, "client TLS handshake failed");
+                    shared.sink.metrics.client_tls_error(&listener_name);
+                    tracing::debug!(target: "waygate::listener", listener = %listener_name, client = %peer, error = %e, "client TLS handshake failed");
                     None
                 }
                 Err(_) => {
-                    shared.sink.metrics.client_tls_error(&names.listener);
-                    tracing::debug!(target: "waygate::listener", listener = %names.listener, client = %peer, "client TLS handshake timed out");
+                    shared.sink.metrics.client_tls_error(&listener_name);
+                    tracing::debug!(target: "waygate::listener", listener = %listener_name, client = %peer, "client TLS handshake timed out");
                     None
                 }
             }
@@ -226,9 +221,10 @@ where
         })
     };
     let header_timeout = cfg.request_header_timeout;
-    // Boxed: this phase is short, and inline its state (the stream, the watch, the select) would size the
-    // connection's task for the rest of its life, idle keep-alive included (half a kilobyte more).
-    Either::Right(then_serve(Box::pin(first_bytes(io, watch, header_timeout)).map(serve)))
+    // Boxed, with what it hands to the next phase: this phase is short, and inline its state (the stream, the
+    // watch, the select, and the client's facts and settings waiting in `serve`) would size the connection's
+    // task for the rest of its life, idle keep-alive included (over half a kilobyte more).
+    Either::Right(then_serve(Box::pin(first_bytes(io, watch, header_timeout).map(serve))))
 }
 
 /// Until the first bytes arrive nothing of a server exists: no buffers, no connection state. `None`: the
@@ -410,10 +406,9 @@ mod tests {
     }
 
     /// Every client connection, idle keep-alive ones included, holds this future for its whole life. Nested
-    /// `async fn`s made it over 3 KiB (each level kept its arguments next to the copies it moved on); the phases
-    /// Every client connection, idle keep-alive ones included, holds this future for its whole life. Nested
     /// `async fn`s made it over 3 KiB; phases that replace one another brought it near one; with the short
-    /// first-bytes phase boxed, it is sized by the serving phase alone (536 bytes; 1,024 with it inline).
+    /// first-bytes phase boxed (with what it hands over: the client's facts, the settings), the serving phase
+    /// alone sizes it: 536 bytes, of which the close signal (its timer and the shutdown watch) is 288.
     #[test]
     fn a_connection_future_stays_near_half_a_kilobyte() {
         let size = returned_size(serve_connection);

@@ -126,21 +126,40 @@ fn openssl_name(suite: rustls::CipherSuite) -> Cow<'static, str> {
     })
 }
 
+/// What every connection of one listener shares, made once per listener when it starts accepting and held
+/// by each of its connections as one `Arc` (each connection held its own copies: a hundred bytes more per
+/// connection, idle keep-alive ones included).
+#[derive(Debug)]
+pub struct ListenerFacts {
+    pub name: Arc<str>,
+    /// `app/waygate/<listener>`: the access log's `elb` column.
+    pub elb: Arc<str>,
+    /// The port clients connect to (the listener's own)...
+    pub port: u16,
+    /// ... as X-Forwarded-Port writes it.
+    pub port_header: HeaderValue,
+    /// Where the records of its requests go.
+    pub sink: Arc<Sink>,
+}
+
 /// The client connection's facts every record of it shares.
 #[derive(Debug, Clone)]
 pub struct ConnFacts {
-    pub listener: Arc<str>,
-    /// `app/waygate/<listener>`: the access log's `elb` column.
-    pub elb: Arc<str>,
+    pub listener: Arc<ListenerFacts>,
     pub conn_trace_id: Arc<str>,
     /// Boxed: most connections are plain, and every connection keeps its facts for its life.
     pub tls: Option<Box<TlsInfo>>,
-    /// The port the client connected to.
-    pub port: u16,
     /// The client's address...
     pub client: std::net::SocketAddr,
     /// ... and its access-log `client:port` column ([`waygate_telemetry::client_column`]), made once.
     pub client_column: Arc<str>,
+}
+
+impl ConnFacts {
+    /// `http` or `https`: the scheme the client spoke (X-Forwarded-Proto, the record's URL).
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
 }
 
 /// One request's record in the making.
@@ -175,7 +194,12 @@ impl Record {
         head_len: Option<u64>,
         received: SystemTime,
     ) -> Self {
-        let mut ex = Box::new(Exchange::received_at(conn.listener.clone(), conn.elb.clone(), conn.client, received));
+        let mut ex = Box::new(Exchange::received_at(
+            conn.listener.name.clone(),
+            conn.listener.elb.clone(),
+            conn.client,
+            received,
+        ));
         let http2 = req.version() == Version::HTTP_2;
         ex.kind = RequestKind::from_connection(conn.tls.is_some(), http2);
         ex.method = method_name(req.method());
@@ -184,7 +208,7 @@ impl Record {
             Version::HTTP_10 => "HTTP/1.0",
             _ => "HTTP/1.1",
         });
-        let scheme = if conn.tls.is_some() { "https" } else { "http" };
+        let scheme = conn.scheme();
         let host = fields
             .host
             .and_then(|h| h.to_str().ok())
@@ -192,7 +216,7 @@ impl Record {
             .map_or("-", crate::router::strip_port);
         let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         // Joined piece by piece (`format!` cost a thousand instructions per request here), inside the record.
-        ex.url = InlineStr::concat(&[scheme, "://", host, ":", itoa_u16(conn.port).as_str(), path]);
+        ex.url = InlineStr::concat(&[scheme, "://", host, ":", itoa_u16(conn.listener.port).as_str(), path]);
         ex.user_agent = fields.user_agent.map(user_agent);
         ex.trace_id = id.to_str().unwrap_or("-").into();
         ex.conn_trace_id = Some(conn.conn_trace_id.clone());
