@@ -44,7 +44,8 @@ enum Command {
         workers: Option<u16>,
     },
     /// Run the gateway on an embedded configuration with demo targets on loopback, one healthy and one per
-    /// common failure, and print the URLs to try.
+    /// common failure, and print the URLs to try; one alert rule, with the command that fires it and where it
+    /// shows.
     ///
     /// Example: waygate demo --port 8080
     Demo {

@@ -1,7 +1,8 @@
 //! `waygate demo` end to end, as a newcomer meets it: every command it prints is run as printed (real curl,
 //! the real binary) and every promise printed beside it is checked against what really happens: status codes,
-//! Proxy-Status causes, log lines, timings, cut bodies, the health-check remark, the doctor commands, and the
-//! clean-up on exit. A taken port is an error naming the flag, printed before anything else.
+//! Proxy-Status causes, log lines, timings, cut bodies, the health-check remark, the alert rule firing where the
+//! banner says it shows, the doctor commands, and the clean-up on exit. A taken port is an error naming the flag,
+//! printed before anything else.
 
 mod common;
 
@@ -238,6 +239,12 @@ fn check_then(gw: &Proc, entry: &Entry, causes_seen: &[String]) {
         let (out, _) = run_printed(&entry.command);
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.lines().any(|l| l.starts_with("waygate_elb_responses_total{") && l.contains("cause=")), "{ctx}");
+        let firing = format!("waygate_alert_firing{{alert=\"{ALERT}\"}} ");
+        assert!(entry.expect.contains("waygate_alert_firing by alert") && text.contains(&firing), "{ctx}");
+        return;
+    }
+    if entry.command.ends_with("/api/v1/alerts") {
+        check_alert_fired(gw, entry, &[]);
         return;
     }
     if entry.command.ends_with("/dashboard") {
@@ -261,18 +268,115 @@ fn check_then(gw: &Proc, entry: &Entry, causes_seen: &[String]) {
     panic!("a printed command the test does not check: {ctx}\n{}", gw.stdout());
 }
 
-#[test]
-fn demo_keeps_every_printed_promise() {
-    if cannot_run("demo_keeps_every_printed_promise", "the printed commands are curl commands", &["curl"]) {
-        return;
+/// The demo's alert rule, as its banner promises.
+const ALERT: &str = "demo-refused";
+
+/// The rule `demo-refused` in the printed `/api/v1/alerts` command's answer, if it is listed.
+fn alert_rule(alerts: &Entry) -> Option<serde_json::Value> {
+    let (out, _) = run_printed(&alerts.command);
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    v["alerts"].as_array().expect("alerts").iter().find(|r| r["name"] == ALERT).cloned()
+}
+
+/// The admin API's base URL in a printed `curl -s ADMIN/api/v1/...` command.
+fn admin_of(command: &str) -> &str {
+    let url = command.rsplit(' ').next().unwrap();
+    &url[..url.find("/api/").unwrap()]
+}
+
+/// After the printed command that makes it fire: `demo-refused` goes firing in the printed `/api/v1/alerts`
+/// command's answer, with its evidence (the ids `fired` of those requests among its request ids, when given),
+/// and shows where the banner says: `waygate_alert_firing`, the WARN line, the dashboard's summary, and each of
+/// its request ids on the ERROR line that explains that request.
+fn check_alert_fired(gw: &Proc, alerts: &Entry, fired: &[String]) -> serde_json::Value {
+    let ctx = format!("{}\n  # {}", alerts.command, alerts.expect);
+    assert!(alerts.expect.starts_with(&format!("{ALERT} \"state\": \"firing\"")), "{ctx}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let rule = loop {
+        let rule = alert_rule(alerts).unwrap_or_else(|| panic!("no rule {ALERT}: {ctx}"));
+        if rule["state"] == "firing" {
+            break rule;
+        }
+        assert!(Instant::now() < deadline, "{ALERT} never fired: {rule}\n{ctx}");
+        std::thread::sleep(Duration::from_millis(200)); // polling the admin API, with a deadline
+    };
+    let cause = Cause::TargetConnectionRefused;
+    assert_eq!(rule["when"], serde_json::json!({ "cause": [cause.to_string()] }), "{rule}");
+    assert_eq!((rule["threshold"].as_f64(), rule["window"].as_str()), (Some(3.0), Some("60s")), "{rule}");
+    assert!(rule["value"].as_f64().unwrap() >= 3.0, "{rule}");
+    let causes = rule["causes"].as_object().unwrap();
+    assert!(causes.len() == 1 && causes[&cause.to_string()].as_u64().unwrap() >= 3, "{rule}");
+    assert_eq!(rule["remediation"], cause.remediation(), "{rule}");
+    let ids: Vec<&str> = rule["request_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(!ids.is_empty(), "{rule}");
+    for id in fired {
+        assert!(ids.contains(&id.as_str()), "{id} of the printed curl is among the request ids: {rule}");
     }
-    // A temporary directory of the test's own: what the demo leaves in it is the demo's, not an earlier process's.
-    let tmp = tempdir("demo-tmp");
-    let mut gw = Proc::start_args_env(&["demo", "--port", "0", "--admin-port", "0"], &[("TMPDIR", &tmp)]);
+
+    let admin = admin_of(&alerts.command);
+    let metric = format!("waygate_alert_firing{{alert=\"{ALERT}\"}} 1");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (out, _) = run_printed(&format!("curl -s {admin}/metrics"));
+        if String::from_utf8_lossy(&out.stdout).lines().any(|l| l == metric) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no {metric} on /metrics");
+        std::thread::sleep(Duration::from_millis(200)); // polling the admin API, with a deadline
+    }
+    let line = gw.wait_line(&[
+        "waygate::alert",
+        &format!("waygate alert {ALERT} firing: value "),
+        "(threshold 3, window 60s); causes: TargetConnectionRefused ",
+    ]);
+    assert!(line.contains(" WARN "), "{line}");
+    // The dashboard's banner reads FIRING: <names> from the summary's alerts.
+    let summary = admin_json(admin, "/api/v1/summary");
+    let listed = summary["alerts"].as_array().unwrap().iter().find(|r| r["name"] == ALERT).cloned();
+    assert_eq!(listed.map(|r| r["state"].clone()), Some("firing".into()), "{summary}");
+    for id in ids {
+        gw.wait_line(&[" ERROR ", &format!("request_id={id}"), &format!("cause={cause}")]);
+    }
+    rule
+}
+
+/// Text with every run of whitespace made one space: the banner wraps lines at a width the port numbers change.
+fn normalized(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A running demo whose banner is printed.
+struct Demo {
+    gw: Proc,
+    /// Its TMPDIR: a directory of the test's own, so what the demo leaves in it is the demo's, not an earlier
+    /// process's.
+    tmp: PathBuf,
+    banner: String,
+    /// The gateway's and the admin API's base URLs, as printed.
+    base: String,
+    admin: String,
+}
+
+/// Starts `waygate demo` on ports the kernel picks and waits for its banner; `None` where `test` cannot run.
+fn start_demo(test: &str) -> Option<Demo> {
+    if cannot_run(test, "the printed commands are curl commands", &["curl"]) {
+        return None;
+    }
+    let tmp = tempdir(test);
+    let gw = Proc::start_args_env(&["demo", "--port", "0", "--admin-port", "0"], &[("TMPDIR", &tmp)]);
     gw.wait_stdout(&["Stop with Ctrl-C"]);
     let banner = gw.stdout();
     let base = field_after(&banner, "gateway on ").trim_end_matches(',').to_owned();
     let admin = field_after(&banner, "admin API on ").to_owned();
+    Some(Demo { gw, tmp, banner, base, admin })
+}
+
+#[test]
+fn demo_keeps_every_printed_promise() {
+    let Some(Demo { mut gw, tmp, banner, base, admin }) = start_demo("demo_keeps_every_printed_promise") else {
+        return;
+    };
     // The printed URLs are the bound sockets (port 0: the kernel's choice), not the flags' values.
     assert_eq!(base, format!("http://{}", gw.listener("demo")), "{banner}");
     assert_eq!(admin, format!("http://{}", gw.admin()), "{banner}");
@@ -287,7 +391,8 @@ fn demo_keeps_every_printed_promise() {
     assert!(keys.is_empty(), "no private key on disk: {keys:?}");
 
     let all = entries(&banner);
-    let (tries, then): (Vec<Entry>, Vec<Entry>) = all.into_iter().partition(|e| e.command.contains(&base));
+    let (tries, then): (Vec<Entry>, Vec<Entry>) =
+        all.into_iter().partition(|e| e.command.contains(&format!("{base}/")));
     assert!(tries.len() >= 20 && then.len() >= 4, "{banner}");
     // The curl commands run concurrently (the slow ones take seconds), except the keep-alive race's: those share
     // one target's pooled connections, so they run one after the other. Each is checked against its promise.
@@ -334,6 +439,47 @@ fn demo_keeps_every_printed_promise() {
     assert!(!dir.join("ca.pem").exists() && !dir.join("waygate.toml").exists(), "certificate and config removed");
     assert!(std::fs::read_dir(dir.join("logs")).unwrap().count() > 0, "the access log stays");
     gw.wait_line(&["access log stays in", &dir.join("logs").display().to_string()]);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The demo's one alert rule: listed and quiet at the start, then firing after the printed curl that makes it
+/// fire, in every place the banner names. Without the rule in the demo's configuration, this fails at once.
+#[test]
+fn demo_alert_fires_on_the_refused_route() {
+    let Some(Demo { mut gw, tmp, banner, base, admin }) = start_demo("demo_alert_fires_on_the_refused_route") else {
+        return;
+    };
+    let text = banner.replace('\n', " ");
+    assert!(text.contains(&format!("the dashboard ({admin}/dashboard) heads with FIRING: {ALERT}")), "{banner}");
+    // README quotes the block with the default ports: it is the demo's own.
+    let block = banner.split_once("\nAlert: ").expect("the alert block").1.split_once("\n\nThen:").unwrap().0;
+    let block = block
+        .replace(&format!("{base}/"), "http://127.0.0.1:8080/")
+        .replace(&format!("{admin}/"), "http://127.0.0.1:9901/");
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join("README.md")).unwrap();
+    let excerpt =
+        readme.split_once("\nAlert: ").expect("README quotes the alert block").1.split_once("\n```").unwrap().0;
+    assert_eq!(normalized(excerpt), normalized(&block), "README's excerpt of the banner");
+    let all = entries(&banner);
+    let fire = all.iter().find(|e| e.command.contains("/fault/refuse?n=[1-3]")).expect("the command that fires it");
+    let alerts = all.iter().find(|e| e.command == format!("curl -s {admin}/api/v1/alerts")).expect("the alerts API");
+
+    let before = alert_rule(alerts).unwrap_or_else(|| panic!("the demo has the rule {ALERT}: {banner}"));
+    assert_eq!(before["state"], "ok", "nothing failed yet: {before}");
+    let (out, took) = run_printed(&fire.command);
+    let ids = check_curl(&gw, fire, &out, took);
+    assert_eq!(ids.len(), 3, "three requests");
+    let rule = check_alert_fired(&gw, alerts, &ids);
+    // Those three requests alone fired it, as README shows.
+    assert_eq!(rule["causes"], serde_json::json!({ "TargetConnectionRefused": 3 }), "{rule}");
+    gw.wait_line(&[&format!(
+        " WARN waygate::alert: waygate alert {ALERT} firing: value 3 (threshold 3, window 60s); causes: \
+         TargetConnectionRefused 3; "
+    )]);
+
+    gw.signal("INT");
+    assert_eq!(gw.wait_exit(), 0, "{}", gw.log());
     let _ = std::fs::remove_dir_all(&tmp);
 }
 

@@ -1,11 +1,13 @@
 //! `waygate demo`: the gateway on an embedded configuration, with demo targets on loopback: two healthy
 //! backends behind `/`, and one route per fault-lab failure under `/fault/<name>`, so a newcomer sees every
-//! cause the gateway can explain with nothing but curl.
+//! cause the gateway can explain with nothing but curl. One alert rule (`alert.rs`) watches a failing route's
+//! cause, and the banner says how to make it fire and where it shows.
 //!
 //! The sockets are bound before anything is printed: the URLs on screen are the gateway's own (the real ports
 //! when `--port 0` or `--admin-port 0` let the kernel choose), and a taken port is an error naming the flag
 //! that moves it.
 
+mod alert;
 mod dir;
 mod routes;
 
@@ -134,6 +136,9 @@ fn print_banner(dir: &DemoDir, gw: &str, admin: &str, plan: &routes::Plan) {
         rest.join(", ")
     );
     println!("\n{}", wrap(&remark, 116));
+    println!("\n{}", wrap(&alert::intro(), 116));
+    print_tries(&alert::tries(), gw, admin);
+    println!("{}", wrap(&render(&alert::remark(), gw, admin), 116));
     println!("\nThen:");
     let mut next = vec![
         Try {
@@ -144,7 +149,10 @@ fn print_banner(dir: &DemoDir, gw: &str, admin: &str, plan: &routes::Plan) {
             command: "curl -s {admin}/api/v1/target-groups".into(),
             expect: "each target's health state, reason code, last check and learned keep-alive".into(),
         },
-        Try { command: "curl -s {admin}/metrics".into(), expect: "waygate_elb_responses_total by cause".into() },
+        Try {
+            command: "curl -s {admin}/metrics".into(),
+            expect: "waygate_elb_responses_total by cause, waygate_alert_firing by alert".into(),
+        },
         Try {
             command: "curl -s {admin}/dashboard".into(),
             expect: "the live dashboard (open the URL in a browser): requests and gateway 5xx by cause, latency, \

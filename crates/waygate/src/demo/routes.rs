@@ -46,7 +46,7 @@ fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-fn try_(command: impl Into<String>, expect: impl Into<String>) -> Try {
+pub(super) fn try_(command: impl Into<String>, expect: impl Into<String>) -> Try {
     Try { command: command.into(), expect: expect.into() }
 }
 
@@ -161,5 +161,6 @@ pub async fn plan(dir: &DemoDir, port: u16, admin_port: u16) -> Result<Plan, Str
         targets.push(running);
     }
     config.push_str(&groups);
+    config.push_str(&super::alert::config());
     Ok(Plan { config, targets, tries, probes })
 }
