@@ -15,8 +15,9 @@
 //!    then a documented fallback for evidence nothing matched.
 //!
 //! Causes that are decisions rather than observations (NoRoute, NoHealthyTargets, ClientXffTooMany,
-//! ClientUnsupportedTransferEncoding, ClientMethodNotAllowed, and normally NoRegisteredTargets and
-//! GatewayOverloaded) are named by the component that decides them; they are still catalogue causes, so their
+//! ClientUnsupportedTransferEncoding, ClientMethodNotAllowed, ClientIdleTimeout (the client connection's own
+//! deadline decides it), and normally NoRegisteredTargets and GatewayOverloaded) are named by the component
+//! that decides them; they are still catalogue causes, so their
 //! status comes from the table.
 
 use std::io::ErrorKind;

@@ -99,6 +99,7 @@ pub enum Cause {
     ClientRequestMalformed,
     ClientRequestTimeout,
     ClientClosedRequest,
+    ClientIdleTimeout,
     ClientXffTooMany,
     ClientUnsupportedTransferEncoding,
     ClientMethodNotAllowed,
