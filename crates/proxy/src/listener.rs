@@ -218,6 +218,7 @@ where
         mode: cfg.desync_mitigation,
         header_timeout: cfg.request_header_timeout,
         local: watch.counters.local,
+        idle: server::Idle { timeout: cfg.idle_timeout, activity: watch.counters.clone() },
     };
     let runtime = shared.runtime;
     let serve = move |first: Option<(Protocol, BytesMut, I, Watch)>| {
@@ -324,9 +325,15 @@ impl Watch {
     async fn close_signal(&mut self) {
         loop {
             let now = Instant::now();
-            let idle_left = self.idle_timeout.saturating_sub(self.counters.last_io_ago(now));
+            let idle_left = match self.idle_timeout.saturating_sub(self.counters.last_io_ago(now)) {
+                // Idle with a request in flight: its own deadlines bound it (the connection's while it waits on
+                // the client, the target's otherwise). Its response resets the idle clock, so one idle_timeout
+                // from now is early enough to look again: a timer, not a tick.
+                Duration::ZERO => self.idle_timeout,
+                left => left,
+            };
             let age_left = self.keep_alive.saturating_sub(now.saturating_duration_since(self.opened));
-            let wake = idle_left.min(age_left).max(Duration::from_millis(10));
+            let wake = idle_left.min(age_left);
             tokio::select! {
                 changed = self.shutdown.changed() => {
                     if changed.is_err() || *self.shutdown.borrow() {

@@ -8,6 +8,7 @@
 pub mod body;
 pub mod conn;
 pub mod head;
+pub mod idle;
 mod rewind;
 pub mod write;
 
@@ -21,6 +22,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 pub use body::{ClientBody, ClientBodyError};
 pub use conn::{Conn, Handover, Settings, Upgraded};
+pub use idle::Idle;
 pub use rewind::Rewind;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
