@@ -20,9 +20,8 @@ use futures_util::task::AtomicWaker;
 use http::HeaderValue;
 use http::Request;
 use hyper::body::Incoming;
-use hyper::server::conn::http2;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -299,13 +298,11 @@ where
         let req = req.map(ClientBody::H2);
         Box::pin(forward::handle(&rt, &client, req, None).map(move |resp| {
             drop(guard);
-            Ok::<_, Infallible>(resp)
+            Ok::<_, Infallible>(resp.map(server::h2::StreamBody::new))
         }))
     });
     let io = TokioIo::new(Rewind::new(read.freeze(), io));
-    let mut builder = http2::Builder::new(TokioExecutor::new());
-    builder.timer(TokioTimer::new());
-    let mut conn = Box::pin(builder.serve_connection(io, service));
+    let mut conn = Box::pin(server::h2::builder(settings.idle.timeout).serve_connection(io, service));
     Either::Right(async move { watch.drive(conn.as_mut(), |c| c.graceful_shutdown()).await })
 }
 

@@ -7,6 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use bytes::Bytes;
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -131,4 +132,87 @@ async fn a_stalled_request_body_ends_with_408_after_idle_timeout() {
     assert_eq!(gw.shutdown(Duration::from_secs(30)).await, Drain::Complete);
     let log = access_log(&dir);
     assert!(log.contains("\"ClientRequestTimeout\"") && log.contains("408"), "{log}");
+}
+
+/// HTTP/2 streams whose client does not read them (a small window, never released): after idle_timeout with the
+/// window shut each is reset (RST_STREAM CANCEL), ends with ClientIdleTimeout and releases its target connection,
+/// while the client connection itself goes on serving. The server announces its bound on concurrent streams.
+/// Before the fix the streams and their target connections were held for as long as the client stayed.
+#[tokio::test]
+async fn http2_streams_the_client_does_not_drain_are_reset_after_idle_timeout() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let logs = LogCapture::default();
+    let _guard = logs.install();
+    let target = Backend::new("h2-unread").spawn(loopback()).await.unwrap();
+    let dir = tempdir("idle-h2");
+    let (gw, addr) = gateway(&config(&target, &dir)).await;
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (client, conn) = h2::client::Builder::new()
+        .initial_window_size(8 * 1024)
+        .initial_connection_window_size(1 << 20)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .unwrap();
+    let max_streams = Arc::new(AtomicUsize::new(0));
+    let seen = max_streams.clone();
+    tokio::spawn(async move {
+        let mut conn = conn;
+        let _ = std::future::poll_fn(|cx| {
+            seen.store(conn.max_concurrent_send_streams(), Ordering::SeqCst);
+            std::pin::Pin::new(&mut conn).poll(cx)
+        })
+        .await;
+    });
+    let mut client = within("h2 ready", client.ready()).await.unwrap();
+    const UNREAD: usize = 3;
+    let mut unread = Vec::new();
+    for _ in 0..UNREAD {
+        let req = http::Request::get(format!("http://{addr}/bytes/33554432")).body(()).unwrap();
+        let (resp, _) = client.send_request(req, true).unwrap();
+        let resp = within("response head", resp).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        unread.push(resp.into_body());
+        client = within("h2 ready", client.ready()).await.unwrap();
+    }
+    let text = metrics_until(&gw, "the streams' idle timeouts", |t| {
+        metric(t, "waygate_client_stream_errors_total", &[("cause", "ClientIdleTimeout")]) >= UNREAD as f64
+    })
+    .await;
+    assert_eq!(metric(&text, "waygate_target_stream_errors_total", &[]), 0.0, "{text}");
+    metrics_until(&gw, "the target connections closed", |t| {
+        metric(t, "waygate_active_connections", &[("side", "target")]) == 0.0
+    })
+    .await;
+    let closed = UNREAD as u64;
+    within("the target sees its connections closed", target.stats().wait_until(|s| s.connections_closed() >= closed))
+        .await;
+    // Each unread stream was reset: what it had buffered, then CANCEL.
+    for mut body in unread {
+        let reason = within("the reset", async {
+            loop {
+                match body.data().await {
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return e.reason(),
+                    None => return None,
+                }
+            }
+        })
+        .await;
+        assert_eq!(reason, Some(h2::Reason::CANCEL));
+    }
+    assert_eq!(max_streams.load(Ordering::SeqCst), 128, "SETTINGS_MAX_CONCURRENT_STREAMS");
+    // The connection itself still serves.
+    let req = http::Request::get(format!("http://{addr}/")).body(()).unwrap();
+    let (resp, _) = client.send_request(req, true).unwrap();
+    let mut body = within("a later response", resp).await.unwrap().into_body();
+    while let Some(chunk) = within("its body", body.data()).await {
+        let chunk = chunk.unwrap();
+        let _ = body.flow_control().release_capacity(chunk.len());
+    }
+    assert!(logs.text().lines().filter(|l| l.contains("cause=ClientIdleTimeout")).count() >= UNREAD);
+    drop(client);
+    assert_eq!(gw.shutdown(Duration::from_secs(30)).await, Drain::Complete);
+    let log = access_log(&dir);
+    assert_eq!(log.matches("\"ClientIdleTimeout\"").count(), UNREAD, "{log}");
 }
