@@ -14,6 +14,10 @@ use tokio::net::TcpStream;
 use waygate_faultlab::{Backend, Running};
 use waygate_proxy::{Drain, Gateway};
 
+/// The tests of this file run one at a time: they capture the system log per thread, and tracing's callsite
+/// interest, shared by all threads, can miss a capture installed while another thread registers callsites.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A listener with a short idle_timeout in front of `target`, logging to `dir`.
 fn config(target: &Running, dir: &Path) -> String {
     format!(
@@ -61,6 +65,19 @@ async fn metrics_until(gw: &Gateway, what: &str, done: impl Fn(&str) -> bool) ->
     .await
 }
 
+/// Waits until the target saw `closed` of its connections end and the gateway holds none open; the metrics then.
+async fn targets_released(gw: &Gateway, target: &Running, closed: u64) -> String {
+    within("the target sees its connections closed", target.stats().wait_until(|s| s.connections_closed() >= closed))
+        .await;
+    metrics_until(gw, "no target connection open", |t| {
+        metric(t, "waygate_active_connections", &[("side", "target")]) == 0.0
+    })
+    .await
+}
+
+/// The 408 of a stalled request body, as counted.
+const TIMEOUT_408: [(&str, &str); 2] = [("code", "408"), ("cause", "ClientRequestTimeout")];
+
 /// Every access-log line written to `dir` (after the gateway's shutdown flushed them).
 fn access_log(dir: &Path) -> String {
     let mut text = String::new();
@@ -75,6 +92,7 @@ fn access_log(dir: &Path) -> String {
 /// the connection and its target connection were held for as long as the client stayed.
 #[tokio::test]
 async fn an_http1_client_that_does_not_read_is_closed_after_idle_timeout() {
+    let _serial = SERIAL.lock().await;
     let Setup { logs, _guard, target, dir, gw, mut tcp } =
         setup("idle-unread", b"GET /bytes/33554432 HTTP/1.1\r\nHost: a\r\n\r\n").await;
     within("the target answers", target.stats().wait_until(|s| s.requests_served() >= 1)).await;
@@ -83,11 +101,7 @@ async fn an_http1_client_that_does_not_read_is_closed_after_idle_timeout() {
     })
     .await;
     assert_eq!(metric(&text, "waygate_target_stream_errors_total", &[]), 0.0, "{text}");
-    metrics_until(&gw, "the target connection closed", |t| {
-        metric(t, "waygate_active_connections", &[("side", "target")]) == 0.0
-    })
-    .await;
-    within("the target sees its connection closed", target.stats().wait_until(|s| s.connections_closed() >= 1)).await;
+    targets_released(&gw, &target, 1).await;
     assert!(target.stats().streams_completed() == 0, "the body was not sent whole");
     // The client's connection is closed: what the kernel buffered can be read, then the end.
     let mut sink = vec![0; 1 << 16];
@@ -112,6 +126,7 @@ async fn an_http1_client_that_does_not_read_is_closed_after_idle_timeout() {
 /// it never timed out.
 #[tokio::test]
 async fn a_stalled_request_body_ends_with_408_after_idle_timeout() {
+    let _serial = SERIAL.lock().await;
     let request = b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nabc";
     let Setup { logs, _guard, target, dir, gw, mut tcp } = setup("idle-stalled", request).await;
     let mut answer = Vec::new();
@@ -119,13 +134,8 @@ async fn a_stalled_request_body_ends_with_408_after_idle_timeout() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
     assert!(answer.contains("ClientRequestTimeout") && answer.contains("connection: close"), "{answer}");
-    within("the target sees its connection closed", target.stats().wait_until(|s| s.connections_closed() >= 1)).await;
-    let text = metrics_until(&gw, "the target connection closed", |t| {
-        metric(t, "waygate_active_connections", &[("side", "target")]) == 0.0
-    })
-    .await;
-    let labels = [("code", "408"), ("cause", "ClientRequestTimeout")];
-    assert_eq!(metric(&text, "waygate_elb_responses_total", &labels), 1.0, "{text}");
+    let text = targets_released(&gw, &target, 1).await;
+    assert_eq!(metric(&text, "waygate_elb_responses_total", &TIMEOUT_408), 1.0, "{text}");
     assert_eq!(metric(&text, "waygate_target_connection_errors_total", &[]), 0.0, "{text}");
     let line = logs.text().lines().find(|l| l.contains("cause=ClientRequestTimeout")).map(str::to_owned);
     assert!(line.is_some_and(|l| l.contains("stalled")), "{}", logs.text());
@@ -140,6 +150,7 @@ async fn a_stalled_request_body_ends_with_408_after_idle_timeout() {
 /// Before the fix the streams and their target connections were held for as long as the client stayed.
 #[tokio::test]
 async fn http2_streams_the_client_does_not_drain_are_reset_after_idle_timeout() {
+    let _serial = SERIAL.lock().await;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let logs = LogCapture::default();
@@ -180,13 +191,7 @@ async fn http2_streams_the_client_does_not_drain_are_reset_after_idle_timeout() 
     })
     .await;
     assert_eq!(metric(&text, "waygate_target_stream_errors_total", &[]), 0.0, "{text}");
-    metrics_until(&gw, "the target connections closed", |t| {
-        metric(t, "waygate_active_connections", &[("side", "target")]) == 0.0
-    })
-    .await;
-    let closed = UNREAD as u64;
-    within("the target sees its connections closed", target.stats().wait_until(|s| s.connections_closed() >= closed))
-        .await;
+    targets_released(&gw, &target, UNREAD as u64).await;
     // Each unread stream was reset: what it had buffered, then CANCEL.
     for mut body in unread {
         let reason = within("the reset", async {
@@ -215,4 +220,29 @@ async fn http2_streams_the_client_does_not_drain_are_reset_after_idle_timeout() 
     assert_eq!(gw.shutdown(Duration::from_secs(30)).await, Drain::Complete);
     let log = access_log(&dir);
     assert_eq!(log.matches("\"ClientIdleTimeout\"").count(), UNREAD, "{log}");
+}
+
+/// An HTTP/2 request body that stalls (`content-length: 100000`, 3 bytes, then silence) is answered 408
+/// ClientRequestTimeout on its stream after idle_timeout, and its target connection is closed.
+#[tokio::test]
+async fn a_stalled_http2_request_body_ends_with_408_after_idle_timeout() {
+    let _serial = SERIAL.lock().await;
+    let target = Backend::new("h2-stalled").spawn(loopback()).await.unwrap();
+    let dir = tempdir("idle-h2-stalled");
+    let (gw, addr) = gateway(&config(&target, &dir)).await;
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(conn);
+    let mut client = within("h2 ready", client.ready()).await.unwrap();
+    let req = http::Request::post(format!("http://{addr}/upload")).header("content-length", "100000").body(()).unwrap();
+    let (resp, mut send) = client.send_request(req, false).unwrap();
+    send.send_data(Bytes::from_static(b"abc"), false).unwrap();
+    let resp = within("the 408", resp).await.unwrap();
+    assert_eq!(resp.status(), 408);
+    let status = resp.headers()["proxy-status"].to_str().unwrap().to_owned();
+    assert!(status.contains("ClientRequestTimeout"), "{status}");
+    let text = targets_released(&gw, &target, 1).await;
+    assert_eq!(metric(&text, "waygate_elb_responses_total", &TIMEOUT_408), 1.0, "{text}");
+    drop((client, send));
+    assert_eq!(gw.shutdown(Duration::from_secs(30)).await, Drain::Complete);
 }

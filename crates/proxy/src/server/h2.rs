@@ -6,14 +6,15 @@
 //! hyper holds while it waits (up to the upstream read size, 256 KiB). What a client may send unread is
 //! bounded by the receive windows, [`STREAM_WINDOW`] per stream and [`CONNECTION_WINDOW`] in all.
 //!
-//! Deadline: a stream whose flow-control window stays shut for `idle_timeout` (the client does not read it) is
+//! Deadlines: a stream whose flow-control window stays shut for `idle_timeout` (the client does not read it) is
 //! reset with RST_STREAM CANCEL and its exchange ends with ClientIdleTimeout, releasing the target's
-//! connection. hyper drives each stream as a task of its executor ([`Streams`]) and, while the window is shut,
-//! does not poll the response body at all, so the watch sits around the stream's task ([`Watched`]): the
-//! response body ([`StreamBody`]) notes, in a thread-local the watch reads back after each poll of that task,
-//! whether its last poll gave a frame (then a pending stream waits on the client's window) or waited for the
-//! target (whose own deadlines apply). The body is polled, and dropped, only within its stream's task, so the
-//! note never crosses streams. One timer per stream, armed when the stream first waits on the client and
+//! connection; a stream whose request body stalls for `idle_timeout` is answered 408 ClientRequestTimeout (as
+//! on HTTP/1). hyper drives each stream as a task of its executor ([`Streams`]) and, while the window is shut,
+//! does not poll the response body at all, so the watch sits around the stream's task ([`Watched`]): the bodies
+//! ([`StreamBody`], and the request body through [`request_polled`]) note, in a thread-local the watch reads
+//! back after each poll of that task, what their last poll did: a response frame given or a request body with
+//! nothing yet means the stream waits on the client; the opposite, on the target (whose own deadlines apply).
+//! The bodies are polled, and dropped, only within their stream's task, so the note never crosses streams. One timer per stream, armed when the stream first waits on the client and
 //! re-armed only when it fires early: no ticks.
 
 use std::cell::Cell;
@@ -52,22 +53,55 @@ pub fn builder(idle: Duration) -> Builder<Streams> {
     builder
 }
 
-/// What the response body of the stream being polled did on its last poll.
+/// The last poll of a body of the stream being polled, and what it means the stream waits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
-    /// Not polled during this poll of the stream.
+    /// No body was polled during this poll of the stream.
     Unpolled,
-    /// Gave a frame (or its end): hyper now waits for the client's window, if it waits at all.
-    Gave,
-    /// Had nothing yet: the stream waits on the target.
-    Waited,
+    /// The response body gave a frame (or its end): hyper now waits for the client's window, if it waits.
+    ResponseGave,
+    /// The response body had nothing yet: the stream waits on the target.
+    ResponseWaited,
+    /// The request body gave a frame: the stream waits on the target to take it, if it waits.
+    RequestGave,
+    /// The request body had nothing yet: the stream waits for the client to send more.
+    RequestWaited,
+}
+
+/// Which side of the client a stream waits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// To read its response (its window is shut).
+    Response,
+    /// To send more of its request body.
+    Request,
 }
 
 thread_local! {
-    /// Written by the [`StreamBody`] being polled, read by its [`Watched`] stream after each poll.
+    /// Written by the bodies of the stream being polled, read by its [`Watched`] after each poll.
     static STEP: Cell<Step> = const { Cell::new(Step::Unpolled) };
+    /// Whether a body of the stream being polled moved bytes to or from the client during this poll.
+    static MOVED: Cell<bool> = const { Cell::new(false) };
     /// Set while a [`Watched`] stream drops its exchange for a cause: the body's drop tells the exchange why.
     static ABANDONED: Cell<Option<Cause>> = const { Cell::new(None) };
+    /// Set while a [`Watched`] stream is polled once more because its request body stalled: the body fails.
+    static REQUEST_EXPIRED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// For the client's request body on HTTP/2 ([`super::ClientBody`]): whether its stream's deadline expired, in
+/// which case the body fails with ClientRequestTimeout (the request path answers 408).
+pub(crate) fn request_expired() -> bool {
+    REQUEST_EXPIRED.get()
+}
+
+/// For the client's request body on HTTP/2: what its poll gave (`true`: a frame or its end).
+pub(crate) fn request_polled(ready: bool) {
+    if ready {
+        MOVED.set(true);
+        STEP.set(Step::RequestGave);
+    } else {
+        STEP.set(Step::RequestWaited);
+    }
 }
 
 /// hyper's executor for the streams of one client connection: each stream is spawned on the current runtime
@@ -82,18 +116,18 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     fn execute(&self, stream: F) {
-        tokio::spawn(Watched { stream: Some(stream), idle: self.idle, waiting_since: None, timer: None });
+        tokio::spawn(Watched { stream: Some(stream), idle: self.idle, waiting: None, timer: None });
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A stream's task, reset once its response has waited on the client's window for `idle`.
-    /// `waiting_since`: since when the stream waits for the client's window (`None`: it does not).
+    /// A stream's task, ended once it has waited on the client for `idle`. `waiting`: since when, and for
+    /// what, the stream waits on the client (`None`: it does not).
     pub struct Watched<F> {
         #[pin]
         stream: Option<F>,
         idle: Duration,
-        waiting_since: Option<Instant>,
+        waiting: Option<(Instant, Wait)>,
         #[pin]
         timer: Option<Sleep>,
     }
@@ -106,16 +140,23 @@ impl<F: Future<Output = ()>> Future for Watched<F> {
         let mut this = self.project();
         let Some(stream) = this.stream.as_mut().as_pin_mut() else { return Poll::Ready(()) };
         STEP.set(Step::Unpolled);
+        MOVED.set(false);
         if stream.poll(cx).is_ready() {
             return Poll::Ready(());
         }
-        match STEP.replace(Step::Unpolled) {
-            // Bytes went to the client this poll: its wait, if any, starts now.
-            Step::Gave => *this.waiting_since = Some(Instant::now()),
-            Step::Waited => *this.waiting_since = None,
-            Step::Unpolled => {}
-        }
-        let Some(since) = *this.waiting_since else { return Poll::Pending };
+        let wait = match STEP.replace(Step::Unpolled) {
+            Step::Unpolled => this.waiting.map(|(_, wait)| wait),
+            Step::ResponseWaited | Step::RequestGave => None,
+            Step::ResponseGave => Some(Wait::Response),
+            Step::RequestWaited => Some(Wait::Request),
+        };
+        // Bytes moved with the client this poll, or a wait begins: the client's idle time starts now.
+        *this.waiting = match (wait, *this.waiting) {
+            (None, _) => None,
+            (Some(wait), Some((since, _))) if !MOVED.get() => Some((since, wait)),
+            (Some(wait), _) => Some((Instant::now(), wait)),
+        };
+        let Some((since, wait)) = *this.waiting else { return Poll::Pending };
         let deadline = since + *this.idle;
         if this.timer.is_none() {
             this.timer.set(Some(tokio::time::sleep_until(deadline)));
@@ -129,6 +170,16 @@ impl<F: Future<Output = ()>> Future for Watched<F> {
                 break;
             }
             timer.as_mut().reset(deadline);
+        }
+        *this.waiting = None;
+        if wait == Wait::Request {
+            // Polled once more, the request body fails: the request path answers 408 ClientRequestTimeout on
+            // the stream and aborts the target's connection.
+            let Some(stream) = this.stream.as_mut().as_pin_mut() else { return Poll::Ready(()) };
+            REQUEST_EXPIRED.set(true);
+            let polled = stream.poll(cx);
+            REQUEST_EXPIRED.set(false);
+            return polled;
         }
         // Dropping hyper's stream resets it (RST_STREAM CANCEL); the body, dropped with it, ends the exchange.
         ABANDONED.set(Some(Cause::ClientIdleTimeout));
@@ -161,7 +212,12 @@ impl Body for StreamBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let frame = Pin::new(&mut self.get_mut().0).poll_frame(cx);
-        STEP.set(if frame.is_ready() { Step::Gave } else { Step::Waited });
+        if frame.is_ready() {
+            MOVED.set(true);
+            STEP.set(Step::ResponseGave);
+        } else {
+            STEP.set(Step::ResponseWaited);
+        }
         frame
     }
 
