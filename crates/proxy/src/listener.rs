@@ -358,6 +358,10 @@ impl Watch {
     async fn drive<F: Future>(&mut self, mut conn: Pin<&mut F>, graceful: fn(Pin<&mut F>)) {
         let wake = Arc::new(SignalWake { woken: AtomicBool::new(true), task: AtomicWaker::new() });
         let waker = Waker::from(wake.clone());
+        // Closing, a connection whose client takes nothing is dropped after idle_timeout (`Idle::poll_stuck`).
+        let (stuck, in_flight) =
+            (server::Idle { timeout: self.idle_timeout, activity: self.counters.clone() }, self.in_flight.clone());
+        let mut stuck_timer = None;
         let mut signal = std::pin::pin!(self.close_signal());
         let mut closing = false;
         std::future::poll_fn(|cx| {
@@ -365,7 +369,10 @@ impl Watch {
                 if conn.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(());
                 }
-                if closing || !wake.take(cx.waker()) {
+                if closing {
+                    return stuck.poll_stuck(&mut stuck_timer, &in_flight, cx);
+                }
+                if !wake.take(cx.waker()) {
                     return Poll::Pending;
                 }
                 if signal.as_mut().poll(&mut Context::from_waker(&waker)).is_pending() {

@@ -43,12 +43,19 @@ struct Setup {
 async fn setup(tag: &str, request: &[u8]) -> Setup {
     let logs = LogCapture::default();
     let _guard = logs.install();
+    let (target, dir, gw, mut tcp) = start(tag).await;
+    tcp.write_all(request).await.unwrap();
+    Setup { logs, _guard, target, dir, gw, tcp }
+}
+
+/// A well-behaved target, a gateway with a short idle_timeout in front of it logging to a fresh directory, and
+/// a client connection to the gateway (its peer address is the gateway's).
+async fn start(tag: &str) -> (Running, std::path::PathBuf, Gateway, TcpStream) {
     let target = Backend::new(tag).spawn(loopback()).await.unwrap();
     let dir = tempdir(tag);
     let (gw, addr) = gateway(&config(&target, &dir)).await;
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(request).await.unwrap();
-    Setup { logs, _guard, target, dir, gw, tcp }
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    (target, dir, gw, tcp)
 }
 
 /// Polls the gateway's metrics until `done` holds for them (a generous deadline, no sleeps as synchronisation).
@@ -155,10 +162,8 @@ async fn http2_streams_the_client_does_not_drain_are_reset_after_idle_timeout() 
     use std::sync::atomic::{AtomicUsize, Ordering};
     let logs = LogCapture::default();
     let _guard = logs.install();
-    let target = Backend::new("h2-unread").spawn(loopback()).await.unwrap();
-    let dir = tempdir("idle-h2");
-    let (gw, addr) = gateway(&config(&target, &dir)).await;
-    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (target, dir, gw, tcp) = start("idle-h2").await;
+    let addr = tcp.peer_addr().unwrap();
     let (client, conn) = h2::client::Builder::new()
         .initial_window_size(8 * 1024)
         .initial_connection_window_size(1 << 20)
@@ -227,10 +232,8 @@ async fn http2_streams_the_client_does_not_drain_are_reset_after_idle_timeout() 
 #[tokio::test]
 async fn a_stalled_http2_request_body_ends_with_408_after_idle_timeout() {
     let _serial = SERIAL.lock().await;
-    let target = Backend::new("h2-stalled").spawn(loopback()).await.unwrap();
-    let dir = tempdir("idle-h2-stalled");
-    let (gw, addr) = gateway(&config(&target, &dir)).await;
-    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (target, _dir, gw, tcp) = start("idle-h2-stalled").await;
+    let addr = tcp.peer_addr().unwrap();
     let (client, conn) = h2::client::handshake(tcp).await.unwrap();
     tokio::spawn(conn);
     let mut client = within("h2 ready", client.ready()).await.unwrap();
@@ -244,5 +247,50 @@ async fn a_stalled_http2_request_body_ends_with_408_after_idle_timeout() {
     let text = targets_released(&gw, &target, 1).await;
     assert_eq!(metric(&text, "waygate_elb_responses_total", &TIMEOUT_408), 1.0, "{text}");
     drop((client, send));
+    assert_eq!(gw.shutdown(Duration::from_secs(30)).await, Drain::Complete);
+}
+
+/// A client that stops reading its socket altogether (not only a stream's window: the TCP window closes too):
+/// its stream is reset and the target's connection released after idle_timeout, and the connection, whose
+/// GOAWAY can never be written, is dropped after another idle_timeout instead of being held for as long as the
+/// client stays.
+#[tokio::test]
+async fn an_http2_client_that_stops_reading_its_socket_is_dropped() {
+    let _serial = SERIAL.lock().await;
+    let (target, _dir, gw, tcp) = start("idle-h2-deaf").await;
+    let addr = tcp.peer_addr().unwrap();
+    // Windows wide open: the gateway writes until the socket is full.
+    let (client, mut conn) = h2::client::Builder::new()
+        .initial_window_size(i32::MAX as u32)
+        .initial_connection_window_size(i32::MAX as u32)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .unwrap();
+    let req = http::Request::get(format!("http://{addr}/bytes/1073741824")).body(()).unwrap();
+    let head = async {
+        let mut client = client.ready().await.unwrap();
+        let (resp, _) = client.send_request(req, true).unwrap();
+        (client, resp.await.unwrap())
+    };
+    // The connection is driven until the response head is in, then never again: nothing more is read.
+    let (client, resp) = within("response head", async {
+        tokio::select! {
+            r = head => r,
+            _ = &mut conn => panic!("connection ended"),
+        }
+    })
+    .await;
+    assert_eq!(resp.status(), 200);
+    let text = metrics_until(&gw, "the stream's idle timeout", |t| {
+        metric(t, "waygate_client_stream_errors_total", &[("cause", "ClientIdleTimeout")]) >= 1.0
+    })
+    .await;
+    assert_eq!(metric(&text, "waygate_target_stream_errors_total", &[]), 0.0, "{text}");
+    targets_released(&gw, &target, 1).await;
+    metrics_until(&gw, "the client connection dropped", |t| {
+        metric(t, "waygate_active_connections", &[("side", "client")]) == 0.0
+    })
+    .await;
+    drop((client, resp, conn));
     assert_eq!(gw.shutdown(Duration::from_secs(30)).await, Drain::Complete);
 }

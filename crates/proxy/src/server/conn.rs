@@ -388,11 +388,13 @@ where
                     this.timer = None;
                 }
                 State::Closing => {
-                    // Best effort: the client may already be gone.
-                    if let Some(io) = this.io.as_mut()
-                        && let Ok(()) = ready!(this.out.poll_flush(io, cx))
-                    {
-                        let _ = ready!(Pin::new(io).poll_shutdown(cx));
+                    // Best effort: the client may already be gone, or take nothing more (idle_timeout).
+                    if let Some(io) = this.io.as_mut() {
+                        match this.out.poll_flush(io, cx) {
+                            Poll::Ready(Ok(())) => drop(ready!(Pin::new(io).poll_shutdown(cx))),
+                            Poll::Ready(Err(_)) => {}
+                            Poll::Pending => ready!(this.settings.idle.poll_expired(&mut this.timer, cx)),
+                        }
                     }
                     this.state = State::Done;
                 }

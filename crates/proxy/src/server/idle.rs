@@ -4,12 +4,16 @@
 //! it stopped sending) or on the target (whose own timers then run), so the HTTP/1 connection asks [`Idle`]
 //! while, and only while, it waits on the client.
 //!
+//! A connection told to close that does not finish because its client takes nothing is dropped the same way
+//! ([`Idle::poll_stuck`]).
+//!
 //! Timers, not ticks: one timer per connection, armed the first time an exchange waits on the client and
 //! re-armed only when it fires early. When bytes last moved is read from the socket's own counters (the metered
 //! socket stamps them on every read and write), so a read or a write costs the deadline nothing.
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -41,6 +45,30 @@ impl Idle {
                 return Poll::Ready(());
             }
             timer.as_mut().reset(tokio::time::Instant::from_std(now + left));
+        }
+    }
+
+    /// For a connection told to close (graceful shutdown, idle, expired) that has not finished: Ready once it has
+    /// been silent for the timeout, counted from when the closing began, and nothing is `in_flight`. A client that
+    /// takes nothing at all (an HTTP/2 GOAWAY never flushed, a final HTTP/1 write never read) is then dropped.
+    /// Counting from the closing, not from the last byte, leaves the exchange's and the streams' own deadlines
+    /// (which end them with their causes) the first word.
+    pub fn poll_stuck(
+        &self,
+        timer: &mut Option<Pin<Box<Sleep>>>,
+        in_flight: &AtomicUsize,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(self.timeout)));
+        loop {
+            ready!(timer.as_mut().poll(cx));
+            let now = Instant::now();
+            let left = self.left(now);
+            if left.is_zero() && in_flight.load(Ordering::Relaxed) == 0 {
+                return Poll::Ready(());
+            }
+            let wait = if left.is_zero() { self.timeout } else { left };
+            timer.as_mut().reset(tokio::time::Instant::from_std(now + wait));
         }
     }
 
