@@ -47,6 +47,7 @@ fn describe_failure(f: &AttemptFailure) -> String {
             }
             Phase::TlsHandshake => format!("TLS handshake did not complete in {after:?}"),
             Phase::StreamBody => format!("no response body bytes for {after:?}"),
+            Phase::SendRequest => format!("the target took no request bytes for {after:?}"),
             _ => format!("request sent, no response head in {after:?}"),
         };
     }

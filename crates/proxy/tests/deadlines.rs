@@ -20,12 +20,16 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A listener with a short idle_timeout in front of `target`, logging to `dir`.
 fn config(target: &Running, dir: &Path) -> String {
+    config_for(target.addr(), dir)
+}
+
+fn config_for(target: std::net::SocketAddr, dir: &Path) -> String {
     format!(
         "[access_log]\ndir = \"{}\"\nformat = \"json\"\n[[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\n\
          idle_timeout = \"1s\"\ndefault_target_group = \"app\"\n[[target_group]]\nname = \"app\"\n\
          targets = [\"{}\"]\nretries = 0\n[target_group.health_check]\nenabled = false\n",
         dir.display(),
-        target.addr()
+        target
     )
 }
 
@@ -292,5 +296,44 @@ async fn an_http2_client_that_stops_reading_its_socket_is_dropped() {
     })
     .await;
     drop((client, resp, conn));
+    assert_eq!(gw.shutdown(Duration::from_secs(30)).await, Drain::Complete);
+}
+
+/// The other direction: a target that reads the request head and then takes none of the body. Once its socket
+/// is full, response_timeout (1 s here) ends the attempt with TargetResponseTimeout (a target cause: the target
+/// is at fault), the client gets 504 and the target's connection is closed. Before, both connections were held
+/// for as long as the target waited.
+#[tokio::test]
+async fn a_target_that_stops_reading_the_request_times_out() {
+    let _serial = SERIAL.lock().await;
+    let deaf = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+    let target = deaf.local_addr().unwrap();
+    let holder = tokio::spawn(async move {
+        let (mut conn, _) = deaf.accept().await.unwrap();
+        let mut head = [0u8; 512];
+        let _ = conn.read(&mut head).await;
+        // A behaviour, not synchronisation: the target keeps the connection and reads nothing more.
+        std::future::pending::<()>().await;
+        drop(conn);
+    });
+    let dir = tempdir("target-deaf");
+    let text = config_for(target, &dir).replace("retries = 0\n", "retries = 0\nresponse_timeout = \"1s\"\n");
+    let (gw, addr) = gateway(&text).await;
+    let (_rd, mut wr) = TcpStream::connect(addr).await.unwrap().into_split();
+    let len: u64 = 1 << 30;
+    let writer = tokio::spawn(async move {
+        let head = format!("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: {len}\r\n\r\n");
+        let chunk = vec![b'x'; 1 << 16];
+        let _ = wr.write_all(head.as_bytes()).await;
+        while wr.write_all(&chunk).await.is_ok() {}
+    });
+    let labels = [("code", "504"), ("cause", "TargetResponseTimeout")];
+    metrics_until(&gw, "the 504", |t| metric(t, "waygate_elb_responses_total", &labels) == 1.0).await;
+    metrics_until(&gw, "no target connection open", |t| {
+        metric(t, "waygate_active_connections", &[("side", "target")]) == 0.0
+    })
+    .await;
+    writer.abort();
+    holder.abort();
     assert_eq!(gw.shutdown(Duration::from_secs(30)).await, Drain::Complete);
 }

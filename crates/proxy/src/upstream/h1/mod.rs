@@ -23,6 +23,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method};
 use http_body::{Body as _, Frame};
+use tokio::time::Sleep;
 use waygate_faults::{Cause, HttpEvidence, Phase};
 
 use crate::body::UpstreamRequestBody;
@@ -112,6 +113,30 @@ impl Request {
     }
 }
 
+/// The deadline of a request the target stops taking: one timer, armed the first time the target's socket is
+/// full and reset only when the target took bytes since (the use's byte counter moved), never per write.
+#[derive(Default)]
+struct SendStall {
+    timer: Option<Pin<Box<Sleep>>>,
+    /// Request bytes the target had taken when the timer was last (re)armed.
+    written: u64,
+}
+
+impl SendStall {
+    fn poll<T>(&mut self, timeout: Duration, written: u64, cx: &mut Context<'_>) -> Poll<Result<T, SendError>> {
+        match &mut self.timer {
+            None => self.timer = Some(Box::pin(tokio::time::sleep(timeout))),
+            Some(timer) if self.written != written => timer.as_mut().reset(tokio::time::Instant::now() + timeout),
+            Some(_) => {}
+        }
+        self.written = written;
+        match self.timer.as_mut().map(|t| t.as_mut().poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Err(AttemptFailure::timeout(Phase::SendRequest, timeout).into())),
+            _ => Poll::Pending,
+        }
+    }
+}
+
 impl Conn {
     pub fn new(io: Transport) -> Self {
         Self { io, rbuf: BytesMut::new(), read_size: MIN_READ, out: Out::default() }
@@ -154,7 +179,7 @@ impl Conn {
         req: &Request,
         body: &mut UpstreamRequestBody,
         response_timeout: Duration,
-        bytes_written: impl Fn() -> u64,
+        bytes_written: impl Fn() -> u64 + Sync,
     ) -> Result<Response, SendError> {
         self.out.buf.clear();
         self.out.buf.extend_from_slice(&req.head);
@@ -172,7 +197,14 @@ impl Conn {
         }
         let head_request = req.head_request;
         let mut touched = false;
-        let sent = poll_fn(|cx| self.poll_send(cx, body, &mut enc, &mut touched, head_request)).await;
+        // A target that takes no request bytes for response_timeout fails the attempt as one that does not answer
+        // does (TargetResponseTimeout), instead of holding both connections for as long as it waits.
+        let mut stall = SendStall::default();
+        let sent = poll_fn(|cx| match self.poll_send(cx, body, &mut enc, &mut touched, head_request) {
+            Poll::Pending if !self.out.is_empty() => stall.poll(response_timeout, bytes_written(), cx),
+            polled => polled,
+        })
+        .await;
         let unsent = |e: SendError| SendError { unsent: !touched && bytes_written() == 0, ..e };
         if let Some(head) = sent.map_err(unsent)? {
             return Ok(Response { head, request_complete: false });
