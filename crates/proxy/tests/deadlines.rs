@@ -337,3 +337,114 @@ async fn a_target_that_stops_reading_the_request_times_out() {
     holder.abort();
     assert_eq!(gw.shutdown(Duration::from_secs(30)).await, Drain::Complete);
 }
+
+/// Slow is not idle: a client that reads a little at a time, with pauses well under idle_timeout, gets its whole
+/// response, however long that takes in all.
+#[tokio::test]
+async fn a_slow_reader_is_not_cut_off() {
+    let _serial = SERIAL.lock().await;
+    let (target, _dir, gw, mut tcp) = start("idle-slow-reader").await;
+    let len: usize = 16 << 20;
+    tcp.write_all(format!("GET /bytes/{len} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes()).await.unwrap();
+    let mut got = 0usize;
+    let mut chunk = vec![0; 1 << 20];
+    within("the whole response, slowly", async {
+        loop {
+            let n = tcp.read(&mut chunk).await.unwrap();
+            got += n;
+            if n == 0 || got >= len {
+                break;
+            }
+            // The client's behaviour under test: it pauses between reads, for less than idle_timeout (1 s).
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    })
+    .await;
+    assert!(got >= len, "read {got} of {len} body bytes");
+    within("the target's stream", target.stats().wait_until(|s| s.streams_completed() >= 1)).await;
+    let text = gw.metrics().encode();
+    assert_eq!(metric(&text, "waygate_client_stream_errors_total", &[]), 0.0, "{text}");
+}
+
+/// A target that reads the request body slowly, pausing between reads for less than response_timeout, is not
+/// timed out: only a target that takes nothing for response_timeout is. (It answers before the body's end, so
+/// that only the sending is timed, not the response head's wait after it.)
+#[tokio::test]
+async fn a_target_that_reads_slowly_is_not_timed_out() {
+    let _serial = SERIAL.lock().await;
+    let slow = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+    let target = slow.local_addr().unwrap();
+    let (len, answer_after): (usize, usize) = (64 << 20, 24 << 20);
+    let reader = tokio::spawn(async move {
+        let (mut conn, _) = slow.accept().await.unwrap();
+        let mut buf = vec![0; 1 << 20];
+        let mut got = 0usize;
+        while got < answer_after {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the gateway closed the request early");
+            got += n;
+            // The target's behaviour under test: it pauses between reads, for less than response_timeout (1 s).
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").await.unwrap();
+        // Read on until the gateway closes: closing with unread bytes would reset the answer away.
+        while conn.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+    });
+    let dir = tempdir("target-slow");
+    let text = config_for(target, &dir).replace("retries = 0\n", "retries = 0\nresponse_timeout = \"1s\"\n");
+    let (gw, addr) = gateway(&text).await;
+    let (mut rd, mut wr) = TcpStream::connect(addr).await.unwrap().into_split();
+    let writer = tokio::spawn(async move {
+        let head = format!("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: {len}\r\n\r\n");
+        let _ = wr.write_all(head.as_bytes()).await;
+        let _ = wr.write_all(&vec![b'x'; len]).await;
+        wr
+    });
+    let mut answer = vec![0; 512];
+    let n = within("the target's answer", rd.read(&mut answer)).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    writer.abort();
+    within("the target's connection closed", reader).await.unwrap();
+    let text = gw.metrics().encode();
+    assert_eq!(metric(&text, "waygate_elb_responses_total", &[("code", "504")]), 0.0, "{text}");
+}
+
+/// Slow is not idle on HTTP/2 either: a stream whose client reads a window's worth, then pauses (for less than
+/// idle_timeout), again and again, gets its whole response.
+#[tokio::test]
+async fn a_slow_http2_reader_is_not_reset() {
+    let _serial = SERIAL.lock().await;
+    let (target, _dir, gw, tcp) = start("idle-h2-slow").await;
+    let addr = tcp.peer_addr().unwrap();
+    let window: usize = 1 << 20;
+    let (client, conn) = h2::client::Builder::new()
+        .initial_window_size(window as u32)
+        .initial_connection_window_size(window as u32)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut client = within("h2 ready", client.ready()).await.unwrap();
+    let len = 8 * window;
+    let req = http::Request::get(format!("http://{addr}/bytes/{len}")).body(()).unwrap();
+    let (resp, _) = client.send_request(req, true).unwrap();
+    let mut body = within("response head", resp).await.unwrap().into_body();
+    let mut got = 0usize;
+    within("the whole body, slowly", async {
+        while let Some(chunk) = body.data().await {
+            let n = chunk.unwrap().len();
+            got += n;
+            let _ = body.flow_control().release_capacity(n);
+            if got % window < n {
+                // The client's behaviour under test: a pause for each window's worth, under idle_timeout (1 s).
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    })
+    .await;
+    assert_eq!(got, len);
+    within("the target's stream", target.stats().wait_until(|s| s.streams_completed() >= 1)).await;
+    let text = gw.metrics().encode();
+    assert_eq!(metric(&text, "waygate_client_stream_errors_total", &[]), 0.0, "{text}");
+}

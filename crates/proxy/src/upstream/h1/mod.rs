@@ -114,25 +114,33 @@ impl Request {
 }
 
 /// The deadline of a request the target stops taking: one timer, armed the first time the target's socket is
-/// full and reset only when the target took bytes since (the use's byte counter moved), never per write.
+/// full, and re-armed only when it fires early because the target took bytes since (the use's byte counter
+/// moved, noted with the time it was seen to): a blocked write costs a counter read, never a timer reset.
 #[derive(Default)]
 struct SendStall {
     timer: Option<Pin<Box<Sleep>>>,
-    /// Request bytes the target had taken when the timer was last (re)armed.
-    written: u64,
+    /// Request bytes the target had taken, and when that count was first seen.
+    taken: Option<(u64, tokio::time::Instant)>,
 }
 
 impl SendStall {
     fn poll<T>(&mut self, timeout: Duration, written: u64, cx: &mut Context<'_>) -> Poll<Result<T, SendError>> {
-        match &mut self.timer {
-            None => self.timer = Some(Box::pin(tokio::time::sleep(timeout))),
-            Some(timer) if self.written != written => timer.as_mut().reset(tokio::time::Instant::now() + timeout),
-            Some(_) => {}
-        }
-        self.written = written;
-        match self.timer.as_mut().map(|t| t.as_mut().poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready(Err(AttemptFailure::timeout(Phase::SendRequest, timeout).into())),
-            _ => Poll::Pending,
+        let since = match self.taken {
+            Some((seen, since)) if seen == written => since,
+            _ => {
+                let now = tokio::time::Instant::now();
+                self.taken = Some((written, now));
+                now
+            }
+        };
+        let deadline = since + timeout;
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        loop {
+            ready!(timer.as_mut().poll(cx));
+            if tokio::time::Instant::now() >= deadline {
+                return Poll::Ready(Err(AttemptFailure::timeout(Phase::SendRequest, timeout).into()));
+            }
+            timer.as_mut().reset(deadline);
         }
     }
 }
