@@ -17,7 +17,8 @@
 //!   short or stalled after the target's status went out: not a gateway response, so otherwise only in the
 //!   access log), `waygate_client_stream_errors_total{listener, cause}` (the same for the client's side: a
 //!   response it stopped reading, ClientIdleTimeout, or left mid-body, ClientClosedRequest; never a target's
-//!   fault, so never in the target families) and `waygate_access_log_write_errors_total` (I/O errors, once each; the lines they lost are dropped).
+//!   fault, so never in the target families) and `waygate_access_log_write_errors_total` (I/O errors, once
+//!   each; the lines they lost are dropped).
 //!
 //! Cost per request: the four series an ordinary exchange touches (`requests`, `processed_bytes`,
 //! `target_responses`, `target_response_time`) come from a small per-thread cache of recently used series (a

@@ -1,10 +1,10 @@
 //! HTTP/2 client connections, served by hyper, with bounds and a deadline per stream.
 //!
-//! Bounds (docs/config.md, "Limits of one client connection"): one client connection holds at most [`MAX_CONCURRENT_STREAMS`]
-//! requests at once, so at most that many target connections (each request leases one), and per stream at most
-//! [`MAX_SEND_BUF`] of response bytes queued for a client that does not take them, plus the one body chunk
-//! hyper holds while it waits (up to the upstream read size, 256 KiB). What a client may send unread is
-//! bounded by the receive windows, [`STREAM_WINDOW`] per stream and [`CONNECTION_WINDOW`] in all.
+//! Bounds (docs/config.md, "Limits of one client connection"): one client connection holds at most
+//! [`MAX_CONCURRENT_STREAMS`] requests at once, so at most that many target connections (each request leases
+//! one), and per stream at most [`MAX_SEND_BUF`] of response bytes queued for a client that does not take them,
+//! plus the one body chunk hyper holds while it waits (up to the upstream read size, 256 KiB). What a client may
+//! send unread is bounded by the receive windows, [`STREAM_WINDOW`] per stream and [`CONNECTION_WINDOW`] in all.
 //!
 //! Deadlines: a stream whose flow-control window stays shut for `idle_timeout` (the client does not read it) is
 //! reset with RST_STREAM CANCEL and its exchange ends with ClientIdleTimeout, releasing the target's
@@ -14,8 +14,9 @@
 //! ([`StreamBody`], and the request body through [`request_polled`]) note, in a thread-local the watch reads
 //! back after each poll of that task, what their last poll did: a response frame given or a request body with
 //! nothing yet means the stream waits on the client; the opposite, on the target (whose own deadlines apply).
-//! The bodies are polled, and dropped, only within their stream's task, so the note never crosses streams. One timer per stream, armed when the stream first waits on the client and
-//! re-armed only when it fires early: no ticks.
+//! The bodies are polled, and dropped, only within their stream's task, so the note never crosses streams.
+//! One timer per stream, inline in its task, armed when the stream first waits on the client and re-armed only
+//! when it fires early: no ticks, no allocation.
 
 use std::cell::Cell;
 use std::pin::Pin;
