@@ -216,7 +216,6 @@ where
     let settings = Settings {
         mode: cfg.desync_mitigation,
         header_timeout: cfg.request_header_timeout,
-        local: watch.counters.local,
         idle: server::Idle { timeout: cfg.idle_timeout, activity: watch.counters.clone() },
     };
     let runtime = shared.runtime;

@@ -18,7 +18,6 @@
 use std::future::Future;
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -56,9 +55,8 @@ pub struct Settings {
     pub mode: DesyncMode,
     /// From a head's first byte to its last (`request_header_timeout`).
     pub header_timeout: Duration,
-    /// The address the client connected to: the Host of an HTTP/1.0 request without one.
-    pub local: SocketAddr,
-    /// Bounds every wait on the client mid-exchange (`idle_timeout`).
+    /// Bounds every wait on the client mid-exchange (`idle_timeout`). Its socket counters also name the address
+    /// the client connected to: the Host of an HTTP/1.0 request without one.
     pub idle: Idle,
 }
 
@@ -195,7 +193,7 @@ where
                 return Poll::Ready(());
             }
             if !self.rbuf.is_empty() {
-                match head::parse(&mut self.rbuf, self.settings.mode, self.settings.local) {
+                match head::parse(&mut self.rbuf, self.settings.mode, self.settings.idle.activity.local) {
                     Parsed::Partial => {
                         let timeout = self.settings.header_timeout;
                         let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
