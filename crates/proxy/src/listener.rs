@@ -424,8 +424,7 @@ mod tests {
     /// `async fn`s made it over 3 KiB (each level kept its arguments next to the copies it moved on); the phases
     /// Every client connection, idle keep-alive ones included, holds this future for its whole life. Nested
     /// `async fn`s made it over 3 KiB; phases that replace one another brought it near one; with the short
-    /// first-bytes phase boxed, it is sized by the serving phase alone (544 bytes, the watch's closing deadline
-    /// included; 1,024 with it inline).
+    /// first-bytes phase boxed, it is sized by the serving phase alone (536 bytes; 1,024 with it inline).
     #[test]
     fn a_connection_future_stays_near_half_a_kilobyte() {
         let size = returned_size(serve_connection);
