@@ -12,6 +12,12 @@
 //! - The two stream_body causes never send a status, but still carry the Apigee code and reason the same
 //!   failure gets before the head is sent (UnexpectedEOFAtTarget, GatewayTimeout), so logs stay uniform.
 //! - ClientClosedRequest has no RFC 9209 type (nothing is sent), so its error type is `None`.
+//! - ClientIdleTimeout (not in FAULTS.md's first table; issue 24) is the client that stopped taking its
+//!   response: nothing moved on an HTTP/1 connection for idle_timeout while the gateway had bytes to write, or
+//!   an HTTP/2 stream's flow-control window stayed shut that long. The target's status already went out (as
+//!   for the stream_body causes) and the connection is closed or the stream reset, so nothing reaches the
+//!   client: no status and no RFC 9209 type, like ClientClosedRequest. Its phase is `stream_body`, where it is
+//!   observed; its Apigee code is the client-timeout one (`...flow.RequestTimeout`).
 //! - GatewayResourceExhausted (not in FAULTS.md's first table; issue 24) is the gateway's own host running out
 //!   of descriptors, memory, buffers or ephemeral ports. 503 like the other gateway-capacity causes, because
 //!   the client may retry and nothing is wrong with the target. Its RFC 9209 type is `proxy_internal_error`
@@ -104,6 +110,7 @@ impl Cause {
             Self::ClientRequestMalformed => &Row("ClientRequestMalformed", Route, Some(400), Some(400), Some("http_request_error"), BAD_REQUEST, None, "Bad Request", Client),
             Self::ClientRequestTimeout => &Row("ClientRequestTimeout", Route, Some(408), Some(408), Some("http_request_error"), "messaging.adaptors.http.flow.RequestTimeout", None, "Request Timeout", Client),
             Self::ClientClosedRequest => &Row("ClientClosedRequest", AwaitHeaders, Some(460), Some(499), None, "messaging.adaptors.http.flow.ClientClosedConnection", None, "Client closed connection", Client),
+            Self::ClientIdleTimeout => &Row("ClientIdleTimeout", StreamBody, None, None, None, "messaging.adaptors.http.flow.RequestTimeout", None, "Client idle timeout", Client),
             Self::ClientXffTooMany => &Row("ClientXffTooMany", Route, Some(463), Some(400), Some("http_request_error"), BAD_REQUEST, None, "Bad Request", Client),
             Self::ClientUnsupportedTransferEncoding => &Row("ClientUnsupportedTransferEncoding", Route, Some(501), Some(501), Some("http_request_error"), "protocol.http.UnsupportedEncoding", None, "Unsupported Encoding", Client),
             Self::ClientMethodNotAllowed => &Row("ClientMethodNotAllowed", Route, Some(405), Some(405), Some("http_request_error"), "protocol.http.MethodNotAllowed", None, "Method Not Allowed", Client),
@@ -148,6 +155,7 @@ impl Cause {
         Self::ClientRequestMalformed,
         Self::ClientRequestTimeout,
         Self::ClientClosedRequest,
+        Self::ClientIdleTimeout,
         Self::ClientXffTooMany,
         Self::ClientUnsupportedTransferEncoding,
         Self::ClientMethodNotAllowed,
@@ -182,7 +190,8 @@ impl Cause {
         }
     }
 
-    /// The RFC 9209 Proxy Error Type; `None` only for ClientClosedRequest, which never reaches a client.
+    /// The RFC 9209 Proxy Error Type; `None` only for ClientClosedRequest and ClientIdleTimeout, which never
+    /// reach a client.
     /// TargetDnsFailure says `dns_error`; see [`Cause::proxy_status_error_for`] for `dns_timeout`.
     pub const fn proxy_status_error(self) -> Option<&'static str> {
         self.row().4
@@ -248,8 +257,8 @@ impl Cause {
     }
 
     /// Whether the client receives a response rendered for this cause. False for the stream_body causes
-    /// (the target's status already went out; the connection is aborted) and for ClientClosedRequest
-    /// (nobody is listening; 460/499 is only logged).
+    /// (the target's status already went out; the connection is aborted), for ClientIdleTimeout (likewise)
+    /// and for ClientClosedRequest (nobody is listening; 460/499 is only logged).
     pub const fn responds(self) -> bool {
         self.row().2.is_some() && !matches!(self, Self::ClientClosedRequest)
     }

@@ -17,8 +17,9 @@
 //!    evidence (`path_mtu_exceeded`) is TargetPathMtuBlackhole: the timeout has a named cause.
 //!
 //! Causes that are decisions rather than observations (NoRoute, NoHealthyTargets, ClientXffTooMany,
-//! ClientUnsupportedTransferEncoding, ClientMethodNotAllowed, and normally NoRegisteredTargets and
-//! GatewayOverloaded) are named by the component that decides them; they are still catalogue causes, so their
+//! ClientUnsupportedTransferEncoding, ClientMethodNotAllowed, ClientIdleTimeout (the client connection's own
+//! deadline decides it), and normally NoRegisteredTargets and GatewayOverloaded) are named by the component
+//! that decides them; they are still catalogue causes, so their
 //! status comes from the table.
 
 use std::io::ErrorKind;

@@ -100,6 +100,7 @@ pub enum Cause {
     ClientRequestMalformed,
     ClientRequestTimeout,
     ClientClosedRequest,
+    ClientIdleTimeout,
     ClientXffTooMany,
     ClientUnsupportedTransferEncoding,
     ClientMethodNotAllowed,

@@ -49,6 +49,7 @@ impl Cause {
             Self::ClientRequestMalformed => "The request is malformed",
             Self::ClientRequestTimeout => "The request was not received in time",
             Self::ClientClosedRequest => "The client closed the request",
+            Self::ClientIdleTimeout => "The client stopped reading the response",
             Self::ClientXffTooMany => "Too many X-Forwarded-For addresses",
             Self::ClientUnsupportedTransferEncoding => "Unsupported Transfer-Encoding",
             Self::ClientMethodNotAllowed => "The method is not allowed",
@@ -224,14 +225,22 @@ impl Cause {
                 the client; relax desync_mitigation only for requests known to be safe."
             }
             Self::ClientRequestTimeout => {
-                "The client did not send a complete request head before the listener's \
-                idle_timeout: a slow or idle client, or a checker that connects without sending. Raise idle_timeout \
-                only if legitimate clients are that slow."
+                "The client did not send a complete request head in time (request_header_timeout), \
+                or its request body stalled: no byte of it for the listener's idle_timeout. A slow or idle client, \
+                or a checker that connects without sending. Raise the timeout only if legitimate clients are that \
+                slow."
             }
             Self::ClientClosedRequest => {
                 "The client went away before the response was ready, usually because its own \
                 timeout is shorter than the target's processing time. Compare target_processing_time with the \
                 client's timeout; speed up the target or raise the client's timeout."
+            }
+            Self::ClientIdleTimeout => {
+                "The client stopped reading its response: no byte left for the listener's \
+                idle_timeout while the gateway had more to send (HTTP/1), or the stream's HTTP/2 flow-control \
+                window stayed shut that long. The connection was closed (the stream reset on HTTP/2) and the \
+                target's connection released. Usually a client that hung or is paused (a stalled consumer, a \
+                paused download); raise idle_timeout only if clients legitimately pause that long."
             }
             Self::ClientXffTooMany => {
                 "The request's X-Forwarded-For lists more than 30 addresses: a forwarding loop, \

@@ -40,6 +40,7 @@ const PINS: &[Pin] = &[
     (Cause::ClientRequestMalformed, "ClientRequestMalformed", Phase::Route, Some(400), Some(400), Some("http_request_error"), "flow.BadRequest", None),
     (Cause::ClientRequestTimeout, "ClientRequestTimeout", Phase::Route, Some(408), Some(408), Some("http_request_error"), "flow.RequestTimeout", None),
     (Cause::ClientClosedRequest, "ClientClosedRequest", Phase::AwaitHeaders, Some(460), Some(499), None, "flow.ClientClosedConnection", None),
+    (Cause::ClientIdleTimeout, "ClientIdleTimeout", Phase::StreamBody, None, None, None, "flow.RequestTimeout", None),
     (Cause::ClientXffTooMany, "ClientXffTooMany", Phase::Route, Some(463), Some(400), Some("http_request_error"), "flow.BadRequest", None),
     (Cause::ClientUnsupportedTransferEncoding, "ClientUnsupportedTransferEncoding", Phase::Route, Some(501), Some(501), Some("http_request_error"), "protocol.http.UnsupportedEncoding", None),
     (Cause::ClientMethodNotAllowed, "ClientMethodNotAllowed", Phase::Route, Some(405), Some(405), Some("http_request_error"), "protocol.http.MethodNotAllowed", None),
@@ -241,7 +242,10 @@ fn responds_only_when_a_status_can_be_sent() {
     for &cause in Cause::ALL {
         let expected = !matches!(
             cause,
-            Cause::TargetResponseIncomplete | Cause::TargetResponseStalled | Cause::ClientClosedRequest
+            Cause::TargetResponseIncomplete
+                | Cause::TargetResponseStalled
+                | Cause::ClientClosedRequest
+                | Cause::ClientIdleTimeout
         );
         assert_eq!(cause.responds(), expected, "{cause}");
     }

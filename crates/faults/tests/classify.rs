@@ -275,6 +275,7 @@ fn every_non_decision_cause_is_reachable() {
         Cause::ClientXffTooMany,
         Cause::ClientUnsupportedTransferEncoding,
         Cause::ClientMethodNotAllowed,
+        Cause::ClientIdleTimeout,
     ];
     let mut seen = std::collections::HashSet::new();
     let kinds =

@@ -16,6 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
+use waygate_faults::Cause;
 
 use crate::server::{ClientBody, ClientBodyError};
 use crate::upstream::Lease;
@@ -131,8 +132,9 @@ pub trait BodyObserver: Send + 'static {
     fn complete(self: Box<Self>, bytes: u64, lease: Lease, reusable: bool);
     /// The body failed mid-stream (`stalled`: no byte came for that long).
     fn failed(self: Box<Self>, bytes: u64, stalled: Option<Duration>, error: Option<&BodyError>, lease: Lease);
-    /// The client went away before the body ended.
-    fn abandoned(self: Box<Self>, bytes: u64, lease: Lease);
+    /// The client will not take the rest of the body: it went away (ClientClosedRequest), or stopped reading
+    /// (ClientIdleTimeout).
+    fn abandoned(self: Box<Self>, bytes: u64, lease: Lease, cause: Cause);
 }
 
 /// The target's response body on its way to the client, read from the leased connection.
@@ -153,9 +155,7 @@ pub struct RelayBody {
 
 impl Drop for RelayBody {
     fn drop(&mut self) {
-        if let (Some(obs), Some(lease)) = (self.observer.take(), self.lease.take()) {
-            obs.abandoned(self.bytes, lease);
-        }
+        self.abandon(Cause::ClientClosedRequest);
     }
 }
 
@@ -187,6 +187,14 @@ impl RelayBody {
     fn end(&mut self) {
         if let (Some(obs), Some(lease)) = (self.observer.take(), self.lease.take()) {
             obs.complete(self.bytes, lease, self.reusable);
+        }
+    }
+
+    /// The client will not take the rest, for `cause`: the exchange ends now (what the client was given is
+    /// recorded) and the target's connection is closed. Dropping the body afterwards changes nothing.
+    pub fn abandon(&mut self, cause: Cause) {
+        if let (Some(obs), Some(lease)) = (self.observer.take(), self.lease.take()) {
+            obs.abandoned(self.bytes, lease, cause);
         }
     }
 
@@ -286,6 +294,13 @@ impl ProxyBody {
 
     pub fn empty() -> Self {
         Self::Full(None)
+    }
+
+    /// The client will not take the rest of this body, for `cause` (see [`RelayBody::abandon`]).
+    pub fn abandon(&mut self, cause: Cause) {
+        if let Self::Relay(b) = self {
+            b.abandon(cause);
+        }
     }
 }
 

@@ -411,8 +411,10 @@ fn forward(
             let reused = lease.reused;
             lease.abort();
             if let Some(cause) = client_failed {
-                if cause == Cause::ClientClosedRequest {
-                    log::client_gone(&ctx(max_attempts), &failure);
+                match cause {
+                    Cause::ClientClosedRequest => log::client_gone(&ctx(max_attempts), &failure),
+                    Cause::ClientRequestTimeout => log::client_body_stalled(&ctx(max_attempts), &failure),
+                    _ => {}
                 }
                 return close_connection(error(pending, errors, cause, id, None));
             }

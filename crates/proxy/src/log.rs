@@ -47,6 +47,7 @@ fn describe_failure(f: &AttemptFailure) -> String {
             }
             Phase::TlsHandshake => format!("TLS handshake did not complete in {after:?}"),
             Phase::StreamBody => format!("no response body bytes for {after:?}"),
+            Phase::SendRequest => format!("the target took no request bytes for {after:?}"),
             _ => format!("request sent, no response head in {after:?}"),
         };
     }
@@ -140,6 +141,28 @@ pub fn client_gone(ctx: &AttemptCtx<'_>, f: &AttemptFailure) {
     event!(target: "waygate::upstream", Level::INFO, request_id = %id(ctx.request_id),
         cause = %Cause::ClientClosedRequest.name(), phase = %f.phase.as_str(), target_group = %ctx.group, target = %ctx.target,
         "client closed the connection before the response: {}", describe(f));
+}
+
+/// The client's request body stalled (no byte for idle_timeout) while it was being sent: answered 408
+/// ClientRequestTimeout, and the target's connection, which had a partial request, aborted.
+pub fn client_body_stalled(ctx: &AttemptCtx<'_>, f: &AttemptFailure) {
+    let sent = f.conn.as_ref().map_or(0, |c| c.attempt_bytes_written);
+    event!(target: "waygate::upstream", Level::WARN, request_id = %id(ctx.request_id),
+        cause = %Cause::ClientRequestTimeout.name(), phase = %f.phase.as_str(), target_group = %ctx.group,
+        target = %ctx.target, bytes_written = sent,
+        "the client's request body stalled: no byte for idle_timeout; answered 408 and the target's connection \
+        aborted (the target is not blamed)");
+}
+
+/// The client stopped reading its response (ClientIdleTimeout): its connection was closed, or its HTTP/2 stream
+/// reset, after idle_timeout, and the target's connection released. The target is not blamed.
+pub fn client_idle(request_id: &HeaderValue, in_flight: &InFlight, sent: u64) {
+    let target = in_flight.target();
+    event!(target: "waygate::upstream", Level::WARN, request_id = %id(request_id),
+        cause = %Cause::ClientIdleTimeout.name(), phase = %Phase::StreamBody.as_str(), target = %target.authority,
+        sent_bytes = sent,
+        "the client stopped reading the response: nothing taken for idle_timeout after {sent} bytes; the client \
+        connection (or HTTP/2 stream) was ended and the target's connection released");
 }
 
 /// The target's body failed after its status was relayed: the client connection is aborted.

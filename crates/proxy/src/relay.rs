@@ -102,12 +102,15 @@ impl BodyObserver for Completion {
         }
     }
 
-    fn abandoned(mut self: Box<Self>, bytes: u64, lease: Lease) {
-        // The client left mid-body: the rest of the response will never be read, so the connection cannot be
-        // reused.
+    fn abandoned(mut self: Box<Self>, bytes: u64, lease: Lease, cause: Cause) {
+        // The client left or stopped reading mid-body: the rest of the response will never be read, so the
+        // connection cannot be reused.
         if let Some(done) = self.done.take() {
             lease.abort();
-            Self::emit(done.record, &done.sink, self.status, Some(Cause::ClientClosedRequest), self.head + bytes);
+            if cause == Cause::ClientIdleTimeout {
+                log::client_idle(&self.request_id, &done.in_flight, self.head + bytes);
+            }
+            Self::emit(done.record, &done.sink, self.status, Some(cause), self.head + bytes);
         }
     }
 }

@@ -37,6 +37,12 @@ pub(crate) struct ListenerLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(crate) struct ListenerCauseLabels {
+    pub listener: Arc<str>,
+    pub cause: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub(crate) struct RequestLabels {
     pub listener: Arc<str>,
     pub target_group: Arc<str>,

@@ -15,7 +15,10 @@
 //! - Additions to the contract: `waygate_target_stale_connections_total{target_group, target}` (pooled
 //!   connections discarded at checkout), `waygate_target_stream_errors_total{target_group, target, cause}` (a body cut
 //!   short or stalled after the target's status went out: not a gateway response, so otherwise only in the
-//!   access log) and `waygate_access_log_write_errors_total` (I/O errors, once each; the lines they lost are dropped).
+//!   access log), `waygate_client_stream_errors_total{listener, cause}` (the same for the client's side: a
+//!   response it stopped reading, ClientIdleTimeout, or left mid-body, ClientClosedRequest; never a target's
+//!   fault, so never in the target families) and `waygate_access_log_write_errors_total` (I/O errors, once
+//!   each; the lines they lost are dropped).
 //!
 //! Cost per request: the four series an ordinary exchange touches (`requests`, `processed_bytes`,
 //! `target_responses`, `target_response_time`) come from a small per-thread cache of recently used series (a
@@ -36,12 +39,12 @@ use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
-use waygate_faults::{Cause, Phase};
+use waygate_faults::{Cause, Phase, Source};
 
 use crate::Exchange;
 use crate::labels::{
-    AlertLabels, DesyncLabels, ElbLabels, GroupCauseLabels, GroupLabels, ListenerLabels, RequestLabels, Side,
-    SideLabels, TargetCauseLabels, TargetClassLabels, TargetLabels, status_class,
+    AlertLabels, DesyncLabels, ElbLabels, GroupCauseLabels, GroupLabels, ListenerCauseLabels, ListenerLabels,
+    RequestLabels, Side, SideLabels, TargetCauseLabels, TargetClassLabels, TargetLabels, status_class,
 };
 
 /// The `Content-Type` of [`Metrics::encode`]'s output.
@@ -215,6 +218,7 @@ struct Inner {
     target_connection_errors: Counters<TargetCauseLabels>,
     target_tls_errors: Counters<TargetCauseLabels>,
     target_stream_errors: Counters<TargetCauseLabels>,
+    client_stream_errors: Counters<ListenerCauseLabels>,
     stale_connections: Counters<TargetLabels>,
     client_tls_errors: Counters<ListenerLabels>,
     target_response_time: Family<TargetLabels, Histogram, fn() -> Histogram>,
@@ -303,6 +307,13 @@ impl Metrics {
             "waygate_target_stream_errors",
             "Target responses cut short or stalled after their status was sent to the client",
             target_stream_errors.clone(),
+        );
+        let client_stream_errors = Counters::default();
+        r.register(
+            "waygate_client_stream_errors",
+            "Target responses the client did not take whole after their status was sent: it stopped reading \
+            (ClientIdleTimeout) or went away (ClientClosedRequest)",
+            client_stream_errors.clone(),
         );
         let client_tls_errors = Counters::default();
         r.register(
@@ -404,6 +415,7 @@ impl Metrics {
             target_connection_errors,
             target_tls_errors,
             target_stream_errors,
+            client_stream_errors,
             stale_connections,
             client_tls_errors,
             target_response_time,
@@ -490,9 +502,12 @@ impl Metrics {
             if let Some(family) = lambda {
                 family.get_or_create(&GroupCauseLabels { target_group: tg.clone(), cause: c.name() }).inc();
             }
-            if c.phase() == Phase::StreamBody {
+            if c.phase() == Phase::StreamBody && c.source() == Source::Target {
                 let labels = TargetCauseLabels { target_group: tg.clone(), target: target.clone(), cause: c.name() };
                 i.target_stream_errors.get_or_create(&labels).inc();
+            } else if c.source() == Source::Client && ex.is_target_response() {
+                let labels = ListenerCauseLabels { listener: listener.clone(), cause: c.name() };
+                i.client_stream_errors.get_or_create(&labels).inc();
             }
         }
         if let Some(class) = ex.classification {

@@ -60,6 +60,7 @@ fn exposed_names_are_the_contract() {
         "waygate_target_connection_errors_total",
         "waygate_target_tls_negotiation_errors_total",
         "waygate_target_stream_errors_total",
+        "waygate_client_stream_errors_total",
         "waygate_client_tls_negotiation_errors_total",
         "waygate_target_response_time_seconds_bucket",
         "waygate_target_response_time_seconds_count",
@@ -87,6 +88,7 @@ fn exposed_names_are_the_contract() {
     // Stream errors only appear once one happened.
     let mut got = families(&text);
     got.insert("waygate_target_stream_errors_total".into());
+    got.insert("waygate_client_stream_errors_total".into());
     assert_eq!(got, want, "{text}");
 
     for series in [
@@ -167,16 +169,29 @@ fn fixed_responses_and_stream_errors() {
     let mut cut = success();
     cut.cause = Some(Cause::TargetResponseIncomplete);
     m.observe(&cut);
+    let mut unread = success();
+    unread.cause = Some(Cause::ClientIdleTimeout);
+    m.observe(&unread);
 
     let t = m.encode();
     assert_eq!(sample(&t, r#"waygate_elb_responses_total{listener="public",code="404",cause=""}"#), 1.0);
     assert_eq!(sample(&t, r#"waygate_requests_total{listener="public",target_group=""}"#), 1.0);
     assert_eq!(
         sample(&t, r#"waygate_target_responses_total{target_group="my-targets",target="10.0.0.1:80",class="2xx"}"#),
-        1.0
+        2.0,
+        "a body cut short or left unread is still the target's response"
     );
     let stream = r#"waygate_target_stream_errors_total{target_group="my-targets",target="10.0.0.1:80",cause="TargetResponseIncomplete"}"#;
     assert_eq!(sample(&t, stream), 1.0);
+    // The client's side of a body never counts against the target.
+    let client = r#"waygate_client_stream_errors_total{listener="public",cause="ClientIdleTimeout"}"#;
+    assert_eq!(sample(&t, client), 1.0);
+    assert!(
+        !t.contains(
+            r#"target_stream_errors_total{target_group="my-targets",target="10.0.0.1:80",cause="ClientIdleTimeout"}"#
+        ),
+        "{t}"
+    );
 }
 
 #[test]

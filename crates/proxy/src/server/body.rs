@@ -130,9 +130,17 @@ impl Body for ClientBody {
         match self.get_mut() {
             ClientBody::Empty => Poll::Ready(None),
             ClientBody::H1 { slot, .. } => slot.poll_take(cx),
-            ClientBody::H2(incoming) => Pin::new(incoming)
-                .poll_frame(cx)
-                .map(|f| f.map(|r| r.map_err(|_| ClientBodyError(Cause::ClientClosedRequest)))),
+            ClientBody::H2(incoming) => {
+                // The stream's idle deadline expired while the request path waited for this body.
+                if super::h2::request_expired() {
+                    return Poll::Ready(Some(Err(ClientBodyError(Cause::ClientRequestTimeout))));
+                }
+                let frame = Pin::new(incoming)
+                    .poll_frame(cx)
+                    .map(|f| f.map(|r| r.map_err(|_| ClientBodyError(Cause::ClientClosedRequest))));
+                super::h2::request_polled(frame.is_ready());
+                frame
+            }
         }
     }
 

@@ -10,11 +10,14 @@
 //! A client that closes while its request is in flight cancels it (the request path records 460
 //! ClientClosedRequest); a head refused by the desync guard, the parser or the header timeout is answered by
 //! the request path with its cause, then the connection closes.
+//!
+//! While an exchange waits on the client, `idle_timeout` ([`Idle`]) bounds the wait: a request body that stalls
+//! fails with ClientRequestTimeout (the request path answers 408), a response the client stops reading ends
+//! with ClientIdleTimeout and the connection closes, releasing the target's.
 
 use std::future::Future;
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -30,6 +33,7 @@ use waygate_faults::Cause;
 
 use super::body::{ClientBody, ClientBodyError, Slot};
 use super::head::{self, Parsed};
+use super::idle::Idle;
 use super::rewind::Rewind;
 use super::write;
 use crate::body::ProxyBody;
@@ -51,8 +55,9 @@ pub struct Settings {
     pub mode: DesyncMode,
     /// From a head's first byte to its last (`request_header_timeout`).
     pub header_timeout: Duration,
-    /// The address the client connected to: the Host of an HTTP/1.0 request without one.
-    pub local: SocketAddr,
+    /// Bounds every wait on the client mid-exchange (`idle_timeout`). Its socket counters also name the address
+    /// the client connected to: the Host of an HTTP/1.0 request without one.
+    pub idle: Idle,
 }
 
 /// Serves requests on `io` with `service` until the connection ends. `rbuf` holds bytes already read.
@@ -66,7 +71,9 @@ pub struct Conn<I, S, F> {
     state: State<F>,
     /// Graceful shutdown: finish the exchange in progress, then close.
     closing: bool,
-    head_timer: Option<Pin<Box<Sleep>>>,
+    /// The one timer: the head timeout while a head is read, the idle deadline while an exchange waits on the
+    /// client; emptied between the two.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 enum State<F> {
@@ -100,6 +107,8 @@ struct Feed {
     slot: Arc<Slot>,
     decoder: Decoder,
     expect_continue: bool,
+    /// The last poll waited for the client's bytes (not for the request path to take a frame).
+    starved: bool,
 }
 
 enum Decoder {
@@ -132,7 +141,7 @@ where
             service,
             state: State::Idle,
             closing: false,
-            head_timer: None,
+            timer: None,
         }
     }
 
@@ -142,7 +151,7 @@ where
     }
 
     fn start(&mut self, parsed: Parsed) {
-        self.head_timer = None;
+        self.timer = None;
         let (request, verdict, framing, keep_alive, expect_continue, refused) = match parsed {
             Parsed::Partial => return,
             Parsed::Head(h) => (h.request, h.verdict, h.framing, h.keep_alive, h.expect_continue, false),
@@ -158,7 +167,10 @@ where
                     Framing::Length(n) => (Decoder::Length(n), Some(n)),
                     Framing::Chunked => (Decoder::Chunked(Chunked::default()), None),
                 };
-                (ClientBody::H1 { slot: slot.clone(), len }, Some(Feed { slot, decoder, expect_continue }))
+                (
+                    ClientBody::H1 { slot: slot.clone(), len },
+                    Some(Feed { slot, decoder, expect_continue, starved: false }),
+                )
             }
         };
         let pending = Box::pin((self.service)(Request::from_parts(parts, body), verdict));
@@ -181,10 +193,10 @@ where
                 return Poll::Ready(());
             }
             if !self.rbuf.is_empty() {
-                match head::parse(&mut self.rbuf, self.settings.mode, self.settings.local) {
+                match head::parse(&mut self.rbuf, self.settings.mode, self.settings.idle.activity.local) {
                     Parsed::Partial => {
                         let timeout = self.settings.header_timeout;
-                        let timer = self.head_timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                         if timer.as_mut().poll(cx).is_ready() {
                             let refused = head::timed_out();
                             self.rbuf.clear();
@@ -333,6 +345,22 @@ where
             // The socket took what was waiting: the body, not polled since it last gave a frame, is asked again.
             progress |= flushed && !body_waits && writing.is_some_and(|enc| enc != Encoder::Done);
             if !progress {
+                // Waiting on the client (to read what is written, or to send the body) is bounded by idle_timeout.
+                let starved = ex.feed.as_ref().is_some_and(|f| f.starved);
+                if (!flushed || starved) && self.settings.idle.poll_expired(&mut self.timer, cx).is_ready() {
+                    self.timer = None;
+                    if let Some(feed) = ex.feed.take().filter(|_| ex.pending.is_some()) {
+                        // The request path answers 408 with the body's error; the connection ends after it.
+                        feed.slot.put(Some(Err(ClientBodyError(Cause::ClientRequestTimeout))), cx);
+                        ex.keep_alive = false;
+                        continue;
+                    }
+                    if let Some((body, _)) = ex.writing.as_mut() {
+                        body.abandon(Cause::ClientIdleTimeout);
+                    }
+                    self.state = State::Done;
+                    return Poll::Ready(());
+                }
                 return Poll::Pending;
             }
         }
@@ -352,13 +380,19 @@ where
         loop {
             match &this.state {
                 State::Idle => ready!(this.poll_idle(cx)),
-                State::Active(_) => ready!(this.poll_exchange(cx)),
+                State::Active(_) => {
+                    ready!(this.poll_exchange(cx));
+                    // The idle deadline of the exchange is not the next head's timer.
+                    this.timer = None;
+                }
                 State::Closing => {
-                    // Best effort: the client may already be gone.
-                    if let Some(io) = this.io.as_mut()
-                        && let Ok(()) = ready!(this.out.poll_flush(io, cx))
-                    {
-                        let _ = ready!(Pin::new(io).poll_shutdown(cx));
+                    // Best effort: the client may already be gone, or take nothing more (idle_timeout).
+                    if let Some(io) = this.io.as_mut() {
+                        match this.out.poll_flush(io, cx) {
+                            Poll::Ready(Ok(())) => drop(ready!(Pin::new(io).poll_shutdown(cx))),
+                            Poll::Ready(Err(_)) => {}
+                            Poll::Pending => ready!(this.settings.idle.poll_expired(&mut this.timer, cx)),
+                        }
                     }
                     this.state = State::Done;
                 }
@@ -428,6 +462,7 @@ impl Feed {
         out: &mut Out,
         cx: &mut Context<'_>,
     ) -> Poll<Fed> {
+        self.starved = false;
         loop {
             if self.slot.dropped() {
                 return Poll::Ready(Fed::Broken);
@@ -479,7 +514,10 @@ impl Feed {
                             return Poll::Ready(Fed::Broken);
                         }
                         Poll::Ready(Ok(_)) => {}
-                        Poll::Pending => return Poll::Pending,
+                        Poll::Pending => {
+                            self.starved = true;
+                            return Poll::Pending;
+                        }
                     }
                 }
                 Err(_) => {

@@ -3,11 +3,14 @@
 //! the connection's buffer as the target takes it ([`body`]), responses framed for the client ([`write`]),
 //! and the connection's state machine ([`conn`]) that owns the socket, so that buffers exist only while
 //! something is read or written, and hands it over whole after a `101`. hyper's HTTP/1 server stays in the tests as the oracle this one is compared
-//! with; HTTP/2 stays with hyper, after [`poll_sniff`] tells its preface apart.
+//! with; HTTP/2 stays with hyper, after [`poll_sniff`] tells its preface apart, bounded and watched per stream
+//! ([`h2`]).
 
 pub mod body;
 pub mod conn;
+pub mod h2;
 pub mod head;
+pub mod idle;
 mod rewind;
 pub mod write;
 
@@ -21,6 +24,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 pub use body::{ClientBody, ClientBodyError};
 pub use conn::{Conn, Handover, Settings, Upgraded};
+pub use idle::Idle;
 pub use rewind::Rewind;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

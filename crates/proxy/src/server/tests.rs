@@ -54,7 +54,13 @@ fn settings(mode: DesyncMode) -> Settings {
     Settings {
         mode,
         header_timeout: std::time::Duration::from_secs(5),
-        local: "127.0.0.1:80".parse::<SocketAddr>().unwrap(),
+        idle: crate::server::Idle {
+            timeout: std::time::Duration::from_secs(60),
+            activity: crate::upstream::ConnCounters::new(
+                "127.0.0.1:1".parse().unwrap(),
+                "127.0.0.1:80".parse::<SocketAddr>().unwrap(),
+            ),
+        },
     }
 }
 

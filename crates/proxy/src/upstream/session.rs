@@ -48,7 +48,7 @@ impl Session {
         req: &'a h1::Request,
         body: &'a mut UpstreamRequestBody,
         response_timeout: Duration,
-        bytes_written: impl Fn() -> u64 + Send + 'a,
+        bytes_written: impl Fn() -> u64 + Send + Sync + 'a,
     ) -> impl Future<Output = Result<h1::Response, h1::SendError>> + Send + 'a {
         match self {
             Session::H1(c) => c.send(req, body, response_timeout, bytes_written),

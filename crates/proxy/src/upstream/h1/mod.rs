@@ -23,6 +23,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method};
 use http_body::{Body as _, Frame};
+use tokio::time::Sleep;
 use waygate_faults::{Cause, HttpEvidence, Phase};
 
 use crate::body::UpstreamRequestBody;
@@ -112,6 +113,38 @@ impl Request {
     }
 }
 
+/// The deadline of a request the target stops taking: one timer, armed the first time the target's socket is
+/// full, and re-armed only when it fires early because the target took bytes since (the use's byte counter
+/// moved, noted with the time it was seen to): a blocked write costs a counter read, never a timer reset.
+#[derive(Default)]
+struct SendStall {
+    timer: Option<Pin<Box<Sleep>>>,
+    /// Request bytes the target had taken, and when that count was first seen.
+    taken: Option<(u64, tokio::time::Instant)>,
+}
+
+impl SendStall {
+    fn poll<T>(&mut self, timeout: Duration, written: u64, cx: &mut Context<'_>) -> Poll<Result<T, SendError>> {
+        let since = match self.taken {
+            Some((seen, since)) if seen == written => since,
+            _ => {
+                let now = tokio::time::Instant::now();
+                self.taken = Some((written, now));
+                now
+            }
+        };
+        let deadline = since + timeout;
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        loop {
+            ready!(timer.as_mut().poll(cx));
+            if tokio::time::Instant::now() >= deadline {
+                return Poll::Ready(Err(AttemptFailure::timeout(Phase::SendRequest, timeout).into()));
+            }
+            timer.as_mut().reset(deadline);
+        }
+    }
+}
+
 impl Conn {
     pub fn new(io: Transport) -> Self {
         Self { io, rbuf: BytesMut::new(), read_size: MIN_READ, out: Out::default() }
@@ -154,7 +187,7 @@ impl Conn {
         req: &Request,
         body: &mut UpstreamRequestBody,
         response_timeout: Duration,
-        bytes_written: impl Fn() -> u64,
+        bytes_written: impl Fn() -> u64 + Sync,
     ) -> Result<Response, SendError> {
         self.out.buf.clear();
         self.out.buf.extend_from_slice(&req.head);
@@ -172,7 +205,14 @@ impl Conn {
         }
         let head_request = req.head_request;
         let mut touched = false;
-        let sent = poll_fn(|cx| self.poll_send(cx, body, &mut enc, &mut touched, head_request)).await;
+        // A target that takes no request bytes for response_timeout fails the attempt as one that does not answer
+        // does (TargetResponseTimeout), instead of holding both connections for as long as it waits.
+        let mut stall = SendStall::default();
+        let sent = poll_fn(|cx| match self.poll_send(cx, body, &mut enc, &mut touched, head_request) {
+            Poll::Pending if !self.out.is_empty() => stall.poll(response_timeout, bytes_written(), cx),
+            polled => polled,
+        })
+        .await;
         let unsent = |e: SendError| SendError { unsent: !touched && bytes_written() == 0, ..e };
         if let Some(head) = sent.map_err(unsent)? {
             return Ok(Response { head, request_complete: false });
