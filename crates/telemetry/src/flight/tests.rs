@@ -146,3 +146,32 @@ impl FlightRecorder {
         }
     }
 }
+
+/// Threads recording at once (successes between the failures): the ring holds exactly its capacity, every
+/// indexed id resolves to its own record, and no success got in.
+#[test]
+fn the_ring_under_concurrent_failures() {
+    let fr = std::sync::Arc::new(FlightRecorder::new(64));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let fr = fr.clone();
+            std::thread::spawn(move || {
+                for i in 0..5_000 {
+                    fr.record(&exchange(&format!("t{t}-{i}"), 502, Some(Cause::TargetConnectionRefused)));
+                    if i % 2 == 0 {
+                        fr.record(&exchange("ok", 200, None));
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let ids = fr.request_ids();
+    assert_eq!((ids.len(), fr.len()), (64, 64));
+    for id in &ids {
+        assert_eq!(fr.get(id).unwrap().trace_id.as_str(), id);
+    }
+    assert!(fr.get("ok").is_none());
+}
