@@ -1,8 +1,9 @@
 //! `waygate explain` and `GET /api/v1/exchanges/{request_id}` against the real binary on loopback: a refused
 //! target's request explained end to end (timeline, cause, evidence, remediation, and the very access-log and
 //! system-log lines the gateway wrote), `--json`, the 404 of a request that succeeded or is unknown (exit 1),
-//! the ring pushing out the oldest failure beyond `[admin] flight_recorder`, and an unreachable admin API
-//! (exit 2).
+//! the ring pushing out the oldest failure beyond `[admin] flight_recorder`, an unreachable admin API
+//! (exit 2), and `--logs DIR` rebuilding a record from the access and system logs once the ring or the gateway
+//! no longer has it.
 
 mod common;
 
@@ -122,5 +123,24 @@ fn a_refused_targets_request_is_explained_end_to_end() {
     assert_eq!(explain(admin, &wrong, &[&later[0]]).0, 1);
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     assert_eq!(explain(closed, &token, &[&later[0]]).0, 2);
+
+    // --logs: a record that left the ring, then one whose gateway is down, rebuilt from the files under DIR
+    // (the access log, and the system log saved as a file).
+    access_log_line(&dir.join("logs"), &later[0]);
+    gw.wait_line(&[&later[0], "cause=TargetConnectionRefused"]);
+    std::fs::write(dir.join("waygate.log"), gw.log()).unwrap();
+    let logs = dir.to_str().unwrap();
+    let (code, out, err) = explain(admin, &token, &[&id, "--logs", logs]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("no failed exchange") && err.contains("rebuilding the story from the logs"), "{err}");
+    for want in ["✗ FAILED HERE", &format!("\n  {logged}\n"), &format!("\n  {after_time}\n"), &first_words] {
+        assert!(out.contains(want), "no {want:?} in:\n{out}");
+    }
     drop(gw);
+    let (code, out, err) = explain(admin, &token, &[&later[0], "--logs", logs]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("Request {}: GET ", later[0])) && out.contains("connect (attempt 1)"), "{out}");
+    let (code, _, err) = explain(admin, &token, &["Root=1-00000000-000000000000000000000009", "--logs", logs]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no access-log line with request id"), "{err}");
 }

@@ -2,10 +2,13 @@
 //! (`GET /api/v1/exchanges/{request_id}`): a timeline of its phases drawn to scale with the failing one
 //! marked, the cause with its title, the evidence of each attempt (its connection snapshot included), the
 //! catalogue's remediation, and the two lines the gateway wrote for it: the access-log line and the
-//! system-log line(s), so the operator can grep for them. `--json` prints the admin API's record.
-//! Exit codes: 0 explained, 1 user error (unknown or aged-out request id, bad flags or config), 2 the admin
-//! API could not be reached or answered nonsense.
+//! system-log line(s), so the operator can grep for them. `--json` prints the admin API's record. With
+//! `--logs DIR`, a record the admin API cannot give (gateway down, record aged out) is rebuilt from the log
+//! files ([`logs`]).
+//! Exit codes: 0 explained, 1 user error (unknown or aged-out request id and not in `--logs`, bad flags,
+//! config or token), 2 the admin API could not be reached (without `--logs`) or answered nonsense.
 
+mod logs;
 mod timeline;
 
 use std::fmt::Write as _;
@@ -25,6 +28,10 @@ pub struct ExplainArgs {
     /// Print the admin API's JSON record instead of the explanation.
     #[arg(long)]
     pub json: bool,
+    /// When the admin API cannot be reached or no longer holds the record: rebuild the story from the access
+    /// log and system log files under DIR (plain or gzip), found by the request id.
+    #[arg(long, value_name = "DIR")]
+    pub logs: Option<std::path::PathBuf>,
 }
 
 pub async fn explain(admin: &AdminArgs, args: &ExplainArgs) -> u8 {
@@ -35,36 +42,67 @@ pub async fn explain(admin: &AdminArgs, args: &ExplainArgs) -> u8 {
             return 1;
         }
     };
-    let path = format!("/api/v1/exchanges/{}", encode(&args.request_id));
-    let answer = match admin.call(Method::GET, &path, None).await {
-        Ok(a) => a,
-        Err(e) => {
+    let view = match (fetch(&admin, &args.request_id).await, &args.logs) {
+        (Ok(value), _) if args.json => {
+            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            return 0;
+        }
+        (Ok(value), _) => match serde_json::from_value::<ExchangeView>(value) {
+            Ok(view) => view,
+            Err(e) => {
+                eprintln!("waygate explain: the admin API's record is not one this waygate reads: {e}");
+                return 2;
+            }
+        },
+        // Gone from the ring, or no gateway to ask: the logs tell what they can.
+        (Err(Failure::Unreachable(e) | Failure::NotFound(e)), Some(dir)) => {
+            eprintln!(
+                "waygate explain: {e}\nwaygate explain: rebuilding the story from the logs under {}",
+                dir.display()
+            );
+            match logs::rebuild(dir, &args.request_id) {
+                Ok(view) => view,
+                Err(e) => {
+                    eprintln!("waygate explain: {e}");
+                    return 1;
+                }
+            }
+        }
+        (Err(Failure::NotFound(e) | Failure::Refused(e)), _) => {
+            eprintln!("waygate explain: {e}");
+            return 1;
+        }
+        (Err(Failure::Unreachable(e)), None) => {
             eprintln!("waygate explain: {e}");
             return 2;
         }
     };
-    let value = match answer.json() {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("waygate explain: {e}");
-            // Not found, or refused (token): the user's to fix; anything else is the gateway's.
-            return if answer.status == StatusCode::NOT_FOUND || answer.status.is_client_error() { 1 } else { 2 };
-        }
-    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
-        return 0;
+        println!("{}", serde_json::to_string_pretty(&view).unwrap_or_default());
+    } else {
+        print!("{}", render(&view));
     }
-    match serde_json::from_value::<ExchangeView>(value) {
-        Ok(view) => {
-            print!("{}", render(&view));
-            0
-        }
-        Err(e) => {
-            eprintln!("waygate explain: the admin API's record is not one this waygate reads: {e}");
-            2
-        }
-    }
+    0
+}
+
+/// Why the admin API gave no record.
+enum Failure {
+    /// 404: not (or no longer) in the flight recorder.
+    NotFound(String),
+    /// Any other refusal (a token, a bad id): the user's to fix.
+    Refused(String),
+    /// Not reached, or it answered nonsense.
+    Unreachable(String),
+}
+
+async fn fetch(admin: &Admin, request_id: &str) -> Result<serde_json::Value, Failure> {
+    let path = format!("/api/v1/exchanges/{}", encode(request_id));
+    let answer = admin.call(Method::GET, &path, None).await.map_err(Failure::Unreachable)?;
+    answer.json().map_err(|e| match answer.status {
+        StatusCode::NOT_FOUND => Failure::NotFound(e),
+        s if s.is_client_error() => Failure::Refused(e),
+        _ => Failure::Unreachable(e),
+    })
 }
 
 /// A path segment with everything but unreserved characters percent-encoded.
