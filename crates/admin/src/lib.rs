@@ -1,6 +1,6 @@
 //! The admin listener: `/live`, `/ready`, `/metrics` (Prometheus text), target groups with their health and
 //! draining state, registration and deregistration, the audit log and reload (INTERFACE.md's admin API), the
-//! alert rules' state, and the live dashboard page with the summary it polls. It
+//! alert rules' state, the flight recorder's failed exchanges, and the live dashboard page with the summary it polls. It
 //! runs on its own thread with its own single-threaded runtime, so an overloaded data plane cannot starve the
 //! endpoints an operator (or an orchestrator's probe) needs most during an incident; changes it asks for run
 //! on the gateway's runtime. `serve` holds the accept loop and the limits that keep it reachable (header
@@ -24,6 +24,7 @@ mod alerts;
 mod audit;
 mod auth;
 mod control;
+mod exchanges;
 mod groups;
 mod reply;
 mod serve;
@@ -180,6 +181,7 @@ async fn handle(state: Arc<AdminState>, peer: SocketAddr, req: Request<Incoming>
             control::deregister(gw, name, address, &actor).await
         }
         (&Method::GET, ["api", "v1", "alerts"], Some(gw)) => reply::json(StatusCode::OK, &alerts::alerts(gw)),
+        (&Method::GET, ["api", "v1", "exchanges", request_id], Some(gw)) => exchanges::exchange(gw, request_id),
         (&Method::GET, ["api", "v1", "summary"], Some(gw)) => {
             reply::json(StatusCode::OK, &summary::summary(gw, &state.history))
         }

@@ -32,6 +32,7 @@ pub struct File {
 pub struct Admin {
     pub bind: Option<Spanned<String>>,
     pub token_file: Option<Spanned<String>>,
+    pub flight_recorder: Option<Spanned<i64>>,
 }
 
 /// `[access_log]`

@@ -48,6 +48,14 @@ pub struct Admin {
     /// Default `127.0.0.1:9901`.
     pub bind: SocketAddr,
     pub token_file: Option<PathBuf>,
+    /// Default 1,000 (0-100,000; 0: off): how many failed exchanges the flight recorder keeps for
+    /// `GET /api/v1/exchanges/{request_id}` and `waygate explain`. Read at start; a reload does not resize it.
+    pub flight_recorder: usize,
+}
+
+impl Admin {
+    /// The flight recorder's default size.
+    pub const FLIGHT_RECORDER: usize = 1000;
 }
 
 #[derive(Debug, Clone, PartialEq)]

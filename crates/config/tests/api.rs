@@ -12,7 +12,10 @@ use waygate_config::*;
 #[test]
 fn defaults_follow_alb() {
     let config = ok(&format!("{LISTENER}[[target_group]]\nname = \"g\"\n"));
-    assert_eq!(config.admin, Admin { bind: "127.0.0.1:9901".parse().unwrap(), token_file: None });
+    assert_eq!(
+        config.admin,
+        Admin { bind: "127.0.0.1:9901".parse().unwrap(), token_file: None, flight_recorder: 1000 }
+    );
     assert_eq!(config.access_log, None);
     assert_eq!(config.errors, Errors { profile: ErrorProfile::Alb, expose_details: false });
     let l = &config.listeners[0];

@@ -209,7 +209,11 @@ fn full_example_parses_to_the_expected_model() {
     let secs = Duration::from_secs;
     let dir = Path::new("/etc/waygate");
     let expected = Config {
-        admin: Admin { bind: "127.0.0.1:9901".parse().unwrap(), token_file: Some(dir.join("admin.token")) },
+        admin: Admin {
+            bind: "127.0.0.1:9901".parse().unwrap(),
+            token_file: Some(dir.join("admin.token")),
+            flight_recorder: 1000,
+        },
         access_log: Some(AccessLog { dir: dir.join("logs"), format: LogFormat::Json, gzip: true }),
         errors: Errors { profile: ErrorProfile::Problem, expose_details: true },
         listeners: vec![

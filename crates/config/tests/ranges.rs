@@ -101,3 +101,14 @@ fn health_check_values() {
     ));
     assert_eq!(config.target_groups[0].health_check.matcher, vec![(200, 499)]);
 }
+
+#[test]
+fn flight_recorder_size() {
+    let admin = |v: &str| format!("[admin]\nflight_recorder = {v}\n{LISTENER}");
+    one(&admin("-1"), 2, 19, "[admin]: flight_recorder -1 out of range (0 to 100000)");
+    one(&admin("100001"), 2, 19, "[admin]: flight_recorder 100001 out of range (0 to 100000)");
+    ok(&admin("0"));
+    ok(&admin("100000"));
+    let c = waygate_config::parse(&admin("5"), std::path::Path::new("w.toml")).unwrap();
+    assert_eq!(c.admin.flight_recorder, 5);
+}

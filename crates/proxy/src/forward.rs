@@ -460,7 +460,7 @@ fn fail(
 fn attempt_failed(pending: &mut Pending, ctx: &log::AttemptCtx<'_>, cause: Cause, failure: &AttemptFailure) {
     log::attempt_failed(ctx, cause, failure);
     if let Some(r) = pending.get() {
-        r.attempt_failed(ctx.target, cause);
+        r.attempt_failed(ctx, cause, failure);
     }
 }
 

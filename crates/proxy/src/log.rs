@@ -3,11 +3,12 @@
 //! log at 3 a.m. needs no tcpdump. Retried attempts log at WARN; the attempt that fails the request at ERROR.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use http::HeaderValue;
 use tracing::{Level, event};
 use waygate_faults::{Cause, HttpEvidence, Phase, errno};
-use waygate_telemetry::Throttle;
+use waygate_telemetry::{AttemptDetail, Throttle};
 
 use crate::target::{InFlight, Target};
 use crate::upstream::AttemptFailure;
@@ -73,6 +74,22 @@ fn http_words(http: HttpEvidence) -> &'static str {
         HttpEvidence::ClosedBeforeHead => "the connection closed before a complete response head",
         HttpEvidence::ProtocolError => "HTTP protocol error",
         HttpEvidence::BodyIncomplete => "the response body ended before its framing said",
+    }
+}
+
+/// The facts [`attempt_failed`] logs, kept with the attempt in the record for the flight recorder and
+/// `waygate explain` (whose copy of the line, `waygate_telemetry::flight::system_log_line`, a test below pins
+/// against this file's). `failed_after`: since the request was received.
+pub fn detail(ctx: &AttemptCtx<'_>, f: &AttemptFailure, failed_after: Duration) -> AttemptDetail {
+    AttemptDetail {
+        phase: f.phase,
+        failed_after,
+        timed_out: f.timed_out,
+        message: describe(f),
+        errno: f.io.as_ref().and_then(std::io::Error::raw_os_error).and_then(errno::name),
+        conn: f.conn.clone(),
+        attempt: u8::try_from(ctx.attempt).unwrap_or(u8::MAX),
+        max_attempts: u8::try_from(ctx.max_attempts).unwrap_or(u8::MAX),
     }
 }
 
@@ -185,4 +202,80 @@ pub fn body_failed(
         local = %c.local, reused = c.reused, use_count = c.use_count, bytes_read = c.attempt_bytes_read,
         bytes_written = c.attempt_bytes_written, age_ms = c.age.as_millis() as u64,
         last_io_ms = c.last_io_ago.as_millis() as u64, open = c.open, "{message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use http::HeaderValue;
+    use waygate_faults::{Cause, Phase};
+    use waygate_telemetry::{Attempt, Exchange, TargetGroupRef, flight::system_log_line};
+
+    use super::{AttemptCtx, attempt_failed, detail};
+    use crate::upstream::{AttemptFailure, ConnSnapshot};
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The line `waygate explain` shows is the line this module writes (the binary's logfmt format, time
+    /// aside), with and without a connection snapshot, for a retried and a final attempt.
+    #[test]
+    fn explain_reproduces_the_logged_line() {
+        let snapshot = ConnSnapshot {
+            id: 7,
+            remote: "127.0.0.1:8080".parse().unwrap(),
+            local: "127.0.0.1:50000".parse().unwrap(),
+            reused: true,
+            use_count: 3,
+            bytes_read: 10,
+            bytes_written: 20,
+            attempt_bytes_read: 0,
+            attempt_bytes_written: 78,
+            age: Duration::from_millis(1500),
+            last_io_ago: Duration::from_millis(2),
+            idle_before_use: Some(Duration::from_millis(900)),
+            open: false,
+        };
+        let reset = std::io::Error::from_raw_os_error(104);
+        let failures = [
+            (AttemptFailure::from_io(Phase::AwaitHeaders, reset).with_conn(snapshot), 1, 2),
+            (AttemptFailure::from_io(Phase::Connect, std::io::Error::from_raw_os_error(111)), 2, 2),
+        ];
+        let id = HeaderValue::from_static("Root=1-00000000-000000000000000000000001");
+        for (failure, attempt, max_attempts) in failures {
+            let ctx = AttemptCtx { request_id: &id, group: "web", target: "127.0.0.1:8080", attempt, max_attempts };
+            let cause = failure.classify();
+            let buf = Buf::default();
+            let writer = buf.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .with_target(true)
+                .without_time()
+                .finish();
+            tracing::subscriber::with_default(subscriber, || attempt_failed(&ctx, cause, &failure));
+            let logged = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+
+            let mut ex = Exchange::new("l".into(), "app/waygate/l".into(), "127.0.0.1:1".parse().unwrap());
+            ex.trace_id = id.to_str().unwrap().into();
+            ex.target_group = Some(TargetGroupRef::new("web"));
+            let a = Attempt::failed_with(ctx.target, cause, detail(&ctx, &failure, Duration::ZERO));
+            let rebuilt = system_log_line(&ex, &a).unwrap();
+            assert_eq!(logged.trim(), rebuilt.trim(), "attempt {attempt}");
+            assert_eq!(cause, [Cause::TargetKeepAliveRace, Cause::TargetConnectionRefused][attempt - 1]);
+        }
+    }
 }

@@ -20,6 +20,7 @@ use waygate_telemetry::{
 
 use crate::body::RequestProgress;
 use crate::headers::RequestFields;
+use crate::upstream::AttemptFailure;
 
 /// Where finished records go: a list of observers ([`Observer`]): metrics, the alert rules, the access log when
 /// one is configured, and whatever else attaches itself (trace sessions). Outlives config reloads; the
@@ -259,8 +260,10 @@ impl Record {
         self.timings.request_sent = Some(Instant::now());
     }
 
-    pub fn attempt_failed(&mut self, target: &str, cause: Cause) {
-        self.ex.attempts.push(Attempt::failed(target, cause));
+    /// A failed attempt, with what its system-log line says (the flight recorder keeps it).
+    pub fn attempt_failed(&mut self, ctx: &crate::log::AttemptCtx<'_>, cause: Cause, failure: &AttemptFailure) {
+        let detail = crate::log::detail(ctx, failure, self.timings.received.elapsed());
+        self.ex.attempts.push(Attempt::failed_with(ctx.target, cause, detail));
     }
 
     /// The target's response head arrived: the attempt and TargetResponseTime. The target is shared, not

@@ -40,6 +40,7 @@
 //! - `alb` / `json`: the two line formats; `writer` / `rotate`: the buffers, the thread, the files.
 //! - `metrics` / `labels`: the Prometheus registry with docs/INTERFACE.md's names.
 //! - `alerts`: `[[alert]]` rules over the records, evaluated on a timer, with their webhooks.
+//! - `flight`: the flight recorder, the last N failed records by request id, and their JSON view.
 //! - `throttle`: one system-log line a second for failures that repeat, with their count.
 //!
 //! Dependencies: prometheus-client (the registry), flate2 (gzip files), tokio (a `watch` channel so
@@ -52,6 +53,7 @@ mod alb;
 pub mod alerts;
 pub mod athena;
 mod digits;
+pub mod flight;
 mod inline_str;
 mod json;
 mod labels;
@@ -67,13 +69,14 @@ mod writer;
 
 pub use alb::{alb_line, client_column, format_alb};
 pub use alerts::{AlertEvent, AlertState, AlertStatus, Alerts};
+pub use flight::{ExchangeView, FlightRecorder};
 pub use inline_str::InlineStr;
 pub use json::{format_json, json_line};
 pub use labels::Side;
 pub use metrics::{AccessLogCounters, AlertCounters, CONTENT_TYPE, ConnectionGuard, Metrics, RESPONSE_TIME_BUCKETS};
 pub use observer::Observer;
 pub use record::{
-    ACCOUNT, Actions, Attempt, Attempts, Classification, Exchange, REGION, RequestKind, TargetGroupRef,
+    ACCOUNT, Actions, Attempt, AttemptDetail, Attempts, Classification, Exchange, REGION, RequestKind, TargetGroupRef,
     new_conn_trace_id,
 };
 pub use rotate::NameParts;

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use smallvec::SmallVec;
-use waygate_faults::Cause;
+use waygate_connect::meter::ConnSnapshot;
+use waygate_faults::{Cause, Phase};
 
 use crate::InlineStr;
 
@@ -180,17 +181,54 @@ pub struct Attempt {
     /// CloudWatch TargetResponseTime for this attempt: request head written to the target until its
     /// response head arrived. `None` when no head arrived.
     pub response_time: Option<Duration>,
+    /// What the system log said about a failed attempt (the flight recorder and `waygate explain` read it).
+    /// Boxed: only failed attempts have one, so a request that succeeds carries a null pointer.
+    pub detail: Option<Box<AttemptDetail>>,
+}
+
+/// A failed attempt's story as its system-log line tells it: the phase, when it failed, the words, the timer,
+/// and the connection's snapshot. The data plane fills it where it writes that line (`log::attempt_failed`),
+/// from the same facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptDetail {
+    /// Where the attempt failed.
+    pub phase: Phase,
+    /// When it failed, since the request was received.
+    pub failed_after: Duration,
+    /// The phase's timer fired after this long (connect_timeout, response_timeout ...).
+    pub timed_out: Option<Duration>,
+    /// What happened, in the system log's words.
+    pub message: String,
+    /// The errno's name, when an OS error was seen (`ECONNREFUSED`).
+    pub errno: Option<&'static str>,
+    /// The connection as it was when the attempt failed (absent before TCP connected).
+    pub conn: Option<ConnSnapshot>,
+    /// Which attempt this was (1-based) ...
+    pub attempt: u8,
+    /// ... of how many the retry policy allowed: the last one is logged at ERROR, the others at WARN.
+    pub max_attempts: u8,
 }
 
 impl Attempt {
     /// An attempt that got a response head.
     pub fn responded(target: impl Into<Arc<str>>, status: u16, response_time: Duration) -> Self {
-        Self { target: target.into(), status: Some(status), cause: None, response_time: Some(response_time) }
+        Self {
+            target: target.into(),
+            status: Some(status),
+            cause: None,
+            response_time: Some(response_time),
+            detail: None,
+        }
     }
 
     /// An attempt that failed before a response head.
     pub fn failed(target: impl Into<Arc<str>>, cause: Cause) -> Self {
-        Self { target: target.into(), status: None, cause: Some(cause), response_time: None }
+        Self { target: target.into(), status: None, cause: Some(cause), response_time: None, detail: None }
+    }
+
+    /// [`Attempt::failed`] with what the system log said about it.
+    pub fn failed_with(target: impl Into<Arc<str>>, cause: Cause, detail: AttemptDetail) -> Self {
+        Self { detail: Some(Box::new(detail)), ..Self::failed(target, cause) }
     }
 }
 
@@ -344,5 +382,12 @@ impl Exchange {
     /// status. Every such record explains itself through [`Exchange::cause`].
     pub fn is_gateway_error(&self) -> bool {
         self.cause.is_some() && self.is_gateway_generated()
+    }
+
+    /// A failure the flight recorder keeps: the record has a cause from the catalogue (every gateway-generated
+    /// 4xx/5xx, and a target's response cut short), or the target answered 5xx. A few comparisons: this is all
+    /// a successful request pays the recorder.
+    pub fn is_failure(&self) -> bool {
+        self.cause.is_some() || self.elb_status >= 500 || self.target_status.is_some_and(|s| s >= 500)
     }
 }

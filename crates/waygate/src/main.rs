@@ -5,6 +5,7 @@ mod admin_client;
 mod assets;
 mod check;
 mod demo;
+mod explain;
 mod faultlab_cmd;
 mod logging;
 mod notify;
@@ -79,6 +80,16 @@ enum Command {
         admin: admin_client::AdminArgs,
         #[command(subcommand)]
         command: targets_cmd::TargetsCommand,
+    },
+    /// Explain one failed exchange from the flight recorder: a timeline of its phases to scale with the
+    /// failing one marked, the cause, the evidence, the remediation, and its access-log and system-log lines.
+    ///
+    /// Example: waygate explain Root=1-6740a1b2-9f8e7d6c5b4a39281706f5e4 --config waygate.toml
+    Explain {
+        #[command(flatten)]
+        admin: admin_client::AdminArgs,
+        #[command(flatten)]
+        args: explain::ExplainArgs,
     },
     /// Run the fault lab's misbehaving targets by hand (all of them, or the ones named).
     ///
@@ -165,6 +176,7 @@ fn main() -> ExitCode {
         Command::Doctor { command: DoctorCommand::Bundle(args) } => runtime.block_on(waygate_doctor::run_bundle(&args)),
         Command::Doctor { command: DoctorCommand::Pcap(args) } => waygate_doctor::run_pcap(&args),
         Command::Targets { admin, command } => runtime.block_on(targets_cmd::targets(&admin, &command)),
+        Command::Explain { admin, args } => runtime.block_on(explain::explain(&admin, &args)),
         Command::Faultlab { names, list } => runtime.block_on(faultlab_cmd::faultlab(&names, list)),
         Command::Completions { shell } => assets::completions(shell),
         Command::Man => assets::man(),

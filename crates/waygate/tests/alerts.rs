@@ -83,15 +83,6 @@ fn json_body(response: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {response}"))
 }
 
-fn request_id(response: &str) -> String {
-    response
-        .lines()
-        .find_map(|l| l.strip_prefix("x-request-id: "))
-        .unwrap_or_else(|| panic!("no x-request-id: {response}"))
-        .trim()
-        .to_owned()
-}
-
 fn write_config(dir: &std::path::Path, refused: SocketAddr, ok: SocketAddr, alerts: &str) -> std::path::PathBuf {
     let path = dir.join("waygate.toml");
     let text = format!(

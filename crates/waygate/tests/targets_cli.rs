@@ -14,16 +14,7 @@ use waygate_faultlab::Backend;
 
 /// Runs `waygate targets ARGS... --admin ADDR --token-file FILE`; returns (exit code, stdout, stderr).
 fn targets(admin: SocketAddr, token: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .arg("targets")
-        .args(args)
-        .args(["--admin", &admin.to_string()])
-        .arg("--token-file")
-        .arg(token)
-        .output()
-        .expect("run waygate targets");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+    admin_cli("targets", admin, token, args)
 }
 
 /// The common config for `targets`, with `group` lines added to target group "app" and an admin token file

@@ -104,11 +104,13 @@ pub(crate) fn validate(decoded: &Decoded, base: &Path, diags: &mut Vec<Diag>) ->
 fn admin(c: &mut Checker<'_>, written: Option<&file::Admin>) -> (Admin, Option<std::ops::Range<usize>>) {
     let default_bind = SocketAddr::from(([127, 0, 0, 1], 9901));
     let Some(a) = written else {
-        return (Admin { bind: default_bind, token_file: None }, None);
+        return (Admin { bind: default_bind, token_file: None, flight_recorder: Admin::FLIGHT_RECORDER }, None);
     };
     let token_file = a.token_file.as_ref().map(|t| c.path("[admin]", "token_file", t));
+    let flight_recorder =
+        c.int("[admin]", "flight_recorder", a.flight_recorder.as_ref(), Admin::FLIGHT_RECORDER, 0..=100_000);
     let Some(bind_written) = &a.bind else {
-        return (Admin { bind: default_bind, token_file }, None);
+        return (Admin { bind: default_bind, token_file, flight_recorder }, None);
     };
     match parse_bind(bind_written.get_ref()) {
         Ok(bind) => {
@@ -118,11 +120,11 @@ fn admin(c: &mut Checker<'_>, written: Option<&file::Admin>) -> (Admin, Option<s
                     format!("[admin]: bind {bind} is not a loopback address, so token_file is required"),
                 );
             }
-            (Admin { bind, token_file }, Some(bind_written.span()))
+            (Admin { bind, token_file, flight_recorder }, Some(bind_written.span()))
         }
         Err(e) => {
             c.error(bind_written.span(), format!("[admin]: bind {e}"));
-            (Admin { bind: default_bind, token_file }, None)
+            (Admin { bind: default_bind, token_file, flight_recorder }, None)
         }
     }
 }

@@ -17,7 +17,7 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc, watch};
 use waygate_config::{Config, LogFormat, TargetSpec};
-use waygate_telemetry::{AccessLog, AccessLogConfig, Metrics, NameParts};
+use waygate_telemetry::{AccessLog, AccessLogConfig, FlightRecorder, Metrics, NameParts};
 
 pub use registry::{ControlError, Draining};
 use registry::{Registrations, Registry};
@@ -54,6 +54,8 @@ impl std::fmt::Debug for Gateway {
 struct Inner {
     runtime: Arc<ArcSwap<Runtime>>,
     sink: Arc<Sink>,
+    /// The last failed exchanges (`[admin] flight_recorder`, sized at start), attached to `sink`.
+    flight: Arc<FlightRecorder>,
     /// The access log settings in force, to restart the writer only when they change.
     access_log: Mutex<Option<waygate_config::AccessLog>>,
     listeners: Mutex<HashMap<String, Bound>>,
@@ -143,7 +145,12 @@ impl Gateway {
         let sink = Arc::new(Sink::new(metrics));
         sink.alerts.configure(&runtime.config.alerts);
         waygate_telemetry::Alerts::start(&sink.alerts).map_err(|e| GatewayError(format!("alerts: {e}")))?;
+        let flight = Arc::new(FlightRecorder::new(runtime.config.admin.flight_recorder));
+        if flight.capacity() > 0 {
+            sink.set_observer("flight_recorder", Some(flight.clone()));
+        }
         let inner = Inner {
+            flight,
             health_stop: std::sync::Mutex::new(watch::channel(false).0),
             sink,
             access_log: Mutex::new(None),
@@ -185,6 +192,11 @@ impl Gateway {
     /// The alert rules and their state (for `GET /api/v1/alerts`).
     pub fn alerts(&self) -> Arc<waygate_telemetry::Alerts> {
         self.inner.sink.alerts.clone()
+    }
+
+    /// The last failed exchanges (for `GET /api/v1/exchanges/{request_id}`).
+    pub fn flight_recorder(&self) -> Arc<FlightRecorder> {
+        self.inner.flight.clone()
     }
 
     /// The control-plane events (for `GET /api/v1/audit`).

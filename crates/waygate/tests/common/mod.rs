@@ -214,6 +214,31 @@ pub fn http_get(addr: SocketAddr, path: &str) -> String {
     out
 }
 
+/// Runs `waygate COMMAND ARGS... --admin ADDR --token-file FILE`, an admin API client command; returns
+/// (exit code, stdout, stderr).
+pub fn admin_cli(command: &str, admin: SocketAddr, token: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .arg(command)
+        .args(args)
+        .args(["--admin", &admin.to_string()])
+        .arg("--token-file")
+        .arg(token)
+        .output()
+        .unwrap_or_else(|e| panic!("run waygate {command}: {e}"));
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// The `x-request-id` header of a response as text.
+pub fn request_id(response: &str) -> String {
+    response
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .unwrap_or_else(|| panic!("no x-request-id: {response}"))
+        .trim()
+        .to_owned()
+}
+
 /// Whether `test` cannot run here: it needs root (`why_root` says for what) and `tools`. When it cannot, says
 /// so on stdout and returns true, unless `WAYGATE_TEST_REQUIRE_ALL` is set (`.ci/run` sets it when it runs as
 /// root and has installed the tools): then a missing prerequisite fails the test, because a skip there would

@@ -1,0 +1,266 @@
+//! `waygate explain REQUEST_ID`: one failed exchange's whole story from the flight recorder
+//! (`GET /api/v1/exchanges/{request_id}`): a timeline of its phases drawn to scale with the failing one
+//! marked, the cause with its title, the evidence of each attempt (its connection snapshot included), the
+//! catalogue's remediation, and the two lines the gateway wrote for it: the access-log line and the
+//! system-log line(s), so the operator can grep for them. `--json` prints the admin API's record. With
+//! `--logs DIR`, a record the admin API cannot give (gateway down, record aged out) is rebuilt from the log
+//! files ([`logs`]).
+//! Exit codes: 0 explained, 1 user error (unknown or aged-out request id and not in `--logs`, bad flags,
+//! config or token), 2 the admin API could not be reached (without `--logs`) or answered nonsense.
+
+mod logs;
+mod timeline;
+
+use std::fmt::Write as _;
+
+use http::{Method, StatusCode};
+use waygate_telemetry::ExchangeView;
+use waygate_telemetry::flight::AttemptView;
+
+use crate::admin_client::{Admin, AdminArgs};
+
+/// `waygate explain`'s own flags.
+#[derive(clap::Args, Debug)]
+pub struct ExplainArgs {
+    /// The request id: the `x-request-id` response header, the access log's trace_id column, an alert's
+    /// request_ids.
+    pub request_id: String,
+    /// Print the admin API's JSON record instead of the explanation.
+    #[arg(long)]
+    pub json: bool,
+    /// When the admin API cannot be reached or no longer holds the record: rebuild the story from the access
+    /// log and system log files under DIR (plain or gzip), found by the request id.
+    #[arg(long, value_name = "DIR")]
+    pub logs: Option<std::path::PathBuf>,
+}
+
+pub async fn explain(admin: &AdminArgs, args: &ExplainArgs) -> u8 {
+    let admin = match Admin::from_args(admin) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("waygate explain: {e}");
+            return 1;
+        }
+    };
+    let view = match (fetch(&admin, &args.request_id).await, &args.logs) {
+        (Ok(value), _) if args.json => {
+            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            return 0;
+        }
+        (Ok(value), _) => match serde_json::from_value::<ExchangeView>(value) {
+            Ok(view) => view,
+            Err(e) => {
+                eprintln!("waygate explain: the admin API's record is not one this waygate reads: {e}");
+                return 2;
+            }
+        },
+        // Gone from the ring, or no gateway to ask: the logs tell what they can.
+        (Err(Failure::Unreachable(e) | Failure::NotFound(e)), Some(dir)) => {
+            eprintln!(
+                "waygate explain: {e}\nwaygate explain: rebuilding the story from the logs under {}",
+                dir.display()
+            );
+            match logs::rebuild(dir, &args.request_id) {
+                Ok(view) => view,
+                Err(e) => {
+                    eprintln!("waygate explain: {e}");
+                    return 1;
+                }
+            }
+        }
+        (Err(Failure::NotFound(e) | Failure::Refused(e)), _) => {
+            eprintln!("waygate explain: {e}");
+            return 1;
+        }
+        (Err(Failure::Unreachable(e)), None) => {
+            eprintln!("waygate explain: {e}");
+            return 2;
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&view).unwrap_or_default());
+    } else {
+        print!("{}", render(&view));
+    }
+    0
+}
+
+/// Why the admin API gave no record.
+enum Failure {
+    /// 404: not (or no longer) in the flight recorder.
+    NotFound(String),
+    /// Any other refusal (a token, a bad id): the user's to fix.
+    Refused(String),
+    /// Not reached, or it answered nonsense.
+    Unreachable(String),
+}
+
+async fn fetch(admin: &Admin, request_id: &str) -> Result<serde_json::Value, Failure> {
+    let path = format!("/api/v1/exchanges/{}", encode(request_id));
+    let answer = admin.call(Method::GET, &path, None).await.map_err(Failure::Unreachable)?;
+    answer.json().map_err(|e| match answer.status {
+        StatusCode::NOT_FOUND => Failure::NotFound(e),
+        s if s.is_client_error() => Failure::Refused(e),
+        _ => Failure::Unreachable(e),
+    })
+}
+
+/// A path segment with everything but unreserved characters percent-encoded.
+fn encode(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~=".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// The whole explanation.
+pub fn render(ex: &ExchangeView) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Request {}: {} {} {}", ex.request_id, ex.method, ex.url, ex.http_version);
+    let target = ex.target_status.map_or("-".to_owned(), |s| s.to_string());
+    let who = if ex.target_status == Some(ex.elb_status) { "the target's" } else { "generated by the gateway" };
+    let _ = writeln!(
+        out,
+        "  status {} ({who}; target status {target}), {} ms over {}; received {}, ended {}",
+        ex.elb_status,
+        fmt_ms(ex.duration_ms),
+        ex.kind,
+        ex.request_creation_time,
+        ex.time
+    );
+    let rule = ex.matched_rule_priority.map_or("none".to_owned(), |p| p.to_string());
+    let _ = writeln!(
+        out,
+        "  client {} → listener {} → rule {rule} ({}) → target group {}",
+        ex.client,
+        ex.listener,
+        if ex.actions.is_empty() { "-".to_owned() } else { ex.actions.join(",") },
+        ex.target_group.as_deref().unwrap_or("-")
+    );
+    out.push('\n');
+    out.push_str(&timeline::render(ex));
+    out.push('\n');
+    match &ex.cause {
+        Some(c) => {
+            let _ = writeln!(out, "Cause: {} ({})", c.name, c.title);
+            let _ = writeln!(out, "  phase {}, blamed on the {}", c.phase, c.source);
+        }
+        None => {
+            let _ = writeln!(out, "Cause: none from the gateway: the target answered {target} itself");
+        }
+    }
+    out.push('\n');
+    let _ = writeln!(out, "Evidence");
+    if ex.attempts.is_empty() {
+        let _ = writeln!(out, "  no target was tried");
+    }
+    for (i, a) in ex.attempts.iter().enumerate() {
+        evidence(&mut out, i + 1, a);
+    }
+    if let Some(c) = &ex.classification {
+        let reason = ex.classification_reason.as_deref().unwrap_or("-");
+        let _ = writeln!(out, "  desync guard: {c} ({reason})");
+    }
+    let _ = writeln!(out, "  bytes: {} received from the client, {} sent to it", ex.received_bytes, ex.sent_bytes);
+    if let Some(c) = &ex.cause {
+        out.push('\n');
+        let _ = writeln!(out, "Remediation");
+        for line in wrap(&c.remediation, 100) {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    out.push('\n');
+    let _ = writeln!(out, "Access log line (ALB format; grep the request id in [access_log] dir):");
+    let _ = writeln!(out, "  {}", ex.access_log_line);
+    out.push('\n');
+    if ex.system_log_lines.is_empty() {
+        let _ = writeln!(
+            out,
+            "System log: no per-attempt line for this exchange; grep the request id in the gateway's log (stderr)."
+        );
+    } else {
+        let _ =
+            writeln!(out, "System log lines (after the timestamp; grep the request id in the gateway's log, stderr):");
+        for line in &ex.system_log_lines {
+            let _ = writeln!(out, "  {}", line.trim_start());
+        }
+    }
+    out
+}
+
+fn evidence(out: &mut String, n: usize, a: &AttemptView) {
+    let which = a.attempt.clone().unwrap_or_else(|| n.to_string());
+    match (&a.failed_after_ms, a.status) {
+        (Some(at), _) => {
+            let _ = writeln!(
+                out,
+                "  attempt {which} → {}: {} in {} at {} ms: {}",
+                a.target,
+                a.cause.as_deref().unwrap_or("failed"),
+                a.phase.as_deref().unwrap_or("?"),
+                fmt_ms(*at),
+                a.message.as_deref().unwrap_or("-")
+            );
+            if let Some(t) = a.timed_out_after_ms {
+                let _ = writeln!(out, "    the phase's timer fired after {} ms", fmt_ms(t));
+            }
+            if let Some(e) = &a.errno {
+                let _ = writeln!(out, "    errno {e}");
+            }
+        }
+        (None, Some(status)) => {
+            let rt = a.response_time_ms.map_or("-".to_owned(), fmt_ms);
+            let _ = writeln!(out, "  attempt {which} → {}: answered {status} after {rt} ms", a.target);
+        }
+        (None, None) => {
+            let _ = writeln!(out, "  attempt {which} → {}: {}", a.target, a.cause.as_deref().unwrap_or("-"));
+        }
+    }
+    if let Some(c) = &a.conn {
+        let idle =
+            c.idle_before_use_ms.map_or(String::new(), |d| format!(", idle {} ms in the pool before", fmt_ms(d)));
+        let _ = writeln!(
+            out,
+            "    connection #{} {} → {}: {} (use {}{idle}), {} ms old, last I/O {} ms before, {} now",
+            c.id,
+            c.local,
+            c.remote,
+            if c.reused { "reused from the pool" } else { "opened for this request" },
+            c.use_count,
+            fmt_ms(c.age_ms),
+            fmt_ms(c.last_io_ago_ms),
+            if c.open { "open" } else { "closed" }
+        );
+        let _ = writeln!(
+            out,
+            "    this attempt: {} bytes written, {} read (connection total {} / {})",
+            c.attempt_bytes_written, c.attempt_bytes_read, c.bytes_written, c.bytes_read
+        );
+    }
+}
+
+fn fmt_ms(v: f64) -> String {
+    format!("{v:.3}")
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("one line at least");
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(word.to_owned());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
+}
