@@ -247,6 +247,17 @@ fn check_then(gw: &Proc, entry: &Entry, causes_seen: &[String]) {
         check_alert_fired(gw, entry, &[]);
         return;
     }
+    if entry.command.starts_with("waygate explain ") {
+        let (out, _) = run_printed(&entry.command);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{ctx}\n{text}{}", String::from_utf8_lossy(&out.stderr));
+        let cause = Cause::TargetConnectionRefused;
+        for want in ["Timeline: ", "✗ FAILED HERE", &format!("Cause: {cause}"), "errno ECONNREFUSED", " 502 "] {
+            assert!(text.contains(want), "no {want:?} in:\n{text}\n{ctx}");
+        }
+        assert!(entry.expect.contains(&cause.to_string()), "{ctx}");
+        return;
+    }
     if entry.command.ends_with("/dashboard") {
         let (out, _) = run_printed(&entry.command);
         let text = String::from_utf8_lossy(&out.stdout);
@@ -392,7 +403,7 @@ fn demo_keeps_every_printed_promise() {
 
     let all = entries(&banner);
     let (tries, then): (Vec<Entry>, Vec<Entry>) =
-        all.into_iter().partition(|e| e.command.contains(&format!("{base}/")));
+        all.into_iter().partition(|e| e.command.starts_with("curl ") && e.command.contains(&format!("{base}/")));
     assert!(tries.len() >= 20 && then.len() >= 4, "{banner}");
     // The curl commands run concurrently (the slow ones take seconds), except the keep-alive race's: those share
     // one target's pooled connections, so they run one after the other. Each is checked against its promise.
@@ -461,7 +472,8 @@ fn demo_alert_fires_on_the_refused_route() {
     let block = banner.split_once("\nAlert: ").expect("the alert block").1.split_once("\n\nThen:").unwrap().0;
     let block = block
         .replace(&format!("{base}/"), "http://127.0.0.1:8080/")
-        .replace(&format!("{admin}/"), "http://127.0.0.1:9901/");
+        .replace(&format!("{admin}/"), "http://127.0.0.1:9901/")
+        .replace(&format!("--admin {admin}"), "--admin http://127.0.0.1:9901");
     let readme =
         std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join("README.md")).unwrap();
     let excerpt =

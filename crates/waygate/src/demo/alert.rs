@@ -1,6 +1,7 @@
 //! The demo's one alert rule, `demo-refused`: a few refused connects within a minute fire it. This module holds
-//! the rule as the configuration writes it, the commands that make it fire and show it, and the remark that
-//! says where else a firing alert shows (the system log, the dashboard). The test
+//! the rule as the configuration writes it, the commands that make it fire, show it and explain one of its
+//! requests (`waygate explain`), and the remark that says where else a firing alert shows (the system log, the
+//! dashboard). The test
 //! `demo_alert_fires_on_the_refused_route` (crates/waygate/tests/demo.rs) runs the commands and checks each
 //! place; `demo_keeps_every_printed_promise` runs them with the rest of the banner.
 //!
@@ -49,6 +50,18 @@ pub fn tries() -> Vec<Try> {
         try_(
             "curl -s {admin}/api/v1/alerts",
             format!("{NAME} \"state\": \"firing\", with its value, causes, remediation and request_ids"),
+        ),
+        // curl's `%header{}` writes the response's x-request-id: any id of the rule's request_ids works as well.
+        try_(
+            format!(
+                "waygate explain \"$(curl -s -o /dev/null -w '%header{{x-request-id}}' {{gw}}/fault/{})\" \
+                 --admin {{admin}}",
+                FAULT.name()
+            ),
+            format!(
+                "one refused request's story: its timeline with the failing phase marked, {CAUSE}, the evidence \
+                 (errno ECONNREFUSED), the remediation, and its access-log and system-log lines"
+            ),
         ),
     ]
 }
