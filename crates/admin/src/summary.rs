@@ -1,8 +1,8 @@
 //! `GET /api/v1/summary`: what the dashboard shows, in one JSON answer: totals and gateway responses by cause
 //! (read back from the same exposition `/metrics` serves, so the two can never disagree), target response time
 //! percentiles (estimated from the histogram's buckets the way PromQL's `histogram_quantile` does), target
-//! groups, alerts, and the recent failures the alert rules hold (each with its `waygate explain` command and
-//! the flight recorder's URL), plus the last ten minutes of requests and gateway 5xx by cause ([`History`],
+//! groups, alerts, and the newest failures of the flight recorder (each with its cause, its `waygate explain`
+//! command and the record's URL), plus the last ten minutes of requests and gateway 5xx by cause ([`History`],
 //! sampled on the admin thread), so the chart has a past the moment the page opens.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -181,20 +181,7 @@ pub fn summary(gw: &Gateway, history: &History) -> Value {
         "p99": quantile(0.99, &buckets),
     });
     let alerts = crate::alerts::alerts(gw);
-    let mut recent: Vec<Value> = Vec::new();
-    for rule in alerts["alerts"].as_array().into_iter().flatten() {
-        for id in rule["request_ids"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-            if recent.iter().any(|r| r["request_id"] == id) {
-                continue;
-            }
-            recent.push(json!({
-                "request_id": id,
-                "alert": rule["name"],
-                "explain": format!("waygate explain {id}"),
-                "href": format!("/api/v1/exchanges/{id}"),
-            }));
-        }
-    }
+    let recent = recent_failures(gw, &alerts);
     json!({
         "time": waygate_telemetry::iso8601(std::time::SystemTime::now()),
         "requests": sum(&samples, "waygate_requests_total") as u64,
@@ -208,6 +195,53 @@ pub fn summary(gw: &Gateway, history: &History) -> Value {
         "history": history.list(),
     })
 }
+
+/// The newest failures the flight recorder keeps (every gateway-generated 4xx/5xx and target 5xx, whether or not
+/// a rule counted it), at most [`RECENT`]; each with its cause, status, the rule that counted it if any, its
+/// `waygate explain` command and the record's URL. With the recorder off, the ids the alert rules hold.
+fn recent_failures(gw: &Gateway, alerts: &Value) -> Vec<Value> {
+    let counted_by = |id: &str| {
+        alerts["alerts"].as_array().into_iter().flatten().find_map(|rule| {
+            let ids = rule["request_ids"].as_array()?;
+            ids.iter().any(|v| v.as_str() == Some(id)).then(|| rule["name"].clone())
+        })
+    };
+    let entry = |id: &str, cause: Value, status: Value| {
+        json!({
+            "request_id": id,
+            "cause": cause,
+            "status": status,
+            "alert": counted_by(id),
+            "explain": format!("waygate explain {id}"),
+            "href": format!("/api/v1/exchanges/{id}"),
+        })
+    };
+    let recorder = gw.flight_recorder();
+    if recorder.capacity() > 0 {
+        return recorder
+            .request_ids()
+            .into_iter()
+            .take(RECENT)
+            .filter_map(|id| {
+                let ex = recorder.get(&id)?;
+                let cause = ex.cause.map_or(Value::Null, |c| json!(c.to_string()));
+                Some(entry(&id, cause, json!(ex.elb_status)))
+            })
+            .collect();
+    }
+    let mut recent: Vec<Value> = Vec::new();
+    for rule in alerts["alerts"].as_array().into_iter().flatten() {
+        for id in rule["request_ids"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if recent.len() < RECENT && !recent.iter().any(|r| r["request_id"] == id) {
+                recent.push(entry(id, Value::Null, Value::Null));
+            }
+        }
+    }
+    recent
+}
+
+/// Failures listed on the dashboard.
+const RECENT: usize = 20;
 
 #[cfg(test)]
 mod tests {

@@ -206,7 +206,15 @@ fn dashboard_in_chromium() {
     let alert = elements(&dom, "li").into_iter().find(|l| attr(l, "data-alert") == Some("refused")).expect("alert row");
     assert_eq!(attr(alert, "data-state"), Some("firing"));
     assert!(alert.contains("FIRING") && alert.contains("waygate explain Root=1-"), "{alert}");
-    assert!(dom.contains("data-request-id=\"Root=1-"), "recent failures list the caught ids");
+    // Recent failures come from the flight recorder, each with its status and cause in words.
+    let failure = elements(&dom, "li")
+        .into_iter()
+        .find(|l| attr(l, "data-request-id").is_some_and(|id| id.starts_with("Root=1-")))
+        .expect("a recent failure");
+    assert!(
+        failure.contains("502 TargetConnectionRefused") && failure.contains("waygate explain Root=1-"),
+        "{failure}"
+    );
     // The chart draws requests and the refused target's 5xx.
     assert!(
         dom.contains("data-series=\"requests\"") && dom.contains("data-series=\"TargetConnectionRefused\""),
