@@ -1,6 +1,6 @@
 //! The dashboard in a real browser: Debian's headless Chromium loads `/dashboard` after a fault run, and the
 //! rendered DOM must say what `/metrics` and the admin API say (gateway responses per cause, each target's
-//! state, the firing alert), with no script error. A screenshot is kept at `target/dashboard.png`.
+//! state, the firing alert), with no script error. A screenshot is kept at `target/dashboard.png` (under `CARGO_TARGET_DIR` when set).
 
 mod common;
 
@@ -224,7 +224,11 @@ fn dashboard_in_chromium() {
     assert!(!summary["history"].as_array().unwrap().is_empty(), "the admin thread samples the history: {summary}");
 
     // A screenshot for CI's artifacts.
-    let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/dashboard.png");
+    // Under the target directory in use (CARGO_TARGET_DIR may point elsewhere, and then ./target need not exist).
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"), PathBuf::from);
+    std::fs::create_dir_all(&target).expect("the target directory");
+    let shot = target.join("dashboard.png");
     let _ = std::fs::remove_file(&shot);
     run_chromium(bin, &url, &[&format!("--screenshot={}", shot.display()), "--window-size=1280,1400"]);
     let png = std::fs::read(&shot).expect("screenshot written");
