@@ -366,11 +366,8 @@ fn forward(
                         // Nothing reached the target, and the body was not touched.
                         let outcome = retry::Outcome { reused: false, replayable: true, deregistered: false };
                         match retry::decide(&failure.evidence(), outcome, outgoing.idempotent, &mut budget) {
-                            retry::Next::OtherTarget => continue,
-                            retry::Next::FreshConnection => {
-                                fresh_retry = Some(index);
-                                continue;
-                            }
+                            // A fresh connection is the answer to a reused one's race; a failed connect is neither.
+                            retry::Next::OtherTarget | retry::Next::FreshConnection => continue,
                             retry::Next::Answer => {
                                 return error(pending, errors, cause, id, Some((&*target.authority, &failure)));
                             }
@@ -458,9 +455,11 @@ fn fail(
 
 /// A failed attempt, in the system log with its evidence and in the record's attempt lists.
 fn attempt_failed(pending: &mut Pending, ctx: &log::AttemptCtx<'_>, cause: Cause, failure: &AttemptFailure) {
-    log::attempt_failed(ctx, cause, failure);
+    // Described once, for the log line and the record's copy of it.
+    let message = log::describe(failure);
+    log::attempt_failed(ctx, cause, failure, &message);
     if let Some(r) = pending.get() {
-        r.attempt_failed(ctx, cause, failure);
+        r.attempt_failed(ctx, cause, failure, message);
     }
 }
 

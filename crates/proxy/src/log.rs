@@ -79,13 +79,13 @@ fn http_words(http: HttpEvidence) -> &'static str {
 
 /// The facts [`attempt_failed`] logs, kept with the attempt in the record for the flight recorder and
 /// `waygate explain` (whose copy of the line, `waygate_telemetry::flight::system_log_line`, a test below pins
-/// against this file's). `failed_after`: since the request was received.
-pub fn detail(ctx: &AttemptCtx<'_>, f: &AttemptFailure, failed_after: Duration) -> AttemptDetail {
+/// against this file's). `message`: the failure's [`describe`]; `failed_after`: since the request was received.
+pub fn detail(ctx: &AttemptCtx<'_>, f: &AttemptFailure, message: String, failed_after: Duration) -> AttemptDetail {
     AttemptDetail {
         phase: f.phase,
         failed_after,
         timed_out: f.timed_out,
-        message: describe(f),
+        message,
         errno: f.io.as_ref().and_then(std::io::Error::raw_os_error).and_then(errno::name),
         conn: f.conn.clone(),
         attempt: u8::try_from(ctx.attempt).unwrap_or(u8::MAX),
@@ -96,13 +96,12 @@ pub fn detail(ctx: &AttemptCtx<'_>, f: &AttemptFailure, failed_after: Duration) 
 /// Local exhaustion fails every attempt while it lasts (a thousand a second under load): one line a second.
 static EXHAUSTED: LazyLock<Throttle> = LazyLock::new(Throttle::per_second);
 
-/// One failed attempt.
-pub fn attempt_failed(ctx: &AttemptCtx<'_>, cause: Cause, f: &AttemptFailure) {
+/// One failed attempt; `message` is the failure's [`describe`].
+pub fn attempt_failed(ctx: &AttemptCtx<'_>, cause: Cause, f: &AttemptFailure, message: &str) {
     if cause == Cause::GatewayResourceExhausted {
         return exhausted(ctx, f);
     }
     let last = ctx.attempt >= ctx.max_attempts;
-    let message = describe(f);
     let attempt = format!("{}/{}", ctx.attempt, ctx.max_attempts);
     macro_rules! emit {
         ($level:expr) => {
@@ -214,7 +213,7 @@ mod tests {
     use waygate_faults::{Cause, Phase};
     use waygate_telemetry::{Attempt, Exchange, TargetGroupRef, flight::system_log_line};
 
-    use super::{AttemptCtx, attempt_failed, detail};
+    use super::{AttemptCtx, attempt_failed, describe, detail};
     use crate::upstream::{AttemptFailure, ConnSnapshot};
 
     #[derive(Clone, Default)]
@@ -266,13 +265,15 @@ mod tests {
                 .with_target(true)
                 .without_time()
                 .finish();
-            tracing::subscriber::with_default(subscriber, || attempt_failed(&ctx, cause, &failure));
+            tracing::subscriber::with_default(subscriber, || {
+                attempt_failed(&ctx, cause, &failure, &describe(&failure))
+            });
             let logged = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
 
             let mut ex = Exchange::new("l".into(), "app/waygate/l".into(), "127.0.0.1:1".parse().unwrap());
             ex.trace_id = id.to_str().unwrap().into();
             ex.target_group = Some(TargetGroupRef::new("web"));
-            let a = Attempt::failed_with(ctx.target, cause, detail(&ctx, &failure, Duration::ZERO));
+            let a = Attempt::failed_with(ctx.target, cause, detail(&ctx, &failure, describe(&failure), Duration::ZERO));
             let rebuilt = system_log_line(&ex, &a).unwrap();
             assert_eq!(logged.trim(), rebuilt.trim(), "attempt {attempt}");
             assert_eq!(cause, [Cause::TargetKeepAliveRace, Cause::TargetConnectionRefused][attempt - 1]);

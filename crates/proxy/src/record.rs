@@ -261,8 +261,14 @@ impl Record {
     }
 
     /// A failed attempt, with what its system-log line says (the flight recorder keeps it).
-    pub fn attempt_failed(&mut self, ctx: &crate::log::AttemptCtx<'_>, cause: Cause, failure: &AttemptFailure) {
-        let detail = crate::log::detail(ctx, failure, self.timings.received.elapsed());
+    pub fn attempt_failed(
+        &mut self,
+        ctx: &crate::log::AttemptCtx<'_>,
+        cause: Cause,
+        failure: &AttemptFailure,
+        message: String,
+    ) {
+        let detail = crate::log::detail(ctx, failure, message, self.timings.received.elapsed());
         self.ex.attempts.push(Attempt::failed_with(ctx.target, cause, detail));
     }
 

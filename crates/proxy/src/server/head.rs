@@ -42,13 +42,18 @@ pub struct Refusal {
     pub request: Request<()>,
 }
 
-/// What the front of the read buffer holds.
+/// What the front of the read buffer holds. Returned to the connection, which takes it apart at once: a head
+/// served is not boxed; a refusal is rare.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned and taken apart at once, never stored: boxing the head cost an allocation per request"
+)]
 pub enum Parsed {
     /// Not a whole head yet.
     Partial,
     /// A head to serve; its bytes were consumed.
-    Head(Box<RequestHead>),
+    Head(RequestHead),
     Refused(Box<Refusal>),
 }
 
@@ -107,7 +112,7 @@ pub fn parse(buf: &mut BytesMut, mode: DesyncMode, default_host: SocketAddr) -> 
     }
     let expect_continue = request.version() == Version::HTTP_11
         && request.headers().get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    Parsed::Head(Box::new(RequestHead { request, verdict, framing, keep_alive, expect_continue }))
+    Parsed::Head(RequestHead { request, verdict, framing, keep_alive, expect_continue })
 }
 
 /// A head that did not arrive whole within `request_header_timeout`: 408.

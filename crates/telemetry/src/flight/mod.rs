@@ -74,6 +74,8 @@ impl FlightRecorder {
             return;
         }
         let kept = Arc::new(trimmed(ex));
+        // Allocated before the lock, which is held for the ring's bookkeeping only.
+        let key: Box<str> = kept.trace_id.as_str().into();
         let evicted = {
             let mut ring = self.lock();
             let seq = ring.next;
@@ -93,7 +95,7 @@ impl FlightRecorder {
                     ring.index.remove(old.trace_id.as_str());
                 }
             }
-            ring.index.insert(kept.trace_id.as_str().into(), seq);
+            ring.index.insert(key, seq);
             evicted
         };
         drop(evicted);
