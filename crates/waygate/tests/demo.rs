@@ -142,6 +142,9 @@ fn check_curl(gw: &Proc, entry: &Entry, out: &Output, took: Duration) -> Vec<Str
     if entry.expect.contains("no Proxy-Status") {
         assert!(header(&last.1, "proxy-status").is_none(), "{ctx}");
     }
+    if entry.expect.contains(" after ") && entry.expect.contains("timeout (") {
+        assert!(promised_delay(&entry.expect).is_some(), "a delay this test can read (whole seconds): {ctx}");
+    }
     if let Some(delay) = promised_delay(&entry.expect) {
         assert!(took >= delay, "answered after {took:?}, promised after {delay:?}: {ctx}");
     }

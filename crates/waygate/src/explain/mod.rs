@@ -244,7 +244,8 @@ fn evidence(out: &mut String, n: usize, a: &AttemptView) {
     }
 }
 
-fn fmt_ms(v: f64) -> String {
+/// Milliseconds as explain prints them (microsecond precision).
+pub(crate) fn fmt_ms(v: f64) -> String {
     format!("{v:.3}")
 }
 

@@ -3,6 +3,7 @@
 //! Built from the flight recorder's record alone: the failed attempts' failure times and connection ages, and
 //! the access log's three processing times when a response head arrived.
 
+use super::fmt_ms;
 use std::fmt::Write as _;
 
 use waygate_telemetry::ExchangeView;
@@ -81,10 +82,6 @@ pub fn segments(ex: &ExchangeView) -> Vec<Segment> {
     out
 }
 
-fn ms(v: f64) -> String {
-    format!("{v:.3}")
-}
-
 /// The timeline as text: a header with the scale, then one line per phase.
 pub fn render(ex: &ExchangeView) -> String {
     let segs = segments(ex);
@@ -94,8 +91,8 @@ pub fn render(ex: &ExchangeView) -> String {
     let _ = writeln!(
         out,
         "Timeline: {} ms from request received to response end; one column = {} ms",
-        ms(total),
-        ms(per_col)
+        fmt_ms(total),
+        fmt_ms(per_col)
     );
     let label_width = segs.iter().map(|s| s.label.chars().count()).max().unwrap_or(0);
     for s in &segs {
@@ -110,8 +107,8 @@ pub fn render(ex: &ExchangeView) -> String {
             out,
             "  {:<label_width$}  |{bar}| {:>9} → {:>9} ms{mark}{note}",
             s.label,
-            ms(s.start_ms),
-            ms(s.end_ms)
+            fmt_ms(s.start_ms),
+            fmt_ms(s.end_ms)
         );
     }
     out

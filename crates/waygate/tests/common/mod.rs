@@ -90,12 +90,7 @@ impl Proc {
         Self::spawn_command(cmd)
     }
 
-    /// Runs `waygate ARGS...` (e.g. the demo) with its log captured.
-    pub fn start_args(args: &[&str]) -> Proc {
-        Self::start_args_env(args, &[])
-    }
-
-    /// [`Proc::start_args`] with extra environment variables.
+    /// Runs `waygate ARGS...` (e.g. the demo) with its log captured and extra environment variables.
     pub fn start_args_env(args: &[&str], env: &[(&str, &Path)]) -> Proc {
         let mut cmd = Command::new(bin());
         cmd.args(args).envs(env.iter().map(|(k, v)| (*k, *v)));
