@@ -52,7 +52,6 @@ pub fn header_bytes(headers: &http::HeaderMap) -> u64 {
     headers.iter().map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64).sum::<u64>() + 2
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
