@@ -117,7 +117,10 @@ pub fn read_trust_store(path: &Path) -> Result<TrustStore, String> {
         }
     }
     if roots.is_empty() {
-        return Err(format!("{}: not PEM: no CERTIFICATE block (the trust store holds CA certificates)", path.display()));
+        return Err(format!(
+            "{}: not PEM: no CERTIFICATE block (the trust store holds CA certificates)",
+            path.display()
+        ));
     }
     Ok(TrustStore { roots, crls })
 }

@@ -32,8 +32,8 @@ use std::cell::RefCell;
 use std::hash::Hash;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::SystemTime;
 use std::thread::LocalKey;
+use std::time::SystemTime;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -45,8 +45,8 @@ use waygate_faults::{Cause, Phase, Source};
 
 use crate::Exchange;
 use crate::labels::{
-    AlertLabels, CertificateLabels, DesyncLabels, ElbLabels, GroupCauseLabels, GroupLabels, ListenerCauseLabels, ListenerLabels,
-    RequestLabels, Side, SideLabels, TargetCauseLabels, TargetClassLabels, TargetLabels, status_class,
+    AlertLabels, CertificateLabels, DesyncLabels, ElbLabels, GroupCauseLabels, GroupLabels, ListenerCauseLabels,
+    ListenerLabels, RequestLabels, Side, SideLabels, TargetCauseLabels, TargetClassLabels, TargetLabels, status_class,
 };
 
 /// The `Content-Type` of [`Metrics::encode`]'s output.

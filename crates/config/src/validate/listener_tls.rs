@@ -21,16 +21,26 @@ pub(super) fn listener_tls(c: &mut Checker<'_>, ctx: &str, written: &Spanned<fil
     let t = written.get_ref();
     let certificates = certificates(c, ctx, written);
     let policy = match &t.policy {
-        None => tls_policy::POLICIES.iter().find(|p| p.name == tls_policy::DEFAULT_POLICY).unwrap_or(&tls_policy::POLICIES[0]),
+        None => tls_policy::POLICIES
+            .iter()
+            .find(|p| p.name == tls_policy::DEFAULT_POLICY)
+            .unwrap_or(&tls_policy::POLICIES[0]),
         Some(name) => match tls_policy::lookup(name.get_ref()) {
             Lookup::Servable(p) => p,
             Lookup::Unservable(p, why, nearest) => {
-                let msg = format!("{ctx}: tls.policy {:?} cannot be served: {why}; the nearest servable policy is {:?}", p.name, nearest.name);
+                let msg = format!(
+                    "{ctx}: tls.policy {:?} cannot be served: {why}; the nearest servable policy is {:?}",
+                    p.name, nearest.name
+                );
                 c.error(name.span(), msg);
                 nearest
             }
             Lookup::Unknown(nearest) => {
-                let msg = format!("{ctx}: tls.policy {:?} is not an ALB security policy waygate knows; the nearest servable one is {:?}", name.get_ref(), nearest.name);
+                let msg = format!(
+                    "{ctx}: tls.policy {:?} is not an ALB security policy waygate knows; the nearest servable one is {:?}",
+                    name.get_ref(),
+                    nearest.name
+                );
                 c.error(name.span(), msg);
                 nearest
             }
@@ -45,7 +55,11 @@ pub(super) fn listener_tls(c: &mut Checker<'_>, ctx: &str, written: &Spanned<fil
 
 fn certificates(c: &mut Checker<'_>, ctx: &str, written: &Spanned<file::ListenerTls>) -> Vec<CertificateFiles> {
     let t = written.get_ref();
-    let entries: Vec<(std::ops::Range<usize>, &Spanned<String>, &Spanned<String>)> = match (&t.cert, &t.key, &t.certificates) {
+    let entries: Vec<(std::ops::Range<usize>, &Spanned<String>, &Spanned<String>)> = match (
+        &t.cert,
+        &t.key,
+        &t.certificates,
+    ) {
         (Some(cert), Some(key), None) => vec![(cert.span(), cert, key)],
         (None, None, Some(list)) => {
             if list.get_ref().is_empty() {
@@ -97,10 +111,18 @@ fn mutual(c: &mut Checker<'_>, ctx: &str, written: &Spanned<file::MutualAuthenti
     let mode = *m.mode.get_ref();
     if mode != file::MtlsMode::Verify {
         if let Some(store) = &m.trust_store {
-            c.error(store.span(), format!("{ctx}: mutual_authentication.trust_store is used only with mode = \"verify\""));
+            c.error(
+                store.span(),
+                format!("{ctx}: mutual_authentication.trust_store is used only with mode = \"verify\""),
+            );
         }
         if let Some(ignore) = ignore {
-            c.error(ignore.span(), format!("{ctx}: mutual_authentication.ignore_client_certificate_expiry is used only with mode = \"verify\""));
+            c.error(
+                ignore.span(),
+                format!(
+                    "{ctx}: mutual_authentication.ignore_client_certificate_expiry is used only with mode = \"verify\""
+                ),
+            );
         }
     }
     match mode {
@@ -108,7 +130,10 @@ fn mutual(c: &mut Checker<'_>, ctx: &str, written: &Spanned<file::MutualAuthenti
         file::MtlsMode::Passthrough => MutualAuthentication::Passthrough,
         file::MtlsMode::Verify => {
             let Some(store) = &m.trust_store else {
-                c.error(m.mode.span(), format!("{ctx}: mutual_authentication mode \"verify\" needs trust_store = \"ca.pem\""));
+                c.error(
+                    m.mode.span(),
+                    format!("{ctx}: mutual_authentication mode \"verify\" needs trust_store = \"ca.pem\""),
+                );
                 return MutualAuthentication::Off;
             };
             let trust_store = c.path(ctx, "mutual_authentication.trust_store", store);
