@@ -146,6 +146,36 @@ impl ConnectionLog {
 mod tests {
     use super::*;
 
+    /// AWS's documented example (a client certificate verified on port 443), written from its own values: the
+    /// same twelve fields, then the ones ALB appended since (key exchange, elb, node address).
+    #[test]
+    fn aws_documented_example_is_written_field_for_field() {
+        const AWS: &str = "2023-10-04T17:05:15.514108Z 203.0.113.1 36280 443 TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 \
+            4.036 \"CN=amazondomains.com,O=endEntity,L=Seattle,ST=Washington,C=US\" \
+            NotBefore=2023-09-21T22:43:21Z;NotAfter=2026-06-17T22:43:21Z FEF257372D5C14D4 Success \
+            TID_3180a73013c8ca4bac2f731159d4b0fe";
+        let leaf = Leaf {
+            subject: "CN=amazondomains.com,O=endEntity,L=Seattle,ST=Washington,C=US".into(),
+            issuer: "-".into(),
+            serial: "FEF257372D5C14D4".into(),
+            validity: "NotBefore=2023-09-21T22:43:21Z;NotAfter=2026-06-17T22:43:21Z".into(),
+        };
+        let line = Line {
+            time: SystemTime::UNIX_EPOCH + Duration::new(1_696_439_115, 514_108_000),
+            client: "203.0.113.1:36280".parse().unwrap(),
+            local: "10.0.0.5:443".parse().unwrap(),
+            listener_port: 443,
+            session: Some(("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256", "X25519", Duration::from_millis(4036))),
+            leaf: Some(&leaf),
+            status: Ok(()),
+            conn_trace_id: "TID_3180a73013c8ca4bac2f731159d4b0fe",
+            elb: "app/waygate/public",
+        };
+        let mut out = String::new();
+        format(&line, &mut out);
+        assert_eq!(out, format!("{AWS} X25519 app/waygate/public 10.0.0.5"));
+    }
+
     #[test]
     fn a_failed_handshake_has_dashes_and_its_code() {
         let leaf = Leaf {
