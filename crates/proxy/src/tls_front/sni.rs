@@ -102,4 +102,45 @@ mod tests {
         assert_eq!(cover("a.example.com", "A.EXAMPLE.com"), Some(Cover::Exact));
         assert_eq!(cover("b.example.com", "a.example.com"), None);
     }
+
+    fn served(names: &[&str], ecdsa: bool, years_left: u64) -> Served {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["x.test".to_owned()]).unwrap().self_signed(&key).unwrap();
+        let der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        let signing = rustls::crypto::ring::sign::any_supported_type(&der).unwrap();
+        Served {
+            key: Arc::new(CertifiedKey::new(vec![cert.der().clone()], signing)),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            ecdsa,
+            not_after: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(years_left * 31_536_000),
+        }
+    }
+
+    /// Exact beats wildcard, ECDSA beats RSA for a client that offers it (and not for one that does not), the
+    /// later expiry breaks ties, and a name nothing covers gets the default.
+    #[test]
+    fn selection_ranks_as_alb_does() {
+        let certs = Certificates::new(vec![
+            served(&["default.test"], false, 60),
+            served(&["*.a.test"], true, 90),
+            served(&["x.a.test"], false, 70),
+            served(&["y.a.test"], false, 70),
+            served(&["y.a.test"], true, 70),
+            served(&["z.a.test"], false, 70),
+            served(&["z.a.test"], false, 80),
+        ]);
+        let ecdsa = [SignatureScheme::ECDSA_NISTP256_SHA256, SignatureScheme::RSA_PSS_SHA256];
+        let rsa = [SignatureScheme::RSA_PSS_SHA256];
+        let pick = |name: Option<&str>, schemes: &[SignatureScheme]| {
+            let chosen = certs.choose(name, schemes).unwrap();
+            certs.served().iter().position(|s| std::ptr::eq(s, chosen)).unwrap()
+        };
+        assert_eq!(pick(Some("x.a.test"), &ecdsa), 2, "exact beats a wildcard, even an ECDSA one");
+        assert_eq!(pick(Some("w.a.test"), &ecdsa), 1, "the wildcard");
+        assert_eq!(pick(Some("y.a.test"), &ecdsa), 4, "ECDSA for a client that offers it");
+        assert_eq!(pick(Some("y.a.test"), &rsa), 3, "RSA for one that does not");
+        assert_eq!(pick(Some("z.a.test"), &rsa), 6, "the later expiry");
+        assert_eq!(pick(Some("nothing.test"), &ecdsa), 0, "the default");
+        assert_eq!(pick(None, &ecdsa), 0, "no SNI: the default");
+    }
 }

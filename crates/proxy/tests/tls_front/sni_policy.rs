@@ -178,3 +178,20 @@ async fn certificate_expiry_is_a_metric() {
         assert!(left > 365.0 * 86_400.0, "{name}: {left}\n{text}");
     }
 }
+
+/// Session resumption is on: a client's second connection resumes its first session, with TLS 1.3 tickets
+/// and TLS 1.2 tickets alike.
+#[tokio::test]
+async fn sessions_resume() {
+    let front = start("resume", |pki| certificates(&[&pki.server("only", &["localhost"])]), "").await;
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let config = client(front.pki.roots(), &[version], &[b"http/1.1"], None);
+        let first = connect(front.addr, config.clone(), "localhost").await.unwrap();
+        assert_eq!(first.get_ref().1.handshake_kind(), Some(rustls::HandshakeKind::Full));
+        // A request read to its end: TLS 1.3 tickets arrive after the handshake.
+        echo_over(first, &[]).await.unwrap();
+        let second = connect(front.addr, config, "localhost").await.unwrap();
+        assert_eq!(second.get_ref().1.handshake_kind(), Some(rustls::HandshakeKind::Resumed), "{version:?}");
+        echo_over(second, &[]).await.unwrap();
+    }
+}
