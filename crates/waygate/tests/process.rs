@@ -30,6 +30,38 @@ fn check_config_reports_file_line_col_and_exits_1() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// check-config reads listener certificates: an expired one and a key that is not the certificate's are each
+/// reported at their entry, with the file and the reason.
+#[test]
+fn check_config_reads_listener_certificates() {
+    let dir = tempdir("check-tls");
+    let pki = waygate_faultlab::TestPki::shared().write_files(&dir).unwrap();
+    let config = dir.join("tls.toml");
+    let entry = |c: &std::path::Path, k: &std::path::Path| {
+        format!("{{ cert = \"{}\", key = \"{}\" }}", c.display(), k.display())
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "[[listener]]\nbind = \"127.0.0.1:8443\"\nprotocol = \"https\"\n[listener.tls]\ncertificates = [\n  {},\n  {},\n  {},\n]\n",
+            entry(&pki.valid.cert, &pki.valid.key),
+            entry(&pki.expired.cert, &pki.expired.key),
+            entry(&pki.valid.cert, &pki.wrong_name.key),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(bin()).arg("check-config").arg(&config).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let prefix = config.display().to_string();
+    assert!(stderr.contains(&format!("{prefix}:7:3: ")) && stderr.contains("the certificate expired on"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{prefix}:8:3: ")) && stderr.contains("does not match the certificate"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+}
+
 #[test]
 fn run_without_a_config_file_names_it_and_exits_1() {
     let dir = tempdir("missing");
