@@ -181,3 +181,12 @@ fn check_config_reads_the_files_and_says_what_is_wrong_with_each() {
     let fine = format!("{HTTPS}tls = {{ cert = \"good.crt\", key = \"good.key\" }}\n");
     assert!(parse_checked(&fine, &config_file).is_ok());
 }
+
+/// The client certificate causes refuse handshakes, not requests: an alert rule, which counts exchanges, could
+/// never see them, so naming one is an error that points at the metric.
+#[test]
+fn alerts_cannot_name_handshake_causes() {
+    let text =
+        format!("{LISTENER}[[alert]]\nname = \"a\"\nthreshold = 1\nwhen = {{ cause = [\"ClientCertUntrusted\"] }}\n");
+    one(&text, 6, 19, "alert on waygate_client_tls_negotiation_errors_total{cause=\"ClientCertUntrusted\"}");
+}

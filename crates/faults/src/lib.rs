@@ -114,4 +114,8 @@ pub enum Cause {
     LambdaConnectionError,
     LambdaConnectionTimeout,
     LambdaServiceException,
+    ClientCertMissing,
+    ClientCertUntrusted,
+    ClientCertExpired,
+    ClientCertCrlHit,
 }

@@ -1,20 +1,22 @@
 //! Why a client TLS handshake failed, as one code: the connection log's `tls_verify_status` (`Failed:<code>`)
 //! and the `cause` of `waygate_client_tls_negotiation_errors_total`. Client-certificate failures use ALB's own
-//! codes (`ClientCertUntrusted`, `ClientCertExpired`, `ClientCertCrlHit` ...). For the failures ALB lumps into
+//! codes (`ClientCertUntrusted`, `ClientCertExpired`, `ClientCertCrlHit` ...); the four that mutual TLS
+//! most often meets (missing, untrusted, expired, revoked) are causes of the fault catalogue by the same names. For the failures ALB lumps into
 //! `UnmappedConnectionError` waygate says what happened instead: no shared protocol version or cipher, not
 //! TLS at all, the client's own alert, the client leaving, the handshake timing out.
 
 use std::io;
 
 use rustls::{AlertDescription, CertificateError, Error, InvalidMessage, PeerIncompatible};
+use waygate_faults::Cause;
 
 /// Every code, for documentation and tests.
 pub const CODES: &[&str] = &[
     CERT_MISSING,
-    "ClientCertUntrusted",
-    "ClientCertExpired",
+    UNTRUSTED,
+    EXPIRED,
     "ClientCertNotYetValid",
-    "ClientCertCrlHit",
+    REVOKED,
     "ClientCertCrlProcessingError",
     "ClientCertPurposeInvalid",
     "ClientCertTypeUnsupported",
@@ -31,7 +33,11 @@ pub const CODES: &[&str] = &[
 ];
 
 /// No certificate from the client where `verify` requires one (ALB's documentation names no code for it).
-pub const CERT_MISSING: &str = "ClientCertMissing";
+/// This and the next three are the catalogue's client certificate causes.
+pub const CERT_MISSING: &str = Cause::ClientCertMissing.name();
+const UNTRUSTED: &str = Cause::ClientCertUntrusted.name();
+const EXPIRED: &str = Cause::ClientCertExpired.name();
+const REVOKED: &str = Cause::ClientCertCrlHit.name();
 /// The handshake broke the protocol in a way none of the above names.
 pub const PROTOCOL_ERROR: &str = "ProtocolError";
 /// The handshake did not finish within the client TLS handshake timeout.
@@ -80,10 +86,10 @@ fn tls_failure(e: &Error) -> &'static str {
 
 fn certificate(c: &CertificateError) -> &'static str {
     match c {
-        CertificateError::UnknownIssuer | CertificateError::BadSignature => "ClientCertUntrusted",
-        CertificateError::Expired | CertificateError::ExpiredContext { .. } => "ClientCertExpired",
+        CertificateError::UnknownIssuer | CertificateError::BadSignature => UNTRUSTED,
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => EXPIRED,
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => "ClientCertNotYetValid",
-        CertificateError::Revoked => "ClientCertCrlHit",
+        CertificateError::Revoked => REVOKED,
         CertificateError::UnknownRevocationStatus
         | CertificateError::ExpiredRevocationList
         | CertificateError::ExpiredRevocationListContext { .. } => "ClientCertCrlProcessingError",
@@ -111,6 +117,9 @@ mod tests {
         assert_eq!(failure(&version), "NoSharedProtocolVersion");
         assert_eq!(failure(&io::Error::from(io::ErrorKind::UnexpectedEof)), "ClientClosed");
         assert_eq!(failure(&wrapped(Error::InvalidCertificate(CertificateError::Revoked))), "ClientCertCrlHit");
+        for cause in Cause::ALL.iter().filter(|c| c.is_client_certificate_error()) {
+            assert!(CODES.contains(&cause.name()), "{cause} is a code");
+        }
         for code in [
             failure(&expired),
             certificate(&CertificateError::UnknownIssuer),
