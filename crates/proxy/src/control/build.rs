@@ -4,7 +4,10 @@
 //! is read again from its files on every build ([`TlsFront::build`]): a reload picks up renewed certificates.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
 
 use fnv::FnvHashMap;
 use waygate_config::{Config, TargetGroup, TargetProtocol};
@@ -116,11 +119,17 @@ pub fn publish_certificates(rt: &Runtime, previous: Option<&Runtime>, metrics: &
     for name in previous.iter().flat_map(|p| p.listeners.keys()).filter(|n| !rt.listeners.contains_key(*n)) {
         metrics.set_listener_certificates(name, &[]);
     }
+    for (name, l) in &rt.listeners {
+        metrics.set_listener_certificates(name, l.tls.as_ref().map_or(&[][..], |t| t.expiries()));
+    }
+    warn_expiring(rt);
+}
+
+/// Logs a warning for each listener certificate of `rt` that expires within 30 days or has expired.
+pub fn warn_expiring(rt: &Runtime) {
     let now = SystemTime::now();
     for (name, l) in &rt.listeners {
-        let expiries = l.tls.as_ref().map_or(&[][..], |t| t.expiries());
-        metrics.set_listener_certificates(name, expiries);
-        for (cert, not_after) in expiries {
+        for (cert, not_after) in l.tls.as_ref().map_or(&[][..], |t| t.expiries()) {
             match not_after.duration_since(now) {
                 Ok(left) if left < EXPIRY_WARNING => {
                     let days = left.as_secs() / 86_400;
@@ -131,6 +140,17 @@ pub fn publish_certificates(rt: &Runtime, previous: Option<&Runtime>, metrics: &
                     tracing::warn!(target: "waygate::tls", listener = %name, certificate = %cert, "listener certificate has expired: renew it and reload");
                 }
             }
+        }
+    }
+}
+
+/// [`warn_expiring`] twice a day, so that a gateway nobody reloads still warns as its certificates near their
+/// end; until `shutdown` flips.
+pub async fn watch_expiry(runtime: Arc<ArcSwap<Runtime>>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(12 * 3600)) => warn_expiring(&runtime.load()),
+            _ = shutdown.changed() => return,
         }
     }
 }

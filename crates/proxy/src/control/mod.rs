@@ -170,6 +170,7 @@ impl Gateway {
         inner.sync_connection_log().await?;
         inner.sync_listeners().await?;
         inner.restart_health_checks();
+        tokio::spawn(build::watch_expiry(inner.runtime.clone(), inner.shutdown.subscribe()));
         Ok(Self { inner: Arc::new(inner) })
     }
 
