@@ -111,11 +111,7 @@ pub struct TlsInfo {
 impl TlsInfo {
     /// From a finished rustls server handshake, with OpenSSL-style names as ALB logs them.
     pub fn of(conn: &rustls::ServerConnection) -> Self {
-        let protocol = match conn.protocol_version() {
-            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
-            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
-            _ => "-",
-        };
+        let protocol = crate::tls_front::policy::protocol_name(conn.protocol_version());
         let cipher = conn
             .negotiated_cipher_suite()
             .map_or(Cow::Borrowed("-"), |s| crate::tls_front::policy::openssl_name(s.suite()));

@@ -82,11 +82,7 @@ where
                 .mutual()
                 .then(|| Arc::from(leaf::headers(chain, front.client_auth.is_passthrough()).into_boxed_slice()));
             if log.is_on() {
-                let protocol = match conn.protocol_version() {
-                    Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
-                    Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
-                    _ => "-",
-                };
+                let protocol = super::policy::protocol_name(conn.protocol_version());
                 let cipher = conn.negotiated_cipher_suite().map(|s| super::policy::openssl_name(s.suite()));
                 let kx = conn.negotiated_key_exchange_group().map(|g| key_exchange_name(g.name()));
                 let leaf = chain.first().and_then(Leaf::of);

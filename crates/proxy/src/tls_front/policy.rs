@@ -38,6 +38,15 @@ pub fn served(policy: &TlsPolicy) -> Result<(Arc<CryptoProvider>, Vec<&'static S
     Ok((Arc::new(provider), versions))
 }
 
+/// OpenSSL's name of a protocol version, as ALB's logs write it (`-`: none negotiated).
+pub fn protocol_name(version: Option<rustls::ProtocolVersion>) -> &'static str {
+    match version {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        _ => "-",
+    }
+}
+
 /// OpenSSL's names for the suites rustls negotiates (TLS 1.3 suites keep their IANA names, as OpenSSL does).
 pub fn openssl_name(suite: rustls::CipherSuite) -> Cow<'static, str> {
     use rustls::CipherSuite as C;
