@@ -114,11 +114,12 @@ impl TlsFront {
     /// (mutual TLS only: the verifier is the connection's own, so the config is too). `None`: it cannot be
     /// built (it was when the listener's TLS was: not expected).
     fn for_connection(&self) -> Option<(Arc<ServerConfig>, Option<Arc<mtls::Seen>>)> {
-        let seen = Arc::new(mtls::Seen::default());
-        match self.client_auth.for_connection(&seen) {
-            None => Some((self.config.clone(), None)),
-            Some(verifier) => self.parts.server_config(Some(verifier)).ok().map(|c| (c, Some(seen))),
+        if !self.mutual() {
+            return Some((self.config.clone(), None));
         }
+        let seen = Arc::new(mtls::Seen::default());
+        let verifier = self.client_auth.for_connection(&seen)?;
+        self.parts.server_config(Some(verifier)).ok().map(|c| (c, Some(seen)))
     }
 
     /// Whether client certificates are asked for (`verify` or `passthrough`).
