@@ -302,6 +302,9 @@ impl Outgoing {
             .then(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
             .flatten();
         let prior_xff = fields.strip_and_prior_xff(&mut parts.headers);
+        if let Some(cert) = client.facts.tls.as_ref().and_then(|t| t.client_cert.as_deref()) {
+            crate::tls_front::leaf::forward(&mut parts.headers, cert);
+        }
         let forwarded = Forwarded {
             prior_xff,
             client_ip: &client.client_ip,
