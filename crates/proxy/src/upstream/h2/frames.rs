@@ -106,6 +106,17 @@ impl Cursor {
     }
 }
 
+/// What following `pieces`, the target's bytes in the order they came, finds: the last GOAWAY's
+/// `(last_stream_id, error_code)` and whether the target's SETTINGS came (the reader as a function, for the
+/// fuzz target and tests: the answer must not depend on how the bytes were split).
+pub fn follow<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> (Option<(u32, u32)>, bool) {
+    let (seen, mut cursor) = (Seen::default(), Cursor::default());
+    for piece in pieces {
+        cursor.feed(piece, &seen);
+    }
+    (seen.get(), seen.settings())
+}
+
 /// A transport whose incoming frames are followed for GOAWAY.
 #[derive(Debug)]
 pub struct Watched<T> {
