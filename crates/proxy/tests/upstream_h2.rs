@@ -84,12 +84,26 @@ async fn stream_resets_goaways_and_protocol_errors_have_their_causes() {
         (H2Target::new(H2Behaviour::GoAwayMidFlight).spawn(loopback()).await.unwrap(), "TargetGoAway", "NO_ERROR"),
     ];
     for (target, cause, code) in &cases {
-        let (_gw, addr) = gateway(&h2_config(&[target.addr()], "retries = 0\n")).await;
+        let dir = tempdir("h2-causes");
+        let config = h2_config(&[target.addr()], "retries = 0\n").replacen(
+            "[[listener]]",
+            &format!("[access_log]\ndir = \"{}\"\nformat = \"json\"\n\n[[listener]]", dir.display()),
+            1,
+        );
+        let (gw, addr) = gateway(&config).await;
         let resp = within("request", h1(addr, request("POST", "/", "a", "x"))).await;
         assert_eq!(resp.status, 502, "{cause}");
         assert!(resp.header("proxy-status").contains(cause), "{cause}: {:?}", resp.headers);
-        let line = capture.line(resp.header("x-request-id"), cause);
+        let id = resp.header("x-request-id").to_owned();
+        let line = capture.line(&id, cause);
         assert!(line.contains(code), "{cause}: the log names the HTTP/2 error code: {line}");
+        let metrics = gw.metrics().encode();
+        assert_eq!(metric(&metrics, "waygate_elb_responses_total", &[("code", "502"), ("cause", cause)]), 1.0);
+        assert_eq!(gw.shutdown(std::time::Duration::from_secs(30)).await, waygate_proxy::Drain::Complete);
+        let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+        let logged: serde_json::Value =
+            serde_json::from_str(std::fs::read_to_string(file).unwrap().lines().next().unwrap()).unwrap();
+        assert_eq!((&logged["trace_id"], &logged["error_reason"]), (&serde_json::json!(id), &serde_json::json!(cause)));
     }
     // An HTTP/1-only target behind h2c prior knowledge.
     let h1_only = waygate_faultlab::Fault::ServerError.spawn(loopback()).await.unwrap();
