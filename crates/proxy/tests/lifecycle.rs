@@ -22,7 +22,12 @@ fn spec(addr: SocketAddr) -> TargetSpec {
 }
 
 fn config(targets: &[SocketAddr], delay: &str) -> waygate_config::Config {
-    let text = simple_config(targets, &format!("deregistration_delay = \"{delay}\"\n"));
+    config_speaking(targets, delay, "http1")
+}
+
+fn config_speaking(targets: &[SocketAddr], delay: &str, version: &str) -> waygate_config::Config {
+    let text =
+        simple_config(targets, &format!("deregistration_delay = \"{delay}\"\nprotocol_version = \"{version}\"\n"));
     waygate_config::parse(&text, std::path::Path::new("t.toml")).unwrap()
 }
 
@@ -87,9 +92,19 @@ async fn a_slow_request_finishes_when_the_delay_is_long_enough() {
 
 #[tokio::test]
 async fn a_request_outliving_the_delay_is_cut_with_target_deregistered() {
+    outliving_the_delay("http1").await;
+}
+
+/// The same over HTTP/2: the draining target's shared connection is closed, with the stream on it.
+#[tokio::test]
+async fn an_http2_stream_outliving_the_delay_is_cut_with_target_deregistered() {
+    outliving_the_delay("http2").await;
+}
+
+async fn outliving_the_delay(version: &str) {
     let a = Backend::new("a").spawn(loopback()).await.unwrap();
     let b = Backend::new("b").spawn(loopback()).await.unwrap();
-    let gw = Gateway::start(config(&[a.addr(), b.addr()], "1s")).await.unwrap();
+    let gw = Gateway::start(config_speaking(&[a.addr(), b.addr()], "1s", version)).await.unwrap();
     let addr = gw.local_addr("public").await.unwrap();
     // Round robin: the first request goes to a, and a takes a minute to answer.
     let slow = tokio::spawn(async move { h1(addr, request("GET", "/delay/60000", "h", "")).await });
