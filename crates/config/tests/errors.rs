@@ -230,6 +230,31 @@ fn target_group_protocol_consistency() {
 }
 
 #[test]
+fn function_options_and_lambda_health_checks() {
+    let group = |body: &str| format!("{LISTENER}[[target_group]]\nname = \"g\"\nprotocol = \"lambda\"\n{body}\n");
+    let config = ok(&group(
+        "function = { name = \"f\", qualifier = \"live\", multi_value_headers = true, profile = \"dev\" }",
+    ));
+    let g = &config.target_groups[0];
+    let function = g.function.as_ref().unwrap();
+    assert_eq!(function.qualifier.as_deref(), Some("live"));
+    assert!(function.multi_value_headers);
+    assert_eq!(function.profile.as_deref(), Some("dev"));
+    assert!(!g.health_check.enabled, "ALB: a lambda group's health checks are off by default");
+    assert!(ok(&group("function = { name = \"f\", qualifier = \"$LATEST\" }")).target_groups[0].function.is_some());
+    one(&group("function = { name = \"f\", qualifier = \"a/b\" }"), 6, 38, "function.qualifier \"a/b\" is not");
+    one(&group("function = { name = \"f\", profile = \"\" }"), 6, 36, "function.profile must not be empty");
+    one(
+        &group("function = { name = \"f\" }\n[target_group.health_check]\nenabled = true"),
+        7,
+        1,
+        "health checks of a \"lambda\" group are not supported",
+    );
+    let off = ok(&group("function = { name = \"f\" }\n[target_group.health_check]\nenabled = false"));
+    assert!(!off.target_groups[0].health_check.enabled);
+}
+
+#[test]
 fn slow_start_only_with_round_robin() {
     let group = |body: &str| format!("{LISTENER}[[target_group]]\nname = \"g\"\n{body}\n");
     one(&group("algorithm = \"weighted_random\"\nslow_start = \"60s\""), 6, 14, "slow_start works only with");

@@ -54,7 +54,8 @@ pub(super) fn health_check(
         }),
     };
     HealthCheck {
-        enabled: h.enabled.unwrap_or(true),
+        // ALB: health checks of a Lambda target group are off unless enabled.
+        enabled: h.enabled.unwrap_or(group_protocol != TargetProtocol::Lambda),
         protocol,
         path,
         port,

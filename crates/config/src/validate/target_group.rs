@@ -103,6 +103,10 @@ pub(super) fn target_group(c: &mut Checker<'_>, written: &Spanned<file::TargetGr
         (None, _) => None,
     };
     let health_check = health_check(c, &ctx, protocol, g.health_check.as_ref().map(Spanned::get_ref));
+    if let (Some(h), true) = (&g.health_check, protocol == TargetProtocol::Lambda && health_check.enabled) {
+        // Refused rather than accepted and ignored: no checker invokes a function yet.
+        c.error(h.span(), format!("{ctx}: health checks of a \"lambda\" group are not supported; set enabled = false"));
+    }
     model::TargetGroup {
         name,
         protocol,
@@ -172,5 +176,18 @@ fn function(c: &mut Checker<'_>, ctx: &str, f: &file::Function) -> Function {
         }
         None => format!("https://lambda.{region}.amazonaws.com"),
     };
-    Function { name, endpoint, region }
+    let qualifier = f.qualifier.as_ref().map(|q| {
+        let q_text = q.get_ref();
+        // The Invoke API's pattern for a version or alias: `$LATEST`, digits, or [a-zA-Z0-9-_]+.
+        let valid = q_text == "$LATEST"
+            || (!q_text.is_empty()
+                && q_text.len() <= 128
+                && q_text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        if !valid {
+            c.error(q.span(), format!("{ctx}: function.qualifier {q_text:?} is not a version, an alias or \"$LATEST\""));
+        }
+        q_text.clone()
+    });
+    let profile = f.profile.as_ref().map(|p| c.non_empty(ctx, "function.profile", p));
+    Function { name, endpoint, region, qualifier, multi_value_headers: f.multi_value_headers.unwrap_or(false), profile }
 }
