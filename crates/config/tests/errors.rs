@@ -232,9 +232,8 @@ fn target_group_protocol_consistency() {
 #[test]
 fn function_options_and_lambda_health_checks() {
     let group = |body: &str| format!("{LISTENER}[[target_group]]\nname = \"g\"\nprotocol = \"lambda\"\n{body}\n");
-    let config = ok(&group(
-        "function = { name = \"f\", qualifier = \"live\", multi_value_headers = true, profile = \"dev\" }",
-    ));
+    let config =
+        ok(&group("function = { name = \"f\", qualifier = \"live\", multi_value_headers = true, profile = \"dev\" }"));
     let g = &config.target_groups[0];
     let function = g.function.as_ref().unwrap();
     assert_eq!(function.qualifier.as_deref(), Some("live"));

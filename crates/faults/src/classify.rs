@@ -274,10 +274,7 @@ fn function(e: &Evidence) -> Cause {
         Some(LambdaEvidence::InvokeStatus(_)) => Cause::LambdaServiceException,
         // A TLS handshake that failed, or a connection that closed before a response head, never reached
         // the service either: the endpoint is as unreachable as one that refused the connection.
-        None if io_family(e).is_some()
-            || e.tls.is_some()
-            || e.http == Some(HttpEvidence::ClosedBeforeHead) =>
-        {
+        None if io_family(e).is_some() || e.tls.is_some() || e.http == Some(HttpEvidence::ClosedBeforeHead) => {
             Cause::LambdaConnectionError
         }
         None => Cause::LambdaServiceException,

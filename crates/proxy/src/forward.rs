@@ -82,13 +82,19 @@ pub fn handle(
         Routed::Answered(resp) => return Either::Left(future::ready(then_close(resp))),
         Routed::Forward(idle_timeout, group) => (idle_timeout, group),
     };
+    if let Some(function) = group.function.clone() {
+        let carried = fields.carried();
+        let invoke =
+            crate::invocation::forward(errors, idle_timeout, group, function, req, carried, client, id, pending);
+        return Either::Right(Either::Right(invoke.map(then_close)));
+    }
     let admitted = match admit(&group) {
         Ok(admitted) => admitted,
         Err(cause) => return Either::Left(future::ready(then_close(error(&mut pending, errors, cause, &id, None)))),
     };
     let carried = fields.carried();
     let outgoing = Outgoing::new(req, carried, client, &id, &group, &mut pending, admitted);
-    Either::Right(forward(errors, idle_timeout, group, outgoing, id, pending, close).map(then_close))
+    Either::Right(Either::Left(forward(errors, idle_timeout, group, outgoing, id, pending, close).map(then_close)))
 }
 
 /// Whether the group can take the request now: it has targets, a healthy one (unless it fails open), and room

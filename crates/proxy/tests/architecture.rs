@@ -26,8 +26,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "workers",
         ],
     ),
-    ("targets", &["target", "group", "runtime"]),
-    ("exchange", &["record", "log", "respond", "relay", "forward", "listener"]),
+    ("targets", &["target", "group", "runtime", "function"]),
+    ("exchange", &["record", "log", "respond", "relay", "forward", "listener", "invocation"]),
     ("control plane", &["control"]),
 ];
 

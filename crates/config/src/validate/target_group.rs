@@ -184,7 +184,10 @@ fn function(c: &mut Checker<'_>, ctx: &str, f: &file::Function) -> Function {
                 && q_text.len() <= 128
                 && q_text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         if !valid {
-            c.error(q.span(), format!("{ctx}: function.qualifier {q_text:?} is not a version, an alias or \"$LATEST\""));
+            c.error(
+                q.span(),
+                format!("{ctx}: function.qualifier {q_text:?} is not a version, an alias or \"$LATEST\""),
+            );
         }
         q_text.clone()
     });
