@@ -86,7 +86,8 @@ pub fn handle(
         let carried = fields.carried();
         let invoke =
             crate::invocation::forward(errors, idle_timeout, group, function, req, carried, client, id, pending);
-        return Either::Right(Either::Right(invoke.map(then_close)));
+        // Boxed: a function request's future is not made part of every proxied request's.
+        return Either::Right(Either::Right(Box::pin(invoke).map(then_close)));
     }
     let admitted = match admit(&group) {
         Ok(admitted) => admitted,

@@ -1,0 +1,282 @@
+//! Function targets end to end: the gateway invokes the fault lab's function host over the real Invoke API
+//! (the host verifies every SigV4 signature with the lab's test credentials), and each of ALB's Lambda error
+//! codes is checked in the response (status, Proxy-Status), the system log, the access log (read back with AWS's
+//! Athena regex) and the metrics.
+//!
+//! The credential chain reads the process environment, which a test cannot change safely while other threads
+//! run. So each test runs itself again as a child process with the environment it needs ([`parent`]): real
+//! variables, real files, nothing injected.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use serde_json::Value;
+use waygate_faultlab::lambda::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+use waygate_faultlab::{FunctionHost, TestPki};
+use waygate_proxy::Drain;
+
+const CHILD: &str = "WAYGATE_FUNCTION_TEST_CHILD";
+
+/// In the parent: runs `test` again in a child process whose AWS environment is exactly `vars` (and `HOME` a
+/// fresh directory), asserts it passed, and returns true. In that child: returns false, so the test runs.
+fn parent(test: &str, vars: &[(&str, &str)]) -> bool {
+    if std::env::var(CHILD).as_deref() == Ok(test) {
+        return false;
+    }
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"]).env(CHILD, test).env("HOME", tempdir("home"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(vars.iter().copied());
+    let out = cmd.output().expect("run the test binary again");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "child {test} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "the child ran no test:\n{stdout}");
+    true
+}
+
+const LAB_KEYS: [(&str, &str); 2] =
+    [("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID), ("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY)];
+
+fn run(f: impl std::future::Future<Output = ()>) {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f);
+}
+
+/// A gateway config: listener `public` (and `listeners`, more TOML), one rule per group routing `/{group}` and
+/// `/{group}/*` to it; each group is `(name, keys of its function table, more keys of the group)`. `head` goes
+/// first (an access log...).
+fn config(head: &str, listeners: &str, groups: &[(&str, String, &str)]) -> String {
+    let mut text = format!(
+        "{head}[admin]\nbind = \"127.0.0.1:0\"\n[[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\n\
+         default_target_group = \"{}\"\n",
+        groups[0].0
+    );
+    for (i, (group, _, _)) in groups.iter().enumerate() {
+        for (k, path) in [format!("/{group}"), format!("/{group}/*")].iter().enumerate() {
+            let priority = i * 2 + k + 1;
+            text +=
+                &format!("[[listener.rule]]\npriority = {priority}\npath = \"{path}\"\ntarget_group = \"{group}\"\n");
+        }
+    }
+    text += listeners;
+    for (group, function, extra) in groups {
+        text += &format!(
+            "[[target_group]]\nname = \"{group}\"\nprotocol = \"lambda\"\n{extra}\nfunction = {{ {function} }}\n"
+        );
+    }
+    text
+}
+
+/// A function table's keys: `name` at `endpoint`, and `more`.
+fn function(name: &str, endpoint: impl std::fmt::Display, more: &str) -> String {
+    format!("name = \"{name}\", endpoint = \"http://{endpoint}\"{more}")
+}
+
+/// The access log's lines in `dir`, each parsed by AWS's Athena regex, by trace id.
+fn access_log(dir: &Path) -> HashMap<String, HashMap<&'static str, String>> {
+    let re = regex::Regex::new(&format!("^{} ?([^ ]*)$", waygate_telemetry::athena::ATHENA)).unwrap();
+    let cols: Vec<&str> = waygate_telemetry::athena::COLUMNS.iter().copied().chain(["conn_trace_id"]).collect();
+    let mut out = HashMap::new();
+    for file in std::fs::read_dir(dir).unwrap() {
+        for line in std::fs::read_to_string(file.unwrap().path()).unwrap().lines() {
+            let caps = re.captures(line).unwrap_or_else(|| panic!("Athena regex rejects:\n{line}"));
+            let fields: HashMap<&'static str, String> =
+                cols.iter().enumerate().map(|(i, c)| (*c, caps[i + 1].to_owned())).collect();
+            out.insert(fields["trace_id"].clone(), fields);
+        }
+    }
+    out
+}
+
+/// A port nothing listens on.
+fn closed_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// (group, function, extra, status, cause, counted as LambdaInternalError, what the system log line says)
+const ERRORS: [(&str, &str, &str, u16, &str, bool, &str); 9] = [
+    ("raise", "raise", "", 502, "LambdaUnhandled", false, "error_type=LabError"),
+    ("timeout", "timeout", "", 502, "LambdaUnhandled", false, "error_type=Sandbox.Timedout"),
+    ("malformed", "malformed", "", 502, "LambdaInvalidResponse", false, "statusCode is a string"),
+    ("huge", "huge", "", 502, "LambdaResponseTooLarge", false, "over 1048576 bytes"),
+    ("throttled", "throttled", "", 502, "LambdaThrottling", false, "error_type=TooManyRequestsException"),
+    ("missing", "no-such-function", "", 502, "LambdaResourceNotFound", false, "ResourceNotFoundException"),
+    ("denied", "denied", "", 502, "LambdaAccessDenied", false, "error_type=AccessDeniedException"),
+    ("broken", "broken", "", 502, "LambdaServiceException", true, "error_type=ServiceException"),
+    ("slow", "slow", "response_timeout = \"300ms\"", 504, "LambdaConnectionTimeout", true, "no response head"),
+];
+
+#[test]
+fn every_error_code_end_to_end() {
+    if parent("every_error_code_end_to_end", &LAB_KEYS) {
+        return;
+    }
+    run(async {
+        let host = FunctionHost::new().spawn(loopback()).await.unwrap();
+        let dir = tempdir("fn-alog");
+        let mut groups: Vec<(&str, String, &str)> =
+            ERRORS.iter().map(|e| (e.0, function(e.1, host.addr(), ""), e.2)).collect();
+        groups.push(("echo", function("echo", host.addr(), ""), ""));
+        groups.push(("refused", function("echo", closed_port(), ""), ""));
+        let text = config(&format!("[access_log]\ndir = \"{}\"\n", dir.display()), "", &groups);
+        let log = LogCapture::default();
+        let _guard = log.install();
+        let (gw, addr) = gateway(&text).await;
+        let mut cases: Vec<(String, u16, &str, bool)> = Vec::new();
+        for (group, _, _, status, cause, internal, says) in ERRORS {
+            let resp = within(group, get(addr, &format!("/{group}"))).await;
+            assert_eq!(resp.status.as_u16(), status, "{group}: {}", resp.text());
+            let ps = resp.header("proxy-status");
+            assert!(ps.starts_with("waygate; error=") && ps.contains(&format!("details=\"{cause}\"")), "{group}: {ps}");
+            let id = resp.header("x-request-id").to_owned();
+            let line = log.line(&id, cause);
+            assert!(line.contains(says), "{group}: the log line says {says:?}: {line}");
+            assert!(
+                !resp.text().contains("the lab function raised") && !resp.text().contains("Sandbox"),
+                "{group}: leaked"
+            );
+            cases.push((id, status, cause, internal));
+        }
+        host.release();
+        let resp = within("refused", get(addr, "/refused")).await;
+        assert_eq!(resp.status.as_u16(), 502);
+        assert!(resp.header("proxy-status").contains("details=\"LambdaConnectionError\""));
+        let id = resp.header("x-request-id").to_owned();
+        assert!(log.line(&id, "LambdaConnectionError").contains("phase=connect"), "the endpoint's connection evidence");
+        cases.push((id, 502, "LambdaConnectionError", true));
+        // ALB's 1 MB request limit: 413 before anything is invoked.
+        let served = host.stats().requests_served();
+        let big = request("POST", "/echo", "app.example", vec![b'x'; 1024 * 1024 + 1]);
+        let resp = within("too large", h1(addr, big)).await;
+        assert_eq!(resp.status.as_u16(), 413);
+        assert!(resp.header("proxy-status").contains("details=\"LambdaRequestTooLarge\""));
+        assert_eq!(host.stats().requests_served(), served, "nothing was invoked");
+        cases.push((resp.header("x-request-id").to_owned(), 413, "LambdaRequestTooLarge", false));
+        let ok = within("echo", get(addr, "/echo")).await;
+        assert_eq!(ok.status, 200);
+        let ok_id = ok.header("x-request-id").to_owned();
+        let metrics = gw.metrics().encode();
+        for (_, status, cause, internal) in &cases {
+            let (family, other) = if *internal {
+                ("waygate_lambda_internal_errors_total", "waygate_lambda_user_errors_total")
+            } else {
+                ("waygate_lambda_user_errors_total", "waygate_lambda_internal_errors_total")
+            };
+            let expected = cases.iter().filter(|c| c.2 == *cause).count() as f64;
+            assert_eq!(metric(&metrics, family, &[("cause", cause)]), expected, "{family} {cause}");
+            assert_eq!(metric(&metrics, other, &[("cause", cause)]), 0.0, "{other} {cause}");
+            let code = status.to_string();
+            assert!(metric(&metrics, "waygate_elb_responses_total", &[("code", &code), ("cause", cause)]) >= 1.0);
+        }
+        assert_eq!(gw.shutdown(Duration::from_secs(30)).await, Drain::Complete);
+        let lines = access_log(&dir);
+        let l = &lines[&ok_id];
+        assert_eq!((l["elb_status_code"].as_str(), l["target_status_code"].as_str()), ("200", "200"));
+        assert_eq!((l["target_ip"].as_str(), l["lambda_error_reason"].as_str()), ("", "-"), "target `-`, no error");
+        for (id, status, cause, _) in &cases {
+            let l = &lines[id];
+            assert_eq!(l["lambda_error_reason"], *cause);
+            assert_eq!(l["elb_status_code"], status.to_string());
+            assert_eq!(l["target_status_code"], "-", "{cause}");
+            assert_eq!((l["target_ip"].as_str(), l["target_port"].as_str()), ("", ""), "target `-` for {cause}");
+            assert_eq!((l["target_port_list"].as_str(), l["target_status_code_list"].as_str()), ("-", "-"));
+        }
+    });
+}
+
+#[test]
+fn events_and_responses_as_alb_maps_them() {
+    if parent("events_and_responses_as_alb_maps_them", &LAB_KEYS) {
+        return;
+    }
+    run(async {
+        let host = FunctionHost::new().spawn(loopback()).await.unwrap();
+        let files = TestPki::shared().write_files(&tempdir("fn-tls")).unwrap();
+        let tls_listener = format!(
+            "[[listener]]\nname = \"tls\"\nbind = \"127.0.0.1:0\"\nprotocol = \"https\"\ndefault_target_group = \"single\"\n\
+             tls = {{ cert = \"{}\", key = \"{}\" }}\n",
+            files.valid.cert.display(),
+            files.valid.key.display()
+        );
+        let at = host.addr();
+        let groups = [
+            ("single", function("echo", at, ""), ""),
+            ("multi", function("echo", at, ", multi_value_headers = true"), ""),
+            ("binary", function("binary", at, ""), ""),
+            ("live", function("echo", at, ", qualifier = \"live\""), ""),
+        ];
+        let text = config("", &tls_listener, &groups);
+        let (gw, addr) = gateway(&text).await;
+        // Single-value: last value wins, nothing decoded, names lower-cased.
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("/single/a%20b?x=1&x=2&y=%2F+z&flag")
+            .header("host", "app.example")
+            .header("X-Multi", "one")
+            .header("x-multi", "two")
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(Bytes::from_static(br#"{"k":1}"#)))
+            .unwrap();
+        let resp = within("single", h1(addr, req)).await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        assert_eq!(resp.header("x-lab-function"), "echo");
+        assert!(resp.header("x-request-id").starts_with("Root=1-"));
+        let e: Value = serde_json::from_slice(&resp.body).unwrap();
+        assert!(e["requestContext"]["elb"]["targetGroupArn"].as_str().unwrap().contains(":targetgroup/single/"));
+        assert_eq!((e["httpMethod"].as_str(), e["path"].as_str()), (Some("POST"), Some("/single/a%20b")));
+        assert_eq!(e["queryStringParameters"], serde_json::json!({"x": "2", "y": "%2F+z", "flag": ""}));
+        assert_eq!(e["headers"]["x-multi"], "two");
+        assert_eq!(e["headers"]["host"], "app.example");
+        assert_eq!(e["headers"]["x-forwarded-proto"], "http");
+        assert_eq!(e["headers"]["x-amzn-trace-id"], resp.header("x-request-id"));
+        assert_eq!((e["body"].as_str(), e["isBase64Encoded"].as_bool()), (Some(r#"{"k":1}"#), Some(false)));
+        // Multi-value: every value, in order; a binary body is base64.
+        let req = http::Request::builder()
+            .method("PUT")
+            .uri("/multi?x=1&x=2")
+            .header("host", "app.example")
+            .header("x-multi", "one")
+            .header("x-multi", "two")
+            .header("content-type", "application/octet-stream")
+            .body(http_body_util::Full::new(Bytes::from_static(&[0, 159, 146, 150])))
+            .unwrap();
+        let e: Value = within("multi", h1(addr, req)).await.json();
+        assert_eq!(e["multiValueQueryStringParameters"], serde_json::json!({"x": ["1", "2"]}));
+        assert_eq!(e["multiValueHeaders"]["x-multi"], serde_json::json!(["one", "two"]));
+        assert!(e.get("headers").is_none());
+        assert_eq!((e["body"].as_str(), e["isBase64Encoded"].as_bool()), (Some("AJ+Slg=="), Some(true)));
+        // A base64 response is decoded; multi-value response headers are each sent.
+        let resp = within("binary", get(addr, "/binary")).await;
+        assert_eq!(&resp.body[..], &(0..=255u8).collect::<Vec<_>>()[..]);
+        let cookies: Vec<_> = resp.headers.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1; Path=/", "b=2; Path=/"]);
+        // A qualifier reaches the Invoke API.
+        assert_eq!(within("qualifier", get(addr, "/live")).await.header("x-lab-qualifier"), "live");
+        // Behind an https listener: the event says so.
+        let tls_addr = gw.local_addr("tls").await.unwrap();
+        let connector = tokio_rustls::TlsConnector::from(tls_client(&[b"http/1.1"]));
+        let tcp = tokio::net::TcpStream::connect(tls_addr).await.unwrap();
+        let tls = connector.connect(rustls::pki_types::ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
+        let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.unwrap();
+        tokio::spawn(conn);
+        let resp = send.send_request(request("GET", "/single", "localhost", Bytes::new())).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+        let e: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(e["headers"]["x-forwarded-proto"], "https");
+        // The endpoint's connections are pooled: more invokes of a group open no new connection.
+        let opened = host.stats().connections_accepted();
+        for _ in 0..3 {
+            assert_eq!(within("pooled", get(addr, "/single")).await.status, 200);
+        }
+        assert_eq!(host.stats().connections_accepted(), opened, "the group's pooled connection was reused");
+    });
+}
