@@ -280,3 +280,99 @@ fn events_and_responses_as_alb_maps_them() {
         assert_eq!(host.stats().connections_accepted(), opened, "the group's pooled connection was reused");
     });
 }
+
+/// Files a credentials test reads: the shared credentials file's `[default]` has a wrong secret, `[lab]` and
+/// the config file's `[profile cfg]` the lab's keys, `[stranger]` a key the host does not know.
+fn shared_files(tag: &str) -> (String, String) {
+    let dir = tempdir(tag);
+    let (credentials, config) = (dir.join("credentials"), dir.join("config"));
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = {TEST_ACCESS_KEY_ID}\naws_secret_access_key = not-the-secret\n\n\
+             [lab]\naws_access_key_id = {TEST_ACCESS_KEY_ID}\naws_secret_access_key = {TEST_SECRET_ACCESS_KEY}\n\n\
+             [stranger]\naws_access_key_id = AKIDSTRANGER\naws_secret_access_key = x\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!("[profile cfg]\nregion = us-east-1\naws_access_key_id = {TEST_ACCESS_KEY_ID}\naws_secret_access_key = {TEST_SECRET_ACCESS_KEY}\n"),
+    )
+    .unwrap();
+    (credentials.display().to_string(), config.display().to_string())
+}
+
+/// Groups `/{name}` each with `profile` (none for `default`) and what their invoke gives.
+const PROFILES: [(&str, &str, u16, &str); 5] = [
+    ("lab", ", profile = \"lab\"", 200, ""),
+    ("cfg", ", profile = \"cfg\"", 200, ""),
+    ("default", "", 502, "InvalidSignatureException"),
+    ("stranger", ", profile = \"stranger\"", 502, "UnrecognizedClientException"),
+    ("nope", ", profile = \"nope\"", 502, "profile \"nope\" is in neither shared file"),
+];
+
+#[test]
+fn credentials_from_the_shared_files_and_their_profiles() {
+    let (credentials, config_file) = shared_files("fn-profiles");
+    let vars = [("AWS_SHARED_CREDENTIALS_FILE", credentials.as_str()), ("AWS_CONFIG_FILE", config_file.as_str())];
+    if parent("credentials_from_the_shared_files_and_their_profiles", &vars) {
+        return;
+    }
+    run(async {
+        let host = FunctionHost::new().spawn(loopback()).await.unwrap();
+        let groups: Vec<(&str, String, &str)> =
+            PROFILES.iter().map(|p| (p.0, function("echo", host.addr(), p.1), "")).collect();
+        let log = LogCapture::default();
+        let _guard = log.install();
+        let (_gw, addr) = gateway(&config("", "", &groups)).await;
+        for (name, _, status, says) in PROFILES {
+            let resp = within(name, get(addr, &format!("/{name}"))).await;
+            assert_eq!(resp.status.as_u16(), status, "{name}: {}", resp.text());
+            if status != 200 {
+                assert!(resp.header("proxy-status").contains("details=\"LambdaAccessDenied\""), "{name}");
+                let line = log.line(resp.header("x-request-id"), "LambdaAccessDenied");
+                assert!(line.contains(says), "{name}: {line}");
+            }
+        }
+        // The bad profile never reached the host: 4 invokes for 5 requests.
+        assert_eq!(host.stats().requests_served(), 4);
+    });
+}
+
+#[test]
+fn credentials_from_the_environment_come_first() {
+    let (credentials, _) = shared_files("fn-env");
+    let vars = [
+        LAB_KEYS[0],
+        LAB_KEYS[1],
+        ("AWS_SESSION_TOKEN", "lab-session-token"),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials.as_str()),
+    ];
+    if parent("credentials_from_the_environment_come_first", &vars) {
+        return;
+    }
+    run(async {
+        let host = FunctionHost::new().spawn(loopback()).await.unwrap();
+        let (_gw, addr) = gateway(&config("", "", &[("env", function("echo", host.addr(), ""), "")])).await;
+        let e = within("env", get(addr, "/env")).await;
+        assert_eq!(e.status, 200, "the environment's keys, not [default]'s wrong secret: {}", e.text());
+    });
+}
+
+#[test]
+fn no_credentials_is_access_denied_without_an_invoke() {
+    if parent("no_credentials_is_access_denied_without_an_invoke", &[]) {
+        return;
+    }
+    run(async {
+        let host = FunctionHost::new().spawn(loopback()).await.unwrap();
+        let log = LogCapture::default();
+        let _guard = log.install();
+        let (_gw, addr) = gateway(&config("", "", &[("none", function("echo", host.addr(), ""), "")])).await;
+        let resp = within("none", get(addr, "/none")).await;
+        assert_eq!(resp.status, 502);
+        assert!(log.line(resp.header("x-request-id"), "LambdaAccessDenied").contains("no AWS credentials"));
+        assert_eq!(host.stats().requests_served(), 0);
+    });
+}
