@@ -376,3 +376,60 @@ fn no_credentials_is_access_denied_without_an_invoke() {
         assert_eq!(host.stats().requests_served(), 0);
     });
 }
+
+/// A web-identity token file exchanged at the lab's STS (`AWS_ENDPOINT_URL_STS`) for temporary credentials;
+/// a token STS refuses is LambdaAccessDenied with STS's error in the log.
+#[test]
+fn credentials_from_a_web_identity_token_file() {
+    let dir = tempdir("fn-web");
+    let (good, bad) = (dir.join("token"), dir.join("bad-token"));
+    std::fs::write(&good, waygate_faultlab::lambda::TEST_WEB_IDENTITY_TOKEN).unwrap();
+    std::fs::write(&bad, "not-the-token").unwrap();
+    // The lab's STS is the function host itself, and its address must be in the child's environment: the
+    // parent runs it, on a runtime of its own, while the child runs.
+    let child = std::env::var(CHILD).is_ok();
+    let parent_rt = tokio::runtime::Runtime::new().unwrap();
+    let host = (!child).then(|| parent_rt.block_on(FunctionHost::new().spawn(loopback())).unwrap());
+    let at = match &host {
+        Some(h) => h.addr().to_string(),
+        None => std::env::var("WAYGATE_TEST_FUNCTION_HOST").unwrap(),
+    };
+    let sts = format!("http://{at}");
+    let config_file = dir.join("config");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[profile bad]\nrole_arn = arn:aws:iam::000000000000:role/r\nweb_identity_token_file = {}\n",
+            bad.display()
+        ),
+    )
+    .unwrap();
+    let vars = [
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", good.to_str().unwrap()),
+        ("AWS_ROLE_ARN", "arn:aws:iam::000000000000:role/fn-invoker"),
+        ("AWS_ENDPOINT_URL_STS", sts.as_str()),
+        ("AWS_CONFIG_FILE", config_file.to_str().unwrap()),
+        ("WAYGATE_TEST_FUNCTION_HOST", at.as_str()),
+    ];
+    if parent("credentials_from_a_web_identity_token_file", &vars) {
+        // One STS exchange and two invokes for `/web` (the temporary credentials are kept until near their
+        // expiry), one refused exchange for `/bad`.
+        assert_eq!(host.map(|h| h.stats().requests_served()), Some(4));
+        return;
+    }
+    run(async {
+        let groups =
+            [("web", function("echo", &at, ""), ""), ("bad", function("echo", &at, ", profile = \"bad\""), "")];
+        let log = LogCapture::default();
+        let _guard = log.install();
+        let (_gw, addr) = gateway(&config("", "", &groups)).await;
+        for _ in 0..2 {
+            let resp = within("web", get(addr, "/web")).await;
+            assert_eq!(resp.status, 200, "{}", resp.text());
+        }
+        assert!(log.text().contains("via STS AssumeRoleWithWebIdentity"), "{}", log.text());
+        let resp = within("bad", get(addr, "/bad")).await;
+        assert_eq!(resp.status, 502);
+        assert!(log.line(resp.header("x-request-id"), "LambdaAccessDenied").contains("InvalidIdentityToken"));
+    });
+}

@@ -17,10 +17,15 @@
 //! | `broken` | 500 `ServiceException` |
 //! | any other name | 404 `ResourceNotFoundException` |
 //!
+//! `POST /` is STS's `AssumeRoleWithWebIdentity` (point `AWS_ENDPOINT_URL_STS` here): a token equal to
+//! [`TEST_WEB_IDENTITY_TOKEN`] gets the lab's keys as temporary credentials valid for an hour, any other token
+//! STS's 400 `InvalidIdentityToken`.
+//!
 //! A bad or missing signature is 403 with `InvalidSignatureException` (or `UnrecognizedClientException` for an
 //! unknown key). Every answer carries `x-amzn-RequestId`; errors carry `x-amzn-ErrorType` and a JSON body with
 //! `Type` and `message`, as the service's do.
 
+mod sts;
 pub mod verify;
 
 use std::convert::Infallible;
@@ -43,6 +48,7 @@ use tokio::net::TcpStream;
 
 use crate::body::RespBody;
 use crate::running::{self, Running, Shared};
+pub use sts::TEST_WEB_IDENTITY_TOKEN;
 pub use verify::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 
 /// The lab's functions, by name.
@@ -79,6 +85,9 @@ async fn invoke(req: Request<Incoming>, shared: Arc<Shared>, n: u64) -> Result<R
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     shared.stats.add_received(body.len());
     let answer = Answer { shared: &shared, request_id: &request_id };
+    if parts.uri.path() == "/" && parts.method == http::Method::POST {
+        return Ok(sts::assume_role_with_web_identity(&body, &answer));
+    }
     let host = parts.headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     if let Err(r) =
@@ -155,18 +164,22 @@ async fn run(name: &str, qualifier: Option<&str>, payload: &Bytes, answer: &Answ
 }
 
 /// How the Invoke API answers.
-struct Answer<'a> {
+pub(crate) struct Answer<'a> {
     shared: &'a Arc<Shared>,
     request_id: &'a str,
 }
 
 impl Answer<'_> {
     fn respond(&self, status: StatusCode, body: String) -> Response<RespBody> {
+        self.document(status, "application/json", body)
+    }
+
+    fn document(&self, status: StatusCode, content_type: &'static str, body: String) -> Response<RespBody> {
         self.shared.stats.add_sent(body.len());
         let mut resp = Response::new(RespBody::full(self.shared, body));
         *resp.status_mut() = status;
         let h = resp.headers_mut();
-        h.insert(CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        h.insert(CONTENT_TYPE, http::HeaderValue::from_static(content_type));
         if let Ok(id) = http::HeaderValue::from_str(self.request_id) {
             h.insert("x-amzn-requestid", id);
         }

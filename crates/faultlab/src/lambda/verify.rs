@@ -102,25 +102,23 @@ pub fn verify(method: &str, url: &str, headers: &HeaderMap, body: &[u8]) -> Resu
     Ok(())
 }
 
-/// `20231114T221320Z` as a time.
+/// `20231114T221320Z` (SigV4's basic ISO 8601) as a time.
 fn parse_amz_date(s: &str) -> Option<SystemTime> {
-    if s.len() != 16 || !s.ends_with('Z') || s.as_bytes().get(8) != Some(&b'T') {
+    let (date, time) = s.strip_suffix('Z')?.split_once('T')?;
+    if date.len() != 8 || time.len() != 6 {
         return None;
     }
-    let n = |range: std::ops::Range<usize>| s.get(range)?.parse::<i64>().ok();
-    let (y, m, d) = (n(0..4)?, n(4..6)?, n(6..8)?);
-    let (hh, mm, ss) = (n(9..11)?, n(11..13)?, n(13..15)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    let secs = u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()?;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+    let extended = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        date.get(0..4)?,
+        date.get(4..6)?,
+        date.get(6..8)?,
+        time.get(0..2)?,
+        time.get(2..4)?,
+        time.get(4..6)?
+    );
+    let t = aws_smithy_types::DateTime::from_str(&extended, aws_smithy_types::date_time::Format::DateTime).ok()?;
+    SystemTime::try_from(t).ok()
 }
 
 #[cfg(test)]
