@@ -222,6 +222,10 @@ fn function_failed(
         phase = %Phase::FunctionInvoke.as_str(), target_group = %cx.group.config.name, function = %f.config.name,
         endpoint = %f.authority, error_type = %if error_type.is_empty() { "-" } else { error_type }, "{message}");
     if let Some(r) = pending.get() {
+        // The Invoke API answered: the access log's processing times are numbers, as in ALB's Lambda lines.
+        let now = std::time::Instant::now();
+        r.timings.response_head = Some(now);
+        r.timings.response_started = Some(now);
         let ctx =
             AttemptCtx { request_id: &cx.id, group: &cx.group.config.name, target: &DASH, attempt: 1, max_attempts: 1 };
         r.attempt_failed(&ctx, cause, &failure, message.to_owned());

@@ -186,6 +186,11 @@ fn every_error_code_end_to_end() {
             assert_eq!(l["lambda_error_reason"], *cause);
             assert_eq!(l["elb_status_code"], status.to_string());
             assert_eq!(l["target_status_code"], "-", "{cause}");
+            // The Invoke API answered (processing times), or never did (-1, ALB's rule).
+            let answered =
+                !matches!(*cause, "LambdaConnectionError" | "LambdaConnectionTimeout" | "LambdaRequestTooLarge");
+            let t = l["target_processing_time"].parse::<f64>().unwrap();
+            assert_eq!(t >= 0.0, answered, "{cause}: target_processing_time {t}");
             assert_eq!((l["target_ip"].as_str(), l["target_port"].as_str()), ("", ""), "target `-` for {cause}");
             assert_eq!((l["target_port_list"].as_str(), l["target_status_code_list"].as_str()), ("-", "-"));
         }
