@@ -243,11 +243,13 @@ fn function_options_and_lambda_health_checks() {
     assert!(ok(&group("function = { name = \"f\", qualifier = \"$LATEST\" }")).target_groups[0].function.is_some());
     one(&group("function = { name = \"f\", qualifier = \"a/b\" }"), 6, 38, "function.qualifier \"a/b\" is not");
     one(&group("function = { name = \"f\", profile = \"\" }"), 6, 36, "function.profile must not be empty");
+    let on = ok(&group("function = { name = \"f\" }\n[target_group.health_check]\nenabled = true\npath = \"/hc\""));
+    assert!(on.target_groups[0].health_check.enabled);
     one(
-        &group("function = { name = \"f\" }\n[target_group.health_check]\nenabled = true"),
-        7,
-        1,
-        "health checks of a \"lambda\" group are not supported",
+        &group("function = { name = \"f\" }\n[target_group.health_check]\nenabled = true\nport = 80"),
+        9,
+        8,
+        "health_check.port does not apply to a \"lambda\" group",
     );
     let off = ok(&group("function = { name = \"f\" }\n[target_group.health_check]\nenabled = false"));
     assert!(!off.target_groups[0].health_check.enabled);

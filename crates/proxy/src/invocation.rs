@@ -5,20 +5,20 @@
 //! or the endpoint connection's snapshot) and never sent to the client.
 
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderName, HeaderValue};
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
 use waygate_config::Errors;
-use waygate_faults::{Cause, LambdaEvidence, Phase, classify};
+use waygate_faults::{Cause, LambdaEvidence, Phase};
 
 use crate::body::{ProxyBody, RequestProgress, UpstreamRequestBody};
 use crate::forward::ClientConn;
 use crate::function::call::{CallError, Reply, call};
-use crate::function::{Function, MAX_REQUEST_BODY, MAX_RESPONSE_PAYLOAD, event, invoke, response};
+use crate::function::{Function, MAX_REQUEST_BODY, MAX_RESPONSE_PAYLOAD, event, invoke, invoke_cause, response};
 use crate::group::Group;
 use crate::headers::{CarriedFields, Forwarded, X_REQUEST_ID};
 use crate::log::{self, AttemptCtx};
@@ -26,7 +26,6 @@ use crate::record::{Pending, head_bytes};
 use crate::respond;
 use crate::server::ClientBody;
 use crate::upstream::AttemptFailure;
-use crate::upstream::h1::{self, RequestFraming};
 
 /// ALB's target column for a Lambda target.
 static DASH: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("-"));
@@ -79,6 +78,10 @@ pub(crate) fn forward(
         if admitted.is_none() {
             return generated(&mut pending, &cx, Cause::GatewayOverloaded, None);
         }
+        // Failing open is ALB's default: an unhealthy function is still invoked unless fail_open = false.
+        if !cx.group.config.fail_open && !cx.function.health.routable() {
+            return generated(&mut pending, &cx, Cause::NoHealthyTargets, None);
+        }
         if declared.or(body.size_hint().exact()).is_some_and(|n| n > MAX_REQUEST_BODY) {
             too_large_request(&cx, declared.unwrap_or(MAX_REQUEST_BODY + 1));
             return generated(&mut pending, &cx, Cause::LambdaRequestTooLarge, None);
@@ -104,8 +107,8 @@ pub(crate) fn forward(
             multi_value: f.config.multi_value_headers,
         }));
         drop(bytes);
-        let creds = match f.credentials.get(|w| f.sts.exchange(w)).await {
-            Ok(creds) => creds,
+        let request = match f.signed(&payload).await {
+            Ok(request) => request,
             Err(e) => {
                 // A decision, not an observation: without credentials the gateway may not invoke.
                 let cause = Cause::LambdaAccessDenied;
@@ -115,18 +118,6 @@ pub(crate) fn forward(
                 return generated(&mut pending, &cx, cause, None);
             }
         };
-        let signed = invoke::signed_headers(&f.endpoint, &f.config.region, &creds, &payload, SystemTime::now());
-        let headers = match signed {
-            Ok(h) => h,
-            Err(e) => {
-                let cause = Cause::LambdaAccessDenied;
-                tracing::error!(target: "waygate::function", request_id = %id_str(&cx.id), cause = %cause.name(),
-                    target_group = %cx.group.config.name, function = %f.config.name, "cannot sign the invoke: {e}");
-                return generated(&mut pending, &cx, cause, None);
-            }
-        };
-        let framing = RequestFraming::Length(payload.len() as u64);
-        let request = h1::Request::new(&Method::POST, &f.endpoint.path_and_query, &headers, &(), framing);
         if let Some(r) = pending.get() {
             r.request_sent();
         }
@@ -196,14 +187,6 @@ fn answered(pending: &mut Pending, cx: &Ctx, reply: Reply) -> Response<ProxyBody
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
     resp
-}
-
-/// The cause of a failed call to the endpoint: the connection's evidence read in the function_invoke phase.
-fn invoke_cause(failure: &AttemptFailure, lambda: Option<LambdaEvidence>) -> Cause {
-    let mut e = failure.evidence();
-    e.phase = Phase::FunctionInvoke;
-    e.lambda = lambda;
-    classify(&e)
 }
 
 /// A failure the Invoke API or the function reported: its own log line (error type and message), the record's

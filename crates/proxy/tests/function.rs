@@ -68,7 +68,7 @@ fn config(head: &str, listeners: &str, groups: &[(&str, String, &str)]) -> Strin
     text += listeners;
     for (group, function, extra) in groups {
         text += &format!(
-            "[[target_group]]\nname = \"{group}\"\nprotocol = \"lambda\"\n{extra}\nfunction = {{ {function} }}\n"
+            "[[target_group]]\nname = \"{group}\"\nprotocol = \"lambda\"\nfunction = {{ {function} }}\n{extra}\n"
         );
     }
     text
@@ -436,5 +436,48 @@ fn credentials_from_a_web_identity_token_file() {
         let resp = within("bad", get(addr, "/bad")).await;
         assert_eq!(resp.status, 502);
         assert!(log.line(resp.header("x-request-id"), "LambdaAccessDenied").contains("InvalidIdentityToken"));
+    });
+}
+
+/// Health checks of lambda groups invoke the function with ALB's health-check event: a function that answers
+/// turns healthy, one that raises unhealthy, and with `fail_open = false` its requests then get 503
+/// NoHealthyTargets without an invoke.
+#[test]
+fn health_checks_invoke_the_function() {
+    if parent("health_checks_invoke_the_function", &LAB_KEYS) {
+        return;
+    }
+    run(async {
+        let host = FunctionHost::new().spawn(loopback()).await.unwrap();
+        let hc = "[target_group.health_check]\nenabled = true\ninterval = \"5s\"\ntimeout = \"2s\"\n\
+                  healthy_threshold = 2\nunhealthy_threshold = 2\n";
+        let failing = format!("fail_open = false\n{hc}");
+        let groups = [
+            ("healthy", function("echo", host.addr(), ""), hc),
+            ("failing", function("raise", host.addr(), ""), failing.as_str()),
+        ];
+        let (gw, addr) = gateway(&config("", "", &groups)).await;
+        within("two checks of each group", async {
+            loop {
+                let m = gw.metrics().encode();
+                let healthy = metric(&m, "waygate_healthy_hosts", &[("target_group", "healthy")]);
+                let unhealthy = metric(&m, "waygate_unhealthy_hosts", &[("target_group", "failing")]);
+                if healthy == 1.0 && unhealthy == 1.0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        let invoked = host.stats().requests_served();
+        let resp = within("failing", get(addr, "/failing")).await;
+        assert_eq!(resp.status, 503);
+        assert!(resp.header("proxy-status").contains("details=\"NoHealthyTargets\""));
+        assert_eq!(within("healthy", get(addr, "/healthy")).await.status, 200);
+        // Only the healthy group's request was an invoke (a check may have run meanwhile: at most two more).
+        let more = host.stats().requests_served() - invoked;
+        assert!((1..=3).contains(&more), "{more} invokes");
+        let audit = format!("{:?}", gw.audit().since(0));
+        assert!(audit.contains("unhealthy"), "the transition is audited: {audit}");
     });
 }

@@ -103,9 +103,16 @@ pub(super) fn target_group(c: &mut Checker<'_>, written: &Spanned<file::TargetGr
         (None, _) => None,
     };
     let health_check = health_check(c, &ctx, protocol, g.health_check.as_ref().map(Spanned::get_ref));
-    if let (Some(h), true) = (&g.health_check, protocol == TargetProtocol::Lambda && health_check.enabled) {
-        // Refused rather than accepted and ignored: no checker invokes a function yet.
-        c.error(h.span(), format!("{ctx}: health checks of a \"lambda\" group are not supported; set enabled = false"));
+    if let (Some(h), TargetProtocol::Lambda) = (&g.health_check, protocol) {
+        // A function's check is an invoke (ALB's): there is no port to check, nor a protocol to choose.
+        let h = h.get_ref();
+        for (key, span) in
+            [("protocol", h.protocol.as_ref().map(Spanned::span)), ("port", h.port.as_ref().map(Spanned::span))]
+        {
+            if let Some(span) = span {
+                c.error(span, format!("{ctx}: health_check.{key} does not apply to a \"lambda\" group (its check invokes the function)"));
+            }
+        }
     }
     model::TargetGroup {
         name,

@@ -10,6 +10,7 @@
 //! (LambdaConnectionError, LambdaConnectionTimeout), and the access log writes the target as `-`, as ALB does.
 
 pub mod call;
+pub mod check;
 pub mod credentials;
 pub mod event;
 pub mod invoke;
@@ -17,11 +18,16 @@ pub mod response;
 pub mod sts;
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
+use http::Method;
 use waygate_config::TargetGroup;
+use waygate_faults::{Cause, LambdaEvidence, Phase, classify};
 use waygate_telemetry::Metrics;
 
-use crate::upstream::{ConnectSpec, TlsTarget, Upstream, tls};
+use crate::target::health::Health;
+use crate::upstream::h1::{self, RequestFraming};
+use crate::upstream::{AttemptFailure, ConnectSpec, TlsTarget, Upstream, tls};
 
 /// ALB's limit on the request body a function receives: larger is 413 LambdaRequestTooLarge.
 pub const MAX_REQUEST_BODY: u64 = 1024 * 1024;
@@ -40,6 +46,9 @@ pub struct Function {
     pub credentials: credentials::Provider,
     /// The STS endpoint that exchanges a web identity for credentials, when the chain finds one.
     pub sts: sts::Sts,
+    /// What the group's health checks say of the function (ALB: off unless enabled), kept across reloads
+    /// with the function.
+    pub health: Health,
 }
 
 impl Function {
@@ -79,6 +88,23 @@ impl Function {
         );
         let sts = sts::Sts::new(&config.region, &*env, group, metrics, pool_slots).map_err(ctx)?;
         let credentials = credentials::Provider::new(env, config.profile.clone());
-        Ok(Self { config, endpoint, authority, upstream, credentials, sts })
+        Ok(Self { config, endpoint, authority, upstream, credentials, sts, health: Health::default() })
     }
+
+    /// The invoke of `payload`, signed with the current credentials; the error says why it cannot be signed.
+    pub async fn signed(&self, payload: &[u8]) -> Result<h1::Request, String> {
+        let creds = self.credentials.get(|w| self.sts.exchange(w)).await?;
+        let headers = invoke::signed_headers(&self.endpoint, &self.config.region, &creds, payload, SystemTime::now())?;
+        let framing = RequestFraming::Length(payload.len() as u64);
+        Ok(h1::Request::new(&Method::POST, &self.endpoint.path_and_query, &headers, &(), framing))
+    }
+}
+
+/// The cause of a failed invoke: the endpoint connection's evidence (if any) and the Invoke API's verdict (if
+/// any), read in the function_invoke phase by the catalogue's classifier.
+pub fn invoke_cause(failure: &AttemptFailure, lambda: Option<LambdaEvidence>) -> Cause {
+    let mut e = failure.evidence();
+    e.phase = Phase::FunctionInvoke;
+    e.lambda = lambda;
+    classify(&e)
 }
