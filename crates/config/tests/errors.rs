@@ -251,6 +251,14 @@ fn function_options_and_lambda_health_checks() {
         8,
         "health_check.port does not apply to a \"lambda\" group",
     );
+    let tls = "tls = { ca = \"ca.pem\", sni = \"localhost\" }";
+    assert!(
+        ok(&group(&format!("function = {{ name = \"f\", endpoint = \"https://h:1\" }}\n{tls}"))).target_groups[0]
+            .tls
+            .ca
+            .is_some()
+    );
+    one(&group(&format!("function = {{ name = \"f\", endpoint = \"http://h:1\" }}\n{tls}")), 7, 7, "is not https://");
     let off = ok(&group("function = { name = \"f\" }\n[target_group.health_check]\nenabled = false"));
     assert!(!off.target_groups[0].health_check.enabled);
 }

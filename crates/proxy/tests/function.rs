@@ -481,3 +481,34 @@ fn health_checks_invoke_the_function() {
         assert!(audit.contains("unhealthy"), "the transition is audited: {audit}");
     });
 }
+
+/// An https endpoint is verified like any https target: trusted through the group's `tls.ca`, and an
+/// untrusted certificate is LambdaConnectionError with the handshake's evidence in the log.
+#[test]
+fn an_https_endpoint_is_verified() {
+    if parent("an_https_endpoint_is_verified", &LAB_KEYS) {
+        return;
+    }
+    run(async {
+        let pki = TestPki::shared();
+        let files = pki.write_files(&tempdir("fn-https")).unwrap();
+        let trusted = FunctionHost::new().tls(pki.valid()).spawn(loopback()).await.unwrap();
+        let untrusted = FunctionHost::new().tls(pki.self_signed()).spawn(loopback()).await.unwrap();
+        let tls = format!("tls = {{ ca = \"{}\", sni = \"localhost\" }}\n", files.ca.display());
+        let https = |at: SocketAddr| format!("name = \"echo\", endpoint = \"https://{at}\"");
+        let groups =
+            [("trusted", https(trusted.addr()), tls.as_str()), ("untrusted", https(untrusted.addr()), tls.as_str())];
+        let log = LogCapture::default();
+        let _guard = log.install();
+        let (_gw, addr) = gateway(&config("", "", &groups)).await;
+        let resp = within("trusted", get(addr, "/trusted")).await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        assert_eq!(resp.json()["path"], "/trusted");
+        let resp = within("untrusted", get(addr, "/untrusted")).await;
+        assert_eq!(resp.status, 502);
+        assert!(resp.header("proxy-status").contains("details=\"LambdaConnectionError\""));
+        let line = log.line(resp.header("x-request-id"), "LambdaConnectionError");
+        assert!(line.contains("phase=tls_handshake") && line.contains("target=127.0.0.1:"), "{line}");
+        assert_eq!(untrusted.stats().requests_served(), 0);
+    });
+}

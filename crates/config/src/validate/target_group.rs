@@ -78,7 +78,8 @@ pub(super) fn target_group(c: &mut Checker<'_>, written: &Spanned<file::TargetGr
     let tls = match &g.tls {
         None => TargetTls { verify: true, ca: None, sni: None },
         Some(t) => {
-            if protocol != TargetProtocol::Https {
+            // A lambda group's tls verifies its https endpoint (checked with the function below).
+            if protocol != TargetProtocol::Https && protocol != TargetProtocol::Lambda {
                 c.error(t.span(), format!("{ctx}: tls is set but protocol is not \"https\""));
             }
             let t = t.get_ref();
@@ -102,6 +103,11 @@ pub(super) fn target_group(c: &mut Checker<'_>, written: &Spanned<file::TargetGr
         }
         (None, _) => None,
     };
+    if let (Some(t), Some(f)) = (&g.tls, &function)
+        && !f.endpoint.starts_with("https://")
+    {
+        c.error(t.span(), format!("{ctx}: tls is set but function.endpoint {:?} is not https://", f.endpoint));
+    }
     let health_check = health_check(c, &ctx, protocol, g.health_check.as_ref().map(Spanned::get_ref));
     if let (Some(h), TargetProtocol::Lambda) = (&g.health_check, protocol) {
         // A function's check is an invoke (ALB's): there is no port to check, nor a protocol to choose.

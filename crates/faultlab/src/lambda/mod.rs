@@ -45,8 +45,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
 
 use crate::body::RespBody;
+use crate::pki::Identity;
 use crate::running::{self, Running, Shared};
 pub use sts::TEST_WEB_IDENTITY_TOKEN;
 pub use verify::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
@@ -57,25 +59,42 @@ pub const FUNCTIONS: [&str; 10] =
 
 /// Builder for the function host.
 #[derive(Debug, Default, Clone)]
-pub struct FunctionHost;
+pub struct FunctionHost {
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
 
 impl FunctionHost {
     pub fn new() -> Self {
-        Self
+        Self::default()
+    }
+
+    /// Serve HTTPS with `identity` (as the service's regional endpoints do).
+    pub fn tls(mut self, identity: &Identity) -> Self {
+        self.tls = Some(identity.server_config());
+        self
     }
 
     /// Binds `bind` (usually `127.0.0.1:0`) and serves the Invoke API on the current runtime.
     pub async fn spawn(self, bind: SocketAddr) -> io::Result<Running> {
         let listener = running::bind(bind).await?;
         let ids = Arc::new(AtomicU64::new(0));
-        running::serve(listener, move |stream, shared| serve_conn(stream, shared, ids.clone()))
+        let acceptor = self.tls.map(TlsAcceptor::from);
+        running::serve(listener, move |stream, shared| serve_conn(stream, shared, ids.clone(), acceptor.clone()))
     }
 }
 
-async fn serve_conn(stream: TcpStream, shared: Arc<Shared>, ids: Arc<AtomicU64>) {
+async fn serve_conn(stream: TcpStream, shared: Arc<Shared>, ids: Arc<AtomicU64>, tls: Option<TlsAcceptor>) {
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |req| invoke(req, shared.clone(), ids.fetch_add(1, Ordering::SeqCst)));
-    let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
+    let builder = auto::Builder::new(TokioExecutor::new());
+    // A handshake the client abandons (an untrusted certificate) is the client's business.
+    let _ = match tls {
+        None => builder.serve_connection(TokioIo::new(stream), service).await,
+        Some(acceptor) => match acceptor.accept(stream).await {
+            Ok(tls) => builder.serve_connection(TokioIo::new(tls), service).await,
+            Err(_) => return,
+        },
+    };
 }
 
 async fn invoke(req: Request<Incoming>, shared: Arc<Shared>, n: u64) -> Result<Response<RespBody>, Infallible> {
