@@ -84,15 +84,15 @@ pub(crate) fn forward(
         }
         if declared.or(body.size_hint().exact()).is_some_and(|n| n > MAX_REQUEST_BODY) {
             too_large_request(&cx, declared.unwrap_or(MAX_REQUEST_BODY + 1));
-            return generated(&mut pending, &cx, Cause::LambdaRequestTooLarge, None);
+            return closing(generated(&mut pending, &cx, Cause::LambdaRequestTooLarge, None));
         }
         let bytes = match read_body(body, idle_timeout).await {
             Ok(bytes) => bytes,
             Err(Cause::LambdaRequestTooLarge) => {
                 too_large_request(&cx, MAX_REQUEST_BODY + 1);
-                return generated(&mut pending, &cx, Cause::LambdaRequestTooLarge, None);
+                return closing(generated(&mut pending, &cx, Cause::LambdaRequestTooLarge, None));
             }
-            Err(cause) => return generated(&mut pending, &cx, cause, None),
+            Err(cause) => return closing(generated(&mut pending, &cx, cause, None)),
         };
         let path = parts.uri.path().to_owned();
         let f = &cx.function;
@@ -271,6 +271,13 @@ fn generated(pending: &mut Pending, cx: &Ctx, cause: Cause, failure: Option<&Att
     let resp = respond::error(cause, cx.errors, &cx.id, failure.map(|f| (&*cx.function.authority, f)));
     let sent = head_bytes(resp.headers()) + resp.body().size_hint().exact().unwrap_or(0);
     pending.generated(resp.status().as_u16(), Some(cause), sent);
+    resp
+}
+
+/// The rest of the client's body was not read (too large, or its client failed): the connection cannot carry
+/// another request.
+fn closing(mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
+    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
 }
 

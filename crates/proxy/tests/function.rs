@@ -157,6 +157,7 @@ fn every_error_code_end_to_end() {
         let big = request("POST", "/echo", "app.example", vec![b'x'; 1024 * 1024 + 1]);
         let resp = within("too large", h1(addr, big)).await;
         assert_eq!(resp.status.as_u16(), 413);
+        assert_eq!(resp.header("connection"), "close", "the unread body ends the connection");
         assert!(resp.header("proxy-status").contains("details=\"LambdaRequestTooLarge\""));
         assert_eq!(host.stats().requests_served(), served, "nothing was invoked");
         cases.push((resp.header("x-request-id").to_owned(), 413, "LambdaRequestTooLarge", false));
