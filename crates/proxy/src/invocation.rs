@@ -53,6 +53,12 @@ pub(crate) fn forward(
     mut pending: Pending,
 ) -> impl Future<Output = Response<ProxyBody>> + Send + use<> {
     let (mut parts, body) = req.into_parts();
+    // HTTP/2 has no Host header: the event's `host` is its `:authority`, as a target's Host would be.
+    if !carried.host
+        && let Some(host) = parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        parts.headers.insert(header::HOST, host);
+    }
     let prior_xff = carried.strip_and_prior_xff(&mut parts.headers);
     let forwarded = Forwarded {
         prior_xff,

@@ -181,6 +181,14 @@ fn events_and_responses_as_alb_maps_them() {
         assert_eq!(&resp.body[..], &(0..=255u8).collect::<Vec<_>>()[..]);
         let cookies: Vec<_> = resp.headers.get_all("set-cookie").iter().collect();
         assert_eq!(cookies, ["a=1; Path=/", "b=2; Path=/"]);
+        // HTTP/2 (h2c): the event's host is the request's :authority.
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let resp = within("h2c", h2_over(tcp, h2_request("http", "h2.example", "/single?via=h2"))).await;
+        let e: Value = serde_json::from_slice(&resp.body).unwrap();
+        assert_eq!(
+            (e["headers"]["host"].as_str(), e["queryStringParameters"]["via"].as_str()),
+            (Some("h2.example"), Some("h2"))
+        );
         // A qualifier reaches the Invoke API.
         assert_eq!(within("qualifier", get(addr, "/live")).await.header("x-lab-qualifier"), "live");
         // Behind an https listener: the event says so.
