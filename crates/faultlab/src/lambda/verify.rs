@@ -125,6 +125,53 @@ fn parse_amz_date(s: &str) -> Option<SystemTime> {
 mod tests {
     use super::*;
 
+    const URL: &str = "http://127.0.0.1:9001/2015-03-31/functions/echo/invocations";
+
+    /// Headers of a request signed by `aws-sigv4` at `time` with `secret`.
+    fn signed(secret: &str, key: &str, body: &[u8], time: SystemTime) -> HeaderMap {
+        let identity = Credentials::new(key, secret, Some("token".into()), None, "test").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("lambda")
+            .time(time)
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let fields = [("host", "127.0.0.1:9001"), ("content-type", "application/json")];
+        let signable = SignableRequest::new("POST", URL, fields.into_iter(), SignableBody::Bytes(body)).unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut headers: HeaderMap = fields.iter().map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap())).collect();
+        for (k, v) in instructions.headers() {
+            headers.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn a_signature_is_checked_against_what_arrived() {
+        let now = SystemTime::now();
+        let good = signed(TEST_SECRET_ACCESS_KEY, TEST_ACCESS_KEY_ID, b"{}", now);
+        assert_eq!(verify("POST", URL, &good, b"{}"), Ok(()));
+        let kind = |r: Result<(), Refusal>| r.unwrap_err().error_type;
+        assert_eq!(kind(verify("POST", URL, &good, b"{ }")), "InvalidSignatureException", "one byte of the body");
+        assert_eq!(kind(verify("POST", &URL.replace("echo", "raise"), &good, b"{}")), "InvalidSignatureException");
+        let mut altered = good.clone();
+        altered.insert("content-type", "text/plain".parse().unwrap());
+        assert_eq!(kind(verify("POST", URL, &altered, b"{}")), "InvalidSignatureException", "a signed header");
+        let wrong_secret = signed("not-the-secret", TEST_ACCESS_KEY_ID, b"{}", now);
+        assert_eq!(kind(verify("POST", URL, &wrong_secret, b"{}")), "InvalidSignatureException");
+        let stranger = signed(TEST_SECRET_ACCESS_KEY, "AKIDSTRANGER", b"{}", now);
+        assert_eq!(kind(verify("POST", URL, &stranger, b"{}")), "UnrecognizedClientException");
+        let old = signed(TEST_SECRET_ACCESS_KEY, TEST_ACCESS_KEY_ID, b"{}", now - Duration::from_secs(600));
+        let refusal = verify("POST", URL, &old, b"{}").unwrap_err();
+        assert_eq!((refusal.error_type, refusal.message.as_str()), ("InvalidSignatureException", "Signature expired"));
+        let mut unsigned = good.clone();
+        unsigned.remove("authorization");
+        assert_eq!(kind(verify("POST", URL, &unsigned, b"{}")), "MissingAuthenticationTokenException");
+    }
+
     #[test]
     fn amz_dates() {
         assert_eq!(
