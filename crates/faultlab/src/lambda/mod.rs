@@ -61,6 +61,8 @@ pub const FUNCTIONS: [&str; 10] =
 #[derive(Debug, Default, Clone)]
 pub struct FunctionHost {
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// The one key pair whose signatures are accepted; default the lab's test credentials.
+    keys: Option<Arc<(String, String)>>,
 }
 
 impl FunctionHost {
@@ -74,18 +76,33 @@ impl FunctionHost {
         self
     }
 
+    /// Accept signatures of this key pair instead of the lab's (`waygate demo`: the keys its gateway signs with).
+    pub fn credentials(mut self, access_key_id: impl Into<String>, secret_access_key: impl Into<String>) -> Self {
+        self.keys = Some(Arc::new((access_key_id.into(), secret_access_key.into())));
+        self
+    }
+
     /// Binds `bind` (usually `127.0.0.1:0`) and serves the Invoke API on the current runtime.
     pub async fn spawn(self, bind: SocketAddr) -> io::Result<Running> {
         let listener = running::bind(bind).await?;
         let ids = Arc::new(AtomicU64::new(0));
         let acceptor = self.tls.map(TlsAcceptor::from);
-        running::serve(listener, move |stream, shared| serve_conn(stream, shared, ids.clone(), acceptor.clone()))
+        let keys = self.keys.unwrap_or_else(|| Arc::new((TEST_ACCESS_KEY_ID.into(), TEST_SECRET_ACCESS_KEY.into())));
+        running::serve(listener, move |stream, shared| {
+            serve_conn(stream, shared, ids.clone(), acceptor.clone(), keys.clone())
+        })
     }
 }
 
-async fn serve_conn(stream: TcpStream, shared: Arc<Shared>, ids: Arc<AtomicU64>, tls: Option<TlsAcceptor>) {
+async fn serve_conn(
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    ids: Arc<AtomicU64>,
+    tls: Option<TlsAcceptor>,
+    keys: Arc<(String, String)>,
+) {
     let _ = stream.set_nodelay(true);
-    let service = service_fn(move |req| invoke(req, shared.clone(), ids.fetch_add(1, Ordering::SeqCst)));
+    let service = service_fn(move |req| invoke(req, shared.clone(), ids.fetch_add(1, Ordering::SeqCst), keys.clone()));
     let builder = auto::Builder::new(TokioExecutor::new());
     // A handshake the client abandons (an untrusted certificate) is the client's business.
     let _ = match tls {
@@ -97,7 +114,12 @@ async fn serve_conn(stream: TcpStream, shared: Arc<Shared>, ids: Arc<AtomicU64>,
     };
 }
 
-async fn invoke(req: Request<Incoming>, shared: Arc<Shared>, n: u64) -> Result<Response<RespBody>, Infallible> {
+async fn invoke(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+    n: u64,
+    keys: Arc<(String, String)>,
+) -> Result<Response<RespBody>, Infallible> {
     shared.stats.add_request();
     let request_id = format!("00000000-0000-4000-8000-{n:012x}");
     let (parts, body) = req.into_parts();
@@ -109,9 +131,14 @@ async fn invoke(req: Request<Incoming>, shared: Arc<Shared>, n: u64) -> Result<R
     }
     let host = parts.headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    if let Err(r) =
-        verify::verify(parts.method.as_str(), &format!("http://{host}{path_and_query}"), &parts.headers, &body)
-    {
+    if let Err(r) = verify::verify_with(
+        &keys.0,
+        &keys.1,
+        parts.method.as_str(),
+        &format!("http://{host}{path_and_query}"),
+        &parts.headers,
+        &body,
+    ) {
         return Ok(answer.error(StatusCode::FORBIDDEN, r.error_type, "User", &r.message));
     }
     let path = parts.uri.path();

@@ -31,6 +31,18 @@ fn refuse(error_type: &'static str, message: impl Into<String>) -> Refusal {
 /// Verifies the request's SigV4 signature for service `lambda`; `url` is `http://{host}{path_and_query}` as
 /// received.
 pub fn verify(method: &str, url: &str, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
+    verify_with(TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, method, url, headers, body)
+}
+
+/// [`verify`] against the one key pair `key_id` / `secret`.
+pub fn verify_with(
+    key_id: &str,
+    secret: &str,
+    method: &str,
+    url: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Refusal> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let Some(auth) = text("authorization") else {
         return Err(refuse("MissingAuthenticationTokenException", "Missing Authentication Token"));
@@ -53,7 +65,7 @@ pub fn verify(method: &str, url: &str, headers: &HeaderMap, body: &[u8]) -> Resu
     let [key, _date, region, service, "aws4_request"] = scope[..] else {
         return Err(refuse("IncompleteSignatureException", format!("malformed credential scope {credential:?}")));
     };
-    if key != TEST_ACCESS_KEY_ID {
+    if key != key_id {
         return Err(refuse("UnrecognizedClientException", "The security token included in the request is invalid."));
     }
     if service != "lambda" {
@@ -71,7 +83,7 @@ pub fn verify(method: &str, url: &str, headers: &HeaderMap, body: &[u8]) -> Resu
         return Err(refuse("InvalidSignatureException", "Signature expired"));
     }
     let token = text("x-amz-security-token").map(str::to_owned);
-    let identity = Credentials::new(TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, token, None, "lab").into();
+    let identity = Credentials::new(key_id, secret, token, None, "lab").into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
