@@ -129,6 +129,7 @@ pub(crate) fn forward(
         }
         let timeout = cx.group.config.response_timeout;
         let mut result = call(&f.upstream, &request, payload.clone(), timeout, MAX_RESPONSE_PAYLOAD, false).await;
+        let mut attempt = 1;
         if let Err(e) = &result
             && e.keep_alive_race()
             && (parts.method.is_idempotent() || matches!(e, CallError::Failed { unsent: true, .. }))
@@ -138,12 +139,13 @@ pub(crate) fn forward(
                 attempt_failed(&mut pending, &cx, cause, failure, log::describe(failure), 1, 2);
             }
             result = call(&f.upstream, &request, payload, timeout, MAX_RESPONSE_PAYLOAD, true).await;
+            attempt = 2;
         }
         let reply = match result {
             Ok(reply) => reply,
             Err(CallError::Failed { failure, .. }) => {
                 let cause = invoke_cause(&failure, None);
-                attempt_failed(&mut pending, &cx, cause, &failure, log::describe(&failure), 1, 1);
+                attempt_failed(&mut pending, &cx, cause, &failure, log::describe(&failure), attempt, attempt);
                 return generated(&mut pending, &cx, cause, Some(&failure));
             }
             Err(CallError::TooLarge { status, headers }) => {
