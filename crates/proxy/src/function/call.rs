@@ -13,7 +13,7 @@ use waygate_faults::Phase;
 
 use crate::body::{RequestProgress, UpstreamRequestBody};
 use crate::upstream::h1::{self, BodyState};
-use crate::upstream::{AttemptFailure, Upstream, failure};
+use crate::upstream::{AttemptFailure, Upstream, failure, session};
 
 /// A whole answer.
 #[derive(Debug)]
@@ -52,7 +52,7 @@ impl CallError {
 /// within `timeout` (after the head's own `timeout`), `limit` bytes of body at most.
 pub async fn call(
     upstream: &Upstream,
-    request: &h1::Request,
+    request: &session::Request,
     payload: Bytes,
     timeout: Duration,
     limit: usize,

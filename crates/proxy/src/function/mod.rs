@@ -27,7 +27,7 @@ use waygate_telemetry::Metrics;
 
 use crate::target::health::Health;
 use crate::upstream::h1::{self, RequestFraming};
-use crate::upstream::{AttemptFailure, ConnectSpec, TlsTarget, Upstream, tls};
+use crate::upstream::{AttemptFailure, ConnectSpec, TlsTarget, Upstream, session, tls};
 
 /// ALB's limit on the request body a function receives: larger is 413 LambdaRequestTooLarge.
 pub const MAX_REQUEST_BODY: u64 = 1024 * 1024;
@@ -92,11 +92,11 @@ impl Function {
     }
 
     /// The invoke of `payload`, signed with the current credentials; the error says why it cannot be signed.
-    pub async fn signed(&self, payload: &[u8]) -> Result<h1::Request, String> {
+    pub async fn signed(&self, payload: &[u8]) -> Result<session::Request, String> {
         let creds = self.credentials.get(|w| self.sts.exchange(w)).await?;
         let headers = invoke::signed_headers(&self.endpoint, &self.config.region, &creds, payload, SystemTime::now())?;
         let framing = RequestFraming::Length(payload.len() as u64);
-        Ok(h1::Request::new(&Method::POST, &self.endpoint.path_and_query, &headers, &(), framing))
+        Ok(session::Request::H1(h1::Request::new(&Method::POST, &self.endpoint.path_and_query, &headers, &(), framing)))
     }
 }
 

@@ -17,7 +17,7 @@ use super::call::{CallError, call};
 use super::credentials::{Credentials, Env, WebIdentity};
 use super::invoke::{Endpoint, encode};
 use crate::upstream::h1::{self, RequestFraming};
-use crate::upstream::{ConnectSpec, TlsTarget, Upstream, tls};
+use crate::upstream::{ConnectSpec, TlsTarget, Upstream, session, tls};
 
 /// A token exchange gets this long, connect included.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -113,7 +113,13 @@ impl Sts {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(form.len()));
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/xml"));
         let framing = RequestFraming::Length(form.len() as u64);
-        let request = h1::Request::new(&Method::POST, &self.endpoint.path_and_query, &headers, &(), framing);
+        let request = session::Request::H1(h1::Request::new(
+            &Method::POST,
+            &self.endpoint.path_and_query,
+            &headers,
+            &(),
+            framing,
+        ));
         let upstream = self.upstream().map_err(ctx)?;
         let payload = Bytes::from(form);
         let mut result = call(upstream, &request, payload.clone(), TIMEOUT, MAX_ANSWER, false).await;
