@@ -1,7 +1,8 @@
 //! `GET /api/v1/target-groups[/{name}]`: every target group and target as the data plane sees it now: state
 //! (initial, healthy, unhealthy, draining, unused, unavailable) and ALB's reason code, requests in flight, idle
 //! pooled connections, time left to drain, and what the gateway learned about each target's keep-alive (with
-//! the mis-tuning warning when the target closes idle connections sooner than `pool_idle_timeout`).
+//! the mis-tuning warning when the target closes idle connections sooner than `pool_idle_timeout`). A lambda
+//! group also has its `function`: name, qualifier, region, endpoint, health state, idle connections.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use waygate_config::{Action, Algorithm, Config};
 use waygate_proxy::Gateway;
+use waygate_proxy::function::Function;
 use waygate_proxy::target::Target;
 
 fn ms(d: Option<Duration>) -> Value {
@@ -57,6 +59,26 @@ fn target_json(t: &Target, state: &str, reason: Option<&str>) -> Value {
             "stale_connections_discarded": ka.stale_discarded,
             "warning": t.upstream.keepalive.warning(),
         },
+    })
+}
+
+/// A lambda group's function: what it invokes, where, and its health as the target states say it.
+fn function_json(f: &Function, in_use: bool, checked: bool) -> Value {
+    let (state, reason) = match (in_use, checked) {
+        (false, _) => ("unused", Some("Target.NotInUse")),
+        (true, true) => (f.health.state().as_str(), f.health.reason()),
+        (true, false) => ("unavailable", Some("Target.HealthCheckDisabled")),
+    };
+    json!({
+        "name": f.config.name,
+        "qualifier": f.config.qualifier,
+        "region": f.config.region,
+        "endpoint": f.config.endpoint,
+        "multi_value_headers": f.config.multi_value_headers,
+        "state": state,
+        "reason": reason,
+        "last_check": f.health.last().map(|o| format!("{o:?}")),
+        "idle_connections": f.upstream.idle_connections(),
     })
 }
 
@@ -113,15 +135,45 @@ pub fn target_groups(gw: &Gateway, only: Option<&str>) -> Value {
                 }
                 targets.push(v);
             }
-            json!({
+            let mut v = json!({
                 "name": g.config.name,
                 "arn": &*g.tg_ref.arn,
                 "protocol": format!("{:?}", g.config.protocol).to_ascii_lowercase(),
                 "algorithm": algorithm(g.config.algorithm),
                 "deregistration_delay_ms": g.config.deregistration_delay.as_millis() as u64,
                 "targets": targets,
-            })
+            });
+            if let Some(f) = &g.function {
+                v["function"] = function_json(f, in_use, g.config.health_check.enabled);
+            }
+            v
         })
         .collect();
     json!({ "target_groups": groups })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lambda_group_lists_its_function() {
+        let text = "[[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\ndefault_target_group = \"fn\"\n\
+                    [[target_group]]\nname = \"fn\"\nprotocol = \"lambda\"\n\
+                    function = { name = \"my-fn\", endpoint = \"http://127.0.0.1:9\", qualifier = \"live\" }\n";
+        let config = waygate_config::parse(text, std::path::Path::new("t.toml")).unwrap();
+        let gw = Gateway::start(config).await.unwrap();
+        let v = target_groups(&gw, Some("fn"));
+        let g = &v["target_groups"][0];
+        assert_eq!(g["protocol"], "lambda");
+        assert_eq!(g["targets"], json!([]));
+        let f = &g["function"];
+        assert_eq!((f["name"].as_str(), f["qualifier"].as_str()), (Some("my-fn"), Some("live")));
+        assert_eq!(f["endpoint"], "http://127.0.0.1:9");
+        assert_eq!(
+            (f["state"].as_str(), f["reason"].as_str()),
+            (Some("unavailable"), Some("Target.HealthCheckDisabled"))
+        );
+        gw.shutdown(std::time::Duration::from_secs(5)).await;
+    }
 }

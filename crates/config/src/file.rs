@@ -264,13 +264,16 @@ pub struct TargetTls {
     pub sni: Option<Spanned<String>>,
 }
 
-/// `function = { name, endpoint, region }` on a lambda target group.
+/// `function = { name, endpoint, region, qualifier, multi_value_headers, profile }` on a lambda target group.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table like { name = \"my-fn\", region = \"us-east-1\" }")]
 pub struct Function {
     pub name: Spanned<String>,
     pub endpoint: Option<Spanned<String>>,
     pub region: Option<Spanned<String>>,
+    pub qualifier: Option<Spanned<String>>,
+    pub multi_value_headers: Option<bool>,
+    pub profile: Option<Spanned<String>>,
 }
 
 /// `[target_group.health_check]`

@@ -264,8 +264,17 @@ pub struct TargetTls {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Function {
     pub name: String,
+    /// The Invoke API's base URL, without a trailing `/` (default `https://lambda.{region}.amazonaws.com`).
     pub endpoint: String,
+    /// Default `us-east-1`.
     pub region: String,
+    /// A version or alias to invoke (the Invoke API's `Qualifier`); default: `$LATEST`.
+    pub qualifier: Option<String>,
+    /// ALB's multi-value headers attribute: the event carries multiValueHeaders and
+    /// multiValueQueryStringParameters instead of headers and queryStringParameters. Default false.
+    pub multi_value_headers: bool,
+    /// The shared credentials/config files' profile; default `AWS_PROFILE`, else `default`.
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,7 +286,7 @@ pub enum HealthProtocol {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthCheck {
-    /// Default true.
+    /// Default true (false for lambda groups, as ALB).
     pub enabled: bool,
     /// Default: the target group's protocol (`http` for lambda groups).
     pub protocol: HealthProtocol,

@@ -230,6 +230,40 @@ fn target_group_protocol_consistency() {
 }
 
 #[test]
+fn function_options_and_lambda_health_checks() {
+    let group = |body: &str| format!("{LISTENER}[[target_group]]\nname = \"g\"\nprotocol = \"lambda\"\n{body}\n");
+    let config =
+        ok(&group("function = { name = \"f\", qualifier = \"live\", multi_value_headers = true, profile = \"dev\" }"));
+    let g = &config.target_groups[0];
+    let function = g.function.as_ref().unwrap();
+    assert_eq!(function.qualifier.as_deref(), Some("live"));
+    assert!(function.multi_value_headers);
+    assert_eq!(function.profile.as_deref(), Some("dev"));
+    assert!(!g.health_check.enabled, "ALB: a lambda group's health checks are off by default");
+    assert!(ok(&group("function = { name = \"f\", qualifier = \"$LATEST\" }")).target_groups[0].function.is_some());
+    one(&group("function = { name = \"f\", qualifier = \"a/b\" }"), 6, 38, "function.qualifier \"a/b\" is not");
+    one(&group("function = { name = \"f\", profile = \"\" }"), 6, 36, "function.profile must not be empty");
+    let on = ok(&group("function = { name = \"f\" }\n[target_group.health_check]\nenabled = true\npath = \"/hc\""));
+    assert!(on.target_groups[0].health_check.enabled);
+    one(
+        &group("function = { name = \"f\" }\n[target_group.health_check]\nenabled = true\nport = 80"),
+        9,
+        8,
+        "health_check.port does not apply to a \"lambda\" group",
+    );
+    let tls = "tls = { ca = \"ca.pem\", sni = \"localhost\" }";
+    assert!(
+        ok(&group(&format!("function = {{ name = \"f\", endpoint = \"https://h:1\" }}\n{tls}"))).target_groups[0]
+            .tls
+            .ca
+            .is_some()
+    );
+    one(&group(&format!("function = {{ name = \"f\", endpoint = \"http://h:1\" }}\n{tls}")), 7, 7, "is not https://");
+    let off = ok(&group("function = { name = \"f\" }\n[target_group.health_check]\nenabled = false"));
+    assert!(!off.target_groups[0].health_check.enabled);
+}
+
+#[test]
 fn slow_start_only_with_round_robin() {
     let group = |body: &str| format!("{LISTENER}[[target_group]]\nname = \"g\"\n{body}\n");
     one(&group("algorithm = \"weighted_random\"\nslow_start = \"60s\""), 6, 14, "slow_start works only with");

@@ -1,5 +1,6 @@
 //! Loopback targets for waygate's tests, demo and benchmarks: a well-behaved [`Backend`] and a catalogue
-//! of misbehaving ones ([`Fault`]), each provoking one cause of `docs/FAULTS.md`.
+//! of misbehaving ones ([`Fault`]), each provoking one cause of `docs/FAULTS.md`, and a function host speaking
+//! the Lambda Invoke API ([`FunctionHost`]) for function targets.
 //!
 //! Every server binds the address it is given (usually `127.0.0.1:0`), runs on the current tokio
 //! runtime, and stops when its [`Running`] handle is dropped or shut down. Tests synchronise on
@@ -9,6 +10,7 @@ mod backend;
 mod body;
 mod fault;
 mod h2;
+pub mod lambda;
 mod pki;
 mod raw;
 mod routes;
@@ -18,6 +20,7 @@ pub use backend::Backend;
 pub use body::{CHUNK, pattern};
 pub use fault::{DEFAULT_KEEPALIVE_IDLE, DEFAULT_SLOW_HEAD, Fault, wire};
 pub use h2::{GrpcAnswer, H2Behaviour, H2Target};
+pub use lambda::FunctionHost;
 pub use pki::{CertFiles, Identity, LEAF_NAMES, PkiFiles, TestPki, WRONG_NAME, crypto_provider};
 pub use routes::ECHO_PREFIX;
 pub use running::{Running, Stats};

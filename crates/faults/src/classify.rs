@@ -299,8 +299,9 @@ fn body(e: &Evidence) -> Cause {
     if e.timed_out { Cause::TargetResponseStalled } else { Cause::TargetResponseIncomplete }
 }
 
-/// Function invokes: the invoke API's verdict first; without one, an io error means the endpoint could
-/// not be reached, and no evidence at all is blamed on the invoke service. Unknown invoke statuses
+/// Function invokes: the invoke API's verdict first; without one, an io error, a failed TLS handshake or a
+/// close before any response head means the endpoint could not be reached, and anything else (a malformed
+/// head, no evidence at all) is blamed on the invoke service. Unknown invoke statuses
 /// (other 4xx, 5xx) are service exceptions: the function itself never answered.
 fn function(e: &Evidence) -> Cause {
     if timer_or_etimedout(e) {
@@ -315,7 +316,11 @@ fn function(e: &Evidence) -> Cause {
         Some(LambdaEvidence::InvokeStatus(403)) => Cause::LambdaAccessDenied,
         Some(LambdaEvidence::InvokeStatus(404)) => Cause::LambdaResourceNotFound,
         Some(LambdaEvidence::InvokeStatus(_)) => Cause::LambdaServiceException,
-        None if io_family(e).is_some() => Cause::LambdaConnectionError,
+        // A TLS handshake that failed, or a connection that closed before a response head, never reached
+        // the service either: the endpoint is as unreachable as one that refused the connection.
+        None if io_family(e).is_some() || e.tls.is_some() || e.http == Some(HttpEvidence::ClosedBeforeHead) => {
+            Cause::LambdaConnectionError
+        }
         None => Cause::LambdaServiceException,
     }
 }

@@ -310,8 +310,9 @@ impl Cause {
                 return a link to the payload."
             }
             Self::LambdaUnhandled => {
-                "The function raised an error (X-Amz-Function-Error). Read the function's own \
-                logs for the exception and fix it."
+                "The function raised an error (X-Amz-Function-Error), or ran past its own timeout \
+                (error type Sandbox.Timedout). The gateway's log line names the error type and message; read the \
+                function's own logs for the stack trace, and fix it or raise its timeout."
             }
             Self::LambdaThrottling => {
                 "The invoke was throttled (429 TooManyRequestsException): the function reached \
@@ -322,16 +323,19 @@ impl Cause {
                 function.name, function.region and function.endpoint in the target group."
             }
             Self::LambdaAccessDenied => {
-                "The invoke was refused (403): the gateway's credentials may not invoke this \
-                function. Grant lambda:InvokeFunction on it to the gateway's identity."
+                "The invoke was refused (403), or could not be signed: the gateway's credentials \
+                are missing, wrong (InvalidSignatureException, UnrecognizedClientException) or may not invoke this \
+                function (AccessDeniedException). The gateway's log line says which; fix the credentials or grant \
+                lambda:InvokeFunction on the function to the gateway's identity."
             }
             Self::LambdaConnectionError => {
                 "The function endpoint could not be reached. Check function.endpoint and \
                 the network path to it with `waygate doctor probe` from the gateway host."
             }
             Self::LambdaConnectionTimeout => {
-                "The function endpoint did not answer in time. Check the function's own \
-                timeout and the network path to the endpoint (`waygate doctor probe`)."
+                "The function endpoint did not answer within the target group's connect_timeout \
+                or response_timeout. Raise response_timeout above the function's own timeout, and check the \
+                network path to the endpoint (`waygate doctor probe`)."
             }
             Self::LambdaServiceException => {
                 "The invoke endpoint answered with a server error: the function service \

@@ -264,6 +264,12 @@ fn function_invoke() {
     assert_eq!(classify(&errno(Phase::FunctionInvoke, ECONNREFUSED)), Cause::LambdaConnectionError);
     assert_eq!(classify(&kind(Phase::FunctionInvoke, ErrorKind::Other)), Cause::LambdaConnectionError);
     assert_eq!(classify(&ev(Phase::FunctionInvoke)), Cause::LambdaServiceException, "fallback");
+    let tls = Evidence { tls: Some(TlsEvidence::NotTls), ..ev(Phase::FunctionInvoke) };
+    assert_eq!(classify(&tls), Cause::LambdaConnectionError, "the endpoint's TLS failed");
+    let closed = Evidence { http: Some(HttpEvidence::ClosedBeforeHead), ..ev(Phase::FunctionInvoke) };
+    assert_eq!(classify(&closed), Cause::LambdaConnectionError, "closed before a head");
+    let malformed = Evidence { http: Some(HttpEvidence::MalformedHead), ..ev(Phase::FunctionInvoke) };
+    assert_eq!(classify(&malformed), Cause::LambdaServiceException, "the service's head is malformed");
 }
 
 #[test]

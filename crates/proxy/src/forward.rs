@@ -88,6 +88,13 @@ pub fn handle(
         Routed::Answered(resp) => return Either::Left(future::ready(then_close(resp))),
         Routed::Forward(idle_timeout, group) => (idle_timeout, group),
     };
+    if let Some(function) = group.function.clone() {
+        let carried = fields.carried();
+        let invoke =
+            crate::invocation::forward(errors, idle_timeout, group, function, req, carried, client, id, pending);
+        // Boxed: a function request's future is not made part of every proxied request's.
+        return Either::Right(Either::Right(Box::pin(invoke).map(then_close)));
+    }
     if group.config.protocol_version == ProtocolVersion::Grpc && !grpc {
         let resp = error(&mut pending, errors, Cause::ClientProtocolMismatch, &id, None);
         return Either::Left(future::ready(then_close(resp)));
@@ -104,7 +111,7 @@ pub fn handle(
     let carried = fields.carried();
     let outgoing = Outgoing::new(req, carried, client, &id, &group, &mut pending, admitted);
     let timeouts = Timeouts { idle: idle_timeout, response: response_timeout };
-    Either::Right(forward(errors, timeouts, group, outgoing, id, pending, close).map(then_close))
+    Either::Right(Either::Left(forward(errors, timeouts, group, outgoing, id, pending, close).map(then_close)))
 }
 
 /// Whether the group can take the request now: it has targets, a healthy one (unless it fails open), and room

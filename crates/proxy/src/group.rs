@@ -28,6 +28,8 @@ pub struct Group {
     pub audit: Arc<AuditLog>,
     /// Every target was unhealthy when last noted ([`Group::note_all_unhealthy`]).
     all_down: AtomicBool,
+    /// A lambda group's function: requests invoke it instead of going to `targets` (which is empty).
+    pub function: Option<Arc<crate::function::Function>>,
 }
 
 /// One request counted against the group's in-flight limit until dropped.
@@ -37,7 +39,22 @@ impl Group {
     pub fn new(config: TargetGroup, targets: Vec<Arc<Target>>, audit: Arc<AuditLog>) -> Self {
         let tg_ref = TargetGroupRef::new(config.name.as_str());
         let in_flight = Arc::new(AtomicUsize::new(0));
-        Self { config, tg_ref, targets, next: AtomicUsize::new(0), in_flight, audit, all_down: AtomicBool::new(false) }
+        Self {
+            config,
+            tg_ref,
+            targets,
+            next: AtomicUsize::new(0),
+            in_flight,
+            audit,
+            all_down: AtomicBool::new(false),
+            function: None,
+        }
+    }
+
+    /// The group with its function (a lambda group).
+    pub fn with_function(mut self, function: Arc<crate::function::Function>) -> Self {
+        self.function = Some(function);
+        self
     }
 
     /// Admits one request, or `None` when `max_in_flight_requests` are already in flight (GatewayOverloaded).

@@ -203,7 +203,7 @@ impl Forwarded<'_> {
 impl Forwarded<'_> {
     /// The policy itself, apart from any protocol's encoding: each field the gateway adds, as the parts of its
     /// value (HTTP/1 writes them into the head below; HTTP/2 will put them in its field map).
-    fn each(&self, mut field: impl FnMut(&HeaderName, &[&[u8]])) {
+    pub(crate) fn each(&self, mut field: impl FnMut(&HeaderName, &[&[u8]])) {
         match &self.prior_xff {
             Some(prior) => field(&X_FORWARDED_FOR, &[prior.as_bytes(), b", ", self.client_ip.as_bytes()]),
             None => field(&X_FORWARDED_FOR, &[self.client_ip.as_bytes()]),

@@ -27,8 +27,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tls_front",
         ],
     ),
-    ("targets", &["target", "group", "runtime"]),
-    ("exchange", &["record", "log", "respond", "relay", "forward", "listener"]),
+    ("targets", &["target", "group", "runtime", "function"]),
+    ("exchange", &["record", "log", "respond", "relay", "forward", "listener", "invocation"]),
     ("control plane", &["control"]),
 ];
 

@@ -179,6 +179,10 @@ fn push_addr(out: &mut String, a: SocketAddr) {
 /// A target as `host:port`: socket addresses in [`push_addr`] form; anything else as a token that still ends in
 /// `:port` (an empty port when it has none), which the Athena regex's `([^ ]*)[:-]([0-9]*)` requires.
 fn push_target(out: &mut String, t: &str) {
+    // A function target has no address: ALB writes `-`.
+    if t == "-" {
+        return out.push('-');
+    }
     // Only a bracketed IPv6 address is written differently from its text: an IPv4 `ip:port` that parses is
     // already in canonical form, so it (like a host name) goes through the token path below unparsed.
     if t.starts_with('[')

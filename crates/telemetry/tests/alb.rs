@@ -53,6 +53,9 @@ fn aws_example_3_lambda_error() {
     ex.attempts.clear();
     assert_eq!(alb_line(&ex), EXAMPLE_3);
     assert!(ex.is_gateway_error());
+    // A function's failed invoke is an attempt on target `-`: the line is still AWS's.
+    ex.attempts.push(Attempt::failed("-", Cause::LambdaInvalidResponse));
+    assert_eq!(alb_line(&ex), EXAMPLE_3);
 }
 
 #[test]

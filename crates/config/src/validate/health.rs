@@ -67,7 +67,8 @@ pub(super) fn health_check(
         c.error(span, format!("{ctx}: protocol {p:?} cannot carry a gRPC health check; leave it out"));
     }
     HealthCheck {
-        enabled: h.enabled.unwrap_or(true),
+        // ALB: health checks of a Lambda target group are off unless enabled.
+        enabled: h.enabled.unwrap_or(group_protocol != TargetProtocol::Lambda),
         protocol,
         path,
         port,

@@ -86,7 +86,8 @@ pub(super) fn target_group(c: &mut Checker<'_>, written: &Spanned<file::TargetGr
     let tls = match &g.tls {
         None => TargetTls { verify: true, ca: None, sni: None },
         Some(t) => {
-            if protocol != TargetProtocol::Https {
+            // A lambda group's tls verifies its https endpoint (checked with the function below).
+            if protocol != TargetProtocol::Https && protocol != TargetProtocol::Lambda {
                 c.error(t.span(), format!("{ctx}: tls is set but protocol is not \"https\""));
             }
             let t = t.get_ref();
@@ -110,7 +111,23 @@ pub(super) fn target_group(c: &mut Checker<'_>, written: &Spanned<file::TargetGr
         }
         (None, _) => None,
     };
+    if let (Some(t), Some(f)) = (&g.tls, &function)
+        && !f.endpoint.starts_with("https://")
+    {
+        c.error(t.span(), format!("{ctx}: tls is set but function.endpoint {:?} is not https://", f.endpoint));
+    }
     let health_check = health_check(c, &ctx, protocol, protocol_version, g.health_check.as_ref().map(Spanned::get_ref));
+    if let (Some(h), TargetProtocol::Lambda) = (&g.health_check, protocol) {
+        // A function's check is an invoke (ALB's): there is no port to check, nor a protocol to choose.
+        let h = h.get_ref();
+        for (key, span) in
+            [("protocol", h.protocol.as_ref().map(Spanned::span)), ("port", h.port.as_ref().map(Spanned::span))]
+        {
+            if let Some(span) = span {
+                c.error(span, format!("{ctx}: health_check.{key} does not apply to a \"lambda\" group (its check invokes the function)"));
+            }
+        }
+    }
     model::TargetGroup {
         name,
         protocol,
@@ -181,5 +198,21 @@ fn function(c: &mut Checker<'_>, ctx: &str, f: &file::Function) -> Function {
         }
         None => format!("https://lambda.{region}.amazonaws.com"),
     };
-    Function { name, endpoint, region }
+    let qualifier = f.qualifier.as_ref().map(|q| {
+        let q_text = q.get_ref();
+        // The Invoke API's pattern for a version or alias: `$LATEST`, digits, or [a-zA-Z0-9-_]+.
+        let valid = q_text == "$LATEST"
+            || (!q_text.is_empty()
+                && q_text.len() <= 128
+                && q_text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        if !valid {
+            c.error(
+                q.span(),
+                format!("{ctx}: function.qualifier {q_text:?} is not a version, an alias or \"$LATEST\""),
+            );
+        }
+        q_text.clone()
+    });
+    let profile = f.profile.as_ref().map(|p| c.non_empty(ctx, "function.profile", p));
+    Function { name, endpoint, region, qualifier, multi_value_headers: f.multi_value_headers.unwrap_or(false), profile }
 }

@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use waygate_config::{Config, TargetProtocol};
+use waygate_config::Config;
 
 use crate::probe::{ProbeArgs, ProbeTarget, probe, target::group_targets};
 use crate::time::format_timestamp;
@@ -279,10 +279,6 @@ fn access_logs(args: &BundleArgs, config: Option<&Config>, c: &mut Contents) {
 async fn probes(args: &BundleArgs, config: &Config, c: &mut Contents) {
     let mut targets: Vec<ProbeTarget> = Vec::new();
     for group in &config.target_groups {
-        if group.protocol == TargetProtocol::Lambda {
-            c.missing(format!("probe: target group {:?} has function targets, which are not probed", group.name));
-            continue;
-        }
         let mut pa = ProbeArgs::new(group.name.clone());
         pa.http = true;
         if let Some(cap) = args.probe_timeout {

@@ -90,16 +90,16 @@ fn no_group(name: &str, config: &Config, args: &ProbeArgs) -> String {
 
 /// Every target of a group, with the group's settings (flags still override).
 pub fn group_targets(args: &ProbeArgs, group: &TargetGroup) -> Result<Vec<ProbeTarget>, String> {
-    if group.protocol == TargetProtocol::Lambda {
-        return Err(format!("target group {:?} has function targets, which the probe does not reach", group.name));
-    }
-    let tls = group.protocol == TargetProtocol::Https;
     let timers = Timers {
         connect_timeout: args.connect_timeout.unwrap_or(group.connect_timeout),
         tls_handshake_timeout: args.tls_handshake_timeout.unwrap_or(group.tls_handshake_timeout),
         response_timeout: args.response_timeout.unwrap_or(group.response_timeout),
         pool_idle_timeout: args.pool_idle_timeout.unwrap_or(group.pool_idle_timeout),
     };
+    if let Some(function) = group.function.as_ref().filter(|_| group.protocol == TargetProtocol::Lambda) {
+        return function_endpoint(args, group, function, timers).map(|t| vec![t]);
+    }
+    let tls = group.protocol == TargetProtocol::Https;
     let path =
         (args.http || args.keepalive).then(|| args.path.clone().unwrap_or_else(|| group.health_check.path.clone()));
     Ok(group
@@ -121,6 +121,40 @@ pub fn group_targets(args: &ProbeArgs, group: &TargetGroup) -> Result<Vec<ProbeT
             timers,
         })
         .collect())
+}
+
+/// A lambda group's Invoke API endpoint, reached the gateway's way (TCP, and TLS for https with the group's
+/// settings). No HTTP request: an invoke needs a signature, and the gateway's own log names what the service
+/// answered.
+fn function_endpoint(
+    args: &ProbeArgs,
+    group: &TargetGroup,
+    function: &waygate_config::Function,
+    timers: Timers,
+) -> Result<ProbeTarget, String> {
+    let ctx = |e: String| format!("target group {:?}: function.endpoint {:?}: {e}", group.name, function.endpoint);
+    let (https, rest) = match function.endpoint.split_once("://") {
+        Some(("https", rest)) => (true, rest),
+        Some(("http", rest)) => (false, rest),
+        _ => return Err(ctx("not an http:// or https:// URL".into())),
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    let (host, port) = split_authority(authority, if https { 443 } else { 80 }).map_err(ctx)?;
+    Ok(ProbeTarget {
+        authority: if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") },
+        target_group: Some(group.name.clone()),
+        host,
+        port,
+        tls: https.then(|| TlsSettings {
+            verify: group.tls.verify && !args.insecure,
+            ca: args.ca.clone().or_else(|| group.tls.ca.clone()),
+            sni: args.sni.clone().or_else(|| group.tls.sni.clone()),
+        }),
+        http_path: None,
+        keepalive: false,
+        keepalive_max: args.keepalive_max,
+        timers,
+    })
 }
 
 fn single(args: &ProbeArgs, host: String, port: u16, tls: bool, path: Option<String>) -> ProbeTarget {
@@ -180,5 +214,30 @@ mod tests {
         assert_eq!(split_authority("[::1]", 80), Ok(("::1".into(), 80)));
         assert!(split_authority("a:0", 80).is_err());
         assert!(split_authority("", 80).is_err());
+    }
+
+    /// A lambda group is probed at its Invoke API endpoint: TCP, and TLS with the group's settings for https.
+    #[test]
+    fn a_function_group_probes_its_endpoint() {
+        let text = "[[listener]]\nbind = \"127.0.0.1:0\"\ndefault_target_group = \"fn\"\n[[target_group]]\nname = \"fn\"\n\
+                    protocol = \"lambda\"\nfunction = { name = \"f\", endpoint = \"https://[::1]:9443/base\" }\n\
+                    tls = { ca = \"ca.pem\", sni = \"lambda.local\" }\n";
+        let config = waygate_config::parse(text, std::path::Path::new("t.toml")).unwrap();
+        let args = ProbeArgs::new("fn");
+        let t = group_targets(&args, &config.target_groups[0]).unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!((t[0].authority.as_str(), t[0].host.as_str(), t[0].port), ("[::1]:9443", "::1", 9443));
+        let tls = t[0].tls.as_ref().unwrap();
+        assert_eq!(
+            (tls.ca.as_deref(), tls.sni.as_deref()),
+            (Some(std::path::Path::new("ca.pem")), Some("lambda.local"))
+        );
+        assert_eq!(t[0].http_path, None, "an invoke needs a signature: no HTTP request");
+        let plain = text
+            .replace("https://[::1]:9443/base", "http://127.0.0.1")
+            .replace("tls = { ca = \"ca.pem\", sni = \"lambda.local\" }\n", "");
+        let config = waygate_config::parse(&plain, std::path::Path::new("t.toml")).unwrap();
+        let t = group_targets(&args, &config.target_groups[0]).unwrap();
+        assert_eq!((t[0].port, t[0].tls.is_none()), (80, true));
     }
 }

@@ -118,7 +118,20 @@ fn build_group(
         let upstream = if group.protocol_version.is_h2() { upstream.speaking_h2() } else { upstream };
         targets.push(Arc::new(Target::new(spec.clone(), upstream)));
     }
-    Ok(Group::new(group.clone(), targets, registry.audit.clone()))
+    let built = Group::new(group.clone(), targets, registry.audit.clone());
+    if group.protocol != TargetProtocol::Lambda {
+        return Ok(built);
+    }
+    // A reload that keeps the function's settings keeps its pool and credentials.
+    let kept = reusable.and_then(|o| o.function.clone()).filter(|f| Some(&f.config) == group.function.as_ref());
+    let function = match kept {
+        Some(f) => f,
+        None => {
+            let env: Arc<dyn crate::function::credentials::Env> = Arc::new(crate::function::credentials::ProcessEnv);
+            Arc::new(crate::function::Function::new(group, metrics, pool_slots, env)?)
+        }
+    };
+    Ok(built.with_function(function))
 }
 
 /// Publishes the certificates `rt`'s listeners serve in `waygate_listener_certificate_expiry_seconds` (the

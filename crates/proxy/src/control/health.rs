@@ -6,7 +6,8 @@
 //! connect. Targets of http2 and grpc groups are checked over HTTP/2, gRPC ones with ALB's gRPC check
 //! ([`super::health_h2`]). A check the gateway's own host fails (GatewayResourceExhausted) is no verdict on the target
 //! ([`crate::target::health`]); it is logged once a second with a count. Checkers belong to one runtime snapshot
-//! and stop when it is replaced; health state lives on the target, so a reload keeps it.
+//! and stop when it is replaced; health state lives on the target, so a reload keeps it. A lambda group's
+//! checker invokes its function with ALB's health-check event instead ([`crate::function::check`]).
 
 use std::sync::{Arc, LazyLock};
 
@@ -17,6 +18,7 @@ use waygate_faults::{Cause, Phase};
 use waygate_telemetry::{Metrics, Throttle};
 
 use crate::body::UpstreamRequestBody;
+use crate::function::Function;
 use crate::group::Group;
 use crate::runtime::Runtime;
 use crate::target::Target;
@@ -30,6 +32,12 @@ const USER_AGENT: &str = "waygate-healthcheck/1";
 pub fn spawn_checkers(rt: &Runtime, metrics: &Arc<Metrics>, stop: &watch::Receiver<bool>) {
     for group in rt.groups.values() {
         let hc = &group.config.health_check;
+        if hc.enabled
+            && let Some(function) = &group.function
+        {
+            tokio::spawn(run_function(group.clone(), function.clone(), metrics.clone(), stop.clone()));
+            continue;
+        }
         if !hc.enabled || group.config.protocol == TargetProtocol::Lambda || group.targets.is_empty() {
             continue;
         }
@@ -131,5 +139,43 @@ pub async fn check(target: &Target, hc: &HealthCheck, https_fallback: Option<&Ar
         Ok(Ok(None)) => Outcome::Passed,
         Ok(Ok(Some(status))) if hc.matcher.iter().any(|&(lo, hi)| (lo..=hi).contains(&status)) => Outcome::Passed,
         Ok(Ok(Some(status))) => Outcome::Mismatch(status),
+    }
+}
+
+/// A lambda group's checker: the function invoked with ALB's health-check event each `interval`.
+async fn run_function(
+    group: Arc<Group>,
+    function: Arc<Function>,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let hc = group.config.health_check.clone();
+    let name: Arc<str> = group.config.name.as_str().into();
+    loop {
+        let outcome = crate::function::check::check(&function, &hc, &group.tg_ref.arn).await;
+        if let Some(t) = function.health.record(outcome, hc.healthy_threshold, hc.unhealthy_threshold) {
+            let (from, to) = (t.from.as_str(), t.to.as_str());
+            let reason = function.health.reason().unwrap_or("-");
+            let details = format!("{from} -> {to} ({reason}): {outcome:?}");
+            tracing::warn!(target: "waygate::health", target_group = %name, function = %function.config.name,
+                from, to, reason, "function health check: {outcome:?}");
+            group.audit.record(
+                "health-check",
+                crate::audit::Action::Health,
+                Some(&name),
+                Some(&*function.authority),
+                details,
+            );
+        }
+        let state = function.health.state();
+        metrics.set_target_health(&name, u32::from(state == State::Healthy), u32::from(state == State::Unhealthy));
+        let jitter = 0.9 + rand::random::<f64>() * 0.2;
+        tokio::select! {
+            () = tokio::time::sleep(hc.interval.mul_f64(jitter)) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
     }
 }

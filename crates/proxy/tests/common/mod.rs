@@ -2,6 +2,8 @@
 //! and HTTP/2 clients over real loopback sockets.
 #![allow(dead_code)]
 
+pub mod function_lab;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;

@@ -2,6 +2,9 @@
 //! command to try with what it really answers. Each promise printed here is checked by the test
 //! `demo_keeps_every_printed_promise` (crates/waygate/tests/demo.rs), which runs the printed commands.
 //!
+//! With AWS credentials at hand (any keys: `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` will do), two routes
+//! under `/function/` invoke the fault lab's function host, which checks the gateway's signatures with those keys.
+//!
 //! Commands are templates: `{gw}` is the gateway's base URL and `{admin}` the admin API's, known only once
 //! the sockets are bound (port 0 lets the kernel choose).
 
@@ -9,7 +12,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use waygate_faultlab::{Backend, Fault, Running};
+use waygate_faultlab::{Backend, Fault, FunctionHost, Running};
 
 use super::dir::DemoDir;
 
@@ -165,7 +168,39 @@ pub async fn plan(dir: &DemoDir, port: u16, admin_port: u16) -> Result<Plan, Str
     groups.push_str(&grpc.groups);
     tries.extend(grpc.tries);
     targets.extend(grpc.targets);
+    if let Some(host) = function_host().await? {
+        for (i, (name, expect)) in FUNCTIONS.iter().enumerate() {
+            let _ = write!(
+                config,
+                "[[listener.rule]]\npriority = {}\npath = \"/function/{name}*\"\ntarget_group = \"function-{name}\"\n\n",
+                1000 + i
+            );
+            let _ = write!(
+                groups,
+                "[[target_group]]\nname = \"function-{name}\"\nprotocol = \"lambda\"\n\
+                 function = {{ name = \"{name}\", endpoint = \"http://{}\" }}\n\n",
+                host.addr()
+            );
+            tries.push(try_(format!("curl -i {{gw}}/function/{name}"), *expect));
+        }
+        targets.push(host);
+    }
     config.push_str(&groups);
     config.push_str(&super::alert::config());
     Ok(Plan { config, targets, tries, probes })
+}
+
+/// The function routes: the lab's function host behind a lambda group each (docs/lambda.md).
+const FUNCTIONS: [(&str, &str); 2] = [
+    ("echo", "200 from a function (the lab's echo): the body is the event ALB would send it"),
+    ("raise", "502 LambdaUnhandled: the function raised; its error type and message are in the log, not the response"),
+];
+
+/// The lab's function host, accepting the keys the gateway will sign with (the environment's or the shared
+/// files'; they never leave this machine). `None` when there are none: the function routes are left out.
+async fn function_host() -> Result<Option<Running>, String> {
+    use waygate_proxy::function::credentials::{Found, ProcessEnv, find};
+    let Ok(Found::Keys(keys)) = find(&ProcessEnv, None).await else { return Ok(None) };
+    let host = FunctionHost::new().credentials(keys.access_key_id, keys.secret_access_key);
+    host.spawn(loopback()).await.map(Some).map_err(|e| format!("function host: {e}"))
 }
