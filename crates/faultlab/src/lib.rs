@@ -1,5 +1,6 @@
 //! Loopback targets for waygate's tests, demo and benchmarks: a well-behaved [`Backend`] and a catalogue
-//! of misbehaving ones ([`Fault`]), each provoking one cause of `docs/FAULTS.md`.
+//! of misbehaving ones ([`Fault`]), each provoking one cause of `docs/FAULTS.md`; WebSocket targets, an echo
+//! and ones that misbehave after the handshake, are [`WsTarget`].
 //!
 //! Every server binds the address it is given (usually `127.0.0.1:0`), runs on the current tokio
 //! runtime, and stops when its [`Running`] handle is dropped or shut down. Tests synchronise on
@@ -12,6 +13,7 @@ mod pki;
 mod raw;
 mod routes;
 mod running;
+mod websocket;
 
 pub use backend::Backend;
 pub use body::{CHUNK, pattern};
@@ -19,3 +21,4 @@ pub use fault::{DEFAULT_KEEPALIVE_IDLE, DEFAULT_SLOW_HEAD, Fault, wire};
 pub use pki::{CertFiles, Identity, LEAF_NAMES, PkiFiles, TestPki, WRONG_NAME, crypto_provider};
 pub use routes::ECHO_PREFIX;
 pub use running::{Running, Stats};
+pub use websocket::WsTarget;

@@ -38,7 +38,7 @@ mod text;
 mod tls_alert;
 
 pub use catalogue::{ParseCauseError, Source};
-pub use classify::{Evidence, HttpEvidence, LambdaEvidence, TlsEvidence, classify};
+pub use classify::{BadUpgrade, Evidence, HttpEvidence, LambdaEvidence, TlsEvidence, classify};
 pub use names::{ParsePhaseError, ParseProfileError};
 pub use proxy_status::{PROXY_NAME, ProxyStatus, ProxyStatusDetails, parse_proxy_status_cause, proxy_status};
 pub use response::{ErrorResponse, PROBLEM_TYPE_PREFIX, ResponseDetails, reason_phrase, render, render_with};

@@ -31,6 +31,7 @@ use crate::respond;
 use crate::retry;
 use crate::runtime::Runtime;
 use crate::server::ClientBody;
+use crate::upgrade::{Answer, Upgrade};
 use crate::upstream::{AttemptFailure, h1};
 
 /// What a request needs to know about the client connection it came on.
@@ -204,6 +205,8 @@ struct Outgoing {
     progress: Arc<RequestProgress>,
     /// Counts against the group's in-flight limit; handed to the response body, which releases it at its end.
     admitted: Admitted,
+    /// The protocol switch the request asks for (a WebSocket): its answer may become a tunnel (upgrade.rs).
+    upgrade: Option<Box<Upgrade>>,
 }
 
 /// The request body as the attempts will send it.
@@ -237,7 +240,11 @@ impl Outgoing {
         let authority = (!fields.host)
             .then(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
             .flatten();
+        let upgrade = Upgrade::of(&mut parts, body.is_end_stream(), &client.facts.listener.tunnels);
         let prior_xff = fields.strip_and_prior_xff(&mut parts.headers);
+        if let Some(upgrade) = &upgrade {
+            upgrade.restore(&mut parts);
+        }
         let forwarded = Forwarded {
             prior_xff,
             client_ip: &client.client_ip,
@@ -258,9 +265,12 @@ impl Outgoing {
             body.is_end_stream(),
         );
         let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let request = h1::Request::new(&parts.method, target, &parts.headers, &forwarded, framing);
+        let mut request = h1::Request::new(&parts.method, target, &parts.headers, &forwarded, framing);
+        if upgrade.is_some() {
+            request = request.upgrading();
+        }
         let body = BodyPlan::new(idempotent, body, group.config.retry_body_limit, &progress);
-        Self { request, body, idempotent, progress, admitted }
+        Self { request, body, idempotent, progress, admitted, upgrade }
     }
 }
 
@@ -308,7 +318,7 @@ fn forward(
     errors: Errors,
     idle_timeout: Duration,
     group: Arc<Group>,
-    outgoing: Outgoing,
+    mut outgoing: Outgoing,
     id: HeaderValue,
     mut pending: Pending,
     close_upstream: bool,
@@ -386,6 +396,19 @@ fn forward(
             let sent = lease.send(&outgoing.request, &mut body, group.config.response_timeout).await;
             let err = match sent {
                 Ok(resp) => {
+                    // --- An upgrade's answer (upgrade.rs): a 101 as asked becomes a tunnel, a bad one fails. ---
+                    let switched = match outgoing.upgrade.take().map(|u| (u.answer(&resp.head), u)) {
+                        Some((Err(bad), _)) => {
+                            let mut failure = AttemptFailure::new(waygate_faults::Phase::AwaitHeaders);
+                            failure.http = Some(waygate_faults::HttpEvidence::BadUpgrade(bad));
+                            failure.conn = Some(lease.snapshot());
+                            lease.abort();
+                            return fail(pending, errors, &ctx(max_attempts), &target, failure, id);
+                        }
+                        Some((Ok(Answer::Switched), upgrade)) => Some(upgrade),
+                        Some((Ok(Answer::Refused), _)) | None => None,
+                    };
+                    // --- end of the upgrade's branch ---
                     target.health.passive_success();
                     let mut record = pending.record.take();
                     if let Some(r) = record.as_mut() {
@@ -398,6 +421,9 @@ fn forward(
                         reuse: !close_upstream,
                         admitted: outgoing.admitted,
                     };
+                    if let Some(upgrade) = switched {
+                        return upgrade.switched(resp.head, lease, done, id, idle_timeout);
+                    }
                     return relay::relay(resp, lease, done, id, idle_timeout);
                 }
                 Err(err) => err,

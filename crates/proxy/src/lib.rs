@@ -29,6 +29,8 @@ pub mod router;
 pub mod runtime;
 pub mod server;
 pub mod target;
+pub mod tunnel;
+mod upgrade;
 pub mod upstream;
 pub mod wire;
 pub mod workers;

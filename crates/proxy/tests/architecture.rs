@@ -27,7 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("targets", &["target", "group", "runtime"]),
-    ("exchange", &["record", "log", "respond", "relay", "forward", "listener"]),
+    ("exchange", &["record", "log", "respond", "relay", "tunnel", "upgrade", "forward", "listener"]),
     ("control plane", &["control"]),
 ];
 
