@@ -160,6 +160,11 @@ pub async fn plan(dir: &DemoDir, port: u16, admin_port: u16) -> Result<Plan, Str
         }
         targets.push(running);
     }
+    let ws = super::websocket::routes(Fault::ALL.len() + 1, HEALTH_CHECK).await?;
+    config.push_str(&ws.rules);
+    groups.push_str(&ws.groups);
+    tries.extend(ws.tries);
+    targets.extend(ws.targets);
     config.push_str(&groups);
     config.push_str(&super::alert::config());
     Ok(Plan { config, targets, tries, probes })
