@@ -121,3 +121,46 @@ async fn shutdown_closes_tunnels_once_the_rest_has_drained() {
     let lines = lines(&dir);
     assert!(lines.iter().any(|l| l.contains(&id) && l.contains("\"type\":\"ws\"")), "its record is written: {lines:?}");
 }
+
+/// A client that stops reading while the target keeps sending: once nothing has moved for idle_timeout (the
+/// bounded buffers are full), the tunnel closes, and the client is named, as on any response it stops taking.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_client_idle_timeout() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+    let target = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(s.read_u8().await.unwrap());
+        }
+        s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-flood\r\nConnection: Upgrade\r\n\r\n")
+            .await
+            .unwrap();
+        // Until the gateway closes its side: bounded by the socket buffers and the tunnel's.
+        while s.write_all(&[0u8; 64 * 1024]).await.is_ok() {}
+    });
+    let dir = tempdir("ws-blocked");
+    let gw = logged(&dir, target, "idle_timeout = \"1s\"\n", "").await;
+    let mut c = TcpStream::connect(gw.local_addr("public").await.unwrap()).await.unwrap();
+    c.write_all(b"GET /flood HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: x-flood\r\n\r\n").await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(within("the 101", c.read_u8()).await.unwrap());
+    }
+    let head = String::from_utf8(head).unwrap();
+    let id = head.lines().find_map(|l| l.strip_prefix("x-request-id: ")).expect("x-request-id").to_owned();
+    // The client reads nothing more; the tunnel's record is emitted once the gateway gave up on it.
+    let metrics = gw.metrics();
+    within("the tunnel's record", async {
+        while metric(&metrics.encode(), "waygate_requests_total", &[]) < 1.0 {
+            tokio::time::sleep(Duration::from_millis(20)).await; // polling interval, under the deadline
+        }
+    })
+    .await;
+    let l = record(gw, &dir, &id).await;
+    assert_eq!(l["error_reason"], "ClientIdleTimeout", "{l}");
+    assert!(l["sent_bytes"].as_u64().unwrap() > 0, "{l}");
+    drop(c);
+}
