@@ -111,26 +111,7 @@ async fn a_websocket_echo_goes_through_a_plain_and_a_tls_listener_and_each_is_on
 async fn an_http2_extended_connect_is_a_websocket_to_an_http1_target() {
     let echo = WsTarget::Echo.spawn(loopback()).await.unwrap();
     let (gw, addr) = gateway(&simple_config(&[echo.addr()], "")).await;
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (mut send, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await.expect("h2 handshake");
-    tokio::spawn(conn);
-    // A first request: the gateway's SETTINGS (with ENABLE_CONNECT_PROTOCOL) have arrived once it is answered.
-    let first = send.send_request(http::Request::get("http://app.example/").body(Empty::<Bytes>::new()).unwrap());
-    assert_eq!(within("a first request", first).await.unwrap().status(), 200);
-    let mut req = http::Request::builder()
-        .method(http::Method::CONNECT)
-        .uri("http://app.example/chat")
-        .header("sec-websocket-version", "13")
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    req.extensions_mut().insert(hyper::ext::Protocol::from_static("websocket"));
-    let resp = within("the CONNECT's answer", send.send_request(req)).await.unwrap();
-    assert_eq!(resp.status(), 200, "{resp:?}");
-    assert!(resp.headers().contains_key("x-request-id"));
-    assert!(!resp.headers().contains_key("sec-websocket-accept"), "HTTP/1.1's handshake fields stay behind");
-    let upgraded = within("the stream", hyper::upgrade::on(resp)).await.unwrap();
-    let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
+    let mut ws = h2_websocket(addr).await;
     echo_twice(&mut ws).await;
     ws.close(None).await.unwrap();
     while within("the close", ws.next()).await.is_some() {}
@@ -141,6 +122,64 @@ async fn an_http2_extended_connect_is_a_websocket_to_an_http1_target() {
     // The client's 200 is the gateway's translation of the target's 101: counted as the gateway's, no cause.
     let translated = [("code", "200"), ("cause", "")];
     assert_eq!(metric(&metrics, "waygate_elb_responses_total", &translated), 1.0, "{metrics}");
+}
+
+/// An HTTP/2 connection stays open under its tunnels' streams: shutdown closes them once only tunnels hold
+/// connections, instead of waiting for its deadline.
+#[tokio::test]
+async fn shutdown_closes_an_http2_tunnel_without_waiting_for_its_deadline() {
+    let echo = WsTarget::Echo.spawn(loopback()).await.unwrap();
+    let (gw, addr) = gateway(&simple_config(&[echo.addr()], "")).await;
+    let mut ws = h2_websocket(addr).await;
+    echo_twice(&mut ws).await;
+    let ended = async {
+        while let Some(Ok(msg)) = ws.next().await {
+            assert!(msg.is_close(), "{msg:?}");
+        }
+    };
+    let (drain, ()) = tokio::join!(gw.shutdown(DEADLINE), within("the tunnel to end", ended));
+    assert_eq!(drain, waygate_proxy::Drain::Complete);
+}
+
+/// A WebSocket over an extended CONNECT on a new HTTP/2 connection to `addr`.
+async fn h2_websocket(addr: std::net::SocketAddr) -> WebSocketStream<TokioIo<hyper::upgrade::Upgraded>> {
+    let resp = h2_connect(addr, "/chat").await;
+    assert_eq!(resp.status(), 200, "{resp:?}");
+    assert!(resp.headers().contains_key("x-request-id"));
+    assert!(!resp.headers().contains_key("sec-websocket-accept"), "HTTP/1.1's handshake fields stay behind");
+    let upgraded = within("the stream", hyper::upgrade::on(resp)).await.unwrap();
+    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await
+}
+
+/// An extended CONNECT for a WebSocket on `path`, on a new HTTP/2 connection to `addr`: the answer.
+async fn h2_connect(addr: std::net::SocketAddr, path: &str) -> http::Response<hyper::body::Incoming> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await.expect("h2 handshake");
+    tokio::spawn(conn);
+    // A first request: the gateway's SETTINGS (with ENABLE_CONNECT_PROTOCOL) have arrived once it is answered.
+    let first = send.send_request(http::Request::get("http://app.example/").body(Empty::<Bytes>::new()).unwrap());
+    assert_eq!(within("a first request", first).await.unwrap().status(), 200);
+    let mut req = http::Request::builder()
+        .method(http::Method::CONNECT)
+        .uri(format!("http://app.example{path}"))
+        .header("sec-websocket-version", "13")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    req.extensions_mut().insert(hyper::ext::Protocol::from_static("websocket"));
+    within("the CONNECT's answer", send.send_request(req)).await.unwrap()
+}
+
+/// A target that answers an HTTP/2 client's WebSocket with a plain 200 did not open one: passed on, the client
+/// would take it for an open tunnel.
+#[tokio::test]
+async fn a_2xx_without_a_switch_to_an_http2_websocket_is_target_malformed_response() {
+    let backend = Backend::new("plain").spawn(loopback()).await.unwrap();
+    let (_gw, addr) = gateway(&simple_config(&[backend.addr()], "retries = 0\n")).await;
+    let resp = h2_connect(addr, "/status/200").await;
+    assert_eq!(resp.status(), 502);
+    let ps = resp.headers()["proxy-status"].to_str().unwrap();
+    assert!(ps.contains("details=\"TargetMalformedResponse\""), "{ps}");
 }
 
 /// A generic upgrade token, and half-close: the client ends its side, the target still answers on its own, and
