@@ -42,10 +42,10 @@ async fn the_echo_echoes_text_and_binary() {
 #[tokio::test]
 async fn a_bad_handshake_is_refused_by_a_real_client() {
     let bad = WsTarget::BadAccept.spawn(local()).await.unwrap();
-    let err = handshake(&bad).await.err().expect("a wrong Sec-WebSocket-Accept fails the handshake");
+    let err = handshake(&bad).await.expect_err("a wrong Sec-WebSocket-Accept fails the handshake");
     assert!(err.to_string().contains("Sec-WebSocket-Accept") || err.to_string().contains("key"), "{err}");
     let none = WsTarget::NoUpgrade.spawn(local()).await.unwrap();
-    let err = handshake(&none).await.err().expect("a 101 without Upgrade fails the handshake");
+    let err = handshake(&none).await.expect_err("a 101 without Upgrade fails the handshake");
     assert!(err.to_string().to_ascii_lowercase().contains("upgrade"), "{err}");
     assert_eq!(WsTarget::BadAccept.expected_cause(), "TargetMalformedResponse");
 }
