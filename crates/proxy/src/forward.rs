@@ -240,7 +240,8 @@ impl Outgoing {
         let authority = (!fields.host)
             .then(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
             .flatten();
-        let upgrade = Upgrade::of(&mut parts, body.is_end_stream(), &client.facts.listener.tunnels);
+        let upgrade =
+            Upgrade::of(&mut parts, fields.hop_by_hop(), body.is_end_stream(), &client.facts.listener.tunnels);
         let prior_xff = fields.strip_and_prior_xff(&mut parts.headers);
         if let Some(upgrade) = &upgrade {
             upgrade.restore(&mut parts);

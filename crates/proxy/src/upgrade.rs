@@ -61,10 +61,20 @@ pub enum Answer {
 
 impl Upgrade {
     /// The upgrade `parts` asks for, if any: an HTTP/1.1 request with `Connection: upgrade`, an `Upgrade`
-    /// field and no body (`body_empty`), or an HTTP/2 CONNECT with a `:protocol`.
-    pub fn of(parts: &mut request::Parts, body_empty: bool, tunnels: &Arc<Tunnels>) -> Option<Box<Self>> {
-        let tunnels = tunnels.clone();
+    /// field and no body (`body_empty`), or an HTTP/2 CONNECT with a `:protocol`. `hop_by_hop`: the request's
+    /// fields may include hop-by-hop ones (as the one pass over them found); without, an HTTP/1.1 request costs
+    /// no lookup here.
+    pub fn of(
+        parts: &mut request::Parts,
+        hop_by_hop: bool,
+        body_empty: bool,
+        tunnels: &Arc<Tunnels>,
+    ) -> Option<Box<Self>> {
         if parts.version == Version::HTTP_2 {
+            if parts.method != Method::CONNECT {
+                return None;
+            }
+            let tunnels = tunnels.clone();
             let protocol = parts.extensions.remove::<hyper::ext::Protocol>()?;
             let offered = HeaderValue::from_str(protocol.as_str()).ok()?;
             // hyper put the stream's upgrade beside the protocol; without it there is nothing to tunnel.
@@ -73,11 +83,12 @@ impl Upgrade {
             let accept = websocket(&offered).then(|| accept_for(key.as_bytes()));
             return Some(Box::new(Self { offered, accept, client: Client::H2 { on_upgrade, key }, tunnels }));
         }
-        let connection = parts.headers.get_all(header::CONNECTION).iter().any(|v| lists_token(v, b"upgrade"));
-        let offered = parts.headers.get(header::UPGRADE).filter(|_| connection && body_empty)?.clone();
-        if parts.version != Version::HTTP_11 {
+        if !hop_by_hop || !body_empty || parts.version != Version::HTTP_11 {
             return None;
         }
+        let tunnels = tunnels.clone();
+        let connection = parts.headers.get_all(header::CONNECTION).iter().any(|v| lists_token(v, b"upgrade"));
+        let offered = parts.headers.get(header::UPGRADE).filter(|_| connection)?.clone();
         let accept =
             parts.headers.get(&SEC_WEBSOCKET_KEY).filter(|_| websocket(&offered)).map(|key| accept_for(key.as_bytes()));
         Some(Box::new(Self { offered, accept, client: Client::H1, tunnels }))

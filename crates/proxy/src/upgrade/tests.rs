@@ -29,7 +29,7 @@ fn websocket_request() -> Box<Upgrade> {
         .body(())
         .unwrap();
     let (mut parts, ()) = req.into_parts();
-    Upgrade::of(&mut parts, true, &Arc::new(Tunnels::default())).expect("an upgrade")
+    Upgrade::of(&mut parts, true, true, &Arc::new(Tunnels::default())).expect("an upgrade")
 }
 
 #[test]
@@ -48,13 +48,14 @@ fn only_an_http_1_1_request_with_connection_upgrade_and_no_body_upgrades() {
         *req.version_mut() = version;
         req.into_parts().0
     };
-    assert!(Upgrade::of(&mut parts("upgrade", Version::HTTP_11), true, &tunnels).is_some());
-    assert!(Upgrade::of(&mut parts("", Version::HTTP_11), true, &tunnels).is_none(), "Upgrade alone is not asked");
-    assert!(Upgrade::of(&mut parts("upgrade", Version::HTTP_11), false, &tunnels).is_none(), "a body");
-    assert!(Upgrade::of(&mut parts("upgrade", Version::HTTP_10), true, &tunnels).is_none());
+    assert!(Upgrade::of(&mut parts("upgrade", Version::HTTP_11), true, true, &tunnels).is_some());
+    let alone = Upgrade::of(&mut parts("", Version::HTTP_11), true, true, &tunnels);
+    assert!(alone.is_none(), "Upgrade alone is not asked");
+    assert!(Upgrade::of(&mut parts("upgrade", Version::HTTP_11), true, false, &tunnels).is_none(), "a body");
+    assert!(Upgrade::of(&mut parts("upgrade", Version::HTTP_10), true, true, &tunnels).is_none());
     let mut connect = Request::builder().method(Method::CONNECT).uri("https://a/chat").body(()).unwrap();
     *connect.version_mut() = Version::HTTP_2;
-    assert!(Upgrade::of(&mut connect.into_parts().0, true, &tunnels).is_none(), "no :protocol, no upgrade");
+    assert!(Upgrade::of(&mut connect.into_parts().0, false, true, &tunnels).is_none(), "no :protocol, no upgrade");
 }
 
 #[test]
