@@ -134,6 +134,7 @@ pub struct Rule {
 pub struct TargetGroup {
     pub name: Spanned<String>,
     pub protocol: Option<Spanned<TargetProtocol>>,
+    pub protocol_version: Option<Spanned<ProtocolVersion>>,
     pub algorithm: Option<Spanned<Algorithm>>,
     #[serde(default)]
     pub targets: Vec<Spanned<Target>>,
@@ -158,6 +159,14 @@ pub enum TargetProtocol {
     Http,
     Https,
     Lambda,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtocolVersion {
+    Http1,
+    Http2,
+    Grpc,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -159,6 +159,34 @@ pub enum TargetProtocol {
     Lambda,
 }
 
+/// What the gateway speaks to a group's targets (ALB's target group protocol version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProtocolVersion {
+    /// HTTP/1.1; WebSocket upgrades are relayed.
+    #[default]
+    Http1,
+    /// HTTP/2: ALPN `h2` on https targets, prior knowledge (h2c) on http ones.
+    Http2,
+    /// gRPC over HTTP/2: only gRPC requests over HTTP/2 are forwarded (others get 464), health checks are gRPC
+    /// calls matched on grpc-status.
+    Grpc,
+}
+
+impl ProtocolVersion {
+    /// Requests go to the targets over HTTP/2.
+    pub fn is_h2(self) -> bool {
+        self != Self::Http1
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http1 => "http1",
+            Self::Http2 => "http2",
+            Self::Grpc => "grpc",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
     RoundRobin,
@@ -234,8 +262,12 @@ pub struct HealthCheck {
     pub healthy_threshold: u32,
     /// Default 2 (range 2-10).
     pub unhealthy_threshold: u32,
-    /// Default "200"; ranges inclusive, each within 200-499.
+    /// Default "200"; ranges inclusive, each within 200-499. In a gRPC group: gRPC status codes 0-99, default
+    /// "12" (ALB's: UNIMPLEMENTED means the server answers but has no health service).
     pub matcher: Vec<(u16, u16)>,
+    /// A gRPC health check (the group's protocol version is gRPC): a unary call to `path`, matched on
+    /// grpc-status.
+    pub grpc: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -243,6 +275,8 @@ pub struct TargetGroup {
     /// Unique among target groups.
     pub name: String,
     pub protocol: TargetProtocol,
+    /// Default `http1`; not for lambda groups.
+    pub protocol_version: ProtocolVersion,
     /// Default `round_robin`.
     pub algorithm: Algorithm,
     /// May be empty (every request then gets 503 NoRegisteredTargets).

@@ -196,6 +196,7 @@ fn health(protocol: HealthProtocol) -> HealthCheck {
         healthy_threshold: 5,
         unhealthy_threshold: 2,
         matcher: vec![(200, 200)],
+        grpc: false,
     }
 }
 
@@ -267,6 +268,7 @@ fn full_example_parses_to_the_expected_model() {
             TargetGroup {
                 name: "app".into(),
                 protocol: TargetProtocol::Http,
+                protocol_version: ProtocolVersion::Http1,
                 algorithm: Algorithm::RoundRobin,
                 targets: vec![target("127.0.0.1", 3000, 1), target("127.0.0.1", 3001, 2)],
                 connect_timeout: secs(10),
@@ -286,6 +288,7 @@ fn full_example_parses_to_the_expected_model() {
             TargetGroup {
                 name: "api".into(),
                 protocol: TargetProtocol::Https,
+                protocol_version: ProtocolVersion::Http1,
                 algorithm: Algorithm::LeastOutstandingRequests,
                 targets: vec![target("::1", 8443, 1), target("backend.internal", 443, 1)],
                 connect_timeout: Duration::from_millis(500),
@@ -313,6 +316,7 @@ fn full_example_parses_to_the_expected_model() {
             TargetGroup {
                 name: "fn".into(),
                 protocol: TargetProtocol::Lambda,
+                protocol_version: ProtocolVersion::Http1,
                 algorithm: Algorithm::RoundRobin,
                 targets: vec![],
                 connect_timeout: secs(10),

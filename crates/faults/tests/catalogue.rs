@@ -37,6 +37,10 @@ const PINS: &[Pin] = &[
     (Cause::TargetDeregistered, "TargetDeregistered", Phase::AwaitHeaders, Some(502), Some(502), Some("connection_terminated"), "flow.BadGateway", None),
     (Cause::TargetResponseIncomplete, "TargetResponseIncomplete", Phase::StreamBody, None, None, Some("http_response_incomplete"), "flow.UnexpectedEOFAtTarget", Some("TARGET_READ_UNEXPECTED_EOF")),
     (Cause::TargetResponseStalled, "TargetResponseStalled", Phase::StreamBody, None, None, Some("http_response_timeout"), "flow.GatewayTimeout", Some("TARGET_READ_TIMEOUT")),
+    (Cause::TargetStreamReset, "TargetStreamReset", Phase::AwaitHeaders, Some(502), Some(502), Some("http_response_incomplete"), "flow.BadGateway", None),
+    (Cause::TargetGoAway, "TargetGoAway", Phase::AwaitHeaders, Some(502), Some(502), Some("connection_terminated"), "flow.BadGateway", None),
+    (Cause::TargetHttp2ProtocolError, "TargetHttp2ProtocolError", Phase::AwaitHeaders, Some(502), Some(502), Some("http_protocol_error"), "flow.BadGateway", None),
+    (Cause::TargetHttp2NotNegotiated, "TargetHttp2NotNegotiated", Phase::TlsHandshake, Some(502), Some(502), Some("tls_protocol_error"), "flow.BadGateway", None),
     (Cause::ClientRequestMalformed, "ClientRequestMalformed", Phase::Route, Some(400), Some(400), Some("http_request_error"), "flow.BadRequest", None),
     (Cause::ClientRequestTimeout, "ClientRequestTimeout", Phase::Route, Some(408), Some(408), Some("http_request_error"), "flow.RequestTimeout", None),
     (Cause::ClientClosedRequest, "ClientClosedRequest", Phase::AwaitHeaders, Some(460), Some(499), None, "flow.ClientClosedConnection", None),
@@ -44,6 +48,7 @@ const PINS: &[Pin] = &[
     (Cause::ClientXffTooMany, "ClientXffTooMany", Phase::Route, Some(463), Some(400), Some("http_request_error"), "flow.BadRequest", None),
     (Cause::ClientUnsupportedTransferEncoding, "ClientUnsupportedTransferEncoding", Phase::Route, Some(501), Some(501), Some("http_request_error"), "protocol.http.UnsupportedEncoding", None),
     (Cause::ClientMethodNotAllowed, "ClientMethodNotAllowed", Phase::Route, Some(405), Some(405), Some("http_request_error"), "protocol.http.MethodNotAllowed", None),
+    (Cause::ClientProtocolMismatch, "ClientProtocolMismatch", Phase::Route, Some(464), Some(400), Some("http_request_error"), "flow.BadRequest", None),
     (Cause::LambdaRequestTooLarge, "LambdaRequestTooLarge", Phase::FunctionInvoke, Some(413), Some(413), Some("http_request_error"), "protocol.http.TooBigBody", None),
     (Cause::LambdaInvalidResponse, "LambdaInvalidResponse", Phase::FunctionInvoke, Some(502), Some(502), Some("http_protocol_error"), "flow.BadGateway", None),
     (Cause::LambdaResponseTooLarge, "LambdaResponseTooLarge", Phase::FunctionInvoke, Some(502), Some(502), Some("http_response_body_size"), "flow.BadGateway", None),
@@ -218,7 +223,8 @@ fn classes() {
             Cause::TargetPathMtuBlackhole,
             Cause::TargetTlsAlert,
             Cause::TargetTlsCertificateInvalid,
-            Cause::TargetTlsProtocolError
+            Cause::TargetTlsProtocolError,
+            Cause::TargetHttp2NotNegotiated
         ]
     );
     for &cause in Cause::ALL {
@@ -264,4 +270,44 @@ fn phase_and_profile_names_round_trip() {
     assert_eq!(Profile::default(), Profile::Alb);
     assert!("ALB".parse::<Profile>().is_err());
     assert!("tls-handshake".parse::<Phase>().is_err());
+}
+
+/// The gRPC status each cause gives a gRPC client (INTERFACE.md: 14 for connect, TLS and closed causes, 4 for
+/// timeouts, 8 for overload, 12 for no route), pinned for every cause.
+#[test]
+fn grpc_codes_follow_the_interface() {
+    use waygate_faults::GrpcCode::*;
+    let expected = |cause: Cause| match cause {
+        Cause::NoRoute | Cause::ClientMethodNotAllowed | Cause::ClientProtocolMismatch => Unimplemented,
+        Cause::GatewayOverloaded
+        | Cause::GatewayResourceExhausted
+        | Cause::LambdaThrottling
+        | Cause::LambdaRequestTooLarge => ResourceExhausted,
+        Cause::TargetResponseTimeout
+        | Cause::TargetResponseStalled
+        | Cause::ClientRequestTimeout
+        | Cause::ClientIdleTimeout
+        | Cause::LambdaConnectionTimeout => DeadlineExceeded,
+        Cause::TargetMalformedResponse
+        | Cause::TargetResponseHeadersTooLarge
+        | Cause::TargetHttp2ProtocolError
+        | Cause::LambdaInvalidResponse
+        | Cause::LambdaResponseTooLarge
+        | Cause::LambdaUnhandled => Internal,
+        Cause::ClientRequestMalformed | Cause::ClientXffTooMany | Cause::ClientUnsupportedTransferEncoding => {
+            InvalidArgument
+        }
+        Cause::ClientClosedRequest => Cancelled,
+        Cause::LambdaResourceNotFound => NotFound,
+        Cause::LambdaAccessDenied => PermissionDenied,
+        _ => Unavailable,
+    };
+    for &cause in Cause::ALL {
+        assert_eq!(cause.grpc_code(), expected(cause), "{cause}");
+    }
+    let unavailable = Cause::ALL.iter().filter(|c| c.grpc_code() == Unavailable).count();
+    assert_eq!(unavailable, 21, "every connect, TLS, close and no-target cause");
+    assert_eq!((Unavailable.code(), Unavailable.name()), (14, "UNAVAILABLE"));
+    assert_eq!(waygate_faults::grpc_code_name(16), Some("UNAUTHENTICATED"));
+    assert_eq!(waygate_faults::grpc_code_name(17), None);
 }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use http::header::HeaderMap;
 use http::{HeaderValue, Request, Version};
 use waygate_faults::{Cause, Profile};
 use waygate_telemetry::{
@@ -176,15 +175,7 @@ pub struct Record {
     body: Option<Arc<RequestProgress>>,
 }
 
-/// The size of a response head on the wire: an HTTP/1.1 status line and the header block.
-pub fn head_bytes(headers: &HeaderMap) -> u64 {
-    17 + header_bytes(headers)
-}
-
-/// The size of a header block on the wire: `name: value\r\n` each, and the blank line.
-pub fn header_bytes(headers: &HeaderMap) -> u64 {
-    headers.iter().map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64).sum::<u64>() + 2
-}
+pub use crate::wire::{head_bytes, header_bytes};
 
 impl Record {
     /// Starts the record when the request head has been read. `head_len` is the head's size on the wire when
@@ -351,11 +342,13 @@ pub struct Pending {
     pub record: Option<Record>,
     sink: Arc<Sink>,
     profile: Profile,
+    /// The request is a gRPC call: the gateway's failures are answered in gRPC.
+    pub grpc: bool,
 }
 
 impl Pending {
     pub fn new(record: Record, sink: Arc<Sink>, profile: Profile) -> Self {
-        Self { record: Some(record), sink, profile }
+        Self { record: Some(record), sink, profile, grpc: false }
     }
 
     pub fn get(&mut self) -> Option<&mut Record> {

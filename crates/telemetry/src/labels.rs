@@ -63,6 +63,14 @@ pub(crate) struct TargetClassLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(crate) struct TargetGrpcLabels {
+    pub target_group: Arc<str>,
+    pub target: Arc<str>,
+    /// The gRPC status code, as its number (`14`).
+    pub grpc_status: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub(crate) struct TargetCauseLabels {
     pub target_group: Arc<str>,
     pub target: Arc<str>,

@@ -50,6 +50,7 @@ pub fn runtime(
 /// Settings that, when unchanged, let a reload keep a target's live connections.
 fn same_connection_settings(a: &TargetGroup, b: &TargetGroup) -> bool {
     a.protocol == b.protocol
+        && a.protocol_version == b.protocol_version
         && a.tls == b.tls
         && a.connect_timeout == b.connect_timeout
         && a.tls_handshake_timeout == b.tls_handshake_timeout
@@ -64,10 +65,18 @@ fn build_group(
     pool_slots: usize,
 ) -> Result<Group, String> {
     let client_tls = match group.protocol {
-        TargetProtocol::Https => Some(
-            tls::client_config(group.tls.verify, group.tls.ca.as_deref())
-                .map_err(|e| format!("target group {:?}: {e}", group.name))?,
-        ),
+        TargetProtocol::Https => {
+            let config = tls::client_config(group.tls.verify, group.tls.ca.as_deref())
+                .map_err(|e| format!("target group {:?}: {e}", group.name))?;
+            Some(if group.protocol_version.is_h2() {
+                // HTTP/2 only: a target that cannot speak it says so in its handshake (TargetHttp2NotNegotiated).
+                let mut h2 = (*config).clone();
+                h2.alpn_protocols = vec![b"h2".to_vec()];
+                Arc::new(h2)
+            } else {
+                config
+            })
+        }
         _ => None,
     };
     let reusable = old.filter(|o| same_connection_settings(&o.config, group));
@@ -96,17 +105,16 @@ fn build_group(
             tls_handshake_timeout: group.tls_handshake_timeout,
             tls,
         };
-        targets.push(Arc::new(Target::new(
-            spec.clone(),
-            Upstream::new(
-                connect,
-                spec.authority().into(),
-                group.pool_idle_timeout,
-                metrics.clone(),
-                group.name.as_str().into(),
-                pool_slots,
-            ),
-        )));
+        let upstream = Upstream::new(
+            connect,
+            spec.authority().into(),
+            group.pool_idle_timeout,
+            metrics.clone(),
+            group.name.as_str().into(),
+            pool_slots,
+        );
+        let upstream = if group.protocol_version.is_h2() { upstream.speaking_h2() } else { upstream };
+        targets.push(Arc::new(Target::new(spec.clone(), upstream)));
     }
     Ok(Group::new(group.clone(), targets, registry.audit.clone()))
 }

@@ -6,6 +6,7 @@
 pub mod build;
 mod drain;
 pub mod health;
+mod health_h2;
 pub mod registry;
 
 use std::collections::HashMap;

@@ -65,7 +65,7 @@ where
         return finish(done, &ends, Some(Cause::ClientClosedRequest), &meter);
     };
     let target = done.in_flight.target().clone();
-    #[allow(irrefutable_let_patterns, reason = "only an HTTP/1 session switches protocols; others may come")]
+    // Only an HTTP/1 session switches protocols (upgrades go to http1 groups only).
     let Session::H1(conn) = &mut lease.conn.session else {
         lease.abort();
         return finish(done, &ends, None, &meter);
