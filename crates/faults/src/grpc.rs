@@ -17,7 +17,7 @@
 
 use crate::Cause;
 
-/// gRPC status codes (grpc/doc/statuscodes.md) the gateway answers with.
+/// gRPC status codes (as the gRPC project numbers them) the gateway answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GrpcCode {
     Cancelled = 1,

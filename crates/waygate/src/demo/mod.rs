@@ -10,6 +10,7 @@
 
 mod alert;
 mod dir;
+mod grpc;
 mod routes;
 mod websocket;
 
