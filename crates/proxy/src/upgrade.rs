@@ -16,7 +16,7 @@ use waygate_faults::BadUpgrade;
 use waygate_telemetry::RequestKind;
 
 use crate::body::ProxyBody;
-use crate::headers::{X_REQUEST_ID, lists_token};
+use crate::headers::{X_REQUEST_ID, is_hop_by_hop, lists_token};
 use crate::record::head_bytes;
 use crate::relay::Done;
 use crate::server::Handover;
@@ -147,7 +147,13 @@ impl Upgrade {
         idle_timeout: std::time::Duration,
     ) -> Response<ProxyBody> {
         let mut headers = head.headers;
-        headers.remove(header::CONNECTION);
+        // The 101 kept its hop-by-hop fields for the check; the client gets `Upgrade` only (and the server adds
+        // `Connection: upgrade`).
+        let hops: Vec<HeaderName> =
+            headers.keys().filter(|n| is_hop_by_hop(n) && *n != header::UPGRADE).cloned().collect();
+        for hop in hops {
+            headers.remove(hop);
+        }
         headers.insert(&X_REQUEST_ID, id.clone());
         let mut resp = Response::new(ProxyBody::empty());
         let request_id = id.clone();

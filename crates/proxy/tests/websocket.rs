@@ -196,9 +196,8 @@ async fn a_generic_upgrade_tunnels_bytes_with_half_close_honoured() {
         }
         let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
         assert!(head.contains("upgrade: x-raw/1\r\n") && head.contains("connection: upgrade\r\n"), "{head}");
-        s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-raw/1\r\nConnection: Upgrade\r\n\r\n")
-            .await
-            .unwrap();
+        let switch = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-raw/1\r\nConnection: Upgrade\r\nKeep-Alive: timeout=5\r\n\r\n";
+        s.write_all(switch.as_bytes()).await.unwrap();
         let mut got = Vec::new();
         s.read_to_end(&mut got).await.unwrap();
         s.write_all(format!("target read {} bytes", got.len()).as_bytes()).await.unwrap();
@@ -213,6 +212,7 @@ async fn a_generic_upgrade_tunnels_bytes_with_half_close_honoured() {
     let head = String::from_utf8(head).unwrap();
     assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{head}");
     assert!(head.contains("connection: upgrade\r\n") && head.contains("upgrade: x-raw/1\r\n"), "{head}");
+    assert!(!head.contains("keep-alive"), "the target's other hop-by-hop fields stay behind: {head}");
     c.write_all(&[1u8; 50_000]).await.unwrap();
     c.shutdown().await.unwrap();
     let mut answer = String::new();
