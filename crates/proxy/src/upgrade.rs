@@ -174,6 +174,9 @@ impl Upgrade {
         let guard = self.tunnels.open(carrier);
         match self.client {
             Client::H1 => {
+                // The client's connection leaves its server (and that server's place in the active-connections
+                // gauge) at the switch: the tunnel keeps it counted.
+                let carried = done.sink.metrics.connection_carried(waygate_telemetry::Side::Client);
                 let (handover, taken) = Handover::new();
                 let ends = ends(StatusCode::SWITCHING_PROTOCOLS, &headers, kind);
                 resp.extensions_mut().insert(handover);
@@ -181,6 +184,7 @@ impl Upgrade {
                 tokio::spawn(async move {
                     let client = taken.await.ok();
                     tunnel::run(client, lease, done, ends, idle_timeout, guard).await;
+                    drop(carried);
                 });
             }
             Client::H2 { on_upgrade, .. } => {

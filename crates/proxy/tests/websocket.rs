@@ -71,6 +71,14 @@ async fn a_websocket_echo_goes_through_a_plain_and_a_tls_listener_and_each_is_on
     assert_eq!(resp.status(), 101);
     let plain_id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
     let payload = echo_twice(&mut ws).await;
+    // The client's connection left its HTTP/1 server at the switch; the tunnel keeps it counted as open.
+    let m = gw.metrics();
+    within("one active client connection", async {
+        while metric(&m.encode(), "waygate_active_connections", &[("side", "client")]) != 1.0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await; // polling interval, under the deadline
+        }
+    })
+    .await;
     ws.close(None).await.unwrap();
     while within("the close", ws.next()).await.is_some() {}
 
