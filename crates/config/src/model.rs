@@ -34,6 +34,8 @@ pub struct Config {
     pub target_groups: Vec<TargetGroup>,
     /// `[[alert]]` rules in file order; names are unique.
     pub alerts: Vec<Alert>,
+    /// `None` when `[connection_log]` is absent or has no `dir`: no connection log.
+    pub connection_log: Option<ConnectionLog>,
 }
 
 impl Config {
@@ -98,8 +100,37 @@ pub enum DesyncMode {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListenerTls {
+    /// At least one, at most 26 (ALB's default certificate and 25 more); chosen by SNI, the first is the
+    /// default.
+    pub certificates: Vec<CertificateFiles>,
+    /// ALB's security policy (default [`crate::tls_policy::DEFAULT_POLICY`]); always a servable one.
+    pub policy: &'static crate::tls_policy::TlsPolicy,
+    pub mutual_authentication: MutualAuthentication,
+}
+
+/// A certificate chain (PEM, leaf first) and its private key (PEM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+}
+
+/// ALB's mutual TLS modes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum MutualAuthentication {
+    /// No client certificate is asked for (the default).
+    #[default]
+    Off,
+    /// Clients must present a certificate that chains to `trust_store` (PEM CA certificates, and CRLs if any).
+    Verify { trust_store: PathBuf, ignore_client_certificate_expiry: bool },
+    /// Any client certificate (or none) is accepted and its chain passed to targets.
+    Passthrough,
+}
+
+/// `[connection_log]`: one line per client TLS connection, in ALB's connection-log format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLog {
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq)]

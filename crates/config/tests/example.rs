@@ -242,7 +242,14 @@ fn full_example_parses_to_the_expected_model() {
                 name: "secure".into(),
                 bind: "[::1]:8443".parse().unwrap(),
                 protocol: ListenerProtocol::Https,
-                tls: Some(ListenerTls { cert: dir.join("cert.pem"), key: "/etc/waygate/key.pem".into() }),
+                tls: Some(ListenerTls {
+                    certificates: vec![CertificateFiles {
+                        cert: dir.join("cert.pem"),
+                        key: "/etc/waygate/key.pem".into(),
+                    }],
+                    policy: &tls_policy::POLICIES[0],
+                    mutual_authentication: MutualAuthentication::Off,
+                }),
                 idle_timeout: secs(60),
                 client_keep_alive: secs(3600),
                 request_header_timeout: secs(60),
@@ -339,6 +346,7 @@ fn full_example_parses_to_the_expected_model() {
             },
         ],
         alerts: vec![],
+        connection_log: None,
     };
     assert_eq!(config, expected);
     assert_eq!(config.target_group("api").map(|g| g.targets[0].authority()), Some("[::1]:8443".into()));

@@ -32,6 +32,12 @@
 //!   group's https target did not select `h2` by ALPN; phase `tls_handshake`, `tls_protocol_error`).
 //! - ClientProtocolMismatch is ALB's 464: the request's protocol cannot go to the group's protocol version
 //!   (an HTTP/1.x request, or one that is not gRPC, to a grpc group). Apigee has no such status: 400.
+//! - ClientCertMissing, ClientCertUntrusted, ClientCertExpired and ClientCertCrlHit (issue 23) are a client's
+//!   mutual TLS certificate refused during the listener's handshake, named with ALB's `tls_verify_status`
+//!   codes verbatim (ALB documents none for a missing certificate; `ClientCertMissing` is of their shape).
+//!   The handshake fails, so no HTTP status, RFC 9209 type or response exists: the client gets a TLS alert.
+//!   Their phase is `tls_handshake`, their source the client (so they never count as target TLS errors);
+//!   Apigee's code for a failed handshake, `...flow.SslHandshakeFailed`, keeps logs uniform.
 //! - TargetPathMtuBlackhole (issue 27) is a timeout whose cause the packets name: an ICMP fragmentation-needed
 //!   (or ICMPv6 packet-too-big) error quoted the connection, and the sender went on sending packets larger
 //!   than the next-hop MTU it named (the error never took effect: a host firewall dropping ICMP, or a
@@ -84,6 +90,8 @@ const S_EOF: &str = "Unexpected EOF at target";
 const S_GW_TIMEOUT: &str = "Gateway Timeout";
 const EOF_REASON: Option<&str> = Some("TARGET_READ_UNEXPECTED_EOF");
 const READ_TIMEOUT: Option<&str> = Some("TARGET_READ_TIMEOUT");
+const SSL_FAILED: &str = "messaging.adaptors.http.flow.SslHandshakeFailed";
+const S_SSL_FAILED: &str = "SSL Handshake failed";
 
 impl Cause {
     /// The catalogue row. A `match` rather than an indexed array so a new variant cannot compile without one.
@@ -137,6 +145,10 @@ impl Cause {
             Self::LambdaConnectionError => &Row("LambdaConnectionError", FunctionInvoke, Some(502), Some(503), Some("connection_refused"), UNAVAILABLE, None, S_UNAVAILABLE, Function),
             Self::LambdaConnectionTimeout => &Row("LambdaConnectionTimeout", FunctionInvoke, Some(504), Some(504), Some("connection_timeout"), GW_TIMEOUT, None, S_GW_TIMEOUT, Function),
             Self::LambdaServiceException => &Row("LambdaServiceException", FunctionInvoke, Some(502), Some(502), Some("proxy_internal_response"), BAD_GATEWAY, None, S_BAD_GATEWAY, Function),
+            Self::ClientCertMissing => &Row("ClientCertMissing", TlsHandshake, None, None, None, SSL_FAILED, None, S_SSL_FAILED, Client),
+            Self::ClientCertUntrusted => &Row("ClientCertUntrusted", TlsHandshake, None, None, None, SSL_FAILED, None, S_SSL_FAILED, Client),
+            Self::ClientCertExpired => &Row("ClientCertExpired", TlsHandshake, None, None, None, SSL_FAILED, None, S_SSL_FAILED, Client),
+            Self::ClientCertCrlHit => &Row("ClientCertCrlHit", TlsHandshake, None, None, None, SSL_FAILED, None, S_SSL_FAILED, Client),
         }
     }
 
@@ -187,6 +199,10 @@ impl Cause {
         Self::LambdaConnectionError,
         Self::LambdaConnectionTimeout,
         Self::LambdaServiceException,
+        Self::ClientCertMissing,
+        Self::ClientCertUntrusted,
+        Self::ClientCertExpired,
+        Self::ClientCertCrlHit,
     ];
 
     /// The CamelCase name used unchanged in `Proxy-Status`, `error_reason`, metrics labels and logs.
@@ -208,8 +224,8 @@ impl Cause {
         }
     }
 
-    /// The RFC 9209 Proxy Error Type; `None` only for ClientClosedRequest and ClientIdleTimeout, which never
-    /// reach a client.
+    /// The RFC 9209 Proxy Error Type; `None` only for ClientClosedRequest, ClientIdleTimeout and the client
+    /// certificate causes, which never reach a client.
     /// TargetDnsFailure says `dns_error`; see [`Cause::proxy_status_error_for`] for `dns_timeout`.
     pub const fn proxy_status_error(self) -> Option<&'static str> {
         self.row().4
@@ -271,7 +287,14 @@ impl Cause {
     /// Counted in `waygate_target_tls_negotiation_errors_total` (TargetTLSNegotiationErrorCount): TCP
     /// connected but the TLS session to the target was not established.
     pub const fn is_target_tls_error(self) -> bool {
-        matches!(self.phase(), Phase::TlsHandshake)
+        matches!(self.phase(), Phase::TlsHandshake) && matches!(self.source(), Source::Target)
+    }
+
+    /// A client's mutual TLS certificate refused in the handshake (ALB's `tls_verify_status` codes, verbatim):
+    /// counted in `waygate_client_tls_negotiation_errors_total`, written to the connection log; no request
+    /// exists, so no response or access-log line either.
+    pub const fn is_client_certificate_error(self) -> bool {
+        matches!(self.phase(), Phase::TlsHandshake) && matches!(self.source(), Source::Client)
     }
 
     /// Whether the client receives a response rendered for this cause. False for the stream_body causes

@@ -14,6 +14,7 @@
 //! - 13 INTERNAL for responses the gateway could not read (malformed, too large, protocol errors), as gRPC's own
 //!   HTTP mapping gives 400 and protocol failures.
 //! - 3 INVALID_ARGUMENT for requests the gateway refuses as malformed; 1 CANCELLED for a client that left.
+//! - 16 UNAUTHENTICATED for a client certificate refused by mutual TLS (never sent: the handshake fails first).
 
 use crate::Cause;
 
@@ -29,6 +30,7 @@ pub enum GrpcCode {
     Unimplemented = 12,
     Internal = 13,
     Unavailable = 14,
+    Unauthenticated = 16,
 }
 
 impl GrpcCode {
@@ -114,6 +116,9 @@ impl Cause {
             Self::ClientClosedRequest => Cancelled,
             Self::LambdaResourceNotFound => NotFound,
             Self::LambdaAccessDenied => PermissionDenied,
+            Self::ClientCertMissing | Self::ClientCertUntrusted | Self::ClientCertExpired | Self::ClientCertCrlHit => {
+                Unauthenticated
+            }
         }
     }
 }

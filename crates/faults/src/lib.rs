@@ -121,4 +121,8 @@ pub enum Cause {
     LambdaConnectionError,
     LambdaConnectionTimeout,
     LambdaServiceException,
+    ClientCertMissing,
+    ClientCertUntrusted,
+    ClientCertExpired,
+    ClientCertCrlHit,
 }

@@ -68,6 +68,10 @@ impl Cause {
             Self::LambdaConnectionError => "The function service is unreachable",
             Self::LambdaConnectionTimeout => "The function service did not answer in time",
             Self::LambdaServiceException => "The function service failed",
+            Self::ClientCertMissing => "A client certificate is required",
+            Self::ClientCertUntrusted => "The client certificate is not trusted",
+            Self::ClientCertExpired => "The client certificate has expired",
+            Self::ClientCertCrlHit => "The client certificate has been revoked",
         }
     }
 
@@ -332,6 +336,24 @@ impl Cause {
             Self::LambdaServiceException => {
                 "The invoke endpoint answered with a server error: the function service \
                 failed, not the function. Retry later; if it persists, check the service's status."
+            }
+            Self::ClientCertMissing => {
+                "The listener verifies client certificates (mutual_authentication mode \"verify\") and \
+                the client sent none: configure the client with its certificate and key, or use mode \"passthrough\" \
+                if targets decide."
+            }
+            Self::ClientCertUntrusted => {
+                "The client's certificate does not chain to a CA in the listener's trust_store: add the \
+                issuing CA (and intermediates) to the trust store, or have the client send its full chain. The \
+                connection log names the certificate's subject."
+            }
+            Self::ClientCertExpired => {
+                "The client's certificate is outside its validity period: renew it, or check the \
+                client's clock; mutual_authentication's ignore_client_certificate_expiry accepts expired ones."
+            }
+            Self::ClientCertCrlHit => {
+                "The client's certificate is revoked by a CRL in the listener's trust_store: an expected \
+                refusal unless the CRL is wrong; the client needs a new certificate."
             }
         }
     }

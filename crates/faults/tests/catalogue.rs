@@ -59,6 +59,10 @@ const PINS: &[Pin] = &[
     (Cause::LambdaConnectionError, "LambdaConnectionError", Phase::FunctionInvoke, Some(502), Some(503), Some("connection_refused"), "flow.ServiceUnavailable", None),
     (Cause::LambdaConnectionTimeout, "LambdaConnectionTimeout", Phase::FunctionInvoke, Some(504), Some(504), Some("connection_timeout"), "flow.GatewayTimeout", None),
     (Cause::LambdaServiceException, "LambdaServiceException", Phase::FunctionInvoke, Some(502), Some(502), Some("proxy_internal_response"), "flow.BadGateway", None),
+    (Cause::ClientCertMissing, "ClientCertMissing", Phase::TlsHandshake, None, None, None, "flow.SslHandshakeFailed", None),
+    (Cause::ClientCertUntrusted, "ClientCertUntrusted", Phase::TlsHandshake, None, None, None, "flow.SslHandshakeFailed", None),
+    (Cause::ClientCertExpired, "ClientCertExpired", Phase::TlsHandshake, None, None, None, "flow.SslHandshakeFailed", None),
+    (Cause::ClientCertCrlHit, "ClientCertCrlHit", Phase::TlsHandshake, None, None, None, "flow.SslHandshakeFailed", None),
 ];
 
 fn full_code(short: &str) -> String {
@@ -82,7 +86,7 @@ fn all_is_complete() {
     for (i, cause) in Cause::ALL.iter().enumerate() {
         assert_eq!(*cause as usize, i);
     }
-    assert_eq!(Cause::ALL.len(), Cause::LambdaServiceException as usize + 1);
+    assert_eq!(Cause::ALL.len(), Cause::ClientCertCrlHit as usize + 1);
 }
 
 #[test]
@@ -239,6 +243,11 @@ fn classes() {
         };
         assert_eq!(cause.source(), expected, "{cause}");
     }
+    let client_certs: Vec<_> = Cause::ALL.iter().copied().filter(|c| c.is_client_certificate_error()).collect();
+    assert_eq!(
+        client_certs,
+        [Cause::ClientCertMissing, Cause::ClientCertUntrusted, Cause::ClientCertExpired, Cause::ClientCertCrlHit]
+    );
     assert!(Cause::LambdaServiceException.is_lambda_internal_error());
     assert!(Cause::LambdaThrottling.is_lambda_user_error());
 }
@@ -252,6 +261,10 @@ fn responds_only_when_a_status_can_be_sent() {
                 | Cause::TargetResponseStalled
                 | Cause::ClientClosedRequest
                 | Cause::ClientIdleTimeout
+                | Cause::ClientCertMissing
+                | Cause::ClientCertUntrusted
+                | Cause::ClientCertExpired
+                | Cause::ClientCertCrlHit
         );
         assert_eq!(cause.responds(), expected, "{cause}");
     }
@@ -300,6 +313,9 @@ fn grpc_codes_follow_the_interface() {
         Cause::ClientClosedRequest => Cancelled,
         Cause::LambdaResourceNotFound => NotFound,
         Cause::LambdaAccessDenied => PermissionDenied,
+        Cause::ClientCertMissing | Cause::ClientCertUntrusted | Cause::ClientCertExpired | Cause::ClientCertCrlHit => {
+            Unauthenticated
+        }
         _ => Unavailable,
     };
     for &cause in Cause::ALL {
@@ -308,6 +324,7 @@ fn grpc_codes_follow_the_interface() {
     let unavailable = Cause::ALL.iter().filter(|c| c.grpc_code() == Unavailable).count();
     assert_eq!(unavailable, 21, "every connect, TLS, close and no-target cause");
     assert_eq!((Unavailable.code(), Unavailable.name()), (14, "UNAVAILABLE"));
+    assert_eq!((Unauthenticated.code(), Unauthenticated.name()), (16, "UNAUTHENTICATED"));
     assert_eq!(waygate_faults::grpc_code_name(16), Some("UNAUTHENTICATED"));
     assert_eq!(waygate_faults::grpc_code_name(17), None);
 }

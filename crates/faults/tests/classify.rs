@@ -277,6 +277,11 @@ fn every_non_decision_cause_is_reachable() {
         Cause::ClientMethodNotAllowed,
         Cause::ClientIdleTimeout,
         Cause::ClientProtocolMismatch,
+        // The listener's TLS handshake names these from rustls's verdict (proxy's tls_front::outcome).
+        Cause::ClientCertMissing,
+        Cause::ClientCertUntrusted,
+        Cause::ClientCertExpired,
+        Cause::ClientCertCrlHit,
     ];
     let mut seen = std::collections::HashSet::new();
     let kinds =

@@ -309,6 +309,9 @@ impl Outgoing {
             .then(|| Upgrade::of(&mut parts, fields.hop_by_hop(), body.is_end_stream(), &client.facts.listener.tunnels))
             .flatten();
         let prior_xff = fields.strip_and_prior_xff(&mut parts.headers);
+        if let Some(cert) = client.facts.tls.as_ref().and_then(|t| t.client_cert.as_deref()) {
+            crate::tls_front::leaf::forward(&mut parts.headers, cert);
+        }
         if let Some(upgrade) = &upgrade {
             upgrade.restore(&mut parts);
         }

@@ -42,6 +42,13 @@ pub(crate) struct ListenerCauseLabels {
     pub cause: &'static str,
 }
 
+/// `waygate_listener_certificate_expiry_seconds{listener, name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(crate) struct CertificateLabels {
+    pub listener: Arc<str>,
+    pub name: Arc<str>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub(crate) struct RequestLabels {
     pub listener: Arc<str>,

@@ -30,8 +30,10 @@
 
 use std::cell::RefCell;
 use std::hash::Hash;
-use std::sync::{Arc, Weak};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::LocalKey;
+use std::time::SystemTime;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -43,9 +45,9 @@ use waygate_faults::{Cause, Phase, Source};
 
 use crate::Exchange;
 use crate::labels::{
-    AlertLabels, DesyncLabels, ElbLabels, GroupCauseLabels, GroupLabels, ListenerCauseLabels, ListenerLabels,
-    RequestLabels, Side, SideLabels, TargetCauseLabels, TargetClassLabels, TargetGrpcLabels, TargetLabels,
-    status_class,
+    AlertLabels, CertificateLabels, DesyncLabels, ElbLabels, GroupCauseLabels, GroupLabels, ListenerCauseLabels,
+    ListenerLabels, RequestLabels, Side, SideLabels, TargetCauseLabels, TargetClassLabels, TargetGrpcLabels,
+    TargetLabels, status_class,
 };
 
 /// The `Content-Type` of [`Metrics::encode`]'s output.
@@ -60,6 +62,26 @@ pub const RESPONSE_TIME_BUCKETS: [f64; 20] = [
 
 fn response_time_histogram() -> Histogram {
     Histogram::new(RESPONSE_TIME_BUCKETS)
+}
+
+/// The listener certificates' expiry times, and the gauges that count down to them (set at each scrape).
+#[derive(Debug, Default)]
+struct Certificates {
+    gauges: Family<CertificateLabels, Gauge<f64, AtomicU64>>,
+    not_after: Mutex<Vec<(CertificateLabels, SystemTime)>>,
+}
+
+impl Certificates {
+    fn count_down(&self, now: SystemTime) {
+        let known = self.not_after.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (labels, not_after) in known.iter() {
+            let left = match not_after.duration_since(now) {
+                Ok(d) => d.as_secs_f64(),
+                Err(e) => -e.duration().as_secs_f64(),
+            };
+            self.gauges.get_or_create(labels).set(left.trunc());
+        }
+    }
 }
 
 /// The two counters the access-log writer updates (shared with the registry).
@@ -222,7 +244,8 @@ struct Inner {
     target_stream_errors: Counters<TargetCauseLabels>,
     client_stream_errors: Counters<ListenerCauseLabels>,
     stale_connections: Counters<TargetLabels>,
-    client_tls_errors: Counters<ListenerLabels>,
+    client_tls_errors: Counters<ListenerCauseLabels>,
+    certificates: Certificates,
     target_response_time: Family<TargetLabels, Histogram, fn() -> Histogram>,
     healthy: Family<GroupLabels, Gauge>,
     unhealthy: Family<GroupLabels, Gauge>,
@@ -326,8 +349,15 @@ impl Metrics {
         let client_tls_errors = Counters::default();
         r.register(
             "waygate_client_tls_negotiation_errors",
-            "Client TLS handshakes that failed (ClientTLSNegotiationErrorCount)",
+            "Client TLS handshakes that failed, by why (ClientTLSNegotiationErrorCount)",
             client_tls_errors.clone(),
+        );
+        let certificates = Certificates::default();
+        r.register_with_unit(
+            "waygate_listener_certificate_expiry",
+            "Seconds until each listener certificate expires (negative: expired)",
+            Unit::Seconds,
+            certificates.gauges.clone(),
         );
         let target_response_time: Family<TargetLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(response_time_histogram);
@@ -427,6 +457,7 @@ impl Metrics {
             client_stream_errors,
             stale_connections,
             client_tls_errors,
+            certificates,
             target_response_time,
             healthy,
             unhealthy,
@@ -555,8 +586,31 @@ impl Metrics {
     }
 
     /// A client TLS handshake failed on `listener`.
-    pub fn client_tls_error(&self, listener: &Arc<str>) {
-        self.inner.client_tls_errors.get_or_create(&ListenerLabels { listener: listener.clone() }).inc();
+    pub fn client_tls_error(&self, listener: &Arc<str>, cause: &'static str) {
+        self.inner.client_tls_errors.get_or_create(&ListenerCauseLabels { listener: listener.clone(), cause }).inc();
+    }
+
+    /// The certificates `listener` serves now, by name, with when each expires; replaces the listener's previous
+    /// ones (`&[]`: it serves none). `waygate_listener_certificate_expiry_seconds` counts down from these at
+    /// every scrape.
+    pub fn set_listener_certificates(&self, listener: &str, certificates: &[(String, SystemTime)]) {
+        let c = &self.inner.certificates;
+        let mut known = c.not_after.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        known.retain(|(labels, _)| {
+            let keep = &*labels.listener != listener;
+            if !keep {
+                c.gauges.remove(labels);
+            }
+            keep
+        });
+        for (name, not_after) in certificates {
+            let labels = CertificateLabels { listener: listener.into(), name: name.as_str().into() };
+            // Two certificates of one name: the one expiring first is the one to renew first.
+            match known.iter_mut().find(|(l, _)| *l == labels) {
+                Some((_, t)) => *t = (*t).min(*not_after),
+                None => known.push((labels, *not_after)),
+            }
+        }
     }
 
     /// A client connection was refused on `listener` (connection limit reached).
@@ -592,6 +646,7 @@ impl Metrics {
 
     /// Append the OpenMetrics text exposition (ending in `# EOF`) to `out`.
     pub fn encode_into(&self, out: &mut String) {
+        self.inner.certificates.count_down(SystemTime::now());
         // Writing into a String cannot fail.
         let _ = encode(out, &self.inner.registry);
     }

@@ -204,6 +204,21 @@ impl AccessLogHandle {
     /// Formats a record into this thread's slot; never blocks on the writer. Returns false (and counts it as
     /// dropped) when the slot is full or the log is closed.
     pub fn log(&self, exchange: &Exchange) -> bool {
+        let format = self.shared.format;
+        self.push(|lines| match format {
+            LogFormat::Alb => format_alb(exchange, lines),
+            LogFormat::Json => format_json(exchange, lines),
+        })
+    }
+
+    /// Queues one line already formatted (without its newline), as [`log`](Self::log) queues a record: the
+    /// connection log's lines go through the same slots, files and rotation.
+    pub fn log_line(&self, line: &str) -> bool {
+        self.push(|lines| lines.push_str(line))
+    }
+
+    /// Appends one line (`write` writes it, without its newline) to this thread's slot.
+    fn push(&self, write: impl FnOnce(&mut String)) -> bool {
         let s = &*self.shared;
         let mut slot = s.slot(slot_index());
         // Checked under the slot's lock: the writer's last collection, after `close`, sees every line accepted.
@@ -212,10 +227,7 @@ impl AccessLogHandle {
             s.counters.dropped.inc();
             return false;
         }
-        match s.format {
-            LogFormat::Alb => format_alb(exchange, &mut slot.lines),
-            LogFormat::Json => format_json(exchange, &mut slot.lines),
-        }
+        write(&mut slot.lines);
         slot.lines.push('\n');
         slot.count += 1;
         let first = slot.count == 1;
