@@ -28,6 +28,7 @@ WORKLOAD_LABEL = {
     "large": "HTTP/1.1 1 MiB responses, wrk -t2 -c16",
     "h2": "HTTP/2 (h2c prior knowledge) small responses, h2load -t2 -c16 -m4",
     "grpc": "gRPC unary calls over h2c (empty message, grpc-status in trailers), h2load -t2 -c16 -m4",
+    "ws": "WebSocket echo, 64-byte binary messages, wsload -c64 (one message in flight per connection; req/s = echoes/s)",
 }
 
 
@@ -52,6 +53,16 @@ def parse_wrk(path):
     if m:
         errors += int(m.group(1))
     return requests, rps, p50, p99, errors
+
+
+def parse_wsload(path):
+    """bench/wsload's one line: `messages N seconds S rps R p50_ms X p99_ms Y errors E`."""
+    text = open(path).read()
+    m = re.search(r"^messages (\d+) seconds [0-9.]+ rps ([0-9.]+) p50_ms ([0-9.]+) p99_ms ([0-9.]+) errors (\d+)$",
+                  text, re.M)
+    if not m:
+        raise ValueError(f"unparsable wsload output in {path}")
+    return int(m.group(1)), float(m.group(2)), float(m.group(3)), float(m.group(4)), int(m.group(5))
 
 
 def parse_h2load(path, log):
@@ -327,7 +338,7 @@ def render(work, out):
     w("")
     w("## Versions")
     w("")
-    for k in ["waygate", "rustc", "nginx", "haproxy", "wrk", "h2load", "python"]:
+    for k in ["waygate", "wsload", "rustc", "nginx", "haproxy", "wrk", "h2load", "python"]:
         w(f"- {k}: {meta.get('v_' + k, '?')}")
     w("")
     w("## Setup")
@@ -356,6 +367,14 @@ def render(work, out):
         w(f"- Access logs of all three proxies (waygate, nginx, HAProxy) were written to {log_where}; every proxy "
           "logs every request. The kernel's write-back of the logs may have added noise.")
     w("- Every proxy speaks HTTP/1.1 to the backend; HTTP/2 is measured only on the client side.")
+    w("- WebSockets (`ws`): a second backend, the fault lab's WebSocket echo (`wsload echo`, tokio-tungstenite, 2 "
+      "threads), behind each proxy on `/ws`: waygate by a listener rule (WebSockets need no key), nginx with "
+      "`proxy_http_version 1.1` and `proxy_set_header Upgrade $http_upgrade; Connection \"upgrade\"`, HAProxy with "
+      "a `use_backend` on the path (HTTP mode tunnels after the 101 itself, `timeout tunnel 300s`). The load "
+      "generator is the benchmark's own `wsload load` (bench/wsload, tokio-tungstenite, 2 threads): 64 "
+      "connections, each sending a 64-byte binary message and waiting for its echo before the next; req/s counts "
+      "echoes, p50/p99 their round trips, CPU s/100k the proxy's CPU per 100,000 echoes, and `direct` measures the "
+      "echo backend alone. Each connection is one access-log line, written when it closes.")
     w("- CPU s/100k: user+system CPU time of the proxy's processes (all nginx workers and the master; HAProxy's "
       "and waygate's one process, all threads) from `/proc/PID/stat`, before and after the measurement, per "
       "100,000 requests completed. For `direct` it is the backend's own CPU. The backend's and load generator's "
@@ -521,6 +540,8 @@ def main():
     cmd = sys.argv[1]
     if cmd == "parse-wrk":
         print(*parse_wrk(sys.argv[2]))
+    elif cmd == "parse-wsload":
+        print(*parse_wsload(sys.argv[2]))
     elif cmd == "parse-h2load":
         print(*parse_h2load(sys.argv[2], sys.argv[3]))
     elif cmd == "render":

@@ -1,6 +1,7 @@
 //! Loopback targets for waygate's tests, demo and benchmarks: a well-behaved [`Backend`] and a catalogue
-//! of misbehaving ones ([`Fault`]), each provoking one cause of `docs/FAULTS.md`, and a function host speaking
-//! the Lambda Invoke API ([`FunctionHost`]) for function targets.
+//! of misbehaving ones ([`Fault`]), each provoking one cause of `docs/FAULTS.md`; WebSocket targets, an echo
+//! and ones that misbehave after the handshake ([`WsTarget`]); and a function host speaking the Lambda Invoke
+//! API ([`FunctionHost`]) for function targets.
 //!
 //! Every server binds the address it is given (usually `127.0.0.1:0`), runs on the current tokio
 //! runtime, and stops when its [`Running`] handle is dropped or shut down. Tests synchronise on
@@ -15,6 +16,7 @@ mod pki;
 mod raw;
 mod routes;
 mod running;
+mod websocket;
 
 pub use backend::Backend;
 pub use body::{CHUNK, pattern};
@@ -24,3 +26,4 @@ pub use lambda::FunctionHost;
 pub use pki::{CertFiles, Identity, LEAF_NAMES, PkiFiles, TestPki, WRONG_NAME, crypto_provider};
 pub use routes::ECHO_PREFIX;
 pub use running::{Running, Stats};
+pub use websocket::WsTarget;

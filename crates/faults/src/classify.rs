@@ -115,6 +115,24 @@ pub enum HttpEvidence {
     ProtocolError,
     /// The body ended early: EOF or RST mid-body, short of Content-Length, or bad chunked framing.
     BodyIncomplete,
+    /// The target's answer to an upgrade the gateway relayed (a WebSocket) did not switch as asked.
+    BadUpgrade(BadUpgrade),
+}
+
+/// How a target's answer to an upgrade request (RFC 9110 §7.8, RFC 6455 §4.2.2) was wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadUpgrade {
+    /// The `101` has no `Upgrade` field.
+    NoUpgrade,
+    /// The `101`'s `Upgrade` names a protocol the request did not offer.
+    UpgradeMismatch,
+    /// The `101` to a WebSocket handshake has no `Sec-WebSocket-Accept`.
+    NoAccept,
+    /// Its `Sec-WebSocket-Accept` is not the one the request's `Sec-WebSocket-Key` calls for.
+    WrongAccept,
+    /// A 2xx without switching, to an HTTP/2 client's extended CONNECT: passed on, it would open a tunnel the
+    /// target never did.
+    NotSwitched,
 }
 
 /// What the HTTP/2 layer said about a stream or its connection. Error codes are RFC 9113 §7's numbers.
@@ -280,7 +298,7 @@ fn exchange(e: &Evidence) -> Cause {
         None => {}
     }
     match e.http {
-        Some(HttpEvidence::MalformedHead | HttpEvidence::ProtocolError) => {
+        Some(HttpEvidence::MalformedHead | HttpEvidence::ProtocolError | HttpEvidence::BadUpgrade(_)) => {
             return Cause::TargetMalformedResponse;
         }
         Some(HttpEvidence::HeadTooLarge) => return Cause::TargetResponseHeadersTooLarge,

@@ -39,7 +39,7 @@ mod text;
 mod tls_alert;
 
 pub use catalogue::{ParseCauseError, Source};
-pub use classify::{Evidence, H2Evidence, HttpEvidence, LambdaEvidence, TlsEvidence, classify};
+pub use classify::{BadUpgrade, Evidence, H2Evidence, HttpEvidence, LambdaEvidence, TlsEvidence, classify};
 pub use grpc::{GrpcCode, grpc_code_name};
 pub use names::{ParsePhaseError, ParseProfileError};
 pub use proxy_status::{PROXY_NAME, ProxyStatus, ProxyStatusDetails, parse_proxy_status_cause, proxy_status};

@@ -31,6 +31,7 @@ use crate::respond;
 use crate::retry;
 use crate::runtime::Runtime;
 use crate::server::ClientBody;
+use crate::upgrade::{Answer, Upgrade};
 use crate::upstream::{self, AttemptFailure, h1, h2};
 
 /// What a request needs to know about the client connection it came on.
@@ -275,6 +276,8 @@ struct Outgoing {
     progress: Arc<RequestProgress>,
     /// Counts against the group's in-flight limit; handed to the response body, which releases it at its end.
     admitted: Admitted,
+    /// The protocol switch the request asks for (a WebSocket): its answer may become a tunnel (upgrade.rs).
+    upgrade: Option<Box<Upgrade>>,
 }
 
 /// The request body as the attempts will send it.
@@ -308,9 +311,16 @@ impl Outgoing {
         let authority = (!fields.host)
             .then(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
             .flatten();
+        // An upgrade (a WebSocket) is an HTTP/1.1 switch toward the target: http1 groups only (upgrade.rs).
+        let upgrade = (!group.config.protocol_version.is_h2())
+            .then(|| Upgrade::of(&mut parts, fields.hop_by_hop(), body.is_end_stream(), &client.facts.listener.tunnels))
+            .flatten();
         let prior_xff = fields.strip_and_prior_xff(&mut parts.headers);
         if let Some(cert) = client.facts.tls.as_ref().and_then(|t| t.client_cert.as_deref()) {
             crate::tls_front::leaf::forward(&mut parts.headers, cert);
+        }
+        if let Some(upgrade) = &upgrade {
+            upgrade.restore(&mut parts);
         }
         let forwarded = Forwarded {
             prior_xff,
@@ -336,13 +346,14 @@ impl Outgoing {
                 body.is_end_stream(),
             );
             let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-            upstream::Request::H1(h1::Request::new(&parts.method, target, &parts.headers, &forwarded, framing))
+            let request = h1::Request::new(&parts.method, target, &parts.headers, &forwarded, framing);
+            upstream::Request::H1(if upgrade.is_some() { request.upgrading() } else { request })
         };
         // Over HTTP/2 a small body is kept whatever the method: a stream the target refuses unprocessed may go
         // to another target (RFC 9113 §8.7).
         let keep = idempotent || group.config.protocol_version.is_h2();
         let body = BodyPlan::new(keep, body, group.config.retry_body_limit, &progress);
-        Self { request, body, idempotent, progress, admitted }
+        Self { request, body, idempotent, progress, admitted, upgrade }
     }
 }
 
@@ -404,7 +415,7 @@ fn forward(
     errors: Errors,
     timeouts: Timeouts,
     group: Arc<Group>,
-    outgoing: Outgoing,
+    mut outgoing: Outgoing,
     id: HeaderValue,
     mut pending: Pending,
     close_upstream: bool,
@@ -483,6 +494,19 @@ fn forward(
             let sent = lease.send(&outgoing.request, &mut body, timeouts.response).await;
             let err = match sent {
                 Ok(resp) => {
+                    // --- An upgrade's answer (upgrade.rs): a 101 as asked becomes a tunnel, a bad one fails. ---
+                    let switched = match outgoing.upgrade.take().map(|u| (u.answer(&resp.head), u)) {
+                        Some((Err(bad), _)) => {
+                            let mut failure = AttemptFailure::new(waygate_faults::Phase::AwaitHeaders);
+                            failure.http = Some(waygate_faults::HttpEvidence::BadUpgrade(bad));
+                            failure.conn = Some(lease.snapshot());
+                            lease.abort();
+                            return fail(pending, errors, &ctx(max_attempts), &target, failure, id);
+                        }
+                        Some((Ok(Answer::Switched), upgrade)) => Some(upgrade),
+                        Some((Ok(Answer::Refused), _)) | None => None,
+                    };
+                    // --- end of the upgrade's branch ---
                     target.health.passive_success();
                     let mut record = pending.record.take();
                     if let Some(r) = record.as_mut() {
@@ -495,6 +519,9 @@ fn forward(
                         reuse: !close_upstream,
                         admitted: outgoing.admitted,
                     };
+                    if let Some(upgrade) = switched {
+                        return upgrade.switched(resp.head, lease, done, id, idle_timeout);
+                    }
                     return relay::relay(resp, lease, done, id, idle_timeout);
                 }
                 Err(err) => err,

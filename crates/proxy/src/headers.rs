@@ -143,6 +143,12 @@ pub struct CarriedFields {
 }
 
 impl CarriedFields {
+    /// Whether the request may have hop-by-hop fields (an HTTP/1.1 upgrade needs `Connection` and `Upgrade`):
+    /// when not, nothing needs looking up.
+    pub fn hop_by_hop(&self) -> bool {
+        self.hop_by_hop
+    }
+
     /// Strips hop-by-hop fields from `headers` (the request's, as [`RequestFields::of`] read them) and returns
     /// the client's X-Forwarded-For the target's copy extends. A `Connection` field can name X-Forwarded-For
     /// itself, so with hop-by-hop fields present it is looked up again after the strip.

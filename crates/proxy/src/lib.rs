@@ -32,6 +32,8 @@ pub mod runtime;
 pub mod server;
 pub mod target;
 pub mod tls_front;
+pub mod tunnel;
+mod upgrade;
 pub mod upstream;
 pub mod wire;
 pub mod workers;

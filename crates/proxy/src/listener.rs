@@ -50,6 +50,8 @@ pub struct ConnShared {
     pub sink: Arc<Sink>,
     /// Thread-per-core workers that serve the connections; `None`: this runtime does.
     pub workers: Option<Arc<crate::workers::Workers>>,
+    /// The gateway's open tunnels (WebSockets), which shutdown closes once the rest has drained.
+    pub tunnels: Arc<crate::tunnel::Tunnels>,
 }
 
 /// Accepts connections until `stop` flips.
@@ -61,6 +63,7 @@ pub async fn accept_loop(listener: TcpListener, name: String, shared: ConnShared
         port,
         port_header: HeaderValue::from(port),
         sink: shared.sink.clone(),
+        tunnels: shared.tunnels.clone(),
     });
     loop {
         let accepted = tokio::select! {

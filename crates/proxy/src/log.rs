@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::HeaderValue;
 use tracing::{Level, event};
-use waygate_faults::{Cause, HttpEvidence, Phase, errno};
+use waygate_faults::{BadUpgrade, Cause, HttpEvidence, Phase, errno};
 use waygate_telemetry::{AttemptDetail, Throttle};
 
 use crate::target::{InFlight, Target};
@@ -77,6 +77,24 @@ fn http_words(http: HttpEvidence) -> &'static str {
         HttpEvidence::ClosedBeforeHead => "the connection closed before a complete response head",
         HttpEvidence::ProtocolError => "HTTP protocol error",
         HttpEvidence::BodyIncomplete => "the response body ended before its framing said",
+        HttpEvidence::BadUpgrade(bad) => upgrade_words(bad),
+    }
+}
+
+/// What was wrong with a target's answer to a relayed upgrade, in words.
+fn upgrade_words(bad: BadUpgrade) -> &'static str {
+    match bad {
+        BadUpgrade::NoUpgrade => "the target answered the upgrade with 101 Switching Protocols but no Upgrade field",
+        BadUpgrade::UpgradeMismatch => {
+            "the target's 101 Switching Protocols names in Upgrade a protocol the request did not offer"
+        }
+        BadUpgrade::NoAccept => "the target's 101 to a WebSocket handshake has no Sec-WebSocket-Accept",
+        BadUpgrade::WrongAccept => {
+            "the target's Sec-WebSocket-Accept does not match the request's Sec-WebSocket-Key (RFC 6455 §4.2.2)"
+        }
+        BadUpgrade::NotSwitched => {
+            "the target answered a WebSocket upgrade with a 2xx without switching protocols: no tunnel to open"
+        }
     }
 }
 

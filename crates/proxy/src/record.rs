@@ -137,6 +137,8 @@ pub struct ListenerFacts {
     pub port_header: HeaderValue,
     /// Where the records of its requests go.
     pub sink: Arc<Sink>,
+    /// Where its tunnels (WebSockets) count themselves in, for shutdown to close them.
+    pub tunnels: Arc<crate::tunnel::Tunnels>,
 }
 
 /// The client connection's facts every record of it shares.

@@ -28,7 +28,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("targets", &["target", "group", "runtime", "function"]),
-    ("exchange", &["record", "log", "respond", "relay", "forward", "listener", "invocation"]),
+    ("exchange", &["record", "log", "respond", "relay", "tunnel", "upgrade", "forward", "listener", "invocation"]),
     ("control plane", &["control"]),
 ];
 

@@ -570,6 +570,15 @@ impl Metrics {
         ConnectionGuard(gauge)
     }
 
+    /// A connection already counted by [`Metrics::connection_opened`] goes on under another owner (a client's
+    /// HTTP/1 connection handed to a WebSocket tunnel): it stays in the active gauge while the guard lives, and is
+    /// not counted as new again.
+    pub fn connection_carried(&self, side: Side) -> ConnectionGuard {
+        let gauge = self.inner.active[side_index(side)].clone();
+        gauge.inc();
+        ConnectionGuard(gauge)
+    }
+
     /// A pooled connection to `target` was discarded at checkout (the target had closed it).
     pub fn stale_connection(&self, target_group: &Arc<str>, target: &Arc<str>) {
         let labels = TargetLabels { target_group: target_group.clone(), target: target.clone() };

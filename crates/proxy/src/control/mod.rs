@@ -74,6 +74,8 @@ struct Inner {
     handle: tokio::runtime::Handle,
     /// Where client connections run; `None`: on `handle`'s runtime.
     workers: Option<Arc<Workers>>,
+    /// The open tunnels (WebSockets): closed by shutdown once the rest has drained.
+    tunnels: Arc<crate::tunnel::Tunnels>,
 }
 
 /// Why the gateway could not start or reload.
@@ -165,6 +167,7 @@ impl Gateway {
             control: Mutex::new(()),
             handle: tokio::runtime::Handle::current(),
             workers,
+            tunnels: Arc::default(),
         };
         // The access log first: a request accepted the moment a listener is up must already have its log.
         inner.sync_access_log().await?;
@@ -514,6 +517,7 @@ impl Inner {
                 tracker: tracker.clone(),
                 sink: self.sink.clone(),
                 workers: self.workers.clone(),
+                tunnels: self.tunnels.clone(),
             };
             tokio::spawn(listener::accept_loop(socket, name.clone(), shared, stop_rx));
             tracing::info!(target: "waygate::listener", listener = %name, addr = %local, "listening");
@@ -528,12 +532,18 @@ impl Inner {
         }
         let _ = self.shutdown.send(true);
         let _ = lock(&self.health_stop).send(true);
-        drop(lock(&self.tracker).take());
+        // Weak: it counts the connections still open (each holds a tracker) without keeping one.
+        let open = lock(&self.tracker).take().map(|t| t.downgrade());
         let mut drained = self.drained.lock().await;
-        let outcome = match tokio::time::timeout(deadline, drained.recv()).await {
-            Ok(_) => Drain::Complete,
+        let outcome = match tokio::time::timeout(deadline, self.drain(&mut drained, open)).await {
+            Ok(()) => Drain::Complete,
             Err(_) => Drain::TimedOut,
         };
+        if outcome == Drain::TimedOut {
+            // Tunnels still open are closed now, and write their records before the access log's last flush.
+            self.tunnels.close_all();
+            let _ = tokio::time::timeout(TUNNELS_CLOSE, self.tunnels.closed()).await;
+        }
         // Every finished request's line is written before the process exits.
         if let Some(log) = self.sink.set_access_log(None) {
             log.shutdown().await;
@@ -542,6 +552,31 @@ impl Inner {
         outcome
     }
 }
+
+impl Inner {
+    /// Requests in flight finish and their connections close. Tunnels have no end of their own: they are closed
+    /// once every connection still open is one that only tunnels hold (HTTP/2 streams; an HTTP/1 tunnel's
+    /// client connection left the server at the switch), and the drain ends when they have written their
+    /// records and the last connection is gone.
+    async fn drain(&self, drained: &mut mpsc::Receiver<()>, open: Option<mpsc::WeakSender<()>>) {
+        let connections = || open.as_ref().map_or(0, mpsc::WeakSender::strong_count);
+        while connections() > self.tunnels.carriers() {
+            tokio::select! {
+                _ = drained.recv() => break,
+                // Connections end without telling anyone but `drained`: looked at again shortly.
+                () = tokio::time::sleep(TUNNELS_CHECK) => {}
+            }
+        }
+        self.tunnels.close_all();
+        self.tunnels.closed().await;
+        drained.recv().await;
+    }
+}
+
+/// While shutdown drains, how often it looks whether only tunnels hold connections open.
+const TUNNELS_CHECK: Duration = Duration::from_millis(50);
+/// After the shutdown deadline, how long tunnels get to close and write their records.
+const TUNNELS_CLOSE: Duration = Duration::from_secs(2);
 
 /// A target that left its group and is to drain.
 struct Leaving {

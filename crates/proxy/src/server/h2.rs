@@ -50,7 +50,9 @@ pub fn builder(idle: Duration) -> Builder<Streams> {
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .max_send_buf_size(MAX_SEND_BUF)
         .initial_stream_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW);
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        // SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441): WebSockets over HTTP/2 streams (crate::upgrade).
+        .enable_connect_protocol();
     builder
 }
 

@@ -70,7 +70,10 @@ pub fn head(
         with_date(|d| out.put_slice(d));
         out.put_slice(b"\r\n");
     }
-    if !*keep_alive {
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        // The connection goes on in the protocol switched to (RFC 9110 §7.8: Upgrade is listed in Connection).
+        out.put_slice(b"connection: upgrade\r\n");
+    } else if !*keep_alive {
         out.put_slice(b"connection: close\r\n");
     } else if version == Version::HTTP_10 {
         out.put_slice(b"connection: keep-alive\r\n");

@@ -1,6 +1,7 @@
 //! `waygate demo`: the gateway on an embedded configuration, with demo targets on loopback: two healthy
-//! backends behind `/`, and one route per fault-lab failure under `/fault/<name>`, so a newcomer sees every
-//! cause the gateway can explain with nothing but curl. One alert rule (`alert.rs`) watches a failing route's
+//! backends behind `/`, one route per fault-lab failure under `/fault/<name>`, and a WebSocket route healthy and
+//! failing under `/ws/` (`websocket.rs`), so a newcomer sees every cause the gateway can explain with nothing but
+//! curl. One alert rule (`alert.rs`) watches a failing route's
 //! cause, and the banner says how to make it fire and where it shows.
 //!
 //! The sockets are bound before anything is printed: the URLs on screen are the gateway's own (the real ports
@@ -11,6 +12,7 @@ mod alert;
 mod dir;
 mod grpc;
 mod routes;
+mod websocket;
 
 use std::time::Duration;
 

@@ -168,6 +168,11 @@ pub async fn plan(dir: &DemoDir, port: u16, admin_port: u16) -> Result<Plan, Str
     groups.push_str(&grpc.groups);
     tries.extend(grpc.tries);
     targets.extend(grpc.targets);
+    let ws = super::websocket::routes(200, HEALTH_CHECK).await?;
+    config.push_str(&ws.rules);
+    groups.push_str(&ws.groups);
+    tries.extend(ws.tries);
+    targets.extend(ws.targets);
     if let Some(host) = function_host().await? {
         for (i, (name, expect)) in FUNCTIONS.iter().enumerate() {
             let _ = write!(

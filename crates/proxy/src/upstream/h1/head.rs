@@ -126,6 +126,18 @@ pub enum Parsed {
 /// Parses (and consumes) a response head from the start of `buf`. `head_request`: the request was a HEAD,
 /// so the response has no body whatever its headers say. A head still incomplete at `max` bytes is too large.
 pub fn parse_response(buf: &mut BytesMut, head_request: bool, max: usize) -> Result<Parsed, HttpEvidence> {
+    parse_response_to(buf, head_request, false, max)
+}
+
+/// [`parse_response`] for a request that asked to switch protocols (`Upgrade`): a `101` is then its final
+/// head, with no body, and keeps its `Upgrade` and `Connection` fields for the gateway to check
+/// (`crate::upgrade`). A request that did not ask still gets a 101 refused as malformed.
+pub fn parse_response_to(
+    buf: &mut BytesMut,
+    head_request: bool,
+    upgrade: bool,
+    max: usize,
+) -> Result<Parsed, HttpEvidence> {
     // Where each field sits in the head, so that its value can be a slice of the head's one buffer once the
     // parser's borrow of `buf` ends: (name start, name end, value start, value end).
     let mut at = [[0u32; 4]; MAX_HEADERS];
@@ -143,9 +155,10 @@ pub fn parse_response(buf: &mut BytesMut, head_request: bool, max: usize) -> Res
     let code = resp.code.ok_or(HttpEvidence::MalformedHead)?;
     let status = StatusCode::from_u16(code).map_err(|_| HttpEvidence::MalformedHead)?;
     let version = if resp.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
-    if status.is_informational() {
-        // The gateway never asks to switch protocols (Upgrade is hop-by-hop and removed): a 101 is a violation.
-        if status == StatusCode::SWITCHING_PROTOCOLS {
+    let switched = status == StatusCode::SWITCHING_PROTOCOLS;
+    if status.is_informational() && !(switched && upgrade) {
+        // The gateway asks to switch protocols only for an upgrade it relays: any other 101 is a violation.
+        if switched {
             return Err(HttpEvidence::MalformedHead);
         }
         let _ = buf.split_to(len);
@@ -167,7 +180,7 @@ pub fn parse_response(buf: &mut BytesMut, head_request: bool, max: usize) -> Res
         let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| HttpEvidence::MalformedHead)?;
         let value = HeaderValue::from_maybe_shared(head.slice(vs..ve)).map_err(|_| HttpEvidence::MalformedHead)?;
         seen.note(&name, &value)?;
-        if headers::is_hop_by_hop(&name) {
+        if headers::is_hop_by_hop(&name) && !switched {
             if name == headers::KEEP_ALIVE {
                 seen.keep_alive_field = Some(value);
             }
@@ -175,13 +188,14 @@ pub fn parse_response(buf: &mut BytesMut, head_request: bool, max: usize) -> Res
         }
         headers.append(name, value);
     }
-    // Fields the target's `Connection` named are hop-by-hop too.
-    for value in &seen.connection_named {
+    // Fields the target's `Connection` named are hop-by-hop too (a 101 keeps them: they describe the switch).
+    for value in seen.connection_named.iter().filter(|_| !switched) {
         for token in value.to_str().unwrap_or("").split(',') {
             headers.remove(token.trim());
         }
     }
-    let (framing, framing_keeps) = seen.framing(status, head_request);
+    // After a 101 the connection carries the new protocol: no body, and never another request.
+    let (framing, framing_keeps) = if switched { (Framing::Empty, false) } else { seen.framing(status, head_request) };
     let keep_alive = framing_keeps && if version == Version::HTTP_10 { seen.keep_alive } else { !seen.close };
     let keep_alive_field = seen.keep_alive_field;
     Ok(Parsed::Final(ResponseHead { status, version, headers, framing, keep_alive, keep_alive_field }))
@@ -324,6 +338,21 @@ mod tests {
         let many: String = (0..101).map(|i| format!("x-{i}: 1\r\n")).collect();
         assert!(matches!(parse(&format!("HTTP/1.1 200 OK\r\n{many}\r\n"), false), Err(HttpEvidence::HeadTooLarge)));
         assert!(matches!(parse("HTTP/1.1 200 OK\r\nx: 1\r\n", false), Ok(Parsed::Partial)));
+    }
+
+    #[test]
+    fn a_101_is_final_only_when_an_upgrade_was_asked_for() {
+        let text = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                    Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x01\x02hi";
+        assert!(matches!(parse(text, false), Err(HttpEvidence::MalformedHead)));
+        let mut buf = head_of(text);
+        let Ok(Parsed::Final(h)) = parse_response_to(&mut buf, false, true, 1 << 15) else { panic!("{text:?}") };
+        assert_eq!((h.status.as_u16(), h.framing, h.keep_alive), (101, Framing::Empty, false));
+        assert_eq!(h.headers["upgrade"], "websocket");
+        assert_eq!(h.headers["connection"], "Upgrade", "a 101 keeps the fields that describe the switch");
+        assert_eq!(&buf[..], b"\x01\x02hi", "the new protocol's first bytes stay in the buffer");
+        let mut interim = head_of("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        assert!(matches!(parse_response_to(&mut interim, false, true, 1 << 15), Ok(Parsed::Interim)));
     }
 
     #[test]

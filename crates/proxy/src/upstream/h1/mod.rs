@@ -96,6 +96,8 @@ pub struct Request {
     head: Bytes,
     head_request: bool,
     framing: RequestFraming,
+    /// It asks to switch protocols (`Upgrade`): a `101` is its final answer ([`head::parse_response_to`]).
+    upgrade: bool,
 }
 
 impl Request {
@@ -109,7 +111,14 @@ impl Request {
     ) -> Self {
         let mut head = BytesMut::new();
         head::encode_request(method, target, headers, extra, &mut head);
-        Self { head: head.freeze(), head_request: *method == Method::HEAD, framing }
+        Self { head: head.freeze(), head_request: *method == Method::HEAD, framing, upgrade: false }
+    }
+
+    /// The request asks the target to switch protocols: its `101` ends the exchange, and the connection is
+    /// then the caller's to tunnel ([`Conn::upgraded`]).
+    pub fn upgrading(mut self) -> Self {
+        self.upgrade = true;
+        self
     }
 }
 
@@ -203,12 +212,12 @@ impl Conn {
             self.out.data(&mut enc, bytes);
             self.out.finish(&mut enc);
         }
-        let head_request = req.head_request;
+        let (head_request, upgrade) = (req.head_request, req.upgrade);
         let mut touched = false;
         // A target that takes no request bytes for response_timeout fails the attempt as one that does not answer
         // does (TargetResponseTimeout), instead of holding both connections for as long as it waits.
         let mut stall = SendStall::default();
-        let sent = poll_fn(|cx| match self.poll_send(cx, body, &mut enc, &mut touched, head_request) {
+        let sent = poll_fn(|cx| match self.poll_send(cx, body, &mut enc, &mut touched, head_request, upgrade) {
             Poll::Pending if !self.out.is_empty() => stall.poll(response_timeout, bytes_written(), cx),
             polled => polled,
         })
@@ -217,7 +226,7 @@ impl Conn {
         if let Some(head) = sent.map_err(unsent)? {
             return Ok(Response { head, request_complete: false });
         }
-        match tokio::time::timeout(response_timeout, poll_fn(|cx| self.poll_head(cx, head_request))).await {
+        match tokio::time::timeout(response_timeout, poll_fn(|cx| self.poll_head(cx, head_request, upgrade))).await {
             Ok(Ok(head)) => Ok(Response { head, request_complete: true }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(AttemptFailure::timeout(Phase::AwaitHeaders, response_timeout).into()),
@@ -232,6 +241,7 @@ impl Conn {
         enc: &mut Encoder,
         touched: &mut bool,
         head_request: bool,
+        upgrade: bool,
     ) -> Poll<Result<Option<ResponseHead>, SendError>> {
         let fail = |e: io::Error| SendError::io(Phase::SendRequest, e);
         loop {
@@ -283,7 +293,7 @@ impl Conn {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(SendError::http(HttpEvidence::ClosedBeforeHead))),
                 Poll::Ready(Ok(_)) => {
                     progress = true;
-                    match self.parse_head(head_request) {
+                    match self.parse_head(head_request, upgrade) {
                         Ok(Some(head)) => return Poll::Ready(Ok(Some(head))),
                         Ok(None) => {}
                         Err(e) => return Poll::Ready(Err(e)),
@@ -299,15 +309,20 @@ impl Conn {
     }
 
     /// Reads the response head, skipping interim responses.
-    fn poll_head(&mut self, cx: &mut Context<'_>, head_request: bool) -> Poll<Result<ResponseHead, SendError>> {
-        if let Some(head) = self.parse_head(head_request)? {
+    fn poll_head(
+        &mut self,
+        cx: &mut Context<'_>,
+        head_request: bool,
+        upgrade: bool,
+    ) -> Poll<Result<ResponseHead, SendError>> {
+        if let Some(head) = self.parse_head(head_request, upgrade)? {
             return Poll::Ready(Ok(head));
         }
         loop {
             match ready!(self.poll_fill(cx)) {
                 Ok(0) => return Poll::Ready(Err(SendError::http(HttpEvidence::ClosedBeforeHead))),
                 Ok(_) => {
-                    if let Some(head) = self.parse_head(head_request)? {
+                    if let Some(head) = self.parse_head(head_request, upgrade)? {
                         return Poll::Ready(Ok(head));
                     }
                 }
@@ -317,9 +332,9 @@ impl Conn {
     }
 
     /// A final head from the read buffer, if it holds one whole.
-    fn parse_head(&mut self, head_request: bool) -> Result<Option<ResponseHead>, SendError> {
+    fn parse_head(&mut self, head_request: bool, upgrade: bool) -> Result<Option<ResponseHead>, SendError> {
         while !self.rbuf.is_empty() {
-            match head::parse_response(&mut self.rbuf, head_request, super::MAX_RESPONSE_HEAD) {
+            match head::parse_response_to(&mut self.rbuf, head_request, upgrade, super::MAX_RESPONSE_HEAD) {
                 Ok(Parsed::Partial) => return Ok(None),
                 Ok(Parsed::Interim) => {}
                 Ok(Parsed::Final(head)) => return Ok(Some(head)),
@@ -327,6 +342,13 @@ impl Conn {
             }
         }
         Ok(None)
+    }
+
+    /// After a `101 Switching Protocols`: the transport, now carrying the protocol switched to, and the bytes of
+    /// it the target sent behind its 101 (read with the head), which come first. The connection is never
+    /// reused after this ([`Conn::has_unread`] aside, its exchange did not complete).
+    pub fn upgraded(&mut self) -> (&mut Transport, Bytes) {
+        (&mut self.io, self.rbuf.split().freeze())
     }
 
     /// Reads more into `rbuf`; `Ok(0)` is the end of the stream.

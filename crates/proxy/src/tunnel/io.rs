@@ -1,0 +1,165 @@
+//! The two ends of a tunnel as the copy sees them: each wrapped to count what it carries, note when bytes last
+//! moved (the idle deadline's clock), note whether the client holds up bytes it does not take, and keep the
+//! first error with the end it came from, so that the tunnel's end names a side.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+
+use crate::upstream::Upstream;
+
+/// Which end of the tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Client,
+    Target,
+}
+
+/// What moved through a tunnel, shared by both ends' wrappers.
+#[derive(Debug)]
+pub struct Meter {
+    start: Instant,
+    /// Milliseconds after `start` when bytes last moved either way.
+    last: AtomicU64,
+    from_client: AtomicU64,
+    to_client: AtomicU64,
+    /// The client's socket was full at the last write: bytes wait on it.
+    client_blocked: AtomicBool,
+    failed: OnceLock<(End, io::Error)>,
+}
+
+impl Default for Meter {
+    fn default() -> Self {
+        Self {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+            from_client: AtomicU64::new(0),
+            to_client: AtomicU64::new(0),
+            client_blocked: AtomicBool::new(false),
+            failed: OnceLock::new(),
+        }
+    }
+}
+
+impl Meter {
+    pub fn from_client(&self) -> u64 {
+        self.from_client.load(Ordering::Relaxed)
+    }
+
+    pub fn to_client(&self) -> u64 {
+        self.to_client.load(Ordering::Relaxed)
+    }
+
+    /// When nothing has moved for `idle`: the deadline as it stands.
+    pub fn idle_deadline(&self, idle: std::time::Duration) -> Instant {
+        self.start + std::time::Duration::from_millis(self.last.load(Ordering::Relaxed)) + idle
+    }
+
+    pub fn client_blocked(&self) -> bool {
+        self.client_blocked.load(Ordering::Relaxed)
+    }
+
+    /// The first error, and the end it came from.
+    pub fn failed(&self) -> Option<&(End, io::Error)> {
+        self.failed.get()
+    }
+
+    fn moved(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(ms, Ordering::Relaxed);
+    }
+
+    fn fail<T>(&self, end: End, e: io::Error) -> Poll<io::Result<T>> {
+        let copy = crate::upstream::failure::copy_io(&e);
+        let _ = self.failed.set((end, copy));
+        Poll::Ready(Err(e))
+    }
+}
+
+/// One end of a tunnel, metered. The target's end knows its upstream: an end of stream there after the
+/// target was retired is the deregistration cutting the tunnel, not the target closing it.
+pub struct Counted<'a, T> {
+    pub io: T,
+    end: End,
+    meter: &'a Meter,
+    retired: Option<&'a Upstream>,
+}
+
+impl<'a, T> Counted<'a, T> {
+    pub fn client(io: T, meter: &'a Meter) -> Self {
+        Self { io, end: End::Client, meter, retired: None }
+    }
+
+    pub fn target(io: T, meter: &'a Meter, upstream: &'a Upstream) -> Self {
+        Self { io, end: End::Target, meter, retired: Some(upstream) }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Counted<'_, T> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let n = (buf.filled().len() - before) as u64;
+                if n > 0 {
+                    this.meter.moved();
+                    if this.end == End::Client {
+                        this.meter.from_client.fetch_add(n, Ordering::Relaxed);
+                    }
+                } else if this.retired.is_some_and(Upstream::is_retired) {
+                    let cut = io::Error::new(io::ErrorKind::ConnectionAborted, "the target's deregistration ended");
+                    return this.meter.fail(this.end, cut);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => this.meter.fail(this.end, e),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<'_, T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let client = this.end == End::Client;
+        match Pin::new(&mut this.io).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                this.meter.moved();
+                if client {
+                    this.meter.to_client.fetch_add(n as u64, Ordering::Relaxed);
+                    this.meter.client_blocked.store(false, Ordering::Relaxed);
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => this.meter.fail(this.end, e),
+            Poll::Pending => {
+                if client {
+                    this.meter.client_blocked.store(true, Ordering::Relaxed);
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.io).poll_flush(cx) {
+            Poll::Ready(Err(e)) => this.meter.fail(this.end, e),
+            other => other,
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.io).poll_shutdown(cx) {
+            Poll::Ready(Err(e)) => this.meter.fail(this.end, e),
+            other => other,
+        }
+    }
+}
