@@ -6,7 +6,7 @@
 //!
 //! The admin listener shares the process's descriptor table with the data plane, so a data plane that took
 //! every descriptor (EMFILE, or the system's ENFILE) would leave `/metrics` and `/live` unreachable exactly when
-//! they are needed. [`Reserve`] holds a few descriptors (`/dev/null`) for the admin listener alone: on EMFILE or
+//! they are needed. A [`Reserve`] holds a few descriptors (`/dev/null`) for the admin listener alone: on EMFILE or
 //! ENFILE it closes one and accepts into the slot it freed, and when that connection ends its descriptor goes
 //! back into the reserve before the data plane can take it. Serving `/live` or `/metrics` needs no other
 //! descriptor (the response is built in memory). The slot freed for an accept is taken by that accept alone
@@ -15,9 +15,8 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::fs::File;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -25,6 +24,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use waygate_telemetry::Throttle;
+use waygate_telemetry::reserve::{Reserve, out_of_descriptors};
 
 use crate::AdminState;
 use crate::reply::Reply;
@@ -51,57 +51,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Descriptors held for the admin listener: connections it can serve while the process is out of them.
 const RESERVED_DESCRIPTORS: usize = 8;
-
-/// Linux's errno for "too many open files" (this process's limit) and "file table overflow" (the system's).
-const EMFILE: i32 = 24;
-const ENFILE: i32 = 23;
-
-/// The admin listener's own descriptors, held as open `/dev/null` files until an accept needs one.
-#[derive(Debug)]
-struct Reserve {
-    held: Mutex<Vec<File>>,
-    size: usize,
-}
-
-impl Reserve {
-    /// Opens `size` descriptors now (as many as the process can give).
-    fn new(size: usize) -> Self {
-        let reserve = Self { held: Mutex::new(Vec::with_capacity(size)), size };
-        reserve.refill();
-        reserve
-    }
-
-    fn held(&self) -> std::sync::MutexGuard<'_, Vec<File>> {
-        // A poisoned lock still holds valid files; nothing here can leave them inconsistent.
-        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Descriptors held now.
-    fn len(&self) -> usize {
-        self.held().len()
-    }
-
-    /// Closes one held descriptor so that the next accept can have its slot; false when none is left.
-    fn release_one(&self) -> bool {
-        self.held().pop().is_some()
-    }
-
-    /// Opens descriptors until the reserve is whole again or the process has none to give.
-    fn refill(&self) {
-        let mut held = self.held();
-        while held.len() < self.size {
-            match File::open("/dev/null") {
-                Ok(f) => held.push(f),
-                Err(_) => return,
-            }
-        }
-    }
-}
-
-/// Whether an accept error means the process (or the system) is out of descriptors.
-fn out_of_descriptors(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(EMFILE | ENFILE))
-}
 
 /// Serves `listener` until `stop` flips.
 pub async fn serve<H, F>(

@@ -36,7 +36,8 @@
 //! ```
 //!
 //! - `sink`: what every file log does on a full or read-only disk (count once, back off, recover);
-//!   `logfile`: the system log's file (`--log-file`), a non-blocking line appender using it.
+//!   `logfile`: the system log's file (`--log-file`), a non-blocking line appender using it; `reserve`: a few
+//!   descriptors held for when the process runs out (the admin listener, the log writers).
 //! - `record`: the record and its small types, `inline_str` its allocation-free request id; `timing`: processing
 //!   times; `timefmt`: UTC formatting; `digits`: decimal digits from a table.
 //! - `alb` / `json`: the two line formats; `writer` / `rotate`: the buffers, the thread, the files.
@@ -63,6 +64,7 @@ mod logfile;
 mod metrics;
 mod observer;
 mod record;
+pub mod reserve;
 mod rotate;
 mod scan;
 pub mod sink;

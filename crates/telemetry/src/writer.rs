@@ -18,6 +18,10 @@
 //! buffer is discarded, not the file) and retries after a back-off, 100 ms doubling to 5 s; lines collected
 //! meanwhile are dropped and counted without touching the disk. The first write that succeeds again logs the
 //! recovery with how many lines were lost.
+//!
+//! Out of descriptors (the data plane took them all): the writer holds one descriptor of its own
+//! ([`crate::reserve`]) and gives it up to open the next file of a rotation, so rotating at EMFILE loses no line;
+//! it takes one back as soon as the process has one to give.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
@@ -30,6 +34,7 @@ use crossbeam_utils::CachePadded;
 use tokio::sync::watch;
 
 use crate::metrics::AccessLogCounters;
+use crate::reserve::Reserve;
 use crate::rotate::{LogFile, NameParts, period_end};
 use crate::sink::{DiskTrouble, ReportTo};
 use crate::{Exchange, format_alb, format_json};
@@ -257,6 +262,8 @@ struct Writer {
     unflushed: u64,
     summary: WriterSummary,
     trouble: DiskTrouble,
+    /// A descriptor for the next file when the process has none left.
+    reserve: Reserve,
 }
 
 impl Writer {
@@ -270,6 +277,7 @@ impl Writer {
             unflushed: 0,
             summary: WriterSummary::default(),
             trouble,
+            reserve: Reserve::new(1),
         }
     }
 
@@ -349,8 +357,11 @@ impl Writer {
         }
         self.rotate_if_due();
         if self.file.is_none() {
+            // Whole again if descriptors came back since it gave one up (a lock and a length when it is whole).
+            self.reserve.refill();
             let end = period_end(SystemTime::now(), self.config.rotation);
-            match LogFile::create(&self.config.dir, &self.config.naming, end, self.config.gzip) {
+            let (dir, naming, gzip) = (&self.config.dir, &self.config.naming, self.config.gzip);
+            match self.reserve.retry(|| LogFile::create(dir, naming, end, gzip)) {
                 Ok(f) => self.file = Some(f),
                 Err(e) => {
                     let dir = self.config.dir.clone();
