@@ -16,6 +16,8 @@ use crate::gateway::{Layout, admin};
 pub struct ChaosReport {
     pub reloads_api: u64,
     pub reloads_sighup: u64,
+    /// API reloads refused because the file could not be opened for lack of descriptors.
+    pub reloads_refused_emfile: u64,
     pub registered: u64,
     pub deregistered: u64,
     /// Faults registered, by name.
@@ -100,6 +102,9 @@ impl Chaos<'_> {
         if generation.is_multiple_of(2) {
             match admin(self.admin, "POST", "/api/v1/reload", "").await {
                 Ok((200, _)) => report.reloads_api += 1,
+                // Reading the file needs a descriptor: at EMFILE the reload is refused, cleanly, and the running
+                // configuration stays (the answer names the errno). Counted, not a failure.
+                Ok((422, body)) if body.contains("os error 24") => report.reloads_refused_emfile += 1,
                 other => report.errors.push(format!("reload {generation}: {other:?}")),
             }
         } else if crate::gateway::hangup(self.pid) {

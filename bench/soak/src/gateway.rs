@@ -168,6 +168,18 @@ impl Drop for Process {
     }
 }
 
+/// Waits (bounded) until the admin API says the gateway is ready (config loaded, listeners bound).
+pub async fn wait_ready(admin_addr: SocketAddr) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok((200, _)) = admin(admin_addr, "GET", "/ready", "").await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await; // polling readiness, with the deadline above
+    }
+    Err("the gateway was not ready within 60 s".into())
+}
+
 /// Sends SIGHUP to `pid` (a reload, the way an init system asks for one).
 pub fn hangup(pid: u32) -> bool {
     Command::new("kill").args(["-s", "HUP", &pid.to_string()]).status().is_ok_and(|s| s.success())

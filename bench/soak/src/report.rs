@@ -79,12 +79,14 @@ pub fn markdown(args: &Args, o: &Outcome) -> String {
     let faults: Vec<String> = c.faults.iter().map(|(f, n)| format!("{f} {n}")).collect();
     let _ = writeln!(
         s,
-        "\n## Chaos\n\n- hot reloads: {} through the admin API, {} by SIGHUP\n- registrations {}, deregistrations {}; \
+        "\n## Chaos\n\n- hot reloads: {} through the admin API, {} by SIGHUP; {} API reloads refused, the running config kept, \
+         because the file could not be opened at EMFILE\n- registrations {}, deregistrations {}; \
          faults registered: {}\n- health of the well-behaved targets sampled {} times\n- descriptors: {} open at \
          most during the warm-up, limit then {}, {} open at most; {} accept failures (in {} log lines); {} responses \
          `GatewayResourceExhausted`\n- non-reading clients cut off: {}\n",
         c.reloads_api,
         c.reloads_sighup,
+        c.reloads_refused_emfile,
         c.registered,
         c.deregistered,
         faults.join(", "),

@@ -18,7 +18,7 @@ use crate::verify::{self, Findings, class, sum};
 /// The descriptor limit set after the warm-up is this many below the most the gateway had open while warming
 /// up: the load's bursts (new client and target connections, registrations, slow and non-reading clients) run
 /// into EMFILE again and again, on accept and on connect, while the steady load still fits.
-pub const FD_BELOW_PEAK: u64 = 8;
+pub const FD_BELOW_PEAK: u64 = 16;
 /// Resident memory the gateway may reach (a debug build, under this load): far above what it needs, far below
 /// what a client that does not read could pin without the idle timeout (16 MiB each, many times over).
 pub const RSS_LIMIT: u64 = 256 << 20;
@@ -107,6 +107,7 @@ pub async fn soak(args: &Args) -> Result<Outcome, String> {
         Layout { dir: args.dir.clone(), app: good[..3].iter().map(Running::addr).collect(), flaky_ok: good[3].addr() };
     layout.write(0).map_err(|e| format!("config: {e}"))?;
     let mut gw = Process::start(&args.waygate, &layout)?;
+    crate::gateway::wait_ready(gw.admin).await?;
 
     let started = Instant::now();
     let until = started + args.duration;
@@ -280,6 +281,10 @@ fn check(
     f.check(wrong.is_empty(), || format!("system log blames a target for a local fault: {wrong:?}"));
     // Accept failures: every one counted as a rejected connection, logged at most once a second.
     out.accept_failures = sum(samples, "waygate_rejected_connections_total", |_| true) as u64;
+    let exhausted = out.causes.get("GatewayResourceExhausted").copied().unwrap_or(0);
+    f.check(out.accept_failures + exhausted + out.chaos.reloads_refused_emfile > 0, || {
+        format!("the descriptor limit ({}) was never reached: the soak did not test it", out.fd_limit)
+    });
     out.accept_failure_lines = system_log.lines().filter(|l| l.contains("accept failed")).count() as u64;
     let seconds = out.ran.as_secs() + 1;
     f.check(out.accept_failure_lines <= seconds, || {
