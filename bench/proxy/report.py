@@ -27,6 +27,7 @@ WORKLOAD_LABEL = {
     "small": "HTTP/1.1 small responses (6-byte body), wrk -t2 -c64",
     "large": "HTTP/1.1 1 MiB responses, wrk -t2 -c16",
     "h2": "HTTP/2 (h2c prior knowledge) small responses, h2load -t2 -c16 -m4",
+    "grpc": "gRPC unary calls over h2c (empty message, grpc-status in trailers), h2load -t2 -c16 -m4",
 }
 
 

@@ -24,6 +24,7 @@ pub struct File {
     pub target_group: Vec<Spanned<TargetGroup>>,
     #[serde(default)]
     pub alert: Vec<Spanned<Alert>>,
+    pub connection_log: Option<ConnectionLog>,
 }
 
 /// `[admin]`
@@ -100,12 +101,50 @@ pub enum DesyncMode {
     Strictest,
 }
 
-/// `tls = { cert, key }` on a listener.
+/// `tls = { cert, key }` or `[listener.tls]` with `certificates`, `policy` and `mutual_authentication`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table like { cert = \"cert.pem\", key = \"key.pem\" }")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like { cert = \"cert.pem\", key = \"key.pem\" } or { certificates = [{ cert = \"a.pem\", key = \"a.key\" }] }"
+)]
 pub struct ListenerTls {
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+    pub certificates: Option<Spanned<Vec<Spanned<CertificateFiles>>>>,
+    pub policy: Option<Spanned<String>>,
+    pub mutual_authentication: Option<Spanned<MutualAuthentication>>,
+}
+
+/// An entry of `certificates`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table like { cert = \"a.pem\", key = \"a.key\" }")]
+pub struct CertificateFiles {
     pub cert: Spanned<String>,
     pub key: Spanned<String>,
+}
+
+/// `mutual_authentication = { mode, trust_store, ignore_client_certificate_expiry }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table like { mode = \"verify\", trust_store = \"clients-ca.pem\" }")]
+pub struct MutualAuthentication {
+    pub mode: Spanned<MtlsMode>,
+    pub trust_store: Option<Spanned<String>>,
+    pub ignore_client_certificate_expiry: Option<Spanned<bool>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MtlsMode {
+    Off,
+    Verify,
+    Passthrough,
+}
+
+/// `[connection_log]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [connection_log] table")]
+pub struct ConnectionLog {
+    pub dir: Option<Spanned<String>>,
 }
 
 /// `default_fixed_response` / `fixed_response = { status, body, content_type }`
@@ -134,6 +173,7 @@ pub struct Rule {
 pub struct TargetGroup {
     pub name: Spanned<String>,
     pub protocol: Option<Spanned<TargetProtocol>>,
+    pub protocol_version: Option<Spanned<ProtocolVersion>>,
     pub algorithm: Option<Spanned<Algorithm>>,
     #[serde(default)]
     pub targets: Vec<Spanned<Target>>,
@@ -158,6 +198,14 @@ pub enum TargetProtocol {
     Http,
     Https,
     Lambda,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtocolVersion {
+    Http1,
+    Http2,
+    Grpc,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -34,6 +34,8 @@ pub struct Config {
     pub target_groups: Vec<TargetGroup>,
     /// `[[alert]]` rules in file order; names are unique.
     pub alerts: Vec<Alert>,
+    /// `None` when `[connection_log]` is absent or has no `dir`: no connection log.
+    pub connection_log: Option<ConnectionLog>,
 }
 
 impl Config {
@@ -98,8 +100,37 @@ pub enum DesyncMode {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListenerTls {
+    /// At least one, at most 26 (ALB's default certificate and 25 more); chosen by SNI, the first is the
+    /// default.
+    pub certificates: Vec<CertificateFiles>,
+    /// ALB's security policy (default [`crate::tls_policy::DEFAULT_POLICY`]); always a servable one.
+    pub policy: &'static crate::tls_policy::TlsPolicy,
+    pub mutual_authentication: MutualAuthentication,
+}
+
+/// A certificate chain (PEM, leaf first) and its private key (PEM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+}
+
+/// ALB's mutual TLS modes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum MutualAuthentication {
+    /// No client certificate is asked for (the default).
+    #[default]
+    Off,
+    /// Clients must present a certificate that chains to `trust_store` (PEM CA certificates, and CRLs if any).
+    Verify { trust_store: PathBuf, ignore_client_certificate_expiry: bool },
+    /// Any client certificate (or none) is accepted and its chain passed to targets.
+    Passthrough,
+}
+
+/// `[connection_log]`: one line per client TLS connection, in ALB's connection-log format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLog {
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -157,6 +188,34 @@ pub enum TargetProtocol {
     Http,
     Https,
     Lambda,
+}
+
+/// What the gateway speaks to a group's targets (ALB's target group protocol version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProtocolVersion {
+    /// HTTP/1.1; WebSocket upgrades are relayed.
+    #[default]
+    Http1,
+    /// HTTP/2: ALPN `h2` on https targets, prior knowledge (h2c) on http ones.
+    Http2,
+    /// gRPC over HTTP/2: only gRPC requests over HTTP/2 are forwarded (others get 464), health checks are gRPC
+    /// calls matched on grpc-status.
+    Grpc,
+}
+
+impl ProtocolVersion {
+    /// Requests go to the targets over HTTP/2.
+    pub fn is_h2(self) -> bool {
+        self != Self::Http1
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http1 => "http1",
+            Self::Http2 => "http2",
+            Self::Grpc => "grpc",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,8 +293,12 @@ pub struct HealthCheck {
     pub healthy_threshold: u32,
     /// Default 2 (range 2-10).
     pub unhealthy_threshold: u32,
-    /// Default "200"; ranges inclusive, each within 200-499.
+    /// Default "200"; ranges inclusive, each within 200-499. In a gRPC group: gRPC status codes 0-99, default
+    /// "12" (ALB's: UNIMPLEMENTED means the server answers but has no health service).
     pub matcher: Vec<(u16, u16)>,
+    /// A gRPC health check (the group's protocol version is gRPC): a unary call to `path`, matched on
+    /// grpc-status.
+    pub grpc: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -243,6 +306,8 @@ pub struct TargetGroup {
     /// Unique among target groups.
     pub name: String,
     pub protocol: TargetProtocol,
+    /// Default `http1`; not for lambda groups.
+    pub protocol_version: ProtocolVersion,
     /// Default `round_robin`.
     pub algorithm: Algorithm,
     /// May be empty (every request then gets 503 NoRegisteredTargets).

@@ -67,7 +67,8 @@ fn relative_paths_resolve_against_the_config_directory() {
     assert_eq!(config.admin.token_file, Some(PathBuf::from("/srv/gw/secrets/admin.token")));
     assert_eq!(config.access_log.unwrap().dir, PathBuf::from("/var/log/waygate"));
     let tls = config.listeners[0].tls.clone().unwrap();
-    assert_eq!((tls.cert, tls.key), ("/srv/gw/c.pem".into(), "/srv/gw/../k.pem".into()));
+    let first = &tls.certificates[0];
+    assert_eq!((&first.cert, &first.key), (&"/srv/gw/c.pem".into(), &"/srv/gw/../k.pem".into()));
     // A bare file name: paths stay relative to the working directory, like the file itself.
     let config = parse(&text, Path::new("waygate.toml")).unwrap();
     assert_eq!(config.admin.token_file, Some(PathBuf::from("secrets/admin.token")));

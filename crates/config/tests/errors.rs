@@ -30,7 +30,7 @@ fn unknown_keys_point_at_the_key() {
         &format!("{LISTENER}protocol = \"https\"\ntls = {{ cert = \"c\", key = \"k\", chain = \"x\" }}\n"),
         4,
         32,
-        "unknown key `chain`, expected `cert` or `key`",
+        "unknown key `chain`, expected one of `cert`, `key`, `certificates`, `policy`, `mutual_authentication`",
     );
     one(
         &format!("{LISTENER}[[listener.rule]]\npriority = 1\nhosts = \"a\"\nfixed_response = {{ status = 200 }}\n"),

@@ -196,6 +196,7 @@ fn health(protocol: HealthProtocol) -> HealthCheck {
         healthy_threshold: 5,
         unhealthy_threshold: 2,
         matcher: vec![(200, 200)],
+        grpc: false,
     }
 }
 
@@ -241,7 +242,14 @@ fn full_example_parses_to_the_expected_model() {
                 name: "secure".into(),
                 bind: "[::1]:8443".parse().unwrap(),
                 protocol: ListenerProtocol::Https,
-                tls: Some(ListenerTls { cert: dir.join("cert.pem"), key: "/etc/waygate/key.pem".into() }),
+                tls: Some(ListenerTls {
+                    certificates: vec![CertificateFiles {
+                        cert: dir.join("cert.pem"),
+                        key: "/etc/waygate/key.pem".into(),
+                    }],
+                    policy: &tls_policy::POLICIES[0],
+                    mutual_authentication: MutualAuthentication::Off,
+                }),
                 idle_timeout: secs(60),
                 client_keep_alive: secs(3600),
                 request_header_timeout: secs(60),
@@ -267,6 +275,7 @@ fn full_example_parses_to_the_expected_model() {
             TargetGroup {
                 name: "app".into(),
                 protocol: TargetProtocol::Http,
+                protocol_version: ProtocolVersion::Http1,
                 algorithm: Algorithm::RoundRobin,
                 targets: vec![target("127.0.0.1", 3000, 1), target("127.0.0.1", 3001, 2)],
                 connect_timeout: secs(10),
@@ -286,6 +295,7 @@ fn full_example_parses_to_the_expected_model() {
             TargetGroup {
                 name: "api".into(),
                 protocol: TargetProtocol::Https,
+                protocol_version: ProtocolVersion::Http1,
                 algorithm: Algorithm::LeastOutstandingRequests,
                 targets: vec![target("::1", 8443, 1), target("backend.internal", 443, 1)],
                 connect_timeout: Duration::from_millis(500),
@@ -313,6 +323,7 @@ fn full_example_parses_to_the_expected_model() {
             TargetGroup {
                 name: "fn".into(),
                 protocol: TargetProtocol::Lambda,
+                protocol_version: ProtocolVersion::Http1,
                 algorithm: Algorithm::RoundRobin,
                 targets: vec![],
                 connect_timeout: secs(10),
@@ -335,6 +346,7 @@ fn full_example_parses_to_the_expected_model() {
             },
         ],
         alerts: vec![],
+        connection_log: None,
     };
     assert_eq!(config, expected);
     assert_eq!(config.target_group("api").map(|g| g.targets[0].authority()), Some("[::1]:8443".into()));

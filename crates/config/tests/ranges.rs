@@ -112,3 +112,29 @@ fn flight_recorder_size() {
     let c = waygate_config::parse(&admin("5"), std::path::Path::new("w.toml")).unwrap();
     assert_eq!(c.admin.flight_recorder, 5);
 }
+
+#[test]
+fn protocol_versions_and_grpc_health_checks() {
+    let grpc_health = |key_value: &str| {
+        format!(
+            "{LISTENER}[[target_group]]\nname = \"g\"\nprotocol_version = \"grpc\"\n\
+             [target_group.health_check]\n{key_value}\n"
+        )
+    };
+    let config = ok(&group("protocol_version = \"grpc\""));
+    let g = &config.target_groups[0];
+    assert_eq!(g.protocol_version, waygate_config::ProtocolVersion::Grpc);
+    assert_eq!((g.health_check.path.as_str(), &g.health_check.matcher[..]), ("/AWS.ALB/healthcheck", &[(12, 12)][..]));
+    assert!(g.health_check.grpc);
+    assert!(!ok(&group("protocol_version = \"http2\"")).target_groups[0].health_check.grpc);
+    ok(&grpc_health("matcher = \"0-99\""));
+    one(&grpc_health("matcher = \"200\""), 7, 11, "matcher \"200\": code 200 is outside 0-99");
+    one(&health("matcher = \"12\""), 6, 11, "matcher \"12\": code 12 is outside 200-499");
+    one(&group("protocol_version = \"http3\""), 5, 20, "unknown variant `http3`");
+    one(
+        &group("protocol = \"lambda\"\nprotocol_version = \"http2\"\nfunction = { name = \"f\" }"),
+        6,
+        20,
+        "protocol_version is for http and https groups, not \"lambda\"",
+    );
+}

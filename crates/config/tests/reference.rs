@@ -19,6 +19,17 @@ fn tables() -> Vec<(&'static str, String)> {
         ("`[[listener]]`", format!("{listener}{UNKNOWN} = 1\n")),
         ("`tls` of a listener", format!("{listener}tls = {{ cert = \"a\", key = \"b\", {UNKNOWN} = 1 }}\n")),
         (
+            "An entry of `certificates`",
+            format!("{listener}tls = {{ certificates = [{{ cert = \"a\", key = \"b\", {UNKNOWN} = 1 }}] }}\n"),
+        ),
+        (
+            "`mutual_authentication`",
+            format!(
+                "{listener}tls = {{ cert = \"a\", key = \"b\", mutual_authentication = {{ mode = \"off\", {UNKNOWN} = 1 }} }}\n"
+            ),
+        ),
+        ("`[connection_log]`", format!("[connection_log]\n{UNKNOWN} = 1\n{listener}")),
+        (
             "`default_fixed_response` and `fixed_response`",
             format!("{listener}default_fixed_response = {{ status = 404, {UNKNOWN} = 1 }}\n"),
         ),

@@ -6,7 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use waygate_faults::{Cause, Evidence, HttpEvidence, Phase, TlsEvidence, classify, errno};
+use waygate_faults::{Cause, Evidence, H2Evidence, HttpEvidence, Phase, TlsEvidence, classify, errno};
 
 use super::meter::ConnSnapshot;
 
@@ -21,6 +21,8 @@ pub struct AttemptFailure {
     pub hyper: Option<hyper::Error>,
     /// What was wrong at the HTTP level, when the gateway's own HTTP/1 exchange saw it (no hyper error then).
     pub http: Option<HttpEvidence>,
+    /// What the HTTP/2 session said (a stream reset, a GOAWAY, a protocol error, no `h2` from ALPN).
+    pub h2: Option<H2Evidence>,
     /// The connection as it was when the attempt failed (absent before TCP connected).
     pub conn: Option<ConnSnapshot>,
     /// A response head had already been relayed to the client.
@@ -51,6 +53,7 @@ impl AttemptFailure {
             tls: None,
             hyper: None,
             http: None,
+            h2: None,
             conn: None,
             response_started: false,
             deregistered: false,
@@ -124,6 +127,7 @@ impl AttemptFailure {
             let eof = self.io.as_ref().is_some_and(|io| io.kind() == io::ErrorKind::UnexpectedEof);
             (self.phase == Phase::TlsHandshake && eof).then_some(TlsEvidence::PeerClosed)
         });
+        e.h2 = self.h2;
         e.http = self.http.or_else(|| self.hyper.as_ref().and_then(|h| http_evidence(h, self.phase)));
         if let Some(conn) = &self.conn {
             e.reused = conn.reused;

@@ -8,6 +8,7 @@
 mod backend;
 mod body;
 mod fault;
+mod h2;
 mod pki;
 mod raw;
 mod routes;
@@ -16,6 +17,7 @@ mod running;
 pub use backend::Backend;
 pub use body::{CHUNK, pattern};
 pub use fault::{DEFAULT_KEEPALIVE_IDLE, DEFAULT_SLOW_HEAD, Fault, wire};
+pub use h2::{GrpcAnswer, H2Behaviour, H2Target};
 pub use pki::{CertFiles, Identity, LEAF_NAMES, PkiFiles, TestPki, WRONG_NAME, crypto_provider};
 pub use routes::ECHO_PREFIX;
 pub use running::{Running, Stats};

@@ -24,6 +24,20 @@
 //!   ("an internal error unrelated to the origin"): `connection_limit_reached` names a configured limit on
 //!   connections to the next hop, and no limit was configured here; the host simply ran out. Its phase is
 //!   `connect`, where a socket (and its descriptor and port) is first needed.
+//! - The HTTP/2 causes (issue 22) are 502 in both profiles with Apigee's BadGateway, as TargetMalformedResponse:
+//!   TargetStreamReset (RST_STREAM before the response head; RFC 9209 `http_response_incomplete`, the response
+//!   never completed), TargetGoAway (GOAWAY ended the connection under a stream it had accepted;
+//!   `connection_terminated`), TargetHttp2ProtocolError (a connection-level HTTP/2 violation, ours or named
+//!   by the target's PROTOCOL_ERROR; `http_protocol_error`), TargetHttp2NotNegotiated (an http2 or grpc
+//!   group's https target did not select `h2` by ALPN; phase `tls_handshake`, `tls_protocol_error`).
+//! - ClientProtocolMismatch is ALB's 464: the request's protocol cannot go to the group's protocol version
+//!   (an HTTP/1.x request, or one that is not gRPC, to a grpc group). Apigee has no such status: 400.
+//! - ClientCertMissing, ClientCertUntrusted, ClientCertExpired and ClientCertCrlHit (issue 23) are a client's
+//!   mutual TLS certificate refused during the listener's handshake, named with ALB's `tls_verify_status`
+//!   codes verbatim (ALB documents none for a missing certificate; `ClientCertMissing` is of their shape).
+//!   The handshake fails, so no HTTP status, RFC 9209 type or response exists: the client gets a TLS alert.
+//!   Their phase is `tls_handshake`, their source the client (so they never count as target TLS errors);
+//!   Apigee's code for a failed handshake, `...flow.SslHandshakeFailed`, keeps logs uniform.
 //! - TargetPathMtuBlackhole (issue 27) is a timeout whose cause the packets name: an ICMP fragmentation-needed
 //!   (or ICMPv6 packet-too-big) error quoted the connection, and the sender went on sending packets larger
 //!   than the next-hop MTU it named (the error never took effect: a host firewall dropping ICMP, or a
@@ -76,6 +90,8 @@ const S_EOF: &str = "Unexpected EOF at target";
 const S_GW_TIMEOUT: &str = "Gateway Timeout";
 const EOF_REASON: Option<&str> = Some("TARGET_READ_UNEXPECTED_EOF");
 const READ_TIMEOUT: Option<&str> = Some("TARGET_READ_TIMEOUT");
+const SSL_FAILED: &str = "messaging.adaptors.http.flow.SslHandshakeFailed";
+const S_SSL_FAILED: &str = "SSL Handshake failed";
 
 impl Cause {
     /// The catalogue row. A `match` rather than an indexed array so a new variant cannot compile without one.
@@ -107,6 +123,10 @@ impl Cause {
             Self::TargetDeregistered => &Row("TargetDeregistered", AwaitHeaders, Some(502), Some(502), Some("connection_terminated"), BAD_GATEWAY, None, S_BAD_GATEWAY, Target),
             Self::TargetResponseIncomplete => &Row("TargetResponseIncomplete", StreamBody, None, None, Some("http_response_incomplete"), EOF, EOF_REASON, S_EOF, Target),
             Self::TargetResponseStalled => &Row("TargetResponseStalled", StreamBody, None, None, Some("http_response_timeout"), GW_TIMEOUT, READ_TIMEOUT, S_GW_TIMEOUT, Target),
+            Self::TargetStreamReset => &Row("TargetStreamReset", AwaitHeaders, Some(502), Some(502), Some("http_response_incomplete"), BAD_GATEWAY, None, S_BAD_GATEWAY, Target),
+            Self::TargetGoAway => &Row("TargetGoAway", AwaitHeaders, Some(502), Some(502), Some("connection_terminated"), BAD_GATEWAY, None, S_BAD_GATEWAY, Target),
+            Self::TargetHttp2ProtocolError => &Row("TargetHttp2ProtocolError", AwaitHeaders, Some(502), Some(502), Some("http_protocol_error"), BAD_GATEWAY, None, S_BAD_GATEWAY, Target),
+            Self::TargetHttp2NotNegotiated => &Row("TargetHttp2NotNegotiated", TlsHandshake, Some(502), Some(502), Some("tls_protocol_error"), BAD_GATEWAY, None, S_BAD_GATEWAY, Target),
             Self::ClientRequestMalformed => &Row("ClientRequestMalformed", Route, Some(400), Some(400), Some("http_request_error"), BAD_REQUEST, None, "Bad Request", Client),
             Self::ClientRequestTimeout => &Row("ClientRequestTimeout", Route, Some(408), Some(408), Some("http_request_error"), "messaging.adaptors.http.flow.RequestTimeout", None, "Request Timeout", Client),
             Self::ClientClosedRequest => &Row("ClientClosedRequest", AwaitHeaders, Some(460), Some(499), None, "messaging.adaptors.http.flow.ClientClosedConnection", None, "Client closed connection", Client),
@@ -114,6 +134,7 @@ impl Cause {
             Self::ClientXffTooMany => &Row("ClientXffTooMany", Route, Some(463), Some(400), Some("http_request_error"), BAD_REQUEST, None, "Bad Request", Client),
             Self::ClientUnsupportedTransferEncoding => &Row("ClientUnsupportedTransferEncoding", Route, Some(501), Some(501), Some("http_request_error"), "protocol.http.UnsupportedEncoding", None, "Unsupported Encoding", Client),
             Self::ClientMethodNotAllowed => &Row("ClientMethodNotAllowed", Route, Some(405), Some(405), Some("http_request_error"), "protocol.http.MethodNotAllowed", None, "Method Not Allowed", Client),
+            Self::ClientProtocolMismatch => &Row("ClientProtocolMismatch", Route, Some(464), Some(400), Some("http_request_error"), BAD_REQUEST, None, "Bad Request", Client),
             Self::LambdaRequestTooLarge => &Row("LambdaRequestTooLarge", FunctionInvoke, Some(413), Some(413), Some("http_request_error"), "protocol.http.TooBigBody", None, "Body buffer overflow", Function),
             Self::LambdaInvalidResponse => &Row("LambdaInvalidResponse", FunctionInvoke, Some(502), Some(502), Some("http_protocol_error"), BAD_GATEWAY, None, S_BAD_GATEWAY, Function),
             Self::LambdaResponseTooLarge => &Row("LambdaResponseTooLarge", FunctionInvoke, Some(502), Some(502), Some("http_response_body_size"), BAD_GATEWAY, None, S_BAD_GATEWAY, Function),
@@ -124,6 +145,10 @@ impl Cause {
             Self::LambdaConnectionError => &Row("LambdaConnectionError", FunctionInvoke, Some(502), Some(503), Some("connection_refused"), UNAVAILABLE, None, S_UNAVAILABLE, Function),
             Self::LambdaConnectionTimeout => &Row("LambdaConnectionTimeout", FunctionInvoke, Some(504), Some(504), Some("connection_timeout"), GW_TIMEOUT, None, S_GW_TIMEOUT, Function),
             Self::LambdaServiceException => &Row("LambdaServiceException", FunctionInvoke, Some(502), Some(502), Some("proxy_internal_response"), BAD_GATEWAY, None, S_BAD_GATEWAY, Function),
+            Self::ClientCertMissing => &Row("ClientCertMissing", TlsHandshake, None, None, None, SSL_FAILED, None, S_SSL_FAILED, Client),
+            Self::ClientCertUntrusted => &Row("ClientCertUntrusted", TlsHandshake, None, None, None, SSL_FAILED, None, S_SSL_FAILED, Client),
+            Self::ClientCertExpired => &Row("ClientCertExpired", TlsHandshake, None, None, None, SSL_FAILED, None, S_SSL_FAILED, Client),
+            Self::ClientCertCrlHit => &Row("ClientCertCrlHit", TlsHandshake, None, None, None, SSL_FAILED, None, S_SSL_FAILED, Client),
         }
     }
 
@@ -152,6 +177,10 @@ impl Cause {
         Self::TargetDeregistered,
         Self::TargetResponseIncomplete,
         Self::TargetResponseStalled,
+        Self::TargetStreamReset,
+        Self::TargetGoAway,
+        Self::TargetHttp2ProtocolError,
+        Self::TargetHttp2NotNegotiated,
         Self::ClientRequestMalformed,
         Self::ClientRequestTimeout,
         Self::ClientClosedRequest,
@@ -159,6 +188,7 @@ impl Cause {
         Self::ClientXffTooMany,
         Self::ClientUnsupportedTransferEncoding,
         Self::ClientMethodNotAllowed,
+        Self::ClientProtocolMismatch,
         Self::LambdaRequestTooLarge,
         Self::LambdaInvalidResponse,
         Self::LambdaResponseTooLarge,
@@ -169,6 +199,10 @@ impl Cause {
         Self::LambdaConnectionError,
         Self::LambdaConnectionTimeout,
         Self::LambdaServiceException,
+        Self::ClientCertMissing,
+        Self::ClientCertUntrusted,
+        Self::ClientCertExpired,
+        Self::ClientCertCrlHit,
     ];
 
     /// The CamelCase name used unchanged in `Proxy-Status`, `error_reason`, metrics labels and logs.
@@ -190,8 +224,8 @@ impl Cause {
         }
     }
 
-    /// The RFC 9209 Proxy Error Type; `None` only for ClientClosedRequest and ClientIdleTimeout, which never
-    /// reach a client.
+    /// The RFC 9209 Proxy Error Type; `None` only for ClientClosedRequest, ClientIdleTimeout and the client
+    /// certificate causes, which never reach a client.
     /// TargetDnsFailure says `dns_error`; see [`Cause::proxy_status_error_for`] for `dns_timeout`.
     pub const fn proxy_status_error(self) -> Option<&'static str> {
         self.row().4
@@ -253,7 +287,14 @@ impl Cause {
     /// Counted in `waygate_target_tls_negotiation_errors_total` (TargetTLSNegotiationErrorCount): TCP
     /// connected but the TLS session to the target was not established.
     pub const fn is_target_tls_error(self) -> bool {
-        matches!(self.phase(), Phase::TlsHandshake)
+        matches!(self.phase(), Phase::TlsHandshake) && matches!(self.source(), Source::Target)
+    }
+
+    /// A client's mutual TLS certificate refused in the handshake (ALB's `tls_verify_status` codes, verbatim):
+    /// counted in `waygate_client_tls_negotiation_errors_total`, written to the connection log; no request
+    /// exists, so no response or access-log line either.
+    pub const fn is_client_certificate_error(self) -> bool {
+        matches!(self.phase(), Phase::TlsHandshake) && matches!(self.source(), Source::Client)
     }
 
     /// Whether the client receives a response rendered for this cause. False for the stream_body causes

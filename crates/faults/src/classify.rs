@@ -44,6 +44,8 @@ pub struct Evidence {
     pub tls: Option<TlsEvidence>,
     /// What the HTTP layer reported about the target's response.
     pub http: Option<HttpEvidence>,
+    /// What the HTTP/2 layer said: a stream reset, a GOAWAY, a protocol error, or no `h2` from ALPN.
+    pub h2: Option<H2Evidence>,
     /// What the function invoke reported, in the function_invoke phase.
     pub lambda: Option<LambdaEvidence>,
     /// The connection came from the pool (its use count was above zero before this request).
@@ -74,6 +76,7 @@ impl Evidence {
             os_errno: None,
             tls: None,
             http: None,
+            h2: None,
             lambda: None,
             reused: false,
             bytes_read: 0,
@@ -112,6 +115,34 @@ pub enum HttpEvidence {
     ProtocolError,
     /// The body ended early: EOF or RST mid-body, short of Content-Length, or bad chunked framing.
     BodyIncomplete,
+}
+
+/// What the HTTP/2 layer said about a stream or its connection. Error codes are RFC 9113 §7's numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum H2Evidence {
+    /// The target reset the stream (RST_STREAM) with this error code.
+    StreamReset { code: u32 },
+    /// The target sent GOAWAY with this error code. `unprocessed`: the stream was above the GOAWAY's
+    /// last_stream_id, so the target did not act on it (RFC 9113 §6.8).
+    GoAway { code: u32, unprocessed: bool },
+    /// A connection-level HTTP/2 protocol violation: detected by the gateway, or named by the target with
+    /// PROTOCOL_ERROR (or another connection error code, given here).
+    ProtocolError { code: u32 },
+    /// The target's TLS handshake did not select `h2` by ALPN.
+    NotNegotiated,
+}
+
+/// RFC 9113's REFUSED_STREAM: the stream was not processed.
+pub const H2_REFUSED_STREAM: u32 = 0x7;
+/// RFC 9113's PROTOCOL_ERROR: a reset or GOAWAY with it names a protocol violation, not a choice.
+const H2_PROTOCOL_ERROR: u32 = 0x1;
+
+impl H2Evidence {
+    /// The target said it did not process the stream (REFUSED_STREAM, or GOAWAY above last_stream_id): a
+    /// retry is safe whatever the method (RFC 9113 §8.7).
+    pub const fn unprocessed(self) -> bool {
+        matches!(self, Self::StreamReset { code: H2_REFUSED_STREAM } | Self::GoAway { unprocessed: true, .. })
+    }
 }
 
 /// What the function invoke (Lambda API) said.
@@ -220,6 +251,9 @@ fn tls(e: &Evidence) -> Cause {
     if timer_or_etimedout(e) {
         return if e.path_mtu_exceeded { Cause::TargetPathMtuBlackhole } else { Cause::TargetTlsHandshakeTimeout };
     }
+    if e.h2 == Some(H2Evidence::NotNegotiated) {
+        return Cause::TargetHttp2NotNegotiated;
+    }
     match e.tls {
         Some(TlsEvidence::AlertReceived { .. }) => Cause::TargetTlsAlert,
         Some(TlsEvidence::CertificateInvalid { .. }) => Cause::TargetTlsCertificateInvalid,
@@ -230,10 +264,20 @@ fn tls(e: &Evidence) -> Cause {
 /// Sending the request and waiting for the head. A kernel ETIMEDOUT (retransmissions unanswered) counts
 /// as the response timeout: no head arrived in time. A connection that ends without a usable head is a
 /// keep-alive race only when it was reused and no response byte arrived; otherwise RST or FIN decides,
-/// and an unknown error counts as a close (FIN).
+/// and an unknown error counts as a close (FIN). HTTP/2 evidence comes right after the timer: a reset or a
+/// GOAWAY names what ended the stream more precisely than the io error under it.
 fn exchange(e: &Evidence) -> Cause {
     if timer_or_etimedout(e) {
         return if e.path_mtu_exceeded { Cause::TargetPathMtuBlackhole } else { Cause::TargetResponseTimeout };
+    }
+    match e.h2 {
+        Some(H2Evidence::StreamReset { code }) if code != H2_PROTOCOL_ERROR => return Cause::TargetStreamReset,
+        Some(H2Evidence::GoAway { code, .. }) if code != H2_PROTOCOL_ERROR => return Cause::TargetGoAway,
+        Some(H2Evidence::StreamReset { .. } | H2Evidence::GoAway { .. } | H2Evidence::ProtocolError { .. }) => {
+            return Cause::TargetHttp2ProtocolError;
+        }
+        Some(H2Evidence::NotNegotiated) => return Cause::TargetHttp2NotNegotiated,
+        None => {}
     }
     match e.http {
         Some(HttpEvidence::MalformedHead | HttpEvidence::ProtocolError) => {

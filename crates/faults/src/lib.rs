@@ -29,6 +29,7 @@ mod catalogue;
 mod classify;
 pub mod errno;
 mod escape;
+mod grpc;
 mod names;
 mod proxy_status;
 mod response;
@@ -38,7 +39,8 @@ mod text;
 mod tls_alert;
 
 pub use catalogue::{ParseCauseError, Source};
-pub use classify::{Evidence, HttpEvidence, LambdaEvidence, TlsEvidence, classify};
+pub use classify::{Evidence, H2Evidence, HttpEvidence, LambdaEvidence, TlsEvidence, classify};
+pub use grpc::{GrpcCode, grpc_code_name};
 pub use names::{ParsePhaseError, ParseProfileError};
 pub use proxy_status::{PROXY_NAME, ProxyStatus, ProxyStatusDetails, parse_proxy_status_cause, proxy_status};
 pub use response::{ErrorResponse, PROBLEM_TYPE_PREFIX, ResponseDetails, reason_phrase, render, render_with};
@@ -97,6 +99,10 @@ pub enum Cause {
     TargetDeregistered,
     TargetResponseIncomplete,
     TargetResponseStalled,
+    TargetStreamReset,
+    TargetGoAway,
+    TargetHttp2ProtocolError,
+    TargetHttp2NotNegotiated,
     ClientRequestMalformed,
     ClientRequestTimeout,
     ClientClosedRequest,
@@ -104,6 +110,7 @@ pub enum Cause {
     ClientXffTooMany,
     ClientUnsupportedTransferEncoding,
     ClientMethodNotAllowed,
+    ClientProtocolMismatch,
     LambdaRequestTooLarge,
     LambdaInvalidResponse,
     LambdaResponseTooLarge,
@@ -114,4 +121,8 @@ pub enum Cause {
     LambdaConnectionError,
     LambdaConnectionTimeout,
     LambdaServiceException,
+    ClientCertMissing,
+    ClientCertUntrusted,
+    ClientCertExpired,
+    ClientCertCrlHit,
 }

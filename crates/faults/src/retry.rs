@@ -13,6 +13,9 @@ pub enum RetrySafety {
     /// A keep-alive race on a reused connection, before any response byte, for an idempotent request
     /// whose body can be replayed: safe, the target cannot have acted on a request it closed under.
     ReusedConnectionRace,
+    /// The target said it did not process the request's HTTP/2 stream (REFUSED_STREAM, or a GOAWAY whose
+    /// last_stream_id is below it): safe whatever the method, if the body can be replayed (RFC 9113 §8.7).
+    Unprocessed,
     /// Anything else: the target may have acted on the request, or a response already started.
     Unsafe,
 }
@@ -38,6 +41,11 @@ pub fn retry_safety(evidence: &Evidence, idempotent: bool, body_replayable: bool
         Phase::Route | Phase::Select | Phase::StreamBody => RetrySafety::Unsafe,
         Phase::Dns | Phase::Connect | Phase::TlsHandshake => RetrySafety::NothingSent,
         Phase::SendRequest | Phase::AwaitHeaders if evidence.bytes_written == 0 => RetrySafety::NothingSent,
+        Phase::SendRequest | Phase::AwaitHeaders
+            if body_replayable && evidence.h2.is_some_and(crate::H2Evidence::unprocessed) =>
+        {
+            RetrySafety::Unprocessed
+        }
         // A verdict from the invoke API (too large, throttled, denied...) would repeat; only a failure to
         // reach the endpoint before writing anything is worth another attempt.
         Phase::FunctionInvoke if evidence.bytes_written == 0 && evidence.lambda.is_none() => RetrySafety::NothingSent,

@@ -46,6 +46,10 @@ impl Cause {
             Self::TargetDeregistered => "The upstream server was removed while handling the request",
             Self::TargetResponseIncomplete => "The upstream response ended early",
             Self::TargetResponseStalled => "The upstream response stalled",
+            Self::TargetStreamReset => "The upstream server reset the request's stream",
+            Self::TargetGoAway => "The upstream server shut the connection down (GOAWAY)",
+            Self::TargetHttp2ProtocolError => "The upstream server violated the HTTP framing protocol",
+            Self::TargetHttp2NotNegotiated => "The upstream server does not offer the required HTTP version",
             Self::ClientRequestMalformed => "The request is malformed",
             Self::ClientRequestTimeout => "The request was not received in time",
             Self::ClientClosedRequest => "The client closed the request",
@@ -53,6 +57,7 @@ impl Cause {
             Self::ClientXffTooMany => "Too many X-Forwarded-For addresses",
             Self::ClientUnsupportedTransferEncoding => "Unsupported Transfer-Encoding",
             Self::ClientMethodNotAllowed => "The method is not allowed",
+            Self::ClientProtocolMismatch => "The request's protocol does not match the upstream's",
             Self::LambdaRequestTooLarge => "The request body is too large for the function",
             Self::LambdaInvalidResponse => "The function returned an invalid response",
             Self::LambdaResponseTooLarge => "The function's response is too large",
@@ -63,6 +68,10 @@ impl Cause {
             Self::LambdaConnectionError => "The function service is unreachable",
             Self::LambdaConnectionTimeout => "The function service did not answer in time",
             Self::LambdaServiceException => "The function service failed",
+            Self::ClientCertMissing => "A client certificate is required",
+            Self::ClientCertUntrusted => "The client certificate is not trusted",
+            Self::ClientCertExpired => "The client certificate has expired",
+            Self::ClientCertCrlHit => "The client certificate has been revoked",
         }
     }
 
@@ -219,6 +228,34 @@ impl Cause {
                 mid-response. Find what the application waits on while streaming, send heartbeats on long-lived \
                 streams, or raise idle_timeout if long pauses are expected."
             }
+            Self::TargetStreamReset => {
+                "The target reset the request's HTTP/2 stream (RST_STREAM) before sending a response \
+                head; the error code is in the log line and in Proxy-Status details. CANCEL or INTERNAL_ERROR \
+                usually means the application gave up or crashed on this request (its logs say why); \
+                REFUSED_STREAM means it did not process it (the gateway retries that on another target within \
+                retries, whatever the method); ENHANCE_YOUR_CALM means it throttles the gateway."
+            }
+            Self::TargetGoAway => {
+                "The target sent GOAWAY and closed the connection while this stream, which it had \
+                accepted, was waiting for its response (a restart, a deploy, or max-connection-age on the \
+                target). Streams it had not accepted (above the GOAWAY's last_stream_id) are retried on another \
+                target; this one may have been processed, so it is not. Drain targets before stopping them \
+                (deregister, wait for deregistration_delay), and make the target's graceful shutdown wait for \
+                in-flight streams."
+            }
+            Self::TargetHttp2ProtocolError => {
+                "The target broke the HTTP/2 protocol (a bad frame or header block, a connection \
+                error, or GOAWAY/RST_STREAM with PROTOCOL_ERROR). Often it is not an HTTP/2 server at all: an \
+                http2 or grpc group sends h2c with prior knowledge to plain-http targets, which an HTTP/1-only \
+                server answers with a 400 the gateway cannot read. Set protocol_version = \"http1\" for such \
+                targets, or enable h2c on them."
+            }
+            Self::TargetHttp2NotNegotiated => {
+                "The group's protocol_version is http2 or grpc, but the target's TLS handshake did not \
+                select h2 by ALPN (it offers only http/1.1, or no ALPN at all). Enable HTTP/2 on the target's TLS \
+                listener, or set protocol_version = \"http1\". `waygate doctor probe` shows the negotiated \
+                protocol."
+            }
             Self::ClientRequestMalformed => {
                 "The client sent a request the gateway could not parse, or one that \
                 desync_mitigation blocks (see classification and classification_reason in the access log). Fix \
@@ -253,6 +290,11 @@ impl Cause {
             Self::ClientMethodNotAllowed => {
                 "The request used CONNECT: this gateway is a reverse proxy, not a forward proxy, and \
                 tunnels only WebSocket upgrades. Send the request to the target's own URL through the gateway."
+            }
+            Self::ClientProtocolMismatch => {
+                "The request cannot be sent with the target group's protocol_version (ALB's 464): an \
+                HTTP/1.x request, or a request that is not gRPC, routed to a grpc group. gRPC clients speak \
+                HTTP/2; route other traffic to an http1 or http2 group with a rule matching its path or host."
             }
             Self::LambdaRequestTooLarge => {
                 "The request body exceeds the 1 MB limit for function targets. Send smaller \
@@ -294,6 +336,24 @@ impl Cause {
             Self::LambdaServiceException => {
                 "The invoke endpoint answered with a server error: the function service \
                 failed, not the function. Retry later; if it persists, check the service's status."
+            }
+            Self::ClientCertMissing => {
+                "The listener verifies client certificates (mutual_authentication mode \"verify\") and \
+                the client sent none: configure the client with its certificate and key, or use mode \"passthrough\" \
+                if targets decide."
+            }
+            Self::ClientCertUntrusted => {
+                "The client's certificate does not chain to a CA in the listener's trust_store: add the \
+                issuing CA (and intermediates) to the trust store, or have the client send its full chain. The \
+                connection log names the certificate's subject."
+            }
+            Self::ClientCertExpired => {
+                "The client's certificate is outside its validity period: renew it, or check the \
+                client's clock; mutual_authentication's ignore_client_certificate_expiry accepts expired ones."
+            }
+            Self::ClientCertCrlHit => {
+                "The client's certificate is revoked by a CRL in the listener's trust_store: an expected \
+                refusal unless the CRL is wrong; the client needs a new certificate."
             }
         }
     }

@@ -37,6 +37,10 @@ const PINS: &[Pin] = &[
     (Cause::TargetDeregistered, "TargetDeregistered", Phase::AwaitHeaders, Some(502), Some(502), Some("connection_terminated"), "flow.BadGateway", None),
     (Cause::TargetResponseIncomplete, "TargetResponseIncomplete", Phase::StreamBody, None, None, Some("http_response_incomplete"), "flow.UnexpectedEOFAtTarget", Some("TARGET_READ_UNEXPECTED_EOF")),
     (Cause::TargetResponseStalled, "TargetResponseStalled", Phase::StreamBody, None, None, Some("http_response_timeout"), "flow.GatewayTimeout", Some("TARGET_READ_TIMEOUT")),
+    (Cause::TargetStreamReset, "TargetStreamReset", Phase::AwaitHeaders, Some(502), Some(502), Some("http_response_incomplete"), "flow.BadGateway", None),
+    (Cause::TargetGoAway, "TargetGoAway", Phase::AwaitHeaders, Some(502), Some(502), Some("connection_terminated"), "flow.BadGateway", None),
+    (Cause::TargetHttp2ProtocolError, "TargetHttp2ProtocolError", Phase::AwaitHeaders, Some(502), Some(502), Some("http_protocol_error"), "flow.BadGateway", None),
+    (Cause::TargetHttp2NotNegotiated, "TargetHttp2NotNegotiated", Phase::TlsHandshake, Some(502), Some(502), Some("tls_protocol_error"), "flow.BadGateway", None),
     (Cause::ClientRequestMalformed, "ClientRequestMalformed", Phase::Route, Some(400), Some(400), Some("http_request_error"), "flow.BadRequest", None),
     (Cause::ClientRequestTimeout, "ClientRequestTimeout", Phase::Route, Some(408), Some(408), Some("http_request_error"), "flow.RequestTimeout", None),
     (Cause::ClientClosedRequest, "ClientClosedRequest", Phase::AwaitHeaders, Some(460), Some(499), None, "flow.ClientClosedConnection", None),
@@ -44,6 +48,7 @@ const PINS: &[Pin] = &[
     (Cause::ClientXffTooMany, "ClientXffTooMany", Phase::Route, Some(463), Some(400), Some("http_request_error"), "flow.BadRequest", None),
     (Cause::ClientUnsupportedTransferEncoding, "ClientUnsupportedTransferEncoding", Phase::Route, Some(501), Some(501), Some("http_request_error"), "protocol.http.UnsupportedEncoding", None),
     (Cause::ClientMethodNotAllowed, "ClientMethodNotAllowed", Phase::Route, Some(405), Some(405), Some("http_request_error"), "protocol.http.MethodNotAllowed", None),
+    (Cause::ClientProtocolMismatch, "ClientProtocolMismatch", Phase::Route, Some(464), Some(400), Some("http_request_error"), "flow.BadRequest", None),
     (Cause::LambdaRequestTooLarge, "LambdaRequestTooLarge", Phase::FunctionInvoke, Some(413), Some(413), Some("http_request_error"), "protocol.http.TooBigBody", None),
     (Cause::LambdaInvalidResponse, "LambdaInvalidResponse", Phase::FunctionInvoke, Some(502), Some(502), Some("http_protocol_error"), "flow.BadGateway", None),
     (Cause::LambdaResponseTooLarge, "LambdaResponseTooLarge", Phase::FunctionInvoke, Some(502), Some(502), Some("http_response_body_size"), "flow.BadGateway", None),
@@ -54,6 +59,10 @@ const PINS: &[Pin] = &[
     (Cause::LambdaConnectionError, "LambdaConnectionError", Phase::FunctionInvoke, Some(502), Some(503), Some("connection_refused"), "flow.ServiceUnavailable", None),
     (Cause::LambdaConnectionTimeout, "LambdaConnectionTimeout", Phase::FunctionInvoke, Some(504), Some(504), Some("connection_timeout"), "flow.GatewayTimeout", None),
     (Cause::LambdaServiceException, "LambdaServiceException", Phase::FunctionInvoke, Some(502), Some(502), Some("proxy_internal_response"), "flow.BadGateway", None),
+    (Cause::ClientCertMissing, "ClientCertMissing", Phase::TlsHandshake, None, None, None, "flow.SslHandshakeFailed", None),
+    (Cause::ClientCertUntrusted, "ClientCertUntrusted", Phase::TlsHandshake, None, None, None, "flow.SslHandshakeFailed", None),
+    (Cause::ClientCertExpired, "ClientCertExpired", Phase::TlsHandshake, None, None, None, "flow.SslHandshakeFailed", None),
+    (Cause::ClientCertCrlHit, "ClientCertCrlHit", Phase::TlsHandshake, None, None, None, "flow.SslHandshakeFailed", None),
 ];
 
 fn full_code(short: &str) -> String {
@@ -77,7 +86,7 @@ fn all_is_complete() {
     for (i, cause) in Cause::ALL.iter().enumerate() {
         assert_eq!(*cause as usize, i);
     }
-    assert_eq!(Cause::ALL.len(), Cause::LambdaServiceException as usize + 1);
+    assert_eq!(Cause::ALL.len(), Cause::ClientCertCrlHit as usize + 1);
 }
 
 #[test]
@@ -218,7 +227,8 @@ fn classes() {
             Cause::TargetPathMtuBlackhole,
             Cause::TargetTlsAlert,
             Cause::TargetTlsCertificateInvalid,
-            Cause::TargetTlsProtocolError
+            Cause::TargetTlsProtocolError,
+            Cause::TargetHttp2NotNegotiated
         ]
     );
     for &cause in Cause::ALL {
@@ -233,6 +243,11 @@ fn classes() {
         };
         assert_eq!(cause.source(), expected, "{cause}");
     }
+    let client_certs: Vec<_> = Cause::ALL.iter().copied().filter(|c| c.is_client_certificate_error()).collect();
+    assert_eq!(
+        client_certs,
+        [Cause::ClientCertMissing, Cause::ClientCertUntrusted, Cause::ClientCertExpired, Cause::ClientCertCrlHit]
+    );
     assert!(Cause::LambdaServiceException.is_lambda_internal_error());
     assert!(Cause::LambdaThrottling.is_lambda_user_error());
 }
@@ -246,6 +261,10 @@ fn responds_only_when_a_status_can_be_sent() {
                 | Cause::TargetResponseStalled
                 | Cause::ClientClosedRequest
                 | Cause::ClientIdleTimeout
+                | Cause::ClientCertMissing
+                | Cause::ClientCertUntrusted
+                | Cause::ClientCertExpired
+                | Cause::ClientCertCrlHit
         );
         assert_eq!(cause.responds(), expected, "{cause}");
     }
@@ -264,4 +283,48 @@ fn phase_and_profile_names_round_trip() {
     assert_eq!(Profile::default(), Profile::Alb);
     assert!("ALB".parse::<Profile>().is_err());
     assert!("tls-handshake".parse::<Phase>().is_err());
+}
+
+/// The gRPC status each cause gives a gRPC client (INTERFACE.md: 14 for connect, TLS and closed causes, 4 for
+/// timeouts, 8 for overload, 12 for no route), pinned for every cause.
+#[test]
+fn grpc_codes_follow_the_interface() {
+    use waygate_faults::GrpcCode::*;
+    let expected = |cause: Cause| match cause {
+        Cause::NoRoute | Cause::ClientMethodNotAllowed | Cause::ClientProtocolMismatch => Unimplemented,
+        Cause::GatewayOverloaded
+        | Cause::GatewayResourceExhausted
+        | Cause::LambdaThrottling
+        | Cause::LambdaRequestTooLarge => ResourceExhausted,
+        Cause::TargetResponseTimeout
+        | Cause::TargetResponseStalled
+        | Cause::ClientRequestTimeout
+        | Cause::ClientIdleTimeout
+        | Cause::LambdaConnectionTimeout => DeadlineExceeded,
+        Cause::TargetMalformedResponse
+        | Cause::TargetResponseHeadersTooLarge
+        | Cause::TargetHttp2ProtocolError
+        | Cause::LambdaInvalidResponse
+        | Cause::LambdaResponseTooLarge
+        | Cause::LambdaUnhandled => Internal,
+        Cause::ClientRequestMalformed | Cause::ClientXffTooMany | Cause::ClientUnsupportedTransferEncoding => {
+            InvalidArgument
+        }
+        Cause::ClientClosedRequest => Cancelled,
+        Cause::LambdaResourceNotFound => NotFound,
+        Cause::LambdaAccessDenied => PermissionDenied,
+        Cause::ClientCertMissing | Cause::ClientCertUntrusted | Cause::ClientCertExpired | Cause::ClientCertCrlHit => {
+            Unauthenticated
+        }
+        _ => Unavailable,
+    };
+    for &cause in Cause::ALL {
+        assert_eq!(cause.grpc_code(), expected(cause), "{cause}");
+    }
+    let unavailable = Cause::ALL.iter().filter(|c| c.grpc_code() == Unavailable).count();
+    assert_eq!(unavailable, 21, "every connect, TLS, close and no-target cause");
+    assert_eq!((Unavailable.code(), Unavailable.name()), (14, "UNAVAILABLE"));
+    assert_eq!((Unauthenticated.code(), Unauthenticated.name()), (16, "UNAUTHENTICATED"));
+    assert_eq!(waygate_faults::grpc_code_name(16), Some("UNAUTHENTICATED"));
+    assert_eq!(waygate_faults::grpc_code_name(17), None);
 }

@@ -276,6 +276,12 @@ fn every_non_decision_cause_is_reachable() {
         Cause::ClientUnsupportedTransferEncoding,
         Cause::ClientMethodNotAllowed,
         Cause::ClientIdleTimeout,
+        Cause::ClientProtocolMismatch,
+        // The listener's TLS handshake names these from rustls's verdict (proxy's tls_front::outcome).
+        Cause::ClientCertMissing,
+        Cause::ClientCertUntrusted,
+        Cause::ClientCertExpired,
+        Cause::ClientCertCrlHit,
     ];
     let mut seen = std::collections::HashSet::new();
     let kinds =
@@ -297,27 +303,37 @@ fn every_non_decision_cause_is_reachable() {
         Some(LambdaEvidence::InvokeStatus(403)),
         Some(LambdaEvidence::InvokeStatus(404)),
     ];
+    let h2s = [
+        None,
+        Some(waygate_faults::H2Evidence::StreamReset { code: 8 }),
+        Some(waygate_faults::H2Evidence::GoAway { code: 0, unprocessed: false }),
+        Some(waygate_faults::H2Evidence::ProtocolError { code: 1 }),
+        Some(waygate_faults::H2Evidence::NotNegotiated),
+    ];
     for &phase in Phase::ALL {
         for flags in 0..64u8 {
             for k in kinds {
                 for h in https {
                     for t in &tlss {
                         for (l, os_errno) in lambdas.into_iter().flat_map(|l| [(l, None), (l, Some(EMFILE))]) {
-                            let e = Evidence {
-                                timed_out: flags & 1 != 0,
-                                reused: flags & 2 != 0,
-                                deregistered: flags & 4 != 0,
-                                response_started: flags & 8 != 0,
-                                client_closed: flags & 16 != 0,
-                                path_mtu_exceeded: flags & 32 != 0,
-                                io_kind: k,
-                                http: h,
-                                tls: t.clone(),
-                                lambda: l,
-                                os_errno,
-                                ..ev(phase)
-                            };
-                            seen.insert(classify(&e));
+                            for h2 in h2s {
+                                let e = Evidence {
+                                    h2,
+                                    timed_out: flags & 1 != 0,
+                                    reused: flags & 2 != 0,
+                                    deregistered: flags & 4 != 0,
+                                    response_started: flags & 8 != 0,
+                                    client_closed: flags & 16 != 0,
+                                    path_mtu_exceeded: flags & 32 != 0,
+                                    io_kind: k,
+                                    http: h,
+                                    tls: t.clone(),
+                                    lambda: l,
+                                    os_errno,
+                                    ..ev(phase)
+                                };
+                                seen.insert(classify(&e));
+                            }
                         }
                     }
                 }
@@ -327,4 +343,33 @@ fn every_non_decision_cause_is_reachable() {
     for &cause in Cause::ALL {
         assert_eq!(seen.contains(&cause), !DECIDED.contains(&cause), "{cause}");
     }
+}
+
+#[test]
+fn http2_evidence_names_its_own_causes() {
+    use waygate_faults::H2Evidence;
+    let h2 = |h2, phase| classify(&Evidence { h2: Some(h2), bytes_written: 90, ..Evidence::new(phase) });
+    assert_eq!(h2(H2Evidence::StreamReset { code: 0x8 }, Phase::AwaitHeaders), Cause::TargetStreamReset);
+    assert_eq!(h2(H2Evidence::StreamReset { code: 0x7 }, Phase::SendRequest), Cause::TargetStreamReset);
+    assert_eq!(h2(H2Evidence::StreamReset { code: 0x1 }, Phase::AwaitHeaders), Cause::TargetHttp2ProtocolError);
+    assert_eq!(h2(H2Evidence::GoAway { code: 0, unprocessed: false }, Phase::AwaitHeaders), Cause::TargetGoAway);
+    assert_eq!(
+        h2(H2Evidence::GoAway { code: 1, unprocessed: true }, Phase::AwaitHeaders),
+        Cause::TargetHttp2ProtocolError
+    );
+    assert_eq!(h2(H2Evidence::ProtocolError { code: 1 }, Phase::AwaitHeaders), Cause::TargetHttp2ProtocolError);
+    assert_eq!(h2(H2Evidence::NotNegotiated, Phase::TlsHandshake), Cause::TargetHttp2NotNegotiated);
+    // The timer still comes first, and a begun response is a body failure whatever ended the stream.
+    let late = Evidence {
+        timed_out: true,
+        h2: Some(H2Evidence::StreamReset { code: 8 }),
+        ..Evidence::new(Phase::AwaitHeaders)
+    };
+    assert_eq!(classify(&late), Cause::TargetResponseTimeout);
+    let begun = Evidence {
+        response_started: true,
+        h2: Some(H2Evidence::StreamReset { code: 8 }),
+        ..Evidence::new(Phase::StreamBody)
+    };
+    assert_eq!(classify(&begun), Cause::TargetResponseIncomplete);
 }

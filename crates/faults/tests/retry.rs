@@ -74,3 +74,20 @@ fn not_attempts_and_verdicts_are_not_retried() {
     };
     assert_eq!(retry_safety(&invoked, true, true), RetrySafety::Unsafe);
 }
+
+/// RFC 9113 §8.7: a stream the target refused, or one above a GOAWAY's last_stream_id, was not processed: a
+/// retry is safe for any method once the body can go again; a stream it accepted and then lost is not.
+#[test]
+fn unprocessed_http2_streams_are_safe_for_any_method() {
+    use waygate_faults::H2Evidence;
+    let ev = |h2| Evidence { h2: Some(h2), bytes_written: 200, ..Evidence::new(Phase::AwaitHeaders) };
+    let refused = ev(H2Evidence::StreamReset { code: 0x7 });
+    assert_eq!(retry_safety(&refused, false, true), RetrySafety::Unprocessed);
+    assert_eq!(retry_safety(&refused, false, false), RetrySafety::Unsafe, "the body is gone");
+    let above = ev(H2Evidence::GoAway { code: 0, unprocessed: true });
+    assert_eq!(retry_safety(&above, false, true), RetrySafety::Unprocessed);
+    let accepted = ev(H2Evidence::GoAway { code: 0, unprocessed: false });
+    assert_eq!(retry_safety(&accepted, true, true), RetrySafety::Unsafe);
+    let cancelled = ev(H2Evidence::StreamReset { code: 0x8 });
+    assert_eq!(retry_safety(&cancelled, true, true), RetrySafety::Unsafe);
+}

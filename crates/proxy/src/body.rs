@@ -128,8 +128,9 @@ impl Body for UpstreamRequestBody {
 /// Told how a relayed response body ended, with the connection it came on. Implemented by the forwarder
 /// (pool return, logging, counters).
 pub trait BodyObserver: Send + 'static {
-    /// The body was read to its end; the connection may be reused if `reusable`.
-    fn complete(self: Box<Self>, bytes: u64, lease: Lease, reusable: bool);
+    /// The body was read to its end; the connection may be reused if `reusable`. `grpc_status`: the
+    /// `grpc-status` its trailers carried.
+    fn complete(self: Box<Self>, bytes: u64, lease: Lease, reusable: bool, grpc_status: Option<u8>);
     /// The body failed mid-stream (`stalled`: no byte came for that long).
     fn failed(self: Box<Self>, bytes: u64, stalled: Option<Duration>, error: Option<&BodyError>, lease: Lease);
     /// The client will not take the rest of the body: it went away (ClientClosedRequest), or stopped reading
@@ -151,6 +152,8 @@ pub struct RelayBody {
     stall_timer: Option<Pin<Box<Sleep>>>,
     /// A failure held back for one poll, so that what the client was already given is flushed first.
     failure: Option<BodyError>,
+    /// The `grpc-status` of the trailers, once they passed.
+    grpc_status: Option<u8>,
 }
 
 impl Drop for RelayBody {
@@ -176,6 +179,7 @@ impl RelayBody {
             stall,
             stall_timer: None,
             failure: None,
+            grpc_status: None,
         };
         if body.state.is_done() {
             body.end();
@@ -186,7 +190,7 @@ impl RelayBody {
     /// The body was read whole.
     fn end(&mut self) {
         if let (Some(obs), Some(lease)) = (self.observer.take(), self.lease.take()) {
-            obs.complete(self.bytes, lease, self.reusable);
+            obs.complete(self.bytes, lease, self.reusable, self.grpc_status);
         }
     }
 
@@ -244,6 +248,8 @@ impl Body for RelayBody {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     this.bytes += data.len() as u64;
+                } else if let Some(trailers) = frame.trailers_ref() {
+                    this.grpc_status = grpc_status(trailers);
                 }
                 if let Some(timer) = this.stall_timer.as_mut() {
                     timer.as_mut().reset(Instant::now() + this.stall);
@@ -278,6 +284,11 @@ impl Body for RelayBody {
             None => SizeHint::default(),
         }
     }
+}
+
+/// The `grpc-status` field's code, when it holds one (0-255; gRPC's are 0-16).
+pub fn grpc_status(headers: &http::HeaderMap) -> Option<u8> {
+    headers.get("grpc-status")?.to_str().ok()?.trim().parse().ok()
 }
 
 /// Every response body the gateway sends to clients.

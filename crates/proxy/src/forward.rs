@@ -13,9 +13,9 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
-use waygate_config::{Action, Errors, FixedResponse, MAX_RETRIES};
+use waygate_config::{Action, Errors, FixedResponse, MAX_RETRIES, ProtocolVersion, TargetProtocol};
 use waygate_faults::{Cause, classify};
-use waygate_telemetry::Actions;
+use waygate_telemetry::{Actions, RequestKind};
 
 use crate::body::{ProxyBody, RequestProgress, UpstreamRequestBody};
 use crate::group::{Admitted, Group};
@@ -31,7 +31,7 @@ use crate::respond;
 use crate::retry;
 use crate::runtime::Runtime;
 use crate::server::ClientBody;
-use crate::upstream::{AttemptFailure, h1};
+use crate::upstream::{self, AttemptFailure, h1, h2};
 
 /// What a request needs to know about the client connection it came on.
 #[derive(Debug)]
@@ -65,8 +65,14 @@ pub fn handle(
     if let Some(v) = &verdict {
         record.classify(v.classification, v.reason);
     }
+    // A gRPC call (over HTTP/2, as gRPC is): logged as ALB logs it, and answered in gRPC when the gateway fails it.
+    let grpc = req.version() == http::Version::HTTP_2 && is_grpc(req.headers());
+    if grpc {
+        record.ex.kind = if client.facts.tls.is_some() { RequestKind::Grpcs } else { RequestKind::Grpc };
+    }
     let errors = rt.config.errors;
     let mut pending = Pending::new(record, client.facts.listener.sink.clone(), errors.profile);
+    pending.grpc = grpc;
     let action = verdict.map_or(GuardAction::Allow, |v| v.action);
     if let GuardAction::Reject(cause) = action {
         let mut resp = error(&mut pending, errors, cause, &id, None);
@@ -82,13 +88,23 @@ pub fn handle(
         Routed::Answered(resp) => return Either::Left(future::ready(then_close(resp))),
         Routed::Forward(idle_timeout, group) => (idle_timeout, group),
     };
+    if group.config.protocol_version == ProtocolVersion::Grpc && !grpc {
+        let resp = error(&mut pending, errors, Cause::ClientProtocolMismatch, &id, None);
+        return Either::Left(future::ready(then_close(resp)));
+    }
+    // A gRPC deadline bounds the wait for the response, within the group's own response_timeout.
+    let response_timeout = match grpc.then(|| grpc_timeout(req.headers())).flatten() {
+        Some(deadline) => deadline.min(group.config.response_timeout),
+        None => group.config.response_timeout,
+    };
     let admitted = match admit(&group) {
         Ok(admitted) => admitted,
         Err(cause) => return Either::Left(future::ready(then_close(error(&mut pending, errors, cause, &id, None)))),
     };
     let carried = fields.carried();
     let outgoing = Outgoing::new(req, carried, client, &id, &group, &mut pending, admitted);
-    Either::Right(forward(errors, idle_timeout, group, outgoing, id, pending, close).map(then_close))
+    let timeouts = Timeouts { idle: idle_timeout, response: response_timeout };
+    Either::Right(forward(errors, timeouts, group, outgoing, id, pending, close).map(then_close))
 }
 
 /// Whether the group can take the request now: it has targets, a healthy one (unless it fails open), and room
@@ -161,7 +177,9 @@ fn generated(pending: &mut Pending, resp: Response<ProxyBody>, cause: Option<Cau
     resp
 }
 
-/// An error response for `cause`, recorded.
+/// An error response for `cause`, recorded. A gRPC call gets a gRPC answer (HTTP 200, trailers-only); its
+/// record keeps the cause's status, so that the access log, the 5xx metrics and alerts count it as the
+/// failure it is.
 fn error(
     pending: &mut Pending,
     errors: Errors,
@@ -169,7 +187,53 @@ fn error(
     id: &HeaderValue,
     failure: Option<(&str, &AttemptFailure)>,
 ) -> Response<ProxyBody> {
+    if pending.grpc {
+        let resp = respond::grpc_error(cause, errors, id, failure);
+        if let Some(r) = pending.get() {
+            r.ex.grpc_status = Some(cause.grpc_code().code());
+        }
+        pending.generated(cause.status(errors.profile).unwrap_or(502), Some(cause), response_bytes(&resp));
+        return resp;
+    }
     generated(pending, respond::error(cause, errors, id, failure), Some(cause))
+}
+
+/// A gRPC request: content-type `application/grpc` or `application/grpc+proto` and the like.
+fn is_grpc(headers: &http::HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).is_some_and(|ct| {
+        let ct = ct.as_bytes();
+        ct.len() >= 16
+            && ct[..16].eq_ignore_ascii_case(b"application/grpc")
+            && matches!(ct.get(16), None | Some(b'+' | b';'))
+    })
+}
+
+/// The `grpc-timeout` field (gRPC over HTTP/2: up to 8 digits and a unit, `H M S m u n`).
+fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+    let v = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// The waits a forwarded request is bounded by.
+#[derive(Clone, Copy)]
+struct Timeouts {
+    /// The listener's idle_timeout: a body that stalls either way.
+    idle: Duration,
+    /// Request sent to response head: the group's response_timeout, or a shorter gRPC deadline.
+    response: Duration,
 }
 
 /// Bytes of a generated response on the wire: its head and its (known-length) body.
@@ -198,7 +262,7 @@ fn fixed_response(fixed: &FixedResponse, id: &HeaderValue) -> Response<ProxyBody
 /// A forwarded request as every attempt sends it: its head encoded for the target, its body, and what the
 /// attempts need to know about both.
 struct Outgoing {
-    request: h1::Request,
+    request: upstream::Request,
     body: BodyPlan,
     idempotent: bool,
     progress: Arc<RequestProgress>,
@@ -238,6 +302,9 @@ impl Outgoing {
             .then(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
             .flatten();
         let prior_xff = fields.strip_and_prior_xff(&mut parts.headers);
+        if let Some(cert) = client.facts.tls.as_ref().and_then(|t| t.client_cert.as_deref()) {
+            crate::tls_front::leaf::forward(&mut parts.headers, cert);
+        }
         let forwarded = Forwarded {
             prior_xff,
             client_ip: &client.client_ip,
@@ -250,18 +317,40 @@ impl Outgoing {
             parts.headers.insert(header::HOST, host);
         }
         let idempotent = idempotent(&parts.method);
-        // The framing a collected body gets is the one its known length gives now.
-        let framing = h1::head::request_framing(
-            &parts.method,
-            &mut parts.headers,
-            body.size_hint().exact(),
-            body.is_end_stream(),
-        );
-        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let request = h1::Request::new(&parts.method, target, &parts.headers, &forwarded, framing);
-        let body = BodyPlan::new(idempotent, body, group.config.retry_body_limit, &progress);
+        let request = if group.config.protocol_version.is_h2() {
+            let scheme = if group.config.protocol == TargetProtocol::Https { "https" } else { "http" };
+            upstream::Request::H2(h2_request(parts, &forwarded, scheme))
+        } else {
+            // The framing a collected body gets is the one its known length gives now.
+            let framing = h1::head::request_framing(
+                &parts.method,
+                &mut parts.headers,
+                body.size_hint().exact(),
+                body.is_end_stream(),
+            );
+            let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            upstream::Request::H1(h1::Request::new(&parts.method, target, &parts.headers, &forwarded, framing))
+        };
+        // Over HTTP/2 a small body is kept whatever the method: a stream the target refuses unprocessed may go
+        // to another target (RFC 9113 §8.7).
+        let keep = idempotent || group.config.protocol_version.is_h2();
+        let body = BodyPlan::new(keep, body, group.config.retry_body_limit, &progress);
         Self { request, body, idempotent, progress, admitted }
     }
+}
+
+/// The request as an HTTP/2 target gets it: the Host field becomes `:authority` (RFC 9113 §8.3.1), the
+/// forwarding fields go into the map, and the body's framing is the stream's own.
+fn h2_request(mut parts: http::request::Parts, forwarded: &Forwarded<'_>, scheme: &str) -> h2::Request {
+    let host = parts.headers.remove(header::HOST);
+    let authority = host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("");
+    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    forwarded.apply(&mut parts.headers);
+    let uri = http::Uri::builder().scheme(scheme).authority(authority).path_and_query(path).build();
+    // A Host that is no valid authority (the client's HTTP/1 Host is checked, so only an empty one) gets none.
+    let uri = uri.unwrap_or_else(|_| http::Uri::builder().path_and_query(path).build().unwrap_or_default());
+    let head_len = (parts.method.as_str().len() + path.len() + 12) as u64 + crate::record::header_bytes(&parts.headers);
+    h2::Request { method: parts.method, uri, headers: parts.headers, head_len }
 }
 
 /// Methods RFC 9110 §9.2.2 calls idempotent: safe to send twice.
@@ -272,8 +361,8 @@ fn idempotent(method: &Method) -> bool {
 impl BodyPlan {
     /// An idempotent request with no body, or a small one with a Content-Length, can be replayed after a
     /// keep-alive race (the small one once read whole); anything else streams.
-    fn new(idempotent: bool, body: ClientBody, limit: u64, progress: &Arc<RequestProgress>) -> Self {
-        if !idempotent {
+    fn new(replayable: bool, body: ClientBody, limit: u64, progress: &Arc<RequestProgress>) -> Self {
+        if !replayable {
             return Self::Ready(UpstreamRequestBody::new(body, progress.clone()), None);
         }
         if body.is_end_stream() {
@@ -306,7 +395,7 @@ async fn collect(
 #[expect(clippy::manual_async_fn, reason = "an async fn would hold each argument twice")]
 fn forward(
     errors: Errors,
-    idle_timeout: Duration,
+    timeouts: Timeouts,
     group: Arc<Group>,
     outgoing: Outgoing,
     id: HeaderValue,
@@ -315,6 +404,7 @@ fn forward(
 ) -> impl Future<Output = Response<ProxyBody>> + Send {
     async move {
         let (group, pending, id) = (&group, &mut pending, &id);
+        let idle_timeout = timeouts.idle;
         // Used in place: taking `outgoing` apart would give each part a second slot in this future.
         let (mut body, replay_body) = match outgoing.body {
             BodyPlan::Ready(body, replay) => (body, replay),
@@ -383,7 +473,7 @@ fn forward(
             if let Some(r) = pending.get() {
                 r.request_sent();
             }
-            let sent = lease.send(&outgoing.request, &mut body, group.config.response_timeout).await;
+            let sent = lease.send(&outgoing.request, &mut body, timeouts.response).await;
             let err = match sent {
                 Ok(resp) => {
                     target.health.passive_success();

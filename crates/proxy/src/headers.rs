@@ -218,6 +218,22 @@ impl Forwarded<'_> {
     }
 }
 
+impl Forwarded<'_> {
+    /// HTTP/2 puts the policy into the request's field map: the client's own copies of the replaced fields go,
+    /// the gateway's are inserted.
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        for name in REPLACED {
+            headers.remove(name);
+        }
+        self.each(|name, parts| {
+            let value: Vec<u8> = parts.concat();
+            if let Ok(v) = HeaderValue::from_bytes(&value) {
+                headers.insert(name.clone(), v);
+            }
+        });
+    }
+}
+
 /// HTTP/1 writes the policy straight into the request head, after the client's fields: the map of the client's
 /// fields is never grown and rehashed for them (five inserts a request).
 impl ExtraFields for Forwarded<'_> {

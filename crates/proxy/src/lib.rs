@@ -29,6 +29,7 @@ pub mod router;
 pub mod runtime;
 pub mod server;
 pub mod target;
+pub mod tls_front;
 pub mod upstream;
 pub mod wire;
 pub mod workers;

@@ -1,5 +1,6 @@
-//! Client-facing listeners: accept, optional TLS (ALPN h2 and http/1.1), then HTTP/1.1 and HTTP/2 on the same
-//! port (h2c with prior knowledge on plain listeners): the first bytes tell the HTTP/2 preface apart, then
+//! Client-facing listeners: accept, optional TLS ([`crate::tls_front`]; ALPN h2 means HTTP/2 only, http/1.1
+//! HTTP/1 only), then HTTP/1.1 and HTTP/2 on the same port (h2c with prior knowledge on plain listeners, and
+//! TLS without ALPN): the first bytes tell the HTTP/2 preface apart, then
 //! waygate's own HTTP/1 server ([`crate::server`]) or hyper's HTTP/2 server takes the connection. Each connection is
 //! watched for `idle_timeout` (no bytes either way and no request in flight) and `client_keep_alive` (age),
 //! and drains gracefully on shutdown: a response in progress finishes, then the connection closes.
@@ -25,13 +26,13 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-use tokio_rustls::TlsAcceptor;
 
 use crate::count::Held;
 use crate::forward::{self, ClientConn};
 use crate::record::{ConnFacts, ListenerFacts, Sink, TlsInfo};
 use crate::runtime::{ListenerRuntime, Runtime};
 use crate::server::{self, ClientBody, Protocol, Rewind, Settings};
+use crate::tls_front::{self, ConnIds};
 use crate::upstream::{ConnCounters, meter::Metered};
 use waygate_telemetry::{Side, new_conn_trace_id};
 
@@ -147,54 +148,75 @@ fn serve_connection(
     let local = tcp.local_addr().unwrap_or(peer);
     let counters = ConnCounters::new(peer, local);
     let io = Metered::new(tcp, counters.clone());
-    let listener_name = names.name.clone();
-    let client = move |tls: Option<Box<TlsInfo>>| ClientConn {
+    let facts = names.clone();
+    let client = move |tls: Option<Box<TlsInfo>>, conn_trace_id: Arc<str>| ClientConn {
         client_ip: crate::headers::client_ip_header(peer.ip()),
         facts: ConnFacts {
             listener: names,
-            conn_trace_id: new_conn_trace_id(),
+            conn_trace_id,
             tls,
             client: peer,
             client_column: waygate_telemetry::client_column(peer),
         },
     };
     let serving = match listener.tls.clone() {
-        None => Either::Left(serve_http(io, client(None), counters, &listener, shared)),
+        None => {
+            Either::Left(serve_http(io, client(None, new_conn_trace_id()), counters, &listener, shared, Alpn::None))
+        }
         // Boxed: the TLS session (kilobytes) would otherwise sit inline in every plain connection's task too. The
         // handshake is a phase of its own: with HTTP awaited inside it, the handshake's result, its stream and
         // its captures stayed beside HTTP for the connection's life, kilobytes more per TLS connection.
-        Some(tls) => Either::Right(Box::pin(then_serve(async move {
-            let accept = TlsAcceptor::from(tls).accept(io);
-            match tokio::time::timeout(CLIENT_TLS_HANDSHAKE_TIMEOUT, accept).await {
-                Ok(Ok(stream)) => {
-                    let info = TlsInfo::of(stream.get_ref().1);
-                    Some(serve_http(stream, client(Some(Box::new(info))), counters, &listener, shared))
-                }
-                Ok(Err(e)) => {
-                    shared.sink.metrics.client_tls_error(&listener_name);
-                    tracing::debug!(target: "waygate::listener", listener = %listener_name, client = %peer, error = %e, "client TLS handshake failed");
-                    None
-                }
-                Err(_) => {
-                    shared.sink.metrics.client_tls_error(&listener_name);
-                    tracing::debug!(target: "waygate::listener", listener = %listener_name, client = %peer, "client TLS handshake timed out");
-                    None
-                }
-            }
+        Some(front) => Either::Right(Box::pin(then_serve(async move {
+            let conn_trace_id = new_conn_trace_id();
+            let ids = ConnIds {
+                listener: &facts.name,
+                client: peer,
+                local,
+                port: facts.port,
+                elb: &facts.elb,
+                conn_trace_id: &conn_trace_id,
+            };
+            let sink = &shared.sink;
+            let accepted =
+                tls_front::accept(&front, io, CLIENT_TLS_HANDSHAKE_TIMEOUT, ids, &sink.connection_log, &sink.metrics)
+                    .await?;
+            let conn = accepted.stream.get_ref().1;
+            let alpn = match conn.alpn_protocol() {
+                Some(b"h2") => Alpn::H2,
+                Some(b"http/1.1") => Alpn::Http1,
+                _ => Alpn::None,
+            };
+            let mut info = TlsInfo::of(conn);
+            info.client_cert = accepted.client_cert;
+            let client = client(Some(Box::new(info)), conn_trace_id);
+            Some(serve_http(accepted.stream, client, counters, &listener, shared, alpn))
         }))),
     };
     // The drain tracker and the open-connections gauge are held until the connection ends.
     Either::Right(serving.map(move |()| drop((tracker, open))))
 }
 
+/// What ALPN chose on a TLS connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Alpn {
+    /// No ALPN (or a plain connection): the first bytes decide.
+    None,
+    /// `h2`: HTTP/2 only; anything but the preface gets GOAWAY(PROTOCOL_ERROR).
+    H2,
+    /// `http/1.1`: HTTP/1 only.
+    Http1,
+}
+
 /// HTTP on an accepted (and, on TLS listeners, decrypted) connection: waits for the first bytes to tell
-/// HTTP/2's preface from HTTP/1, then serves HTTP/1 with waygate's own server, HTTP/2 with hyper's.
+/// HTTP/2's preface from HTTP/1 (unless ALPN chose), then serves HTTP/1 with waygate's own server, HTTP/2
+/// with hyper's.
 fn serve_http<I>(
     io: I,
     client: ClientConn,
     counters: Arc<ConnCounters>,
     listener: &ListenerRuntime,
     shared: ConnShared,
+    alpn: Alpn,
 ) -> impl Future<Output = ()> + Send + 'static + use<I>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -226,12 +248,17 @@ where
     // Boxed, with what it hands to the next phase: this phase is short, and inline its state (the stream, the
     // watch, the select, and the client's facts and settings waiting in `serve`) would size the connection's
     // task for the rest of its life, idle keep-alive included (over half a kilobyte more).
-    Either::Right(then_serve(Box::pin(first_bytes(io, watch, header_timeout).map(serve))))
+    Either::Right(then_serve(Box::pin(first_bytes(io, watch, header_timeout, alpn).map(serve))))
 }
 
 /// Until the first bytes arrive nothing of a server exists: no buffers, no connection state. `None`: the
 /// connection ended, failed or went idle first.
-async fn first_bytes<I>(mut io: I, mut watch: Watch, header_timeout: Duration) -> Option<(Protocol, BytesMut, I, Watch)>
+async fn first_bytes<I>(
+    mut io: I,
+    mut watch: Watch,
+    header_timeout: Duration,
+    alpn: Alpn,
+) -> Option<(Protocol, BytesMut, I, Watch)>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -253,7 +280,30 @@ where
         r = sniff => r.ok()??,
         () = watch.close_signal() => return None,
     };
+    let proto = match (alpn, proto) {
+        (Alpn::H2, Protocol::Http1) => {
+            refuse_h2(&mut io).await;
+            return None;
+        }
+        (Alpn::Http1, _) => Protocol::Http1,
+        (_, proto) => proto,
+    };
     Some((proto, read, io, watch))
+}
+
+/// A connection that negotiated h2 and did not send HTTP/2's preface: the server's preface (an empty
+/// SETTINGS) and GOAWAY(PROTOCOL_ERROR) with last stream 0 (RFC 9113 §3.4), then the connection closes.
+async fn refuse_h2<I: AsyncWrite + Unpin>(io: &mut I) {
+    use tokio::io::AsyncWriteExt as _;
+    const SETTINGS: [u8; 9] = [0, 0, 0, 0x4, 0, 0, 0, 0, 0];
+    const GOAWAY_PROTOCOL_ERROR: [u8; 17] = [0, 0, 8, 0x7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x1];
+    let mut frames = [0u8; 26];
+    frames[..9].copy_from_slice(&SETTINGS);
+    frames[9..].copy_from_slice(&GOAWAY_PROTOCOL_ERROR);
+    // The client may be gone already: nothing to do about a failed write.
+    if io.write_all(&frames).await.is_ok() {
+        let _ = io.shutdown().await;
+    }
 }
 
 /// The connection's server (ours for HTTP/1, hyper's for HTTP/2), under its [`Watch`].

@@ -53,6 +53,9 @@ fn describe_failure(f: &AttemptFailure) -> String {
         };
     }
     let mut parts: Vec<String> = Vec::new();
+    if let Some(h2) = f.h2 {
+        parts.push(crate::upstream::h2::describe(h2));
+    }
     if let Some(h) = &f.hyper {
         parts.push(h.to_string());
     } else if let Some(http) = f.http {

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use http::header::HeaderMap;
 use http::{HeaderValue, Request, Version};
 use waygate_faults::{Cause, Profile};
 use waygate_telemetry::{
@@ -33,6 +32,8 @@ pub struct Sink {
     pub alerts: Arc<Alerts>,
     /// The access log in the list, kept typed so a replaced one can be drained.
     access_log: ArcSwapOption<AccessLogHandle>,
+    /// `[connection_log]`: a line per client TLS connection (not a record's observer: no request needed).
+    pub connection_log: crate::tls_front::ConnectionLog,
 }
 
 /// An observer and the name it is attached under.
@@ -51,7 +52,13 @@ impl Sink {
         let alerts = Arc::new(Alerts::new(metrics.alert_counters()));
         let list =
             vec![Named { name: METRICS, observer: metrics.clone() }, Named { name: ALERTS, observer: alerts.clone() }];
-        Self { metrics, alerts, observers: ArcSwap::from_pointee(list), access_log: ArcSwapOption::empty() }
+        Self {
+            metrics,
+            alerts,
+            observers: ArcSwap::from_pointee(list),
+            access_log: ArcSwapOption::empty(),
+            connection_log: crate::tls_front::ConnectionLog::default(),
+        }
     }
 
     /// Hands the record to every observer, in the order they were attached.
@@ -95,36 +102,25 @@ pub struct TlsInfo {
     pub cipher: Cow<'static, str>,
     pub protocol: Cow<'static, str>,
     pub sni: Option<String>,
+    /// On a listener with mutual TLS, the `X-Amzn-Mtls-Clientcert*` headers its requests carry to targets
+    /// ([`crate::tls_front::Accepted::client_cert`]); `None`: mutual TLS is off.
+    pub client_cert: Option<Arc<[(http::HeaderName, HeaderValue)]>>,
 }
 
 impl TlsInfo {
     /// From a finished rustls server handshake, with OpenSSL-style names as ALB logs them.
     pub fn of(conn: &rustls::ServerConnection) -> Self {
-        let protocol = match conn.protocol_version() {
-            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
-            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
-            _ => "-",
-        };
-        let cipher = conn.negotiated_cipher_suite().map_or(Cow::Borrowed("-"), |s| openssl_name(s.suite()));
-        Self { cipher, protocol: Cow::Borrowed(protocol), sni: conn.server_name().map(str::to_owned) }
+        let protocol = crate::tls_front::policy::protocol_name(conn.protocol_version());
+        let cipher = conn
+            .negotiated_cipher_suite()
+            .map_or(Cow::Borrowed("-"), |s| crate::tls_front::policy::openssl_name(s.suite()));
+        Self {
+            cipher,
+            protocol: Cow::Borrowed(protocol),
+            sni: conn.server_name().map(str::to_owned),
+            client_cert: None,
+        }
     }
-}
-
-/// OpenSSL's names for the suites rustls negotiates (TLS 1.3 suites keep their IANA names, as OpenSSL does).
-fn openssl_name(suite: rustls::CipherSuite) -> Cow<'static, str> {
-    use rustls::CipherSuite as C;
-    Cow::Borrowed(match suite {
-        C::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
-        C::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
-        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
-        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
-        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
-        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
-        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
-        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
-        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
-        other => return Cow::Owned(format!("{other:?}")),
-    })
 }
 
 /// What every connection of one listener shares, made once per listener when it starts accepting and held
@@ -174,15 +170,7 @@ pub struct Record {
     body: Option<Arc<RequestProgress>>,
 }
 
-/// The size of a response head on the wire: an HTTP/1.1 status line and the header block.
-pub fn head_bytes(headers: &HeaderMap) -> u64 {
-    17 + header_bytes(headers)
-}
-
-/// The size of a header block on the wire: `name: value\r\n` each, and the blank line.
-pub fn header_bytes(headers: &HeaderMap) -> u64 {
-    headers.iter().map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64).sum::<u64>() + 2
-}
+pub use crate::wire::{head_bytes, header_bytes};
 
 impl Record {
     /// Starts the record when the request head has been read. `head_len` is the head's size on the wire when
@@ -349,11 +337,13 @@ pub struct Pending {
     pub record: Option<Record>,
     sink: Arc<Sink>,
     profile: Profile,
+    /// The request is a gRPC call: the gateway's failures are answered in gRPC.
+    pub grpc: bool,
 }
 
 impl Pending {
     pub fn new(record: Record, sink: Arc<Sink>, profile: Profile) -> Self {
-        Self { record: Some(record), sink, profile }
+        Self { record: Some(record), sink, profile, grpc: false }
     }
 
     pub fn get(&mut self) -> Option<&mut Record> {

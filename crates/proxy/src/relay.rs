@@ -15,6 +15,7 @@ use crate::record::{Record, Sink, head_bytes};
 use crate::target::InFlight;
 use crate::upstream::h1::{self, BodyError, BodyState};
 use crate::upstream::{AttemptFailure, Lease, failure};
+use waygate_telemetry::RequestKind;
 
 /// Everything needed to end a relayed exchange.
 pub struct Done {
@@ -39,6 +40,11 @@ pub fn relay(resp: h1::Response, lease: Lease, done: Done, id: &HeaderValue, sta
     }
     headers.insert(&X_REQUEST_ID, id.clone());
     let status = head.status.as_u16();
+    let mut done = done;
+    // A trailers-only gRPC answer carries its status in the head.
+    if let Some(r) = done.record.as_mut().filter(|r| is_grpc_kind(r.ex.kind)) {
+        r.ex.grpc_status = crate::body::grpc_status(&headers);
+    }
     // The body is counted as it streams.
     let head_len = head_bytes(&headers);
     let reusable = head.keep_alive && request_complete && done.reuse;
@@ -48,6 +54,10 @@ pub fn relay(resp: h1::Response, lease: Lease, done: Done, id: &HeaderValue, sta
     *resp.status_mut() = head.status;
     *resp.headers_mut() = headers;
     resp
+}
+
+fn is_grpc_kind(kind: RequestKind) -> bool {
+    matches!(kind, RequestKind::Grpc | RequestKind::Grpcs)
 }
 
 /// Ends a relayed exchange: the connection returns to the pool only when its response was read whole; the
@@ -68,8 +78,11 @@ impl Completion {
 }
 
 impl BodyObserver for Completion {
-    fn complete(mut self: Box<Self>, bytes: u64, lease: Lease, reusable: bool) {
-        if let Some(done) = self.done.take() {
+    fn complete(mut self: Box<Self>, bytes: u64, lease: Lease, reusable: bool, grpc_status: Option<u8>) {
+        if let Some(mut done) = self.done.take() {
+            if let Some(r) = done.record.as_mut().filter(|r| is_grpc_kind(r.ex.kind)) {
+                r.ex.grpc_status = grpc_status.or(r.ex.grpc_status);
+            }
             if reusable {
                 done.in_flight.target().upstream.release(lease);
             } else {

@@ -50,3 +50,69 @@ pub fn error(
     headers.insert(&X_REQUEST_ID, id.clone());
     resp
 }
+
+static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+static GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+
+/// The answer a gRPC client gets when the gateway fails its call: HTTP 200, trailers-only (the head ends the
+/// stream), `grpc-status` from the catalogue ([`Cause::grpc_code`]), `grpc-message` naming the cause, and
+/// the same `Proxy-Status` and `x-request-id` as every gateway answer (INTERFACE.md).
+pub fn grpc_error(
+    cause: Cause,
+    errors: Errors,
+    id: &HeaderValue,
+    failure: Option<(&str, &AttemptFailure)>,
+) -> Response<ProxyBody> {
+    let http = error(cause, errors, id, failure);
+    let mut resp = Response::new(ProxyBody::empty());
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(&GRPC_STATUS, HeaderValue::from(u16::from(cause.grpc_code().code())));
+    let message = format!("{}: {} (request id {})", cause.name(), cause.title(), id.to_str().unwrap_or("-"));
+    if let Ok(v) = HeaderValue::from_str(&grpc_percent_encode(&message)) {
+        headers.insert(&GRPC_MESSAGE, v);
+    }
+    for name in [&PROXY_STATUS, &X_REQUEST_ID] {
+        if let Some(v) = http.headers().get(name) {
+            headers.insert(name, v.clone());
+        }
+    }
+    resp
+}
+
+/// gRPC's percent-encoding of `grpc-message`: bytes outside printable ASCII, and `%`, as `%XX`.
+fn grpc_percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_answers_are_trailers_only_with_the_catalogues_code() {
+        let id = HeaderValue::from_static("Root=1-abc");
+        let errors = Errors { profile: waygate_config::ErrorProfile::Alb, expose_details: false };
+        let resp = grpc_error(Cause::TargetConnectionRefused, errors, &id, None);
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(http_body::Body::is_end_stream(resp.body()), "trailers-only: the head ends the stream");
+        let h = resp.headers();
+        assert_eq!(h["grpc-status"], "14");
+        assert_eq!(
+            h["grpc-message"],
+            "TargetConnectionRefused: The upstream server refused the connection (request id Root=1-abc)"
+        );
+        assert_eq!(h["content-type"], "application/grpc");
+        assert!(h["proxy-status"].to_str().unwrap().contains("connection_refused"));
+        assert_eq!(h["x-request-id"], "Root=1-abc");
+        assert_eq!(grpc_percent_encode("100% é"), "100%25 %C3%A9");
+    }
+}

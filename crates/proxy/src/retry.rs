@@ -8,6 +8,8 @@
 //! - A keep-alive race on a pooled connection, for an idempotent request whose body can be replayed: the same
 //!   target once more on a fresh connection, on top of `retries` (as nginx: a dead cached connection is not a
 //!   try).
+//! - An HTTP/2 stream the target did not process (REFUSED_STREAM, or above a GOAWAY's last_stream_id), with a
+//!   body that can go again: another target within `retries`, whatever the method (RFC 9113 §8.7).
 //! - Anything else (a timeout, a response begun, a request the target may have acted on, a target retired by
 //!   its deregistration, a client that failed): the failure is answered.
 
@@ -67,7 +69,9 @@ pub fn decide(evidence: &Evidence, outcome: Outcome, idempotent: bool, budget: &
             budget.max_attempts += 1;
             Next::FreshConnection
         }
-        RetrySafety::NothingSent if budget.attempt < budget.max_attempts => Next::OtherTarget,
+        RetrySafety::NothingSent | RetrySafety::Unprocessed if budget.attempt < budget.max_attempts => {
+            Next::OtherTarget
+        }
         _ => Next::Answer,
     }
 }

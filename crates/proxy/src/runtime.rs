@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use fnv::FnvHashMap;
-use rustls::ServerConfig;
 use waygate_config::{Config, Listener};
 
 use crate::group::Group;
@@ -16,7 +15,7 @@ use crate::router::Router;
 pub struct ListenerRuntime {
     pub config: Listener,
     pub router: Router,
-    pub tls: Option<Arc<ServerConfig>>,
+    pub tls: Option<Arc<crate::tls_front::TlsFront>>,
 }
 
 /// Everything the request path needs, for one configuration. Looked up by name on every request: FNV hashes a

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "body",
             "upstream",
             "workers",
+            "tls_front",
         ],
     ),
     ("targets", &["target", "group", "runtime"]),

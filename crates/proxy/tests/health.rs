@@ -190,3 +190,28 @@ async fn a_failed_check_names_the_cause_a_request_gets() {
         assert!(logs.text().contains(&said), "{fault:?}: the transition's log line names the cause: {}", logs.text());
     }
 }
+
+/// An http2 group's checks speak HTTP/2 (an HTTP/1 check of an h2-only target would fail); a grpc group's are
+/// ALB's gRPC checks, matched on grpc-status: 12 UNIMPLEMENTED passes by default, 14 UNAVAILABLE does not.
+#[tokio::test]
+async fn http2_and_grpc_groups_check_in_their_protocol() {
+    use waygate_faultlab::{GrpcAnswer, H2Behaviour, H2Target};
+    let h2_only = H2Target::new(H2Behaviour::Echo).spawn(loopback()).await.unwrap();
+    let (gw, _) = start(&[h2_only.addr()], "protocol_version = \"http2\"\n", |_| {}).await;
+    assert_eq!(until(&gw, 0, State::Healthy).await, None);
+    drop(gw);
+    let answer = |status| GrpcAnswer { status, delay: Duration::ZERO };
+    let unimplemented = H2Target::grpc(answer(12)).spawn(loopback()).await.unwrap();
+    let unavailable = H2Target::grpc(answer(14)).spawn(loopback()).await.unwrap();
+    let grpc = "protocol_version = \"grpc\"\n";
+    let (gw, _) = start(&[unimplemented.addr(), unavailable.addr()], grpc, |hc| {
+        assert_eq!((hc.path.as_str(), hc.grpc, &hc.matcher[..]), ("/AWS.ALB/healthcheck", true, &[(12, 12)][..]));
+    })
+    .await;
+    assert_eq!(until(&gw, 0, State::Healthy).await, None);
+    assert_eq!(until(&gw, 1, State::Unhealthy).await, Some("Target.ResponseCodeMismatch"));
+    drop(gw);
+    let serving = H2Target::grpc(answer(0)).spawn(loopback()).await.unwrap();
+    let (gw, _) = start(&[serving.addr()], grpc, |hc| hc.matcher = vec![(0, 0)]).await;
+    assert_eq!(until(&gw, 0, State::Healthy).await, None);
+}

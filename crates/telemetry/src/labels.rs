@@ -42,6 +42,13 @@ pub(crate) struct ListenerCauseLabels {
     pub cause: &'static str,
 }
 
+/// `waygate_listener_certificate_expiry_seconds{listener, name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(crate) struct CertificateLabels {
+    pub listener: Arc<str>,
+    pub name: Arc<str>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub(crate) struct RequestLabels {
     pub listener: Arc<str>,
@@ -60,6 +67,14 @@ pub(crate) struct TargetClassLabels {
     pub target_group: Arc<str>,
     pub target: Arc<str>,
     pub class: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(crate) struct TargetGrpcLabels {
+    pub target_group: Arc<str>,
+    pub target: Arc<str>,
+    /// The gRPC status code, as its number (`14`).
+    pub grpc_status: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]

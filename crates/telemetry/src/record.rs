@@ -31,6 +31,8 @@ pub enum RequestKind {
     H2,
     /// gRPC over TLS.
     Grpcs,
+    /// gRPC over plain TCP (h2c): not an ALB type (ALB listeners with gRPC are TLS), named as `grpcs` is.
+    Grpc,
     /// WebSocket over plain TCP.
     Ws,
     /// WebSocket over TLS.
@@ -54,6 +56,7 @@ impl RequestKind {
             Self::Https => "https",
             Self::H2 => "h2",
             Self::Grpcs => "grpcs",
+            Self::Grpc => "grpc",
             Self::Ws => "ws",
             Self::Wss => "wss",
         }
@@ -301,6 +304,9 @@ pub struct Exchange {
     pub redirect_url: Option<String>,
     /// `error_reason`: the cause name (FAULTS.md); `None` → `-`.
     pub cause: Option<Cause>,
+    /// A gRPC call's `grpc-status` (not an ALB column; the JSON log's `grpc_status`): the target's, from its
+    /// trailers or a trailers-only head, or the gateway's when it failed the call. `None` for other requests.
+    pub grpc_status: Option<u8>,
     /// Every attempt in order: `target:port_list` and `target_status_code_list`; the last one is `target:port`.
     /// Empty for requests never sent to an HTTP target (fixed responses, redirects, routing or selection
     /// failures, function targets): those columns are then `-`.
@@ -353,6 +359,7 @@ impl Exchange {
             actions: Actions::NONE,
             redirect_url: None,
             cause: None,
+            grpc_status: None,
             attempts: Attempts::new(),
             classification: None,
             classification_reason: None,

@@ -34,6 +34,8 @@ pub struct NameParts {
     pub lb_id: String,
     /// This instance's address or name (the "node" of ALB's name; `:` becomes `-`).
     pub node: String,
+    /// Written before the name: empty for access logs, `conn_log.` for ALB's connection logs.
+    pub prefix: &'static str,
 }
 
 impl NameParts {
@@ -46,6 +48,7 @@ impl NameParts {
             lb_name: lb_name.to_owned(),
             lb_id: format!("{:016x}", fnv1a(lb_name)),
             node: node.to_owned(),
+            prefix: "",
         }
     }
 
@@ -59,7 +62,8 @@ impl NameParts {
             if s.is_empty() { "-".to_owned() } else { s }
         };
         format!(
-            "{}_elasticloadbalancing_{}_app.{}.{}_{}_{}_{}.log",
+            "{}{}_elasticloadbalancing_{}_app.{}.{}_{}_{}_{}.log",
+            self.prefix,
             clean(&self.account, false),
             clean(&self.region, false),
             clean(&self.lb_name, false),

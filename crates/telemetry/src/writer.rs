@@ -62,12 +62,15 @@ pub struct AccessLogConfig {
     pub rotation: Duration,
     /// Lines each logging thread's slot holds before its records are dropped.
     pub queue_capacity: usize,
+    /// The log's name in the system log's reports of disk trouble ("access log", "connection log").
+    pub log_name: &'static str,
 }
 
 impl AccessLogConfig {
     /// Plain files rotated every 5 minutes, with a queue of 8192 records.
     pub fn new(dir: impl Into<PathBuf>, format: LogFormat, naming: NameParts) -> Self {
-        Self { dir: dir.into(), format, gzip: false, naming, rotation: Duration::from_secs(300), queue_capacity: 8192 }
+        let (rotation, queue_capacity) = (Duration::from_secs(300), 8192);
+        Self { dir: dir.into(), format, gzip: false, naming, rotation, queue_capacity, log_name: "access log" }
     }
 }
 
@@ -206,6 +209,21 @@ impl AccessLogHandle {
     /// Formats a record into this thread's slot; never blocks on the writer. Returns false (and counts it as
     /// dropped) when the slot is full or the log is closed.
     pub fn log(&self, exchange: &Exchange) -> bool {
+        let format = self.shared.format;
+        self.push(|lines| match format {
+            LogFormat::Alb => format_alb(exchange, lines),
+            LogFormat::Json => format_json(exchange, lines),
+        })
+    }
+
+    /// Queues one line already formatted (without its newline), as [`log`](Self::log) queues a record: the
+    /// connection log's lines go through the same slots, files and rotation.
+    pub fn log_line(&self, line: &str) -> bool {
+        self.push(|lines| lines.push_str(line))
+    }
+
+    /// Appends one line (`write` writes it, without its newline) to this thread's slot.
+    fn push(&self, write: impl FnOnce(&mut String)) -> bool {
         let s = &*self.shared;
         let mut slot = s.slot(slot_index());
         // Checked under the slot's lock: the writer's last collection, after `close`, sees every line accepted.
@@ -214,10 +232,7 @@ impl AccessLogHandle {
             s.counters.dropped.inc();
             return false;
         }
-        match s.format {
-            LogFormat::Alb => format_alb(exchange, &mut slot.lines),
-            LogFormat::Json => format_json(exchange, &mut slot.lines),
-        }
+        write(&mut slot.lines);
         slot.lines.push('\n');
         slot.count += 1;
         let first = slot.count == 1;
@@ -268,7 +283,7 @@ struct Writer {
 
 impl Writer {
     fn new(config: AccessLogConfig, shared: Arc<Shared>) -> Self {
-        let trouble = DiskTrouble::new("access log", ReportTo::Tracing, shared.counters.clone());
+        let trouble = DiskTrouble::new(config.log_name, ReportTo::Tracing, shared.counters.clone());
         Self {
             config,
             shared,

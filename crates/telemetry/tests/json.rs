@@ -48,6 +48,7 @@ fn success_has_every_field() {
         "actions_executed": ["forward"],
         "redirect_url": null,
         "error_reason": null,
+        "grpc_status": null,
         "target_port_list": ["10.0.0.1:80"],
         "target_status_code_list": [200],
         "classification": null,

@@ -46,7 +46,9 @@ fn exposed_names_are_the_contract() {
     lambda.cause = Some(Cause::LambdaServiceException);
     m.observe(&lambda);
     let _g = m.connection_opened(Side::Client);
-    m.client_tls_error(&l);
+    m.client_tls_error(&l, "ClientCertUntrusted");
+    let in_a_year = std::time::SystemTime::now() + std::time::Duration::from_secs(365 * 86_400 + 30);
+    m.set_listener_certificates("public", &[("a.example.com".to_owned(), in_a_year)]);
     m.connection_rejected(&l);
     m.set_target_health(&tg, 2, 1);
     m.access_log_counters().dropped.inc();
@@ -62,6 +64,7 @@ fn exposed_names_are_the_contract() {
         "waygate_target_stream_errors_total",
         "waygate_client_stream_errors_total",
         "waygate_client_tls_negotiation_errors_total",
+        "waygate_listener_certificate_expiry_seconds",
         "waygate_target_response_time_seconds_bucket",
         "waygate_target_response_time_seconds_count",
         "waygate_target_response_time_seconds_sum",
@@ -110,7 +113,7 @@ fn exposed_names_are_the_contract() {
         r#"waygate_active_connections{side="client"} 1"#,
         r#"waygate_active_connections{side="target"} 0"#,
         r#"waygate_new_connections_total{side="client"} 1"#,
-        r#"waygate_client_tls_negotiation_errors_total{listener="public"} 1"#,
+        r#"waygate_client_tls_negotiation_errors_total{listener="public",cause="ClientCertUntrusted"} 1"#,
         r#"waygate_rejected_connections_total{listener="public"} 1"#,
         r#"waygate_healthy_hosts{target_group="app"} 2"#,
         r#"waygate_unhealthy_hosts{target_group="app"} 1"#,
@@ -119,6 +122,12 @@ fn exposed_names_are_the_contract() {
     ] {
         assert!(text.lines().any(|l| l == series), "missing `{series}` in\n{text}");
     }
+    // Counted down at each scrape: a year and a few seconds, give or take the time this test took.
+    let expiry = r#"waygate_listener_certificate_expiry_seconds{listener="public",name="a.example.com"} "#;
+    let left: f64 = text.lines().find_map(|l| l.strip_prefix(expiry)).expect(expiry).parse().unwrap();
+    assert!((365.0 * 86_400.0..=365.0 * 86_400.0 + 30.0).contains(&left), "{left}");
+    m.set_listener_certificates("public", &[]);
+    assert!(!m.encode().contains("name=\"a.example.com\""), "a listener's certificates are replaced");
 }
 
 #[test]

@@ -1,9 +1,10 @@
-//! `waygate check-config FILE`: validate and print every problem as `FILE:LINE:COL: message`.
+//! `waygate check-config FILE`: validate (listener certificates, keys and trust stores read as they will be
+//! served) and print every problem as `FILE:LINE:COL: message`.
 
 use std::path::Path;
 
 pub fn check(file: &Path) -> u8 {
-    match waygate_config::load(file) {
+    match waygate_config::load_checked(file) {
         Ok(config) => {
             println!(
                 "{}: ok ({} listener(s), {} target group(s))",

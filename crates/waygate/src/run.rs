@@ -19,7 +19,7 @@ pub async fn run(path: &Path, drain_timeout: Duration, workers: usize) -> u8 {
         eprintln!("waygate: configuration file {} not found (use --config FILE)", path.display());
         return 1;
     }
-    let config = match waygate_config::load(path) {
+    let config = match waygate_config::load_checked(path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");

@@ -70,15 +70,17 @@ fn run_printed(command: &str) -> (Output, Duration) {
 
 /// The responses in curl -i output: (status, head, body), in order.
 fn responses(text: &str) -> Vec<(u16, String, String)> {
+    // curl -i writes `HTTP/1.1 200 OK` or, over HTTP/2, `HTTP/2 200`.
+    let next = |s: &str| ["HTTP/1.1 ", "HTTP/2 "].iter().filter_map(|p| s.find(p).map(|i| (i, p.len()))).min();
     let mut out = Vec::new();
     let mut rest = text;
-    while let Some(start) = rest.find("HTTP/1.1 ") {
+    while let Some((start, len)) = next(rest) {
         rest = &rest[start..];
-        let status = rest[9..12].parse().expect("status code");
+        let status = rest[len..len + 3].parse().expect("status code");
         let head_end = rest.find("\r\n\r\n").map_or(rest.len(), |i| i + 4);
         let head = rest[..head_end].to_owned();
         rest = &rest[head_end..];
-        let body_end = rest.find("HTTP/1.1 ").unwrap_or(rest.len());
+        let body_end = next(rest).map_or(rest.len(), |(i, _)| i);
         out.push((status, head, rest[..body_end].to_owned()));
         rest = &rest[body_end..];
     }
@@ -138,6 +140,11 @@ fn check_curl(gw: &Proc, entry: &Entry, out: &Output, took: Duration) -> Vec<Str
             let ps = header(&last.1, "proxy-status").unwrap_or_else(|| panic!("no Proxy-Status: {ctx}"));
             assert!(ps.contains(&format!("details=\"{cause}\"")), "Proxy-Status names {cause}: {ctx}");
         }
+    }
+    if let Some(code) = entry.expect.split("grpc-status ").nth(1).and_then(|r| r.split(' ').next())
+        && entry.expect.contains(&format!("grpc-status {code} ("))
+    {
+        assert_eq!(header(&last.1, "grpc-status"), Some(code), "the gRPC status promised: {ctx}");
     }
     if entry.expect.contains("no Proxy-Status") {
         assert!(header(&last.1, "proxy-status").is_none(), "{ctx}");

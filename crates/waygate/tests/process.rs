@@ -30,6 +30,38 @@ fn check_config_reports_file_line_col_and_exits_1() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// check-config reads listener certificates: an expired one and a key that is not the certificate's are each
+/// reported at their entry, with the file and the reason.
+#[test]
+fn check_config_reads_listener_certificates() {
+    let dir = tempdir("check-tls");
+    let pki = waygate_faultlab::TestPki::shared().write_files(&dir).unwrap();
+    let config = dir.join("tls.toml");
+    let entry = |c: &std::path::Path, k: &std::path::Path| {
+        format!("{{ cert = \"{}\", key = \"{}\" }}", c.display(), k.display())
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "[[listener]]\nbind = \"127.0.0.1:8443\"\nprotocol = \"https\"\n[listener.tls]\ncertificates = [\n  {},\n  {},\n  {},\n]\n",
+            entry(&pki.valid.cert, &pki.valid.key),
+            entry(&pki.expired.cert, &pki.expired.key),
+            entry(&pki.valid.cert, &pki.wrong_name.key),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(bin()).arg("check-config").arg(&config).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let prefix = config.display().to_string();
+    assert!(stderr.contains(&format!("{prefix}:7:3: ")) && stderr.contains("the certificate expired on"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{prefix}:8:3: ")) && stderr.contains("does not match the certificate"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+}
+
 #[test]
 fn run_without_a_config_file_names_it_and_exits_1() {
     let dir = tempdir("missing");
@@ -116,6 +148,72 @@ async fn sighup_picks_up_a_new_target_and_rejects_a_broken_file() {
     let rejected = rejected.unwrap_or_else(|| panic!("no reload_rejected event: {audit}"));
     assert_eq!(rejected["actor"], "signal", "{rejected}");
     assert!(rejected["details"].as_str().unwrap_or("").contains("waygate.toml:2:8"), "{rejected}");
+}
+
+/// A self-signed certificate for `name` that expires `days` from now, written over `cert` and `key`.
+fn write_certificate(cert: &std::path::Path, key: &std::path::Path, name: &str, days: u64) {
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(1970, 1, 1) + (now + Duration::from_secs(days * 86_400));
+    let pair = rcgen::KeyPair::generate().unwrap();
+    let signed = params.self_signed(&pair).unwrap();
+    // Beside, then renamed over: a reload never reads half a file.
+    for (path, text) in [(cert, signed.pem()), (key, pair.serialize_pem())] {
+        let beside = path.with_extension("new");
+        std::fs::write(&beside, text).unwrap();
+        std::fs::rename(&beside, path).unwrap();
+    }
+}
+
+/// The certificate `openssl s_client` is served at `addr`.
+fn served_subject(addr: std::net::SocketAddr) -> String {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", &addr.to_string(), "-servername", "localhost"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl runs (CI installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines().find(|l| l.starts_with("subject=")).unwrap_or_else(|| panic!("no subject in:\n{text}")).to_owned()
+}
+
+/// SIGHUP reads the listener's certificate files again: new handshakes get the renewed certificate, and one
+/// that expires within 30 days is warned about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_listener_certificates_and_warns_before_expiry() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        assert!(std::env::var_os("WAYGATE_TEST_REQUIRE_ALL").is_none(), "openssl is required");
+        eprintln!("skipped: openssl is not installed");
+        return;
+    }
+    let backend = Backend::new("b").spawn(loopback()).await.unwrap();
+    let dir = tempdir("hup-tls");
+    let (cert, key) = (dir.join("site.pem"), dir.join("site.key"));
+    write_certificate(&cert, &key, "first.test", 365);
+    let path = dir.join("waygate.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[admin]\nbind = \"127.0.0.1:0\"\n[[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\nprotocol = \"https\"\n\
+             default_target_group = \"app\"\ntls = {{ cert = \"site.pem\", key = \"site.key\" }}\n\
+             [[target_group]]\nname = \"app\"\ntargets = [\"{}\"]\n",
+            backend.addr()
+        ),
+    )
+    .unwrap();
+    let gw = Proc::start(&path);
+    let addr = gw.listener("public");
+    let before = tokio::task::spawn_blocking(move || served_subject(addr)).await.unwrap();
+    assert!(before.contains("first.test"), "{before}");
+    write_certificate(&cert, &key, "second.test", 10);
+    gw.signal("HUP");
+    gw.wait_line(&["configuration reloaded"]);
+    let warning = gw.wait_line(&["listener certificate expires in"]);
+    assert!(warning.contains("second.test") && warning.contains("listener=public"), "{warning}");
+    let after = tokio::task::spawn_blocking(move || served_subject(addr)).await.unwrap();
+    assert!(after.contains("second.test"), "{after}");
 }
 
 /// A request in flight when SIGTERM arrives completes; new connections are refused; the process exits 0.

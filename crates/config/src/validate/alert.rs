@@ -170,6 +170,14 @@ fn when(
             // A lone string carries no span of its own: point at the `cause` value.
             let span = if n.span() == (0..0) { causes.span() } else { n.span() };
             match Cause::from_str(n.get_ref()) {
+                // Refused handshakes are no exchanges, which is what alert rules count.
+                Ok(cause) if cause.is_client_certificate_error() => c.error(
+                    span,
+                    format!(
+                        "{ctx}: when.cause: {cause} refuses a TLS handshake before any request exists, so no alert \
+                         rule sees it: alert on waygate_client_tls_negotiation_errors_total{{cause=\"{cause}\"}} instead"
+                    ),
+                ),
                 Ok(cause) => m.causes.push(cause),
                 Err(e) => c.error(
                     span,

@@ -25,6 +25,8 @@ pub(super) struct Checker<'a> {
     /// Directory relative paths are resolved against (the config file's).
     pub base: &'a Path,
     pub references: Vec<Reference>,
+    /// Read the files TLS names (certificates, keys, trust stores) and report what is wrong with them.
+    pub files: bool,
 }
 
 pub(super) const fn secs(s: u64) -> Duration {

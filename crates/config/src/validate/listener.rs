@@ -8,7 +8,7 @@ use serde_spanned::Spanned;
 use super::address::parse_bind;
 use super::check::{Checker, secs};
 use crate::file;
-use crate::model::{self, Action, DesyncMode, FixedResponse, ListenerProtocol, ListenerTls, Rule};
+use crate::model::{self, Action, DesyncMode, FixedResponse, ListenerProtocol, Rule};
 
 /// A validated listener and where its name and bind were written (for the cross-listener checks).
 pub(super) struct Checked {
@@ -33,10 +33,7 @@ pub(super) fn listener(c: &mut Checker<'_>, index: usize, written: &Spanned<file
         Some(file::ListenerProtocol::Https) => ListenerProtocol::Https,
     };
     let tls = match (&l.tls, protocol, &l.protocol) {
-        (Some(tls), ListenerProtocol::Https, _) => Some(ListenerTls {
-            cert: c.path(&ctx, "tls.cert", &tls.get_ref().cert),
-            key: c.path(&ctx, "tls.key", &tls.get_ref().key),
-        }),
+        (Some(tls), ListenerProtocol::Https, _) => Some(super::listener_tls::listener_tls(c, &ctx, tls)),
         (None, ListenerProtocol::Https, Some(p)) => {
             c.error(p.span(), format!("{ctx}: protocol \"https\" needs tls = {{ cert = \"...\", key = \"...\" }}"));
             None

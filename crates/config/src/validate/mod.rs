@@ -7,6 +7,7 @@ mod alert;
 mod check;
 mod health;
 mod listener;
+mod listener_tls;
 mod target_group;
 
 use std::collections::HashSet;
@@ -19,17 +20,22 @@ use serde_spanned::Spanned;
 use crate::decode::Decoded;
 use crate::error::Diag;
 use crate::file::{self, File};
-use crate::model::{AccessLog, Admin, Config, ErrorProfile, Errors, LogFormat};
+use crate::model::{AccessLog, Admin, Config, ConnectionLog, ErrorProfile, Errors, LogFormat};
 
 pub(crate) use address::{parse_bind, parse_target};
 
-/// Validates a decoded file; `base` is the directory relative paths are resolved against.
-pub(crate) fn validate(decoded: &Decoded, base: &Path, diags: &mut Vec<Diag>) -> Config {
-    let mut c = Checker { diags, base, references: Vec::new() };
+/// Validates a decoded file; `base` is the directory relative paths are resolved against. `files`: read the
+/// files TLS names too.
+pub(crate) fn validate(decoded: &Decoded, base: &Path, files: bool, diags: &mut Vec<Diag>) -> Config {
+    let mut c = Checker { diags, base, references: Vec::new(), files };
     let file: &File = &decoded.file;
     let (admin, admin_bind_span) = admin(&mut c, file.admin.as_ref());
     let access_log = file.access_log.as_ref().and_then(|a| access_log(&mut c, a));
     let errors = errors(file.errors.as_ref());
+    let connection_log = file.connection_log.as_ref().and_then(|l| {
+        let dir = l.dir.as_ref()?;
+        Some(ConnectionLog { dir: c.path("[connection_log]", "dir", dir) })
+    });
 
     let checked: Vec<_> = file.listener.iter().enumerate().map(|(i, l)| listener::listener(&mut c, i, l)).collect();
     let mut names = HashSet::new();
@@ -97,6 +103,7 @@ pub(crate) fn validate(decoded: &Decoded, base: &Path, diags: &mut Vec<Diag>) ->
         listeners: checked.into_iter().map(|l| l.listener).collect(),
         target_groups: groups,
         alerts,
+        connection_log,
     }
 }
 

@@ -10,7 +10,7 @@ use super::address::parse_target;
 use super::check::{Checker, secs};
 use super::health::health_check;
 use crate::file;
-use crate::model::{self, Algorithm, Function, TargetProtocol, TargetSpec, TargetTls};
+use crate::model::{self, Algorithm, Function, ProtocolVersion, TargetProtocol, TargetSpec, TargetTls};
 
 /// Connect, TLS handshake and response timeouts: at least 1 ms, at most ALB's longest idle timeout.
 const REQUEST_TIMEOUTS: [std::ops::RangeInclusive<Duration>; 1] = [Duration::from_millis(1)..=secs(4000)];
@@ -24,6 +24,14 @@ pub(super) fn target_group(c: &mut Checker<'_>, written: &Spanned<file::TargetGr
         Some(file::TargetProtocol::Https) => TargetProtocol::Https,
         Some(file::TargetProtocol::Lambda) => TargetProtocol::Lambda,
     };
+    let protocol_version = match g.protocol_version.as_ref().map(|v| *v.get_ref()) {
+        None | Some(file::ProtocolVersion::Http1) => ProtocolVersion::Http1,
+        Some(file::ProtocolVersion::Http2) => ProtocolVersion::Http2,
+        Some(file::ProtocolVersion::Grpc) => ProtocolVersion::Grpc,
+    };
+    if let (Some(written), TargetProtocol::Lambda) = (&g.protocol_version, protocol) {
+        c.error(written.span(), format!("{ctx}: protocol_version is for http and https groups, not \"lambda\""));
+    }
     let algorithm = match g.algorithm.as_ref().map(|a| *a.get_ref()) {
         None | Some(file::Algorithm::RoundRobin) => Algorithm::RoundRobin,
         Some(file::Algorithm::LeastOutstandingRequests) => Algorithm::LeastOutstandingRequests,
@@ -102,10 +110,11 @@ pub(super) fn target_group(c: &mut Checker<'_>, written: &Spanned<file::TargetGr
         }
         (None, _) => None,
     };
-    let health_check = health_check(c, &ctx, protocol, g.health_check.as_ref().map(Spanned::get_ref));
+    let health_check = health_check(c, &ctx, protocol, protocol_version, g.health_check.as_ref().map(Spanned::get_ref));
     model::TargetGroup {
         name,
         protocol,
+        protocol_version,
         algorithm,
         targets,
         connect_timeout,

@@ -1,14 +1,15 @@
 //! Compiling a validated configuration into the data plane's [`Runtime`] snapshot: target groups with their
 //! targets and pools, listeners with their routers and TLS configs. A rebuild reuses the targets that stay,
-//! with their pools, connections and health; a draining target registered again serves again.
+//! with their pools, connections and health; a draining target registered again serves again. Listener TLS
+//! is read again from its files on every build ([`TlsFront::build`]): a reload picks up renewed certificates.
 
-use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
 
 use fnv::FnvHashMap;
-use rustls::ServerConfig;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use waygate_config::{Config, TargetGroup, TargetProtocol};
 use waygate_telemetry::Metrics;
 
@@ -17,6 +18,7 @@ use crate::group::Group;
 use crate::router::Router;
 use crate::runtime::{ListenerRuntime, Runtime};
 use crate::target::Target;
+use crate::tls_front::{EXPIRY_WARNING, TlsFront};
 use crate::upstream::{ConnectSpec, TlsTarget, Upstream, tls};
 
 /// Compiles a configuration; `previous` lends the targets (and pools) that stay, `registry` the draining
@@ -38,7 +40,7 @@ pub fn runtime(
     let mut listeners = FnvHashMap::default();
     for l in &config.listeners {
         let tls = match &l.tls {
-            Some(t) => Some(server_tls(&t.cert, &t.key).map_err(|e| format!("listener {:?}: {e}", l.name))?),
+            Some(t) => Some(Arc::new(TlsFront::build(t).map_err(|e| format!("listener {:?}: {e}", l.name))?)),
             None => None,
         };
         let rt = ListenerRuntime { config: l.clone(), router: Router::new(l), tls };
@@ -50,6 +52,7 @@ pub fn runtime(
 /// Settings that, when unchanged, let a reload keep a target's live connections.
 fn same_connection_settings(a: &TargetGroup, b: &TargetGroup) -> bool {
     a.protocol == b.protocol
+        && a.protocol_version == b.protocol_version
         && a.tls == b.tls
         && a.connect_timeout == b.connect_timeout
         && a.tls_handshake_timeout == b.tls_handshake_timeout
@@ -64,10 +67,18 @@ fn build_group(
     pool_slots: usize,
 ) -> Result<Group, String> {
     let client_tls = match group.protocol {
-        TargetProtocol::Https => Some(
-            tls::client_config(group.tls.verify, group.tls.ca.as_deref())
-                .map_err(|e| format!("target group {:?}: {e}", group.name))?,
-        ),
+        TargetProtocol::Https => {
+            let config = tls::client_config(group.tls.verify, group.tls.ca.as_deref())
+                .map_err(|e| format!("target group {:?}: {e}", group.name))?;
+            Some(if group.protocol_version.is_h2() {
+                // HTTP/2 only: a target that cannot speak it says so in its handshake (TargetHttp2NotNegotiated).
+                let mut h2 = (*config).clone();
+                h2.alpn_protocols = vec![b"h2".to_vec()];
+                Arc::new(h2)
+            } else {
+                config
+            })
+        }
         _ => None,
     };
     let reusable = old.filter(|o| same_connection_settings(&o.config, group));
@@ -96,38 +107,58 @@ fn build_group(
             tls_handshake_timeout: group.tls_handshake_timeout,
             tls,
         };
-        targets.push(Arc::new(Target::new(
-            spec.clone(),
-            Upstream::new(
-                connect,
-                spec.authority().into(),
-                group.pool_idle_timeout,
-                metrics.clone(),
-                group.name.as_str().into(),
-                pool_slots,
-            ),
-        )));
+        let upstream = Upstream::new(
+            connect,
+            spec.authority().into(),
+            group.pool_idle_timeout,
+            metrics.clone(),
+            group.name.as_str().into(),
+            pool_slots,
+        );
+        let upstream = if group.protocol_version.is_h2() { upstream.speaking_h2() } else { upstream };
+        targets.push(Arc::new(Target::new(spec.clone(), upstream)));
     }
     Ok(Group::new(group.clone(), targets, registry.audit.clone()))
 }
 
-/// The TLS config of an https listener: its certificate chain and key, ALPN h2 then http/1.1.
-pub fn server_tls(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("{}: cannot read certificate: {e}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: bad certificate PEM: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate found", cert.display()));
+/// Publishes the certificates `rt`'s listeners serve in `waygate_listener_certificate_expiry_seconds` (the
+/// listeners `previous` had and `rt` has not serve none now), and warns of each that expires within 30 days.
+pub fn publish_certificates(rt: &Runtime, previous: Option<&Runtime>, metrics: &Metrics) {
+    for name in previous.iter().flat_map(|p| p.listeners.keys()).filter(|n| !rt.listeners.contains_key(*n)) {
+        metrics.set_listener_certificates(name, &[]);
     }
-    let key =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: cannot read private key: {e}", key.display()))?;
-    let mut config = ServerConfig::builder_with_provider(tls::provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS server setup: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("{}: certificate and key do not form a usable identity: {e}", cert.display()))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    for (name, l) in &rt.listeners {
+        metrics.set_listener_certificates(name, l.tls.as_ref().map_or(&[][..], |t| t.expiries()));
+    }
+    warn_expiring(rt);
+}
+
+/// Logs a warning for each listener certificate of `rt` that expires within 30 days or has expired.
+pub fn warn_expiring(rt: &Runtime) {
+    let now = SystemTime::now();
+    for (name, l) in &rt.listeners {
+        for (cert, not_after) in l.tls.as_ref().map_or(&[][..], |t| t.expiries()) {
+            match not_after.duration_since(now) {
+                Ok(left) if left < EXPIRY_WARNING => {
+                    let days = left.as_secs() / 86_400;
+                    tracing::warn!(target: "waygate::tls", listener = %name, certificate = %cert, days_left = days, "listener certificate expires in {days} day(s): renew it and reload");
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!(target: "waygate::tls", listener = %name, certificate = %cert, "listener certificate has expired: renew it and reload");
+                }
+            }
+        }
+    }
+}
+
+/// [`warn_expiring`] twice a day, so that a gateway nobody reloads still warns as its certificates near their
+/// end; until `shutdown` flips.
+pub async fn watch_expiry(runtime: Arc<ArcSwap<Runtime>>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(12 * 3600)) => warn_expiring(&runtime.load()),
+            _ = shutdown.changed() => return,
+        }
+    }
 }

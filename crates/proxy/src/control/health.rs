@@ -3,7 +3,8 @@
 //! [`Session`], so a target that requests would fail on fails its checks with the same cause (a refused check
 //! says TargetConnectionRefused, a malformed answer TargetMalformedResponse). HTTP and HTTPS checks send
 //! `GET path` with `User-Agent: waygate-healthcheck/1` and compare the status with the matcher; TCP checks only
-//! connect. A check the gateway's own host fails (GatewayResourceExhausted) is no verdict on the target
+//! connect. Targets of http2 and grpc groups are checked over HTTP/2, gRPC ones with ALB's gRPC check
+//! ([`super::health_h2`]). A check the gateway's own host fails (GatewayResourceExhausted) is no verdict on the target
 //! ([`crate::target::health`]); it is logged once a second with a count. Checkers belong to one runtime snapshot
 //! and stop when it is replaced; health state lives on the target, so a reload keeps it.
 
@@ -106,6 +107,12 @@ pub async fn check(target: &Target, hc: &HealthCheck, https_fallback: Option<&Ar
         if hc.protocol == HealthProtocol::Tcp {
             return Ok(None);
         }
+        if target.upstream.is_h2() {
+            let scheme = if spec.tls.is_some() { "https" } else { "http" };
+            let (authority, path) = (&target.authority, &hc.path);
+            let answer = super::health_h2::check(connected, scheme, authority, path, hc.grpc, USER_AGENT, hc.timeout);
+            return answer.await.map(Some);
+        }
         let mut session = Session::H1(h1::Conn::new(connected.transport));
         let mut headers = HeaderMap::with_capacity(2);
         let host = HeaderValue::from_str(&target.authority).map_err(|_| AttemptFailure::new(Phase::SendRequest))?;
@@ -113,6 +120,7 @@ pub async fn check(target: &Target, hc: &HealthCheck, https_fallback: Option<&Ar
         headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
         let request = h1::Request::new(&Method::GET, &hc.path, &headers, &(), RequestFraming::Empty);
         let mut body = UpstreamRequestBody::empty(Arc::default());
+        let request = crate::upstream::Request::H1(request);
         let response = session.send(&request, &mut body, hc.timeout, || 0).await.map_err(|e| *e.failure)?;
         Ok::<_, AttemptFailure>(Some(response.head.status.as_u16()))
     };

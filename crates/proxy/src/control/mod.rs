@@ -6,6 +6,7 @@
 pub mod build;
 mod drain;
 pub mod health;
+mod health_h2;
 pub mod registry;
 
 use std::collections::HashMap;
@@ -140,6 +141,7 @@ impl Gateway {
         }
         let pool_slots = workers.as_ref().map_or(1, |w| w.len());
         let runtime = build::runtime(config, None, &metrics, &registry, pool_slots).map_err(GatewayError)?;
+        build::publish_certificates(&runtime, None, &metrics);
         let (shutdown, _) = watch::channel(false);
         let (tracker, drained) = mpsc::channel(1);
         let sink = Arc::new(Sink::new(metrics));
@@ -166,8 +168,10 @@ impl Gateway {
         };
         // The access log first: a request accepted the moment a listener is up must already have its log.
         inner.sync_access_log().await?;
+        inner.sync_connection_log().await?;
         inner.sync_listeners().await?;
         inner.restart_health_checks();
+        tokio::spawn(build::watch_expiry(inner.runtime.clone(), inner.shutdown.subscribe()));
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -222,7 +226,7 @@ impl Gateway {
     /// Loads `path` and applies it as [`Gateway::reload_by`] does; what SIGHUP and the admin API both do. A file
     /// that does not load is refused and audited like one that cannot be applied.
     pub async fn reload_file(&self, path: &std::path::Path, actor: &str) -> Result<(), ReloadError> {
-        let config = match waygate_config::load(path) {
+        let config = match waygate_config::load_checked(path) {
             Ok(config) => config,
             Err(e) => {
                 self.audit().record(actor, Action::ReloadRejected, None, None, e.to_string());
@@ -289,6 +293,12 @@ impl Inner {
         let old = std::mem::replace(&mut *lock(&self.health_stop), stop);
         let _ = old.send(true);
         health::spawn_checkers(&self.runtime.load(), &self.sink.metrics, &stop_rx);
+    }
+
+    /// Starts, moves or stops the connection log to match the snapshot's `[connection_log]`.
+    async fn sync_connection_log(&self) -> Result<(), GatewayError> {
+        let wanted = self.runtime.load().config.connection_log.as_ref().map(|c| c.dir.clone());
+        self.sink.connection_log.sync(wanted, &node_name()).await.map_err(GatewayError)
     }
 
     /// Starts, swaps or stops the access log writer to match the snapshot's `[access_log]`. The old writer is
@@ -432,7 +442,10 @@ impl Inner {
         }
         let previous = self.runtime.swap(next.clone());
         let synced = match self.sync_listeners().await {
-            Ok(()) => self.sync_access_log().await,
+            Ok(()) => match self.sync_access_log().await {
+                Ok(()) => self.sync_connection_log().await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         if let Err(e) = synced {
@@ -441,6 +454,7 @@ impl Inner {
             return Err(e);
         }
         self.registry.commit(registrations);
+        build::publish_certificates(&next, Some(&previous), &self.sink.metrics);
         self.sink.alerts.configure(&next.config.alerts);
         let in_service: Vec<(String, Arc<Target>)> =
             next.groups.iter().flat_map(|(name, g)| g.targets.iter().map(move |t| (name.clone(), t.clone()))).collect();
@@ -524,6 +538,7 @@ impl Inner {
         if let Some(log) = self.sink.set_access_log(None) {
             log.shutdown().await;
         }
+        self.sink.connection_log.shutdown().await;
         outcome
     }
 }

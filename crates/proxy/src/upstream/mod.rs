@@ -4,6 +4,7 @@
 //! target's learned keep-alive, so the keep-alive race is avoided rather than suffered.
 
 pub mod h1;
+pub mod h2;
 pub mod keepalive;
 pub mod pool;
 pub mod session;
@@ -26,7 +27,7 @@ pub use keepalive::{KeepAlive, KeepAliveView};
 use liveness::{Liveness, Probe};
 pub use meter::{ConnCounters, ConnSnapshot};
 use pool::Pool;
-pub use session::Session;
+pub use session::{Request, Session};
 
 pub use waygate_connect::MAX_RESPONSE_HEAD;
 /// Pooled connections idle at least this long are peeked at before reuse ([`liveness`]), with a syscall even
@@ -48,6 +49,9 @@ pub struct Upstream {
     retired: AtomicBool,
     /// Every open connection's socket, so that retiring the target can cut the ones carrying a request.
     live: Mutex<Vec<Weak<Probe>>>,
+    /// The target's shared HTTP/2 connections, when its group speaks HTTP/2 (then `pool` stays empty).
+    h2: Option<h2::Pool>,
+    pool_idle_timeout: Duration,
 }
 
 /// An open connection to a target: its protocol session and what explains it.
@@ -56,8 +60,9 @@ pub struct Connection {
     pub session: Session,
     pub counters: Arc<ConnCounters>,
     probe: Option<Arc<Probe>>,
-    /// Keeps the connection in `waygate_active_connections{side="target"}` while it is open.
-    _open: ConnectionGuard,
+    /// Keeps the connection in `waygate_active_connections{side="target"}` while it is open (an HTTP/2
+    /// stream's connection keeps its own).
+    _open: Option<ConnectionGuard>,
 }
 
 /// A connection leased for one request.
@@ -74,19 +79,25 @@ pub struct Lease {
 
 impl Lease {
     pub fn snapshot(&self) -> ConnSnapshot {
-        self.conn.counters.snapshot(self.reused, self.idle_before_use)
+        match &self.conn.session {
+            Session::H2(stream) => stream.snapshot(),
+            Session::H1(_) => self.conn.counters.snapshot(self.reused, self.idle_before_use),
+        }
     }
 
-    /// Closes the connection now, on the gateway's initiative (an abandoned or failed exchange).
+    /// Closes the connection now, on the gateway's initiative (an abandoned or failed exchange). An HTTP/2
+    /// stream is reset instead: its connection carries other requests.
     pub fn abort(self) {
-        self.conn.counters.close_by_gateway();
+        if let Session::H1(_) = self.conn.session {
+            self.conn.counters.close_by_gateway();
+        }
     }
 
     /// Sends a request and awaits its response head ([`Session::send`]). The exchange's own future, not one
     /// wrapped around it: an async fn here added its arguments to every request's state.
     pub fn send<'a>(
         &'a mut self,
-        req: &'a h1::Request,
+        req: &'a Request,
         body: &'a mut UpstreamRequestBody,
         response_timeout: Duration,
     ) -> impl Future<Output = Result<h1::Response, h1::SendError>> + Send + 'a {
@@ -120,11 +131,36 @@ impl Upstream {
             metrics,
             retired: AtomicBool::new(false),
             live: Mutex::new(Vec::new()),
+            h2: None,
+            pool_idle_timeout,
         }
+    }
+
+    /// Requests to this target go over HTTP/2 (its group's `protocol_version` is http2 or grpc).
+    pub fn speaking_h2(mut self) -> Self {
+        self.h2 = Some(h2::Pool::default());
+        self
+    }
+
+    /// Whether requests to this target go over HTTP/2.
+    pub fn is_h2(&self) -> bool {
+        self.h2.is_some()
     }
 
     /// A pooled connection that is alive, else a new one.
     pub async fn lease(&self) -> Result<Lease, AttemptFailure> {
+        if let Some(pool) = &self.h2 {
+            if let Some(shared) = pool.checkout() {
+                return Ok(Self::stream_lease(shared, true));
+            }
+            // One connection opens at a time: requests that find every connection full wait for it and share
+            // it, instead of each opening its own.
+            let _opening = pool.opening.lock().await;
+            if let Some(shared) = pool.checkout() {
+                return Ok(Self::stream_lease(shared, true));
+            }
+            return self.connect().await;
+        }
         loop {
             let Some(idle) = self.pool.checkout(self.keepalive.effective()) else { break };
             let (conn, idle_before_use) = (idle.conn, idle.idle_for);
@@ -153,8 +189,30 @@ impl Upstream {
         Box::pin(self.open()).await
     }
 
+    /// A lease of one stream on `shared`, whose slot was taken for it.
+    fn stream_lease(shared: Arc<h2::Shared>, reused: bool) -> Lease {
+        let counters = shared.counters.clone();
+        let conn =
+            Box::new(Connection { session: Session::H2(h2::Stream::new(shared)), counters, probe: None, _open: None });
+        Lease { conn, reused, idle_before_use: None }
+    }
+
     async fn open(&self) -> Result<Lease, AttemptFailure> {
-        let connected = connector::connect(&self.spec).await?;
+        let connected = match connector::connect(&self.spec).await {
+            Ok(connected) => connected,
+            Err(mut failure) => {
+                // Offered only `h2`, a target without it may refuse the handshake outright (RFC 7301 §3.2).
+                if self.h2.is_some()
+                    && matches!(
+                        failure.tls,
+                        Some(rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol))
+                    )
+                {
+                    failure.h2 = Some(waygate_faults::H2Evidence::NotNegotiated);
+                }
+                return Err(failure);
+            }
+        };
         let probe = connected.probe.map(Arc::new);
         if let Some(probe) = &probe {
             let mut live = lock(&self.live);
@@ -168,17 +226,33 @@ impl Upstream {
         }
         let counters = connected.counters;
         counters.begin_use();
+        let open = self.metrics.connection_opened(Side::Target);
+        if let Some(pool) = &self.h2 {
+            let settle = self.spec.tls_handshake_timeout;
+            let shared =
+                h2::Shared::handshake(connected.transport, counters, probe, Some(open), self.pool_idle_timeout, settle)
+                    .await?;
+            if !pool.add(&shared) {
+                // Retired while the handshake ran, or the target allows no stream at all.
+                shared.close();
+            }
+            return Ok(Self::stream_lease(shared, false));
+        }
         let conn = Box::new(Connection {
             session: Session::H1(h1::Conn::new(connected.transport)),
             counters,
             probe,
-            _open: self.metrics.connection_opened(Side::Target),
+            _open: Some(open),
         });
         Ok(Lease { conn, reused: false, idle_before_use: None })
     }
 
     /// Hands a connection whose exchange completed back to the pool.
     pub fn release(&self, lease: Lease) {
+        if let Session::H2(_) = lease.conn.session {
+            // The stream ended; its slot goes back as it drops.
+            return;
+        }
         if self.is_retired() || !lease.conn.session.reusable() {
             lease.abort();
             return;
@@ -191,6 +265,9 @@ impl Upstream {
     pub fn retire(&self) {
         self.retired.store(true, Ordering::SeqCst);
         self.pool.clear();
+        if let Some(pool) = &self.h2 {
+            pool.clear();
+        }
         for probe in lock(&self.live).drain(..).filter_map(|w| w.upgrade()) {
             probe.shutdown();
         }
@@ -202,7 +279,7 @@ impl Upstream {
     }
 
     pub fn idle_connections(&self) -> usize {
-        self.pool.idle_count()
+        self.pool.idle_count() + self.h2.as_ref().map_or(0, h2::Pool::idle_count)
     }
 }
 

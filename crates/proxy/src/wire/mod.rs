@@ -42,6 +42,16 @@ pub fn strip_forbidden_trailers(trailers: &mut HeaderMap) {
     }
 }
 
+/// The size of a response head on the wire: an HTTP/1.1 status line and the header block.
+pub fn head_bytes(headers: &http::HeaderMap) -> u64 {
+    17 + header_bytes(headers)
+}
+
+/// The size of a header block on the wire: `name: value\r\n` each, and the blank line.
+pub fn header_bytes(headers: &http::HeaderMap) -> u64 {
+    headers.iter().map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64).sum::<u64>() + 2
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@
 
 mod alert;
 mod dir;
+mod grpc;
 mod routes;
 
 use std::time::Duration;

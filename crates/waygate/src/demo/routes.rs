@@ -46,7 +46,7 @@ fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-pub(super) fn try_(command: impl Into<String>, expect: impl Into<String>) -> Try {
+pub(crate) fn try_(command: impl Into<String>, expect: impl Into<String>) -> Try {
     Try { command: command.into(), expect: expect.into() }
 }
 
@@ -160,6 +160,11 @@ pub async fn plan(dir: &DemoDir, port: u16, admin_port: u16) -> Result<Plan, Str
         }
         targets.push(running);
     }
+    let grpc = super::grpc::routes(100).await?;
+    config.push_str(&grpc.rules);
+    groups.push_str(&grpc.groups);
+    tries.extend(grpc.tries);
+    targets.extend(grpc.targets);
     config.push_str(&groups);
     config.push_str(&super::alert::config());
     Ok(Plan { config, targets, tries, probes })

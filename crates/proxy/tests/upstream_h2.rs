@@ -1,0 +1,120 @@
+//! HTTP/2 to targets (`protocol_version = "http2"`): requests multiplexed on shared connections up to the
+//! target's stream limit, h2c on plain targets and ALPN h2 over TLS, and each HTTP/2 failure with its own cause
+//! in the response, the access log and the system log, against the fault lab's real HTTP/2 servers.
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use futures_util::future::join_all;
+use waygate_faultlab::{Backend, H2Behaviour, H2Target, TestPki};
+
+fn h2_config(targets: &[std::net::SocketAddr], extra: &str) -> String {
+    simple_config(targets, &format!("protocol_version = \"http2\"\n{extra}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_share_one_h2c_connection() {
+    let b = Backend::new("h2c").spawn(loopback()).await.unwrap();
+    let (_gw, addr) = gateway(&h2_config(&[b.addr()], "")).await;
+    let responses = join_all((0..20).map(|i| {
+        let req = request("POST", &format!("/echo?i={i}"), "app.example", format!("body {i}"));
+        within("request", h1(addr, req))
+    }))
+    .await;
+    for (i, resp) in responses.iter().enumerate() {
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        let echoed = resp.json();
+        assert_eq!(echoed["version"], "HTTP/2.0", "the target was spoken to over HTTP/2");
+        assert_eq!(echoed["body"], format!("body {i}"));
+        assert_eq!(echoed["headers"]["x-forwarded-for"], serde_json::json!(["127.0.0.1"]));
+        assert!(echoed["headers"].get("host").is_none(), "Host became :authority: {echoed}");
+    }
+    assert_eq!(b.stats().connections_accepted(), 1, "20 requests, one multiplexed connection");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_stream_target_gets_a_connection_per_concurrent_request() {
+    let t = H2Target::new(H2Behaviour::OneStream).spawn(loopback()).await.unwrap();
+    let (_gw, addr) = gateway(&h2_config(&[t.addr()], "")).await;
+    let requests = tokio::spawn(join_all(
+        (0..3).map(move |i| within("request", h1(addr, request("GET", &format!("/{i}"), "a", Bytes::new())))),
+    ));
+    within("three held streams", t.stats().wait_until(|s| s.requests_served() == 3)).await;
+    assert_eq!(t.stats().connections_accepted(), 3, "MAX_CONCURRENT_STREAMS = 1: a connection each");
+    t.release();
+    for resp in requests.await.unwrap() {
+        assert_eq!(resp.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn h2_over_tls_by_alpn_and_a_target_without_h2_is_named() {
+    let pki = TestPki::new();
+    let dir = tempdir("h2-tls");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let tls = format!("protocol = \"https\"\ntls = {{ ca = \"{}\", sni = \"localhost\" }}\n", ca.display());
+    let h2 = Backend::new("tls").tls(pki.valid()).spawn(loopback()).await.unwrap();
+    let (_gw, addr) = gateway(&h2_config(&[h2.addr()], &tls)).await;
+    let resp = within("request", get(addr, "/echo")).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.json()["version"], "HTTP/2.0");
+
+    let mut http1_only = (*pki.valid().server_config()).clone();
+    http1_only.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let h1 = Backend::new("h1").tls_config(http1_only.into()).spawn(loopback()).await.unwrap();
+    let (_gw, addr) = gateway(&h2_config(&[h1.addr()], &tls)).await;
+    let resp = within("request", get(addr, "/echo")).await;
+    assert_eq!(resp.status, 502);
+    assert!(resp.header("proxy-status").contains("TargetHttp2NotNegotiated"), "{:?}", resp.headers);
+}
+
+/// Each HTTP/2 failure, caused by a real server doing it, with its cause in the response and the system log.
+#[tokio::test]
+async fn stream_resets_goaways_and_protocol_errors_have_their_causes() {
+    let capture = LogCapture::default();
+    let _guard = capture.install();
+    let cases = [
+        (
+            H2Target::new(H2Behaviour::Reset(0x2)).spawn(loopback()).await.unwrap(),
+            "TargetStreamReset",
+            "INTERNAL_ERROR",
+        ),
+        (H2Target::new(H2Behaviour::GoAwayMidFlight).spawn(loopback()).await.unwrap(), "TargetGoAway", "NO_ERROR"),
+    ];
+    for (target, cause, code) in &cases {
+        let (_gw, addr) = gateway(&h2_config(&[target.addr()], "retries = 0\n")).await;
+        let resp = within("request", h1(addr, request("POST", "/", "a", "x"))).await;
+        assert_eq!(resp.status, 502, "{cause}");
+        assert!(resp.header("proxy-status").contains(cause), "{cause}: {:?}", resp.headers);
+        let line = capture.line(resp.header("x-request-id"), cause);
+        assert!(line.contains(code), "{cause}: the log names the HTTP/2 error code: {line}");
+    }
+    // An HTTP/1-only target behind h2c prior knowledge.
+    let h1_only = waygate_faultlab::Fault::ServerError.spawn(loopback()).await.unwrap();
+    let (_gw, addr) = gateway(&h2_config(&[h1_only.addr()], "retries = 0\n")).await;
+    let resp = within("request", get(addr, "/")).await;
+    assert_eq!(resp.status, 502);
+    assert!(resp.header("proxy-status").contains("TargetHttp2ProtocolError"), "{:?}", resp.headers);
+}
+
+/// RFC 9113 §8.7: a refused stream was not processed, so even a POST goes to the next target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_stream_is_retried_whatever_the_method() {
+    let refusing = H2Target::new(H2Behaviour::Refuse).spawn(loopback()).await.unwrap();
+    let good = H2Target::new(H2Behaviour::Echo).spawn(loopback()).await.unwrap();
+    let (_gw, addr) = gateway(&h2_config(&[refusing.addr(), good.addr()], "retries = 1\n")).await;
+    for _ in 0..2 {
+        let resp = within("request", h1(addr, request("POST", "/", "a", "payload"))).await;
+        assert_eq!(resp.status, 200, "{:?}", resp.headers);
+        assert_eq!(resp.body, "payload");
+    }
+    assert!(refusing.stats().requests_served() >= 1, "the refusing target was tried");
+    assert_eq!(good.stats().requests_served(), 2, "and every POST went on to the next one");
+    let accepted = H2Target::new(H2Behaviour::GoAwayMidFlight).spawn(loopback()).await.unwrap();
+    let (_gw, addr) = gateway(&h2_config(&[accepted.addr(), good.addr()], "retries = 1\n")).await;
+    let resp = within("request", h1(addr, request("POST", "/", "a", "payload"))).await;
+    assert_eq!(resp.status, 502, "a stream at or below last_stream_id may have been processed: not retried");
+    assert!(resp.header("proxy-status").contains("TargetGoAway"));
+}
