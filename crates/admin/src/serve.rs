@@ -1,9 +1,17 @@
 //! The admin listener's accept loop and connection limits: the endpoints an operator needs during an incident
 //! must survive the incident. A client that opens connections and sends nothing (or a head one byte at a
 //! time) is closed after [`Limits::header_timeout`]; at most [`Limits::max_connections`] are served at once,
-//! and a connection beyond them is closed at once rather than queued; an accept error (EMFILE when the data
-//! plane took every descriptor) backs off instead of spinning a core, and is logged once a second per errno
-//! with a count, never once per failure.
+//! and a connection beyond them is closed at once rather than queued; an accept error backs off instead of
+//! spinning a core, and is logged once a second per errno with a count, never once per failure.
+//!
+//! The admin listener shares the process's descriptor table with the data plane, so a data plane that took
+//! every descriptor (EMFILE, or the system's ENFILE) would leave `/metrics` and `/live` unreachable exactly when
+//! they are needed. A [`Reserve`] holds a few descriptors (`/dev/null`) for the admin listener alone: on EMFILE or
+//! ENFILE it closes one and accepts into the slot it freed, and when that connection ends its descriptor goes
+//! back into the reserve before the data plane can take it. Serving `/live` or `/metrics` needs no other
+//! descriptor (the response is built in memory). The slot freed for an accept is taken by that accept alone
+//! unless a data-plane thread opens a socket within the same few microseconds; a reserve that lost a slot so
+//! fills it again as soon as descriptors come back.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -16,6 +24,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use waygate_telemetry::Throttle;
+use waygate_telemetry::reserve::{Reserve, out_of_descriptors};
 
 use crate::AdminState;
 use crate::reply::Reply;
@@ -40,6 +49,9 @@ impl Default for Limits {
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
+/// Descriptors held for the admin listener: connections it can serve while the process is out of them.
+const RESERVED_DESCRIPTORS: usize = 8;
+
 /// Serves `listener` until `stop` flips.
 pub async fn serve<H, F>(
     listener: TcpListener,
@@ -52,6 +64,7 @@ pub async fn serve<H, F>(
     F: Future<Output = Result<Reply, Infallible>> + Send + 'static,
 {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let reserve = Arc::new(Reserve::new(RESERVED_DESCRIPTORS));
     let over_cap = Throttle::per_second();
     let mut errors: HashMap<Option<i32>, Throttle> = HashMap::new();
     let mut backoff = MIN_BACKOFF;
@@ -63,7 +76,17 @@ pub async fn serve<H, F>(
         let (tcp, peer) = match accepted {
             Ok(conn) => {
                 backoff = MIN_BACKOFF;
+                reserve.refill();
                 conn
+            }
+            // Out of descriptors: free one of the reserve's and accept into it at once (the pending connection
+            // keeps the listener ready, so the next accept does not wait).
+            Err(e) if out_of_descriptors(&e) && reserve.release_one() => {
+                if let Some(count) = errors.entry(e.raw_os_error()).or_insert_with(Throttle::per_second).hit() {
+                    tracing::warn!(target: "waygate::admin", error = %e, count, reserve_left = reserve.len(),
+                        "admin accept out of descriptors; serving from the admin listener's reserve");
+                }
+                continue;
             }
             Err(e) => {
                 // One line a second per error class (errno), with how many it stands for.
@@ -88,13 +111,16 @@ pub async fn serve<H, F>(
             drop(tcp);
             continue;
         };
-        let state = state.clone();
+        let (state, reserve) = (state.clone(), reserve.clone());
         tokio::spawn(async move {
             let svc = service_fn(move |req| handle(state.clone(), peer, req));
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
             let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
             drop(permit);
+            // The connection's descriptor is closed (it moved into hyper's connection): take its slot back
+            // into the reserve before the data plane does.
+            reserve.refill();
         });
     }
 }

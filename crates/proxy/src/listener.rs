@@ -65,6 +65,7 @@ pub async fn accept_loop(listener: TcpListener, name: String, shared: ConnShared
         sink: shared.sink.clone(),
         tunnels: shared.tunnels.clone(),
     });
+    let accept_errors = waygate_telemetry::Throttle::per_second();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -79,9 +80,12 @@ pub async fn accept_loop(listener: TcpListener, name: String, shared: ConnShared
                 }
             }
             Err(e) => {
-                // EMFILE and friends: back off briefly instead of spinning on the error.
+                // EMFILE and friends: back off briefly instead of spinning on the error, and say so once a
+                // second with how many failures the line stands for (every one is counted as rejected).
                 shared.sink.metrics.connection_rejected(&names.name);
-                tracing::warn!(target: "waygate::listener", listener = %names.name, error = %e, "accept failed");
+                if let Some(count) = accept_errors.hit() {
+                    tracing::warn!(target: "waygate::listener", listener = %names.name, error = %e, count, "accept failed");
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }

@@ -35,6 +35,9 @@
 //! assert!(metrics.encode().contains(r#"code="502",cause="TargetConnectionRefused""#));
 //! ```
 //!
+//! - `sink`: what every file log does on a full or read-only disk (count once, back off, recover);
+//!   `logfile`: the system log's file (`--log-file`), a non-blocking line appender using it; `reserve`: a few
+//!   descriptors held for when the process runs out (the admin listener, the log writers).
 //! - `record`: the record and its small types, `inline_str` its allocation-free request id; `timing`: processing
 //!   times; `timefmt`: UTC formatting; `digits`: decimal digits from a table.
 //! - `alb` / `json`: the two line formats; `writer` / `rotate`: the buffers, the thread, the files.
@@ -57,11 +60,14 @@ pub mod flight;
 mod inline_str;
 mod json;
 mod labels;
+mod logfile;
 mod metrics;
 mod observer;
 mod record;
+pub mod reserve;
 mod rotate;
 mod scan;
+pub mod sink;
 mod throttle;
 mod timefmt;
 mod timing;
@@ -73,7 +79,11 @@ pub use flight::{ExchangeView, FlightRecorder};
 pub use inline_str::InlineStr;
 pub use json::{format_json, json_line};
 pub use labels::Side;
-pub use metrics::{AccessLogCounters, AlertCounters, CONTENT_TYPE, ConnectionGuard, Metrics, RESPONSE_TIME_BUCKETS};
+pub use logfile::SystemLogFile;
+pub use metrics::{
+    AccessLogCounters, AlertCounters, CONTENT_TYPE, ConnectionGuard, LogCounters, Metrics, RESPONSE_TIME_BUCKETS,
+    system_log_counters,
+};
 pub use observer::Observer;
 pub use record::{
     ACCOUNT, Actions, Attempt, AttemptDetail, Attempts, Classification, Exchange, REGION, RequestKind, TargetGroupRef,

@@ -84,14 +84,42 @@ impl Certificates {
     }
 }
 
-/// The two counters the access-log writer updates (shared with the registry).
+/// The two counters a log writer updates (shared with the registry): for the access log,
+/// `waygate_access_log_dropped_total` and `waygate_access_log_write_errors_total`; for the system log file,
+/// `waygate_system_log_dropped_total` and `waygate_system_log_write_errors_total`.
 #[derive(Debug, Clone, Default)]
-pub struct AccessLogCounters {
-    /// `waygate_access_log_dropped_total`: records not logged because their thread's buffer was full, the log was
-    /// closed, or an I/O error lost them (a full or read-only disk).
+pub struct LogCounters {
+    /// Lines not logged because a buffer was full, the log was closed, or an I/O error lost them (a full or
+    /// read-only disk).
     pub dropped: Counter,
-    /// `waygate_access_log_write_errors_total`: file I/O errors, each counted once however many lines it lost.
+    /// File I/O errors, each counted once however many lines it lost.
     pub write_errors: Counter,
+}
+
+impl LogCounters {
+    /// Registers `waygate_{log}_dropped_total` and `waygate_{log}_write_errors_total`.
+    fn register(&self, r: &mut Registry, log: &str, lines: &str, file: &str) {
+        r.register(
+            format!("waygate_{log}_dropped"),
+            format!("{lines} dropped (buffer full, closed, or lost to a file I/O error)"),
+            self.dropped.clone(),
+        );
+        r.register(
+            format!("waygate_{log}_write_errors"),
+            format!("{file} I/O errors (each once, however many lines it lost)"),
+            self.write_errors.clone(),
+        );
+    }
+}
+
+/// The access log's counters.
+pub type AccessLogCounters = LogCounters;
+
+/// The system log file's counters: one set per process (the system log is the process's, not a gateway's),
+/// registered in every [`Metrics`].
+pub fn system_log_counters() -> &'static LogCounters {
+    static COUNTERS: std::sync::LazyLock<LogCounters> = std::sync::LazyLock::new(LogCounters::default);
+    &COUNTERS
 }
 
 /// The alert engine's metrics (shared with the registry): `waygate_alert_firing{alert}` (INTERFACE.md) and its
@@ -414,16 +442,8 @@ impl Metrics {
             desync.clone(),
         );
         let access_log = AccessLogCounters::default();
-        r.register(
-            "waygate_access_log_dropped",
-            "Access-log records dropped (buffer full, closed, or lost to a file I/O error)",
-            access_log.dropped.clone(),
-        );
-        r.register(
-            "waygate_access_log_write_errors",
-            "Access-log file I/O errors (each once, however many records it lost)",
-            access_log.write_errors.clone(),
-        );
+        access_log.register(&mut r, "access_log", "Access-log records", "Access-log file");
+        system_log_counters().register(&mut r, "system_log", "System-log lines (--log-file)", "System-log file");
         let alerts = AlertCounters::default();
         r.register("waygate_alert_firing", "1 while the alert rule fires, else 0", alerts.firing.clone());
         r.register(

@@ -12,24 +12,31 @@
 //! it. So N records logged before `close` are N lines on disk, or counted in `waygate_access_log_dropped_total`
 //! (slot full, or lost to an I/O error).
 //!
-//! A full or read-only disk: each I/O error counts once in `waygate_access_log_write_errors_total` (not once per
-//! line) and is reported through `tracing` at most once per 10 s with a count; the lines it lost count as
-//! dropped. The writer keeps its file (a plain file's unwritten buffer is discarded, not the file) and retries
-//! after a back-off, 100 ms doubling to 5 s; lines collected meanwhile are dropped and counted without touching
-//! the disk. The first write that succeeds again logs the recovery with how many lines were lost.
+//! A full or read-only disk ([`crate::sink`], shared with the system log file): each I/O error counts once in
+//! `waygate_access_log_write_errors_total` (not once per line) and is reported through `tracing` at most once
+//! per 10 s with a count; the lines it lost count as dropped. The writer keeps its file (a plain file's unwritten
+//! buffer is discarded, not the file) and retries after a back-off, 100 ms doubling to 5 s; lines collected
+//! meanwhile are dropped and counted without touching the disk. The first write that succeeds again logs the
+//! recovery with how many lines were lost.
+//!
+//! Out of descriptors (the data plane took them all): the writer holds one descriptor of its own
+//! ([`crate::reserve`]) and gives it up to open the next file of a rotation, so rotating at EMFILE loses no line;
+//! it takes one back as soon as the process has one to give.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::{JoinHandle, Thread};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use std::{fmt, io};
 
 use crossbeam_utils::CachePadded;
 use tokio::sync::watch;
 
 use crate::metrics::AccessLogCounters;
+use crate::reserve::Reserve;
 use crate::rotate::{LogFile, NameParts, period_end};
+use crate::sink::{DiskTrouble, ReportTo};
 use crate::{Exchange, format_alb, format_json};
 
 /// The line format (`[access_log] format`).
@@ -55,12 +62,15 @@ pub struct AccessLogConfig {
     pub rotation: Duration,
     /// Lines each logging thread's slot holds before its records are dropped.
     pub queue_capacity: usize,
+    /// The log's name in the system log's reports of disk trouble ("access log", "connection log").
+    pub log_name: &'static str,
 }
 
 impl AccessLogConfig {
     /// Plain files rotated every 5 minutes, with a queue of 8192 records.
     pub fn new(dir: impl Into<PathBuf>, format: LogFormat, naming: NameParts) -> Self {
-        Self { dir: dir.into(), format, gzip: false, naming, rotation: Duration::from_secs(300), queue_capacity: 8192 }
+        let (rotation, queue_capacity) = (Duration::from_secs(300), 8192);
+        Self { dir: dir.into(), format, gzip: false, naming, rotation, queue_capacity, log_name: "access log" }
     }
 }
 
@@ -80,11 +90,6 @@ pub struct WriterSummary {
 /// How long the writer lets records accumulate between collections while traffic flows (bounded latency to
 /// disk).
 const BATCH_TICK: Duration = Duration::from_millis(10);
-
-/// The first wait after an I/O error before the disk is tried again, doubled on each further error.
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-/// The longest wait: a disk that gets space back is written again within this.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// One thread's formatted lines, waiting for the writer.
 #[derive(Default)]
@@ -262,26 +267,6 @@ impl AccessLogHandle {
     }
 }
 
-/// Rate-limited error reporting: the first error, then at most one line per 10 s with a count.
-struct ErrorReport {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl ErrorReport {
-    fn report(&mut self, what: &str, path: &std::path::Path, lost: u64, err: &io::Error) {
-        let now = Instant::now();
-        if self.last.is_some_and(|l| now.duration_since(l) < Duration::from_secs(10)) {
-            self.suppressed += 1;
-            return;
-        }
-        tracing::error!(target: "waygate::access_log", path = %path.display(), lost, suppressed = self.suppressed,
-            "access log {what} failed: {err}");
-        self.last = Some(now);
-        self.suppressed = 0;
-    }
-}
-
 struct Writer {
     config: AccessLogConfig,
     shared: Arc<Shared>,
@@ -291,16 +276,14 @@ struct Writer {
     /// Lines written to the current file but not yet known to be on disk.
     unflushed: u64,
     summary: WriterSummary,
-    errors: ErrorReport,
-    /// After an I/O error: no write is tried before this instant.
-    retry_at: Option<Instant>,
-    backoff: Duration,
-    /// Lines lost since the last successful write (for the recovery line).
-    lost_since_ok: u64,
+    trouble: DiskTrouble,
+    /// A descriptor for the next file when the process has none left.
+    reserve: Reserve,
 }
 
 impl Writer {
     fn new(config: AccessLogConfig, shared: Arc<Shared>) -> Self {
+        let trouble = DiskTrouble::new(config.log_name, ReportTo::Tracing, shared.counters.clone());
         Self {
             config,
             shared,
@@ -308,10 +291,8 @@ impl Writer {
             spare: String::new(),
             unflushed: 0,
             summary: WriterSummary::default(),
-            errors: ErrorReport { last: None, suppressed: 0 },
-            retry_at: None,
-            backoff: MIN_BACKOFF,
-            lost_since_ok: 0,
+            trouble,
+            reserve: Reserve::new(1),
         }
     }
 
@@ -337,6 +318,7 @@ impl Writer {
             }
         }
         self.finish_file();
+        (self.summary.write_errors, self.summary.lost) = (self.trouble.errors, self.trouble.lost);
         self.summary
     }
 
@@ -384,14 +366,17 @@ impl Writer {
     /// Writes the `count` lines in `spare` to the current file (opening one if needed); while backing off after
     /// an I/O error, drops them (counted) without touching the disk.
     fn write(&mut self, count: u64) {
-        if self.retry_at.is_some_and(|at| Instant::now() < at) {
-            self.lost(count);
+        if self.trouble.backing_off() {
+            self.trouble.lost(count);
             return;
         }
         self.rotate_if_due();
         if self.file.is_none() {
+            // Whole again if descriptors came back since it gave one up (a lock and a length when it is whole).
+            self.reserve.refill();
             let end = period_end(SystemTime::now(), self.config.rotation);
-            match LogFile::create(&self.config.dir, &self.config.naming, end, self.config.gzip) {
+            let (dir, naming, gzip) = (&self.config.dir, &self.config.naming, self.config.gzip);
+            match self.reserve.retry(|| LogFile::create(dir, naming, end, gzip)) {
                 Ok(f) => self.file = Some(f),
                 Err(e) => {
                     let dir = self.config.dir.clone();
@@ -405,7 +390,7 @@ impl Writer {
                 self.unflushed += count;
                 self.summary.lines += count;
                 self.shared.lines.fetch_add(count, SeqCst);
-                self.recovered();
+                self.trouble.recovered();
             }
             Err(e) => {
                 // What is buffered may or may not have reached the file: count it all as lost.
@@ -444,34 +429,12 @@ impl Writer {
     /// One I/O error: counted once, `lost` lines dropped, the file kept when it can be, and the next try put
     /// off by the back-off.
     fn failed(&mut self, what: &str, path: &std::path::Path, lost: u64, err: &io::Error) {
-        self.summary.write_errors += 1;
-        self.shared.counters.write_errors.inc();
-        self.lost(lost);
-        self.errors.report(what, path, lost, err);
+        self.trouble.failed(what, path, lost, err);
         if let Some(file) = self.file.as_mut()
             && !file.discard_buffered()
         {
             self.file = None;
         }
         self.unflushed = 0;
-        self.retry_at = Some(Instant::now() + self.backoff);
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-    }
-
-    /// A write went through: if it follows errors, say so once, with what was lost meanwhile.
-    fn recovered(&mut self) {
-        if self.retry_at.take().is_some() {
-            tracing::info!(target: "waygate::access_log", lost = self.lost_since_ok,
-                "access log writing again; {} line(s) lost while it could not", self.lost_since_ok);
-        }
-        self.backoff = MIN_BACKOFF;
-        self.lost_since_ok = 0;
-    }
-
-    /// Lines that will never reach the disk: `waygate_access_log_dropped_total`.
-    fn lost(&mut self, n: u64) {
-        self.summary.lost += n;
-        self.lost_since_ok += n;
-        self.shared.counters.dropped.inc_by(n);
     }
 }

@@ -2,34 +2,21 @@
 //! ALB file names, plain files readable before rotation.
 
 mod common;
+mod disk;
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use common::*;
+use disk::{TempDir, Tmpfs, poll};
 use flate2::read::MultiGzDecoder;
 use regex::Regex;
 use waygate_telemetry::{
     AccessLog, AccessLogConfig, AccessLogCounters, LogFormat, Metrics, NameParts, new_conn_trace_id,
 };
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-        Self(std::env::temp_dir().join(format!("waygate-telemetry-{name}-{}-{nanos}", std::process::id())))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn read_lines(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -191,7 +178,9 @@ fn io_errors_are_counted_not_silent() {
 fn a_full_disk_keeps_the_file_counts_the_loss_and_recovers() {
     let dir = TempDir::new("full-disk");
     fs::create_dir_all(&dir.0).unwrap();
-    let Some(_mount) = Tmpfs::mount(&dir.0, "256k") else { return };
+    let Some(_mount) = Tmpfs::mount(&dir.0, "256k", "a_full_disk_keeps_the_file_counts_the_loss_and_recovers") else {
+        return;
+    };
     let logs = dir.0.join("logs");
     let config = AccessLogConfig::new(&logs, LogFormat::Alb, NameParts::new("waygate", "node-1"));
     let counters = AccessLogCounters::default();
@@ -233,43 +222,6 @@ fn a_full_disk_keeps_the_file_counts_the_loss_and_recovers() {
     log.close();
     let summary = join.join().unwrap();
     assert_eq!(summary.write_errors, counters.write_errors.get());
-}
-
-/// Polls `done` every 10 ms until it holds, failing after the common deadline.
-fn poll(mut done: impl FnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10)); // polling interval, bounded by the deadline
-    }
-}
-
-/// A tmpfs of `size` mounted on `dir` (root only), unmounted on drop. Without root, says why and returns None
-/// (a failure under WAYGATE_TEST_REQUIRE_ALL, which `.ci/run` sets as root).
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Option<Self> {
-        let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output();
-        match status {
-            Ok(out) if out.status.success() => Some(Self(dir.to_owned())),
-            other => {
-                let reason = format!("mounting a tmpfs needs root: {other:?}");
-                assert!(std::env::var_os("WAYGATE_TEST_REQUIRE_ALL").is_none(), "cannot run: {reason}");
-                println!("SKIPPED a_full_disk_keeps_the_file_counts_the_loss_and_recovers: {reason}");
-                None
-            }
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
 }
 
 #[test]

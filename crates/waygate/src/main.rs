@@ -23,6 +23,10 @@ struct Cli {
     /// System log format.
     #[arg(long, global = true, value_enum, default_value_t = logging::Format::Logfmt)]
     log_format: logging::Format,
+    /// Append the system log to this file instead of standard error. A full or read-only disk never blocks the
+    /// gateway: lines are dropped and counted (waygate_system_log_dropped_total) and writing resumes by itself.
+    #[arg(long, global = true, value_name = "FILE")]
+    log_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -155,7 +159,13 @@ fn worker_count(flag: Option<u16>) -> usize {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_format);
+    let log_file = match logging::init(cli.log_format, cli.log_file.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("waygate: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let runtime = match runtime_for(&cli.command) {
         Ok(rt) => rt,
         Err(e) => {
@@ -181,5 +191,10 @@ fn main() -> ExitCode {
         Command::Completions { shell } => assets::completions(shell),
         Command::Man => assets::man(),
     };
+    if let Some(file) = log_file
+        && !file.close(std::time::Duration::from_secs(5))
+    {
+        eprintln!("waygate: the log file's last lines were not written within 5 s");
+    }
     ExitCode::from(code)
 }

@@ -119,7 +119,8 @@ impl ConnectionLog {
             None => None,
             Some(dir) => {
                 let naming = NameParts { prefix: "conn_log.", ..NameParts::new("waygate", node) };
-                let config = AccessLogConfig::new(dir, LogFormat::Alb, naming);
+                let config =
+                    AccessLogConfig { log_name: "connection log", ..AccessLogConfig::new(dir, LogFormat::Alb, naming) };
                 let (handle, _writer) = AccessLog::start(config, AccessLogCounters::default())
                     .map_err(|e| format!("connection log: cannot write to {}: {e}", dir.display()))?;
                 tracing::info!(target: "waygate::connection_log", dir = %dir.display(), "connection log on");

@@ -85,6 +85,13 @@ impl Proc {
         Self::spawn(cmd, config)
     }
 
+    /// Runs the gateway under a wrapper command (`prlimit --nofile=N:N --`, ...): `WRAPPER... waygate run ...`.
+    pub fn start_wrapped(wrapper: &[&str], config: &Path) -> Proc {
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..]).arg(bin());
+        Self::spawn(cmd, config)
+    }
+
     fn spawn(mut cmd: Command, config: &Path) -> Proc {
         cmd.args(["run", "--config"]).arg(config);
         Self::spawn_command(cmd)
