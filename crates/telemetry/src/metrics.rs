@@ -86,7 +86,8 @@ impl Certificates {
 
 /// The two counters a log writer updates (shared with the registry): for the access log,
 /// `waygate_access_log_dropped_total` and `waygate_access_log_write_errors_total`; for the system log file,
-/// `waygate_system_log_dropped_total` and `waygate_system_log_write_errors_total`.
+/// `waygate_system_log_dropped_total` and `waygate_system_log_write_errors_total`; for the connection log,
+/// `waygate_connection_log_dropped_total` and `waygate_connection_log_write_errors_total`.
 #[derive(Debug, Clone, Default)]
 pub struct LogCounters {
     /// Lines not logged because a buffer was full, the log was closed, or an I/O error lost them (a full or
@@ -286,6 +287,7 @@ struct Inner {
     lambda_internal: Counters<GroupCauseLabels>,
     desync: Counters<DesyncLabels>,
     access_log: AccessLogCounters,
+    connection_log: LogCounters,
     alerts: AlertCounters,
 }
 
@@ -444,6 +446,8 @@ impl Metrics {
         let access_log = AccessLogCounters::default();
         access_log.register(&mut r, "access_log", "Access-log records", "Access-log file");
         system_log_counters().register(&mut r, "system_log", "System-log lines (--log-file)", "System-log file");
+        let connection_log = LogCounters::default();
+        connection_log.register(&mut r, "connection_log", "Connection-log lines", "Connection-log file");
         let alerts = AlertCounters::default();
         r.register("waygate_alert_firing", "1 while the alert rule fires, else 0", alerts.firing.clone());
         r.register(
@@ -490,6 +494,7 @@ impl Metrics {
             lambda_internal,
             desync,
             access_log,
+            connection_log,
             alerts,
         };
         Self { inner: Arc::new(inner) }
@@ -657,6 +662,11 @@ impl Metrics {
     /// The counters the access-log writer updates.
     pub fn access_log_counters(&self) -> AccessLogCounters {
         self.inner.access_log.clone()
+    }
+
+    /// The counters the connection-log writer updates.
+    pub fn connection_log_counters(&self) -> LogCounters {
+        self.inner.connection_log.clone()
     }
 
     /// The metrics the alert engine updates.

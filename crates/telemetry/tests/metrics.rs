@@ -82,6 +82,8 @@ fn exposed_names_are_the_contract() {
         "waygate_access_log_write_errors_total",
         "waygate_system_log_dropped_total",
         "waygate_system_log_write_errors_total",
+        "waygate_connection_log_dropped_total",
+        "waygate_connection_log_write_errors_total",
         // Alert webhooks; waygate_alert_firing{alert} has a series per configured rule (none here).
         "waygate_alert_webhooks_delivered_total",
         "waygate_alert_webhook_retries_total",

@@ -301,7 +301,8 @@ impl Inner {
     /// Starts, moves or stops the connection log to match the snapshot's `[connection_log]`.
     async fn sync_connection_log(&self) -> Result<(), GatewayError> {
         let wanted = self.runtime.load().config.connection_log.as_ref().map(|c| c.dir.clone());
-        self.sink.connection_log.sync(wanted, &node_name()).await.map_err(GatewayError)
+        let counters = self.sink.metrics.connection_log_counters();
+        self.sink.connection_log.sync(wanted, &node_name(), counters).await.map_err(GatewayError)
     }
 
     /// Starts, swaps or stops the access log writer to match the snapshot's `[access_log]`. The old writer is

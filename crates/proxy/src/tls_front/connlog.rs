@@ -110,7 +110,7 @@ impl ConnectionLog {
 
     /// Starts, moves or stops the log to match `wanted`; the previous writer is drained first. `node` names this
     /// instance in file names, as the access log's do.
-    pub async fn sync(&self, wanted: Option<PathBuf>, node: &str) -> Result<(), String> {
+    pub async fn sync(&self, wanted: Option<PathBuf>, node: &str, counters: AccessLogCounters) -> Result<(), String> {
         let mut current = self.current.lock().await;
         if *current == wanted {
             return Ok(());
@@ -121,7 +121,7 @@ impl ConnectionLog {
                 let naming = NameParts { prefix: "conn_log.", ..NameParts::new("waygate", node) };
                 let config =
                     AccessLogConfig { log_name: "connection log", ..AccessLogConfig::new(dir, LogFormat::Alb, naming) };
-                let (handle, _writer) = AccessLog::start(config, AccessLogCounters::default())
+                let (handle, _writer) = AccessLog::start(config, counters)
                     .map_err(|e| format!("connection log: cannot write to {}: {e}", dir.display()))?;
                 tracing::info!(target: "waygate::connection_log", dir = %dir.display(), "connection log on");
                 Some(Arc::new(handle))
