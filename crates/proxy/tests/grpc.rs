@@ -157,8 +157,18 @@ async fn gateway_failures_are_grpc_answers() {
 #[tokio::test]
 async fn http1_requests_to_a_grpc_group_get_464() {
     let target = tonic_server(None).await;
-    let (_gw, addr) = gateway(&grpc_config(&[target], &tempdir("grpc-464"), "")).await;
+    let dir = tempdir("grpc-464");
+    let (gw, addr) = gateway(&grpc_config(&[target], &dir, "")).await;
     let resp = within("request", h1(addr, request("POST", UNARY, "a", Bytes::from_static(b"\0\0\0\0\0")))).await;
     assert_eq!(resp.status.as_u16(), 464);
     assert!(resp.header("proxy-status").contains("ClientProtocolMismatch"), "{:?}", resp.headers);
+    let metrics = gw.metrics().encode();
+    let labels = [("code", "464"), ("cause", "ClientProtocolMismatch")];
+    assert_eq!(metric(&metrics, "waygate_elb_responses_total", &labels), 1.0, "{metrics}");
+    assert_eq!(gw.shutdown(Duration::from_secs(30)).await, Drain::Complete);
+    let line = &json_lines(&dir)[0];
+    assert_eq!(
+        (line["elb_status_code"].as_u64(), &line["error_reason"]),
+        (Some(464), &serde_json::json!("ClientProtocolMismatch"))
+    );
 }
