@@ -9,6 +9,7 @@
 
 mod backend;
 mod body;
+mod disk;
 mod fault;
 mod h2;
 pub mod lambda;
@@ -20,6 +21,7 @@ mod websocket;
 
 pub use backend::Backend;
 pub use body::{CHUNK, pattern};
+pub use disk::Tmpfs;
 pub use fault::{DEFAULT_KEEPALIVE_IDLE, DEFAULT_SLOW_HEAD, Fault, wire};
 pub use h2::{GrpcAnswer, H2Behaviour, H2Target};
 pub use lambda::FunctionHost;

@@ -71,3 +71,60 @@ async fn connection_log_lines_link_to_the_access_log_and_the_doctor_reads_them()
     assert_eq!((summary.connections, summary.failures), (2, 1));
     assert_eq!(summary.reasons[0].reason, "NotTls");
 }
+
+/// Plain bytes to the TLS port: a failed handshake, which the connection log records as `Failed:NotTls`.
+async fn not_tls(addr: std::net::SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+    let _ = common::within("the close", tcp.read_to_end(&mut Vec::new())).await;
+}
+
+/// The connection log on a full disk (a tmpfs filled up): its one file is kept, the lost lines and the write errors
+/// are counted in their metrics, and lines are written again by themselves once space returns.
+#[tokio::test]
+async fn a_full_disk_loses_connection_log_lines_counted_and_recovers() {
+    let dir = tempdir("connlog-full");
+    let conn = dir.join("conn");
+    std::fs::create_dir_all(&conn).unwrap();
+    let test = "a_full_disk_loses_connection_log_lines_counted_and_recovers";
+    let Some(disk) = waygate_faultlab::Tmpfs::mount(&conn, "256k", test) else { return };
+    let pki = Pki::new(&dir, "server");
+    let backend = Backend::new("b1").spawn(loopback()).await.unwrap();
+    let top = format!("[connection_log]\ndir = \"{}\"\n", conn.display());
+    let (gw, addr) =
+        gateway(&config_text(backend.addr(), &certificates(&[&pki.server("srv", &["localhost"])]), &top)).await;
+    not_tls(addr).await;
+    conn_line(&dir, |l| l.contains("Failed:NotTls")).await;
+    let filler = conn.join("filler");
+    disk.fill(&filler);
+    // Past the rest of the log file's last page (a tmpfs allocates by page), so lines must be lost.
+    for _ in 0..100 {
+        not_tls(addr).await;
+    }
+    let text = common::within("the lost lines counted", async {
+        loop {
+            let text = gw.metrics().encode();
+            if common::metric(&text, "waygate_connection_log_dropped_total", &[]) >= 50.0 {
+                return text;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await; // polling, bounded by `within`
+        }
+    })
+    .await;
+    let errors = common::metric(&text, "waygate_connection_log_write_errors_total", &[]);
+    assert!((1.0..50.0).contains(&errors), "each error once, not per line: {errors}\n{text}");
+    assert_eq!(std::fs::read_dir(&conn).unwrap().count(), 2, "the log's one file and the filler, no file churn");
+    std::fs::remove_file(&filler).unwrap();
+    common::within("lines written again", async {
+        loop {
+            not_tls(addr).await;
+            if conn_lines(&dir).iter().filter(|l| l.contains("Failed:NotTls")).count() >= 2 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await; // polling, bounded by `within`
+        }
+    })
+    .await;
+    gw.shutdown(DEADLINE).await;
+}

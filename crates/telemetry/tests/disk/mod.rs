@@ -1,9 +1,9 @@
-//! Test helpers for the log writers' disks: a temporary directory, a small tmpfs to fill up (root only), and
-//! bounded polling.
+//! Test helpers for the log writers' disks: a temporary directory, a small tmpfs to fill up (root only, the fault
+//! lab's), and bounded polling.
 #![allow(dead_code)]
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub struct TempDir(pub PathBuf);
@@ -30,30 +30,8 @@ pub fn poll(mut done: impl FnMut() -> bool, what: &str) {
     }
 }
 
-/// A tmpfs of `size` mounted on `dir` (root only), unmounted on drop. Without root, says why and returns None
-/// (a failure under WAYGATE_TEST_REQUIRE_ALL, which `.ci/run` sets as root).
-pub struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    pub fn mount(dir: &Path, size: &str, test: &str) -> Option<Self> {
-        let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output();
-        match status {
-            Ok(out) if out.status.success() => Some(Self(dir.to_owned())),
-            other => {
-                let reason = format!("mounting a tmpfs needs root: {other:?}");
-                assert!(std::env::var_os("WAYGATE_TEST_REQUIRE_ALL").is_none(), "cannot run: {reason}");
-                println!("SKIPPED {test}: {reason}");
-                None
-            }
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
+#[allow(
+    unused_imports,
+    reason = "used by the tests that fill a disk, not by every test that includes this module"
+)]
+pub use waygate_faultlab::Tmpfs;
