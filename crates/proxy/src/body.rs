@@ -72,6 +72,12 @@ impl UpstreamRequestBody {
         Self { source: Source::Buffered(bytes), progress }
     }
 
+    /// Takes what is left of the body, leaving an empty one (its progress is shared).
+    pub fn take(&mut self) -> Self {
+        let progress = self.progress.clone();
+        std::mem::replace(self, Self::empty(progress))
+    }
+
     /// The whole body at once, when it was read whole (counted as sent).
     pub fn take_buffered(&mut self) -> Option<Bytes> {
         let Source::Buffered(bytes) = &mut self.source else { return None };

@@ -113,7 +113,14 @@ impl Stream {
             .await;
             match early {
                 None => request_complete = true,
-                Some(Ok(resp)) => return Ok(self.head(resp, false)),
+                Some(Ok(resp)) => {
+                    // HTTP/2 is full duplex: a target that answers before the request ends (a gRPC streaming call)
+                    // still gets the rest of it, sent by a task of its own while the response is relayed.
+                    if let Some(stream) = self.send.take() {
+                        tokio::spawn(pump(stream, body.take(), pending));
+                    }
+                    return Ok(self.head(resp, false));
+                }
                 Some(Err(BodyOut::Client(cause))) => {
                     return Err(SendError { client_failed: Some(cause), ..self.fail(Phase::SendRequest, None).into() });
                 }
@@ -217,6 +224,12 @@ enum BodyOut {
     H2(h2::Error),
 }
 
+/// The rest of a request body whose response already began, sent to its end (or until either side fails).
+async fn pump(mut send: h2::SendStream<Bytes>, mut body: UpstreamRequestBody, mut pending: Option<Bytes>) {
+    let mut written = 0;
+    let _ = poll_fn(|cx| poll_body_out(cx, &mut send, &mut body, &mut pending, &mut written)).await;
+}
+
 /// Sends the request body under the stream's flow control; ready when it was sent whole.
 fn poll_body_out(
     cx: &mut Context<'_>,
@@ -232,7 +245,7 @@ fn poll_body_out(
                 Some(Ok(n)) => n,
                 Some(Err(e)) => return Poll::Ready(Err(BodyOut::H2(e))),
                 // The stream ended (the target reset it): its reason is what the response future reports.
-                None => return Poll::Pending,
+                None => return Poll::Ready(Ok(())),
             };
             if granted == 0 {
                 continue;
