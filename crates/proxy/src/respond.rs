@@ -22,6 +22,27 @@ pub fn error(
     id: &HeaderValue,
     failure: Option<(&str, &AttemptFailure)>,
 ) -> Response<ProxyBody> {
+    with_status(cause, errors, failure, |status| {
+        let rendered = render_with(status, errors.profile, id.to_str().unwrap_or("-"));
+        let mut resp = Response::new(ProxyBody::full(rendered.body));
+        *resp.status_mut() = StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let headers = resp.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(rendered.content_type));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        insert_proxy_status(headers, &rendered.proxy_status);
+        headers.insert(&X_REQUEST_ID, id.clone());
+        resp
+    })
+}
+
+/// Calls `answer` with the `Proxy-Status` of `cause`: its RFC 9209 type from the failure's timer and, only with
+/// `expose_details`, the next hop, the TLS alert and a one-line explanation.
+fn with_status<T>(
+    cause: Cause,
+    errors: Errors,
+    failure: Option<(&str, &AttemptFailure)>,
+    answer: impl FnOnce(&ProxyStatus<'_>) -> T,
+) -> T {
     let timed_out = failure.is_some_and(|(_, f)| f.timed_out.is_some());
     let message;
     let alert;
@@ -36,19 +57,14 @@ pub fn error(
         }
         None => None,
     };
-    let status = ProxyStatus::new(cause).timed_out(timed_out).details(details.as_ref());
-    let rendered = render_with(&status, errors.profile, id.to_str().unwrap_or("-"));
-    let mut resp = Response::new(ProxyBody::full(rendered.body));
-    *resp.status_mut() = StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(rendered.content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // The catalogue emits RFC 8941 syntax, printable ASCII only; a failure here would be a catalogue bug.
-    if let Ok(v) = HeaderValue::from_str(&rendered.proxy_status) {
+    answer(&ProxyStatus::new(cause).timed_out(timed_out).details(details.as_ref()))
+}
+
+/// The catalogue emits RFC 8941 syntax, printable ASCII only; a failure here would be a catalogue bug.
+fn insert_proxy_status(headers: &mut http::HeaderMap, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
         headers.insert(&PROXY_STATUS, v);
     }
-    headers.insert(&X_REQUEST_ID, id.clone());
-    resp
 }
 
 static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
@@ -63,7 +79,6 @@ pub fn grpc_error(
     id: &HeaderValue,
     failure: Option<(&str, &AttemptFailure)>,
 ) -> Response<ProxyBody> {
-    let http = error(cause, errors, id, failure);
     let mut resp = Response::new(ProxyBody::empty());
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
@@ -72,11 +87,8 @@ pub fn grpc_error(
     if let Ok(v) = HeaderValue::from_str(&grpc_percent_encode(&message)) {
         headers.insert(&GRPC_MESSAGE, v);
     }
-    for name in [&PROXY_STATUS, &X_REQUEST_ID] {
-        if let Some(v) = http.headers().get(name) {
-            headers.insert(name, v.clone());
-        }
-    }
+    with_status(cause, errors, failure, |status| insert_proxy_status(headers, &status.to_string()));
+    headers.insert(&X_REQUEST_ID, id.clone());
     resp
 }
 
