@@ -112,7 +112,7 @@ impl Shared {
             idle_since: Mutex::new(None),
         });
         let mut settled = state.settled.subscribe();
-        tokio::spawn(driver::drive(conn, state.clone(), counters.clone(), idle_timeout));
+        tokio::spawn(driver::drive(conn, state.clone(), counters.clone(), idle_timeout, probe.clone()));
         // The target's stream limit is known before the connection is shared (one round trip). A target that
         // sends no SETTINGS in time is left to fail the request with what it does instead.
         let _ = tokio::time::timeout(settle_within, settled.wait_for(|s| *s)).await;
@@ -189,7 +189,7 @@ impl Pool {
 
     /// Open connections carrying no stream.
     pub fn idle_count(&self) -> usize {
-        lock(&self.conns).iter().filter(|c| c.state.streams.load(Ordering::Relaxed) == 0).count()
+        lock(&self.conns).iter().filter(|c| !c.is_closing() && c.state.streams.load(Ordering::Relaxed) == 0).count()
     }
 }
 
