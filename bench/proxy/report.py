@@ -392,7 +392,7 @@ def render(work, out):
       "echo backend alone. Each connection is one access-log line, written when it closes.")
     if any(r["workload"].startswith("tls-") for r in rows):
         w("- TLS handshakes (`tls-handshake`, `tls-resume`): each proxy's TLS listener (TLS 1.2 and 1.3, one "
-          "self-signed ECDSA P-256 certificate made by the run, session tickets on: waygate's default listener "
+          "ECDSA P-256 certificate for localhost issued by a CA the run makes, session tickets on: waygate's default listener "
           "settings, nginx `ssl_session_tickets on` with a shared session cache, HAProxy's defaults) in front of "
           "the same backend. The load generator is the benchmark's own `tlsload` (bench/tlsload, rustls, 2 "
           "threads): 16 clients, each opening a connection, sending one `GET /` with `Connection: close`, reading "
