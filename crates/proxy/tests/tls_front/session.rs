@@ -1,6 +1,6 @@
-//! What a session carries into the access log and beyond its connection: `chosen_cert_arn` names the certificate
-//! the client's hello chose (by SNI, the default without one), and the listener issues session tickets, so a
-//! client's second connection resumes (TLS 1.3 and 1.2), still logged with the certificate its name chose.
+//! `chosen_cert_arn`: the access log names the certificate the client's hello chose (by SNI, the default without
+//! one), on a full handshake and on a resumed session alike (TLS 1.3 and 1.2), where no certificate is sent.
+//! That sessions resume at all is `sni_policy::sessions_resume`'s test.
 
 use rustls::HandshakeKind;
 
