@@ -88,7 +88,7 @@ impl Lease {
     /// Closes the connection now, on the gateway's initiative (an abandoned or failed exchange). An HTTP/2
     /// stream is reset instead: its connection carries other requests.
     pub fn abort(self) {
-        if let Session::H1(_) = self.conn.session {
+        if self.conn.session.is_exclusive() {
             self.conn.counters.close_by_gateway();
         }
     }
@@ -249,7 +249,7 @@ impl Upstream {
 
     /// Hands a connection whose exchange completed back to the pool.
     pub fn release(&self, lease: Lease) {
-        if let Session::H2(_) = lease.conn.session {
+        if !lease.conn.session.is_exclusive() {
             // The stream ended; its slot goes back as it drops.
             return;
         }

@@ -51,6 +51,12 @@ impl Session {
         }
     }
 
+    /// Whether the lease owns the whole connection (HTTP/1), so that closing it or parking it in the pool is the
+    /// lease's decision; a stream's connection carries other requests and is its own task's to close.
+    pub fn is_exclusive(&self) -> bool {
+        matches!(self, Session::H1(_))
+    }
+
     /// Whether another request may follow the one that just completed (nothing unasked-for was received).
     pub fn reusable(&self) -> bool {
         match self {
