@@ -34,6 +34,8 @@ pub struct Sink {
     access_log: ArcSwapOption<AccessLogHandle>,
     /// `[connection_log]`: a line per client TLS connection (not a record's observer: no request needed).
     pub connection_log: crate::tls_front::ConnectionLog,
+    /// Debug (trace) sessions: the request path asks it for a tracer; attached as an observer by the gateway.
+    pub debug: Arc<waygate_telemetry::debug::Sessions>,
 }
 
 /// An observer and the name it is attached under.
@@ -58,6 +60,7 @@ impl Sink {
             observers: ArcSwap::from_pointee(list),
             access_log: ArcSwapOption::empty(),
             connection_log: crate::tls_front::ConnectionLog::default(),
+            debug: Arc::default(),
         }
     }
 
@@ -105,6 +108,8 @@ pub struct TlsInfo {
     /// On a listener with mutual TLS, the `X-Amzn-Mtls-Clientcert*` headers its requests carry to targets
     /// ([`crate::tls_front::Accepted::client_cert`]); `None`: mutual TLS is off.
     pub client_cert: Option<Arc<[(http::HeaderName, HeaderValue)]>>,
+    /// When the handshake began and how long it took (for debug sessions' `client_tls` phase).
+    pub handshake: Option<(Instant, std::time::Duration)>,
 }
 
 impl TlsInfo {
@@ -119,6 +124,7 @@ impl TlsInfo {
             protocol: Cow::Borrowed(protocol),
             sni: conn.server_name().map(str::to_owned),
             client_cert: None,
+            handshake: None,
         }
     }
 }
@@ -170,6 +176,8 @@ pub struct Record {
     pub timings: Timings,
     head_bytes: u64,
     body: Option<Arc<RequestProgress>>,
+    /// The phase recorder, when a debug session may want this exchange (`crate::trace`).
+    pub debug: Option<Box<waygate_telemetry::debug::Tracer>>,
 }
 
 pub use crate::wire::{head_bytes, header_bytes};
@@ -223,7 +231,7 @@ impl Record {
         });
         // One wall-clock read for both: the record's creation time is the moment timing starts.
         let timings = Timings::starting_at(ex.request_creation_time, std::time::Instant::now());
-        Self { ex, timings, head_bytes, body: None }
+        Self { ex, timings, head_bytes, body: None, debug: None }
     }
 
     /// The desync guard's classification of a non-compliant request.
@@ -235,10 +243,12 @@ impl Record {
     pub fn route(&mut self, priority: u32, actions: Actions) {
         self.ex.matched_rule_priority = Some(priority);
         self.ex.actions = actions;
+        self.trace_route(priority, actions);
     }
 
     pub fn group(&mut self, group: &TargetGroupRef) {
         self.ex.target_group = Some(group.clone());
+        self.trace_group(&group.name);
     }
 
     /// Counts the request body's bytes into `received_bytes`.
@@ -248,6 +258,7 @@ impl Record {
 
     pub fn request_sent(&mut self) {
         self.timings.request_sent = Some(Instant::now());
+        self.trace_sent();
     }
 
     /// A failed attempt, with what its system-log line says (the flight recorder keeps it).
@@ -258,6 +269,7 @@ impl Record {
         failure: &AttemptFailure,
         message: String,
     ) {
+        self.trace_failed(cause, failure, &message);
         let detail = crate::log::detail(ctx, failure, message, self.timings.received.elapsed());
         self.ex.attempts.push(Attempt::failed_with(ctx.target, cause, detail));
     }
@@ -287,6 +299,7 @@ impl Record {
         self.ex.cause = cause;
         self.ex.received_bytes = self.head_bytes + self.body.as_ref().map_or(0, |p| p.bytes());
         self.ex.sent_bytes = sent;
+        self.trace_finish();
         self.ex
     }
 }

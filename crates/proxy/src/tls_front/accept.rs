@@ -34,6 +34,8 @@ pub struct Accepted<IO> {
     /// On a listener with mutual TLS: the `X-Amzn-Mtls-Clientcert*` headers its requests carry to targets
     /// (none when the client sent no certificate in `passthrough`). `None`: mutual TLS is off.
     pub client_cert: Option<Arc<[(HeaderName, HeaderValue)]>>,
+    /// When the handshake began, and how long it took.
+    pub handshake: (Instant, Duration),
 }
 
 /// Runs the handshake within `timeout`; `None` when it failed (counted, logged, written to the connection log).
@@ -89,7 +91,7 @@ where
                 let session = (protocol, cipher.as_deref().unwrap_or("-"), kx.unwrap_or("-"), latency);
                 log.log(&line_of(&ids, time, Some(session), leaf.as_ref(), Ok(())));
             }
-            Some(Accepted { stream, client_cert })
+            Some(Accepted { stream, client_cert, handshake: (started, latency) })
         }
     }
 }
