@@ -138,15 +138,19 @@ fn begin<B>(
         client: conn.client.ip(),
     };
     let mut t = conn.listener.sink.debug.begin(origin, &info)?;
+    // The head cannot have begun before the handshake ended (a connection's first head counts from its accept).
+    let mut handshake_end = None;
     if let Some(tls) = &conn.tls
         && let Some((start, took)) = tls.handshake
     {
         let sni = tls.sni.as_deref().map_or(String::new(), |s| format!(", SNI {s}"));
         let what = format!("{} {}{sni} (the connection's handshake)", tls.protocol, tls.cipher);
         t.span("client_tls", start, start + took, what, false);
+        handshake_end = Some(start + took);
     }
     if let Some(HeadStarted(at)) = req.extensions().get::<HeadStarted>() {
-        t.span("request_head", *at, origin, format!("{} {:?}", req.method(), req.version()), false);
+        let at = handshake_end.map_or(*at, |end| end.max(*at)).min(origin);
+        t.span("request_head", at, origin, format!("{} {:?}", req.method(), req.version()), false);
     }
     if let Some(v) = verdict {
         let class = v
@@ -188,12 +192,15 @@ fn finish(mut t: Tracer, ex: &Exchange) -> Box<Capture> {
         let what = format!("{} bytes to the client{}{cause}", ex.sent_bytes, if cause.is_empty() { "" } else { "; " });
         t.step("body", what, ex.cause.is_some());
     } else if let Some(c) = ex.cause.filter(|_| !t.failed()) {
+        t.attempts_over();
         // Failed before any attempt did (routing, selection, the client's own request): the failing phase is
         // the cause's own.
         t.step(c.phase().as_str(), c.name().to_owned(), true);
     } else {
+        t.attempts_over();
         t.step("respond", format!("the gateway answered {}", ex.elb_status), false);
     }
+    t.attempts_over();
     let target = ex.target_status.map_or("-".to_owned(), |s| s.to_string());
     let summary = format!(
         "status {} (target {target}), cause {}, {} attempt(s), {} bytes received, {} sent",

@@ -172,6 +172,11 @@ impl Tracer {
         self.attempt = Some(attempt);
     }
 
+    /// Phases to come belong to the exchange, not to one attempt (the gateway's answer, the end).
+    pub fn attempts_over(&mut self) {
+        self.attempt = None;
+    }
+
     /// Where the axis now stands (the end of the last step).
     pub fn cursor(&self) -> Instant {
         self.cursor
