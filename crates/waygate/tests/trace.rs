@@ -16,8 +16,8 @@ use waygate_faultlab::{Backend, Fault};
 
 const TOKEN: &str = "tok-ops";
 
-/// Listener `public`: `/broken*` to the refused target (no retry, no health check), the rest to `ok`; an
-/// admin token.
+/// Listener `public`: `/broken*` to the refused target (no retry, no health check), `/flaky*` to it and `ok`
+/// (one retry), the rest to `ok`; an admin token.
 fn config(dir: &Path, refused: SocketAddr, ok: SocketAddr) -> (PathBuf, PathBuf) {
     let token = dir.join("admin.token");
     std::fs::write(&token, format!("ops {TOKEN}\n")).unwrap();
@@ -26,7 +26,10 @@ fn config(dir: &Path, refused: SocketAddr, ok: SocketAddr) -> (PathBuf, PathBuf)
         "[admin]\nbind = \"127.0.0.1:0\"\ntoken_file = \"admin.token\"\n\
          [[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\ndefault_target_group = \"ok\"\n\
          [[listener.rule]]\npriority = 1\npath = \"/broken*\"\ntarget_group = \"broken\"\n\
+         [[listener.rule]]\npriority = 2\npath = \"/flaky*\"\ntarget_group = \"flaky\"\n\
          [[target_group]]\nname = \"broken\"\nretries = 0\ntargets = [\"{refused}\"]\n\
+         [target_group.health_check]\nenabled = false\n\
+         [[target_group]]\nname = \"flaky\"\nretries = 1\ntargets = [\"{refused}\", \"{ok}\"]\n\
          [target_group.health_check]\nenabled = false\n\
          [[target_group]]\nname = \"ok\"\ntargets = [\"{ok}\"]\n"
     );
@@ -125,7 +128,7 @@ fn sessions_capture_what_their_filters_match() {
     let tagged = start(
         api,
         json!({"filter": {"header": {"name": "x-trace", "value": "on"}, "client_ip": "127.0.0.1",
-                          "target_group": "ok"}, "max_exchanges": 2, "capture_body": true}),
+                          "target_group": "ok"}, "max_exchanges": 3, "capture_body": true}),
     );
     let (status, v) = admin(api, Some(TOKEN), "GET", "/api/v1/debug-sessions", None);
     assert_eq!(status, 200);
@@ -167,10 +170,11 @@ fn sessions_capture_what_their_filters_match() {
     let upload = vec![b'u'; 6000];
     let resp = send(public, "POST /upload HTTP/1.1\r\nx-trace: on", &upload);
     assert!(resp.starts_with("HTTP/1.1 200") && resp.contains("\"body_bytes\":6000"), "{resp}");
+    assert!(send(public, "GET /bytes/5000 HTTP/1.1\r\nx-trace: on", b"").starts_with("HTTP/1.1 200"));
     assert!(send(public, "GET /bytes/10 HTTP/1.1\r\nx-trace: on", b"").starts_with("HTTP/1.1 200"));
-    let v = captured(api, &tagged, 2);
+    let v = captured(api, &tagged, 3);
     assert_eq!(v["state"], "full", "max_exchanges reached: {v}");
-    let (small, big) = (&v["exchanges"][0], &v["exchanges"][1]);
+    let (small, big, download) = (&v["exchanges"][0], &v["exchanges"][1], &v["exchanges"][2]);
     for name in ["cookie", "x-api-key", "proxy-authorization"] {
         assert_eq!(header(&small["request_headers"], name), Some("<masked>"), "{name}");
     }
@@ -189,12 +193,39 @@ fn sessions_capture_what_their_filters_match() {
     assert_eq!((req_body["truncated"].as_bool(), req_body["text"].as_str().map(str::len)), (Some(true), Some(4096)));
     assert_eq!(big["response_body"]["text"], "{\"body_bytes\":6000}", "{big}");
     assert_eq!(small["response_body"]["truncated"], false);
+    let resp_body = &download["response_body"];
+    assert_eq!((resp_body["total_bytes"].as_u64(), resp_body["captured_bytes"].as_u64()), (Some(5000), Some(4096)));
+    assert_eq!(resp_body["truncated"], true);
+
+    // Retries: of two requests to a group of the refused target and `ok`, one tries the refused one first
+    // (round robin), fails in connect, and goes on to `ok`: both attempts' phases, in order.
+    let flaky = start(api, json!({"filter": {"target_group": "flaky"}, "max_exchanges": 2}));
+    for _ in 0..2 {
+        assert!(send(public, "GET /flaky HTTP/1.1", b"").starts_with("HTTP/1.1 200"));
+    }
+    let v = captured(api, &flaky, 2);
+    let retried =
+        v["exchanges"].as_array().unwrap().iter().find(|e| e["retries"] == 1).unwrap_or_else(|| panic!("{v}"));
+    let steps: Vec<(String, Option<u64>, bool)> = retried["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_owned(), p["attempt"].as_u64(), p["failed"].as_bool().unwrap()))
+        .filter(|(n, _, _)| !matches!(n.as_str(), "request_head" | "desync_verdict" | "route"))
+        .collect();
+    let at = |n: &str, a: Option<u64>, f: bool| (n.to_owned(), a, f);
+    assert_eq!(
+        steps[..3],
+        [at("select", Some(1), false), at("connect", Some(1), true), at("select", Some(2), false)],
+        "{steps:?}"
+    );
+    assert_eq!(steps[steps.len() - 2..], [at("body", Some(2), false), at("end", None, false)], "{steps:?}");
+    assert!(steps.contains(&at("response_head", Some(2), false)), "{steps:?}");
+    assert_eq!(retried["exchange"]["elb_status"], 200);
 
     // A session that does not capture bodies has none.
-    assert!(
-        v["exchanges"][0]["request_body"]["total_bytes"] == 0
-            && captured(api, &failures, 1)["exchanges"][0]["request_body"].is_null()
-    );
+    assert_eq!(small["request_body"]["total_bytes"], 0);
+    assert!(retried["request_body"].is_null() && retried["response_body"].is_null(), "{retried}");
 
     // Expiry: a one-second session ends by itself.
     let short = start(api, json!({"timeout": "1s", "filter": {"path_prefix": "/never"}}));
