@@ -31,7 +31,7 @@ use std::time::{Instant, SystemTime};
 
 pub use spec::{Filter, RequestInfo, SessionSpec, StatusFilter};
 pub use tracer::{
-    BODY_CAPTURE_BYTES, BodySample, BodyTap, Capture, HEADER_BYTES, MASKED, MAX_PHASES, PhaseMark, Tracer,
+    BODY_CAPTURE_BYTES, BodySample, BodyTap, Capture, HEADER_BYTES, MASKED, MAX_DETAIL, MAX_PHASES, PhaseMark, Tracer,
     is_credential,
 };
 pub use view::{SessionView, TracedView};
@@ -49,7 +49,8 @@ pub const CAPTURE_BOUND: usize = 3584
     + 2 * 8192
     + 2 * HEADER_BYTES
     + 2 * BODY_CAPTURE_BYTES
-    + MAX_PHASES * (tracer::MAX_DETAIL + std::mem::size_of::<PhaseMark>())
+    + MAX_PHASES * MAX_DETAIL
+    + MAX_PHASES.next_power_of_two() * std::mem::size_of::<PhaseMark>()
     + 1024;
 
 /// Sessions capturing in this process, all gateways together: the HTTP/1 server stamps when a head began to

@@ -261,3 +261,49 @@ fn the_view_round_trips() {
     assert_eq!(view.spec["filter"]["status"], "502");
     assert!(sessions.list()[0].exchanges.is_none(), "the list leaves the exchanges out");
 }
+
+/// A capture filled past every cap (headers, details, phases, bodies, attempts) holds no more heap than
+/// [`CAPTURE_BOUND`] allows beside the record itself.
+#[test]
+fn a_capture_at_every_cap_stays_within_its_bound() {
+    let sessions = Sessions::new();
+    sessions.start(spec(r#"{"capture_body": true}"#)).unwrap();
+    let empty = http::HeaderMap::new();
+    let mut t = sessions.begin(Instant::now(), &info("GET", "/", &empty)).unwrap();
+    let mut h = http::HeaderMap::new();
+    for i in 0..90 {
+        h.insert(http::HeaderName::from_bytes(format!("x-h{i}").as_bytes()).unwrap(), "v".repeat(200).parse().unwrap());
+    }
+    t.request_headers(&h);
+    t.response_headers(&h);
+    let addr = "127.0.0.1:1".parse().unwrap();
+    for attempt in 1..=7 {
+        t.attempt(attempt);
+        t.connection(waygate_connect::meter::ConnCounters::new(addr, addr).snapshot(false, None));
+    }
+    for _ in 0..2 * MAX_PHASES {
+        t.step("select", "d".repeat(3000), false);
+    }
+    let (req, resp) = (t.request_tap().unwrap(), t.response_tap().unwrap());
+    for _ in 0..100 {
+        req.push(&[b'x'; 100]);
+        resp.push(&[b'y'; 1000]);
+    }
+    let c = t.finish();
+    let strings = |v: &Vec<(String, String)>| {
+        v.capacity() * std::mem::size_of::<(String, String)>()
+            + v.iter().map(|(n, v)| n.capacity() + v.capacity()).sum::<usize>()
+    };
+    let heap = std::mem::size_of::<Capture>()
+        + c.phases.capacity() * std::mem::size_of::<PhaseMark>()
+        + c.phases.iter().map(|p| p.detail.capacity()).sum::<usize>()
+        + strings(&c.request_headers)
+        + strings(&c.response_headers)
+        + c.connections.capacity() * std::mem::size_of::<(u8, waygate_connect::meter::ConnSnapshot)>()
+        + c.request_body.as_ref().unwrap().bytes.capacity()
+        + c.response_body.as_ref().unwrap().bytes.capacity()
+        + c.sessions.capacity() * 8;
+    assert!(c.headers_truncated && c.phases.len() == MAX_PHASES);
+    let record = 3584 + 2 * 8192;
+    assert!(heap <= CAPTURE_BOUND - record, "{heap} bytes beside the record, bound {}", CAPTURE_BOUND - record);
+}

@@ -86,6 +86,10 @@ impl BodyTap {
     pub fn push(&self, data: &[u8]) {
         let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         s.total += data.len() as u64;
+        if s.bytes.capacity() == 0 && !data.is_empty() {
+            // At once and exactly: grown piece by piece, the vector could double past the cap.
+            s.bytes.reserve_exact(BODY_CAPTURE_BYTES);
+        }
         let room = BODY_CAPTURE_BYTES.saturating_sub(s.bytes.len());
         s.bytes.extend_from_slice(&data[..room.min(data.len())]);
     }
@@ -154,6 +158,7 @@ impl Tracer {
                 end -= 1;
             }
             detail.truncate(end);
+            detail.shrink_to_fit();
         }
         let start_us = self.offset(start);
         let duration = end.saturating_duration_since(start);
@@ -208,7 +213,7 @@ impl Tracer {
     }
 
     fn masked(&mut self, headers: &http::HeaderMap) -> Vec<(String, String)> {
-        let mut out = Vec::with_capacity(headers.len());
+        let mut out = Vec::with_capacity(headers.len().min(64));
         for (name, value) in headers {
             let value: String = if is_credential(name.as_str()) {
                 MASKED.into()
@@ -222,6 +227,7 @@ impl Tracer {
             }
             out.push((name.as_str().to_owned(), value));
         }
+        out.shrink_to_fit();
         out
     }
 
