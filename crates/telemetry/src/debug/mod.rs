@@ -3,9 +3,11 @@
 //!
 //! Cost when no session is capturing: [`Sessions::begin`] is one relaxed atomic load and a branch, and the
 //! request carries a `None` where a [`Tracer`] would be; every hook on the request path branches on it. When
-//! sessions capture, a request whose own facts match a session's filter ([`spec::Filter`]) gets a tracer
-//! (a short lock on the session list, at most [`MAX_TRACED_IN_FLIGHT`] at once); its finished record reaches
-//! [`Sessions`] as an [`Observer`] that keeps it in each session whose whole filter it matches.
+//! sessions capture, each request reads their filters without a lock (an `ArcSwap` snapshot, published when
+//! the set of capturing sessions changes) and a clock; one whose own facts match a session's filter
+//! ([`spec::Filter`]) gets a tracer (at most [`MAX_TRACED_IN_FLIGHT`] at once), and its finished record reaches
+//! [`Sessions`] as an [`Observer`] that keeps it, under the session list's lock, in each session whose whole
+//! filter it matches.
 //!
 //! Memory is bounded: at most [`MAX_SESSIONS`] sessions exist (capturing or finished and kept for reading),
 //! each keeps at most its `max_exchanges` (at most [`spec::MAX_EXCHANGES`]) records, and each record holds at
@@ -28,6 +30,8 @@ mod tests;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime};
+
+use arc_swap::ArcSwap;
 
 pub use spec::{Filter, RequestInfo, SessionSpec, StatusFilter};
 pub use tracer::{
@@ -122,7 +126,18 @@ pub struct Sessions {
     capturing: AtomicUsize,
     /// Exchanges carrying a tracer now.
     in_flight: Arc<AtomicUsize>,
+    /// The capturing sessions' filters, as the request path reads them without a lock; published from `list`
+    /// whenever the capturing set changes.
+    live: ArcSwap<Vec<Live>>,
     list: Mutex<List>,
+}
+
+/// A capturing session as the request path sees it.
+#[derive(Debug)]
+struct Live {
+    num: u64,
+    spec: Arc<SessionSpec>,
+    until: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -156,15 +171,17 @@ impl Sessions {
         if self.in_flight.load(Ordering::Relaxed) >= MAX_TRACED_IN_FLIGHT {
             return None;
         }
-        let matching: Vec<(u64, Arc<SessionSpec>)> = {
-            let mut list = self.lock();
-            self.expire(&mut list, Instant::now());
-            list.sessions
-                .iter()
-                .filter(|s| s.state == State::Capturing && s.spec.filter.request_matches(req))
-                .map(|s| (s.num, s.spec.clone()))
-                .collect()
-        };
+        let now = Instant::now();
+        let live = self.live.load();
+        if live.iter().any(|l| now >= l.until) {
+            // Once per session: its timeout passed, and nobody asked the registry since.
+            self.expire(&mut self.lock(), now);
+        }
+        let matching: Vec<(u64, Arc<SessionSpec>)> = live
+            .iter()
+            .filter(|l| now < l.until && l.spec.filter.request_matches(req))
+            .map(|l| (l.num, l.spec.clone()))
+            .collect();
         if matching.is_empty() {
             return None;
         }
@@ -197,6 +214,7 @@ impl Sessions {
         });
         self.capturing.fetch_add(1, Ordering::Relaxed);
         CAPTURING_ANYWHERE.fetch_add(1, Ordering::Relaxed);
+        self.publish(&list);
         Ok(id)
     }
 
@@ -222,6 +240,7 @@ impl Sessions {
         let session = list.sessions.remove(at);
         if session.state == State::Capturing {
             self.capture_ended();
+            self.publish(&list);
         }
         Some(SessionView::of(&session, false))
     }
@@ -230,6 +249,7 @@ impl Sessions {
     pub fn collect(&self, ex: &Exchange) {
         let Some(capture) = ex.debug.as_deref() else { return };
         let mut shared: Option<Arc<Exchange>> = None;
+        let mut full = false;
         let mut list = self.lock();
         self.expire(&mut list, Instant::now());
         for s in list.sessions.iter_mut().filter(|s| capture.sessions.contains(&s.num)) {
@@ -241,20 +261,40 @@ impl Sessions {
                 s.state = State::Full;
                 s.ended = Some(SystemTime::now());
                 self.capture_ended();
+                full = true;
             }
+        }
+        if full {
+            self.publish(&list);
         }
     }
 
     /// Ends the sessions whose timeout has passed.
     fn expire(&self, list: &mut List, now: Instant) {
+        let mut expired = false;
         for s in list.sessions.iter_mut().filter(|s| s.state == State::Capturing) {
             let after = now.saturating_duration_since(s.started);
             if after >= s.spec.timeout {
                 s.state = State::Expired;
                 s.ended = Some(s.created + s.spec.timeout);
                 self.capture_ended();
+                expired = true;
             }
         }
+        if expired {
+            self.publish(list);
+        }
+    }
+
+    /// Hands the request path the capturing sessions' filters.
+    fn publish(&self, list: &List) {
+        let live = list
+            .sessions
+            .iter()
+            .filter(|s| s.state == State::Capturing)
+            .map(|s| Live { num: s.num, spec: s.spec.clone(), until: s.started + s.spec.timeout })
+            .collect();
+        self.live.store(Arc::new(live));
     }
 
     fn capture_ended(&self) {
