@@ -12,8 +12,8 @@
 //! Memory is bounded: at most [`MAX_SESSIONS`] sessions exist (capturing or finished and kept for reading),
 //! each keeps at most its `max_exchanges` (at most [`spec::MAX_EXCHANGES`]) records, and each record holds at
 //! most [`CAPTURE_BOUND`] bytes: the record itself (the flight recorder's bound, URL and User-Agent cut to
-//! 8 KiB each), [`tracer::HEADER_BYTES`] of headers each way, [`tracer::BODY_CAPTURE_BYTES`] of each body,
-//! and [`tracer::MAX_PHASES`] phases. With the defaults (20 exchanges) a session takes at most about 1.5 MiB;
+//! 8 KiB each), [`HEADER_BYTES`] of headers each way, [`BODY_CAPTURE_BYTES`] of each body,
+//! and [`MAX_PHASES`] phases. With the defaults (20 exchanges) a session takes at most about 1.5 MiB;
 //! eight sessions of 100 exchanges, at most about 60 MiB.
 //!
 //! A session ends when it has its `max_exchanges`, when its timeout passes (judged whenever the registry is
