@@ -1,10 +1,10 @@
 //! The admin listener: `/live`, `/ready`, `/metrics` (Prometheus text), target groups with their health and
 //! draining state, registration and deregistration, the audit log and reload (INTERFACE.md's admin API), the
-//! alert rules' state, the flight recorder's failed exchanges, and the live dashboard page with the summary it polls. It
-//! runs on its own thread with its own single-threaded runtime, so an overloaded data plane cannot starve the
-//! endpoints an operator (or an orchestrator's probe) needs most during an incident; changes it asks for run
-//! on the gateway's runtime. `serve` holds the accept loop and the limits that keep it reachable (header
-//! timeout, connection cap, accept back-off).
+//! alert rules' state, the flight recorder's failed exchanges, debug (trace) sessions, and the live dashboard
+//! page with the summary it polls. It runs on its own thread with its own single-threaded runtime, so an
+//! overloaded data plane cannot starve the endpoints an operator (or an orchestrator's probe) needs most during
+//! an incident; changes it asks for run on the gateway's runtime. `serve` holds the accept loop and the limits
+//! that keep it reachable (header timeout, connection cap, accept back-off).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,6 +24,7 @@ mod alerts;
 mod audit;
 mod auth;
 mod control;
+mod debug_sessions;
 mod exchanges;
 mod groups;
 mod reply;
@@ -35,6 +36,8 @@ use reply::Reply;
 pub use auth::Token;
 /// The register endpoint's body parser, public for the fuzz target (fuzz/fuzz_targets/admin_body.rs).
 pub use control::parse_targets;
+/// The debug-session body parser, public for the fuzz target (fuzz/fuzz_targets/debug_session.rs).
+pub use debug_sessions::parse_debug_session;
 pub use serve::Limits;
 
 /// What the admin endpoints report.
@@ -182,6 +185,15 @@ async fn handle(state: Arc<AdminState>, peer: SocketAddr, req: Request<Incoming>
         }
         (&Method::GET, ["api", "v1", "alerts"], Some(gw)) => reply::json(StatusCode::OK, &alerts::alerts(gw)),
         (&Method::GET, ["api", "v1", "exchanges", request_id], Some(gw)) => exchanges::exchange(gw, request_id),
+        (&Method::POST, ["api", "v1", "debug-sessions"], Some(gw)) => {
+            match reply::read_body(req.into_body(), MAX_REQUEST_BODY).await {
+                Ok(body) => debug_sessions::start(gw, &body, &actor),
+                Err(resp) => resp,
+            }
+        }
+        (&Method::GET, ["api", "v1", "debug-sessions"], Some(gw)) => debug_sessions::list(gw),
+        (&Method::GET, ["api", "v1", "debug-sessions", id], Some(gw)) => debug_sessions::get(gw, id),
+        (&Method::DELETE, ["api", "v1", "debug-sessions", id], Some(gw)) => debug_sessions::stop(gw, id, &actor),
         (&Method::GET, ["api", "v1", "summary"], Some(gw)) => {
             reply::json(StatusCode::OK, &summary::summary(gw, &state.history))
         }

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 use waygate_faults::Cause;
+use waygate_telemetry::debug::BodyTap;
 
 use crate::server::{ClientBody, ClientBodyError};
 use crate::upstream::Lease;
@@ -28,11 +29,25 @@ pub type BoxError = Box<dyn StdError + Send + Sync>;
 #[derive(Debug, Default)]
 pub struct RequestProgress {
     bytes: AtomicU64,
+    /// A debug session's copy of the body's first bytes (`None` unless one captures bodies).
+    tap: Option<Arc<BodyTap>>,
 }
 
 impl RequestProgress {
+    /// Progress whose bytes also go to `tap`.
+    pub fn tapped(tap: Option<Arc<BodyTap>>) -> Self {
+        Self { bytes: AtomicU64::new(0), tap }
+    }
+
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
+    }
+
+    fn sent(&self, data: &[u8]) {
+        self.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        if let Some(tap) = &self.tap {
+            tap.push(data);
+        }
     }
 }
 
@@ -83,7 +98,7 @@ impl UpstreamRequestBody {
         let Source::Buffered(bytes) = &mut self.source else { return None };
         let data = std::mem::take(bytes);
         self.source = Source::Done;
-        self.progress.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.progress.sent(&data);
         Some(data)
     }
 }
@@ -99,7 +114,7 @@ impl Body for UpstreamRequestBody {
             Source::Buffered(bytes) => {
                 let data = std::mem::take(bytes);
                 this.source = Source::Done;
-                this.progress.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                this.progress.sent(&data);
                 Poll::Ready(Some(Ok(Frame::data(data))))
             }
             Source::Streaming(inner) => {
@@ -107,7 +122,7 @@ impl Body for UpstreamRequestBody {
                 if let Some(Ok(frame)) = &res
                     && let Some(data) = frame.data_ref()
                 {
-                    this.progress.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    this.progress.sent(data);
                 }
                 Poll::Ready(res)
             }
@@ -160,6 +175,8 @@ pub struct RelayBody {
     failure: Option<BodyError>,
     /// The `grpc-status` of the trailers, once they passed.
     grpc_status: Option<u8>,
+    /// A debug session's copy of the body's first bytes (`None` unless one captures bodies).
+    tap: Option<Arc<BodyTap>>,
 }
 
 impl Drop for RelayBody {
@@ -186,11 +203,18 @@ impl RelayBody {
             stall_timer: None,
             failure: None,
             grpc_status: None,
+            tap: None,
         };
         if body.state.is_done() {
             body.end();
         }
         body
+    }
+
+    /// Copies the body's first bytes to a debug session's `tap` as they pass.
+    pub fn with_tap(mut self, tap: Option<Arc<BodyTap>>) -> Self {
+        self.tap = tap;
+        self
     }
 
     /// The body was read whole.
@@ -254,6 +278,9 @@ impl Body for RelayBody {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     this.bytes += data.len() as u64;
+                    if let Some(tap) = &this.tap {
+                        tap.push(data);
+                    }
                 } else if let Some(trailers) = frame.trailers_ref() {
                     this.grpc_status = grpc_status(trailers);
                 }

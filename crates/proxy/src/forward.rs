@@ -66,6 +66,7 @@ pub fn handle(
     if let Some(v) = &verdict {
         record.classify(v.classification, v.reason);
     }
+    record.trace_begin(&client.facts, &req, verdict.as_ref());
     // A gRPC call (over HTTP/2, as gRPC is): logged as ALB logs it, and answered in gRPC when the gateway fails it.
     let grpc = req.version() == http::Version::HTTP_2 && is_grpc(req.headers());
     if grpc {
@@ -301,7 +302,7 @@ impl Outgoing {
         pending: &mut Pending,
         admitted: Admitted,
     ) -> Self {
-        let progress = Arc::new(RequestProgress::default());
+        let progress = Arc::new(RequestProgress::tapped(pending.get().and_then(|r| r.request_tap())));
         if let Some(r) = pending.get() {
             r.body(&progress);
         }
@@ -452,6 +453,9 @@ fn forward(
                     index
                 }
             };
+            if let Some(r) = pending.get() {
+                r.trace_selected(group, index, attempt, max_attempts);
+            }
             let in_flight = group.targets[index].begin();
             let target = in_flight.target().clone();
             // Made where needed (failures), not kept through the exchange in the request's future.
@@ -482,6 +486,9 @@ fn forward(
                         }
                     }
                 };
+            if let Some(r) = pending.get() {
+                r.trace_checkout(&lease, group.config.protocol == TargetProtocol::Https);
+            }
             if body_spent {
                 match &replay_body {
                     Some(bytes) => body = UpstreamRequestBody::buffered(bytes.clone(), outgoing.progress.clone()),
@@ -511,6 +518,7 @@ fn forward(
                     let mut record = pending.record.take();
                     if let Some(r) = record.as_mut() {
                         r.responded(&target.authority, resp.head.status.as_u16());
+                        r.trace_response(resp.head.status.as_u16(), &resp.head.headers, &lease);
                     }
                     let done = relay::Done {
                         in_flight,

@@ -32,6 +32,7 @@ pub mod runtime;
 pub mod server;
 pub mod target;
 pub mod tls_front;
+mod trace;
 pub mod tunnel;
 mod upgrade;
 pub mod upstream;

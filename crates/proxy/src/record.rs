@@ -34,6 +34,8 @@ pub struct Sink {
     access_log: ArcSwapOption<AccessLogHandle>,
     /// `[connection_log]`: a line per client TLS connection (not a record's observer: no request needed).
     pub connection_log: crate::tls_front::ConnectionLog,
+    /// Debug (trace) sessions: the request path asks it for a tracer; attached as an observer by the gateway.
+    pub debug: Arc<waygate_telemetry::debug::Sessions>,
 }
 
 /// An observer and the name it is attached under.
@@ -58,6 +60,7 @@ impl Sink {
             observers: ArcSwap::from_pointee(list),
             access_log: ArcSwapOption::empty(),
             connection_log: crate::tls_front::ConnectionLog::default(),
+            debug: Arc::default(),
         }
     }
 
@@ -108,6 +111,8 @@ pub struct TlsInfo {
     /// The listener certificate the client's hello chose: the access log's `chosen_cert_arn`
     /// ([`crate::tls_front::Accepted::chosen_cert`]).
     pub chosen_cert: Option<Arc<str>>,
+    /// When the handshake began and how long it took (for debug sessions' `client_tls` phase).
+    pub handshake: Option<(Instant, std::time::Duration)>,
 }
 
 impl TlsInfo {
@@ -123,6 +128,7 @@ impl TlsInfo {
             sni: conn.server_name().map(str::to_owned),
             client_cert: None,
             chosen_cert: None,
+            handshake: None,
         }
     }
 }
@@ -174,6 +180,8 @@ pub struct Record {
     pub timings: Timings,
     head_bytes: u64,
     body: Option<Arc<RequestProgress>>,
+    /// The phase recorder, when a debug session may want this exchange (`crate::trace`).
+    pub debug: Option<Box<waygate_telemetry::debug::Tracer>>,
 }
 
 pub use crate::wire::{head_bytes, header_bytes};
@@ -228,7 +236,7 @@ impl Record {
         });
         // One wall-clock read for both: the record's creation time is the moment timing starts.
         let timings = Timings::starting_at(ex.request_creation_time, std::time::Instant::now());
-        Self { ex, timings, head_bytes, body: None }
+        Self { ex, timings, head_bytes, body: None, debug: None }
     }
 
     /// The desync guard's classification of a non-compliant request.
@@ -240,10 +248,12 @@ impl Record {
     pub fn route(&mut self, priority: u32, actions: Actions) {
         self.ex.matched_rule_priority = Some(priority);
         self.ex.actions = actions;
+        self.trace_route(priority, actions);
     }
 
     pub fn group(&mut self, group: &TargetGroupRef) {
         self.ex.target_group = Some(group.clone());
+        self.trace_group(&group.name);
     }
 
     /// Counts the request body's bytes into `received_bytes`.
@@ -253,6 +263,7 @@ impl Record {
 
     pub fn request_sent(&mut self) {
         self.timings.request_sent = Some(Instant::now());
+        self.trace_sent();
     }
 
     /// A failed attempt, with what its system-log line says (the flight recorder keeps it).
@@ -263,6 +274,7 @@ impl Record {
         failure: &AttemptFailure,
         message: String,
     ) {
+        self.trace_failed(cause, failure, &message);
         let detail = crate::log::detail(ctx, failure, message, self.timings.received.elapsed());
         self.ex.attempts.push(Attempt::failed_with(ctx.target, cause, detail));
     }
@@ -292,6 +304,7 @@ impl Record {
         self.ex.cause = cause;
         self.ex.received_bytes = self.head_bytes + self.body.as_ref().map_or(0, |p| p.bytes());
         self.ex.sent_bytes = sent;
+        self.trace_finish();
         self.ex
     }
 }

@@ -48,8 +48,9 @@ pub fn relay(resp: h1::Response, lease: Lease, done: Done, id: &HeaderValue, sta
     // The body is counted as it streams.
     let head_len = head_bytes(&headers);
     let reusable = head.keep_alive && request_complete && done.reuse;
+    let tap = done.record.as_ref().and_then(Record::response_tap);
     let observer = Box::new(Completion { done: Some(done), request_id: id.clone(), status, head: head_len });
-    let body = RelayBody::new(lease, BodyState::new(head.framing), reusable, observer, stall);
+    let body = RelayBody::new(lease, BodyState::new(head.framing), reusable, observer, stall).with_tap(tap);
     let mut resp = Response::new(ProxyBody::Relay(body));
     *resp.status_mut() = head.status;
     *resp.headers_mut() = headers;

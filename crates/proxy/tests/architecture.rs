@@ -28,7 +28,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("targets", &["target", "group", "runtime", "function"]),
-    ("exchange", &["record", "log", "respond", "relay", "tunnel", "upgrade", "forward", "listener", "invocation"]),
+    (
+        "exchange",
+        &["record", "log", "respond", "relay", "tunnel", "upgrade", "forward", "listener", "invocation", "trace"],
+    ),
     ("control plane", &["control"]),
 ];
 

@@ -44,6 +44,8 @@
 //! - `metrics` / `labels`: the Prometheus registry with docs/INTERFACE.md's names.
 //! - `alerts`: `[[alert]]` rules over the records, evaluated on a timer, with their webhooks.
 //! - `flight`: the flight recorder, the last N failed records by request id, and their JSON view.
+//! - `debug`: debug (trace) sessions: filters, the per-exchange phase recorder, the captured records and their
+//!   JSON view.
 //! - `throttle`: one system-log line a second for failures that repeat, with their count.
 //!
 //! Dependencies: prometheus-client (the registry), flate2 (gzip files), tokio (a `watch` channel so
@@ -55,6 +57,7 @@
 mod alb;
 pub mod alerts;
 pub mod athena;
+pub mod debug;
 mod digits;
 pub mod flight;
 mod inline_str;

@@ -318,6 +318,9 @@ pub struct Exchange {
     /// `conn_trace_id` of the client connection ([`new_conn_trace_id`]). `None` omits the column, giving the
     /// pre-2023 line (used to reproduce AWS's documented examples).
     pub conn_trace_id: Option<Arc<str>>,
+    /// A debug session's capture of this exchange (phases, masked headers, connections, bodies): `None` unless
+    /// a session was capturing and its filter may match (not an ALB column; see [`crate::debug`]).
+    pub debug: Option<Box<crate::debug::Capture>>,
 }
 
 impl Exchange {
@@ -364,6 +367,7 @@ impl Exchange {
             classification: None,
             classification_reason: None,
             conn_trace_id: None,
+            debug: None,
         }
     }
 

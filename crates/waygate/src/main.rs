@@ -11,6 +11,8 @@ mod logging;
 mod notify;
 mod run;
 mod targets_cmd;
+mod trace_cmd;
+mod trace_show;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,6 +96,16 @@ enum Command {
         admin: admin_client::AdminArgs,
         #[command(flatten)]
         args: explain::ExplainArgs,
+    },
+    /// Debug (trace) sessions: capture the next matching exchanges whole (phases drawn to scale, masked
+    /// headers, connections), then show them.
+    ///
+    /// Example: waygate trace start --path /api --status 5xx --config waygate.toml
+    Trace {
+        #[command(flatten)]
+        admin: admin_client::AdminArgs,
+        #[command(subcommand)]
+        command: trace_cmd::TraceCommand,
     },
     /// Run the fault lab's misbehaving targets by hand (all of them, or the ones named).
     ///
@@ -187,6 +199,7 @@ fn main() -> ExitCode {
         Command::Doctor { command: DoctorCommand::Pcap(args) } => waygate_doctor::run_pcap(&args),
         Command::Targets { admin, command } => runtime.block_on(targets_cmd::targets(&admin, &command)),
         Command::Explain { admin, args } => runtime.block_on(explain::explain(&admin, &args)),
+        Command::Trace { admin, command } => runtime.block_on(trace_cmd::trace(&admin, &command)),
         Command::Faultlab { names, list } => runtime.block_on(faultlab_cmd::faultlab(&names, list)),
         Command::Completions { shell } => assets::completions(shell),
         Command::Man => assets::man(),

@@ -153,6 +153,7 @@ impl Gateway {
         if flight.capacity() > 0 {
             sink.set_observer("flight_recorder", Some(flight.clone()));
         }
+        sink.set_observer("debug_sessions", Some(sink.debug.clone()));
         let inner = Inner {
             flight,
             health_stop: std::sync::Mutex::new(watch::channel(false).0),
@@ -204,6 +205,11 @@ impl Gateway {
     /// The last failed exchanges (for `GET /api/v1/exchanges/{request_id}`).
     pub fn flight_recorder(&self) -> Arc<FlightRecorder> {
         self.inner.flight.clone()
+    }
+
+    /// The debug (trace) sessions (for `/api/v1/debug-sessions`).
+    pub fn debug_sessions(&self) -> Arc<waygate_telemetry::debug::Sessions> {
+        self.inner.sink.debug.clone()
     }
 
     /// The control-plane events (for `GET /api/v1/audit`).

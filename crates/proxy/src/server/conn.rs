@@ -74,7 +74,15 @@ pub struct Conn<I, S, F> {
     /// The one timer: the head timeout while a head is read, the idle deadline while an exchange waits on the
     /// client; emptied between the two.
     timer: Option<Pin<Box<Sleep>>>,
+    /// When the next head began to arrive: stamped only while a debug session captures somewhere, for its
+    /// `request_head` phase, and handed to the request path as a request extension.
+    head_started: Option<std::time::Instant>,
 }
+
+/// When an HTTP/1 request's head began to arrive (the connection's accept for its first request), on requests
+/// read while a debug session captures.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadStarted(pub std::time::Instant);
 
 enum State<F> {
     /// Between requests (a partial head may be in `rbuf`).
@@ -133,6 +141,9 @@ where
     F: Future<Output = Response<ProxyBody>>,
 {
     pub fn new(io: I, rbuf: BytesMut, settings: Settings, service: S) -> Self {
+        // The first head's bytes were read before this server existed: its reading began with the connection.
+        let head_started = (!rbuf.is_empty() && waygate_telemetry::debug::capturing_anywhere())
+            .then(|| settings.idle.activity.created);
         Self {
             io: Some(io),
             rbuf,
@@ -142,6 +153,7 @@ where
             state: State::Idle,
             closing: false,
             timer: None,
+            head_started,
         }
     }
 
@@ -157,7 +169,10 @@ where
             Parsed::Head(h) => (h.request, h.verdict, h.framing, h.keep_alive, h.expect_continue, false),
             Parsed::Refused(r) => (r.request, r.verdict, None, false, false, true),
         };
-        let (parts, ()) = request.into_parts();
+        let (mut parts, ()) = request.into_parts();
+        if let Some(at) = self.head_started.take() {
+            parts.extensions.insert(HeadStarted(at));
+        }
         let (version, head_request) = (parts.version, parts.method == Method::HEAD);
         let (body, feed) = match framing {
             None => (ClientBody::Empty, None),
@@ -217,11 +232,15 @@ where
                 self.state = State::Done;
                 return Poll::Ready(());
             };
+            let first = self.rbuf.is_empty();
             match ready!(read_small(io, &mut self.rbuf, cx)) {
                 Ok(0) | Err(_) => {
                     // The client closed between requests (or mid-head, which nothing answers).
                     self.state = State::Done;
                     return Poll::Ready(());
+                }
+                Ok(_) if first && waygate_telemetry::debug::capturing_anywhere() => {
+                    self.head_started = Some(std::time::Instant::now());
                 }
                 Ok(_) => {}
             }

@@ -23,7 +23,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, ReadBuf};
 
 pub use body::{ClientBody, ClientBodyError};
-pub use conn::{Conn, Handover, Settings, Upgraded};
+pub use conn::{Conn, Handover, HeadStarted, Settings, Upgraded};
 pub use idle::Idle;
 pub use rewind::Rewind;
 

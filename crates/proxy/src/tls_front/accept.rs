@@ -36,6 +36,8 @@ pub struct Accepted<IO> {
     pub client_cert: Option<Arc<[(HeaderName, HeaderValue)]>>,
     /// The identifier of the listener certificate its ClientHello chose (the access log's `chosen_cert_arn`).
     pub chosen_cert: Option<Arc<str>>,
+    /// When the handshake began, and how long it took.
+    pub handshake: (Instant, Duration),
 }
 
 /// Runs the handshake within `timeout`; `None` when it failed (counted, logged, written to the connection log).
@@ -91,7 +93,7 @@ where
                 let session = (protocol, cipher.as_deref().unwrap_or("-"), kx.unwrap_or("-"), latency);
                 log.log(&line_of(&ids, time, Some(session), leaf.as_ref(), Ok(())));
             }
-            Some(Accepted { stream, client_cert, chosen_cert })
+            Some(Accepted { stream, client_cert, chosen_cert, handshake: (started, latency) })
         }
     }
 }

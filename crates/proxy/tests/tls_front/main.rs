@@ -1,6 +1,7 @@
 //! The TLS front door against real TLS peers (rustls clients and `openssl s_client`): certificates chosen by
 //! SNI, ALB security policies, mutual TLS in `verify` and `passthrough`, the connection log (and the doctor
-//! reading it), ALPN h2 meaning HTTP/2 only, the expiry metric, and reloads that keep open connections.
+//! reading it), ALPN h2 meaning HTTP/2 only, the expiry metric, reloads that keep open connections, and debug
+//! sessions' client TLS phase.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -10,6 +11,7 @@ mod pki;
 mod reload;
 mod session;
 mod sni_policy;
+mod trace;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

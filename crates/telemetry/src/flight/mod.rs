@@ -73,7 +73,9 @@ impl FlightRecorder {
         if !ex.is_failure() || self.capacity == 0 {
             return;
         }
-        let kept = Arc::new(trimmed(ex));
+        let mut kept = trimmed(ex);
+        kept.debug = None;
+        let kept = Arc::new(kept);
         // Allocated before the lock, which is held for the ring's bookkeeping only.
         let key: Box<str> = kept.trace_id.as_str().into();
         let evicted = {
@@ -129,8 +131,9 @@ impl Observer for FlightRecorder {
     }
 }
 
-/// The copy kept: the record with its URL and User-Agent cut to [`MAX_TEXT`] bytes.
-fn trimmed(ex: &Exchange) -> Exchange {
+/// The copy kept: the record with its URL and User-Agent cut to [`MAX_TEXT`] bytes (a debug session's copy
+/// keeps its capture; the flight recorder's drops it).
+pub(crate) fn trimmed(ex: &Exchange) -> Exchange {
     let mut kept = ex.clone();
     if kept.url.as_str().len() > MAX_TEXT {
         kept.url = InlineStr::from(cut(kept.url.as_str()));

@@ -7,6 +7,7 @@
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
+use waygate_connect::meter::ConnSnapshot;
 use waygate_faults::Cause;
 
 use super::system_log_line;
@@ -126,6 +127,26 @@ impl CauseView {
     }
 }
 
+impl ConnView {
+    pub fn of(c: &ConnSnapshot) -> Self {
+        Self {
+            id: c.id,
+            remote: c.remote.to_string(),
+            local: c.local.to_string(),
+            reused: c.reused,
+            use_count: c.use_count,
+            bytes_read: c.bytes_read,
+            bytes_written: c.bytes_written,
+            attempt_bytes_read: c.attempt_bytes_read,
+            attempt_bytes_written: c.attempt_bytes_written,
+            age_ms: ms(c.age),
+            last_io_ago_ms: ms(c.last_io_ago),
+            idle_before_use_ms: c.idle_before_use.map(ms),
+            open: c.open,
+        }
+    }
+}
+
 impl ExchangeView {
     pub fn of(ex: &Exchange) -> Self {
         let attempts = ex
@@ -144,21 +165,7 @@ impl ExchangeView {
                     message: d.map(|d| d.message.clone()),
                     errno: d.and_then(|d| d.errno).map(str::to_owned),
                     attempt: d.map(|d| format!("{}/{}", d.attempt, d.max_attempts)),
-                    conn: d.and_then(|d| d.conn.as_ref()).map(|c| ConnView {
-                        id: c.id,
-                        remote: c.remote.to_string(),
-                        local: c.local.to_string(),
-                        reused: c.reused,
-                        use_count: c.use_count,
-                        bytes_read: c.bytes_read,
-                        bytes_written: c.bytes_written,
-                        attempt_bytes_read: c.attempt_bytes_read,
-                        attempt_bytes_written: c.attempt_bytes_written,
-                        age_ms: ms(c.age),
-                        last_io_ago_ms: ms(c.last_io_ago),
-                        idle_before_use_ms: c.idle_before_use.map(ms),
-                        open: c.open,
-                    }),
+                    conn: d.and_then(|d| d.conn.as_ref()).map(ConnView::of),
                 }
             })
             .collect();

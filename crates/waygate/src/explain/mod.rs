@@ -9,7 +9,7 @@
 //! config or token), 2 the admin API could not be reached (without `--logs`) or answered nonsense.
 
 mod logs;
-mod timeline;
+pub(crate) mod timeline;
 
 use std::fmt::Write as _;
 
@@ -106,7 +106,7 @@ async fn fetch(admin: &Admin, request_id: &str) -> Result<serde_json::Value, Fai
 }
 
 /// A path segment with everything but unreserved characters percent-encoded.
-fn encode(segment: &str) -> String {
+pub(crate) fn encode(segment: &str) -> String {
     let mut out = String::new();
     for b in segment.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~=".contains(&b) {

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use waygate_telemetry::ExchangeView;
 
 /// Bar width in columns.
-const WIDTH: usize = 40;
+pub(crate) const WIDTH: usize = 40;
 
 /// One phase on the axis, in milliseconds since the request was received.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +22,13 @@ pub struct Segment {
     pub note: String,
 }
 
-fn seg(label: impl Into<String>, start_ms: f64, end_ms: f64, failed: bool, note: impl Into<String>) -> Segment {
+pub(crate) fn seg(
+    label: impl Into<String>,
+    start_ms: f64,
+    end_ms: f64,
+    failed: bool,
+    note: impl Into<String>,
+) -> Segment {
     Segment { label: label.into(), start_ms, end_ms: end_ms.max(start_ms), failed, note: note.into() }
 }
 
@@ -94,9 +100,17 @@ pub fn render(ex: &ExchangeView) -> String {
         fmt_ms(total),
         fmt_ms(per_col)
     );
+    draw(&mut out, &segs, 0.0, total);
+    out
+}
+
+/// Draws `segs` on one axis from `origin` to `end` (milliseconds), one line each: the label, the bar to scale
+/// (a failed segment in its own shade, marked), the span, the note. Shared with `waygate trace show`.
+pub(crate) fn draw(out: &mut String, segs: &[Segment], origin: f64, end: f64) {
+    let span = end - origin;
     let label_width = segs.iter().map(|s| s.label.chars().count()).max().unwrap_or(0);
-    for s in &segs {
-        let col = |v: f64| if total > 0.0 { ((v / total) * WIDTH as f64).round() as usize } else { 0 };
+    for s in segs {
+        let col = |v: f64| if span > 0.0 { (((v - origin) / span) * WIDTH as f64).round() as usize } else { 0 };
         let from = col(s.start_ms).min(WIDTH - 1);
         let to = col(s.end_ms).clamp(from + 1, WIDTH);
         let fill = if s.failed { '▓' } else { '█' };
@@ -111,7 +125,6 @@ pub fn render(ex: &ExchangeView) -> String {
             fmt_ms(s.end_ms)
         );
     }
-    out
 }
 
 #[cfg(test)]
