@@ -113,7 +113,7 @@ impl L {
             \"domain_name\":\"-\",\"chosen_cert_arn\":\"-\",\"matched_rule_priority\":0,\
             \"request_creation_time\":\"{}\",\"actions_executed\":\"forward\",\"redirect_url\":\"-\",\
             \"error_reason\":\"{}\",\"target_port_list\":[],\"target_status_code_list\":[],\
-            \"classification\":\"-\",\"classification_reason\":\"-\",\"conn_trace_id\":\"TID_1\"}}",
+            \"classification\":\"-\",\"classification_reason\":\"-\",\"conn_trace_id\":\"TID_dc57cebed65b444ebc8177bb698fe166\"}}",
             format_timestamp(self.time),
             num(self.times[0]),
             num(self.times[1]),
