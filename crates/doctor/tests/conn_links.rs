@@ -5,17 +5,11 @@
 //! format carrying their ids (field 30), and on waygate's JSON lines; in memory and through the file reader's
 //! two passes. (A live gateway writing both logs: crates/waygate/tests/doctor_conn_links.rs.)
 
+mod common;
+
+use common::{ALB_CONN_OK as CONN_OK, ALB_CONN_UNTRUSTED as CONN_UNTRUSTED};
 use waygate_doctor::{Options, Report, analyze, analyze_bytes, term};
 
-/// AWS's documented ALB connection-log examples: a verified client certificate, and an untrusted one.
-const CONN_OK: &str = "2023-10-04T17:05:15.514108Z 203.0.113.1 36280 443 TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 \
-    4.036 \"CN=amazondomains.com,O=endEntity,L=Seattle,ST=Washington,C=US\" \
-    NotBefore=2023-09-21T22:43:21Z;NotAfter=2026-06-17T22:43:21Z FEF257372D5C14D4 Success \
-    TID_3180a73013c8ca4bac2f731159d4b0fe";
-const CONN_UNTRUSTED: &str = "2023-10-04T17:05:15.514108Z 203.0.113.1 36280 443 TLSv1.2 \
-    ECDHE-RSA-AES128-GCM-SHA256 - \"CN=amazondomains.com,O=endEntity,L=Seattle,ST=Washington,C=US\" \
-    NotBefore=2023-09-21T22:43:21Z;NotAfter=2026-06-17T22:43:21Z FEF257372D5C14D4 Failed:ClientCertUntrusted \
-    TID_1c71a68d70587445ad5127ff8b2687d7";
 const OK_ID: &str = "TID_3180a73013c8ca4bac2f731159d4b0fe";
 
 /// AWS's documented HTTPS access-log example, at `time`, with `times` and statuses, and `conn_trace_id`

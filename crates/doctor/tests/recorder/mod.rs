@@ -5,6 +5,8 @@
 //! client packet to it draws ICMP fragmentation-needed; the client's firewall drops that ICMP after the
 //! capture has seen it: a path-MTU black hole. Each role is this test binary run again inside its
 //! namespace (`ip netns exec NS <test binary> --exact corpus_role_...`), so no helper program is needed.
+//! Ports are fixed (7001...): each names its shape in the capture filters, and the namespaces are the
+//! test's own, so nothing else listens there.
 //! Root only; skipped with the reason printed otherwise (a failure under `WAYGATE_TEST_REQUIRE_ALL`).
 #![allow(dead_code)]
 
@@ -12,7 +14,7 @@ pub mod clients;
 pub mod servers;
 mod tcpdump;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -163,6 +165,26 @@ fn role(ns: &str, role: &str, out: &Path) -> Command {
     cmd
 }
 
+/// Reads `from` line by line (on a thread of its own) until a line contains `marker`; the lines before it
+/// are the error when [`DEADLINE`] passes first.
+pub fn wait_for_line(from: impl Read + Send + 'static, marker: &str) -> Result<(), Vec<String>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + DEADLINE;
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) if line.contains(marker) => return Ok(()),
+            Ok(line) => seen.push(line),
+            Err(_) => return Err(seen),
+        }
+    }
+}
+
 /// Records every shape into `out` (NAME.pcap each); returns the roles' output, for failure messages.
 pub fn record(out: &Path) -> String {
     let topo = Topology::create().expect("create the namespaces");
@@ -172,26 +194,12 @@ pub fn record(out: &Path) -> String {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start the server role");
-    let stdout = server.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + DEADLINE;
-    let mut log = String::new();
-    loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) if line.contains(servers::READY) => break,
-            Ok(line) => log.push_str(&format!("server: {line}\n")),
-            Err(_) => {
-                let _ = server.kill();
-                let _ = server.wait();
-                panic!("the server role never got ready:\n{log}");
-            }
-        }
+    if let Err(seen) = wait_for_line(server.stdout.take().expect("stdout"), servers::READY) {
+        let _ = server.kill();
+        let _ = server.wait();
+        panic!("the server role never got ready: {seen:?}");
     }
+    let mut log = String::new();
     let clients = role(&topo.client, "corpus_role_clients", out).output().expect("run the client role");
     // Closing its stdin ends the server role.
     drop(server.stdin.take());

@@ -1,10 +1,8 @@
 //! One tcpdump per shape, on the client namespace's interface: started and ready ("listening on") before
 //! the shape's traffic, stopped once the capture file shows the verdict the shape is waiting for.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use waygate_doctor::pcap::{FlowReport, analyze_bytes};
@@ -27,23 +25,9 @@ impl Tcpdump {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start tcpdump");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) if line.contains("listening on") => break,
-                Ok(_) => {}
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("tcpdump for {} never got ready", file.display());
-                }
-            }
+        if let Err(seen) = super::wait_for_line(child.stderr.take().expect("stderr"), "listening on") {
+            let _ = child.kill();
+            panic!("tcpdump for {} never got ready: {seen:?}", file.display());
         }
         Tcpdump { child, file: file.to_owned() }
     }
