@@ -162,7 +162,9 @@ impl RequestExampleReport {
             None => out.push(format!("  on connection {id}")),
         }
         if let Some(r) = &self.connection_requests {
-            out.push(format!("  {} request(s) on that connection, {} 5xx; the first:", r.count, r.elb_5xx));
+            let which =
+                if r.count > r.first.len() as u64 { format!("; the first {}", r.first.len()) } else { String::new() };
+            out.push(format!("  {} request(s) on that connection, {} 5xx{which}:", r.count, r.elb_5xx));
             for q in &r.first {
                 out.push(format!("    {} {} \"{}\"", short(&q.time), q.elb_status_code, q.request));
             }
