@@ -3,7 +3,9 @@
 //! network namespaces (see tests/recorder); `corpus_verdicts` runs on the committed files everywhere, and
 //! `corpus_recorded_afresh` (root only) records every shape again and holds the new captures to the same
 //! verdicts, so the corpus stays reproducible. `WAYGATE_RECORD_CORPUS=1` makes it replace the committed
-//! files with the new ones: `WAYGATE_RECORD_CORPUS=1 cargo test -p waygate-doctor --test corpus`.
+//! files with the new ones:
+//! `WAYGATE_RECORD_CORPUS=1 cargo test -p waygate-doctor --test corpus corpus_recorded_afresh` (alone: the
+//! other tests of this file read the files it rewrites).
 
 mod recorder;
 

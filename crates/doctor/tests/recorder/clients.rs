@@ -49,6 +49,8 @@ fn record_shape(shape: Shape, out: &Path) {
     let port = shape.port;
     let filter = if shape.name == ONE_SIDED.name {
         format!("src host {CLIENT} and tcp port {port}")
+    } else if shape.name == ICMP_ONLY.name {
+        format!("icmp and icmp[30:2] = {port}")
     } else {
         format!("tcp port {port} or (icmp and icmp[30:2] = {port})")
     };
@@ -102,7 +104,7 @@ fn give_up_after(mut s: TcpStream, wait: Duration) {
 
 fn client(shape: Shape, out: &Path) {
     match shape.port {
-        p if p == REFUSED.port || p == UNREACHABLE.port => {
+        p if p == REFUSED.port || p == UNREACHABLE.port || p == ICMP_ONLY.port => {
             assert!(TcpStream::connect_timeout(&shape.server(), Duration::from_secs(5)).is_err());
         }
         p if p == CONNECT_TIMEOUT.port => {

@@ -71,6 +71,7 @@ shapes! {
     HANDSHAKE_TIMEOUT = "tls-handshake-timeout", 7015;
     TLS_ALERT = "tls-fatal-alert", 7016;
     IDLE_CLOSE = "idle-close", 7017;
+    ICMP_ONLY = "icmp-only-unreachable", 7018;
 }
 
 /// Whether the recording cannot run here (not root, or a tool missing): says why, or fails under
@@ -139,8 +140,10 @@ impl Topology {
             |ns: &str, rule: &[&str]| run("ip", &[&["netns", "exec", ns, "iptables", "-A", "INPUT"], rule].concat());
         // The client's host firewall drops fragmentation-needed: the path-MTU black hole.
         ipt(c, &["-p", "icmp", "--icmp-type", "fragmentation-needed", "-j", "DROP"])?;
-        let unreachable = UNREACHABLE.port.to_string();
-        ipt(s, &["-p", "tcp", "--dport", &unreachable, "-j", "REJECT", "--reject-with", "icmp-host-unreachable"])?;
+        for port in [UNREACHABLE.port, ICMP_ONLY.port] {
+            let port = port.to_string();
+            ipt(s, &["-p", "tcp", "--dport", &port, "-j", "REJECT", "--reject-with", "icmp-host-unreachable"])?;
+        }
         ipt(s, &["-p", "tcp", "--dport", &CONNECT_TIMEOUT.port.to_string(), "-j", "DROP"])?;
         Ok(t)
     }
