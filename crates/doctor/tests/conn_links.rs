@@ -8,7 +8,7 @@
 mod common;
 
 use common::{ALB_CONN_OK as CONN_OK, ALB_CONN_UNTRUSTED as CONN_UNTRUSTED};
-use waygate_doctor::{Options, Report, analyze, analyze_bytes, term};
+use waygate_doctor::{Options, Report, analyze, analyze_bytes, html, term};
 
 const OK_ID: &str = "TID_3180a73013c8ca4bac2f731159d4b0fe";
 
@@ -84,6 +84,9 @@ fn check_linked(r: &Report) {
     assert_eq!(f["tls_verify_status"], "Failed:ClientCertUntrusted");
     assert_eq!(f["requests"], 0);
 
+    let page = html::render(r);
+    assert!(page.contains("Example requests") && page.contains("verify Success"), "{page}");
+    assert!(page.contains("no request on it"), "{page}");
     let text = term::render(r);
     for want in [
         "e.g. 2023-10-04T17:05:22 502 \"GET https://www.example.com:443/c HTTP/1.1\" → 10.0.0.1:80",
