@@ -10,6 +10,7 @@ use memchr::memchr;
 use crate::attribution::{CauseRef, Inferred, Source, attribute, source_of};
 use crate::connlog::Conn;
 use crate::fx::FxHashMap;
+use crate::links::{self, ConnDetail, EXAMPLES, Joined, Place, RequestExample};
 use crate::record::{Entry, Malformed, Record, parse_entry};
 use crate::time::{MINUTE, Micros};
 
@@ -148,6 +149,8 @@ pub(crate) struct CauseAcc {
     pub targets: FxHashMap<u32, u64>,
     /// minute number (epoch minutes) -> count.
     pub minutes: FxHashMap<i64, u64>,
+    /// The earliest requests of this cause ([`links::EXAMPLES`]).
+    pub examples: Vec<RequestExample>,
 }
 
 impl CauseAcc {
@@ -173,6 +176,8 @@ pub(crate) struct ConnAcc {
     pub alerts: FxHashMap<Box<[u8]>, u64>,
     /// Listener -> (connections, failures).
     pub listeners: FxHashMap<Box<[u8]>, (u64, u64)>,
+    /// Failure reason -> its earliest connections (ALB connection logs).
+    pub examples: FxHashMap<Box<[u8]>, Vec<ConnDetail>>,
 }
 
 impl ConnAcc {
@@ -185,6 +190,20 @@ impl ConnAcc {
             reasons: FxHashMap::default(),
             alerts: FxHashMap::default(),
             listeners: FxHashMap::default(),
+            examples: FxHashMap::default(),
+        }
+    }
+
+    /// Keeps `line` (connection `c`, a failure) as an example of its reason when it is among the earliest.
+    fn example(&mut self, c: &Conn<'_>, line: &[u8], place: Place) {
+        let Some(reason) = &c.failure else { return };
+        let key = |d: &ConnDetail| (d.time, d.place);
+        let have = self.examples.get(&reason[..]).map_or(&[][..], Vec::as_slice);
+        if !links::wants(have, EXAMPLES, key, c.time, place) {
+            return;
+        }
+        if let Some(d) = links::conn_detail(line, c, place) {
+            links::keep(self.examples.entry(reason[..].into()).or_default(), EXAMPLES, key, d);
         }
     }
 
@@ -222,6 +241,12 @@ impl ConnAcc {
         for (k, (n, f)) in o.listeners {
             let l = self.listeners.entry(k).or_insert((0, 0));
             *l = (l.0 + n, l.1 + f);
+        }
+        for (k, v) in o.examples {
+            let mine = self.examples.entry(k).or_default();
+            for d in v {
+                links::keep(mine, EXAMPLES, |d: &ConnDetail| (d.time, d.place), d);
+            }
         }
     }
 }
@@ -271,6 +296,9 @@ pub(crate) struct Acc {
     /// Connection logs, by [`crate::connlog::ConnKind::ALL`] index.
     pub conns: [ConnAcc; 3],
     pub classic: ClassicAcc,
+    /// The second pass's findings for the examples' `conn_trace_id`s; `None` when it did not run (no ALB
+    /// connection-log line in the input).
+    pub joined: Option<Joined>,
     max_examples: usize,
 }
 
@@ -294,6 +322,7 @@ impl Acc {
             minute_target: FxHashMap::default(),
             conns: [ConnAcc::new(), ConnAcc::new(), ConnAcc::new()],
             classic: ClassicAcc { requests: 0, elb_5xx: [0; 100], backend_5xx: [0; 100] },
+            joined: None,
             max_examples,
         }
     }
@@ -326,13 +355,14 @@ impl Acc {
             statuses: FxHashMap::default(),
             targets: FxHashMap::default(),
             minutes: FxHashMap::default(),
+            examples: Vec::new(),
         });
         self.causes.len() - 1
     }
 
-    /// Counts one record that passed the filter.
+    /// Counts one record that passed the filter; returns the index of its cause row, if it has one.
     #[inline]
-    pub fn add(&mut self, r: &Record<'_>) {
+    pub fn add(&mut self, r: &Record<'_>) -> Option<usize> {
         self.requests += 1;
         self.first = self.first.min(r.time);
         self.last = self.last.max(r.time);
@@ -392,7 +422,9 @@ impl Acc {
             *c.statuses.entry(r.elb_status).or_insert(0) += 1;
             *c.targets.entry(tid).or_insert(0) += 1;
             *c.minutes.entry(minute).or_insert(0) += 1;
+            return Some(i);
         }
+        None
     }
 
     fn add_malformed(&mut self, file: u32, chunk: u32, local_line: u64, reason: Malformed, line: &[u8]) {
@@ -431,9 +463,20 @@ impl Acc {
             }
             self.lines += 1;
             match parse_entry(line) {
-                Ok(Entry::Request(r)) if !filtering || filter.accept(&r) => self.add(&r),
+                Ok(Entry::Request(r)) if !filtering || filter.accept(&r) => {
+                    if let Some(i) = self.add(&r) {
+                        let c = &mut self.causes[i];
+                        let key = |e: &RequestExample| (e.time, e.place);
+                        if links::wants(&c.examples, EXAMPLES, key, r.time, (file, chunk, local)) {
+                            let e = links::request_example(line, &r, (file, chunk, local));
+                            links::keep(&mut c.examples, EXAMPLES, key, e);
+                        }
+                    }
+                }
                 Ok(Entry::Connection(c)) if !filtering || filter.accept_conn(&c) => {
-                    self.conns[c.kind as usize].add(&c);
+                    let acc = &mut self.conns[c.kind as usize];
+                    acc.add(&c);
+                    acc.example(&c, line, (file, chunk, local));
                 }
                 Ok(_) => self.filtered_out += 1,
                 Err(m) => self.add_malformed(file, chunk, local, m, line),
@@ -501,6 +544,9 @@ impl Acc {
             }
             for (m, n) in c.minutes {
                 *mine.minutes.entry(m).or_insert(0) += n;
+            }
+            for e in c.examples {
+                links::keep(&mut mine.examples, EXAMPLES, |e: &RequestExample| (e.time, e.place), e);
             }
         }
         self

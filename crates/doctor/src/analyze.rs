@@ -1,5 +1,7 @@
 //! The pipeline: discover files, read them into chunks on reader threads, parse and count the chunks on a
-//! rayon pool (`par_bridge` over a bounded channel), merge the per-task accumulators, build the report.
+//! rayon pool (`par_bridge` over a bounded channel), merge the per-task accumulators, build the report. When
+//! the input holds ALB connection logs, a second pass over the same files joins the examples' requests and
+//! connections by `conn_trace_id` ([`crate::links`]).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -11,7 +13,10 @@ use rayon::prelude::*;
 
 use crate::accum::{Acc, Filter};
 use crate::audit::Deregistration;
+use crate::connlog::ConnKind;
+use crate::fx::FxHashSet;
 use crate::input::{BufPool, Chunk, InputFile, PathError, ReadEnd, discover, read_file};
+use crate::links::{Joined, Joiner};
 use crate::report::{Report, build};
 
 /// Inputs this large (bytes on disk) get a progress bar when stderr is a terminal.
@@ -85,20 +90,60 @@ pub fn analyze(paths: &[PathBuf], opts: &Options) -> Result<Report, AnalyzeError
             b.inc(n);
         }
     };
-    let (acc, read_errors) = run(&files, opts, threads, &pool, &progress);
+    let n = opts.max_examples;
+    let filter = &opts.filter;
+    let (mut acc, read_errors) = scan(
+        &files,
+        threads,
+        &pool,
+        &progress,
+        || Acc::new(n),
+        |acc: &mut Acc, c: &Chunk| acc.process_chunk(filter, c.file, c.index, &c.buf[..c.len]),
+        Acc::merge,
+    );
+    if let Some(wanted) = join_wanted(&acc) {
+        let none = |_| {};
+        let (joined, _) = scan(
+            &files,
+            threads,
+            &pool,
+            &none,
+            || Joiner { wanted: &wanted, joined: Joined::default() },
+            |j: &mut Joiner<'_>, c: &Chunk| j.process_chunk(c.file, c.index, &c.buf[..c.len]),
+            |a, b| Joiner { wanted: a.wanted, joined: a.joined.merge(b.joined) },
+        );
+        acc.joined = Some(joined.joined);
+    }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     Ok(build(&acc, &files, problems, read_errors, &opts.audit))
 }
 
-fn run(
+/// The `conn_trace_id`s the second pass looks for (the examples'), when the input holds ALB connection logs
+/// and an example carries one.
+fn join_wanted(acc: &Acc) -> Option<FxHashSet<Box<[u8]>>> {
+    if acc.conns[ConnKind::AlbConnection as usize].connections == 0 {
+        return None;
+    }
+    let requests = acc.causes.iter().flat_map(|c| &c.examples).filter_map(|e| e.trace_id.clone());
+    let conns =
+        acc.conns[ConnKind::AlbConnection as usize].examples.values().flatten().filter_map(|d| d.trace_id.clone());
+    let wanted: FxHashSet<Box<[u8]>> = requests.chain(conns).collect();
+    (!wanted.is_empty()).then_some(wanted)
+}
+
+/// Reads every file into chunks and folds them on the pool: `init` makes a task's state, `fold` takes a
+/// chunk, `merge` joins two states.
+fn scan<T: Send>(
     files: &[InputFile],
-    opts: &Options,
     threads: usize,
     pool: &rayon::ThreadPool,
     progress: &(dyn Fn(u64) + Sync),
-) -> (Acc, Vec<(u32, String)>) {
+    init: impl Fn() -> T + Sync + Send,
+    fold: impl Fn(&mut T, &Chunk) + Sync + Send,
+    merge: impl Fn(T, T) -> T + Sync + Send,
+) -> (T, Vec<(u32, String)>) {
     let (tx, rx) = sync_channel::<Chunk>(threads * 2);
     let bufs = BufPool::default();
     let next = AtomicUsize::new(0);
@@ -121,20 +166,15 @@ fn run(
             });
         }
         drop(tx);
-        let n = opts.max_examples;
-        let filter = &opts.filter;
         pool.install(|| {
             rx.into_iter()
                 .par_bridge()
-                .fold(
-                    || Acc::new(n),
-                    |mut acc, c| {
-                        acc.process_chunk(filter, c.file, c.index, &c.buf[..c.len]);
-                        bufs.give(c.buf);
-                        acc
-                    },
-                )
-                .reduce(|| Acc::new(n), Acc::merge)
+                .fold(&init, |mut state, c| {
+                    fold(&mut state, &c);
+                    bufs.give(c.buf);
+                    state
+                })
+                .reduce(&init, &merge)
         })
     });
     (acc, read_errors.into_inner().unwrap_or_default())
@@ -145,6 +185,11 @@ fn run(
 pub fn analyze_bytes(data: &[u8], opts: &Options) -> Report {
     let mut acc = Acc::new(opts.max_examples);
     acc.process_chunk(&opts.filter, 0, 0, data);
+    if let Some(wanted) = join_wanted(&acc) {
+        let mut j = Joiner { wanted: &wanted, joined: Joined::default() };
+        j.process_chunk(0, 0, data);
+        acc.joined = Some(j.joined);
+    }
     let files = [InputFile { path: PathBuf::from("<input>"), size: data.len() as u64 }];
     build(&acc, &files, Vec::new(), Vec::new(), &opts.audit)
 }

@@ -72,6 +72,8 @@ pub struct Conn<'a> {
     pub failure: Option<Cow<'a, [u8]>>,
     /// NLB: the TLS alert the client sent, by name (`close_notify` on a completed connection is common).
     pub alert: Option<Cow<'a, [u8]>>,
+    /// ALB: `conn_trace_id`, which the connection's access-log lines carry too; empty when none.
+    pub trace_id: &'a [u8],
 }
 
 /// The reason an NLB line with a failed handshake and no incoming alert gets.
@@ -109,6 +111,10 @@ pub fn parse_alb_connection(line: &[u8]) -> Result<Conn<'_>, Malformed> {
         target: Cow::Borrowed(&[]),
         failure,
         alert: None,
+        trace_id: match field(&f, 11) {
+            t if dash(t) => &[],
+            t => t,
+        },
     })
 }
 
@@ -136,7 +142,7 @@ pub fn parse_nlb(line: &[u8]) -> Result<Conn<'_>, Malformed> {
         t if dash(t) => Cow::Borrowed(&b""[..]),
         t => normalise_target(Cow::Borrowed(t)),
     };
-    Ok(Conn { kind: ConnKind::NlbTls, time, listener: field(&f, 4), target, failure, alert })
+    Ok(Conn { kind: ConnKind::NlbTls, time, listener: field(&f, 4), target, failure, alert, trace_id: &[] })
 }
 
 /// Parses a Classic ELB TCP/SSL listener line from its split fields (the caller saw `-` statuses).
@@ -146,7 +152,7 @@ pub(crate) fn classic_tcp<'a>(f: &AlbFields<'a>) -> Result<Conn<'a>, Malformed> 
     let unsent = (4..7).all(|i| matches!(parse_seconds(field(f, i)), Some(t) if t < 0));
     let target = if dash(backend) { Cow::Borrowed(&b""[..]) } else { normalise_target(Cow::Borrowed(backend)) };
     let failure = (target.is_empty() || unsent).then_some(Cow::Borrowed(NO_BACKEND));
-    Ok(Conn { kind: ConnKind::ClassicTcp, time, listener: field(f, 1), target, failure, alert: None })
+    Ok(Conn { kind: ConnKind::ClassicTcp, time, listener: field(f, 1), target, failure, alert: None, trace_id: &[] })
 }
 
 #[cfg(test)]

@@ -260,7 +260,18 @@ pub fn render(r: &Report) -> String {
             c.remediation.clone(),
         ]));
     }
-    o.push_str("</table><h2>Targets</h2><table>");
+    o.push_str("</table>");
+    if r.causes.iter().any(|c| !c.examples.is_empty()) {
+        o.push_str("<h2>Example requests</h2><table>");
+        o.push_str(&head(&["cause", "request, its connection and the connection's requests"]));
+        for c in &r.causes {
+            for e in &c.examples {
+                o.push_str(&row(&[c.cause.clone(), e.lines().join(" | ")]));
+            }
+        }
+        o.push_str("</table>");
+    }
+    o.push_str("<h2>Targets</h2><table>");
     o.push_str(&head(&["target", "requests", "LB 5xx", "target 5xx", "first seen", "last seen", "longest request"]));
     for t in r.targets.iter().take(100) {
         o.push_str(&row(&[
@@ -284,9 +295,13 @@ pub fn render(r: &Report) -> String {
             o.push_str(&row(&cells));
         }
         o.push_str("</table><table>");
-        o.push_str(&head(&["failure", "what to do"]));
-        for (what, advice) in r.connection_advice() {
-            o.push_str(&row(&[what, advice.to_owned()]));
+        o.push_str(&head(&["failure", "what to do", "examples"]));
+        for c in &r.connection_logs {
+            for reason in &c.reasons {
+                let what = format!("{} {} [{}]", c.kind, reason.reason, reason.count);
+                let examples: Vec<String> = reason.examples.iter().map(|e| e.line()).collect();
+                o.push_str(&row(&[what, reason.advice.to_owned(), examples.join(" | ")]));
+            }
         }
         o.push_str("</table>");
     }

@@ -92,7 +92,9 @@ pub mod time;
 
 mod accum;
 mod cli;
+pub mod examples;
 mod fx;
+mod links;
 
 pub use accum::Filter;
 pub use analyze::{AnalyzeError, Options, analyze, analyze_bytes};

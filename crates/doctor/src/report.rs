@@ -10,8 +10,10 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use crate::accum::{Acc, ConnAcc, NO_TARGET};
 use crate::audit::Deregistration;
 use crate::connlog::ConnKind;
+use crate::examples::{ConnectionExample, RequestExampleReport, connection_examples, request_examples};
 use crate::fx::FxHashMap;
 use crate::input::{FileProblem, InputFile};
+use crate::links::Joined;
 use crate::remedy::{connection_advice, remediation};
 use crate::time::{MINUTE, Micros, SECOND, format_minute, format_timestamp};
 
@@ -97,6 +99,8 @@ pub struct CauseFinding {
     pub last_seen: String,
     pub remediation: String,
     pub timeline: Timeline,
+    /// The earliest requests of this cause, with their connection when the input holds connection logs.
+    pub examples: Vec<RequestExampleReport>,
 }
 
 /// A pattern finding (see [`crate::patterns`]).
@@ -176,6 +180,8 @@ pub struct ConnectionReason {
     pub reason: String,
     pub count: u64,
     pub advice: &'static str,
+    /// The earliest connections that failed so (ALB connection logs).
+    pub examples: Vec<ConnectionExample>,
 }
 
 /// Connections and failures on one listener.
@@ -213,14 +219,6 @@ impl Report {
         }
         rows
     }
-
-    /// What to do about each connection-log failure reason: (`kind reason [count]`, advice).
-    pub fn connection_advice(&self) -> Vec<(String, &'static str)> {
-        self.connection_logs
-            .iter()
-            .flat_map(|c| c.reasons.iter().map(move |r| (format!("{} {} [{}]", c.kind, r.reason, r.count), r.advice)))
-            .collect()
-    }
 }
 
 impl ClassicSummary {
@@ -243,13 +241,14 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn connection_summary(kind: ConnKind, c: &ConnAcc) -> ConnectionSummary {
+fn connection_summary(kind: ConnKind, c: &ConnAcc, joined: Option<&Joined>) -> ConnectionSummary {
     let mut reasons: Vec<ConnectionReason> = c
         .reasons
         .iter()
         .map(|(r, n)| {
             let reason = text(r);
-            ConnectionReason { advice: connection_advice(kind, &reason), reason, count: *n }
+            let examples = connection_examples(c.examples.get(r).map_or(&[][..], Vec::as_slice), joined);
+            ConnectionReason { advice: connection_advice(kind, &reason), reason, count: *n, examples }
         })
         .collect();
     reasons.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
@@ -342,6 +341,7 @@ pub(crate) fn build(
             last_seen: ts(c.last).unwrap_or_default(),
             remediation: remediation(&c.name, c.inferred),
             timeline: Timeline::from_minutes(c.minutes.iter().map(|(m, n)| (*m, *n))),
+            examples: request_examples(&c.examples, acc.joined.as_ref()),
         })
         .collect();
 
@@ -397,7 +397,7 @@ pub(crate) fn build(
             .iter()
             .zip(&acc.conns)
             .filter(|(_, c)| c.connections > 0)
-            .map(|(k, c)| connection_summary(*k, c))
+            .map(|(k, c)| connection_summary(*k, c, acc.joined.as_ref()))
             .collect(),
         classic: (acc.classic.requests > 0).then(|| ClassicSummary {
             requests: acc.classic.requests,

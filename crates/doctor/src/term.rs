@@ -114,6 +114,9 @@ pub fn render(r: &Report) -> String {
         for c in &r.causes {
             let how = c.inferred_from.map(|e| format!(" (inferred: {e})")).unwrap_or_default();
             let _ = writeln!(out, "  {} [{}]{how}\n    {}", c.cause, c.count, c.remediation);
+            for line in c.examples.iter().flat_map(|e| e.lines()) {
+                let _ = writeln!(out, "    {line}");
+            }
         }
     }
     if let Some(c) = &r.classic {
@@ -125,8 +128,13 @@ pub fn render(r: &Report) -> String {
             t.add_row(row);
         }
         let _ = writeln!(out, "\nConnection logs\n{t}");
-        for (what, advice) in r.connection_advice() {
-            let _ = writeln!(out, "  {what}\n    {advice}");
+        for c in &r.connection_logs {
+            for reason in &c.reasons {
+                let _ = writeln!(out, "  {} {} [{}]\n    {}", c.kind, reason.reason, reason.count, reason.advice);
+                for e in &reason.examples {
+                    let _ = writeln!(out, "    {}", e.line());
+                }
+            }
         }
     }
     if r.malformed.count > 0 {

@@ -4,19 +4,12 @@
 //! documented examples (joined onto one line where the docs wrap them) and lines written here in the
 //! documented field order.
 
+mod common;
+
+use common::{ALB_CONN_OK, ALB_CONN_UNTRUSTED};
 use waygate_doctor::record::normalise_target_filter;
 use waygate_doctor::report::ConnectionSummary;
 use waygate_doctor::{Filter, Options, Report, analyze_bytes, html, term};
-
-/// AWS's two documented ALB connection-log examples (mutual TLS verify mode, port 443).
-const ALB_CONN_OK: &str = "2023-10-04T17:05:15.514108Z 203.0.113.1 36280 443 TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 \
-    4.036 \"CN=amazondomains.com,O=endEntity,L=Seattle,ST=Washington,C=US\" \
-    NotBefore=2023-09-21T22:43:21Z;NotAfter=2026-06-17T22:43:21Z FEF257372D5C14D4 Success \
-    TID_3180a73013c8ca4bac2f731159d4b0fe";
-const ALB_CONN_UNTRUSTED: &str = "2023-10-04T17:05:15.514108Z 203.0.113.1 36280 443 TLSv1.2 \
-    ECDHE-RSA-AES128-GCM-SHA256 - \"CN=amazondomains.com,O=endEntity,L=Seattle,ST=Washington,C=US\" \
-    NotBefore=2023-09-21T22:43:21Z;NotAfter=2026-06-17T22:43:21Z FEF257372D5C14D4 Failed:ClientCertUntrusted \
-    TID_1c71a68d70587445ad5127ff8b2687d7";
 
 /// AWS's documented NLB access-log example: a completed handshake (2 ms).
 const NLB_OK: &str = "tls 2.0 2018-12-20T02:59:40 net/my-network-loadbalancer/c6e77e28c25b2234 g3d4b5e8bb8464cd \

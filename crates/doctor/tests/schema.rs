@@ -78,6 +78,19 @@ fn json_keys_are_pinned() {
             "last_seen",
             "remediation",
             "timeline",
+            "examples",
+        ])
+    );
+    assert_eq!(
+        keys(&cause["examples"][0]),
+        sorted(vec![
+            "time",
+            "elb_status_code",
+            "target",
+            "request",
+            "conn_trace_id",
+            "connection",
+            "connection_requests"
         ])
     );
     assert_eq!(cause["cause"], "TargetConnectionFailed");
@@ -108,12 +121,18 @@ fn json_keys_are_pinned() {
     assert_eq!(v["malformed"]["examples"][0]["file"], "<input>");
 }
 
-/// The connection-log and Classic keys, from one line of each kind.
+/// The connection-log and Classic keys, from one line of each kind, and the keys of a linked example: an
+/// access line and a connection-log line with the same `conn_trace_id`.
 #[test]
 fn connection_log_keys_are_pinned() {
+    let mut access = L::ok(at(1.0), "10.0.0.1:80").status(502, None).times(["-1", "-1", "-1"]).alb();
+    access = access.replace("TID_dc57cebed65b444ebc8177bb698fe166", "TID_2");
     let text = [
         "2023-10-04T17:05:15.514108Z 203.0.113.1 36280 443 TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 - - - - \
          Failed:UnmappedConnectionError TID_1",
+        "2023-10-04T17:05:15.514108Z 203.0.113.1 36281 443 TLSv1.3 TLS_AES_128_GCM_SHA256 0.004 - - - \
+         Success TID_2",
+        &access,
         r#"2015-05-13T23:39:43.945958Z my-loadbalancer 192.168.131.39:2817 - -1 -1 -1 503 0 0 0 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.38.0" - -"#,
     ]
     .join("\n");
@@ -123,7 +142,26 @@ fn connection_log_keys_are_pinned() {
         keys(c),
         sorted(vec!["kind", "connections", "failures", "first_seen", "last_seen", "reasons", "alerts", "listeners"])
     );
-    assert_eq!(keys(&c["reasons"][0]), sorted(vec!["reason", "count", "advice"]));
+    assert_eq!(keys(&c["reasons"][0]), sorted(vec!["reason", "count", "advice", "examples"]));
+    let detail = [
+        "time",
+        "client",
+        "listener_port",
+        "tls_protocol",
+        "tls_cipher",
+        "tls_handshake_latency",
+        "client_cert_subject",
+        "tls_verify_status",
+        "conn_trace_id",
+    ];
+    let with_requests: Vec<&str> = detail.iter().copied().chain(["requests"]).collect();
+    assert_eq!(keys(&c["reasons"][0]["examples"][0]), sorted(with_requests));
+    let causes = v["causes"].as_array().unwrap();
+    let linked = causes.iter().find(|c| c["cause"] == "TargetConnectionFailed").expect("the 502's cause");
+    let example = &linked["examples"][0];
+    assert_eq!(keys(&example["connection"]), sorted(detail.to_vec()), "{example}");
+    assert_eq!(keys(&example["connection_requests"]), sorted(vec!["count", "elb_5xx", "first"]));
+    assert_eq!(keys(&example["connection_requests"]["first"][0]), sorted(vec!["time", "elb_status_code", "request"]));
     assert_eq!(keys(&c["listeners"]["443"]), sorted(vec!["connections", "failures"]));
     assert_eq!(keys(&v["classic"]), sorted(vec!["requests", "elb_5xx", "backend_5xx"]));
 }

@@ -127,10 +127,45 @@ impl Story {
     }
 }
 
-/// Classifies one flow.
+/// Classifies one flow. The path-MTU evidence, when an ICMP error quotes the flow, is told just before
+/// the story's last step (the verdict), where it explains it.
 pub fn classify(f: &Flow) -> Verdict {
-    let v = verdict(f);
+    let mut v = verdict(f);
+    let mut mtu = Story { steps: Vec::new(), frames: Vec::new() };
+    path_mtu_story(&mut mtu, f);
+    let at = v.steps.len().saturating_sub(1);
+    v.steps.splice(at..at, mtu.steps);
+    v.frames.extend(mtu.frames);
+    v.frames.sort_unstable();
+    v.frames.dedup();
     Verdict { path_mtu: f.frag_needed.as_ref().and_then(|(_, _, u)| u.mtu), ..v }
+}
+
+/// The ICMP fragmentation-needed / packet-too-big error quoting the flow, and a client packet still larger
+/// than its MTU after it.
+fn path_mtu_story(st: &mut Story, f: &Flow) {
+    if let Some((n, _, u)) = &f.frag_needed {
+        let mtu = u.mtu.unwrap_or(0);
+        st.say(
+            &[*n],
+            format!(
+                "frame {n} ICMP {} from {} (next-hop MTU {mtu}): a packet of this connection was too large for the \
+                 path; if such errors do not reach the sender (a path-MTU black hole) large packets vanish, and \
+                 TLS handshakes and large responses hang",
+                u.what, u.from
+            ),
+        );
+        if let Some((m, size)) = f.oversize_after_icmp {
+            st.say(
+                &[m],
+                format!(
+                    "frame {m} the client still sent a packet of at least {size} bytes after it, more than the MTU \
+                     {mtu}: the error did not take effect (dropped by a host firewall, or never delivered to the \
+                     TCP stack), so packets of that size vanish"
+                ),
+            );
+        }
+    }
 }
 
 /// Ends a flow whose client left before `threshold`'s wait was reached: the client gave up (a client-side
@@ -157,28 +192,6 @@ fn verdict(f: &Flow) -> Verdict {
              the capture point): the ICMP error's quoted header names it"
                 .into(),
         );
-    }
-    if let Some((n, _, u)) = &f.frag_needed {
-        let mtu = u.mtu.unwrap_or(0);
-        st.say(
-            &[*n],
-            format!(
-                "frame {n} ICMP {} from {} (next-hop MTU {mtu}): a packet of this connection was too large for the \
-                 path; if such errors do not reach the sender (a path-MTU black hole) large packets vanish, and \
-                 TLS handshakes and large responses hang",
-                u.what, u.from
-            ),
-        );
-        if let Some((m, size)) = f.oversize_after_icmp {
-            st.say(
-                &[m],
-                format!(
-                    "frame {m} the client still sent a packet of at least {size} bytes after it, more than the MTU \
-                     {mtu}: the error did not take effect (dropped by a host firewall, or never delivered to the \
-                     TCP stack), so packets of that size vanish"
-                ),
-            );
-        }
     }
     if f.mid_stream {
         st.say(

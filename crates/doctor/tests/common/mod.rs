@@ -1,7 +1,18 @@
-//! A log line builder for tests: every field of an ALB line, written in ALB's format or waygate's JSON.
+//! Test support for the log tests: AWS's documented ALB connection-log examples, and a builder of ALB lines
+//! with every field, written in ALB's format or waygate's JSON.
 #![allow(dead_code)]
 
 use waygate_doctor::time::{Micros, SECOND, format_timestamp, parse_timestamp};
+
+/// AWS's two documented ALB connection-log examples (mutual TLS verify mode, port 443).
+pub const ALB_CONN_OK: &str = "2023-10-04T17:05:15.514108Z 203.0.113.1 36280 443 TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 \
+    4.036 \"CN=amazondomains.com,O=endEntity,L=Seattle,ST=Washington,C=US\" \
+    NotBefore=2023-09-21T22:43:21Z;NotAfter=2026-06-17T22:43:21Z FEF257372D5C14D4 Success \
+    TID_3180a73013c8ca4bac2f731159d4b0fe";
+pub const ALB_CONN_UNTRUSTED: &str = "2023-10-04T17:05:15.514108Z 203.0.113.1 36280 443 TLSv1.2 \
+    ECDHE-RSA-AES128-GCM-SHA256 - \"CN=amazondomains.com,O=endEntity,L=Seattle,ST=Washington,C=US\" \
+    NotBefore=2023-09-21T22:43:21Z;NotAfter=2026-06-17T22:43:21Z FEF257372D5C14D4 Failed:ClientCertUntrusted \
+    TID_1c71a68d70587445ad5127ff8b2687d7";
 
 pub const TG: &str = "arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067";
 
@@ -113,7 +124,7 @@ impl L {
             \"domain_name\":\"-\",\"chosen_cert_arn\":\"-\",\"matched_rule_priority\":0,\
             \"request_creation_time\":\"{}\",\"actions_executed\":\"forward\",\"redirect_url\":\"-\",\
             \"error_reason\":\"{}\",\"target_port_list\":[],\"target_status_code_list\":[],\
-            \"classification\":\"-\",\"classification_reason\":\"-\",\"conn_trace_id\":\"TID_1\"}}",
+            \"classification\":\"-\",\"classification_reason\":\"-\",\"conn_trace_id\":\"TID_dc57cebed65b444ebc8177bb698fe166\"}}",
             format_timestamp(self.time),
             num(self.times[0]),
             num(self.times[1]),
