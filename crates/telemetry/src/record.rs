@@ -318,6 +318,9 @@ pub struct Exchange {
     /// `conn_trace_id` of the client connection ([`new_conn_trace_id`]). `None` omits the column, giving the
     /// pre-2023 line (used to reproduce AWS's documented examples).
     pub conn_trace_id: Option<Arc<str>>,
+    /// The exchange's W3C trace context (not an ALB column), set on the request path when `[tracing]` is on:
+    /// the OpenTelemetry exporter's span ids and sampling decision. `None` without `[tracing]`.
+    pub trace: Option<crate::TraceContext>,
 }
 
 impl Exchange {
@@ -364,6 +367,7 @@ impl Exchange {
             classification: None,
             classification_reason: None,
             conn_trace_id: None,
+            trace: None,
         }
     }
 
