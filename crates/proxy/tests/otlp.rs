@@ -1,121 +1,20 @@
-//! `[tracing]` end to end: a gateway exporting to an OTLP/HTTP receiver on 127.0.0.1 (a small hyper server that
-//! decodes the real protobuf with opentelemetry-proto), targets that echo the `traceparent` they received, and
+//! `[tracing]` end to end: a gateway exporting to an OTLP/HTTP receiver on 127.0.0.1 (`common::otlp`: a small
+//! hyper server that decodes the real protobuf with opentelemetry-proto), targets that echo the `traceparent` they received, and
 //! the exporter's bounds: sampling by ratio with every failure exported, propagation of the client's trace,
 //! a queue that drops and counts behind a collector that never answers, and export failures that never fail a
 //! request.
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::otlp::*;
 use common::*;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use prost::Message;
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use waygate_faultlab::{Backend, Fault};
 use waygate_proxy::Drain;
-
-/// How the receiver answers.
-#[derive(Clone, Copy)]
-enum Answer {
-    Accept,
-    Status(u16),
-    /// Reads the request and never answers.
-    Never,
-}
-
-/// An OTLP/HTTP receiver: every POST's spans, decoded, arrive on the channel (with the path and content type).
-async fn receiver(answer: Answer) -> (SocketAddr, mpsc::UnboundedReceiver<(String, String, Vec<Span>)>) {
-    let listener = TcpListener::bind(loopback()).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
-            let tx = tx.clone();
-            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let tx = tx.clone();
-                async move {
-                    let path = req.uri().path().to_owned();
-                    let ct = req.headers().get("content-type").map_or("", |v| v.to_str().unwrap()).to_owned();
-                    let body = req.into_body().collect().await?.to_bytes();
-                    let decoded = ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf request");
-                    let spans: Vec<Span> =
-                        decoded.resource_spans.into_iter().flat_map(|r| r.scope_spans).flat_map(|s| s.spans).collect();
-                    let _ = tx.send((path, ct, spans));
-                    let status = match answer {
-                        Answer::Accept => 200,
-                        Answer::Status(s) => s,
-                        Answer::Never => std::future::pending().await,
-                    };
-                    let mut resp = http::Response::new(Full::new(Bytes::new()));
-                    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
-                    Ok::<_, hyper::Error>(resp)
-                }
-            });
-            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service));
-        }
-    });
-    (addr, rx)
-}
-
-fn tracing_table(receiver: SocketAddr, ratio: f64, extra: &str) -> String {
-    format!("[tracing]\notlp_endpoint = \"http://{receiver}\"\nsample_ratio = {ratio}\nbatch_delay = \"20ms\"\n{extra}")
-}
-
-/// A gateway with `[tracing]` in front of `targets` (group `app`), plus `extra` TOML at the end.
-async fn traced(targets: &[SocketAddr], tracing: &str, extra: &str) -> (waygate_proxy::Gateway, SocketAddr) {
-    gateway(&format!("{tracing}\n{}{extra}", simple_config(targets, ""))).await
-}
-
-/// The next export's spans.
-async fn next_spans(rx: &mut mpsc::UnboundedReceiver<(String, String, Vec<Span>)>) -> Vec<Span> {
-    let (path, ct, spans) = within("an export", rx.recv()).await.expect("receiver running");
-    assert_eq!((path.as_str(), ct.as_str()), ("/v1/traces", "application/x-protobuf"));
-    spans
-}
-
-/// Spans until those of the exchange with this request id (its SERVER span and its children) have arrived.
-async fn spans_of(rx: &mut mpsc::UnboundedReceiver<(String, String, Vec<Span>)>, request_id: &str) -> Vec<Span> {
-    let mut all = Vec::new();
-    loop {
-        all.extend(next_spans(rx).await);
-        if let Some(server) = all.iter().find(|s| attr(s, "waygate.request_id") == Some(str_value(request_id))) {
-            let (trace, id) = (server.trace_id.clone(), server.span_id.clone());
-            return all
-                .into_iter()
-                .filter(|s| s.trace_id == trace && (s.span_id == id || s.parent_span_id == id))
-                .collect();
-        }
-    }
-}
-
-fn attr(span: &Span, key: &str) -> Option<Value> {
-    span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.clone()?.value)
-}
-
-fn str_value(s: &str) -> Value {
-    Value::StringValue(s.to_owned())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// What the echo target received in `field`.
-fn echoed(resp: &Resp, field: &str) -> Vec<String> {
-    let json = resp.json();
-    json["headers"][field].as_array().map_or(Vec::new(), |v| v.iter().map(|s| s.as_str().unwrap().to_owned()).collect())
-}
 
 /// Ratio 1: every exchange is a tree of spans in the request id's trace; the target's parent is the gateway's span.
 #[tokio::test]
