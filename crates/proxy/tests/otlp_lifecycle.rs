@@ -41,6 +41,15 @@ async fn https_collectors_are_verified_against_ca() {
     })
     .await;
     assert!(rx.try_recv().is_err(), "nothing reached the collector over an untrusted handshake");
+
+    // A ca that is no PEM bundle stops the start, saying so.
+    let not_pem = files.ca.with_file_name("not-a-ca.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let config =
+        format!("{}\n{}", table(&format!("ca = \"{}\"\n", not_pem.display())), simple_config(&[backend.addr()], ""));
+    let config = waygate_config::parse(&config, Path::new("test.toml")).unwrap();
+    let err = waygate_proxy::Gateway::start(config).await.expect_err("an unusable ca");
+    assert!(err.0.starts_with("[tracing]: cannot start the OTLP exporter: ca: "), "{}", err.0);
 }
 
 /// Reloads start, stop and move the exporter; without `[tracing]` the client's traceparent reaches targets

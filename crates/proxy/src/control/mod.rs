@@ -352,7 +352,7 @@ impl Inner {
             None => None,
             Some(cfg) => {
                 let exporter = OtlpExporter::start(&cfg, self.sink.metrics.tracing_counters())
-                    .map_err(|e| GatewayError(format!("tracing: cannot start the OTLP exporter: {e}")))?;
+                    .map_err(|e| GatewayError(format!("[tracing]: cannot start the OTLP exporter: {e}")))?;
                 tracing::info!(target: "waygate::tracing", endpoint = %cfg.otlp_endpoint, sample_ratio = cfg.sample_ratio,
                     "OTLP export on");
                 Some((cfg, exporter))

@@ -52,33 +52,28 @@ pub(super) fn spawn(
     stop: watch::Receiver<bool>,
     stopped: watch::Sender<bool>,
     counters: TracingCounters,
-) -> std::io::Result<()> {
-    let collector = Collector::new(config);
+) -> Result<(), String> {
+    let collector = Collector::new(config)?;
     let batch = Batching { max: config.max_batch, delay: config.batch_delay };
     let resource = resource(&config.service_name);
-    std::thread::Builder::new().name("waygate-otlp".into()).spawn(move || {
-        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt,
-            Err(e) => {
-                tracing::error!(target: "waygate::tracing", error = %e, "OTLP exporter failed to start: no spans");
-                let _ = stopped.send(true);
-                return;
-            }
-        };
-        rt.block_on(async move {
-            match collector {
-                Ok(collector) => {
-                    let mut run = Run { collector, resource, counters, errors: Throttle::per_second() };
-                    run.all(rx, stop, batch).await;
-                }
+    std::thread::Builder::new()
+        .name("waygate-otlp".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
                 Err(e) => {
-                    tracing::error!(target: "waygate::tracing", error = %e, "OTLP exporter unusable: no spans exported");
-                    drop(rx);
+                    tracing::error!(target: "waygate::tracing", error = %e, "OTLP exporter failed to start: no spans");
+                    let _ = stopped.send(true);
+                    return;
                 }
-            }
-            let _ = stopped.send(true);
-        });
-    })?;
+            };
+            rt.block_on(async move {
+                let mut run = Run { collector, resource, counters, errors: Throttle::per_second() };
+                run.all(rx, stop, batch).await;
+                let _ = stopped.send(true);
+            });
+        })
+        .map_err(|e| format!("cannot start its thread: {e}"))?;
     Ok(())
 }
 
@@ -191,7 +186,12 @@ impl Collector {
         let uri: http::Uri = config.otlp_endpoint.parse().map_err(|e| format!("otlp_endpoint: {e}"))?;
         let authority = uri.authority().ok_or("otlp_endpoint without a host")?.clone();
         let https = uri.scheme_str() == Some("https");
-        let tls = if https { Some(waygate_connect::tls::client_config(true, config.ca.as_deref())?) } else { None };
+        let tls = match https {
+            true => {
+                Some(waygate_connect::tls::client_config(true, config.ca.as_deref()).map_err(|e| format!("ca: {e}"))?)
+            }
+            false => None,
+        };
         let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
         let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
         let mut headers = Vec::with_capacity(config.headers.len());

@@ -84,9 +84,10 @@ impl std::fmt::Debug for OtlpExporter {
 }
 
 impl OtlpExporter {
-    /// Starts the export thread for `config`. Fails only if the thread cannot be spawned; an unusable TLS
-    /// setting or an unreachable collector shows in the export errors and the system log.
-    pub fn start(config: &Tracing, counters: TracingCounters) -> std::io::Result<Arc<Self>> {
+    /// Starts the export thread for `config`. Fails when its TLS settings are unusable (`ca` unreadable or not
+    /// PEM) or the thread cannot be spawned; an unreachable collector shows in the export errors and the system
+    /// log instead.
+    pub fn start(config: &Tracing, counters: TracingCounters) -> Result<Arc<Self>, String> {
         let (queue, rx) = mpsc::channel(config.max_queue);
         let (stop, stop_rx) = watch::channel(false);
         let (stopped_tx, stopped) = watch::channel(false);
