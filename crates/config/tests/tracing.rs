@@ -74,3 +74,23 @@ fn mistakes_point_at_the_value() {
     one(&t(&format!("{url}headers = {{ a = \"x\\ny\" }}\n")), 5, 17, "has a value with control characters");
     one(&t(&format!("{url}ratio = 1\n")), 5, 1, "[tracing]: unknown key `ratio`");
 }
+
+/// check-config reads the ca as the exporter will: a file that is no PEM certificate is an error at the key.
+#[test]
+fn check_config_reads_the_ca() {
+    let dir = std::env::temp_dir().join(format!("waygate-config-tracing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ca.pem"), "not a certificate").unwrap();
+    let text = format!("{LISTENER}[tracing]\notlp_endpoint = \"https://127.0.0.1:4318\"\nca = \"ca.pem\"\n");
+    let origin = dir.join("waygate.toml");
+    assert!(waygate_config::parse(&text, &origin).is_ok(), "files are read only when checked");
+    let errors = waygate_config::parse_checked(&text, &origin).unwrap_err().0;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!((errors[0].line, errors[0].col), (5, 6));
+    assert!(
+        errors[0].message.starts_with("[tracing]: ca: ") && errors[0].message.contains("not PEM"),
+        "{}",
+        errors[0].message
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

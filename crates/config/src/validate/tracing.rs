@@ -1,5 +1,5 @@
 //! `[tracing]` -> [`model::Tracing`]: an OTLP/HTTP endpoint the exporter can reach (http, or https with an
-//! optional private CA), `/v1/traces` appended to a base URL as OTLP/HTTP prescribes, a ratio within 0-1,
+//! optional private CA, read as PEM certificates when files are checked), `/v1/traces` appended to a base URL as OTLP/HTTP prescribes, a ratio within 0-1,
 //! collector headers that are valid HTTP fields and not ones the exporter writes itself, and queue and batch
 //! bounds.
 
@@ -61,7 +61,14 @@ pub(super) fn tracing(c: &mut Checker<'_>, t: &file::Tracing) -> model::Tracing 
         if !https {
             c.error(ca.span(), format!("{CTX}: ca applies to an https otlp_endpoint"));
         }
-        c.path(CTX, "ca", ca)
+        let path = c.path(CTX, "ca", ca);
+        // Read as the exporter will (check-config, start, reload): certificates in PEM.
+        if c.files
+            && let Err(reason) = crate::tls_files::read_certificates(&path)
+        {
+            c.error(ca.span(), format!("{CTX}: ca: {reason}"));
+        }
+        path
     });
     let max_queue = c.int(CTX, "max_queue", t.max_queue.as_ref(), 2048, 1..=1_000_000);
     let max_batch = c.int(CTX, "max_batch", t.max_batch.as_ref(), 512, 1..=100_000);
