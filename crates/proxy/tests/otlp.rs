@@ -195,3 +195,28 @@ async fn export_failures_never_fail_requests() {
     .await;
     assert_eq!(within("request", get(addr, "/")).await.status, 200);
 }
+
+/// A request the server refuses before routing (no Host) is a failure: exported at ratio 0, in the trace its
+/// request id names.
+#[tokio::test]
+async fn a_refused_request_head_is_exported_in_its_request_ids_trace() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (otlp, mut rx) = receiver(Answer::Accept).await;
+    let backend = Backend::new("b").spawn(loopback()).await.unwrap();
+    let (gw, addr) = traced(&[backend.addr()], &tracing_table(otlp, 0.0, ""), "").await;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    within("the gateway closes", tcp.read_to_end(&mut answer)).await.unwrap();
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 400"));
+    assert_eq!(gw.shutdown(DEADLINE).await, Drain::Complete);
+    let mut spans = Vec::new();
+    while let Ok((_, _, more)) = rx.try_recv() {
+        spans.extend(more);
+    }
+    let [server] = &spans[..] else { panic!("one span, the exchange's: {spans:?}") };
+    assert_eq!(attr(server, "waygate.cause"), Some(str_value("ClientRequestMalformed")));
+    let Some(Value::StringValue(id)) = attr(server, "waygate.request_id") else { panic!("a request id") };
+    assert_eq!(hex(&server.trace_id), format!("{}{}", &id[7..15], &id[16..40]));
+    assert!(server.parent_span_id.is_empty());
+}

@@ -30,7 +30,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch};
 use waygate_config::Tracing;
 
-use crate::trace_context::{Sampler, trace_id_of};
+use crate::trace_context::{Sampler, TraceContext};
 use crate::{Exchange, Observer, Throttle};
 
 /// `waygate_tracing_spans_exported_total`, `waygate_tracing_spans_dropped_total` and
@@ -115,14 +115,17 @@ impl OtlpExporter {
 impl Observer for OtlpExporter {
     /// A record neither sampled nor failed costs these comparisons; one to export, a copy and a queue slot.
     fn observe(&self, ex: &Exchange) {
-        let sampled = match &ex.trace {
-            Some(t) => t.sampled,
-            None => trace_id_of(ex.trace_id.as_str()).is_some_and(|id| self.sampler.samples(&id)),
-        };
+        // A record the request path gave no context (a request head that did not parse) starts a trace here.
+        let root = ex.trace.is_none().then(|| TraceContext::root(ex.trace_id.as_str(), self.sampler));
+        let sampled = ex.trace.as_ref().or(root.as_ref()).is_some_and(|t| t.sampled);
         if !sampled && !ex.is_failure() {
             return;
         }
-        if self.queue.try_send(Box::new(ex.clone())).is_err() {
+        let mut copy = Box::new(ex.clone());
+        if root.is_some() {
+            copy.trace = root;
+        }
+        if self.queue.try_send(copy).is_err() {
             self.counters.spans_dropped.inc_by(spans::count(ex));
             if let Some(n) = self.full.hit() {
                 tracing::warn!(target: "waygate::tracing", exchanges = n, max_queue = self.max_queue,
