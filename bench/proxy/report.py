@@ -3,6 +3,7 @@
 
   report.py parse-wrk OUT                 -> "requests rps p50_ms p99_ms errors" on stdout
   report.py parse-h2load OUT LOG          -> the same, percentiles from h2load's per-request log
+  report.py parse-tlsload OUT             -> the same from bench/tlsload's line (connections, handshake latency)
   report.py render WORKDIR OUTFILE        -> docs/benchmarks.md from WORKDIR/{meta.tsv,results.tsv,idle.tsv,...}
   report.py cpu-sample ROOTPID            -> "pid ppid kind ticks comm" for every process outside ROOTPID's tree
   report.py cpu-other BEFORE AFTER CLK_TCK ROUND WORKLOAD TARGET OUTFILE
@@ -29,6 +30,10 @@ WORKLOAD_LABEL = {
     "h2": "HTTP/2 (h2c prior knowledge) small responses, h2load -t2 -c16 -m4",
     "grpc": "gRPC unary calls over h2c (empty message, grpc-status in trailers), h2load -t2 -c16 -m4",
     "ws": "WebSocket echo, 64-byte binary messages, wsload -c64 (one message in flight per connection; req/s = echoes/s)",
+    "tls-handshake": "New TLS connections, full handshakes, one GET / each, tlsload -c16 (req/s = connections/s; "
+                     "p50/p99 = handshake latency)",
+    "tls-resume": "New TLS connections resuming a session by ticket, one GET / each, tlsload -c16 --resume "
+                  "(req/s = connections/s; p50/p99 = handshake latency)",
 }
 
 
@@ -62,6 +67,16 @@ def parse_wsload(path):
                   text, re.M)
     if not m:
         raise ValueError(f"unparsable wsload output in {path}")
+    return int(m.group(1)), float(m.group(2)), float(m.group(3)), float(m.group(4)), int(m.group(5))
+
+
+def parse_tlsload(path):
+    """bench/tlsload's one line: `connections N seconds S rps R p50_ms X p99_ms Y errors E resumed K`."""
+    text = open(path).read()
+    m = re.search(r"^connections (\d+) seconds [0-9.]+ rps ([0-9.]+) p50_ms ([0-9.]+) p99_ms ([0-9.]+) errors (\d+) "
+                  r"resumed \d+$", text, re.M)
+    if not m:
+        raise ValueError(f"unparsable tlsload output in {path}")
     return int(m.group(1)), float(m.group(2)), float(m.group(3)), float(m.group(4)), int(m.group(5))
 
 
@@ -338,7 +353,7 @@ def render(work, out):
     w("")
     w("## Versions")
     w("")
-    for k in ["waygate", "wsload", "rustc", "nginx", "haproxy", "wrk", "h2load", "python"]:
+    for k in ["waygate", "wsload", "tlsload", "openssl", "rustc", "nginx", "haproxy", "wrk", "h2load", "python"]:
         w(f"- {k}: {meta.get('v_' + k, '?')}")
     w("")
     w("## Setup")
@@ -375,6 +390,17 @@ def render(work, out):
       "connections, each sending a 64-byte binary message and waiting for its echo before the next; req/s counts "
       "echoes, p50/p99 their round trips, CPU s/100k the proxy's CPU per 100,000 echoes, and `direct` measures the "
       "echo backend alone. Each connection is one access-log line, written when it closes.")
+    if any(r["workload"].startswith("tls-") for r in rows):
+        w("- TLS handshakes (`tls-handshake`, `tls-resume`): each proxy's TLS listener (TLS 1.2 and 1.3, one "
+          "ECDSA P-256 certificate for localhost issued by a CA the run makes, session tickets on: waygate's default listener "
+          "settings, nginx `ssl_session_tickets on` with a shared session cache, HAProxy's defaults) in front of "
+          "the same backend. The load generator is the benchmark's own `tlsload` (bench/tlsload, rustls, 2 "
+          "threads): 16 clients, each opening a connection, sending one `GET /` with `Connection: close`, reading "
+          "the answer to its end and starting again. `tls-handshake` keeps no session (every handshake full, "
+          "TLS 1.3 with X25519); `tls-resume` keeps each client's session, so from its second connection on it "
+          "resumes by ticket (the raw output counts how many did). req/s counts connections, p50/p99 the "
+          "handshake latency (TCP connect to handshake done), CPU s/100k the proxy's CPU per 100,000 connections. "
+          "The backend has no TLS listener: there is no `direct` row.")
     w("- CPU s/100k: user+system CPU time of the proxy's processes (all nginx workers and the master; HAProxy's "
       "and waygate's one process, all threads) from `/proc/PID/stat`, before and after the measurement, per "
       "100,000 requests completed. For `direct` it is the backend's own CPU. The backend's and load generator's "
@@ -542,6 +568,8 @@ def main():
         print(*parse_wrk(sys.argv[2]))
     elif cmd == "parse-wsload":
         print(*parse_wsload(sys.argv[2]))
+    elif cmd == "parse-tlsload":
+        print(*parse_tlsload(sys.argv[2]))
     elif cmd == "parse-h2load":
         print(*parse_h2load(sys.argv[2], sys.argv[3]))
     elif cmd == "render":

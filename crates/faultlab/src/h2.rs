@@ -34,6 +34,10 @@ pub enum H2Behaviour {
     /// Advertises SETTINGS_MAX_CONCURRENT_STREAMS = 1 and holds each response until [`Running::release`]: a
     /// client must open a connection per concurrent request.
     OneStream,
+    /// Reads the first request's head, then goes silent with the connection left open: nothing is read or
+    /// answered any more, keep-alive PINGs included (a frozen host, or a path that drops everything). Only a
+    /// client's PING timeout, or its response timeout, ends the wait.
+    Mute,
 }
 
 /// A gRPC answer: `grpc-status` `status` after `delay`; status 0 echoes the request message first.
@@ -123,6 +127,13 @@ async fn serve_h2<T: AsyncRead + AsyncWrite + Unpin + Send + 'static>(io: T, sha
             }
             Kind::Fault(H2Behaviour::Echo) => {
                 streams.spawn(echo(body, respond, shared.clone(), None));
+            }
+            Kind::Fault(H2Behaviour::Mute) => {
+                // The connection is no longer polled: its socket stays open and unread until the client gives up
+                // (the read side then sees its FIN or reset only when polled, so the task ends with the target).
+                let _held = (conn, body, respond);
+                std::future::pending::<()>().await;
+                return;
             }
             Kind::Fault(H2Behaviour::OneStream) => {
                 let held = shared.clone();

@@ -45,6 +45,14 @@
 //!   `connection_timeout`, phase `tls_handshake`), because that is the timer that fires: a ClientHello too
 //!   large for the path (post-quantum key shares make one over 1,400 bytes) or the server's certificate
 //!   flight never arrives. A large request body stalls the same way; the phase is where it is most seen.
+//! - LambdaBadRequest and LambdaWebsocketNotSupported (issue 26) are ALB's codes for a request that cannot
+//!   become a function's event: a header value, or a body sent as text, that is not UTF-8 (ALB: "the client
+//!   request headers or body did not contain only UTF-8 characters"), and an upgrade (a WebSocket handshake,
+//!   an HTTP/2 extended CONNECT), which ALB's Lambda documentation says "are rejected with an HTTP 400 code".
+//!   ALB documents no status for LambdaBadRequest; it is the client's request that cannot be converted, so it
+//!   gets the upgrade's 400 (Apigee's BadRequest) rather than a 502 that would blame the function. Both are
+//!   counted as user errors (ALB's LambdaUserError); their phase is function_invoke, as every Lambda code's,
+//!   though they are decided before anything is invoked.
 
 use std::fmt;
 use std::str::FromStr;
@@ -144,6 +152,8 @@ impl Cause {
             Self::LambdaAccessDenied => &Row("LambdaAccessDenied", FunctionInvoke, Some(502), Some(502), Some("proxy_configuration_error"), BAD_GATEWAY, None, S_BAD_GATEWAY, Function),
             Self::LambdaConnectionError => &Row("LambdaConnectionError", FunctionInvoke, Some(502), Some(503), Some("connection_refused"), UNAVAILABLE, None, S_UNAVAILABLE, Function),
             Self::LambdaConnectionTimeout => &Row("LambdaConnectionTimeout", FunctionInvoke, Some(504), Some(504), Some("connection_timeout"), GW_TIMEOUT, None, S_GW_TIMEOUT, Function),
+            Self::LambdaBadRequest => &Row("LambdaBadRequest", FunctionInvoke, Some(400), Some(400), Some("http_request_error"), BAD_REQUEST, None, "Bad Request", Function),
+            Self::LambdaWebsocketNotSupported => &Row("LambdaWebsocketNotSupported", FunctionInvoke, Some(400), Some(400), Some("http_request_error"), BAD_REQUEST, None, "Bad Request", Function),
             Self::LambdaServiceException => &Row("LambdaServiceException", FunctionInvoke, Some(502), Some(502), Some("proxy_internal_response"), BAD_GATEWAY, None, S_BAD_GATEWAY, Function),
             Self::ClientCertMissing => &Row("ClientCertMissing", TlsHandshake, None, None, None, SSL_FAILED, None, S_SSL_FAILED, Client),
             Self::ClientCertUntrusted => &Row("ClientCertUntrusted", TlsHandshake, None, None, None, SSL_FAILED, None, S_SSL_FAILED, Client),
@@ -203,6 +213,8 @@ impl Cause {
         Self::ClientCertUntrusted,
         Self::ClientCertExpired,
         Self::ClientCertCrlHit,
+        Self::LambdaBadRequest,
+        Self::LambdaWebsocketNotSupported,
     ];
 
     /// The CamelCase name used unchanged in `Proxy-Status`, `error_reason`, metrics labels and logs.

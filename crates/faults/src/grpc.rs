@@ -109,9 +109,11 @@ impl Cause {
             | Self::ClientRequestTimeout
             | Self::ClientIdleTimeout
             | Self::LambdaConnectionTimeout => DeadlineExceeded,
-            Self::ClientRequestMalformed | Self::ClientXffTooMany | Self::ClientUnsupportedTransferEncoding => {
-                InvalidArgument
-            }
+            Self::ClientRequestMalformed
+            | Self::ClientXffTooMany
+            | Self::ClientUnsupportedTransferEncoding
+            | Self::LambdaBadRequest
+            | Self::LambdaWebsocketNotSupported => InvalidArgument,
             Self::LambdaRequestTooLarge => ResourceExhausted,
             Self::ClientClosedRequest => Cancelled,
             Self::LambdaResourceNotFound => NotFound,

@@ -125,4 +125,6 @@ pub enum Cause {
     ClientCertUntrusted,
     ClientCertExpired,
     ClientCertCrlHit,
+    LambdaBadRequest,
+    LambdaWebsocketNotSupported,
 }

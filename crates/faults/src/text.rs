@@ -72,6 +72,8 @@ impl Cause {
             Self::ClientCertUntrusted => "The client certificate is not trusted",
             Self::ClientCertExpired => "The client certificate has expired",
             Self::ClientCertCrlHit => "The client certificate has been revoked",
+            Self::LambdaBadRequest => "The request cannot be passed to the function",
+            Self::LambdaWebsocketNotSupported => "Functions do not support WebSockets",
         }
     }
 
@@ -358,6 +360,17 @@ impl Cause {
             Self::ClientCertCrlHit => {
                 "The client's certificate is revoked by a CRL in the listener's trust_store: an expected \
                 refusal unless the CRL is wrong; the client needs a new certificate."
+            }
+            Self::LambdaBadRequest => {
+                "The request has a header value, or a text body (text/*, application/json, \
+                application/javascript, application/xml without Content-Encoding), that is not UTF-8, which a \
+                function's JSON event cannot carry. The gateway's log line names the header or the body. Send \
+                UTF-8, or send binary bodies with a binary content type (they reach the function base64-encoded)."
+            }
+            Self::LambdaWebsocketNotSupported => {
+                "The request asks for an upgrade (a WebSocket handshake, or an HTTP/2 extended CONNECT) \
+                and the target group is a function, which answers one request at a time. Route WebSocket paths \
+                to an http1 target group with a listener rule."
             }
         }
     }

@@ -63,6 +63,8 @@ const PINS: &[Pin] = &[
     (Cause::ClientCertUntrusted, "ClientCertUntrusted", Phase::TlsHandshake, None, None, None, "flow.SslHandshakeFailed", None),
     (Cause::ClientCertExpired, "ClientCertExpired", Phase::TlsHandshake, None, None, None, "flow.SslHandshakeFailed", None),
     (Cause::ClientCertCrlHit, "ClientCertCrlHit", Phase::TlsHandshake, None, None, None, "flow.SslHandshakeFailed", None),
+    (Cause::LambdaBadRequest, "LambdaBadRequest", Phase::FunctionInvoke, Some(400), Some(400), Some("http_request_error"), "flow.BadRequest", None),
+    (Cause::LambdaWebsocketNotSupported, "LambdaWebsocketNotSupported", Phase::FunctionInvoke, Some(400), Some(400), Some("http_request_error"), "flow.BadRequest", None),
 ];
 
 fn full_code(short: &str) -> String {
@@ -86,7 +88,7 @@ fn all_is_complete() {
     for (i, cause) in Cause::ALL.iter().enumerate() {
         assert_eq!(*cause as usize, i);
     }
-    assert_eq!(Cause::ALL.len(), Cause::ClientCertCrlHit as usize + 1);
+    assert_eq!(Cause::ALL.len(), Cause::LambdaWebsocketNotSupported as usize + 1);
 }
 
 #[test]
@@ -250,6 +252,9 @@ fn classes() {
     );
     assert!(Cause::LambdaServiceException.is_lambda_internal_error());
     assert!(Cause::LambdaThrottling.is_lambda_user_error());
+    assert!(
+        Cause::LambdaBadRequest.is_lambda_user_error() && Cause::LambdaWebsocketNotSupported.is_lambda_user_error()
+    );
 }
 
 #[test]
@@ -307,9 +312,11 @@ fn grpc_codes_follow_the_interface() {
         | Cause::LambdaInvalidResponse
         | Cause::LambdaResponseTooLarge
         | Cause::LambdaUnhandled => Internal,
-        Cause::ClientRequestMalformed | Cause::ClientXffTooMany | Cause::ClientUnsupportedTransferEncoding => {
-            InvalidArgument
-        }
+        Cause::ClientRequestMalformed
+        | Cause::ClientXffTooMany
+        | Cause::ClientUnsupportedTransferEncoding
+        | Cause::LambdaBadRequest
+        | Cause::LambdaWebsocketNotSupported => InvalidArgument,
         Cause::ClientClosedRequest => Cancelled,
         Cause::LambdaResourceNotFound => NotFound,
         Cause::LambdaAccessDenied => PermissionDenied,

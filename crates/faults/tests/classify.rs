@@ -288,6 +288,9 @@ fn every_non_decision_cause_is_reachable() {
         Cause::ClientCertUntrusted,
         Cause::ClientCertExpired,
         Cause::ClientCertCrlHit,
+        // The function request path names these from the request (proxy's invocation).
+        Cause::LambdaBadRequest,
+        Cause::LambdaWebsocketNotSupported,
     ];
     let mut seen = std::collections::HashSet::new();
     let kinds =

@@ -234,7 +234,8 @@ impl Forwarded<'_> {
 
 impl Forwarded<'_> {
     /// HTTP/2 puts the policy into the request's field map: the client's own copies of the replaced fields go,
-    /// the gateway's are inserted.
+    /// the gateway's are inserted. Their values are written into one buffer and split off it, so the five or six
+    /// fields cost one allocation, not one each.
     pub fn apply(&self, headers: &mut HeaderMap) {
         for name in REPLACED {
             headers.remove(name);
@@ -242,9 +243,11 @@ impl Forwarded<'_> {
         if self.traceparent.is_some() {
             headers.remove(&TRACEPARENT);
         }
+        // A traceparent is 55 bytes more.
+        let mut buf = BytesMut::with_capacity(if self.traceparent.is_some() { 320 } else { 256 });
         self.each(|name, parts| {
-            let value: Vec<u8> = parts.concat();
-            if let Ok(v) = HeaderValue::from_bytes(&value) {
+            parts.iter().for_each(|p| buf.put_slice(p));
+            if let Ok(v) = HeaderValue::from_maybe_shared(buf.split().freeze()) {
                 headers.insert(name.clone(), v);
             }
         });

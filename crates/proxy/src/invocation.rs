@@ -2,14 +2,16 @@
 //! in-flight limit, the body read whole within ALB's 1 MB, the event built and invoked, and the answer
 //! validated. Every way out emits the record once, with the target `-` as ALB writes it for Lambda, and every
 //! failure is one catalogue cause, logged with what the operator needs (the function's error type and message,
-//! or the endpoint connection's snapshot) and never sent to the client.
+//! or the endpoint connection's snapshot) and never sent to the client. What cannot become an event is refused
+//! before any invoke, with ALB's codes: an upgrade (LambdaWebsocketNotSupported), a header or text body that is
+//! not UTF-8 (LambdaBadRequest), a body over 1 MB (LambdaRequestTooLarge).
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderName, HeaderValue};
-use http::{Request, Response};
+use http::{Method, Request, Response, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
 use waygate_config::Errors;
@@ -20,7 +22,7 @@ use crate::forward::ClientConn;
 use crate::function::call::{CallError, Reply, call};
 use crate::function::{Function, MAX_REQUEST_BODY, MAX_RESPONSE_PAYLOAD, event, invoke, invoke_cause, response};
 use crate::group::Group;
-use crate::headers::{CarriedFields, Forwarded, X_REQUEST_ID};
+use crate::headers::{CarriedFields, Forwarded, X_REQUEST_ID, lists_token};
 use crate::log::{self, AttemptCtx};
 use crate::record::{Pending, head_bytes};
 use crate::respond;
@@ -53,6 +55,8 @@ pub(crate) fn forward(
     mut pending: Pending,
 ) -> impl Future<Output = Response<ProxyBody>> + Send + use<> {
     let (mut parts, body) = req.into_parts();
+    // Read before the hop-by-hop fields (Connection, Upgrade) are stripped.
+    let upgrade = asks_upgrade(&parts);
     // HTTP/2 has no Host header: the event's `host` is its `:authority`, as a target's Host would be.
     if !carried.host
         && let Some(host) = parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
@@ -81,6 +85,10 @@ pub(crate) fn forward(
     let body = UpstreamRequestBody::new(body, progress);
     let cx = Ctx { errors, id, group, function };
     async move {
+        if upgrade {
+            refused(&cx, Cause::LambdaWebsocketNotSupported, "the request asks for an upgrade (WebSocket)");
+            return generated(&mut pending, &cx, Cause::LambdaWebsocketNotSupported, None);
+        }
         let admitted = cx.group.admit();
         if admitted.is_none() {
             return generated(&mut pending, &cx, Cause::GatewayOverloaded, None);
@@ -103,7 +111,7 @@ pub(crate) fn forward(
         };
         let path = parts.uri.path().to_owned();
         let f = &cx.function;
-        let payload = Bytes::from(event::build(&event::Request {
+        let event = event::build(&event::Request {
             method: parts.method.as_str(),
             path: &path,
             query: parts.uri.query(),
@@ -112,8 +120,15 @@ pub(crate) fn forward(
             body: &bytes,
             target_group_arn: &cx.group.tg_ref.arn,
             multi_value: f.config.multi_value_headers,
-        }));
+        });
         drop(bytes);
+        let payload = match event {
+            Ok(event) => Bytes::from(event),
+            Err(not_utf8) => {
+                refused(&cx, Cause::LambdaBadRequest, &format!("{not_utf8}: a function's event cannot carry it"));
+                return generated(&mut pending, &cx, Cause::LambdaBadRequest, None);
+            }
+        };
         let request = match f.signed(&payload).await {
             Ok(request) => request,
             Err(e) => {
@@ -265,6 +280,23 @@ async fn read_body(mut body: UpstreamRequestBody, idle_timeout: Duration) -> Res
         Ok(Err(cause)) => Err(cause),
         Err(_) => Err(Cause::ClientRequestTimeout),
     }
+}
+
+/// Whether the request asks for an upgrade, which ALB rejects for Lambda targets ("WebSockets are not
+/// supported. Upgrade requests are rejected with an HTTP 400 code"): an `Upgrade` field offered with
+/// `Connection: upgrade` (HTTP/1.1), or an extended CONNECT (HTTP/2, RFC 8441).
+fn asks_upgrade(parts: &http::request::Parts) -> bool {
+    if parts.version == Version::HTTP_2 {
+        return parts.method == Method::CONNECT && parts.extensions.get::<hyper::ext::Protocol>().is_some();
+    }
+    parts.headers.contains_key(header::UPGRADE)
+        && parts.headers.get_all(header::CONNECTION).iter().any(|v| lists_token(v, b"upgrade"))
+}
+
+/// The log line of a request refused before any invoke: the client's request is at fault, and the line says how.
+fn refused(cx: &Ctx, cause: Cause, why: &str) {
+    tracing::warn!(target: "waygate::function", request_id = %id_str(&cx.id), cause = %cause.name(),
+        target_group = %cx.group.config.name, function = %cx.function.config.name, "{why}");
 }
 
 fn too_large_request(cx: &Ctx, bytes: u64) {

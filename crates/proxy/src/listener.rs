@@ -191,6 +191,7 @@ fn serve_connection(
             };
             let mut info = TlsInfo::of(conn);
             info.client_cert = accepted.client_cert;
+            info.chosen_cert = accepted.chosen_cert;
             let client = client(Some(Box::new(info)), conn_trace_id);
             Some(serve_http(accepted.stream, client, counters, &listener, shared, alpn))
         }))),

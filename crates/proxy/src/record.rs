@@ -105,6 +105,9 @@ pub struct TlsInfo {
     /// On a listener with mutual TLS, the `X-Amzn-Mtls-Clientcert*` headers its requests carry to targets
     /// ([`crate::tls_front::Accepted::client_cert`]); `None`: mutual TLS is off.
     pub client_cert: Option<Arc<[(http::HeaderName, HeaderValue)]>>,
+    /// The listener certificate the client's hello chose: the access log's `chosen_cert_arn`
+    /// ([`crate::tls_front::Accepted::chosen_cert`]).
+    pub chosen_cert: Option<Arc<str>>,
 }
 
 impl TlsInfo {
@@ -119,6 +122,7 @@ impl TlsInfo {
             protocol: Cow::Borrowed(protocol),
             sni: conn.server_name().map(str::to_owned),
             client_cert: None,
+            chosen_cert: None,
         }
     }
 }
@@ -216,6 +220,7 @@ impl Record {
             ex.ssl_cipher = Some(tls.cipher.clone());
             ex.ssl_protocol = Some(tls.protocol.clone());
             ex.sni = tls.sni.clone();
+            ex.chosen_cert_arn = tls.chosen_cert.clone();
         }
         let head_bytes = head_len.unwrap_or_else(|| {
             let line = req.method().as_str().len() + path.len() + 12;

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use common::*;
 use futures_util::future::join_all;
@@ -133,10 +135,9 @@ async fn a_refused_stream_is_retried_whatever_the_method() {
     assert!(resp.header("proxy-status").contains("TargetGoAway"));
 }
 
-/// A connection that carries no stream for `pool_idle_timeout` should be closed by the gateway (the driver's idle
-/// check). It is not yet: this test found that the connection stays open; see issue 22's note.
+/// A connection that carries no stream for `pool_idle_timeout` is closed by the gateway: the target sees it end
+/// (the socket is shut down, not only dropped: the liveness probe's duplicate descriptor would keep it open).
 #[tokio::test]
-#[ignore = "known bug: the HTTP/2 idle close does not take effect (found by this test, not yet fixed)"]
 async fn a_connection_without_streams_closes_after_the_pool_idle_timeout() {
     let b = Backend::new("h2c").spawn(loopback()).await.unwrap();
     let (_gw, addr) = gateway(&h2_config(&[b.addr()], "pool_idle_timeout = \"1s\"\n")).await;
@@ -145,4 +146,36 @@ async fn a_connection_without_streams_closes_after_the_pool_idle_timeout() {
     assert_eq!(b.stats().connections_accepted(), 1);
     assert_eq!(within("request", get(addr, "/echo")).await.status, 200, "a new connection serves the next one");
     assert_eq!(b.stats().connections_accepted(), 2);
+}
+
+/// A target that goes silent after the first request (a frozen host, a path that drops everything) answers no
+/// keep-alive PING: the gateway ends the connection at the PING timeout, with that as the evidence, instead of
+/// leaving the stream to its much longer response timeout.
+#[tokio::test]
+async fn a_target_that_answers_no_ping_is_cut_off_at_the_ping_timeout() {
+    let capture = LogCapture::default();
+    let _guard = capture.install();
+    let mute = H2Target::new(H2Behaviour::Mute).spawn(loopback()).await.unwrap();
+    // A quiet `pool_idle_timeout` shorter than the 30 s PING interval sends the PING sooner; the PONG then has
+    // 20 s. The response timeout is far beyond both.
+    let extra = "retries = 0\npool_idle_timeout = \"1s\"\nresponse_timeout = \"600s\"\n";
+    let (gw, addr) = gateway(&h2_config(&[mute.addr()], extra)).await;
+    let started = std::time::Instant::now();
+    let resp = tokio::time::timeout(Duration::from_secs(300), h1(addr, request("GET", "/", "a", "")))
+        .await
+        .expect("the PING timeout ended the stream long before the response timeout");
+    // The target stopped answering: a response timeout, as a kernel ETIMEDOUT would be, not a keep-alive race
+    // (the broken pipe under the stream is the gateway's own close).
+    assert_eq!(resp.status, 504, "{:?}", resp.headers);
+    assert!(resp.header("proxy-status").contains("TargetResponseTimeout"), "{:?}", resp.headers);
+    assert!(started.elapsed() >= Duration::from_secs(20), "not before the PING had its 20 s");
+    let status = resp.header("proxy-status").to_owned();
+    let id = resp.header("x-request-id");
+    let line = capture.text().lines().find(|l| l.contains(id)).map(str::to_owned).unwrap_or_default();
+    assert!(line.contains("no keep-alive PING within 20s"), "{status}: {line}");
+    assert_eq!(field(&line, "cause"), "TargetResponseTimeout");
+    assert_eq!(mute.stats().requests_served(), 1);
+    let metrics = gw.metrics().encode();
+    let labels = [("code", "504"), ("cause", "TargetResponseTimeout")];
+    assert_eq!(metric(&metrics, "waygate_elb_responses_total", &labels), 1.0);
 }

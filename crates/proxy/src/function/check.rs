@@ -22,7 +22,7 @@ const HEALTH_CHECKER: &str = "ELB-HealthChecker/2.0";
 pub async fn check(function: &Function, hc: &HealthCheck, arn: &str) -> Outcome {
     let mut headers = HeaderMap::new();
     headers.insert(USER_AGENT, HeaderValue::from_static(HEALTH_CHECKER));
-    let payload = Bytes::from(event::build(&event::Request {
+    let event = event::build(&event::Request {
         method: "GET",
         path: &hc.path,
         query: None,
@@ -31,7 +31,10 @@ pub async fn check(function: &Function, hc: &HealthCheck, arn: &str) -> Outcome 
         body: b"",
         target_group_arn: arn,
         multi_value: function.config.multi_value_headers,
-    }));
+    });
+    // The check's own fields are ASCII: an event is always made of them.
+    let Ok(event) = event else { return Outcome::Failed(Cause::LambdaBadRequest) };
+    let payload = Bytes::from(event);
     let attempt = async {
         let Ok(request) = function.signed(&payload).await else {
             return Outcome::Failed(Cause::LambdaAccessDenied);

@@ -9,12 +9,13 @@
 //! - Query names and values are passed as the client wrote them, not URL-decoded (ALB's rule); `a` and `a=`
 //!   both give `""`, and empty pieces (`a=1&&b=2`) are skipped.
 //! - The body is base64 when a `Content-Encoding` is present or the media type is not `text/*`,
-//!   `application/json`, `application/javascript` or `application/xml` (ALB's rule). A body that is not UTF-8
-//!   is base64 whatever its type: a JSON string cannot carry it (where ALB answers LambdaBadRequest, the
-//!   function gets the bytes intact). An empty body is `""` and not base64.
-//! - Header values that are not UTF-8 (obs-text) are passed with those bytes replaced (U+FFFD).
+//!   `application/json`, `application/javascript` or `application/xml` (ALB's rule). An empty body is `""` and
+//!   not base64.
+//! - What a JSON string cannot carry makes no event ([`NotUtf8`]): a header value that is not UTF-8 (obs-text),
+//!   or a body sent as text that is not UTF-8. ALB answers both LambdaBadRequest, and so does the gateway.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use base64::Engine as _;
 use http::header::{self, HeaderMap, HeaderName};
@@ -36,14 +37,32 @@ pub struct Request<'a> {
     pub multi_value: bool,
 }
 
-/// The event, serialised.
-pub fn build(req: &Request<'_>) -> Vec<u8> {
+/// What makes a request impossible to pass as an event (ALB's LambdaBadRequest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotUtf8 {
+    /// The value of this header is not UTF-8.
+    Header(HeaderName),
+    /// The body is sent as text (by its media type) and is not UTF-8.
+    Body,
+}
+
+impl fmt::Display for NotUtf8 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Header(name) => write!(f, "the value of the request header {name} is not UTF-8"),
+            Self::Body => f.write_str("the request body is sent as text (by its Content-Type) and is not UTF-8"),
+        }
+    }
+}
+
+/// The event, serialised; the error says what of the request a JSON event cannot carry.
+pub fn build(req: &Request<'_>) -> Result<Vec<u8>, NotUtf8> {
     let mut event = Map::new();
     event.insert("requestContext".into(), json!({ "elb": { "targetGroupArn": req.target_group_arn } }));
     event.insert("httpMethod".into(), Value::from(req.method));
     event.insert("path".into(), Value::from(req.path));
     let query = query_pairs(req.query.unwrap_or(""));
-    let headers = header_pairs(req.headers, req.added);
+    let headers = header_pairs(req.headers, req.added)?;
     if req.multi_value {
         event.insert("multiValueQueryStringParameters".into(), multi(query));
         event.insert("multiValueHeaders".into(), multi(headers));
@@ -51,11 +70,11 @@ pub fn build(req: &Request<'_>) -> Vec<u8> {
         event.insert("queryStringParameters".into(), single(query));
         event.insert("headers".into(), single(headers));
     }
-    let (body, base64) = body(req.headers, req.body);
+    let (body, base64) = body(req.headers, req.body)?;
     event.insert("body".into(), Value::from(body));
     event.insert("isBase64Encoded".into(), Value::from(base64));
     // A map of strings cannot fail to serialise.
-    serde_json::to_vec(&Value::Object(event)).unwrap_or_default()
+    Ok(serde_json::to_vec(&Value::Object(event)).unwrap_or_default())
 }
 
 /// `name=value` pairs of a raw query, in order, not decoded.
@@ -70,13 +89,15 @@ pub fn query_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn header_pairs(headers: &HeaderMap, added: &[(HeaderName, String)]) -> Vec<(String, String)> {
+fn header_pairs(headers: &HeaderMap, added: &[(HeaderName, String)]) -> Result<Vec<(String, String)>, NotUtf8> {
     let replaced = |name: &HeaderName| added.iter().any(|(n, _)| n == name);
-    let own = headers
-        .iter()
-        .filter(|(name, _)| !replaced(name))
-        .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()));
-    own.chain(added.iter().map(|(n, v)| (n.as_str().to_owned(), v.clone()))).collect()
+    let mut pairs = Vec::with_capacity(headers.len() + added.len());
+    for (name, value) in headers.iter().filter(|(name, _)| !replaced(name)) {
+        let value = std::str::from_utf8(value.as_bytes()).map_err(|_| NotUtf8::Header(name.clone()))?;
+        pairs.push((name.as_str().to_owned(), value.to_owned()));
+    }
+    pairs.extend(added.iter().map(|(n, v)| (n.as_str().to_owned(), v.clone())));
+    Ok(pairs)
 }
 
 /// Last value wins.
@@ -98,16 +119,15 @@ fn multi(pairs: Vec<(String, String)>) -> Value {
 }
 
 /// The body as the event carries it, and whether it is base64.
-fn body(headers: &HeaderMap, bytes: &[u8]) -> (String, bool) {
+fn body(headers: &HeaderMap, bytes: &[u8]) -> Result<(String, bool), NotUtf8> {
     if bytes.is_empty() {
-        return (String::new(), false);
+        return Ok((String::new(), false));
     }
-    if !is_base64(headers)
-        && let Ok(text) = std::str::from_utf8(bytes)
-    {
-        return (text.to_owned(), false);
+    if is_base64(headers) {
+        return Ok((base64::engine::general_purpose::STANDARD.encode(bytes), true));
     }
-    (base64::engine::general_purpose::STANDARD.encode(bytes), true)
+    let text = std::str::from_utf8(bytes).map_err(|_| NotUtf8::Body)?;
+    Ok((text.to_owned(), false))
 }
 
 /// ALB's rule: base64 when a content coding is present or the media type is not a text type it names.

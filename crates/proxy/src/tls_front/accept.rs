@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::header::{HeaderName, HeaderValue};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 use waygate_telemetry::Metrics;
 
@@ -34,6 +34,8 @@ pub struct Accepted<IO> {
     /// On a listener with mutual TLS: the `X-Amzn-Mtls-Clientcert*` headers its requests carry to targets
     /// (none when the client sent no certificate in `passthrough`). `None`: mutual TLS is off.
     pub client_cert: Option<Arc<[(HeaderName, HeaderValue)]>>,
+    /// The identifier of the listener certificate its ClientHello chose (the access log's `chosen_cert_arn`).
+    pub chosen_cert: Option<Arc<str>>,
 }
 
 /// Runs the handshake within `timeout`; `None` when it failed (counted, logged, written to the connection log).
@@ -51,8 +53,8 @@ where
     let started = Instant::now();
     let result = match front.for_connection() {
         None => Err((outcome::PROTOCOL_ERROR, None)),
-        Some((config, seen)) => match tokio::time::timeout(timeout, TlsAcceptor::from(config).accept(io)).await {
-            Ok(Ok(stream)) => Ok((stream, seen)),
+        Some((config, seen)) => match tokio::time::timeout(timeout, handshake(front, config, io)).await {
+            Ok(Ok((stream, chosen))) => Ok((stream, seen, chosen)),
             Ok(Err(e)) => {
                 let code = outcome::failure(&e);
                 tracing::debug!(target: "waygate::listener", listener = %ids.listener, client = %ids.client, code, error = %e, "client TLS handshake failed");
@@ -75,7 +77,7 @@ where
             }
             None
         }
-        Ok((stream, _)) => {
+        Ok((stream, _, chosen_cert)) => {
             let conn = stream.get_ref().1;
             let chain = conn.peer_certificates().unwrap_or_default();
             let client_cert = front
@@ -89,9 +91,27 @@ where
                 let session = (protocol, cipher.as_deref().unwrap_or("-"), kx.unwrap_or("-"), latency);
                 log.log(&line_of(&ids, time, Some(session), leaf.as_ref(), Ok(())));
             }
-            Some(Accepted { stream, client_cert })
+            Some(Accepted { stream, client_cert, chosen_cert })
         }
     }
+}
+
+/// The handshake, in two steps: the ClientHello is read first, so that the certificate it chooses (by SNI and
+/// the signature schemes offered, as the listener's resolver will choose it) is known for the access log;
+/// rustls's connection does not say afterwards which certificate it sent, nor does a resumed session send one.
+async fn handshake<IO>(
+    front: &TlsFront,
+    config: Arc<rustls::ServerConfig>,
+    io: IO,
+) -> std::io::Result<(TlsStream<IO>, Option<Arc<str>>)>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io).await?;
+    let hello = start.client_hello();
+    let chosen = front.parts.certificates.choose(hello.server_name(), hello.signature_schemes()).map(|s| s.id.clone());
+    let stream = start.into_stream(config).await?;
+    Ok((stream, chosen))
 }
 
 fn line_of<'a>(

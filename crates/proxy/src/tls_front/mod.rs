@@ -73,6 +73,14 @@ impl Parts {
     }
 }
 
+/// A certificate's `chosen_cert_arn`. ALB writes the ACM certificate's ARN, which names the certificate as
+/// configured and stays the same when ACM renews it; waygate's certificates are configured as files, so the
+/// certificate file's path (as the configuration resolved it) names it the same way: stable across a reload
+/// that reads a renewed file, and different for each entry of `certificates`.
+pub fn cert_id(cert: &std::path::Path) -> Arc<str> {
+    Arc::from(format!("file:{}", cert.display()))
+}
+
 impl TlsFront {
     /// Reads the certificates, keys and trust store `tls` names and builds the listener's TLS. Errors name the
     /// file and why.
@@ -89,6 +97,7 @@ impl TlsFront {
                 names: identity.names,
                 ecdsa: identity.ecdsa,
                 not_after: identity.not_after,
+                id: cert_id(&files.cert),
             });
         }
         if served.is_empty() {

@@ -19,6 +19,8 @@ pub struct Served {
     pub names: Vec<String>,
     pub ecdsa: bool,
     pub not_after: SystemTime,
+    /// What the access log's `chosen_cert_arn` says when it is chosen: `file:` and its certificate file's path.
+    pub id: Arc<str>,
 }
 
 /// A listener's certificates; the first is the default.
@@ -113,6 +115,7 @@ mod tests {
             names: names.iter().map(|n| n.to_string()).collect(),
             ecdsa,
             not_after: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(years_left * 31_536_000),
+            id: Arc::from(names.join(",")),
         }
     }
 

@@ -138,7 +138,7 @@ impl Upstream {
 
     /// Requests to this target go over HTTP/2 (its group's `protocol_version` is http2 or grpc).
     pub fn speaking_h2(mut self) -> Self {
-        self.h2 = Some(h2::Pool::default());
+        self.h2 = Some(h2::Pool::new(self.pool.slot_count()));
         self
     }
 
@@ -155,7 +155,7 @@ impl Upstream {
             }
             // One connection opens at a time: requests that find every connection full wait for it and share
             // it, instead of each opening its own.
-            let _opening = pool.opening.lock().await;
+            let _opening = pool.opening().lock().await;
             if let Some(shared) = pool.checkout() {
                 return Ok(Self::stream_lease(shared, true));
             }

@@ -103,6 +103,11 @@ impl Pool {
         Self { slots: (0..slots.max(1)).map(|_| CachePadded::default()).collect(), max_idle, report }
     }
 
+    /// How many slots (worker threads) the pool has.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
     /// The calling worker's slot index.
     fn index(&self) -> usize {
         crate::workers::current() % self.slots.len()

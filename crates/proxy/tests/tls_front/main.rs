@@ -8,6 +8,7 @@ mod connlog;
 mod mtls;
 mod pki;
 mod reload;
+mod session;
 mod sni_policy;
 
 use std::net::SocketAddr;

@@ -25,7 +25,7 @@ fn event(query: Option<&str>, h: &HeaderMap, body: &[u8], multi_value: bool) -> 
         target_group_arn: "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/fn/0",
         multi_value,
     };
-    serde_json::from_slice(&build(&req)).unwrap()
+    serde_json::from_slice(&build(&req).unwrap()).unwrap()
 }
 
 #[test]
@@ -95,11 +95,40 @@ fn base64_by_content_type_and_encoding() {
         (true, "YWJj".into()),
         "any content coding"
     );
-    assert_eq!(b64(&[("content-type", b"text/plain")], &[0xff, 0xfe]), (true, "//4=".into()), "not UTF-8");
+    assert_eq!(b64(&[("content-type", b"image/png")], &[0xff, 0xfe]), (true, "//4=".into()), "binary");
 }
 
+fn refused(h: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, NotUtf8> {
+    let req = Request {
+        method: "POST",
+        path: "/",
+        query: None,
+        headers: h,
+        added: &[],
+        body,
+        target_group_arn: "arn",
+        multi_value: false,
+    };
+    build(&req)
+}
+
+/// ALB's LambdaBadRequest: "the client request headers or body did not contain only UTF-8 characters". A body
+/// sent base64 (by its type or coding) may hold any bytes; one sent as text may not. UTF-8 beyond ASCII is fine.
 #[test]
-fn obs_text_header_values_are_replaced() {
-    let e = event(None, &headers(&[("x-raw", b"caf\xe9")]), b"", false);
-    assert_eq!(e["headers"]["x-raw"], "caf\u{fffd}");
+fn what_is_not_utf8_makes_no_event() {
+    let err = refused(&headers(&[("x-raw", b"caf\xe9")]), b"").unwrap_err();
+    assert_eq!(err, NotUtf8::Header(HeaderName::from_static("x-raw")));
+    assert_eq!(err.to_string(), "the value of the request header x-raw is not UTF-8");
+    assert_eq!(refused(&headers(&[("content-type", b"text/plain")]), &[0xff, 0xfe]), Err(NotUtf8::Body));
+    assert_eq!(refused(&headers(&[("content-type", b"application/json")]), b"{\"a\":\"\xc3\"}"), Err(NotUtf8::Body));
+    let gzip = headers(&[("content-type", b"text/plain"), ("content-encoding", b"gzip")]);
+    assert!(refused(&gzip, &[0x1f, 0x8b, 0xff]).is_ok(), "a coded body is base64, any bytes");
+    assert!(refused(&headers(&[]), &[0xff]).is_ok(), "no type: base64");
+    let e = event(
+        None,
+        &headers(&[("x-name", "café".as_bytes()), ("content-type", b"text/plain")]),
+        "naïve".as_bytes(),
+        false,
+    );
+    assert_eq!((e["headers"]["x-name"].as_str(), e["body"].as_str()), (Some("café"), Some("naïve")));
 }

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use super::State;
 use super::frames::Watched;
 use crate::lock;
+use crate::upstream::liveness::Probe;
 use crate::upstream::meter::ConnCounters;
 use crate::upstream::transport::Transport;
 
@@ -35,7 +36,16 @@ enum End {
     Idle,
 }
 
-pub(super) async fn drive(mut conn: Conn, state: Arc<State>, counters: Arc<ConnCounters>, idle_timeout: Duration) {
+/// Drives `conn` until it ends. `probe` holds a duplicate of the socket's descriptor (for liveness checks and
+/// retirement): dropping the connection alone would leave the socket open through it, so the end shuts the
+/// socket down too.
+pub(super) async fn drive(
+    mut conn: Conn,
+    state: Arc<State>,
+    counters: Arc<ConnCounters>,
+    idle_timeout: Duration,
+    probe: Option<Arc<Probe>>,
+) {
     let mut pinger = conn.ping_pong();
     let period = PING_INTERVAL.min(idle_timeout);
     let mut timer = Box::pin(tokio::time::sleep(period));
@@ -99,5 +109,9 @@ pub(super) async fn drive(mut conn: Conn, state: Arc<State>, counters: Arc<ConnC
             // No stream is open, so closing the socket loses nothing (h2's client side has no GOAWAY to send).
             counters.close_by_gateway();
         }
+    }
+    drop(conn);
+    if let Some(probe) = probe {
+        probe.shutdown();
     }
 }

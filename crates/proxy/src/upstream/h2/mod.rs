@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use crossbeam_utils::CachePadded;
 use waygate_faults::{H2Evidence, Phase};
 use waygate_telemetry::ConnectionGuard;
 
@@ -112,7 +113,7 @@ impl Shared {
             idle_since: Mutex::new(None),
         });
         let mut settled = state.settled.subscribe();
-        tokio::spawn(driver::drive(conn, state.clone(), counters.clone(), idle_timeout));
+        tokio::spawn(driver::drive(conn, state.clone(), counters.clone(), idle_timeout, probe.clone()));
         // The target's stream limit is known before the connection is shared (one round trip). A target that
         // sends no SETTINGS in time is left to fail the request with what it does instead.
         let _ = tokio::time::timeout(settle_within, settled.wait_for(|s| *s)).await;
@@ -155,41 +156,67 @@ impl Shared {
     }
 }
 
-/// A target's HTTP/2 connections: every request takes a stream on the first one with room.
-#[derive(Debug, Default)]
+/// A target's HTTP/2 connections, one set per worker thread: every request takes a stream on the first
+/// connection of its own worker with room. A connection's task runs on the worker that opened it, so a stream
+/// shared with another worker would wake that thread for each frame (an eventfd write and a context switch
+/// per response, the largest cost in a gRPC profile before this split); with 2 workers a target sees 2
+/// connections instead of 1, which HTTP/2 servers expect of any multi-threaded client.
+#[derive(Debug)]
 pub struct Pool {
+    slots: Box<[CachePadded<Slot>]>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
     conns: Mutex<Vec<Arc<Shared>>>,
     /// Held while a connection opens ([`super::Upstream::lease`]).
-    pub opening: tokio::sync::Mutex<()>,
+    opening: tokio::sync::Mutex<()>,
 }
 
 impl Pool {
-    /// A stream slot on an open connection with room, if there is one.
+    /// A pool with one set of connections per worker (`slots`, at least one).
+    pub fn new(slots: usize) -> Self {
+        Self { slots: (0..slots.max(1)).map(|_| CachePadded::default()).collect() }
+    }
+
+    fn slot(&self) -> &Slot {
+        &self.slots[crate::workers::current() % self.slots.len()]
+    }
+
+    /// The calling worker's lock, held while one of its connections opens.
+    pub fn opening(&self) -> &tokio::sync::Mutex<()> {
+        &self.slot().opening
+    }
+
+    /// A stream slot on an open connection of the calling worker with room, if there is one.
     pub fn checkout(&self) -> Option<Arc<Shared>> {
-        let mut conns = lock(&self.conns);
+        let mut conns = lock(&self.slot().conns);
         conns.retain(|c| !c.is_closing());
         conns.iter().find(|c| c.try_take()).cloned()
     }
 
-    /// Adds a new connection, its first stream slot taken for the request that opened it.
+    /// Adds a new connection to the calling worker's, its first stream slot taken for the request that opened it.
     pub fn add(&self, shared: &Arc<Shared>) -> bool {
         if !shared.try_take() {
             return false;
         }
-        lock(&self.conns).push(shared.clone());
+        lock(&self.slot().conns).push(shared.clone());
         true
     }
 
     /// Closes every connection (the target is retired).
     pub fn clear(&self) {
-        for c in lock(&self.conns).drain(..) {
-            c.close();
+        for slot in &self.slots {
+            for c in lock(&slot.conns).drain(..) {
+                c.close();
+            }
         }
     }
 
     /// Open connections carrying no stream.
     pub fn idle_count(&self) -> usize {
-        lock(&self.conns).iter().filter(|c| c.state.streams.load(Ordering::Relaxed) == 0).count()
+        let idle = |c: &&Arc<Shared>| !c.is_closing() && c.state.streams.load(Ordering::Relaxed) == 0;
+        self.slots.iter().map(|s| lock(&s.conns).iter().filter(idle).count()).sum()
     }
 }
 

@@ -160,7 +160,9 @@ impl Stream {
             Some(e) => failure(phase, e, Some(self.id), &self.shared.state.seen),
             None => AttemptFailure::new(phase),
         };
-        if f.io.is_none()
+        // The gateway ended the connection (a PING unanswered): that is why the stream failed, whatever io error
+        // the end left under it (a broken pipe is the drop's doing, not the target's).
+        if f.h2.is_none()
             && let Some(ended) = crate::lock(&self.shared.state.ended).clone()
         {
             f.io = Some(std::io::Error::new(std::io::ErrorKind::TimedOut, ended));
