@@ -23,7 +23,8 @@ pub(crate) struct Decoded {
     pub undecoded_groups: Vec<String>,
 }
 
-const TOP_KEYS: &[&str] = &["admin", "access_log", "errors", "listener", "target_group", "alert", "connection_log"];
+const TOP_KEYS: &[&str] =
+    &["admin", "access_log", "errors", "listener", "target_group", "alert", "connection_log", "tracing"];
 
 /// Decodes a whole document. `Err` means TOML syntax errors: nothing further is checked then.
 pub(crate) fn decode(text: &str, diags: &mut Vec<Diag>) -> Result<Decoded, ()> {
@@ -39,6 +40,7 @@ pub(crate) fn decode(text: &str, diags: &mut Vec<Diag>) -> Result<Decoded, ()> {
             "access_log" => out.file.access_log = value_as(value, "[access_log]", diags),
             "errors" => out.file.errors = value_as(value, "[errors]", diags),
             "connection_log" => out.file.connection_log = value_as(value, "[connection_log]", diags),
+            "tracing" => out.file.tracing = value_as(value, "[tracing]", diags),
             "listener" => {
                 let items = array_of_tables(value, "`listener`", "[[listener]]", diags);
                 out.listeners_written = items.as_ref().map_or(1, Vec::len);

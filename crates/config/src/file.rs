@@ -25,6 +25,7 @@ pub struct File {
     #[serde(default)]
     pub alert: Vec<Spanned<Alert>>,
     pub connection_log: Option<ConnectionLog>,
+    pub tracing: Option<Tracing>,
 }
 
 /// `[admin]`
@@ -436,4 +437,20 @@ impl<'de> Deserialize<'de> for StatusText {
 
         deserializer.deserialize_any(StatusVisitor)
     }
+}
+
+/// `[tracing]`: OpenTelemetry export (INTERFACE.md, "Trace sessions, flight recorder, explain").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [tracing] table")]
+pub struct Tracing {
+    pub otlp_endpoint: Spanned<String>,
+    pub sample_ratio: Option<Spanned<f64>>,
+    pub service_name: Option<Spanned<String>>,
+    /// Header name -> value, sent with every export request (a collector's API key).
+    pub headers: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
+    pub ca: Option<Spanned<String>>,
+    pub max_queue: Option<Spanned<i64>>,
+    pub max_batch: Option<Spanned<i64>>,
+    pub batch_delay: Option<Spanned<DurationText>>,
+    pub export_timeout: Option<Spanned<DurationText>>,
 }

@@ -36,6 +36,8 @@ pub struct Config {
     pub alerts: Vec<Alert>,
     /// `None` when `[connection_log]` is absent or has no `dir`: no connection log.
     pub connection_log: Option<ConnectionLog>,
+    /// `None` when `[tracing]` is absent: no spans exported, no `traceparent` added to requests.
+    pub tracing: Option<Tracing>,
 }
 
 impl Config {
@@ -441,4 +443,34 @@ pub enum WebhookFormat {
     Waygate,
     /// `{"text": ...}`, which Slack incoming webhooks (and Mattermost, Rocket.Chat) accept.
     Slack,
+}
+
+/// `[tracing]`: spans per exchange exported over OTLP/HTTP (protobuf), W3C trace context to targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tracing {
+    /// Where spans are POSTed: `http(s)://host[:port]/path`, `/v1/traces` appended when the written URL had no
+    /// path (as OTLP/HTTP's base endpoint is).
+    pub otlp_endpoint: String,
+    /// Fraction of exchanges without a sampled parent that are exported (default [`Tracing::SAMPLE_RATIO`]);
+    /// failed exchanges are exported whatever it is.
+    pub sample_ratio: f64,
+    /// The resource's `service.name` (default `waygate`).
+    pub service_name: String,
+    /// Sent with every export request (names lowercase).
+    pub headers: Vec<(String, String)>,
+    /// For an https endpoint: a PEM bundle trusted instead of the system's roots.
+    pub ca: Option<PathBuf>,
+    /// Exchanges waiting for export; more are dropped and counted (default 2048).
+    pub max_queue: usize,
+    /// Exchanges per export request at most (default 512).
+    pub max_batch: usize,
+    /// The longest an exchange waits for its batch to fill before the batch is sent anyway (default 5s).
+    pub batch_delay: Duration,
+    /// One export request's bound: connect, send and the collector's answer (default 10s).
+    pub export_timeout: Duration,
+}
+
+impl Tracing {
+    /// `sample_ratio` when the file does not set it.
+    pub const SAMPLE_RATIO: f64 = 0.01;
 }

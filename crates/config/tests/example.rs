@@ -350,6 +350,7 @@ fn full_example_parses_to_the_expected_model() {
         ],
         alerts: vec![],
         connection_log: None,
+        tracing: None,
     };
     assert_eq!(config, expected);
     assert_eq!(config.target_group("api").map(|g| g.targets[0].authority()), Some("[::1]:8443".into()));

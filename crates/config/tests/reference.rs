@@ -29,6 +29,7 @@ fn tables() -> Vec<(&'static str, String)> {
             ),
         ),
         ("`[connection_log]`", format!("[connection_log]\n{UNKNOWN} = 1\n{listener}")),
+        ("`[tracing]`", format!("[tracing]\notlp_endpoint = \"http://127.0.0.1:4318\"\n{UNKNOWN} = 1\n{listener}")),
         (
             "`default_fixed_response` and `fixed_response`",
             format!("{listener}default_fixed_response = {{ status = 404, {UNKNOWN} = 1 }}\n"),

@@ -15,7 +15,7 @@ use http_body::Body as _;
 use http_body_util::BodyExt as _;
 use waygate_config::{Action, Errors, FixedResponse, MAX_RETRIES, ProtocolVersion, TargetProtocol};
 use waygate_faults::{Cause, classify};
-use waygate_telemetry::{Actions, RequestKind};
+use waygate_telemetry::{Actions, RequestKind, Sampler, TraceContext};
 
 use crate::body::{ProxyBody, RequestProgress, UpstreamRequestBody};
 use crate::group::{Admitted, Group};
@@ -67,6 +67,11 @@ pub fn handle(
         record.classify(v.classification, v.reason);
     }
     record.trace_begin(&client.facts, &req, verdict.as_ref());
+    // `[tracing]`: the client's trace continued or a new one started; targets get its traceparent.
+    if let Some(tracing) = &rt.config.tracing {
+        let sampler = Sampler::new(tracing.sample_ratio);
+        record.ex.trace = Some(TraceContext::of_request(req.headers(), record.ex.trace_id.as_str(), sampler));
+    }
     // A gRPC call (over HTTP/2, as gRPC is): logged as ALB logs it, and answered in gRPC when the gateway fails it.
     let grpc = req.version() == http::Version::HTTP_2 && is_grpc(req.headers());
     if grpc {
@@ -330,6 +335,7 @@ impl Outgoing {
             port: &client.facts.listener.port_header,
             request_id: id,
             trailers,
+            traceparent: pending.get().and_then(|r| r.ex.trace.as_ref()).map(TraceContext::traceparent),
         };
         if let Some(host) = authority {
             parts.headers.insert(header::HOST, host);

@@ -1,10 +1,13 @@
 //! Header rewriting at the proxy boundary (RFC 9110 §7.6.1): hop-by-hop headers are removed both ways, the
-//! request gains X-Forwarded-For/-Proto/-Port, the request id (`x-request-id`, `X-Amzn-Trace-Id`), and a Host
-//! header when the client spoke HTTP/2 (`:authority`). The client's Host is preserved.
+//! request gains X-Forwarded-For/-Proto/-Port, the request id (`x-request-id`, `X-Amzn-Trace-Id`), a
+//! `traceparent` with `[tracing]` on, and a Host header when the client spoke HTTP/2 (`:authority`). The
+//! client's Host is preserved.
 
 use bytes::{BufMut, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
+
+use waygate_telemetry::TRACEPARENT;
 
 use crate::upstream::h1::ExtraFields;
 
@@ -176,6 +179,8 @@ pub struct Forwarded<'a> {
     pub request_id: &'a HeaderValue,
     /// The client accepts trailers (HTTP/2, or `TE: trailers` on HTTP/1.1): ask the target for them too.
     pub trailers: bool,
+    /// With `[tracing]`: the gateway's `traceparent`, which replaces the client's (`tracestate` passes as is).
+    pub traceparent: Option<[u8; 55]>,
 }
 
 /// A client address as X-Forwarded-For writes it (`Display` of an IP address is slow enough to matter per
@@ -218,6 +223,9 @@ impl Forwarded<'_> {
         field(&X_FORWARDED_PORT, &[self.port.as_bytes()]);
         field(&X_REQUEST_ID, &[self.request_id.as_bytes()]);
         field(&X_AMZN_TRACE_ID, &[self.request_id.as_bytes()]);
+        if let Some(traceparent) = &self.traceparent {
+            field(&TRACEPARENT, &[traceparent]);
+        }
         if self.trailers {
             field(&header::TE, &[b"trailers"]);
         }
@@ -232,7 +240,11 @@ impl Forwarded<'_> {
         for name in REPLACED {
             headers.remove(name);
         }
-        let mut buf = BytesMut::with_capacity(256);
+        if self.traceparent.is_some() {
+            headers.remove(&TRACEPARENT);
+        }
+        // A traceparent is 55 bytes more.
+        let mut buf = BytesMut::with_capacity(if self.traceparent.is_some() { 320 } else { 256 });
         self.each(|name, parts| {
             parts.iter().for_each(|p| buf.put_slice(p));
             if let Ok(v) = HeaderValue::from_maybe_shared(buf.split().freeze()) {
@@ -246,7 +258,8 @@ impl Forwarded<'_> {
 /// fields is never grown and rehashed for them (five inserts a request).
 impl ExtraFields for Forwarded<'_> {
     fn forwards(&self, name: &HeaderName) -> bool {
-        !REPLACED.contains(&name)
+        // The client's traceparent goes only when the gateway sends its own.
+        !REPLACED.contains(&name) && (self.traceparent.is_none() || name != TRACEPARENT)
     }
 
     fn write(&self, out: &mut BytesMut) {
@@ -345,6 +358,7 @@ mod tests {
             port: &port,
             request_id: &id,
             trailers: true,
+            traceparent: None,
         };
         let mut out = BytesMut::new();
         crate::upstream::h1::head::encode_request(&http::Method::GET, "/", &h, &fwd, &mut out);
@@ -359,5 +373,40 @@ mod tests {
              te: trailers\r\n\r\n"
                 .replace("{id}", id.to_str().unwrap())
         );
+    }
+
+    /// With `[tracing]`, the gateway's traceparent replaces the client's in both encodings and tracestate passes
+    /// as is; without it, the client's traceparent passes untouched.
+    #[test]
+    fn traceparent_is_the_gateways_when_tracing() {
+        let client_tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let ours = *b"00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01";
+        let h = map(&[("host", "a"), ("traceparent", client_tp), ("tracestate", "rojo=1")]);
+        let (port, id) = (HeaderValue::from_static("80"), HeaderValue::from_static("Root=1-1-1"));
+        let ip = client_ip_header("127.0.0.1".parse().unwrap());
+        let fwd = |traceparent| Forwarded {
+            prior_xff: None,
+            client_ip: &ip,
+            proto: "http",
+            port: &port,
+            request_id: &id,
+            trailers: false,
+            traceparent,
+        };
+        let h1 = |f: &Forwarded<'_>| {
+            let mut out = BytesMut::new();
+            crate::upstream::h1::head::encode_request(&http::Method::GET, "/", &h, f, &mut out);
+            String::from_utf8(out.to_vec()).unwrap()
+        };
+        let traced = h1(&fwd(Some(ours)));
+        assert_eq!(traced.matches("traceparent: ").count(), 1, "{traced}");
+        assert!(traced.contains(&format!("traceparent: {}\r\n", std::str::from_utf8(&ours).unwrap())), "{traced}");
+        assert!(traced.contains("tracestate: rojo=1\r\n"), "{traced}");
+        let untraced = h1(&fwd(None));
+        assert!(untraced.contains(&format!("traceparent: {client_tp}\r\n")), "{untraced}");
+        let mut h2 = h.clone();
+        fwd(Some(ours)).apply(&mut h2);
+        assert_eq!(h2.get_all("traceparent").iter().collect::<Vec<_>>(), [&HeaderValue::from_bytes(&ours).unwrap()]);
+        assert_eq!(h2["tracestate"], "rojo=1");
     }
 }

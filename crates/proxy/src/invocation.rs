@@ -71,6 +71,7 @@ pub(crate) fn forward(
         port: &client.facts.listener.port_header,
         request_id: &id,
         trailers: false,
+        traceparent: pending.get().and_then(|r| r.ex.trace.as_ref()).map(waygate_telemetry::TraceContext::traceparent),
     };
     let mut added: Vec<(HeaderName, String)> = Vec::with_capacity(5);
     forwarded.each(|name, value| {

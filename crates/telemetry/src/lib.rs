@@ -43,10 +43,13 @@
 //! - `alb` / `json`: the two line formats; `writer` / `rotate`: the buffers, the thread, the files.
 //! - `metrics` / `labels`: the Prometheus registry with docs/INTERFACE.md's names.
 //! - `alerts`: `[[alert]]` rules over the records, evaluated on a timer, with their webhooks.
+//! - `client`: the HTTP/1.1 connections webhooks and the OTLP exporter send on (TLS for https).
 //! - `flight`: the flight recorder, the last N failed records by request id, and their JSON view.
 //! - `debug`: debug (trace) sessions: filters, the per-exchange phase recorder, the captured records and their
 //!   JSON view.
 //! - `throttle`: one system-log line a second for failures that repeat, with their count.
+//! - `trace_context`: W3C `traceparent`/`tracestate` and head sampling; `otlp`: `[tracing]`'s exporter, the
+//!   spans of sampled and failed exchanges over OTLP/HTTP (opentelemetry-proto and prost encode them).
 //!
 //! Dependencies: prometheus-client (the registry), flate2 (gzip files), tokio (a `watch` channel so
 //! `shutdown` can be awaited; the alert thread's runtime), serde/serde_json (JSON lines), tracing (write errors), rand (file-name and
@@ -57,6 +60,7 @@
 mod alb;
 pub mod alerts;
 pub mod athena;
+mod client;
 pub mod debug;
 mod digits;
 pub mod flight;
@@ -66,6 +70,7 @@ mod labels;
 mod logfile;
 mod metrics;
 mod observer;
+pub mod otlp;
 mod record;
 pub mod reserve;
 mod rotate;
@@ -74,6 +79,7 @@ pub mod sink;
 mod throttle;
 mod timefmt;
 mod timing;
+mod trace_context;
 mod writer;
 
 pub use alb::{alb_line, client_column, format_alb};
@@ -96,4 +102,5 @@ pub use rotate::NameParts;
 pub use throttle::Throttle;
 pub use timefmt::{file_stamp, iso8601, write_iso8601};
 pub use timing::{ProcessingTimes, Timings};
+pub use trace_context::{Sampler, TRACEPARENT, TRACESTATE, TraceContext, Traceparent, parse_traceparent};
 pub use writer::{AccessLog, AccessLogConfig, AccessLogHandle, LogFormat, WriterSummary};

@@ -289,6 +289,7 @@ struct Inner {
     access_log: AccessLogCounters,
     connection_log: LogCounters,
     alerts: AlertCounters,
+    tracing: crate::otlp::TracingCounters,
 }
 
 /// The registry and its metrics. Cloning shares them.
@@ -465,6 +466,8 @@ impl Metrics {
             "Alert events never delivered (queue full, or every attempt failed)",
             alerts.webhook_dropped.clone(),
         );
+        let tracing_counters = crate::otlp::TracingCounters::default();
+        tracing_counters.register(&mut r);
         let side = |s| SideLabels { side: s };
         let active = [Side::Client, Side::Target].map(|s| active_family.get_or_create_owned(&side(s)));
         let new = [Side::Client, Side::Target].map(|s| new_family.get_or_create_owned(&side(s)));
@@ -496,6 +499,7 @@ impl Metrics {
             access_log,
             connection_log,
             alerts,
+            tracing: tracing_counters,
         };
         Self { inner: Arc::new(inner) }
     }
@@ -672,6 +676,11 @@ impl Metrics {
     /// The metrics the alert engine updates.
     pub fn alert_counters(&self) -> AlertCounters {
         self.inner.alerts.clone()
+    }
+
+    /// The OTLP exporter's counters (`waygate_tracing_*`).
+    pub fn tracing_counters(&self) -> crate::otlp::TracingCounters {
+        self.inner.tracing.clone()
     }
 
     /// Append the OpenMetrics text exposition (ending in `# EOF`) to `out`.

@@ -321,6 +321,9 @@ pub struct Exchange {
     /// A debug session's capture of this exchange (phases, masked headers, connections, bodies): `None` unless
     /// a session was capturing and its filter may match (not an ALB column; see [`crate::debug`]).
     pub debug: Option<Box<crate::debug::Capture>>,
+    /// The exchange's W3C trace context (not an ALB column), set on the request path when `[tracing]` is on:
+    /// the OpenTelemetry exporter's span ids and sampling decision. `None` without `[tracing]`.
+    pub trace: Option<crate::TraceContext>,
 }
 
 impl Exchange {
@@ -368,6 +371,7 @@ impl Exchange {
             classification_reason: None,
             conn_trace_id: None,
             debug: None,
+            trace: None,
         }
     }
 

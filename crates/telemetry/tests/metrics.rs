@@ -88,6 +88,10 @@ fn exposed_names_are_the_contract() {
         "waygate_alert_webhooks_delivered_total",
         "waygate_alert_webhook_retries_total",
         "waygate_alert_webhook_dropped_total",
+        // [tracing]'s OTLP exporter.
+        "waygate_tracing_spans_exported_total",
+        "waygate_tracing_spans_dropped_total",
+        "waygate_tracing_export_errors_total",
     ]
     .into_iter()
     .map(String::from)

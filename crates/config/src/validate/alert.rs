@@ -263,7 +263,7 @@ fn webhook(c: &mut Checker<'_>, ctx: &str, a: &file::Alert) -> Option<Webhook> {
 }
 
 /// `http://host[:port][/path]` or `https://...`: what the sender speaks (HTTP/1.1, over TLS for https).
-fn check_url(url: &str) -> Result<(), String> {
+pub(super) fn check_url(url: &str) -> Result<(), String> {
     let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) else {
         return Err("must start with http:// or https://".to_owned());
     };

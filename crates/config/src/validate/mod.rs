@@ -1,6 +1,6 @@
 //! [`File`] -> [`Config`]: fills defaults, checks every value against ALB's ranges, and checks what spans
 //! sections: unique listener names and binds, unique target group names, and that every target group a
-//! listener names exists, and the `[[alert]]` rules (unique names, groups and listeners that exist). Every problem is collected; the model is returned only when there are none.
+//! listener names exists, the `[[alert]]` rules (unique names, groups and listeners that exist), and `[tracing]`. Every problem is collected; the model is returned only when there are none.
 
 mod address;
 mod alert;
@@ -9,6 +9,7 @@ mod health;
 mod listener;
 mod listener_tls;
 mod target_group;
+mod tracing;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -36,6 +37,7 @@ pub(crate) fn validate(decoded: &Decoded, base: &Path, files: bool, diags: &mut 
         let dir = l.dir.as_ref()?;
         Some(ConnectionLog { dir: c.path("[connection_log]", "dir", dir) })
     });
+    let tracing = file.tracing.as_ref().map(|t| tracing::tracing(&mut c, t));
 
     let checked: Vec<_> = file.listener.iter().enumerate().map(|(i, l)| listener::listener(&mut c, i, l)).collect();
     let mut names = HashSet::new();
@@ -104,6 +106,7 @@ pub(crate) fn validate(decoded: &Decoded, base: &Path, files: bool, diags: &mut 
         target_groups: groups,
         alerts,
         connection_log,
+        tracing,
     }
 }
 

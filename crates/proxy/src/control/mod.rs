@@ -18,6 +18,7 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc, watch};
 use waygate_config::{Config, LogFormat, TargetSpec};
+use waygate_telemetry::otlp::OtlpExporter;
 use waygate_telemetry::{AccessLog, AccessLogConfig, FlightRecorder, Metrics, NameParts};
 
 pub use registry::{ControlError, Draining};
@@ -59,6 +60,8 @@ struct Inner {
     flight: Arc<FlightRecorder>,
     /// The access log settings in force, to restart the writer only when they change.
     access_log: Mutex<Option<waygate_config::AccessLog>>,
+    /// `[tracing]` in force and its exporter (attached to `sink`), restarted only when it changes.
+    tracing: Mutex<Option<(waygate_config::Tracing, Arc<OtlpExporter>)>>,
     listeners: Mutex<HashMap<String, Bound>>,
     shutdown: watch::Sender<bool>,
     /// Stops the health checkers of the snapshot in force (replaced on every reload).
@@ -159,6 +162,7 @@ impl Gateway {
             health_stop: std::sync::Mutex::new(watch::channel(false).0),
             sink,
             access_log: Mutex::new(None),
+            tracing: Mutex::new(None),
             runtime: Arc::new(ArcSwap::from_pointee(runtime)),
             listeners: Mutex::new(HashMap::new()),
             shutdown,
@@ -172,6 +176,7 @@ impl Gateway {
         };
         // The access log first: a request accepted the moment a listener is up must already have its log.
         inner.sync_access_log().await?;
+        inner.sync_tracing().await?;
         inner.sync_connection_log().await?;
         inner.sync_listeners().await?;
         inner.restart_health_checks();
@@ -341,6 +346,31 @@ impl Inner {
         Ok(())
     }
 
+    /// Starts, replaces or stops the OTLP exporter to match the snapshot's `[tracing]`. A replaced exporter
+    /// exports what it holds on its own thread; the reload does not wait for its collector.
+    async fn sync_tracing(&self) -> Result<(), GatewayError> {
+        let wanted = self.runtime.load().config.tracing.clone();
+        let mut current = self.tracing.lock().await;
+        if current.as_ref().map(|(c, _)| c) == wanted.as_ref() {
+            return Ok(());
+        }
+        let next = match wanted {
+            None => None,
+            Some(cfg) => {
+                let exporter = OtlpExporter::start(&cfg, self.sink.metrics.tracing_counters())
+                    .map_err(|e| GatewayError(format!("[tracing]: cannot start the OTLP exporter: {e}")))?;
+                tracing::info!(target: "waygate::tracing", endpoint = %cfg.otlp_endpoint, sample_ratio = cfg.sample_ratio,
+                    "OTLP export on");
+                Some((cfg, exporter))
+            }
+        };
+        self.sink.set_observer(TRACING, next.as_ref().map(|(_, e)| e.clone() as Arc<dyn waygate_telemetry::Observer>));
+        if let Some((config, old)) = std::mem::replace(&mut *current, next) {
+            tokio::spawn(async move { old.shutdown(config.export_timeout).await });
+        }
+        Ok(())
+    }
+
     async fn reload(&self, config: Config, actor: &str) -> Result<(), GatewayError> {
         let _one = self.control.lock().await;
         let (config, registrations, changes) = self.registry.plan_load(config);
@@ -453,7 +483,10 @@ impl Inner {
         let previous = self.runtime.swap(next.clone());
         let synced = match self.sync_listeners().await {
             Ok(()) => match self.sync_access_log().await {
-                Ok(()) => self.sync_connection_log().await,
+                Ok(()) => match self.sync_connection_log().await {
+                    Ok(()) => self.sync_tracing().await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
@@ -555,6 +588,11 @@ impl Inner {
         if let Some(log) = self.sink.set_access_log(None) {
             log.shutdown().await;
         }
+        // And the spans still queued are exported (within one export's timeout).
+        if let Some((config, exporter)) = self.tracing.lock().await.take() {
+            self.sink.set_observer(TRACING, None);
+            exporter.shutdown(config.export_timeout).await;
+        }
         self.sink.connection_log.shutdown().await;
         outcome
     }
@@ -579,6 +617,9 @@ impl Inner {
         drained.recv().await;
     }
 }
+
+/// The name the OTLP exporter is attached under in the sink's observers.
+const TRACING: &str = "tracing";
 
 /// While shutdown drains, how often it looks whether only tunnels hold connections open.
 const TUNNELS_CHECK: Duration = Duration::from_millis(50);

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod function_lab;
+pub mod otlp;
 
 use std::net::SocketAddr;
 use std::path::Path;

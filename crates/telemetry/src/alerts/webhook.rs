@@ -14,7 +14,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Uri, header};
 use http_body_util::Full;
-use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 use waygate_config::Webhook;
 
@@ -130,7 +129,6 @@ async fn post(url: &str, tls: &Tls, body: Bytes) -> Result<u16, String> {
     let default_port = if tls.is_some() { 443 } else { 80 };
     let port = authority.port_u16().unwrap_or(default_port);
     let host = authority.host().trim_start_matches('[').trim_end_matches(']');
-    let tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| format!("connect {host}:{port}: {e}"))?;
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let req = Request::post(path)
         .header(header::HOST, authority.as_str())
@@ -138,26 +136,7 @@ async fn post(url: &str, tls: &Tls, body: Bytes) -> Result<u16, String> {
         .header(header::USER_AGENT, "waygate-alerts")
         .body(Full::new(body))
         .map_err(|e| format!("request: {e}"))?;
-    match tls {
-        None => exchange(tcp, req).await,
-        Some(config) => {
-            let name = waygate_connect::tls::server_name(None, host)?;
-            let stream = tokio_rustls::TlsConnector::from(config.clone())
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("TLS handshake with {host}:{port}: {e}"))?;
-            exchange(stream, req).await
-        }
-    }
-}
-
-async fn exchange<I>(io: I, req: Request<Full<Bytes>>) -> Result<u16, String>
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut send, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(io)).await.map_err(|e| format!("HTTP: {e}"))?;
-    tokio::spawn(conn);
+    let mut send = crate::client::connect(host, port, tls.as_ref()).await?;
     let resp = send.send_request(req).await.map_err(|e| format!("HTTP: {e}"))?;
     Ok(resp.status().as_u16())
 }
