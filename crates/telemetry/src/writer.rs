@@ -194,9 +194,11 @@ impl AccessLog {
             writer: OnceLock::new(),
         });
         let (done_tx, done) = watch::channel(false);
-        let thread_shared = shared.clone();
+        // Made here, not on the writer's thread: its descriptor reserve is taken before `start` returns, so the
+        // data plane cannot have taken every descriptor before the writer, when scheduled late, asks for one.
+        let writer = Writer::new(config, shared.clone());
         let join = std::thread::Builder::new().name("waygate-access-log".into()).spawn(move || {
-            let summary = Writer::new(config, thread_shared).run();
+            let summary = writer.run();
             done_tx.send_replace(true);
             summary
         })?;
