@@ -16,8 +16,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{DEADLINE, gateway, loopback, tempdir};
-use waygate_faultlab::{Backend, TestPki};
+use common::{DEADLINE, tls_and_plain_gateway};
 
 /// h2spec's run of the whole suite takes a few seconds; a case that fails waits its own timeout (`-o`), so a bound
 /// that still ends a hung run.
@@ -92,20 +91,7 @@ async fn h2spec_passes_on_the_tls_and_the_plain_listener() {
         );
         return;
     };
-    let backend = Backend::new("b1").spawn(loopback()).await.unwrap();
-    let files = TestPki::shared().write_files(&tempdir("h2spec-pki")).unwrap();
-    let text = format!(
-        "[admin]\nbind = \"127.0.0.1:0\"\n\
-         [[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\nprotocol = \"https\"\ndefault_target_group = \"app\"\n\
-         tls = {{ cert = \"{}\", key = \"{}\" }}\n\
-         [[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\ndefault_target_group = \"app\"\n\
-         [[target_group]]\nname = \"app\"\ntargets = [\"{}\"]\n[target_group.health_check]\nenabled = false\n",
-        files.valid.cert.display(),
-        files.valid.key.display(),
-        backend.addr()
-    );
-    let (gw, tls_addr) = gateway(&text).await;
-    let plain_addr = gw.local_addr("plain").await.expect("listener plain");
+    let (_backend, gw, tls_addr, plain_addr) = tls_and_plain_gateway("h2spec-pki").await;
     for (what, addr, tls) in [("TLS (ALPN h2)", tls_addr, true), ("plain (h2c prior knowledge)", plain_addr, false)] {
         let mut args: Vec<String> =
             ["-h", "127.0.0.1", "-p", &addr.port().to_string(), "-o", "5"].iter().map(|s| s.to_string()).collect();

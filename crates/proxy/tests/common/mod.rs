@@ -200,3 +200,24 @@ pub fn field(line: &str, key: &str) -> String {
         .trim_matches('"')
         .to_owned()
 }
+
+/// A gateway with an https listener (`public`, the fault lab's valid certificate) and a plain one (`plain`, HTTP/1.1
+/// and h2c) in front of one backend, health checks off: what the HTTP/2 conformance tests speak to. Returns the
+/// backend (keep it alive), the gateway and the two listeners' addresses (TLS, plain).
+pub async fn tls_and_plain_gateway(pki_dir: &str) -> (waygate_faultlab::Running, Gateway, SocketAddr, SocketAddr) {
+    let backend = waygate_faultlab::Backend::new("b1").spawn(loopback()).await.unwrap();
+    let files = waygate_faultlab::TestPki::shared().write_files(&tempdir(pki_dir)).unwrap();
+    let text = format!(
+        "[admin]\nbind = \"127.0.0.1:0\"\n\
+         [[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\nprotocol = \"https\"\ndefault_target_group = \"app\"\n\
+         tls = {{ cert = \"{}\", key = \"{}\" }}\n\
+         [[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\ndefault_target_group = \"app\"\n\
+         [[target_group]]\nname = \"app\"\ntargets = [\"{}\"]\n[target_group.health_check]\nenabled = false\n",
+        files.valid.cert.display(),
+        files.valid.key.display(),
+        backend.addr()
+    );
+    let (gw, tls_addr) = gateway(&text).await;
+    let plain_addr = gw.local_addr("plain").await.expect("listener plain");
+    (backend, gw, tls_addr, plain_addr)
+}

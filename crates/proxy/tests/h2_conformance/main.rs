@@ -13,9 +13,8 @@ use std::net::SocketAddr;
 
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
-use waygate_faultlab::{Backend, TestPki};
 
-use common::{DEADLINE, gateway, loopback, tempdir, tls_client};
+use common::{DEADLINE, tls_and_plain_gateway, tls_client};
 use frames::Conn;
 
 /// A new connection to `addr`: TLS with ALPN h2 when `tls`, else plain TCP.
@@ -34,20 +33,7 @@ async fn open(addr: SocketAddr, tls: bool) -> Conn {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2spec_cases_pass_on_the_tls_and_the_plain_listener() {
-    let backend = Backend::new("b1").spawn(loopback()).await.unwrap();
-    let files = TestPki::shared().write_files(&tempdir("h2c-pki")).unwrap();
-    let text = format!(
-        "[admin]\nbind = \"127.0.0.1:0\"\n\
-         [[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\nprotocol = \"https\"\ndefault_target_group = \"app\"\n\
-         tls = {{ cert = \"{}\", key = \"{}\" }}\n\
-         [[listener]]\nname = \"plain\"\nbind = \"127.0.0.1:0\"\ndefault_target_group = \"app\"\n\
-         [[target_group]]\nname = \"app\"\ntargets = [\"{}\"]\n[target_group.health_check]\nenabled = false\n",
-        files.valid.cert.display(),
-        files.valid.key.display(),
-        backend.addr()
-    );
-    let (gw, tls_addr) = gateway(&text).await;
-    let plain_addr = gw.local_addr("plain").await.expect("listener plain");
+    let (_backend, gw, tls_addr, plain_addr) = tls_and_plain_gateway("h2c-pki").await;
     let mut failures = Vec::new();
     let mut ran = 0;
     let mut deviations = Vec::new();
