@@ -12,16 +12,22 @@
 //! descriptor (the response is built in memory). The slot freed for an accept is taken by that accept alone
 //! unless a data-plane thread opens a socket within the same few microseconds; a reserve that lost a slot so
 //! fills it again as soon as descriptors come back.
+//!
+//! Linux's `accept` takes a descriptor number before it looks at the queue, so with the table full it fails with
+//! EMFILE even when no client is waiting (after every accepted connection, for one). A slot released then would
+//! sit free until the data plane took it, and each admin connection would cost the reserve one descriptor. So
+//! the slot is released for one non-waiting accept only, and taken back at once when nobody was queued.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use waygate_telemetry::Throttle;
 use waygate_telemetry::reserve::{Reserve, out_of_descriptors};
@@ -79,27 +85,28 @@ pub async fn serve<H, F>(
                 reserve.refill();
                 conn
             }
-            // Out of descriptors: free one of the reserve's and accept into it at once (the pending connection
-            // keeps the listener ready, so the next accept does not wait).
-            Err(e) if out_of_descriptors(&e) && reserve.release_one() => {
-                if let Some(count) = errors.entry(e.raw_os_error()).or_insert_with(Throttle::per_second).hit() {
-                    tracing::warn!(target: "waygate::admin", error = %e, count, reserve_left = reserve.len(),
-                        "admin accept out of descriptors; serving from the admin listener's reserve");
+            // Out of descriptors: free one of the reserve's slots and accept into it.
+            Err(e) if out_of_descriptors(&e) && !reserve.is_empty() => match accept_into_reserve(&listener, &reserve) {
+                // Nobody was waiting (the slot is back in the reserve, and the listener waits for readiness).
+                None => continue,
+                Some(Ok(conn)) => {
+                    if let Some(count) = errors.entry(e.raw_os_error()).or_insert_with(Throttle::per_second).hit() {
+                        tracing::warn!(target: "waygate::admin", error = %e, count, reserve_left = reserve.len(),
+                            "admin accept out of descriptors; serving from the admin listener's reserve");
+                    }
+                    conn
                 }
-                continue;
-            }
+                Some(Err(e)) => {
+                    if !back_off(&e, &mut errors, &mut backoff, &mut stop).await {
+                        return;
+                    }
+                    continue;
+                }
+            },
             Err(e) => {
-                // One line a second per error class (errno), with how many it stands for.
-                let class = e.raw_os_error();
-                if let Some(count) = errors.entry(class).or_insert_with(Throttle::per_second).hit() {
-                    tracing::warn!(target: "waygate::admin", error = %e, count, backoff_ms = backoff.as_millis() as u64,
-                        "admin accept failed; backing off");
+                if !back_off(&e, &mut errors, &mut backoff, &mut stop).await {
+                    return;
                 }
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    _ = stop.changed() => return,
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
         };
@@ -123,4 +130,39 @@ pub async fn serve<H, F>(
             reserve.refill();
         });
     }
+}
+
+/// Releases one reserved descriptor and accepts once, without waiting: the connection, the accept's error, or
+/// `None` when no client was queued, in which case the slot goes straight back into the reserve. The single poll
+/// runs `accept` (a queued connection takes the freed slot); a would-block clears the listener's readiness, so
+/// the loop's next accept waits for a client instead of failing again at once.
+fn accept_into_reserve(listener: &TcpListener, reserve: &Reserve) -> Option<std::io::Result<(TcpStream, SocketAddr)>> {
+    reserve.release_one();
+    match listener.poll_accept(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(accepted) => Some(accepted),
+        Poll::Pending => {
+            reserve.refill();
+            None
+        }
+    }
+}
+
+/// After an accept error: one line a second per error class (errno) with how many it stands for, then a pause
+/// that doubles on each further error. False when the listener is stopping.
+async fn back_off(
+    e: &std::io::Error,
+    errors: &mut HashMap<Option<i32>, Throttle>,
+    backoff: &mut Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    if let Some(count) = errors.entry(e.raw_os_error()).or_insert_with(Throttle::per_second).hit() {
+        tracing::warn!(target: "waygate::admin", error = %e, count, backoff_ms = backoff.as_millis() as u64,
+            "admin accept failed; backing off");
+    }
+    tokio::select! {
+        () = tokio::time::sleep(*backoff) => {}
+        _ = stop.changed() => return false,
+    }
+    *backoff = (*backoff * 2).min(MAX_BACKOFF);
+    true
 }

@@ -44,15 +44,16 @@ impl Lines {
         lines
     }
 
-    fn wait(&self, fragments: &[&str], what: &str) -> String {
+    /// Waits (bounded) until `nth` lines (counting from 1) contain every fragment; returns the `nth`.
+    fn wait(&self, fragments: &[&str], nth: usize, what: &str) -> String {
         let deadline = Instant::now() + DEADLINE;
         let mut lines = self.lines.lock().unwrap();
         loop {
-            if let Some(l) = lines.iter().find(|l| fragments.iter().all(|f| l.contains(f))) {
+            if let Some(l) = lines.iter().filter(|l| fragments.iter().all(|f| l.contains(f))).nth(nth - 1) {
                 return l.clone();
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "no {what} line with {fragments:?}; {what} so far:\n{}", lines.join("\n"));
+            assert!(!left.is_zero(), "no {what} line {nth} with {fragments:?}; {what} so far:\n{}", lines.join("\n"));
             lines = self.changed.wait_timeout(lines, left).unwrap().0;
         }
     }
@@ -118,12 +119,22 @@ impl Proc {
 
     /// Waits (bounded) for a log line containing every fragment; returns it.
     pub fn wait_line(&self, fragments: &[&str]) -> String {
-        self.lines.wait(fragments, "log")
+        self.lines.wait(fragments, 1, "log")
+    }
+
+    /// Waits (bounded) for the `nth` log line (counting from 1) containing every fragment; returns it.
+    pub fn wait_nth_line(&self, fragments: &[&str], nth: usize) -> String {
+        self.lines.wait(fragments, nth, "log")
+    }
+
+    /// How many log lines so far contain every fragment.
+    pub fn count_lines(&self, fragments: &[&str]) -> usize {
+        self.lines.lines.lock().unwrap().iter().filter(|l| fragments.iter().all(|f| l.contains(f))).count()
     }
 
     /// Waits (bounded) for a stdout line containing every fragment; returns it.
     pub fn wait_stdout(&self, fragments: &[&str]) -> String {
-        self.stdout.wait(fragments, "stdout")
+        self.stdout.wait(fragments, 1, "stdout")
     }
 
     /// Everything printed on stdout so far.
