@@ -55,6 +55,7 @@ fn target_json(t: &Target, state: &str, reason: Option<&str>) -> Value {
             "pool_idle_timeout_ms": ka.configured.as_millis() as u64,
             "advertised_ms": ms(ka.advertised),
             "observed_close_ms": ms(ka.observed_close),
+            "observed_close_candidate_ms": ms(ka.observed_close_candidate),
             "effective_ms": ka.effective.as_millis() as u64,
             "stale_connections_discarded": ka.stale_discarded,
             "warning": t.upstream.keepalive.warning(),

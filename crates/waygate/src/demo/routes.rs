@@ -71,8 +71,9 @@ fn expect(fault: Fault) -> String {
              {cause} in the log"
         ),
         Fault::KeepAliveCloser(_) => format!(
-            "200; {KEEPALIVE_IDLE:?} later the target closes the idle pooled connection: a WARN line says its \
-             keep-alive is shorter than pool_idle_timeout, and GET {{admin}}/api/v1/target-groups shows it"
+            "200 200, 3s apart; {KEEPALIVE_IDLE:?} later the target closes each idle pooled connection, and the \
+             second close, at another moment, confirms the first (one close could be a restart): a WARN line says \
+             its keep-alive is shorter than pool_idle_timeout, and GET {{admin}}/api/v1/target-groups shows it"
         ),
         Fault::KeepAliveRace => format!(
             "200 200: the second GET reuses a pooled connection that the target closes (a keep-alive race): a WARN \
@@ -147,6 +148,7 @@ pub async fn plan(dir: &DemoDir, port: u16, admin_port: u16) -> Result<Plan, Str
                     ),
                 ));
             }
+            Fault::KeepAliveCloser(_) => tries.push(try_(format!("curl -si --rate 20/m {url} {url}"), expect(fault))),
             _ => tries.push(try_(format!("curl -i {url}"), expect(fault))),
         }
         let config_path = dir.config();
