@@ -49,6 +49,13 @@ impl RequestProgress {
             tap.push(data);
         }
     }
+
+    /// The body's last byte was handed to the target's connection (a debug session's `request_body` phase).
+    fn ended(&self) {
+        if let Some(tap) = &self.tap {
+            tap.end();
+        }
+    }
 }
 
 /// The request body sent upstream: the client's body streamed as it arrives, or a small body buffered whole
@@ -99,6 +106,7 @@ impl UpstreamRequestBody {
         let data = std::mem::take(bytes);
         self.source = Source::Done;
         self.progress.sent(&data);
+        self.progress.ended();
         Some(data)
     }
 }
@@ -115,14 +123,22 @@ impl Body for UpstreamRequestBody {
                 let data = std::mem::take(bytes);
                 this.source = Source::Done;
                 this.progress.sent(&data);
+                this.progress.ended();
                 Poll::Ready(Some(Ok(Frame::data(data))))
             }
             Source::Streaming(inner) => {
                 let res = ready!(Pin::new(&mut *inner).poll_frame(cx));
-                if let Some(Ok(frame)) = &res
-                    && let Some(data) = frame.data_ref()
-                {
-                    this.progress.sent(data);
+                match &res {
+                    Some(Ok(frame)) => {
+                        if let Some(data) = frame.data_ref() {
+                            this.progress.sent(data);
+                        }
+                        if inner.is_end_stream() {
+                            this.progress.ended();
+                        }
+                    }
+                    None => this.progress.ended(),
+                    Some(Err(_)) => {}
                 }
                 Poll::Ready(res)
             }

@@ -435,7 +435,12 @@ fn forward(
             BodyPlan::Ready(body, replay) => (body, replay),
             // Boxed: rare, and its state would otherwise be part of every request's future.
             BodyPlan::Collect(body) => match Box::pin(collect(body, idle_timeout, outgoing.progress.clone())).await {
-                Ok(collected) => collected,
+                Ok(collected) => {
+                    if let Some(r) = pending.get() {
+                        r.trace_body_read(collected.1.as_ref().map_or(0, |b| b.len() as u64));
+                    }
+                    collected
+                }
                 Err(cause) => return error(pending, errors, cause, id, None),
             },
         };

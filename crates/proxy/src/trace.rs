@@ -90,6 +90,13 @@ impl Record {
         }
     }
 
+    /// The request body was read whole before the first attempt (kept for a retry).
+    pub(crate) fn trace_body_read(&mut self, bytes: u64) {
+        if let Some(t) = self.debug.as_deref_mut() {
+            t.request_body_read(bytes);
+        }
+    }
+
     pub(crate) fn trace_sent(&mut self) {
         if let Some(t) = self.debug.as_deref_mut() {
             t.step("request_sent", "request head handed to the connection; the body streams on".into(), false);
@@ -98,6 +105,7 @@ impl Record {
 
     pub(crate) fn trace_failed(&mut self, cause: Cause, failure: &AttemptFailure, message: &str) {
         if let Some(t) = self.debug.as_deref_mut() {
+            t.request_body_sent();
             t.step(failure.phase.as_str(), format!("{}: {message}", cause.name()), true);
             if let Some(c) = &failure.conn {
                 t.connection(c.clone());
@@ -108,6 +116,7 @@ impl Record {
     /// The target's response head arrived on `lease`.
     pub fn trace_response(&mut self, status: u16, headers: &http::HeaderMap, lease: &Lease) {
         if let Some(t) = self.debug.as_deref_mut() {
+            t.request_body_sent();
             let c = lease.snapshot();
             t.step("response_head", format!("{status} from {}", c.remote), status >= 500);
             t.response_headers(headers);

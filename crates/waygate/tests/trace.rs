@@ -310,3 +310,84 @@ fn the_trace_cli_starts_shows_and_stops() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     assert_eq!(admin_cli("trace", closed, &token, &["list"]).0, 2);
 }
+
+/// A slow upload is not the target's wait: the request body that streams on after the head was sent gets a
+/// `request_body` phase up to its last byte, and `response_head` starts there. The target is a raw socket of the
+/// test's, which lets the client send the body's second half only after the target has read the head, so the
+/// phase's lower bound holds whatever the machine's speed.
+#[test]
+fn an_upload_is_a_phase_of_its_own() {
+    use std::io::{BufRead, BufReader};
+    const PAUSE: Duration = Duration::from_millis(300);
+    let target = std::net::TcpListener::bind(loopback()).unwrap();
+    let target_addr = target.local_addr().unwrap();
+    let (head_read, on_head_read) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (tcp, _) = target.accept().unwrap();
+        let mut reader = BufReader::new(tcp.try_clone().unwrap());
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        head_read.send(()).unwrap();
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let mut tcp = tcp;
+        write!(tcp, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").unwrap();
+    });
+    let dir = tempdir("trace-upload");
+    let token = dir.join("admin.token");
+    std::fs::write(&token, format!("ops {TOKEN}\n")).unwrap();
+    let config = dir.join("waygate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nbind = \"127.0.0.1:0\"\ntoken_file = \"admin.token\"\n\
+             [[listener]]\nname = \"public\"\nbind = \"127.0.0.1:0\"\ndefault_target_group = \"raw\"\n\
+             [[target_group]]\nname = \"raw\"\nretries = 0\ntargets = [\"{target_addr}\"]\n\
+             [target_group.health_check]\nenabled = false\n"
+        ),
+    )
+    .unwrap();
+    let gw = Proc::start(&config);
+    let (public, api) = (gw.listener("public"), gw.admin());
+    gw.wait_line(&["ready"]);
+    let session = start(api, json!({"filter": {"path_prefix": "/upload"}}));
+
+    // POST (not replayable, so it streams): the head and half the body, the rest once the target read the head.
+    let mut tcp = TcpStream::connect(public).unwrap();
+    tcp.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(tcp, "POST /upload HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\nContent-Length: 10\r\n\r\n12345")
+        .unwrap();
+    on_head_read.recv_timeout(DEADLINE).expect("the target read the request head");
+    std::thread::sleep(PAUSE); // the upload's pause, whose length the phase must cover (not a synchronisation)
+    tcp.write_all(b"67890").unwrap();
+    let mut resp = String::new();
+    tcp.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200") && resp.ends_with("ok"), "{resp}");
+
+    let v = captured(api, &session, 1);
+    let ex = &v["exchanges"][0];
+    let names = phase_names(ex);
+    let at = |n: &str| names.iter().position(|x| x == n).unwrap_or_else(|| panic!("no {n} in {names:?}"));
+    assert_eq!(
+        (at("request_body"), at("response_head")),
+        (at("request_sent") + 1, at("request_sent") + 2),
+        "{names:?}"
+    );
+    let body = phase(ex, "request_body");
+    assert!(body["detail"].as_str().unwrap().starts_with("10 bytes"), "{body}");
+    let ms = body["duration_ms"].as_f64().unwrap_or_else(|| panic!("no duration_ms: {body}"));
+    assert!(ms >= PAUSE.as_millis() as f64, "the upload's pause is in request_body: {ex}");
+    let (sent, head) = (phase(ex, "request_sent"), phase(ex, "response_head"));
+    let end = |p: &Value| p["start_ms"].as_f64().unwrap() + p["duration_ms"].as_f64().unwrap();
+    assert!((body["start_ms"].as_f64().unwrap() - end(sent)).abs() < 0.01, "end to end: {ex}");
+    assert!((head["start_ms"].as_f64().unwrap() - end(body)).abs() < 0.01, "end to end: {ex}");
+}

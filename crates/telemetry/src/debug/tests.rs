@@ -210,7 +210,11 @@ fn bodies_are_captured_only_when_asked_and_capped() {
     sessions.start(spec("{}")).unwrap();
     let empty = http::HeaderMap::new();
     let t = sessions.begin(Instant::now(), &info("GET", "/", &empty)).unwrap();
-    assert!(t.request_tap().is_none() && t.response_tap().is_none());
+    // Without capture the request's tap only counts and marks the end (for the `request_body` phase).
+    assert!(t.response_tap().is_none());
+    t.request_tap().unwrap().push(b"not kept");
+    let c = t.finish();
+    assert!(c.request_body.is_none() && c.response_body.is_none(), "{c:?}");
     sessions.start(spec(r#"{"capture_body": true}"#)).unwrap();
     let t = sessions.begin(Instant::now(), &info("GET", "/", &empty)).unwrap();
     let tap = t.request_tap().unwrap();
@@ -222,6 +226,44 @@ fn bodies_are_captured_only_when_asked_and_capped() {
     assert_eq!((body.bytes.len(), body.total), (BODY_CAPTURE_BYTES, 6000));
     assert_eq!(body.bytes[2999..3001], *b"ab");
     assert_eq!(c.response_body.unwrap(), BodySample { bytes: b"ok".to_vec(), total: 2 });
+}
+
+#[test]
+fn an_upload_that_ends_before_the_response_is_a_phase_of_its_own() {
+    let sessions = Sessions::new();
+    sessions.start(spec("{}")).unwrap();
+    let empty = http::HeaderMap::new();
+    let origin = Instant::now();
+    let mut t = sessions.begin(origin, &info("POST", "/", &empty)).unwrap();
+    t.step("request_sent", String::new(), false);
+    let sent = t.cursor();
+    let tap = t.request_tap().unwrap();
+    t.request_body_sent();
+    assert_eq!(t.cursor(), sent, "no phase while the body streams on");
+    tap.push(&[b'x'; 10]);
+    tap.end();
+    let ended = tap.ended().unwrap();
+    t.request_body_sent();
+    t.request_body_sent();
+    t.step("response_head", String::new(), false);
+    let c = t.finish();
+    let names: Vec<&str> = c.phases.iter().map(|p| p.name).collect();
+    assert_eq!(names, ["request_sent", "request_body", "response_head"], "one request_body phase");
+    let body = &c.phases[1];
+    assert_eq!(body.start_us, c.phases[0].start_us + c.phases[0].duration.as_micros() as i64);
+    assert_eq!(body.duration, ended.duration_since(sent));
+    assert!(body.detail.starts_with("10 bytes"), "{}", body.detail);
+
+    // A body read whole before the attempt has its phase then, and none again at the response.
+    let mut t = sessions.begin(origin, &info("PUT", "/", &empty)).unwrap();
+    t.request_body_read(7);
+    let tap = t.request_tap().unwrap();
+    tap.push(&[b'y'; 7]);
+    tap.end();
+    t.request_body_sent();
+    let c = t.finish();
+    assert_eq!(c.phases.iter().map(|p| p.name).collect::<Vec<_>>(), ["request_body"]);
+    assert!(c.phases[0].detail.starts_with("7 bytes read whole"), "{}", c.phases[0].detail);
 }
 
 #[test]

@@ -9,7 +9,7 @@
 //! [`HEADER_BYTES`] of headers each way, [`BODY_CAPTURE_BYTES`] of each body when the session asks for bodies.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use waygate_connect::meter::ConnSnapshot;
@@ -39,8 +39,9 @@ pub fn is_credential(name: &str) -> bool {
 /// One phase: where it starts on the exchange's axis, how long it took, what happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhaseMark {
-    /// `client_tls`, `request_head`, `desync_verdict`, `route`, `select`, `pool_checkout`, `connect`,
-    /// `tls_handshake`, `request_sent`, `response_head`, `body`, `respond`, `end`, or the failing phase's
+    /// `client_tls`, `request_head`, `desync_verdict`, `route`, `request_body`, `select`, `pool_checkout`,
+    /// `connect`, `tls_handshake`, `request_sent`, `request_body`, `response_head`, `body`, `respond`, `end`, or
+    /// the failing phase's
     /// catalogue name (`connect`, `await_headers` ...).
     pub name: &'static str,
     /// The attempt (1-based) the phase belongs to; `None` before the first target was chosen.
@@ -77,15 +78,29 @@ pub struct Capture {
     pub response_body: Option<BodySample>,
 }
 
-/// The first [`BODY_CAPTURE_BYTES`] of a body as it streams, and its length. Shared between the body being
-/// streamed and the tracer; one short lock per frame, on traced exchanges only.
+/// A body as it streams: its length, when its last byte went by, and (when a session captures bodies) its
+/// first [`BODY_CAPTURE_BYTES`]. Shared between the body being streamed and the tracer; one short lock per
+/// frame, on traced exchanges only.
 #[derive(Debug, Default)]
-pub struct BodyTap(Mutex<BodySample>);
+pub struct BodyTap {
+    sample: Mutex<BodySample>,
+    /// Keep the bytes, not only count them.
+    capture: bool,
+    ended: OnceLock<Instant>,
+}
 
 impl BodyTap {
+    /// A tap that counts, and keeps the first bytes when `capture`.
+    pub fn new(capture: bool) -> Self {
+        Self { capture, ..Self::default() }
+    }
+
     pub fn push(&self, data: &[u8]) {
-        let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut s = self.sample.lock().unwrap_or_else(PoisonError::into_inner);
         s.total += data.len() as u64;
+        if !self.capture {
+            return;
+        }
         if s.bytes.capacity() == 0 && !data.is_empty() {
             // At once and exactly: grown piece by piece, the vector could double past the cap.
             s.bytes.reserve_exact(BODY_CAPTURE_BYTES);
@@ -94,8 +109,22 @@ impl BodyTap {
         s.bytes.extend_from_slice(&data[..room.min(data.len())]);
     }
 
+    /// The body's last byte went by now (the first call counts).
+    pub fn end(&self) {
+        let _ = self.ended.set(Instant::now());
+    }
+
+    /// When the body's last byte went by, if it has.
+    pub fn ended(&self) -> Option<Instant> {
+        self.ended.get().copied()
+    }
+
+    fn total(&self) -> u64 {
+        self.sample.lock().unwrap_or_else(PoisonError::into_inner).total
+    }
+
     fn take(&self) -> BodySample {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        std::mem::take(&mut *self.sample.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -121,6 +150,8 @@ pub struct Tracer {
     header_bytes: usize,
     request_tap: Option<Arc<BodyTap>>,
     response_tap: Option<Arc<BodyTap>>,
+    /// The request body has its phase already.
+    body_phased: bool,
     _in_flight: InFlight,
 }
 
@@ -134,8 +165,10 @@ impl Tracer {
             sessions,
             capture: Capture::default(),
             header_bytes: 0,
-            request_tap: bodies.then(Arc::default),
-            response_tap: bodies.then(Arc::default),
+            // Always there: the request body's end is a phase of its own (an upload is not the target's wait).
+            request_tap: Some(Arc::new(BodyTap::new(bodies))),
+            response_tap: bodies.then(|| Arc::new(BodyTap::new(true))),
+            body_phased: false,
             _in_flight: in_flight,
         }
     }
@@ -237,7 +270,27 @@ impl Tracer {
         self.capture.connections.push((attempt, snapshot));
     }
 
-    /// Where the request body's first bytes go, when a session captures bodies.
+    /// The request body was read whole from the client (to be kept for a retry), `bytes` of it: the phase
+    /// from the last one to now is the upload's.
+    pub fn request_body_read(&mut self, bytes: u64) {
+        self.step("request_body", format!("{bytes} bytes read whole from the client, kept for a retry"), false);
+        self.body_phased = true;
+    }
+
+    /// Before the response head's (or a failure's) phase: a request body that streamed on after the head was
+    /// sent and ended since gets the phase up to its last byte, so that an upload's time is not counted as the
+    /// target's wait.
+    pub fn request_body_sent(&mut self) {
+        let Some(tap) = self.request_tap.as_ref().filter(|_| !self.body_phased) else { return };
+        let Some(ended) = tap.ended().filter(|at| *at >= self.cursor) else { return };
+        let detail = format!("{} bytes handed to the target's connection, the last at this phase's end", tap.total());
+        self.span("request_body", self.cursor, ended, detail, false);
+        self.cursor = ended;
+        self.body_phased = true;
+    }
+
+    /// Where the request body goes as it streams (counted, its end marked, its first bytes kept when a
+    /// session captures bodies).
     pub fn request_tap(&self) -> Option<Arc<BodyTap>> {
         self.request_tap.clone()
     }
@@ -250,7 +303,7 @@ impl Tracer {
     /// The capture, for the finished record.
     pub fn finish(mut self) -> Box<Capture> {
         self.capture.sessions = self.sessions.iter().map(|(n, _)| *n).collect();
-        self.capture.request_body = self.request_tap.as_ref().map(|t| t.take());
+        self.capture.request_body = self.request_tap.as_ref().filter(|t| t.capture).map(|t| t.take());
         self.capture.response_body = self.response_tap.as_ref().map(|t| t.take());
         Box::new(std::mem::take(&mut self.capture))
     }
