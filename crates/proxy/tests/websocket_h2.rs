@@ -256,3 +256,53 @@ async fn an_upgrade_with_a_body_is_a_plain_request_and_the_connection_stays_in_s
         assert_eq!(bodies[1]["uri"], "/echo?second", "{}", bodies[1]);
     }
 }
+
+/// Reads until the tunnel ends (a close frame, the end of the stream, or an error): the gateway closed it.
+async fn until_closed<S>(ws: &mut WebSocketStream<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    within("the tunnel to close", async {
+        while let Some(Ok(msg)) = ws.next().await {
+            assert!(msg.is_close(), "only a close may come: {msg:?}");
+        }
+    })
+    .await;
+}
+
+/// A tunnel on a stream to an http2 target is cut when the target's deregistration_delay elapses, and one that
+/// carries nothing closes after the listener's idle_timeout, as a tunnel to an http1 target.
+#[tokio::test]
+async fn deregistration_and_idle_timeout_close_a_tunnel_on_a_stream() {
+    let target = WsH2Target::Echo.spawn(loopback()).await.unwrap();
+    let dir = tempdir("ws-h2-dereg");
+    let config = h2_config(&dir, target.addr(), "deregistration_delay = \"1s\"\n").replacen(
+        "default_target_group",
+        "idle_timeout = \"2s\"\ndefault_target_group",
+        1,
+    );
+    let (gw, addr) = gateway(&config).await;
+    let open = || async move {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let (ws, resp) = within("handshake", client_async("ws://app.example/chat", tcp)).await.unwrap();
+        (ws, resp.headers()["x-request-id"].to_str().unwrap().to_owned())
+    };
+    let (mut idle, idle_id) = open().await;
+    let opened = std::time::Instant::now();
+    until_closed(&mut idle).await;
+    assert!(opened.elapsed() >= std::time::Duration::from_secs(2), "not before idle_timeout: {:?}", opened.elapsed());
+
+    let (mut ws, id) = open().await;
+    ws.send(Message::text("before")).await.unwrap();
+    assert_eq!(within("the echo", ws.next()).await.unwrap().unwrap(), Message::text("before"));
+    let started = std::time::Instant::now();
+    let dereg = gw.deregister("app", &target.addr().to_string(), "test").await.expect("deregistered");
+    assert_eq!(dereg.in_flight, 1, "the tunnel is in flight at its target");
+    until_closed(&mut ws).await;
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "not before the delay: {:?}", started.elapsed());
+
+    assert_eq!(gw.shutdown(DEADLINE).await, waygate_proxy::Drain::Complete);
+    let lines = json_log_lines(&dir);
+    assert!(line(&lines, &idle_id)["error_reason"].is_null(), "an idle tunnel is nobody's fault");
+    assert_eq!(line(&lines, &id)["error_reason"], "TargetDeregistered", "{}", line(&lines, &id));
+}
