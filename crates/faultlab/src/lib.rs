@@ -30,4 +30,4 @@ pub use pki::{CertFiles, Identity, LEAF_NAMES, PkiFiles, TestPki, WRONG_NAME, cr
 pub use routes::ECHO_PREFIX;
 pub use running::{Running, Stats};
 pub use websocket::WsTarget;
-pub use ws_h2::WsH2Target;
+pub use ws_h2::{REFUSED_BODY, REFUSED_PATH, WsH2Target};

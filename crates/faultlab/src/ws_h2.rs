@@ -20,11 +20,17 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::running::{self, Running, Shared};
 
+/// The path whose WebSocket [`WsH2Target::Echo`] refuses.
+pub const REFUSED_PATH: &str = "/refuse";
+/// The body of that refusal.
+pub const REFUSED_BODY: &str = "no WebSocket here\n";
+
 /// A WebSocket target over HTTP/2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WsH2Target {
     /// Enables extended CONNECT, answers a WebSocket's CONNECT `200` (echoing its first
-    /// `Sec-WebSocket-Protocol`) and echoes every message; answers a close with a close.
+    /// `Sec-WebSocket-Protocol`) and echoes every message; answers a close with a close. A CONNECT to
+    /// [`REFUSED_PATH`] is refused: `403` with a body.
     Echo,
     /// HTTP/2 without SETTINGS_ENABLE_CONNECT_PROTOCOL: plain requests only.
     NoExtendedConnect,
@@ -60,6 +66,11 @@ async fn answer(mut req: Request<Incoming>, shared: Arc<Shared>) -> Result<Respo
         && req.extensions().get::<hyper::ext::Protocol>().is_some_and(|p| p.as_str() == "websocket");
     if !websocket {
         return Ok(Response::new(Full::new(Bytes::from_static(b"websocket over HTTP/2 target\n"))));
+    }
+    if req.uri().path() == REFUSED_PATH {
+        let mut refused = Response::new(Full::new(Bytes::from_static(REFUSED_BODY.as_bytes())));
+        *refused.status_mut() = http::StatusCode::FORBIDDEN;
+        return Ok(refused);
     }
     let mut resp = Response::new(Full::new(Bytes::new()));
     let protocol = req.headers().get("sec-websocket-protocol").and_then(|p| p.to_str().ok());

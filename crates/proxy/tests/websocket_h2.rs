@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::{Message, protocol::Role};
 use tokio_tungstenite::{WebSocketStream, client_async};
-use waygate_faultlab::{Backend, WsH2Target};
+use waygate_faultlab::{Backend, REFUSED_BODY, REFUSED_PATH, WsH2Target};
 
 /// An http2 group of `target`, with a JSON access log in `dir`; `extra` goes into the group.
 fn h2_config(dir: &std::path::Path, target: std::net::SocketAddr, extra: &str) -> String {
@@ -114,6 +114,25 @@ async fn h2_connect(addr: std::net::SocketAddr) -> http::Response<hyper::body::I
         .unwrap();
     req.extensions_mut().insert(hyper::ext::Protocol::from_static("websocket"));
     within("the CONNECT's answer", send.send_request(req)).await.unwrap()
+}
+
+/// A target that refuses the CONNECT: its answer, body included, is the client's, and no tunnel opens.
+#[tokio::test]
+async fn a_refused_extended_connect_passes_through_with_its_body() {
+    let target = WsH2Target::Echo.spawn(loopback()).await.unwrap();
+    let dir = tempdir("ws-h2-refused");
+    let (gw, addr) = gateway(&h2_config(&dir, target.addr(), "")).await;
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let url = format!("ws://app.example{REFUSED_PATH}");
+    let err = within("handshake", client_async(url, tcp)).await.unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(resp) = err else { panic!("{err:?}") };
+    assert_eq!(resp.status(), 403);
+    assert!(!resp.headers().contains_key("proxy-status"), "the target's own answer");
+    assert_eq!(resp.body().as_deref(), Some(REFUSED_BODY.as_bytes()));
+    assert_eq!(gw.shutdown(DEADLINE).await, waygate_proxy::Drain::Complete);
+    let lines = json_log_lines(&dir);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!((lines[0]["type"].as_str(), lines[0]["elb_status_code"].as_u64()), (Some("http"), Some(403)));
 }
 
 /// A target whose SETTINGS did not enable extended CONNECT: the gateway's answer names that, in the response,
