@@ -139,6 +139,8 @@ async fn a_refused_extended_connect_passes_through_with_its_body() {
 /// the access log and the metrics; plain requests to it still work.
 #[tokio::test]
 async fn a_target_without_extended_connect_is_target_extended_connect_disabled() {
+    let log = LogCapture::default();
+    let _guard = log.install();
     let target = WsH2Target::NoExtendedConnect.spawn(loopback()).await.unwrap();
     let dir = tempdir("ws-h2-off");
     let (gw, addr) = gateway(&h2_config(&dir, target.addr(), "retries = 0\n")).await;
@@ -163,12 +165,16 @@ async fn a_target_without_extended_connect_is_target_extended_connect_disabled()
         (l["elb_status_code"].as_u64(), l["error_reason"].as_str()),
         (Some(502), Some("TargetExtendedConnectDisabled"))
     );
+    let line = log.line(&id, "TargetExtendedConnectDisabled");
+    assert!(line.contains("did not enable extended CONNECT (RFC 8441"), "{line}");
 }
 
 /// The target resets the stream mid-tunnel: the HTTP/1.1 client's connection is closed, and the access log says
 /// the target cut it.
 #[tokio::test]
 async fn a_stream_reset_mid_tunnel_closes_the_client_and_is_logged() {
+    let log = LogCapture::default();
+    let _guard = log.install();
     let target = WsH2Target::ResetMidStream.spawn(loopback()).await.unwrap();
     let dir = tempdir("ws-h2-reset");
     let (gw, addr) = gateway(&h2_config(&dir, target.addr(), "")).await;
@@ -187,6 +193,11 @@ async fn a_stream_reset_mid_tunnel_closes_the_client_and_is_logged() {
     let l = line(&lines, &id);
     assert_eq!((l["type"].as_str(), l["elb_status_code"].as_u64()), (Some("ws"), Some(101)), "{l}");
     assert_eq!(l["error_reason"], "TargetResponseIncomplete", "{l}");
+    let line = log.line(&id, "TargetResponseIncomplete");
+    assert!(
+        line.contains("tunnel cut on the target's side: the target reset the stream (RST_STREAM CANCEL)"),
+        "{line}"
+    );
 }
 
 /// An HTTP/2 client's tunnel whose target stream is reset: the client's stream is reset too.
