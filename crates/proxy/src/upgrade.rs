@@ -196,6 +196,8 @@ impl Upgrade {
             headers.remove(hop);
         }
         headers.insert(&X_REQUEST_ID, id.clone());
+        // RFC 9110 §8.6: no Content-Length in a 1xx, nor in a 2xx to a CONNECT.
+        headers.remove(header::CONTENT_LENGTH);
         if self.toward_h2 && matches!(self.client, Client::H1) {
             // The HTTP/1.1 handshake the client asked for, answered for the target: its key's accept.
             headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));

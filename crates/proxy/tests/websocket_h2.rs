@@ -18,6 +18,9 @@ use tokio_tungstenite::tungstenite::{Message, protocol::Role};
 use tokio_tungstenite::{WebSocketStream, client_async};
 use waygate_faultlab::{Backend, REFUSED_BODY, REFUSED_PATH, WsH2Target};
 
+/// The large message's size.
+const BIG: usize = 2 * 1024 * 1024;
+
 /// An http2 group of `target`, with a JSON access log in `dir`; `extra` goes into the group.
 fn h2_config(dir: &std::path::Path, target: std::net::SocketAddr, extra: &str) -> String {
     simple_config(&[target], &format!("protocol_version = \"http2\"\n{extra}")).replacen(
@@ -27,12 +30,13 @@ fn h2_config(dir: &std::path::Path, target: std::net::SocketAddr, extra: &str) -
     )
 }
 
-/// Sends a text and a 100 KiB binary message (larger than a stream's first window) and expects each back.
+/// Sends a text and a 2 MiB binary message and expects each back: larger than every HTTP/2 window on the way
+/// (64 KiB by default, the gateway's 256 KiB per stream, hyper's 1 MiB), so flow control must move it.
 async fn echo_twice<S>(ws: &mut WebSocketStream<S>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    for msg in [Message::text("hello over a stream"), Message::binary(vec![7u8; 100 * 1024])] {
+    for msg in [Message::text("hello over a stream"), Message::binary(vec![7u8; BIG])] {
         ws.send(msg.clone()).await.unwrap();
         let back = within("the echo", ws.next()).await.expect("a message").unwrap();
         assert_eq!(back, msg);
@@ -68,8 +72,8 @@ async fn an_http1_websocket_reaches_an_http2_target_as_an_extended_connect() {
     assert_eq!((l["type"].as_str(), l["elb_status_code"].as_u64()), (Some("ws"), Some(101)), "{l}");
     assert_eq!(l["target_status_code"], 200, "the target's answer to its CONNECT: {l}");
     assert!(l["error_reason"].is_null(), "{l}");
-    assert!(l["received_bytes"].as_u64().unwrap() > 100 * 1024, "{l}");
-    assert!(l["sent_bytes"].as_u64().unwrap() > 100 * 1024, "{l}");
+    assert!(l["received_bytes"].as_u64().unwrap() > BIG as u64, "{l}");
+    assert!(l["sent_bytes"].as_u64().unwrap() > BIG as u64, "{l}");
 }
 
 /// An HTTP/2 client's extended CONNECT to an http2 group goes on as one, stream to stream; shutdown closes the
