@@ -18,6 +18,7 @@ mod raw;
 mod routes;
 mod running;
 mod websocket;
+mod ws_h2;
 
 pub use backend::Backend;
 pub use body::{CHUNK, pattern};
@@ -29,3 +30,4 @@ pub use pki::{CertFiles, Identity, LEAF_NAMES, PkiFiles, TestPki, WRONG_NAME, cr
 pub use routes::ECHO_PREFIX;
 pub use running::{Running, Stats};
 pub use websocket::WsTarget;
+pub use ws_h2::{REFUSED_BODY, REFUSED_PATH, WsH2Target};

@@ -53,6 +53,10 @@
 //!   gets the upgrade's 400 (Apigee's BadRequest) rather than a 502 that would blame the function. Both are
 //!   counted as user errors (ALB's LambdaUserError); their phase is function_invoke, as every Lambda code's,
 //!   though they are decided before anything is invoked.
+//! - TargetExtendedConnectDisabled (issue 22) is a WebSocket for an http2 group whose target did not enable
+//!   RFC 8441's extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL): nothing is sent on a stream, so its phase
+//!   is `send_request`. 502 in both profiles with Apigee's BadGateway, as the other HTTP/2 causes; its RFC 9209
+//!   type is `http_upgrade_failed` ("the HTTP Upgrade between the intermediary and the next hop failed").
 
 use std::fmt;
 use std::str::FromStr;
@@ -154,6 +158,7 @@ impl Cause {
             Self::LambdaConnectionTimeout => &Row("LambdaConnectionTimeout", FunctionInvoke, Some(504), Some(504), Some("connection_timeout"), GW_TIMEOUT, None, S_GW_TIMEOUT, Function),
             Self::LambdaBadRequest => &Row("LambdaBadRequest", FunctionInvoke, Some(400), Some(400), Some("http_request_error"), BAD_REQUEST, None, "Bad Request", Function),
             Self::LambdaWebsocketNotSupported => &Row("LambdaWebsocketNotSupported", FunctionInvoke, Some(400), Some(400), Some("http_request_error"), BAD_REQUEST, None, "Bad Request", Function),
+            Self::TargetExtendedConnectDisabled => &Row("TargetExtendedConnectDisabled", SendRequest, Some(502), Some(502), Some("http_upgrade_failed"), BAD_GATEWAY, None, S_BAD_GATEWAY, Target),
             Self::LambdaServiceException => &Row("LambdaServiceException", FunctionInvoke, Some(502), Some(502), Some("proxy_internal_response"), BAD_GATEWAY, None, S_BAD_GATEWAY, Function),
             Self::ClientCertMissing => &Row("ClientCertMissing", TlsHandshake, None, None, None, SSL_FAILED, None, S_SSL_FAILED, Client),
             Self::ClientCertUntrusted => &Row("ClientCertUntrusted", TlsHandshake, None, None, None, SSL_FAILED, None, S_SSL_FAILED, Client),
@@ -215,6 +220,7 @@ impl Cause {
         Self::ClientCertCrlHit,
         Self::LambdaBadRequest,
         Self::LambdaWebsocketNotSupported,
+        Self::TargetExtendedConnectDisabled,
     ];
 
     /// The CamelCase name used unchanged in `Proxy-Status`, `error_reason`, metrics labels and logs.

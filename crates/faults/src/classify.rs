@@ -133,6 +133,8 @@ pub enum BadUpgrade {
     /// A 2xx without switching, to an HTTP/2 client's extended CONNECT: passed on, it would open a tunnel the
     /// target never did.
     NotSwitched,
+    /// A WebSocket for an HTTP/2 target that did not enable extended CONNECT (RFC 8441 §3): nothing was sent.
+    ExtendedConnectDisabled,
 }
 
 /// What the HTTP/2 layer said about a stream or its connection. Error codes are RFC 9113 §7's numbers.
@@ -298,6 +300,9 @@ fn exchange(e: &Evidence) -> Cause {
         None => {}
     }
     match e.http {
+        Some(HttpEvidence::BadUpgrade(BadUpgrade::ExtendedConnectDisabled)) => {
+            return Cause::TargetExtendedConnectDisabled;
+        }
         Some(HttpEvidence::MalformedHead | HttpEvidence::ProtocolError | HttpEvidence::BadUpgrade(_)) => {
             return Cause::TargetMalformedResponse;
         }

@@ -76,7 +76,10 @@ impl Cause {
     pub const fn grpc_code(self) -> GrpcCode {
         use GrpcCode::*;
         match self {
-            Self::NoRoute | Self::ClientMethodNotAllowed | Self::ClientProtocolMismatch => Unimplemented,
+            Self::NoRoute
+            | Self::ClientMethodNotAllowed
+            | Self::ClientProtocolMismatch
+            | Self::TargetExtendedConnectDisabled => Unimplemented,
             Self::NoRegisteredTargets | Self::NoHealthyTargets => Unavailable,
             Self::GatewayOverloaded | Self::GatewayResourceExhausted | Self::LambdaThrottling => ResourceExhausted,
             Self::TargetDnsFailure

@@ -127,4 +127,5 @@ pub enum Cause {
     ClientCertCrlHit,
     LambdaBadRequest,
     LambdaWebsocketNotSupported,
+    TargetExtendedConnectDisabled,
 }

@@ -74,6 +74,7 @@ impl Cause {
             Self::ClientCertCrlHit => "The client certificate has been revoked",
             Self::LambdaBadRequest => "The request cannot be passed to the function",
             Self::LambdaWebsocketNotSupported => "Functions do not support WebSockets",
+            Self::TargetExtendedConnectDisabled => "The upstream server does not open WebSockets on its streams",
         }
     }
 
@@ -371,6 +372,14 @@ impl Cause {
                 "The request asks for an upgrade (a WebSocket handshake, or an HTTP/2 extended CONNECT) \
                 and the target group is a function, which answers one request at a time. Route WebSocket paths \
                 to an http1 target group with a listener rule."
+            }
+            Self::TargetExtendedConnectDisabled => {
+                "The request is a WebSocket and the target group's protocol_version is http2, but the \
+                target did not enable RFC 8441's extended CONNECT (its SETTINGS lack \
+                SETTINGS_ENABLE_CONNECT_PROTOCOL = 1), so a WebSocket cannot open on an HTTP/2 stream to it. \
+                Enable RFC 8441 on the target (hyper: `enable_connect_protocol()`; h2: \
+                `Builder::enable_connect_protocol`), or route WebSockets to an http1 target group with a listener \
+                rule on their path."
             }
         }
     }

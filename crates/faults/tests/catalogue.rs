@@ -65,6 +65,7 @@ const PINS: &[Pin] = &[
     (Cause::ClientCertCrlHit, "ClientCertCrlHit", Phase::TlsHandshake, None, None, None, "flow.SslHandshakeFailed", None),
     (Cause::LambdaBadRequest, "LambdaBadRequest", Phase::FunctionInvoke, Some(400), Some(400), Some("http_request_error"), "flow.BadRequest", None),
     (Cause::LambdaWebsocketNotSupported, "LambdaWebsocketNotSupported", Phase::FunctionInvoke, Some(400), Some(400), Some("http_request_error"), "flow.BadRequest", None),
+    (Cause::TargetExtendedConnectDisabled, "TargetExtendedConnectDisabled", Phase::SendRequest, Some(502), Some(502), Some("http_upgrade_failed"), "flow.BadGateway", None),
 ];
 
 fn full_code(short: &str) -> String {
@@ -88,7 +89,7 @@ fn all_is_complete() {
     for (i, cause) in Cause::ALL.iter().enumerate() {
         assert_eq!(*cause as usize, i);
     }
-    assert_eq!(Cause::ALL.len(), Cause::LambdaWebsocketNotSupported as usize + 1);
+    assert_eq!(Cause::ALL.len(), Cause::TargetExtendedConnectDisabled as usize + 1);
 }
 
 #[test]
@@ -296,7 +297,10 @@ fn phase_and_profile_names_round_trip() {
 fn grpc_codes_follow_the_interface() {
     use waygate_faults::GrpcCode::*;
     let expected = |cause: Cause| match cause {
-        Cause::NoRoute | Cause::ClientMethodNotAllowed | Cause::ClientProtocolMismatch => Unimplemented,
+        Cause::NoRoute
+        | Cause::ClientMethodNotAllowed
+        | Cause::ClientProtocolMismatch
+        | Cause::TargetExtendedConnectDisabled => Unimplemented,
         Cause::GatewayOverloaded
         | Cause::GatewayResourceExhausted
         | Cause::LambdaThrottling

@@ -295,7 +295,12 @@ fn every_non_decision_cause_is_reachable() {
     let mut seen = std::collections::HashSet::new();
     let kinds =
         [None, Some(ErrorKind::ConnectionRefused), Some(ErrorKind::ConnectionReset), Some(ErrorKind::HostUnreachable)];
-    let https = [None, Some(HttpEvidence::MalformedHead), Some(HttpEvidence::HeadTooLarge)];
+    let https = [
+        None,
+        Some(HttpEvidence::MalformedHead),
+        Some(HttpEvidence::HeadTooLarge),
+        Some(HttpEvidence::BadUpgrade(waygate_faults::BadUpgrade::ExtendedConnectDisabled)),
+    ];
     let tlss = [
         None,
         Some(TlsEvidence::NotTls),
@@ -368,6 +373,10 @@ fn http2_evidence_names_its_own_causes() {
     );
     assert_eq!(h2(H2Evidence::ProtocolError { code: 1 }, Phase::AwaitHeaders), Cause::TargetHttp2ProtocolError);
     assert_eq!(h2(H2Evidence::NotNegotiated, Phase::TlsHandshake), Cause::TargetHttp2NotNegotiated);
+    // A WebSocket for a target whose SETTINGS did not enable RFC 8441: nothing went out on a stream.
+    let no_connect = HttpEvidence::BadUpgrade(waygate_faults::BadUpgrade::ExtendedConnectDisabled);
+    let no_connect = Evidence { http: Some(no_connect), ..Evidence::new(Phase::SendRequest) };
+    assert_eq!(classify(&no_connect), Cause::TargetExtendedConnectDisabled);
     // The timer still comes first, and a begun response is a body failure whatever ended the stream.
     let late = Evidence {
         timed_out: true,

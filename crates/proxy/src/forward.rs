@@ -31,7 +31,7 @@ use crate::respond;
 use crate::retry;
 use crate::runtime::Runtime;
 use crate::server::ClientBody;
-use crate::upgrade::{Answer, Upgrade};
+use crate::upgrade::{self, Answer, Upgrade};
 use crate::upstream::{self, AttemptFailure, h1, h2};
 
 /// What a request needs to know about the client connection it came on.
@@ -317,9 +317,14 @@ impl Outgoing {
         let authority = (!fields.host)
             .then(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
             .flatten();
-        // An upgrade (a WebSocket) is an HTTP/1.1 switch toward the target: http1 groups only (upgrade.rs).
-        let upgrade = (!group.config.protocol_version.is_h2())
-            .then(|| Upgrade::of(&mut parts, fields.hop_by_hop(), body.is_end_stream(), &client.facts.listener.tunnels))
+        // An upgrade (a WebSocket): an HTTP/1.1 switch toward an http1 group, an extended CONNECT toward an http2
+        // one (upgrade.rs); a grpc group answered 464 already.
+        let version = group.config.protocol_version;
+        let upgrade = (version != ProtocolVersion::Grpc)
+            .then(|| {
+                let tunnels = &client.facts.listener.tunnels;
+                Upgrade::of(&mut parts, fields.hop_by_hop(), body.is_end_stream(), tunnels, version.is_h2())
+            })
             .flatten();
         let prior_xff = fields.strip_and_prior_xff(&mut parts.headers);
         if let Some(cert) = client.facts.tls.as_ref().and_then(|t| t.client_cert.as_deref()) {
@@ -509,7 +514,13 @@ fn forward(
             if let Some(r) = pending.get() {
                 r.request_sent();
             }
-            let sent = lease.send(&outgoing.request, &mut body, timeouts.response).await;
+            let sent = match outgoing.upgrade.as_deref().and_then(Upgrade::h2_protocol) {
+                // Boxed: rare, and its state would otherwise be part of every request's future.
+                Some(protocol) => {
+                    Box::pin(upgrade::connect(&mut lease, &outgoing.request, protocol, timeouts.response)).await
+                }
+                None => lease.send(&outgoing.request, &mut body, timeouts.response).await,
+            };
             let err = match sent {
                 Ok(resp) => {
                     // --- An upgrade's answer (upgrade.rs): a 101 as asked becomes a tunnel, a bad one fails. ---

@@ -95,6 +95,10 @@ fn upgrade_words(bad: BadUpgrade) -> &'static str {
         BadUpgrade::NotSwitched => {
             "the target answered a WebSocket upgrade with a 2xx without switching protocols: no tunnel to open"
         }
+        BadUpgrade::ExtendedConnectDisabled => {
+            "the target's HTTP/2 SETTINGS did not enable extended CONNECT (RFC 8441 \
+            SETTINGS_ENABLE_CONNECT_PROTOCOL): a WebSocket cannot open on a stream to it"
+        }
     }
 }
 

@@ -5,6 +5,12 @@
 //! offered (RFC 9110 §7.8) and, for a WebSocket, carry the `Sec-WebSocket-Accept` its key calls for (RFC 6455
 //! §4.2.2); anything else it says is passed through as a response. After a good `101` the client gets its
 //! answer (`101` on HTTP/1.1, `200` on an HTTP/2 stream) and both connections become a [`crate::tunnel`].
+//!
+//! Toward an http2 group a WebSocket is an extended CONNECT instead (RFC 8441 §4-5, opened by
+//! [`crate::upstream::h2::connect`]): `:protocol = websocket`, without the HTTP/1.1 handshake's key,
+//! `Connection` and `Upgrade`. A 2xx is the switch; an HTTP/1.1 client then gets the `101` its handshake asked
+//! for, with the `Sec-WebSocket-Accept` of its own key. Other upgrade tokens from HTTP/1.1 clients are not
+//! translated: the request goes as a plain one (RFC 9110 §7.8 lets a server ignore `Upgrade`).
 
 use std::sync::Arc;
 
@@ -21,8 +27,8 @@ use crate::record::head_bytes;
 use crate::relay::Done;
 use crate::server::Handover;
 use crate::tunnel::{self, Tunnels};
-use crate::upstream::Lease;
-use crate::upstream::h1::ResponseHead;
+use crate::upstream::h1::{self, ResponseHead};
+use crate::upstream::{self, AttemptFailure, Lease, Session};
 
 static SEC_WEBSOCKET_KEY: HeaderName = HeaderName::from_static("sec-websocket-key");
 static SEC_WEBSOCKET_ACCEPT: HeaderName = HeaderName::from_static("sec-websocket-accept");
@@ -40,6 +46,8 @@ pub struct Upgrade {
     client: Client,
     /// Where its tunnel counts itself in (the listener's, the gateway's one registry).
     tunnels: Arc<Tunnels>,
+    /// The target speaks HTTP/2: the upgrade is an extended CONNECT, a 2xx its switch.
+    toward_h2: bool,
 }
 
 #[derive(Debug)]
@@ -63,12 +71,18 @@ impl Upgrade {
     /// The upgrade `parts` asks for, if any: an HTTP/1.1 request with `Connection: upgrade`, an `Upgrade`
     /// field and no body (`body_empty`), or an HTTP/2 CONNECT with a `:protocol`. `hop_by_hop`: the request's
     /// fields may include hop-by-hop ones (as the one pass over them found); without, an HTTP/1.1 request costs
-    /// no lookup here.
+    /// no lookup here. `toward_h2`: the target speaks HTTP/2, where an HTTP/1.1 client's upgrade is relayed
+    /// only if it is a WebSocket.
+    ///
+    /// An HTTP/1.0 request's `Upgrade` is ignored (RFC 9110 §7.8: it cannot switch), and so is one with a body:
+    /// the body would have to reach the target before the switch, and a WebSocket handshake has none. Both go
+    /// as plain requests, their `Upgrade` stripped with the other hop-by-hop fields.
     pub fn of(
         parts: &mut request::Parts,
         hop_by_hop: bool,
         body_empty: bool,
         tunnels: &Arc<Tunnels>,
+        toward_h2: bool,
     ) -> Option<Box<Self>> {
         if parts.version == Version::HTTP_2 {
             if parts.method != Method::CONNECT {
@@ -81,7 +95,8 @@ impl Upgrade {
             let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>()?;
             let key = HeaderValue::from_str(&new_key()).ok()?;
             let accept = websocket(&offered).then(|| accept_for(key.as_bytes()));
-            return Some(Box::new(Self { offered, accept, client: Client::H2 { on_upgrade, key }, tunnels }));
+            let client = Client::H2 { on_upgrade, key };
+            return Some(Box::new(Self { offered, accept, client, tunnels, toward_h2 }));
         }
         if !hop_by_hop || !body_empty || parts.version != Version::HTTP_11 {
             return None;
@@ -89,14 +104,36 @@ impl Upgrade {
         let tunnels = tunnels.clone();
         let connection = parts.headers.get_all(header::CONNECTION).iter().any(|v| lists_token(v, b"upgrade"));
         let offered = parts.headers.get(header::UPGRADE).filter(|_| connection)?.clone();
+        if toward_h2 && !websocket(&offered) {
+            return None;
+        }
         let accept =
             parts.headers.get(&SEC_WEBSOCKET_KEY).filter(|_| websocket(&offered)).map(|key| accept_for(key.as_bytes()));
-        Some(Box::new(Self { offered, accept, client: Client::H1, tunnels }))
+        Some(Box::new(Self { offered, accept, client: Client::H1, tunnels, toward_h2 }))
+    }
+
+    /// The `:protocol` of the extended CONNECT the upgrade becomes toward an HTTP/2 target; `None` toward an
+    /// HTTP/1.1 one.
+    pub fn h2_protocol(&self) -> Option<&str> {
+        if !self.toward_h2 {
+            return None;
+        }
+        match self.client {
+            Client::H1 => Some("websocket"),
+            Client::H2 { .. } => self.offered.to_str().ok(),
+        }
     }
 
     /// Puts the handshake back into the forwarded request's fields after hop-by-hop ones were stripped; an
     /// extended CONNECT becomes a `GET` with the WebSocket handshake fields.
     pub fn restore(&self, parts: &mut request::Parts) {
+        if self.toward_h2 {
+            // RFC 8441 §5: the HTTP/1.1 handshake's key (and its hop-by-hop fields, already stripped) stay
+            // behind; the version, subprotocols and extensions go as they are. Opened by h2::connect.
+            parts.method = Method::CONNECT;
+            parts.headers.remove(&SEC_WEBSOCKET_KEY);
+            return;
+        }
         let headers = &mut parts.headers;
         headers.insert(header::UPGRADE, self.offered.clone());
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -111,6 +148,10 @@ impl Upgrade {
 
     /// Judges the target's answer to the handshake.
     pub fn answer(&self, head: &ResponseHead) -> Result<Answer, BadUpgrade> {
+        if self.toward_h2 {
+            // RFC 8441 §5: a 2xx to the extended CONNECT opens the stream both ways; anything else refuses.
+            return Ok(if head.status.is_success() { Answer::Switched } else { Answer::Refused });
+        }
         if head.status != StatusCode::SWITCHING_PROTOCOLS {
             // An HTTP/2 client takes any 2xx to its CONNECT as the tunnel being open.
             if matches!(self.client, Client::H2 { .. }) && head.status.is_success() {
@@ -155,13 +196,24 @@ impl Upgrade {
             headers.remove(hop);
         }
         headers.insert(&X_REQUEST_ID, id.clone());
+        // RFC 9110 §8.6: no Content-Length in a 1xx, nor in a 2xx to a CONNECT.
+        headers.remove(header::CONTENT_LENGTH);
+        if self.toward_h2 && matches!(self.client, Client::H1) {
+            // The HTTP/1.1 handshake the client asked for, answered for the target: its key's accept.
+            headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            if let Some(accept) = self.accept.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+                headers.insert(&SEC_WEBSOCKET_ACCEPT, accept);
+            }
+        }
         let mut resp = Response::new(ProxyBody::empty());
         let request_id = id.clone();
+        let target_status = head.status.as_u16();
         let ends = |status: StatusCode, headers: &HeaderMap, kind| tunnel::Ends {
             request_id,
             status: status.as_u16(),
             head: head_bytes(headers),
             kind,
+            target_status,
         };
         let secure = done.record.as_ref().is_some_and(|r| r.ex.ssl_protocol.is_some());
         let kind = if secure { RequestKind::Wss } else { RequestKind::Ws };
@@ -200,6 +252,22 @@ impl Upgrade {
         }
         *resp.headers_mut() = headers;
         resp
+    }
+}
+
+/// Opens the upgrade toward an HTTP/2 target as an extended CONNECT for `protocol` ([`crate::upstream::h2::connect`]).
+pub async fn connect(
+    lease: &mut Lease,
+    req: &upstream::Request,
+    protocol: &str,
+    response_timeout: std::time::Duration,
+) -> Result<h1::Response, h1::SendError> {
+    match (&mut lease.conn.session, req) {
+        (Session::H2(stream), upstream::Request::H2(req)) => {
+            upstream::h2::connect::send(stream, req, protocol, response_timeout).await
+        }
+        // The group's protocol decides both; a mismatch is the gateway's bug, failed before any byte is written.
+        _ => Err(h1::SendError { unsent: true, ..AttemptFailure::new(waygate_faults::Phase::SendRequest).into() }),
     }
 }
 

@@ -1,5 +1,5 @@
 //! A tunnel: after a protocol switch ([`crate::upgrade`]), the client's connection (or HTTP/2 stream) and the
-//! target's connection are joined and bytes are copied both ways, through a bounded buffer each way
+//! target's connection (or HTTP/2 stream, [`stream`]) are joined and bytes are copied both ways, through a bounded buffer each way
 //! ([`BUFFER`]), so a side that does not read holds up the other instead of growing memory. Half-close is
 //! honoured: an end of stream from one side is passed to the other as a shutdown of writing, and the other
 //! direction goes on until it ends too.
@@ -12,13 +12,15 @@
 
 mod io;
 mod registry;
+mod stream;
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use http::HeaderValue;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tracing::{Level, event};
-use waygate_faults::{Cause, HttpEvidence, Phase};
+use waygate_faults::{Cause, H2Evidence, HttpEvidence, Phase};
 use waygate_telemetry::RequestKind;
 
 use crate::relay::Done;
@@ -41,7 +43,14 @@ pub(crate) struct Ends {
     /// The size of that response's head.
     pub head: u64,
     pub kind: RequestKind,
+    /// The target's status: 101, or the 2xx to an extended CONNECT.
+    pub target_status: u16,
 }
+
+/// What a tunnel's target end can be: an HTTP/1 connection after its 101, or an HTTP/2 stream.
+trait TargetIo: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> TargetIo for T {}
 
 /// Why a tunnel ended.
 enum Ending {
@@ -65,13 +74,19 @@ where
         return finish(done, &ends, Some(Cause::ClientClosedRequest), &meter);
     };
     let target = done.in_flight.target().clone();
-    // Only an HTTP/1 session switches protocols (upgrades go to http1 groups only).
-    let Session::H1(conn) = &mut lease.conn.session else {
-        lease.abort();
-        return finish(done, &ends, None, &meter);
+    let said = OnceLock::<H2Evidence>::new();
+    let target_io: Box<dyn TargetIo + '_> = match &mut lease.conn.session {
+        Session::H1(conn) => {
+            let (transport, ahead) = conn.upgraded();
+            Box::new(Rewind::new(ahead, transport))
+        }
+        Session::H2(stream) => match stream.tunnel() {
+            Some((send, recv)) => Box::new(stream::StreamIo::new(send, recv, &said)),
+            // Not an open stream (the gateway's bug): dropped with the lease, the stream is reset.
+            None => return finish(done, &ends, None, &meter),
+        },
     };
-    let (transport, ahead) = conn.upgraded();
-    let mut target_end = Counted::target(Rewind::new(ahead, transport), &meter, &target.upstream);
+    let mut target_end = Counted::target(target_io, &meter, &target.upstream);
     let mut client_end = Counted::client(client, &meter);
     let ending = {
         let copy = tokio::io::copy_bidirectional_with_sizes(&mut client_end, &mut target_end, BUFFER, BUFFER);
@@ -100,6 +115,7 @@ where
                 let mut failure = AttemptFailure::new(Phase::StreamBody);
                 failure.io = Some(crate::upstream::failure::copy_io(e));
                 failure.http = Some(HttpEvidence::BodyIncomplete);
+                failure.h2 = said.get().copied();
                 failure.response_started = true;
                 failure.deregistered = target.upstream.is_retired();
                 failure.conn = Some(snapshot);
@@ -146,7 +162,7 @@ async fn idle_for(meter: &Meter, idle: Duration) {
 /// Writes the tunnel's record: the switch's status, the target's 101, the tunnel's bytes added to both counts.
 fn finish(done: Done, ends: &Ends, cause: Option<Cause>, meter: &Meter) {
     if let Some(record) = done.record {
-        let mut ex = record.finish(ends.status, Some(101), cause, ends.head + meter.to_client());
+        let mut ex = record.finish(ends.status, Some(ends.target_status), cause, ends.head + meter.to_client());
         ex.received_bytes += meter.from_client();
         ex.kind = ends.kind;
         done.sink.emit(ex);

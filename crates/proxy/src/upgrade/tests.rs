@@ -29,7 +29,7 @@ fn websocket_request() -> Box<Upgrade> {
         .body(())
         .unwrap();
     let (mut parts, ()) = req.into_parts();
-    Upgrade::of(&mut parts, true, true, &Arc::new(Tunnels::default())).expect("an upgrade")
+    Upgrade::of(&mut parts, true, true, &Arc::new(Tunnels::default()), false).expect("an upgrade")
 }
 
 #[test]
@@ -48,14 +48,17 @@ fn only_an_http_1_1_request_with_connection_upgrade_and_no_body_upgrades() {
         *req.version_mut() = version;
         req.into_parts().0
     };
-    assert!(Upgrade::of(&mut parts("upgrade", Version::HTTP_11), true, true, &tunnels).is_some());
-    let alone = Upgrade::of(&mut parts("", Version::HTTP_11), true, true, &tunnels);
+    assert!(Upgrade::of(&mut parts("upgrade", Version::HTTP_11), true, true, &tunnels, false).is_some());
+    let alone = Upgrade::of(&mut parts("", Version::HTTP_11), true, true, &tunnels, false);
     assert!(alone.is_none(), "Upgrade alone is not asked");
-    assert!(Upgrade::of(&mut parts("upgrade", Version::HTTP_11), true, false, &tunnels).is_none(), "a body");
-    assert!(Upgrade::of(&mut parts("upgrade", Version::HTTP_10), true, true, &tunnels).is_none());
+    assert!(Upgrade::of(&mut parts("upgrade", Version::HTTP_11), true, false, &tunnels, false).is_none(), "a body");
+    assert!(Upgrade::of(&mut parts("upgrade", Version::HTTP_10), true, true, &tunnels, false).is_none());
     let mut connect = Request::builder().method(Method::CONNECT).uri("https://a/chat").body(()).unwrap();
     *connect.version_mut() = Version::HTTP_2;
-    assert!(Upgrade::of(&mut connect.into_parts().0, false, true, &tunnels).is_none(), "no :protocol, no upgrade");
+    assert!(
+        Upgrade::of(&mut connect.into_parts().0, false, true, &tunnels, false).is_none(),
+        "no :protocol, no upgrade"
+    );
 }
 
 #[test]
@@ -91,4 +94,39 @@ fn a_101_must_switch_as_asked() {
     assert_eq!(up.answer(&refused), Ok(Answer::Refused));
     let ok = head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(up.answer(&ok), Ok(Answer::Refused), "an HTTP/1.1 client sees the 200 for what it is");
+}
+
+/// Toward an http2 group: an HTTP/1.1 WebSocket handshake becomes an extended CONNECT for `websocket`
+/// without the key, a 2xx is its switch; another upgrade token is not translated (a plain request).
+#[test]
+fn toward_an_http2_target_a_websocket_is_an_extended_connect() {
+    let tunnels = Arc::new(Tunnels::default());
+    let req = |upgrade: &str| {
+        let req = Request::get("/chat")
+            .header("connection", "Upgrade")
+            .header("upgrade", upgrade)
+            .header("sec-websocket-key", KEY)
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-protocol", "chat")
+            .body(())
+            .unwrap();
+        req.into_parts().0
+    };
+    assert!(Upgrade::of(&mut req("h2c"), true, true, &tunnels, true).is_none(), "only WebSockets are translated");
+    let mut parts = req("websocket");
+    let up = Upgrade::of(&mut parts, true, true, &tunnels, true).expect("an upgrade");
+    assert_eq!(up.h2_protocol(), Some("websocket"));
+    for hop in ["connection", "upgrade"] {
+        parts.headers.remove(hop);
+    }
+    up.restore(&mut parts);
+    assert_eq!(parts.method, Method::CONNECT);
+    assert!(!parts.headers.contains_key("sec-websocket-key") && !parts.headers.contains_key("upgrade"));
+    assert_eq!(parts.headers["sec-websocket-version"], "13");
+    assert_eq!(parts.headers["sec-websocket-protocol"], "chat");
+    let mut ok = head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    ok.version = Version::HTTP_2;
+    assert_eq!(up.answer(&ok), Ok(Answer::Switched));
+    assert_eq!(up.answer(&head("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")), Ok(Answer::Refused));
+    assert_eq!(websocket_request().h2_protocol(), None, "toward an http1 target: an HTTP/1.1 upgrade");
 }

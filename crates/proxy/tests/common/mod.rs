@@ -221,3 +221,14 @@ pub async fn tls_and_plain_gateway(pki_dir: &str) -> (waygate_faultlab::Running,
     let plain_addr = gw.local_addr("plain").await.expect("listener plain");
     (backend, gw, tls_addr, plain_addr)
 }
+
+/// The JSON access log's lines in `dir`, once the gateway has shut down (which flushes it).
+pub fn json_log_lines(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for file in std::fs::read_dir(dir).expect("the access log's directory") {
+        for line in std::fs::read_to_string(file.expect("a log file").path()).expect("a log file").lines() {
+            out.push(serde_json::from_str(line).expect("a JSON line"));
+        }
+    }
+    out
+}

@@ -9,7 +9,9 @@
 //! - [`frames`]: the GOAWAY's last_stream_id and error code, read from the frame as it passes, so that a stream
 //!   the target never processed is told from one it accepted.
 //! - [`stream`]: one request's stream: send, response head, body and trailers, and every failure as evidence.
+//! - [`connect`]: a WebSocket's stream, opened by an extended CONNECT (RFC 8441).
 
+pub mod connect;
 mod driver;
 pub mod frames;
 pub mod stream;

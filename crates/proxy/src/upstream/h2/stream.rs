@@ -219,6 +219,26 @@ impl Stream {
     }
 }
 
+/// A stream opened by an extended CONNECT ([`super::connect`]), whose request side stays open for a tunnel.
+impl Stream {
+    /// Notes the stream's id and its request head's size, as [`Stream::send`] does.
+    pub(super) fn opened(&mut self, id: u32, head_len: u64) {
+        self.id = id;
+        self.written = head_len;
+    }
+
+    /// The answer's head; its body is read by [`Stream::poll_body`], or the stream carries a tunnel.
+    pub(super) fn answered(&mut self, resp: http::Response<h2::RecvStream>, send: h2::SendStream<Bytes>) -> Response {
+        self.send = Some(send);
+        self.head(resp, true)
+    }
+
+    /// Both directions of the stream, for a tunnel after a 2xx to an extended CONNECT.
+    pub fn tunnel(&mut self) -> Option<(&mut h2::SendStream<Bytes>, &mut h2::RecvStream)> {
+        Some((self.send.as_mut()?, self.recv.as_mut()?))
+    }
+}
+
 /// Why sending the request body stopped.
 enum BodyOut {
     /// The client's body failed (it went away, or broke its framing).
