@@ -9,8 +9,7 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use futures_util::{SinkExt as _, StreamExt as _};
-use http_body_util::Empty;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::{Message, protocol::Role};
@@ -157,25 +156,6 @@ async fn h2_websocket(addr: std::net::SocketAddr) -> WebSocketStream<TokioIo<hyp
     assert!(!resp.headers().contains_key("sec-websocket-accept"), "HTTP/1.1's handshake fields stay behind");
     let upgraded = within("the stream", hyper::upgrade::on(resp)).await.unwrap();
     WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await
-}
-
-/// An extended CONNECT for a WebSocket on `path`, on a new HTTP/2 connection to `addr`: the answer.
-async fn h2_connect(addr: std::net::SocketAddr, path: &str) -> http::Response<hyper::body::Incoming> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (mut send, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await.expect("h2 handshake");
-    tokio::spawn(conn);
-    // A first request: the gateway's SETTINGS (with ENABLE_CONNECT_PROTOCOL) have arrived once it is answered.
-    let first = send.send_request(http::Request::get("http://app.example/").body(Empty::<Bytes>::new()).unwrap());
-    assert_eq!(within("a first request", first).await.unwrap().status(), 200);
-    let mut req = http::Request::builder()
-        .method(http::Method::CONNECT)
-        .uri(format!("http://app.example{path}"))
-        .header("sec-websocket-version", "13")
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    req.extensions_mut().insert(hyper::ext::Protocol::from_static("websocket"));
-    within("the CONNECT's answer", send.send_request(req)).await.unwrap()
 }
 
 /// A target that answers an HTTP/2 client's WebSocket with a plain 200 did not open one: passed on, the client

@@ -9,8 +9,7 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use futures_util::{SinkExt as _, StreamExt as _};
-use http_body_util::Empty;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -83,7 +82,7 @@ async fn an_http2_extended_connect_reaches_an_http2_target_stream_to_stream() {
     let target = WsH2Target::Echo.spawn(loopback()).await.unwrap();
     let dir = tempdir("ws-h2-h2");
     let (gw, addr) = gateway(&h2_config(&dir, target.addr(), "")).await;
-    let resp = h2_connect(addr).await;
+    let resp = h2_connect(addr, "/chat").await;
     assert_eq!(resp.status(), 200, "{resp:?}");
     assert!(!resp.headers().contains_key("sec-websocket-accept") && !resp.headers().contains_key("upgrade"));
     let upgraded = within("the stream", hyper::upgrade::on(resp)).await.unwrap();
@@ -99,25 +98,6 @@ async fn an_http2_extended_connect_reaches_an_http2_target_stream_to_stream() {
     let lines = json_log_lines(&dir);
     let tunnel = lines.iter().find(|l| l["type"] == "ws").unwrap_or_else(|| panic!("{lines:?}"));
     assert_eq!((tunnel["elb_status_code"].as_u64(), tunnel["target_status_code"].as_u64()), (Some(200), Some(200)));
-}
-
-/// An extended CONNECT for a WebSocket on a new HTTP/2 connection to `addr`, once its SETTINGS are known.
-async fn h2_connect(addr: std::net::SocketAddr) -> http::Response<hyper::body::Incoming> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (mut send, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await.expect("h2 handshake");
-    tokio::spawn(conn);
-    // A first request: the gateway's SETTINGS (with ENABLE_CONNECT_PROTOCOL) have arrived once it is answered.
-    let first = send.send_request(http::Request::get("http://app.example/").body(Empty::<Bytes>::new()).unwrap());
-    within("a first request", first).await.unwrap();
-    let mut req = http::Request::builder()
-        .method(http::Method::CONNECT)
-        .uri("http://app.example/chat")
-        .header("sec-websocket-version", "13")
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    req.extensions_mut().insert(hyper::ext::Protocol::from_static("websocket"));
-    within("the CONNECT's answer", send.send_request(req)).await.unwrap()
 }
 
 /// A target that refuses the CONNECT: its answer, body included, is the client's, and no tunnel opens.
@@ -210,7 +190,7 @@ async fn a_stream_reset_mid_tunnel_resets_the_http2_clients_stream() {
     let target = WsH2Target::ResetMidStream.spawn(loopback()).await.unwrap();
     let dir = tempdir("ws-h2-reset2");
     let (gw, addr) = gateway(&h2_config(&dir, target.addr(), "")).await;
-    let resp = h2_connect(addr).await;
+    let resp = h2_connect(addr, "/chat").await;
     assert_eq!(resp.status(), 200);
     let mut io = TokioIo::new(within("the stream", hyper::upgrade::on(resp)).await.unwrap());
     io.write_all(b"any bytes").await.unwrap();
@@ -233,7 +213,7 @@ async fn a_websocket_to_a_grpc_group_is_464() {
     let err = within("handshake", client_async("ws://app.example/chat", tcp)).await.unwrap_err();
     let tokio_tungstenite::tungstenite::Error::Http(resp) = err else { panic!("{err:?}") };
     assert_eq!(resp.status(), 464);
-    let resp = h2_connect(addr).await;
+    let resp = h2_connect(addr, "/chat").await;
     assert_eq!(resp.status(), 464, "an HTTP/2 extended CONNECT");
     assert_eq!(target.stats().requests_served(), 0);
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use waygate_proxy::Gateway;
@@ -231,4 +231,24 @@ pub fn json_log_lines(dir: &std::path::Path) -> Vec<serde_json::Value> {
         }
     }
     out
+}
+
+/// An extended CONNECT for a WebSocket on `path`, on a new HTTP/2 connection to `addr`: the answer.
+pub async fn h2_connect(addr: SocketAddr, path: &str) -> http::Response<hyper::body::Incoming> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await.expect("h2 handshake");
+    tokio::spawn(conn);
+    // A first request: the gateway's SETTINGS (with ENABLE_CONNECT_PROTOCOL) have arrived once it is answered
+    // (whatever its status: a grpc group answers it 464).
+    let first = send.send_request(http::Request::get("http://app.example/").body(Empty::<Bytes>::new()).unwrap());
+    within("a first request", first).await.unwrap();
+    let mut req = http::Request::builder()
+        .method(http::Method::CONNECT)
+        .uri(format!("http://app.example{path}"))
+        .header("sec-websocket-version", "13")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    req.extensions_mut().insert(hyper::ext::Protocol::from_static("websocket"));
+    within("the CONNECT's answer", send.send_request(req)).await.unwrap()
 }
