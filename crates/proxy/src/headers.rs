@@ -237,17 +237,28 @@ impl Forwarded<'_> {
     /// the gateway's are inserted. Their values are written into one buffer and split off it, so the five or six
     /// fields cost one allocation, not one each.
     pub fn apply(&self, headers: &mut HeaderMap) {
-        for name in REPLACED {
-            headers.remove(name);
-        }
-        if self.traceparent.is_some() {
-            headers.remove(&TRACEPARENT);
+        // One pass over the client's (few) fields finds whether any is replaced: usually none is, and removing
+        // each name blindly cost six or seven hash-and-probe lookups per request.
+        if headers.keys().any(|name| !self.forwards(name)) {
+            for name in REPLACED {
+                headers.remove(name);
+            }
+            if self.traceparent.is_some() {
+                headers.remove(&TRACEPARENT);
+            }
         }
         // A traceparent is 55 bytes more.
         let mut buf = BytesMut::with_capacity(if self.traceparent.is_some() { 320 } else { 256 });
         self.each(|name, parts| {
             parts.iter().for_each(|p| buf.put_slice(p));
-            if let Ok(v) = HeaderValue::from_maybe_shared(buf.split().freeze()) {
+            if let Ok(mut v) = HeaderValue::from_maybe_shared(buf.split().freeze()) {
+                // A value unique to this request is sent as a never-indexed literal (RFC 7541 §6.2.3): put into
+                // the connection's HPACK table it could never be referenced again, and each insertion evicted
+                // entries that later requests would have reused (user-agent, content-type, the forwarded
+                // address), so every request paid for encoding its fields in full.
+                if name == X_REQUEST_ID || name == X_AMZN_TRACE_ID || name == TRACEPARENT {
+                    v.set_sensitive(true);
+                }
                 headers.insert(name.clone(), v);
             }
         });
@@ -408,5 +419,38 @@ mod tests {
         fwd(Some(ours)).apply(&mut h2);
         assert_eq!(h2.get_all("traceparent").iter().collect::<Vec<_>>(), [&HeaderValue::from_bytes(&ours).unwrap()]);
         assert_eq!(h2["tracestate"], "rojo=1");
+        // Unique to the request, the ids go as never-indexed literals (no HPACK table churn); the rest may be
+        // indexed.
+        for name in ["x-request-id", "x-amzn-trace-id", "traceparent"] {
+            assert!(h2[name].is_sensitive(), "{name} would be indexed");
+        }
+        assert!(!h2["x-forwarded-proto"].is_sensitive());
+        assert!(!h2["tracestate"].is_sensitive());
+    }
+
+    /// HTTP/2's map: the client's copies of the replaced fields go (found in one pass), and a request without
+    /// any keeps its own fields untouched.
+    #[test]
+    fn http2_map_replaces_the_clients_copies_only() {
+        let (port, id) = (HeaderValue::from_static("443"), HeaderValue::from_static("Root=1-2-3"));
+        let ip = client_ip_header("192.0.2.1".parse().unwrap());
+        let fwd = Forwarded {
+            prior_xff: None,
+            client_ip: &ip,
+            proto: "https",
+            port: &port,
+            request_id: &id,
+            trailers: false,
+            traceparent: None,
+        };
+        let mut with = map(&[("x-request-id", "mine"), ("expect", "100-continue"), ("accept", "*/*")]);
+        fwd.apply(&mut with);
+        assert_eq!(with.get_all("x-request-id").iter().collect::<Vec<_>>(), [&id]);
+        assert!(with.get("expect").is_none());
+        assert_eq!(with["accept"], "*/*");
+        let mut without = map(&[("accept", "*/*"), ("user-agent", "grpc-go/1.60")]);
+        fwd.apply(&mut without);
+        assert_eq!(without.len(), 2 + 5, "{without:?}");
+        assert_eq!(without["x-forwarded-for"], "192.0.2.1");
     }
 }
