@@ -2,7 +2,8 @@
 //! an echo (hyper's HTTP/2 server with extended CONNECT enabled, tokio-tungstenite on the opened stream), the
 //! same server without extended CONNECT (the gateway must say it cannot open a WebSocket there), and one that
 //! accepts the CONNECT and resets the stream once the client sends (built on the `h2` crate, whose resets are
-//! explicit). Each answers a plain request (a health check) with `200`.
+//! explicit). Each answers a plain request (a health check) with `200`. Each also serves over TLS
+//! ([`WsH2Target::spawn_tls`]), HTTP/2 whatever ALPN selected, so a config without `h2` tests its absence.
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,7 +15,10 @@ use http::{Method, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::ServerConfig;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
@@ -43,21 +47,39 @@ impl WsH2Target {
     /// Starts the target on `bind` (usually `127.0.0.1:0`).
     pub async fn spawn(self, bind: SocketAddr) -> io::Result<Running> {
         let listener = running::bind(bind).await?;
-        running::serve(listener, move |stream, shared| serve(self, stream, shared))
+        running::serve(listener, move |stream: TcpStream, shared| {
+            let _ = stream.set_nodelay(true);
+            serve(self, stream, shared)
+        })
+    }
+
+    /// Starts the target on `bind` behind TLS with `tls` (its certificate, and the ALPN protocols it offers:
+    /// see [`crate::Identity::server_config`]).
+    pub async fn spawn_tls(self, bind: SocketAddr, tls: Arc<ServerConfig>) -> io::Result<Running> {
+        let listener = running::bind(bind).await?;
+        let acceptor = TlsAcceptor::from(tls);
+        running::serve(listener, move |stream: TcpStream, shared| {
+            let acceptor = acceptor.clone();
+            async move {
+                let _ = stream.set_nodelay(true);
+                if let Ok(tls) = acceptor.accept(stream).await {
+                    serve(self, tls, shared).await;
+                }
+            }
+        })
     }
 }
 
-async fn serve(target: WsH2Target, stream: TcpStream, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
+async fn serve<T: AsyncRead + AsyncWrite + Unpin + Send + 'static>(target: WsH2Target, io: T, shared: Arc<Shared>) {
     if target == WsH2Target::ResetMidStream {
-        return reset_mid_stream(stream, shared).await;
+        return reset_mid_stream(io, shared).await;
     }
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     if target == WsH2Target::Echo {
         builder.enable_connect_protocol();
     }
     let service = hyper::service::service_fn(move |req| answer(req, shared.clone()));
-    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+    let _ = builder.serve_connection(TokioIo::new(io), service).await;
 }
 
 async fn answer(mut req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Full<Bytes>>, hyper::Error> {
@@ -100,10 +122,10 @@ async fn answer(mut req: Request<Incoming>, shared: Arc<Shared>) -> Result<Respo
 }
 
 /// Accepts each extended CONNECT with `200`, then resets its stream when the first DATA arrives.
-async fn reset_mid_stream(stream: TcpStream, shared: Arc<Shared>) {
+async fn reset_mid_stream<T: AsyncRead + AsyncWrite + Unpin>(io: T, shared: Arc<Shared>) {
     let mut builder = h2::server::Builder::new();
     builder.enable_connect_protocol();
-    let Ok(mut conn) = builder.handshake::<_, Bytes>(stream).await else { return };
+    let Ok(mut conn) = builder.handshake::<_, Bytes>(io).await else { return };
     while let Some(Ok((req, mut respond))) = conn.accept().await {
         shared.stats.add_request();
         let connect = req.method() == Method::CONNECT;

@@ -455,6 +455,9 @@ fn forward(
         let mut fresh_retry: Option<usize> = None;
         // The body was handed to a connection that failed: it must be rebuilt before another attempt.
         let mut body_spent = false;
+        // The target after one this request must not try again ([`retry::Next::OtherTargetOnly`]), picked at
+        // its failure so that with none left that failure is the answer.
+        let mut picked: Option<usize> = None;
         loop {
             budget.begin();
             let (attempt, max_attempts) = (budget.attempt, budget.max_attempts);
@@ -462,7 +465,7 @@ fn forward(
             let index = match fresh {
                 Some(index) => index,
                 None => {
-                    let Some(index) = group.pick(tried.as_slice()).or_else(|| group.pick(&[])) else {
+                    let Some(index) = picked.take().or_else(|| tried.pick(group)) else {
                         return error(pending, errors, Cause::NoRegisteredTargets, id, None);
                     };
                     tried.push(index);
@@ -495,7 +498,10 @@ fn forward(
                         let outcome = retry::Outcome { reused: false, replayable: true, deregistered: false };
                         match retry::decide(&failure.evidence(), outcome, outgoing.idempotent, &mut budget) {
                             // A fresh connection is the answer to a reused one's race; a failed connect is neither.
-                            retry::Next::OtherTarget | retry::Next::FreshConnection => continue,
+                            // Nothing was asked of the target, so no refusal of its own (`OtherTargetOnly`).
+                            retry::Next::OtherTarget | retry::Next::FreshConnection | retry::Next::OtherTargetOnly => {
+                                continue;
+                            }
                             retry::Next::Answer => {
                                 return error(pending, errors, cause, id, Some((&*target.authority, &failure)));
                             }
@@ -586,6 +592,14 @@ fn forward(
                     attempt_failed(pending, &ctx(max_attempts), classify(&evidence), &failure);
                 }
                 retry::Next::Answer => return fail(pending, errors, &ctx(max_attempts), &target, failure, id),
+                retry::Next::OtherTargetOnly => {
+                    tried.shun_last();
+                    picked = tried.pick(group);
+                    if picked.is_none() {
+                        return fail(pending, errors, &ctx(max_attempts), &target, failure, id);
+                    }
+                    attempt_failed(pending, &ctx(max_attempts), classify(&evidence), &failure);
+                }
             }
         }
     }
@@ -621,21 +635,48 @@ fn attempt_failed(pending: &mut Pending, ctx: &log::AttemptCtx<'_>, cause: Cause
 /// race's extra attempt goes to the same target). On the stack: a `Vec` was an allocation per request.
 #[derive(Default)]
 struct Tried {
-    at: [usize; 1 + MAX_RETRIES as usize],
-    len: usize,
+    at: [usize; TRIES],
+    len: u8,
+    /// Bit `k`: `at[k]` must not be tried again ([`retry::Next::OtherTargetOnly`]).
+    shunned: u8,
 }
+
+const TRIES: usize = 1 + MAX_RETRIES as usize;
+const _: () = assert!(TRIES <= u8::BITS as usize, "Tried::shunned has a bit per attempt");
 
 impl Tried {
     fn as_slice(&self) -> &[usize] {
-        &self.at[..self.len]
+        &self.at[..usize::from(self.len)]
     }
 
     /// Config validation keeps `retries` within [`MAX_RETRIES`], so there is always room.
     fn push(&mut self, index: usize) {
-        if let Some(slot) = self.at.get_mut(self.len) {
+        if let Some(slot) = self.at.get_mut(usize::from(self.len)) {
             *slot = index;
             self.len += 1;
         }
+    }
+
+    /// The target tried last must not be tried again.
+    fn shun_last(&mut self) {
+        if let Some(last) = self.len.checked_sub(1) {
+            self.shunned |= 1 << last;
+        }
+    }
+
+    /// The next target: one not tried yet, else (a retry of a target already tried) any but the shunned.
+    fn pick(&self, group: &Group) -> Option<usize> {
+        group.pick(self.as_slice()).or_else(|| {
+            let mut shunned = [0; TRIES];
+            let mut n = 0;
+            for (k, &index) in self.as_slice().iter().enumerate() {
+                if self.shunned & (1 << k) != 0 {
+                    shunned[n] = index;
+                    n += 1;
+                }
+            }
+            group.pick(&shunned[..n])
+        })
     }
 }
 

@@ -10,10 +10,13 @@
 //!   try).
 //! - An HTTP/2 stream the target did not process (REFUSED_STREAM, or above a GOAWAY's last_stream_id), with a
 //!   body that can go again: another target within `retries`, whatever the method (RFC 9113 §8.7).
+//! - A refusal that is a property of the target, not a transient fault (a WebSocket for an http2 target whose
+//!   SETTINGS did not enable extended CONNECT): another target within `retries`, never this one again for the
+//!   request, not even on a fresh connection; with no other target left, the failure is answered at once.
 //! - Anything else (a timeout, a response begun, a request the target may have acted on, a target retired by
 //!   its deregistration, a client that failed): the failure is answered.
 
-use waygate_faults::{Evidence, RetrySafety, retry_safety};
+use waygate_faults::{BadUpgrade, Evidence, HttpEvidence, RetrySafety, retry_safety};
 
 /// What follows a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +27,9 @@ pub enum Next {
     FreshConnection,
     /// No more attempts: answer with the failure's cause.
     Answer,
+    /// Another attempt on another target (counted against `retries`), never this one again for the request: it
+    /// would refuse the same way. With no other target left, the failure is answered at once.
+    OtherTargetOnly,
 }
 
 /// What became of the request in the failed attempt.
@@ -63,6 +69,9 @@ pub fn decide(evidence: &Evidence, outcome: Outcome, idempotent: bool, budget: &
     if evidence.timed_out || outcome.deregistered || !outcome.replayable {
         return Next::Answer;
     }
+    if matches!(evidence.http, Some(HttpEvidence::BadUpgrade(BadUpgrade::ExtendedConnectDisabled))) {
+        return if budget.attempt < budget.max_attempts { Next::OtherTargetOnly } else { Next::Answer };
+    }
     match retry_safety(evidence, idempotent, outcome.replayable) {
         RetrySafety::ReusedConnectionRace | RetrySafety::NothingSent if outcome.reused && !budget.race_retried => {
             budget.race_retried = true;
@@ -80,7 +89,7 @@ pub fn decide(evidence: &Evidence, outcome: Outcome, idempotent: bool, budget: &
 mod tests {
     use std::io::ErrorKind;
 
-    use waygate_faults::{HttpEvidence, Phase};
+    use waygate_faults::Phase;
 
     use super::*;
 
@@ -132,5 +141,17 @@ mod tests {
         assert_eq!(after(&begun, FRESH, true, 3, 1), Next::Answer);
         let sent = Evidence { io_kind: Some(ErrorKind::ConnectionReset), ..ev(Phase::AwaitHeaders, 500) };
         assert_eq!(after(&sent, FRESH, true, 3, 1), Next::Answer, "a fresh connection's reset after sending");
+    }
+
+    #[test]
+    fn a_target_without_extended_connect_is_never_tried_again() {
+        let disabled = Evidence {
+            http: Some(HttpEvidence::BadUpgrade(BadUpgrade::ExtendedConnectDisabled)),
+            ..ev(Phase::SendRequest, 0)
+        };
+        assert_eq!(after(&disabled, FRESH, true, 1, 1), Next::OtherTargetOnly);
+        assert_eq!(after(&disabled, POOLED, true, 1, 1), Next::OtherTargetOnly, "no fresh connection to it either");
+        assert_eq!(after(&disabled, POOLED, true, 0, 1), Next::Answer, "retries = 0");
+        assert_eq!(after(&disabled, FRESH, true, 3, 4), Next::Answer, "retries spent");
     }
 }

@@ -2,9 +2,12 @@
 //! with real peers: tokio-tungstenite's client over HTTP/1.1 and hyper's HTTP/2 client with `:protocol` through
 //! the gateway, the fault lab's HTTP/2 WebSocket targets behind it (hyper's server with extended CONNECT and
 //! tokio-tungstenite; the same without it; one that resets the stream). Also the HTTP/1.1 upgrade edge cases:
-//! an HTTP/1.0 `Upgrade`, and an `Upgrade` with a body, go as plain requests with the connection in step.
+//! an HTTP/1.0 `Upgrade`, and an `Upgrade` with a body, go as plain requests with the connection in step. Which
+//! targets carry them (retries, TLS): [`targets`].
 
 mod common;
+#[path = "websocket_h2/targets.rs"]
+mod targets;
 
 use bytes::Bytes;
 use common::*;
