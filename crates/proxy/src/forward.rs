@@ -498,9 +498,15 @@ fn forward(
                         let outcome = retry::Outcome { reused: false, replayable: true, deregistered: false };
                         match retry::decide(&failure.evidence(), outcome, outgoing.idempotent, &mut budget) {
                             // A fresh connection is the answer to a reused one's race; a failed connect is neither.
-                            // Nothing was asked of the target, so no refusal of its own (`OtherTargetOnly`).
-                            retry::Next::OtherTarget | retry::Next::FreshConnection | retry::Next::OtherTargetOnly => {
-                                continue;
+                            retry::Next::OtherTarget | retry::Next::FreshConnection => continue,
+                            // The target's own answer at connect (an https target that offers no h2 by ALPN).
+                            retry::Next::OtherTargetOnly => {
+                                tried.shun_last();
+                                picked = tried.pick(group);
+                                if picked.is_some() {
+                                    continue;
+                                }
+                                return error(pending, errors, cause, id, Some((&*target.authority, &failure)));
                             }
                             retry::Next::Answer => {
                                 return error(pending, errors, cause, id, Some((&*target.authority, &failure)));

@@ -10,13 +10,14 @@
 //!   try).
 //! - An HTTP/2 stream the target did not process (REFUSED_STREAM, or above a GOAWAY's last_stream_id), with a
 //!   body that can go again: another target within `retries`, whatever the method (RFC 9113 §8.7).
-//! - A refusal that is a property of the target, not a transient fault (a WebSocket for an http2 target whose
-//!   SETTINGS did not enable extended CONNECT): another target within `retries`, never this one again for the
-//!   request, not even on a fresh connection; with no other target left, the failure is answered at once.
+//! - A refusal that is a property of the target, not a transient fault (an https target of an http2 or grpc
+//!   group that did not offer h2 by ALPN; a WebSocket for an http2 target whose SETTINGS did not enable
+//!   extended CONNECT): another target within `retries`, never this one again for the request, not even on a
+//!   fresh connection; with no other target left, the failure is answered at once.
 //! - Anything else (a timeout, a response begun, a request the target may have acted on, a target retired by
 //!   its deregistration, a client that failed): the failure is answered.
 
-use waygate_faults::{BadUpgrade, Evidence, HttpEvidence, RetrySafety, retry_safety};
+use waygate_faults::{BadUpgrade, Evidence, H2Evidence, HttpEvidence, RetrySafety, retry_safety};
 
 /// What follows a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +70,9 @@ pub fn decide(evidence: &Evidence, outcome: Outcome, idempotent: bool, budget: &
     if evidence.timed_out || outcome.deregistered || !outcome.replayable {
         return Next::Answer;
     }
-    if matches!(evidence.http, Some(HttpEvidence::BadUpgrade(BadUpgrade::ExtendedConnectDisabled))) {
+    if matches!(evidence.http, Some(HttpEvidence::BadUpgrade(BadUpgrade::ExtendedConnectDisabled)))
+        || evidence.h2 == Some(H2Evidence::NotNegotiated)
+    {
         return if budget.attempt < budget.max_attempts { Next::OtherTargetOnly } else { Next::Answer };
     }
     match retry_safety(evidence, idempotent, outcome.replayable) {
@@ -153,5 +156,8 @@ mod tests {
         assert_eq!(after(&disabled, POOLED, true, 1, 1), Next::OtherTargetOnly, "no fresh connection to it either");
         assert_eq!(after(&disabled, POOLED, true, 0, 1), Next::Answer, "retries = 0");
         assert_eq!(after(&disabled, FRESH, true, 3, 4), Next::Answer, "retries spent");
+        let no_h2 = Evidence { h2: Some(H2Evidence::NotNegotiated), ..ev(Phase::TlsHandshake, 0) };
+        assert_eq!(after(&no_h2, FRESH, false, 1, 1), Next::OtherTargetOnly, "its ALPN answer will not change");
+        assert_eq!(after(&no_h2, FRESH, false, 0, 1), Next::Answer, "retries = 0");
     }
 }

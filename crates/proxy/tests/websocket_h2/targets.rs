@@ -144,6 +144,9 @@ async fn a_tls_target_without_h2_by_alpn_is_target_http2_not_negotiated() {
     let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_eq!(gw.shutdown(DEADLINE).await, waygate_proxy::Drain::Complete);
     let lines = json_log_lines(&dir);
-    assert_eq!(line(&lines, &id)["error_reason"], "TargetHttp2NotNegotiated");
+    let l = line(&lines, &id);
+    assert_eq!(l["error_reason"], "TargetHttp2NotNegotiated");
+    // Its ALPN answer is the target's own: the group's retries do not ask it again.
+    assert_eq!(attempts(l), [target.addr().to_string()], "one attempt: {l}");
     assert_eq!(target.stats().requests_served(), 0);
 }
