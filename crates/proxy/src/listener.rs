@@ -5,7 +5,6 @@
 //! watched for `idle_timeout` (no bytes either way and no request in flight) and `client_keep_alive` (age),
 //! and drains gracefully on shutdown: a response in progress finishes, then the connection closes.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,10 +18,6 @@ use futures_util::FutureExt as _;
 use futures_util::future::{Either, OptionFuture};
 use futures_util::task::AtomicWaker;
 use http::HeaderValue;
-use http::Request;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -31,7 +26,7 @@ use crate::count::Held;
 use crate::forward::{self, ClientConn};
 use crate::record::{ConnFacts, ListenerFacts, Sink, TlsInfo};
 use crate::runtime::{ListenerRuntime, Runtime};
-use crate::server::{self, ClientBody, Protocol, Rewind, Settings};
+use crate::server::{self, Protocol, Rewind, Settings};
 use crate::tls_front::{self, ConnIds};
 use crate::upstream::{ConnCounters, meter::Metered};
 use waygate_telemetry::{Side, new_conn_trace_id};
@@ -311,7 +306,7 @@ async fn refuse_h2<I: AsyncWrite + Unpin>(io: &mut I) {
     }
 }
 
-/// The connection's server (ours for HTTP/1, hyper's for HTTP/2), under its [`Watch`].
+/// The connection's server (ours, on httparse for HTTP/1 and on h2 for HTTP/2), under its [`Watch`].
 #[expect(clippy::too_many_arguments, reason = "one hand-over of a connection's parts, called once")]
 fn serve_protocol<I>(
     proto: Protocol,
@@ -343,20 +338,18 @@ where
         let mut conn = Box::pin(server::Conn::new(io, read, settings, service));
         return Either::Left(async move { watch.drive(conn.as_mut(), |c| c.get_mut().graceful_shutdown()).await });
     }
-    let service = service_fn(move |req: Request<Incoming>| {
+    let service = move |req| {
         let rt = runtime.load();
         let (guard, _) = Held::enter(&in_flight);
-        // Boxed per request: hyper keeps a slot for the service future from the connection's first byte to its
-        // last, so an unboxed one (near a kilobyte) would stay allocated on every idle connection.
-        let req = req.map(ClientBody::H2);
-        Box::pin(forward::handle(&rt, &client, req, None).map(move |resp| {
+        forward::handle(&rt, &client, req, None).map(move |resp| {
             drop(guard);
-            Ok::<_, Infallible>(resp.map(server::h2::StreamBody::new))
-        }))
-    });
-    let io = TokioIo::new(Rewind::new(read.freeze(), io));
-    let mut conn = Box::pin(server::h2::builder(settings.idle.timeout).serve_connection(io, service));
-    Either::Right(async move { watch.drive(conn.as_mut(), |c| c.graceful_shutdown()).await })
+            resp
+        })
+    };
+    let io = Rewind::new(read.freeze(), io);
+    // Each stream's future lives in its own allocation inside the connection's (server::h2::Server).
+    let mut conn = Box::pin(server::h2::Server::new(io, settings.idle.timeout, service));
+    Either::Right(async move { watch.drive(conn.as_mut(), |c| c.get_mut().graceful_shutdown()).await })
 }
 
 /// Watches a connection for shutdown, `idle_timeout` (no bytes either way and no request in flight) and

@@ -26,6 +26,7 @@ use crate::headers::{X_REQUEST_ID, is_hop_by_hop, lists_token};
 use crate::record::head_bytes;
 use crate::relay::Done;
 use crate::server::Handover;
+use crate::server::h2::ClientTunnel;
 use crate::tunnel::{self, Tunnels};
 use crate::upstream::h1::{self, ResponseHead};
 use crate::upstream::{self, AttemptFailure, Lease, Session};
@@ -55,7 +56,7 @@ enum Client {
     /// HTTP/1.1: the connection is handed over once the `101` is written.
     H1,
     /// HTTP/2 extended CONNECT: the stream is answered `200`, then becomes the tunnel.
-    H2 { on_upgrade: hyper::upgrade::OnUpgrade, key: HeaderValue },
+    H2 { on_upgrade: ClientTunnel, key: HeaderValue },
 }
 
 /// What the target's answer means for the upgrade.
@@ -89,10 +90,10 @@ impl Upgrade {
                 return None;
             }
             let tunnels = tunnels.clone();
-            let protocol = parts.extensions.remove::<hyper::ext::Protocol>()?;
+            let protocol = parts.extensions.remove::<h2::ext::Protocol>()?;
             let offered = HeaderValue::from_str(protocol.as_str()).ok()?;
-            // hyper put the stream's upgrade beside the protocol; without it there is nothing to tunnel.
-            let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>()?;
+            // The server put the stream's tunnel beside the protocol; without it there is nothing to tunnel.
+            let on_upgrade = parts.extensions.remove::<ClientTunnel>()?;
             let key = HeaderValue::from_str(&new_key()).ok()?;
             let accept = websocket(&offered).then(|| accept_for(key.as_bytes()));
             let client = Client::H2 { on_upgrade, key };
@@ -245,7 +246,17 @@ impl Upgrade {
                 }
                 let ends = ends(StatusCode::OK, &headers, kind);
                 tokio::spawn(async move {
-                    let client = on_upgrade.await.ok().map(hyper_util::rt::TokioIo::new);
+                    // The stream's halves, once its 200 went out; the client's own resets are not evidence.
+                    let halves = on_upgrade.open().await;
+                    let said = std::sync::OnceLock::new();
+                    let (mut send, mut recv);
+                    let client = match halves {
+                        Some(h) => {
+                            (send, recv) = h;
+                            Some(tunnel::stream::StreamIo::new(&mut send, &mut recv, &said))
+                        }
+                        None => None,
+                    };
                     tunnel::run(client, lease, done, ends, idle_timeout, guard).await;
                 });
             }

@@ -1,5 +1,5 @@
 //! The client's request body as the request path sees it: one type for both client protocols. On HTTP/2 it is
-//! hyper's stream; on HTTP/1 the connection ([`super::conn`]) owns the socket and decodes the body from its
+//! the stream's DATA frames ([`super::h2::RequestBody`]); on HTTP/1 the connection ([`super::conn`]) owns the socket and decodes the body from its
 //! read buffer, and hands each frame over through a one-frame [`Slot`] when the body asks for one, so the
 //! client is read only as fast as the target takes the body (no buffering beyond one read).
 
@@ -9,7 +9,6 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use waygate_faults::Cause;
 
 use crate::lock;
@@ -36,7 +35,7 @@ pub enum ClientBody {
         slot: Arc<Slot>,
         len: Option<u64>,
     },
-    H2(Incoming),
+    H2(super::h2::RequestBody),
 }
 
 /// Between the connection and the body it decodes: at most one frame waiting, and who waits for whom.
@@ -130,12 +129,12 @@ impl Body for ClientBody {
         match self.get_mut() {
             ClientBody::Empty => Poll::Ready(None),
             ClientBody::H1 { slot, .. } => slot.poll_take(cx),
-            ClientBody::H2(incoming) => {
+            ClientBody::H2(body) => {
                 // The stream's idle deadline expired while the request path waited for this body.
                 if super::h2::request_expired() {
                     return Poll::Ready(Some(Err(ClientBodyError(Cause::ClientRequestTimeout))));
                 }
-                let frame = Pin::new(incoming)
+                let frame = Pin::new(body)
                     .poll_frame(cx)
                     .map(|f| f.map(|r| r.map_err(|_| ClientBodyError(Cause::ClientClosedRequest))));
                 super::h2::request_polled(frame.is_ready());
@@ -148,7 +147,7 @@ impl Body for ClientBody {
         match self {
             ClientBody::Empty => true,
             ClientBody::H1 { slot, .. } => slot.is_end(),
-            ClientBody::H2(incoming) => incoming.is_end_stream(),
+            ClientBody::H2(body) => body.is_end_stream(),
         }
     }
 
@@ -157,7 +156,7 @@ impl Body for ClientBody {
             ClientBody::Empty => SizeHint::with_exact(0),
             ClientBody::H1 { len: Some(n), .. } => SizeHint::with_exact(*n),
             ClientBody::H1 { len: None, .. } => SizeHint::default(),
-            ClientBody::H2(incoming) => incoming.size_hint(),
+            ClientBody::H2(body) => body.size_hint(),
         }
     }
 }

@@ -83,7 +83,7 @@ pub fn head(
 }
 
 /// The IMF-fixdate of the current second, formatted once a second per thread.
-fn with_date(f: impl FnOnce(&[u8])) {
+pub(crate) fn with_date(f: impl FnOnce(&[u8])) {
     thread_local! {
         static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
     }

@@ -12,7 +12,7 @@
 
 mod io;
 mod registry;
-mod stream;
+pub(crate) mod stream;
 
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -1,22 +1,13 @@
-//! HTTP/2 client connections, served by hyper, with bounds and a deadline per stream.
-//!
-//! Bounds (docs/config.md, "Limits of one client connection"): one client connection holds at most
-//! [`MAX_CONCURRENT_STREAMS`] requests at once, so at most that many target connections (each request leases
-//! one), and per stream at most [`MAX_SEND_BUF`] of response bytes queued for a client that does not take them,
-//! plus the one body chunk hyper holds while it waits (up to the upstream read size, 256 KiB). What a client may
-//! send unread is bounded by the receive windows, [`STREAM_WINDOW`] per stream and [`CONNECTION_WINDOW`] in all.
-//!
-//! Deadlines: a stream whose flow-control window stays shut for `idle_timeout` (the client does not read it) is
-//! reset with RST_STREAM CANCEL and its exchange ends with ClientIdleTimeout, releasing the target's
-//! connection; a stream whose request body stalls for `idle_timeout` is answered 408 ClientRequestTimeout (as
-//! on HTTP/1). hyper drives each stream as a task of its executor ([`Streams`]) and, while the window is shut,
-//! does not poll the response body at all, so the watch sits around the stream's task ([`Watched`]): the bodies
-//! ([`StreamBody`], and the request body through [`request_polled`]) note, in a thread-local the watch reads
-//! back after each poll of that task, what their last poll did: a response frame given or a request body with
-//! nothing yet means the stream waits on the client; the opposite, on the target (whose own deadlines apply).
-//! The bodies are polled, and dropped, only within their stream's task, so the note never crosses streams.
-//! One timer per stream, inline in its task, armed when the stream first waits on the client and re-armed only
-//! when it fires early: no ticks, no allocation.
+//! Each HTTP/2 stream's deadline: a stream whose flow-control window stays shut for `idle_timeout` (the client
+//! does not read it) is reset with RST_STREAM CANCEL and its exchange ends with ClientIdleTimeout, releasing the
+//! target's connection; a stream whose request body stalls for `idle_timeout` is answered 408
+//! ClientRequestTimeout (as on HTTP/1). The watch sits around the stream's future ([`Watched`]), and the
+//! bodies ([`StreamBody`], and the request body through [`request_polled`]) note, in a thread-local the watch
+//! reads back after each poll of that stream, what their last poll did: a response frame given or a request
+//! body with nothing yet means the stream waits on the client; the opposite, on the target (whose own
+//! deadlines apply). The bodies are polled, and dropped, only within their stream's poll, so the note never
+//! crosses streams. One timer per stream, inline in its future, armed when the stream first waits on the client
+//! and re-armed only when it fires early: no ticks, no allocation.
 
 use std::cell::Cell;
 use std::pin::Pin;
@@ -25,43 +16,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::server::conn::http2::Builder;
-use hyper_util::rt::TokioTimer;
 use tokio::time::{Instant, Sleep};
 use waygate_faults::Cause;
 
 use crate::body::{BoxError, ProxyBody};
-
-/// SETTINGS_MAX_CONCURRENT_STREAMS: ALB's limit of 128 requests in parallel on one HTTP/2 connection. Each holds
-/// at most one target connection, so this is also the bound on target connections per client connection.
-pub const MAX_CONCURRENT_STREAMS: u32 = 128;
-/// Response bytes h2 queues per stream beyond what the client's window lets out (hyper's default is 400 KB).
-pub const MAX_SEND_BUF: usize = 64 * 1024;
-/// SETTINGS_INITIAL_WINDOW_SIZE: request body bytes a client may send on a stream before the gateway reads them.
-pub const STREAM_WINDOW: u32 = 256 * 1024;
-/// The connection's receive window: request body bytes in flight on all streams at once.
-pub const CONNECTION_WINDOW: u32 = 1024 * 1024;
-
-/// hyper's HTTP/2 server as the gateway runs it: the bounds above, and each stream watched for `idle`.
-pub fn builder(idle: Duration) -> Builder<Streams> {
-    let mut builder = Builder::new(Streams { idle });
-    builder
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
-        .max_send_buf_size(MAX_SEND_BUF)
-        .initial_stream_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
-        // SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441): WebSockets over HTTP/2 streams (crate::upgrade).
-        .enable_connect_protocol();
-    builder
-}
 
 /// The last poll of a body of the stream being polled, and what it means the stream waits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     /// No body was polled during this poll of the stream.
     Unpolled,
-    /// The response body gave a frame (or its end): hyper now waits for the client's window, if it waits.
+    /// The response body gave a frame (or its end): the stream now waits for the client's window, if it waits.
     ResponseGave,
     /// The response body had nothing yet: the stream waits on the target.
     ResponseWaited,
@@ -107,24 +72,8 @@ pub(crate) fn request_polled(ready: bool) {
     }
 }
 
-/// hyper's executor for the streams of one client connection: each stream is spawned on the current runtime
-/// (the connection's worker), under a [`Watched`] deadline.
-#[derive(Debug, Clone, Copy)]
-pub struct Streams {
-    idle: Duration,
-}
-
-impl<F> hyper::rt::Executor<F> for Streams
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    fn execute(&self, stream: F) {
-        tokio::spawn(Watched { stream: Some(stream), idle: self.idle, waiting: None, timer: None });
-    }
-}
-
 pin_project_lite::pin_project! {
-    /// A stream's task, ended once it has waited on the client for `idle`. `waiting`: since when, and for
+    /// A stream's future, ended once it has waited on the client for `idle`. `waiting`: since when, and for
     /// what, the stream waits on the client (`None`: it does not).
     pub struct Watched<F> {
         #[pin]
@@ -133,6 +82,12 @@ pin_project_lite::pin_project! {
         waiting: Option<(Instant, Wait)>,
         #[pin]
         timer: Option<Sleep>,
+    }
+}
+
+impl<F> Watched<F> {
+    pub fn new(stream: F, idle: Duration) -> Self {
+        Self { stream: Some(stream), idle, waiting: None, timer: None }
     }
 }
 
@@ -184,7 +139,7 @@ impl<F: Future<Output = ()>> Future for Watched<F> {
             REQUEST_EXPIRED.set(false);
             return polled;
         }
-        // Dropping hyper's stream resets it (RST_STREAM CANCEL); the body, dropped with it, ends the exchange.
+        // Dropping the stream resets it (RST_STREAM CANCEL); the body, dropped with it, ends the exchange.
         ABANDONED.set(Some(Cause::ClientIdleTimeout));
         this.stream.set(None);
         ABANDONED.set(None);
