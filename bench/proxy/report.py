@@ -282,14 +282,15 @@ def idle_section(work):
     w = o.append
     w("## Idle client connections")
     w("")
+    batch = meta.get("batch", "?")
     w("Each proxy is measured from a fresh process started only for this, with the benchmark's config: after the "
-      "load rounds the allocator reuses the memory they freed, so connections held there can look free. The fresh "
-      f"process is first warmed up ({meta.get('warmup_conns', '?')} connections of "
-      f"{meta.get('warmup_requests', '?')} `GET /` each, then closed), so that one-time costs (worker buffers, "
-      "allocator arenas, the first upstream connections) are not counted per connection. Then each idle "
-      "connection opens, sends one `GET /` with keep-alive, reads the response and stays open. RSS is `VmRSS` "
-      "summed over the proxy's processes, once it has settled, before opening the connections and once all of "
-      "them are idle; KiB per connection = the difference / connections held.")
+      "load rounds the allocator reuses the memory they freed, so connections held there can look free. Each idle "
+      f"connection opens, sends one `GET /` with keep-alive, reads the response and stays open; they are opened "
+      f"{batch} at a time. The fresh process is first warmed up the same way ({batch} connections at once, "
+      f"{meta.get('warmup_requests', '?')} `GET /` on each, then closed), so that one-time costs (worker buffers, "
+      f"allocator arenas, the first upstream connections, the peak of {batch} requests in flight) are not counted "
+      "per connection. RSS is `VmRSS` summed over the proxy's processes, once it has settled, before opening the "
+      "connections and once all of them are idle; KiB per connection = the difference / connections held.")
     w("")
     w("| proxy | connections held | failed | RSS before MiB | RSS with them MiB | KiB per connection | ×waygate |")
     w("|---|---:|---:|---:|---:|---:|---:|")
