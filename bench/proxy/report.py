@@ -292,17 +292,30 @@ def idle_section(work):
       "per connection. RSS is `VmRSS` summed over the proxy's processes, once it has settled, before opening the "
       "connections and once all of them are idle; KiB per connection = the difference / connections held.")
     w("")
+    runs = len({r.get("rep", "1") for r in idle})
+    if runs > 1:
+        w(f"Each proxy was measured {runs} times, each time from a fresh process, in turn; the table gives the "
+          "median, and the lowest and highest in parentheses.")
+        w("")
     w("| proxy | connections held | failed | RSS before MiB | RSS with them MiB | KiB per connection | ×waygate |")
     w("|---|---:|---:|---:|---:|---:|---:|")
-    per = {}
-    for r in idle:
+    targets = list(dict.fromkeys(r["target"] for r in idle))
+    of = {t: [r for r in idle if r["target"] == t] for t in targets}
+
+    def per_conn(r):
         held = int(r["opened"])
-        per[r["target"]] = (int(r["rss_after_kb"]) - int(r["rss_before_kb"])) / held if held else None
-    for r in idle:
-        p = per[r["target"]]
-        w(f"| {TARGET_LABEL.get(r['target'], r['target'])} | {fnum(int(r['opened']))} | {r['failed']} | "
-          f"{int(r['rss_before_kb']) / 1024:.1f} | {int(r['rss_after_kb']) / 1024:.1f} | "
-          f"{fnum(p, 2)} | {ratio(p, per.get('waygate'))} |")
+        return (int(r["rss_after_kb"]) - int(r["rss_before_kb"])) / held if held else None
+
+    per = {t: [p for p in map(per_conn, of[t]) if p is not None] for t in targets}
+    base = statistics.median(per["waygate"]) if per.get("waygate") else None
+    for t in targets:
+        rs = of[t]
+        mid = statistics.median(per[t]) if per[t] else None
+        w(f"| {TARGET_LABEL.get(t, t)} | {median_range([int(r['opened']) for r in rs], 0)} | "
+          f"{sum(int(r['failed']) for r in rs)} | "
+          f"{median_range([int(r['rss_before_kb']) / 1024 for r in rs], 1)} | "
+          f"{median_range([int(r['rss_after_kb']) / 1024 for r in rs], 1)} | "
+          f"{median_range(per[t], 2)} | {ratio(mid, base)} |")
     w("")
     return o
 
