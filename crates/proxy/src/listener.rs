@@ -519,8 +519,8 @@ mod tests {
     /// counters, no fn pointer and no kept waker, 464 with the closing deadline (the task's allocation went from
     /// 768 to 640 bytes: tokio aligns it to 128). Shutdown reaching connections through the listener's
     /// [`Closers`] instead of a `changed()` future on the watch in each (120 bytes), and the requests in flight
-    /// counted on the connection's counters: 336, and a 512-byte task (measured: 2.2 KiB RSS per idle
-    /// connection at 10,000 became 2.0).
+    /// counted on the connection's counters: 336, and a 512-byte task (`bench/proxy/run --idle-only`, 10,000
+    /// idle connections: 1.92 KiB RSS each became 1.80, medians of 3 fresh processes).
     #[test]
     fn a_connection_future_stays_near_a_third_of_a_kilobyte() {
         let size = returned_size(serve_connection);
