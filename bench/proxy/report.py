@@ -5,6 +5,7 @@
   report.py parse-h2load OUT LOG          -> the same, percentiles from h2load's per-request log
   report.py parse-tlsload OUT             -> the same from bench/tlsload's line (connections, handshake latency)
   report.py render WORKDIR OUTFILE        -> docs/benchmarks.md from WORKDIR/{meta.tsv,results.tsv,idle.tsv,...}
+  report.py idle WORKDIR                  -> its idle-connections section alone, on stdout
   report.py cpu-sample ROOTPID            -> "pid ppid kind ticks comm" for every process outside ROOTPID's tree
   report.py cpu-other BEFORE AFTER CLK_TCK ROUND WORKLOAD TARGET OUTFILE
                                           -> "user_s kthread_s": CPU those processes used between the samples;
@@ -273,10 +274,55 @@ def paired_section(rows):
     return o
 
 
+def idle_section(work):
+    """The report's idle-connections section, from WORKDIR/idle.tsv and idle-meta.tsv."""
+    idle = read_tsv(os.path.join(work, "idle.tsv"))
+    meta = read_meta(os.path.join(work, "idle-meta.tsv"))
+    o = []
+    w = o.append
+    w("## Idle client connections")
+    w("")
+    batch = meta.get("batch", "?")
+    w("Each proxy is measured from a fresh process started only for this, with the benchmark's config: after the "
+      "load rounds the allocator reuses the memory they freed, so connections held there can look free. Each idle "
+      f"connection opens, sends one `GET /` with keep-alive, reads the response and stays open; they are opened "
+      f"{batch} at a time. The fresh process is first warmed up the same way ({batch} connections at once, "
+      f"{meta.get('warmup_requests', '?')} `GET /` on each, then closed), so that one-time costs (worker buffers, "
+      f"allocator arenas, the first upstream connections, the peak of {batch} requests in flight) are not counted "
+      "per connection. RSS is `VmRSS` summed over the proxy's processes, once it has settled, before opening the "
+      "connections and once all of them are idle; KiB per connection = the difference / connections held.")
+    w("")
+    runs = len({r.get("rep", "1") for r in idle})
+    if runs > 1:
+        w(f"Each proxy was measured {runs} times, each time from a fresh process, in turn; the table gives the "
+          "median, and the lowest and highest in parentheses.")
+        w("")
+    w("| proxy | connections held | failed | RSS before MiB | RSS with them MiB | KiB per connection | ×waygate |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    targets = list(dict.fromkeys(r["target"] for r in idle))
+    of = {t: [r for r in idle if r["target"] == t] for t in targets}
+
+    def per_conn(r):
+        held = int(r["opened"])
+        return (int(r["rss_after_kb"]) - int(r["rss_before_kb"])) / held if held else None
+
+    per = {t: [p for p in map(per_conn, of[t]) if p is not None] for t in targets}
+    base = statistics.median(per["waygate"]) if per.get("waygate") else None
+    for t in targets:
+        rs = of[t]
+        mid = statistics.median(per[t]) if per[t] else None
+        w(f"| {TARGET_LABEL.get(t, t)} | {median_range([int(r['opened']) for r in rs], 0)} | "
+          f"{sum(int(r['failed']) for r in rs)} | "
+          f"{median_range([int(r['rss_before_kb']) / 1024 for r in rs], 1)} | "
+          f"{median_range([int(r['rss_after_kb']) / 1024 for r in rs], 1)} | "
+          f"{median_range(per[t], 2)} | {ratio(mid, base)} |")
+    w("")
+    return o
+
+
 def render(work, out):
     meta = read_meta(os.path.join(work, "meta.tsv"))
     rows = read_tsv(os.path.join(work, "results.tsv"))
-    idle = read_tsv(os.path.join(work, "idle.tsv"))
     logs = read_tsv(os.path.join(work, "logs.tsv"))
     other_cpu = read_tsv(os.path.join(work, "other_cpu.tsv"))
     commands = open(os.path.join(work, "commands.txt")).read().rstrip("\n")
@@ -520,24 +566,7 @@ def render(work, out):
           f"{fnum(int(l.get('measured_requests') or 0))} | {fnum(int(l['bytes']))} | "
           f"{fnum(int(l.get('peak_bytes') or 0) / 1048576, 1)} |")
     w("")
-    w("## Idle client connections")
-    w("")
-    w("Each connection opens, sends one `GET /` with keep-alive, reads the response and then stays idle. RSS is "
-      "`VmRSS` summed over the proxy's processes, after the throughput rounds (so warmed up), before opening the "
-      "connections and a few seconds after all of them are idle.")
-    w("")
-    w("| proxy | connections held | failed | RSS before MiB | RSS with them MiB | KiB per connection | ×waygate |")
-    w("|---|---:|---:|---:|---:|---:|---:|")
-    per = {}
-    for r in idle:
-        held = int(r["opened"])
-        per[r["target"]] = (int(r["rss_after_kb"]) - int(r["rss_before_kb"])) / held if held else None
-    for r in idle:
-        p = per[r["target"]]
-        w(f"| {TARGET_LABEL.get(r['target'], r['target'])} | {fnum(int(r['opened']))} | {r['failed']} | "
-          f"{int(r['rss_before_kb']) / 1024:.1f} | {int(r['rss_after_kb']) / 1024:.1f} | "
-          f"{fnum(p, 2)} | {ratio(p, per.get('waygate'))} |")
-    w("")
+    o.extend(idle_section(work))
     w("## Not measured, and why")
     w("")
     w(skipped)
@@ -574,6 +603,8 @@ def main():
         print(*parse_h2load(sys.argv[2], sys.argv[3]))
     elif cmd == "render":
         render(sys.argv[2], sys.argv[3])
+    elif cmd == "idle":
+        print("\n".join(idle_section(sys.argv[2])))
     elif cmd == "cpu-sample":
         cpu_sample(int(sys.argv[2]))
     elif cmd == "cpu-other":

@@ -13,7 +13,6 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -53,18 +52,13 @@ impl Idle {
     /// takes nothing at all (an HTTP/2 GOAWAY never flushed, a final HTTP/1 write never read) is then dropped.
     /// Counting from the closing, not from the last byte, leaves the exchange's and the streams' own deadlines
     /// (which end them with their causes) the first word.
-    pub fn poll_stuck(
-        &self,
-        timer: &mut Option<Pin<Box<Sleep>>>,
-        in_flight: &AtomicUsize,
-        cx: &mut Context<'_>,
-    ) -> Poll<()> {
+    pub fn poll_stuck(&self, timer: &mut Option<Pin<Box<Sleep>>>, cx: &mut Context<'_>) -> Poll<()> {
         let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(self.timeout)));
         loop {
             ready!(timer.as_mut().poll(cx));
             let now = Instant::now();
             let left = self.left(now);
-            if left.is_zero() && in_flight.load(Ordering::Relaxed) == 0 {
+            if left.is_zero() && self.activity.requests_in_flight() == 0 {
                 return Poll::Ready(());
             }
             let wait = if left.is_zero() { self.timeout } else { left };
