@@ -164,6 +164,24 @@ async fn h2c_prior_knowledge_client_is_served() {
     assert!(resp.header("x-request-id").starts_with("Root=1-"));
 }
 
+/// The gateway's own answer on HTTP/2 (a refused target's 502) is framed as a relayed one: `Date` and
+/// `Content-Length` set, its body whole, and no field HTTP/2 forbids (RFC 9113 §8.2.2).
+#[tokio::test]
+async fn the_gateways_own_http2_answer_has_date_and_length() {
+    let dead = std::net::TcpListener::bind(loopback()).unwrap().local_addr().unwrap();
+    let (_gw, addr) = gateway(&simple_config(&[dead], "retries = 0\n")).await;
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let resp = h2_over(tcp, h2_request("http", "app.example", "/x")).await;
+    assert_eq!(resp.status, 502);
+    assert_eq!(resp.version, http::Version::HTTP_2);
+    assert!(resp.header("proxy-status").contains("TargetConnectionRefused"), "{:?}", resp.headers);
+    assert!(httpdate::parse_http_date(resp.header("date")).is_ok(), "{:?}", resp.headers);
+    assert_eq!(resp.header("content-length"), resp.body.len().to_string());
+    for hop in ["connection", "keep-alive", "transfer-encoding", "upgrade"] {
+        assert!(!resp.headers.contains_key(hop), "{hop}: {:?}", resp.headers);
+    }
+}
+
 /// A gateway with, beside `public`, an HTTPS listener `tls` (the fault lab's valid certificate) forwarding to
 /// `target`; returns the gateway and the `tls` listener's address.
 async fn tls_gateway(target: std::net::SocketAddr, tag: &str) -> (waygate_proxy::Gateway, std::net::SocketAddr) {
