@@ -212,6 +212,49 @@ async fn truncated_and_stalled_bodies() {
     }
 }
 
+/// The same over HTTP/2: the client gets the head its access-log line records, then the stream's reset. (The race
+/// where the reset would drop the HEADERS frame still queued before it, a target's truncated answer having
+/// arrived whole, shows under the soak's load: `bench/soak` lost 68 of 104k requests that way before the server
+/// waited for a write between the two, none after.)
+#[tokio::test]
+async fn truncated_bodies_over_http2_show_their_head_first() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    // A target that sends its head, a tenth of the promised body and its FIN at once, for every request.
+    let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+    let target = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let mut answer = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec();
+                answer.extend_from_slice(&[b'x'; 100]);
+                let _ = tcp.write_all(&answer).await;
+            });
+        }
+    });
+    let (_gw, addr) = gateway(&simple_config(&[target], "retries = 0\n")).await;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    for _ in 0..20 {
+        let req = http::Request::get(format!("http://{addr}/")).body(http_body_util::Empty::<Bytes>::new()).unwrap();
+        let resp = within("head", send.send_request(req)).await.expect("the head before the reset");
+        assert_eq!(resp.status(), 200, "the target's status went out first");
+        let body = within("body end", http_body_util::BodyExt::collect(resp.into_body())).await;
+        assert!(body.is_err(), "the client must see the body fail, not a clean short body");
+    }
+}
+
 #[tokio::test]
 async fn targets_own_503_passes_through_untouched() {
     let target = Fault::ServerError.spawn(loopback()).await.unwrap();

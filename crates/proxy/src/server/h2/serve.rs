@@ -39,6 +39,8 @@ pub struct Server<I, S, F> {
     streams: FuturesUnordered<Watched<Stream<F>>>,
     /// Shut down before the handshake was done: GOAWAY as soon as it is.
     close_pending: bool,
+    /// How many times the connection was polled to write what the streams queued ([`super::stream`]).
+    flushes: u64,
 }
 
 impl<I, S, F> Server<I, S, F>
@@ -56,6 +58,7 @@ where
             idle,
             streams: FuturesUnordered::new(),
             close_pending: false,
+            flushes: 0,
         }
     }
 
@@ -111,9 +114,12 @@ where
                 },
                 State::Serving(_) => {
                     // The streams first: what they send is written by the connection's poll below.
+                    super::stream::set_flushes(this.flushes);
                     while let Poll::Ready(Some(())) = this.streams.poll_next_unpin(cx) {}
                     let State::Serving(conn) = &mut this.state else { continue };
-                    match conn.poll_accept(cx) {
+                    let accepted = conn.poll_accept(cx);
+                    this.flushes += 1;
+                    match accepted {
                         Poll::Ready(Some(Ok((req, respond)))) => this.accept(req, respond),
                         // Closed, or failed: no stream can go on without the connection.
                         Poll::Ready(Some(Err(_)) | None) => {

@@ -3,11 +3,14 @@
 //! goes out without hop-by-hop fields (RFC 9113 §8.2.2 forbids them) and with `Date` when it has none; its body
 //! is relayed frame by frame, each DATA frame sent once the client's window has room, then the trailers or an
 //! empty END_STREAM. A body that fails resets the stream with the HTTP/2 code found in the error, else
-//! INTERNAL_ERROR.
+//! INTERNAL_ERROR, but only once the connection has written what the stream queued before: h2 drops a stream's
+//! queued frames when it is reset, and a target whose truncated answer arrived whole would otherwise leave the
+//! client a bare RST_STREAM, without the head (and status) its access-log line records.
 //!
 //! An extended CONNECT (RFC 8441) answered 2xx becomes a tunnel: the `200` goes out without END_STREAM and
 //! both halves of the stream are handed over to whoever holds the request's [`ClientTunnel`].
 
+use std::cell::Cell;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -23,6 +26,17 @@ use tokio::sync::oneshot;
 use super::watch::StreamBody;
 use crate::body::ProxyBody;
 use crate::lock;
+
+thread_local! {
+    /// How many times the connection being served has written its queued frames ([`super::serve`] sets it
+    /// before it polls its streams): a stream whose count moved knows its earlier frames left.
+    static FLUSHES: Cell<u64> = const { Cell::new(0) };
+}
+
+/// For the connection: its count of writes, before its streams are polled.
+pub(super) fn set_flushes(n: u64) {
+    FLUSHES.set(n);
+}
 
 /// Both halves of an HTTP/2 stream a tunnel runs on.
 pub type TunnelHalves = (SendStream<Bytes>, RecvStream);
@@ -68,8 +82,9 @@ pin_project_lite::pin_project! {
         /// The request path works on the request.
         Service { #[pin] fut: F },
         /// The response body goes out; `pending`: a DATA frame waiting for the client's window, and whether it
-        /// ends the stream.
-        Body { body: StreamBody, send: SendStream<Bytes>, pending: Option<(Bytes, bool)> },
+        /// ends the stream; `failed`: the body failed, the reset to send once the connection wrote after this
+        /// count of its writes.
+        Body { body: StreamBody, send: SendStream<Bytes>, pending: Option<(Bytes, bool)>, failed: Option<(Reason, u64)> },
     }
 }
 
@@ -86,7 +101,7 @@ impl<F: Future<Output = Response<ProxyBody>>> Future for Stream<F> {
         let mut this = self.project();
         loop {
             let (body, send) = match this.state.as_mut().project() {
-                StateProj::Body { body, send, pending } => return relay(cx, body, send, pending),
+                StateProj::Body { body, send, pending, failed } => return relay(cx, body, send, pending, failed),
                 StateProj::Service { fut } => {
                     let Some(respond) = this.respond.as_mut() else { return Poll::Ready(()) };
                     let resp = match fut.poll(cx) {
@@ -132,7 +147,7 @@ impl<F: Future<Output = Response<ProxyBody>>> Future for Stream<F> {
                     }
                 }
             };
-            this.state.set(State::Body { body, send, pending: None });
+            this.state.set(State::Body { body, send, pending: None, failed: None });
         }
     }
 }
@@ -145,8 +160,18 @@ fn relay(
     body: &mut StreamBody,
     send: &mut SendStream<Bytes>,
     pending: &mut Option<(Bytes, bool)>,
+    failed: &mut Option<(Reason, u64)>,
 ) -> Poll<()> {
     loop {
+        if let Some((reason, at)) = *failed {
+            if FLUSHES.get() == at {
+                // Polled again after the connection's next write.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            send.send_reset(reason);
+            return Poll::Ready(());
+        }
         // The client reset the stream: the body is dropped with it.
         if send.poll_reset(cx).is_ready() {
             return Poll::Ready(());
@@ -190,10 +215,7 @@ fn relay(
                     }
                 }
             },
-            Poll::Ready(Some(Err(e))) => {
-                send.send_reset(reason_of(&*e));
-                return Poll::Ready(());
-            }
+            Poll::Ready(Some(Err(e))) => *failed = Some((reason_of(&*e), FLUSHES.get())),
             Poll::Ready(None) => {
                 let _ = send.send_data(Bytes::new(), true);
                 return Poll::Ready(());
