@@ -91,12 +91,21 @@ fn syntax_diag(text: &str, e: &toml::de::Error) -> Diag {
         },
         m => m.to_owned(),
     };
-    Diag::at(span, format!("TOML syntax: {message}"))
+    Diag::at(span, format!("TOML syntax: {}", one_line(&message)))
 }
 
 fn unknown_key(key: &str, expected: &[&str]) -> String {
     let list: Vec<String> = expected.iter().map(|k| format!("`{k}`")).collect();
-    format!("unknown key `{key}`, expected one of {}", list.join(", "))
+    format!("unknown key `{}`, expected one of {}", one_line(key), list.join(", "))
+}
+
+/// A message that quotes the file's own text (a value, a quoted key), with its line breaks and other control
+/// characters escaped: each error stays one `FILE:LINE:COL: message` line, whatever a string held.
+fn one_line(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 /// Deserializes one value, prefixing errors with `context`; errors without a span point at the value. An
@@ -133,7 +142,7 @@ fn serde_diag(e: &toml::de::Error, fallback: Range<usize>, context: &str) -> Dia
         .map(|rest| format!("unknown key{rest}"))
         .or_else(|| message.strip_prefix("missing field").map(|rest| format!("missing key{rest}")))
         .unwrap_or_else(|| message.to_owned());
-    Diag::at(e.span().unwrap_or(fallback), format!("{context}: {message}"))
+    Diag::at(e.span().unwrap_or(fallback), format!("{context}: {}", one_line(&message)))
 }
 
 /// An element of an array of tables: its span (the `[[...]]` header) and its keys.

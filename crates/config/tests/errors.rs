@@ -2,13 +2,26 @@
 
 mod common;
 
-use common::{LISTENER, ok, one};
+use common::{LISTENER, errors, ok, one};
 
 #[test]
 fn toml_syntax() {
     // An unterminated string is reported where the closing quote is missing.
     one("[[listener]]\nbind = \"127.0.0.1:8080\nname = \"x\"\n", 2, 23, "TOML syntax: invalid basic string");
     one("[[listener]]\nbind = 127.0.0.1:8080\n", 2, 13, "TOML syntax: invalid float");
+}
+
+/// A value or key holding line breaks (a multi-line string, an escaped key) is quoted escaped: each error is one
+/// `FILE:LINE:COL` line (found by the config fuzz target: the message went on over several lines).
+#[test]
+fn quoted_text_stays_on_one_line() {
+    let found = errors(&format!("[errors]\nprofile = \"\"\"igee\"\nexpose = 1\n\"\"\"\n{LISTENER}"));
+    let shown: Vec<String> = found.iter().map(ToString::to_string).collect();
+    assert!(shown.iter().all(|e| !e.contains('\n')), "{shown:?}");
+    assert!(shown.iter().any(|e| e.contains("unknown variant `igee\"\\nexpose = 1\\n`")), "{shown:?}");
+    let found = errors(&format!("{LISTENER}\"bi\\nnd\" = 1\n"));
+    let shown: Vec<String> = found.iter().map(ToString::to_string).collect();
+    assert!(shown.iter().any(|e| e.contains("unknown key `bi\\nnd`")), "{shown:?}");
 }
 
 #[test]
