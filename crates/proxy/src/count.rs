@@ -1,5 +1,6 @@
-//! A shared count of things in progress (requests on a client connection, requests in a target group,
-//! connections on a worker): each thing holds one unit, released when its guard drops, however it ends.
+//! A shared count of things in progress (requests in a target group, connections on a worker): each thing holds
+//! one unit, released when its guard drops, however it ends. (A client connection counts its requests on its
+//! own counters, `listener::InFlight`, so that an idle one holds no count of its own.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -501,8 +501,7 @@ fn forward(
                             retry::Next::OtherTarget | retry::Next::FreshConnection => continue,
                             // The target's own answer at connect (an https target that offers no h2 by ALPN).
                             retry::Next::OtherTargetOnly => {
-                                tried.shun_last();
-                                picked = tried.pick(group);
+                                picked = tried.shun_last_and_pick(group);
                                 if picked.is_some() {
                                     continue;
                                 }
@@ -599,8 +598,7 @@ fn forward(
                 }
                 retry::Next::Answer => return fail(pending, errors, &ctx(max_attempts), &target, failure, id),
                 retry::Next::OtherTargetOnly => {
-                    tried.shun_last();
-                    picked = tried.pick(group);
+                    picked = tried.shun_last_and_pick(group);
                     if picked.is_none() {
                         return fail(pending, errors, &ctx(max_attempts), &target, failure, id);
                     }
@@ -663,11 +661,12 @@ impl Tried {
         }
     }
 
-    /// The target tried last must not be tried again.
-    fn shun_last(&mut self) {
+    /// The target tried last must not be tried again: the next one instead, if any is left.
+    fn shun_last_and_pick(&mut self, group: &Group) -> Option<usize> {
         if let Some(last) = self.len.checked_sub(1) {
             self.shunned |= 1 << last;
         }
+        self.pick(group)
     }
 
     /// The next target: one not tried yet, else (a retry of a target already tried) any but the shunned.

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
 use tokio::sync::watch;
@@ -43,7 +43,7 @@ impl Closers {
 
     fn fire(&self) {
         self.fired.store(true, Ordering::SeqCst);
-        let waiting = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner));
+        let waiting = std::mem::take(&mut *crate::lock(&self.waiting));
         for waker in waiting.into_values() {
             waker.wake();
         }
@@ -52,12 +52,12 @@ impl Closers {
     /// How many wait: each connection's registration goes with it.
     #[cfg(test)]
     pub(super) fn waiting(&self) -> usize {
-        self.waiting.lock().unwrap_or_else(PoisonError::into_inner).len()
+        crate::lock(&self.waiting).len()
     }
 
     /// Wakes `waker` when the gateway shuts down, until the registration is dropped.
     pub(super) fn register(self: &Arc<Self>, id: u64, waker: &Waker) -> Registered {
-        self.waiting.lock().unwrap_or_else(PoisonError::into_inner).insert(id, waker.clone());
+        crate::lock(&self.waiting).insert(id, waker.clone());
         Registered { closers: self.clone(), id }
     }
 }
@@ -70,6 +70,6 @@ pub(super) struct Registered {
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        self.closers.waiting.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.id);
+        crate::lock(&self.closers.waiting).remove(&self.id);
     }
 }
