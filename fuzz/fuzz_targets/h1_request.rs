@@ -1,13 +1,15 @@
 //! The client-side HTTP/1 server's parsing: any bytes, read as a pipeline of requests, give heads, refusals or
 //! "need more", never a panic; a served head has exactly one Host, and its body decodes by its framing with
-//! the same chunked decoder the server uses. The first byte picks the desync mode.
+//! the same chunked decoder the server uses. The first byte picks the desync mode. Every whole head gets the
+//! classification the analyser gives its raw bytes (the server hands it httparse's fields where it can).
 #![no_main]
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use waygate_config::DesyncMode;
 use waygate_proxy::guard::framing::Framing;
-use waygate_proxy::server::head::{Parsed, parse};
+use waygate_proxy::guard::verdict::{Verdict, judge};
+use waygate_proxy::server::head::{Parsed, head_end, parse};
 use waygate_proxy::wire::chunked::{Chunked, Step};
 
 fuzz_target!(|data: &[u8]| {
@@ -22,10 +24,18 @@ fuzz_target!(|data: &[u8]| {
     // Each round consumes a head and its body, or stops.
     for _ in 0..64 {
         let before = buf.len();
+        let raw = head_end(&buf).map(|end| (judge(&buf[..end], mode).0, buf[..end].to_vec()));
+        let same = |v: &Verdict| {
+            if let Some((raw, head)) = &raw {
+                assert_eq!((v.classification, v.reason), (raw.classification, raw.reason), "{head:?}");
+            }
+        };
         let head = match parse(&mut buf, mode, local) {
-            Parsed::Partial | Parsed::Refused(_) => return,
+            Parsed::Partial => return,
+            Parsed::Refused(refusal) => return same(&refusal.verdict),
             Parsed::Head(head) => head,
         };
+        same(&head.verdict);
         assert!(buf.len() < before, "a head consumes its bytes");
         assert_eq!(head.request.headers().get_all(http::header::HOST).iter().count(), 1);
         match head.framing {

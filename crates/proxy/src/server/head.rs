@@ -84,9 +84,12 @@ pub fn parse(buf: &mut BytesMut, mode: DesyncMode, default_host: SocketAddr) -> 
         return Parsed::Partial;
     };
     let head = buf.split_to(end).freeze();
-    let built = build(&head, default_host);
-    // httparse's verdict on the head is the one [`build`] just made, not a second parse.
-    let (verdict, framing) = verdict::judge_parsed(&head, mode, built.is_ok());
+    // One parse: the desync analysis reads its fields, and the request is built from them.
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let parsed = matches!(req.parse_with_uninit_headers(&head, &mut slots), Ok(httparse::Status::Complete(_)));
+    let (verdict, framing) = verdict::judge_parsed(&head, mode, parsed.then_some(&req));
+    let built = if parsed { Ok(request_of(&req, &head, default_host)) } else { Err(Cause::ClientRequestMalformed) };
     let request = match built {
         Ok(Ok(request)) => request,
         Ok(Err(cause)) | Err(cause) => {
@@ -129,18 +132,8 @@ fn refused(verdict: Verdict, request: Option<Request<()>>) -> Parsed {
     Parsed::Refused(Box::new(Refusal { verdict, request }))
 }
 
-/// The request as http's types hold it. Values are slices of the head's one buffer (no copy per field).
-/// `Err`: httparse refused the head; `Ok(Err)`: it parsed, but is not a request this gateway serves.
-fn build(head: &Bytes, default_host: SocketAddr) -> Result<Result<Request<()>, Cause>, Cause> {
-    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut []);
-    let parsed = req.parse_with_uninit_headers(head, &mut slots);
-    if !matches!(parsed, Ok(httparse::Status::Complete(_))) {
-        return Err(Cause::ClientRequestMalformed);
-    }
-    Ok(request_of(&req, head, default_host))
-}
-
+/// The request as http's types hold it, from httparse's parse of `head`. Values are slices of the head's one
+/// buffer (no copy per field). `Err`: it parsed, but is not a request this gateway serves.
 fn request_of(req: &httparse::Request<'_, '_>, head: &Bytes, default_host: SocketAddr) -> Result<Request<()>, Cause> {
     let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes()).map_err(|_| malformed())?;
     if method == Method::CONNECT {
