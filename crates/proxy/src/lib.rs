@@ -36,6 +36,7 @@ mod trace;
 pub mod tunnel;
 mod upgrade;
 pub mod upstream;
+mod wake;
 pub mod wire;
 pub mod workers;
 

@@ -8,15 +8,13 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::BytesMut;
 use futures_util::FutureExt as _;
 use futures_util::future::{Either, OptionFuture};
-use futures_util::task::AtomicWaker;
 use http::HeaderValue;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -433,14 +431,14 @@ impl Watch {
     /// Expired or shutting down: the request in progress finishes with `Connection: close` (HTTP/1) or a GOAWAY
     /// (HTTP/2), as ALB does after client_keep_alive.
     ///
-    /// The close signal is polled only when its own timer or the shutdown watch woke the task ([`SignalWake`]),
+    /// The close signal is polled only when its own timer or the shutdown watch woke the task ([`crate::wake::Noted`]),
     /// not on each of the connection's wake-ups (two per request, some 600 instructions a request).
     ///
     /// `graceful` is a closure, not a function pointer: every connection's task holds this future, and a closure
     /// that captures nothing takes no room in it; for the same reason the signal's waker is made when the signal
     /// is polled (rarely), not kept.
     async fn drive<F: Future>(&self, mut conn: Pin<&mut F>, graceful: impl Fn(Pin<&mut F>)) {
-        let wake = Arc::new(SignalWake { woken: AtomicBool::new(true), task: AtomicWaker::new() });
+        let wake = crate::wake::Noted::new();
         // Closing, a connection whose client takes nothing is dropped after idle_timeout (`Idle::poll_stuck`).
         let mut stuck_timer = None;
         let mut signal = std::pin::pin!(self.close_signal());
@@ -468,31 +466,6 @@ impl Watch {
             }
         })
         .await;
-    }
-}
-
-/// The close signal's waker: it wakes the connection task and notes that the signal has news.
-struct SignalWake {
-    woken: AtomicBool,
-    task: AtomicWaker,
-}
-
-impl SignalWake {
-    /// Whether the signal woke the task since it was last polled (at first: yes); keeps the task's waker current.
-    fn take(&self, task: &Waker) -> bool {
-        self.task.register(task);
-        self.woken.swap(false, Ordering::AcqRel)
-    }
-}
-
-impl Wake for SignalWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.task.wake();
     }
 }
 

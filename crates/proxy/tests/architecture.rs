@@ -13,6 +13,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "lib",
             "count",
+            "wake",
             "request_id",
             "router",
             "retry",

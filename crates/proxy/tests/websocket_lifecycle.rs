@@ -78,6 +78,31 @@ async fn a_silent_tunnel_closes_after_the_listeners_idle_timeout() {
     assert!(l["received_bytes"].as_u64().unwrap() > 7, "the frame sent is counted: {l}");
 }
 
+/// Messages both ways more often than idle_timeout keep the tunnel open past it (each one moves the deadline);
+/// once they stop, it closes after idle_timeout.
+#[tokio::test]
+async fn traffic_keeps_a_tunnel_open_past_the_idle_timeout() {
+    let echo = WsTarget::Echo.spawn(loopback()).await.unwrap();
+    let dir = tempdir("ws-busy");
+    let gw = logged(&dir, echo.addr(), "idle_timeout = \"2s\"\n", "").await;
+    let (mut ws, id) = open(&gw).await;
+    let opened = Instant::now();
+    // Six round trips 400 ms apart: the tunnel lives past twice its idle_timeout only if each one counts.
+    for i in 0..6 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        ws.send(Message::text(format!("ping {i}"))).await.unwrap();
+        let echoed = within("the echo", ws.next()).await;
+        assert_eq!(echoed.unwrap().unwrap(), Message::text(format!("ping {i}")), "the tunnel is still open");
+    }
+    assert!(opened.elapsed() >= Duration::from_millis(2400), "the traffic outlived idle_timeout");
+    let last = Instant::now();
+    until_closed(&mut ws).await;
+    assert!(last.elapsed() >= Duration::from_secs(2), "not before idle_timeout: {:?}", last.elapsed());
+    let l = record(gw, &dir, &id).await;
+    assert_eq!((l["type"].as_str(), l["elb_status_code"].as_u64()), (Some("ws"), Some(101)), "{l}");
+    assert!(l["error_reason"].is_null(), "an idle tunnel is nobody's fault: {l}");
+}
+
 #[tokio::test]
 async fn a_target_reset_mid_stream_is_named_in_the_access_log() {
     let reset = WsTarget::ResetMidStream.spawn(loopback()).await.unwrap();

@@ -13,6 +13,7 @@
 mod io;
 mod registry;
 pub(crate) mod stream;
+mod turns;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -90,11 +91,13 @@ where
     let mut client_end = Counted::client(client, &meter);
     let ending = {
         let copy = tokio::io::copy_bidirectional_with_sizes(&mut client_end, &mut target_end, BUFFER, BUFFER);
-        tokio::select! {
-            _ = copy => Ending::Copied,
-            () = idle_for(&meter, idle) => Ending::Idle,
-            () = open.closing() => Ending::Shutdown,
-        }
+        let watch = async {
+            tokio::select! {
+                () = idle_for(&meter, idle) => Ending::Idle,
+                () = open.closing() => Ending::Shutdown,
+            }
+        };
+        turns::copy_watched(&meter, copy, watch).await.map_or_else(|ending| ending, |_| Ending::Copied)
     };
     if !matches!(ending, Ending::Copied) {
         // The gateway ends it: each side is told (FIN, or TLS close_notify) if it takes it promptly.
