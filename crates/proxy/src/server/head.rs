@@ -89,10 +89,10 @@ pub fn parse(buf: &mut BytesMut, mode: DesyncMode, default_host: SocketAddr) -> 
     let mut req = httparse::Request::new(&mut []);
     let parsed = matches!(req.parse_with_uninit_headers(&head, &mut slots), Ok(httparse::Status::Complete(_)));
     let (verdict, framing) = verdict::judge_parsed(&head, mode, parsed.then_some(&req));
-    let built = if parsed { Ok(request_of(&req, &head, default_host)) } else { Err(Cause::ClientRequestMalformed) };
+    let built = if parsed { request_of(&req, &head, default_host) } else { Err(Cause::ClientRequestMalformed) };
     let request = match built {
-        Ok(Ok(request)) => request,
-        Ok(Err(cause)) | Err(cause) => {
+        Ok(request) => request,
+        Err(cause) => {
             let verdict = match verdict.action {
                 Action::Reject(_) => verdict,
                 _ => Verdict { action: Action::Reject(cause), ..verdict },

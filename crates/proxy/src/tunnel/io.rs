@@ -27,9 +27,8 @@ pub struct Meter {
     /// Milliseconds after `start` when bytes last moved either way: stamped by [`Meter::stamp`], once per
     /// wake-up of the tunnel rather than once per read or write (each a clock read).
     last: AtomicU64,
-    /// Reads and writes that moved bytes, and how many of them the last stamp saw.
-    moves: AtomicU64,
-    stamped: AtomicU64,
+    /// A read or write moved bytes since the last stamp.
+    unstamped: AtomicBool,
     from_client: AtomicU64,
     to_client: AtomicU64,
     /// The client's socket was full at the last write: bytes wait on it.
@@ -42,8 +41,7 @@ impl Default for Meter {
         Self {
             start: Instant::now(),
             last: AtomicU64::new(0),
-            moves: AtomicU64::new(0),
-            stamped: AtomicU64::new(0),
+            unstamped: AtomicBool::new(false),
             from_client: AtomicU64::new(0),
             to_client: AtomicU64::new(0),
             client_blocked: AtomicBool::new(false),
@@ -76,15 +74,14 @@ impl Meter {
     }
 
     fn moved(&self) {
-        self.moves.fetch_add(1, Ordering::Relaxed);
+        self.unstamped.store(true, Ordering::Relaxed);
     }
 
     /// Notes now as when bytes last moved, if any moved since the last stamp. The tunnel calls it after each
     /// turn of the copy, before the idle deadline is looked at.
     pub fn stamp(&self) {
-        let moves = self.moves.load(Ordering::Relaxed);
-        if self.stamped.load(Ordering::Relaxed) != moves {
-            self.stamped.store(moves, Ordering::Relaxed);
+        if self.unstamped.load(Ordering::Relaxed) {
+            self.unstamped.store(false, Ordering::Relaxed);
             let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
             self.last.store(ms, Ordering::Relaxed);
         }

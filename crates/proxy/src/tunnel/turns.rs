@@ -1,6 +1,7 @@
 //! How the tunnel's task is polled: the copy on every wake-up (bytes arrived, or room to write), the watchers
 //! (the idle deadline and the gateway's shutdown) only when one of them woke the task ([`crate::wake`]).
-//! Polled together in a `select!`, the two watchers cost more per message than the copy itself. After each
+//! Polled together in a `select!`, the two watchers cost about 700 of the 5,300 instructions a WebSocket
+//! message took (callgrind: the watch channel's poll 408, the timer's 290), and almost never fire. After each
 //! turn of the copy the meter stamps when bytes last moved, so the idle deadline the watchers read is never
 //! older than the bytes.
 
