@@ -2,6 +2,7 @@
 //! follow INTERFACE.md: 0 success, 1 user error (bad config, bad input), 2 internal failure.
 
 mod admin_client;
+mod allocator;
 mod assets;
 mod check;
 mod demo;
