@@ -265,7 +265,7 @@ where
                     // The connection becomes whatever was switched to: written the head, it is handed over.
                     let handover = parts.extensions.remove::<Handover>();
                     let mut keep = false;
-                    write::head(&mut self.out.buf, &mut parts, &body, ex.version, false, &mut keep);
+                    write::head(&mut self.out.buf, &parts, &body, ex.version, false, &mut keep);
                     self.state = State::Upgrading(handover);
                     return Poll::Ready(());
                 }
@@ -275,7 +275,7 @@ where
                     ex.keep_alive = false;
                 }
                 let enc =
-                    write::head(&mut self.out.buf, &mut parts, &body, ex.version, ex.head_request, &mut ex.keep_alive);
+                    write::head(&mut self.out.buf, &parts, &body, ex.version, ex.head_request, &mut ex.keep_alive);
                 ex.writing = Some((body, enc));
             }
             if let Some(feed) = ex.feed.as_mut() {

@@ -90,8 +90,8 @@ pub fn parse(buf: &mut BytesMut, mode: DesyncMode, default_host: SocketAddr) -> 
     let parsed = matches!(req.parse_with_uninit_headers(&head, &mut slots), Ok(httparse::Status::Complete(_)));
     let (verdict, framing) = verdict::judge_parsed(&head, mode, parsed.then_some(&req));
     let built = if parsed { request_of(&req, &head, default_host) } else { Err(Cause::ClientRequestMalformed) };
-    let request = match built {
-        Ok(request) => request,
+    let (request, noted) = match built {
+        Ok(built) => built,
         Err(cause) => {
             let verdict = match verdict.action {
                 Action::Reject(_) => verdict,
@@ -103,18 +103,20 @@ pub fn parse(buf: &mut BytesMut, mode: DesyncMode, default_host: SocketAddr) -> 
     if let Action::Reject(_) = verdict.action {
         return refused(verdict, Some(request));
     }
-    if let Err(cause) = host_rule(&request) {
-        return refused(Verdict { action: Action::Reject(cause), ..verdict }, Some(request));
+    // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host field (HTTP/1.0 got one in `request_of`).
+    if noted.hosts != 1 {
+        return refused(Verdict { action: Action::Reject(Cause::ClientRequestMalformed), ..verdict }, Some(request));
     }
     let mut request = request;
-    let mut keep_alive = keep_alive(request.version(), request.headers());
+    // RFC 9112 §9.3: HTTP/1.1 persists unless `close` is among the Connection options; HTTP/1.0 only with
+    // `keep-alive`.
+    let mut keep_alive = if request.version() == Version::HTTP_11 { !noted.close } else { noted.keep_alive };
     if framing == Some(Framing::Chunked) && request.headers_mut().remove(header::CONTENT_LENGTH).is_some() {
         // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, which is not forwarded, and the
         // connection closes after the response (whatever the desync mode let through).
         keep_alive = false;
     }
-    let expect_continue = request.version() == Version::HTTP_11
-        && request.headers().get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let expect_continue = request.version() == Version::HTTP_11 && noted.expect_continue;
     Parsed::Head(RequestHead { request, verdict, framing, keep_alive, expect_continue })
 }
 
@@ -132,9 +134,28 @@ fn refused(verdict: Verdict, request: Option<Request<()>>) -> Parsed {
     Parsed::Refused(Box::new(Refusal { verdict, request }))
 }
 
-/// The request as http's types hold it, from httparse's parse of `head`. Values are slices of the head's one
-/// buffer (no copy per field). `Err`: it parsed, but is not a request this gateway serves.
-fn request_of(req: &httparse::Request<'_, '_>, head: &Bytes, default_host: SocketAddr) -> Result<Request<()>, Cause> {
+/// What the fields that decide the connection's handling said, noted as the request was built (looking each up
+/// in the built map afterwards cost a hash lookup apiece).
+#[derive(Debug, Default)]
+struct Noted {
+    /// How many Host fields (one supplied on HTTP/1.0 counts).
+    hosts: usize,
+    /// `close` among the Connection options.
+    close: bool,
+    /// `keep-alive` among the Connection options.
+    keep_alive: bool,
+    /// The first `Expect` is `100-continue`.
+    expect_continue: bool,
+}
+
+/// The request as http's types hold it, from httparse's parse of `head`, and what its connection-handling
+/// fields said. Values are slices of the head's one buffer (no copy per field). `Err`: it parsed, but is not a
+/// request this gateway serves.
+fn request_of(
+    req: &httparse::Request<'_, '_>,
+    head: &Bytes,
+    default_host: SocketAddr,
+) -> Result<(Request<()>, Noted), Cause> {
     let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes()).map_err(|_| malformed())?;
     if method == Method::CONNECT {
         return Err(Cause::ClientMethodNotAllowed);
@@ -147,41 +168,37 @@ fn request_of(req: &httparse::Request<'_, '_>, head: &Bytes, default_host: Socke
     };
     let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
     let mut headers = HeaderMap::with_capacity(req.headers.len());
+    let mut noted = Noted::default();
+    let mut expect_seen = false;
     for h in req.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| malformed())?;
         let value = HeaderValue::from_maybe_shared(head.slice_ref(h.value)).map_err(|_| malformed())?;
+        if name == header::HOST {
+            noted.hosts += 1;
+        } else if name == header::CONNECTION {
+            noted.close |= lists_token(&value, b"close");
+            noted.keep_alive |= lists_token(&value, b"keep-alive");
+        } else if name == header::EXPECT && !expect_seen {
+            expect_seen = true;
+            noted.expect_continue = value.as_bytes().eq_ignore_ascii_case(b"100-continue");
+        }
         headers.append(name, value);
     }
-    if version == Version::HTTP_10 && !headers.contains_key(header::HOST) {
+    if version == Version::HTTP_10 && noted.hosts == 0 {
         let host = HeaderValue::from_str(&default_host.to_string()).map_err(|_| malformed())?;
         headers.insert(header::HOST, host);
+        noted.hosts = 1;
     }
     let mut request = Request::new(());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.version_mut() = version;
     *request.headers_mut() = headers;
-    Ok(request)
+    Ok((request, noted))
 }
 
 const fn malformed() -> Cause {
     Cause::ClientRequestMalformed
-}
-
-/// RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host field (HTTP/1.0 got one in [`build`]).
-fn host_rule(request: &Request<()>) -> Result<(), Cause> {
-    let mut hosts = request.headers().get_all(header::HOST).iter();
-    match (hosts.next(), hosts.next()) {
-        (Some(_), None) => Ok(()),
-        _ => Err(Cause::ClientRequestMalformed),
-    }
-}
-
-/// RFC 9112 §9.3: HTTP/1.1 persists unless `close` is among the Connection options; HTTP/1.0 only with
-/// `keep-alive`.
-fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
-    let has = |token: &[u8]| headers.get_all(header::CONNECTION).iter().any(|v| lists_token(v, token));
-    if version == Version::HTTP_11 { !has(b"close") } else { has(b"keep-alive") }
 }
 
 #[cfg(test)]

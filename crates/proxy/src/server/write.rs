@@ -2,12 +2,15 @@
 //! body needs on this connection (its Content-Length when known, chunked for HTTP/1.1 otherwise, or the end
 //! of the connection for an HTTP/1.0 client), `Date` when the response has none, and `Connection` as the
 //! connection's fate decides.
+//!
+//! The head is written in one pass over the response's fields, which decides the framing on the way: looking
+//! each framing field up first (and removing the hop-by-hop ones) took five hash lookups per response.
 
 use std::cell::RefCell;
 use std::time::{Duration, SystemTime};
 
 use bytes::{BufMut, BytesMut};
-use http::header::{self, HeaderValue};
+use http::header;
 use http::{StatusCode, Version, response};
 use http_body::Body;
 
@@ -20,52 +23,71 @@ use crate::wire::out::{Encoder, put_field};
 /// connection's end can delimit, ends it).
 pub fn head(
     out: &mut BytesMut,
-    parts: &mut response::Parts,
+    parts: &response::Parts,
     body: &ProxyBody,
     version: Version,
     head_request: bool,
     keep_alive: &mut bool,
 ) -> Encoder {
-    let headers = &mut parts.headers;
-    if headers.get_all(header::CONNECTION).iter().any(|v| lists_token(v, b"close")) {
-        *keep_alive = false;
-    }
-    headers.remove(header::CONNECTION);
-    headers.remove(header::TRANSFER_ENCODING);
+    let headers = &parts.headers;
     let status = parts.status;
     let bodiless_status = status.is_informational() || status == StatusCode::NO_CONTENT;
     let no_body = head_request || bodiless_status || status == StatusCode::NOT_MODIFIED;
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let enc = if bodiless_status {
-        headers.remove(header::CONTENT_LENGTH);
-        Encoder::Done
-    } else if let Some(n) = declared {
-        if no_body || n == 0 { Encoder::Done } else { Encoder::Length(n) }
-    } else if let Some(n) = body.size_hint().exact() {
-        if status != StatusCode::NOT_MODIFIED {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
-        }
-        if no_body || n == 0 { Encoder::Done } else { Encoder::Length(n) }
-    } else if no_body {
-        Encoder::Done
-    } else if version == Version::HTTP_11 {
-        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-        Encoder::Chunked
-    } else {
-        *keep_alive = false;
-        Encoder::Close
-    };
     let reason = status.canonical_reason().unwrap_or("");
-    out.reserve(64 + reason.len() + headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum::<usize>());
+    // The framing fields this may add are under 64 bytes, like the date and connection lines.
+    out.reserve(128 + reason.len() + headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum::<usize>());
     out.put_slice(b"HTTP/1.1 ");
     out.put_slice(status.as_str().as_bytes());
     out.put_u8(b' ');
     out.put_slice(reason.as_bytes());
     out.put_slice(b"\r\n");
-    for (name, value) in headers.iter() {
+    // Connection and Transfer-Encoding are this connection's to decide, and are not copied. Only the first
+    // Content-Length that is a number is (a 1xx or 204 has none): another one, or one that is not a number,
+    // would leave the client two framings to choose from.
+    let mut declared = None;
+    let mut dated = false;
+    for (name, value) in headers {
+        if name == header::CONNECTION {
+            if lists_token(value, b"close") {
+                *keep_alive = false;
+            }
+            continue;
+        } else if name == header::TRANSFER_ENCODING {
+            continue;
+        } else if name == header::CONTENT_LENGTH {
+            if bodiless_status || declared.is_some() {
+                continue;
+            }
+            match value.to_str().ok().and_then(|v| v.parse::<u64>().ok()) {
+                Some(n) => declared = Some(n),
+                None => continue,
+            }
+        } else if name == header::DATE {
+            dated = true;
+        }
         put_field(name, value, out);
     }
-    if !headers.contains_key(header::DATE) {
+    let enc = if bodiless_status {
+        Encoder::Done
+    } else if let Some(n) = declared {
+        if no_body || n == 0 { Encoder::Done } else { Encoder::Length(n) }
+    } else if let Some(n) = body.size_hint().exact() {
+        if status != StatusCode::NOT_MODIFIED {
+            out.put_slice(b"content-length: ");
+            out.put_slice(itoa::Buffer::new().format(n).as_bytes());
+            out.put_slice(b"\r\n");
+        }
+        if no_body || n == 0 { Encoder::Done } else { Encoder::Length(n) }
+    } else if no_body {
+        Encoder::Done
+    } else if version == Version::HTTP_11 {
+        out.put_slice(b"transfer-encoding: chunked\r\n");
+        Encoder::Chunked
+    } else {
+        *keep_alive = false;
+        Encoder::Close
+    };
+    if !dated {
         out.put_slice(b"date: ");
         with_date(|d| out.put_slice(d));
         out.put_slice(b"\r\n");
@@ -105,12 +127,13 @@ pub(crate) fn with_date(f: impl FnOnce(&[u8])) {
 mod tests {
     use super::*;
     use http::Response;
+    use http::header::HeaderValue;
 
     fn write(resp: Response<ProxyBody>, version: Version, head_request: bool, keep: bool) -> (String, Encoder, bool) {
-        let (mut parts, body) = resp.into_parts();
+        let (parts, body) = resp.into_parts();
         let mut out = BytesMut::new();
         let mut keep_alive = keep;
-        let enc = head(&mut out, &mut parts, &body, version, head_request, &mut keep_alive);
+        let enc = head(&mut out, &parts, &body, version, head_request, &mut keep_alive);
         (String::from_utf8(out.to_vec()).unwrap(), enc, keep_alive)
     }
 
@@ -133,6 +156,31 @@ mod tests {
         assert!(!keep && text.contains("connection: close\r\n"), "{text}");
         let (text, _, keep) = write(Response::new(ProxyBody::empty()), Version::HTTP_10, false, true);
         assert!(keep && text.contains("connection: keep-alive\r\n"), "{text}");
+    }
+
+    #[test]
+    fn the_connections_own_fields_and_a_bad_length_are_not_copied() {
+        let mut resp = Response::new(ProxyBody::full("hello"));
+        let h = resp.headers_mut();
+        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("five"));
+        h.insert(header::DATE, HeaderValue::from_static("Sun, 06 Dec 2026 23:00:00 GMT"));
+        let (text, enc, keep) = write(resp, Version::HTTP_11, false, true);
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_unstable();
+        assert_eq!(
+            lines,
+            ["", "HTTP/1.1 200 OK", "content-length: 5", "date: Sun, 06 Dec 2026 23:00:00 GMT"],
+            "the body's own length replaces the bad one, the target's date stays: {text}"
+        );
+        assert_eq!((enc, keep), (Encoder::Length(5), true));
+        let mut resp = Response::new(ProxyBody::full("hello"));
+        resp.headers_mut().append(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        resp.headers_mut().append(header::CONTENT_LENGTH, HeaderValue::from_static("7"));
+        let (text, enc, _) = write(resp, Version::HTTP_11, false, true);
+        assert_eq!(text.matches("content-length").count(), 1, "{text}");
+        assert!(text.contains("content-length: 5\r\n") && enc == Encoder::Length(5), "{text}");
     }
 
     #[test]
