@@ -320,6 +320,43 @@ def idle_section(work):
     return o
 
 
+INSTR_LABEL = {
+    "small": "HTTP/1.1 small response (h2load --h1 -c16)",
+    "h2": "HTTP/2 (h2c) small response (h2load -c16 -m4)",
+    "grpc": "gRPC unary call over h2c (h2load -c16 -m4)",
+}
+
+
+def instructions_section(work):
+    """The report's instructions-per-request section, from WORKDIR/instructions.tsv (absent: no section)."""
+    path = os.path.join(work, "instructions.tsv")
+    if not os.path.exists(path):
+        return []
+    rows = read_tsv(path)
+    warmup = fnum(int(rows[0]["warmup"])) if rows else "?"
+    o = []
+    w = o.append
+    w("## Instructions per request (waygate, callgrind)")
+    w("")
+    w("waygate alone, under valgrind's callgrind with one worker and the benchmark's config (access log on), a "
+      f"fresh process for each workload. It is sent {warmup} requests uninstrumented, then the counted ones, and "
+      "the instructions executed while those ran (every thread of the gateway: the worker, the access-log writer, the control plane's "
+      "wake-ups) are divided by the requests that succeeded. Unlike req/s on a shared machine, this count is the "
+      "same from run to run within a few tenths of a percent: it is the measure of what a change to the request "
+      "path did. The kernel's work (system calls, TCP) is not in it.")
+    w("")
+    w("| workload | requests counted | succeeded | instructions | per request |")
+    w("|---|---:|---:|---:|---:|")
+    for r in rows:
+        ok = int(r.get("succeeded") or 0)
+        ir = int(r.get("instructions") or 0)
+        per = fnum(ir / ok) if ok and ir else "-"
+        w(f"| {INSTR_LABEL.get(r['workload'], r['workload'])} | {fnum(int(r['requests']))} | {fnum(ok)} | "
+          f"{fnum(ir)} | {per} |")
+    w("")
+    return o
+
+
 def render(work, out):
     meta = read_meta(os.path.join(work, "meta.tsv"))
     rows = read_tsv(os.path.join(work, "results.tsv"))
@@ -567,6 +604,7 @@ def render(work, out):
           f"{fnum(int(l.get('peak_bytes') or 0) / 1048576, 1)} |")
     w("")
     o.extend(idle_section(work))
+    o.extend(instructions_section(work))
     w("## Not measured, and why")
     w("")
     w(skipped)
