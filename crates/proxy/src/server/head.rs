@@ -116,7 +116,7 @@ pub fn parse(buf: &mut BytesMut, mode: DesyncMode, default_host: SocketAddr) -> 
         // connection closes after the response (whatever the desync mode let through).
         keep_alive = false;
     }
-    let expect_continue = request.version() == Version::HTTP_11 && noted.expect_continue;
+    let expect_continue = request.version() == Version::HTTP_11 && noted.expect_continue == Some(true);
     Parsed::Head(RequestHead { request, verdict, framing, keep_alive, expect_continue })
 }
 
@@ -144,8 +144,8 @@ struct Noted {
     close: bool,
     /// `keep-alive` among the Connection options.
     keep_alive: bool,
-    /// The first `Expect` is `100-continue`.
-    expect_continue: bool,
+    /// Whether the first `Expect` field is `100-continue` (`None`: there is none).
+    expect_continue: Option<bool>,
 }
 
 /// The request as http's types hold it, from httparse's parse of `head`, and what its connection-handling
@@ -169,7 +169,6 @@ fn request_of(
     let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
     let mut headers = HeaderMap::with_capacity(req.headers.len());
     let mut noted = Noted::default();
-    let mut expect_seen = false;
     for h in req.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| malformed())?;
         let value = HeaderValue::from_maybe_shared(head.slice_ref(h.value)).map_err(|_| malformed())?;
@@ -178,9 +177,8 @@ fn request_of(
         } else if name == header::CONNECTION {
             noted.close |= lists_token(&value, b"close");
             noted.keep_alive |= lists_token(&value, b"keep-alive");
-        } else if name == header::EXPECT && !expect_seen {
-            expect_seen = true;
-            noted.expect_continue = value.as_bytes().eq_ignore_ascii_case(b"100-continue");
+        } else if name == header::EXPECT && noted.expect_continue.is_none() {
+            noted.expect_continue = Some(value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         }
         headers.append(name, value);
     }
