@@ -219,7 +219,7 @@ impl Record {
             .map_or("-", crate::router::strip_port);
         let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         // Joined piece by piece (`format!` cost a thousand instructions per request here), inside the record.
-        ex.url = InlineStr::concat(&[scheme, "://", host, ":", itoa_u16(conn.listener.port).as_str(), path]);
+        ex.url = InlineStr::concat(&[scheme, "://", host, ":", itoa::Buffer::new().format(conn.listener.port), path]);
         ex.user_agent = fields.user_agent.map(user_agent);
         ex.trace_id = id.to_str().unwrap_or("-").into();
         ex.conn_trace_id = Some(conn.conn_trace_id.clone());
@@ -307,32 +307,6 @@ impl Record {
         self.trace_finish();
         self.ex
     }
-}
-
-/// A port's decimal digits on the stack.
-struct PortDigits {
-    buf: [u8; 5],
-    start: usize,
-}
-
-impl PortDigits {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[self.start..]).unwrap_or("0")
-    }
-}
-
-fn itoa_u16(mut v: u16) -> PortDigits {
-    let mut buf = [b'0'; 5];
-    let mut start = buf.len();
-    loop {
-        start -= 1;
-        buf[start] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    PortDigits { buf, start }
 }
 
 /// Standard methods as static strings (no allocation per request); others are copied.
@@ -454,12 +428,5 @@ mod tests {
         assert_eq!(super::user_agent(&utf8), "agent é");
         let latin1 = HeaderValue::from_bytes(b"agent \xe9 x").unwrap();
         assert_eq!(super::user_agent(&latin1), "agent \u{fffd} x");
-    }
-
-    #[test]
-    fn port_digits() {
-        for p in [0u16, 7, 80, 443, 8080, 65535] {
-            assert_eq!(super::itoa_u16(p).as_str(), p.to_string());
-        }
     }
 }
