@@ -287,7 +287,7 @@ async fn read_body(mut body: UpstreamRequestBody, idle_timeout: Duration) -> Res
 /// `Connection: upgrade` (HTTP/1.1), or an extended CONNECT (HTTP/2, RFC 8441).
 fn asks_upgrade(parts: &http::request::Parts) -> bool {
     if parts.version == Version::HTTP_2 {
-        return parts.method == Method::CONNECT && parts.extensions.get::<h2::ext::Protocol>().is_some();
+        return parts.method == Method::CONNECT && parts.extensions.get::<crate::server::h2::Protocol>().is_some();
     }
     parts.headers.contains_key(header::UPGRADE)
         && parts.headers.get_all(header::CONNECTION).iter().any(|v| lists_token(v, b"upgrade"))

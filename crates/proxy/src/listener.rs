@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, watch};
 use crate::forward::{self, ClientConn};
 use crate::record::{ConnFacts, ListenerFacts, Sink, TlsInfo};
 use crate::runtime::{ListenerRuntime, Runtime};
-use crate::server::{self, Protocol, Rewind, Settings};
+use crate::server::{self, Protocol, Settings};
 use crate::tls_front::{self, ConnIds};
 use crate::upstream::{ConnCounters, meter::Metered};
 use waygate_telemetry::{Side, new_conn_trace_id};
@@ -344,9 +344,8 @@ where
             resp
         })
     };
-    let io = Rewind::new(read.freeze(), io);
     // Each stream's future lives in its own allocation inside the connection's (server::h2::Server).
-    let mut conn = Box::pin(server::h2::Server::new(io, settings.idle.timeout, service));
+    let mut conn = Box::pin(server::h2::Server::new(io, read, settings.idle.timeout, service));
     Either::Right(async move { watch.drive(conn.as_mut(), |c| c.get_mut().graceful_shutdown()).await })
 }
 

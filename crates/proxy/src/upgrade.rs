@@ -90,8 +90,8 @@ impl Upgrade {
                 return None;
             }
             let tunnels = tunnels.clone();
-            let protocol = parts.extensions.remove::<h2::ext::Protocol>()?;
-            let offered = HeaderValue::from_str(protocol.as_str()).ok()?;
+            let protocol = parts.extensions.remove::<crate::server::h2::Protocol>()?;
+            let offered = HeaderValue::from_bytes(protocol.as_bytes()).ok()?;
             // The server put the stream's tunnel beside the protocol; without it there is nothing to tunnel.
             let on_upgrade = parts.extensions.remove::<ClientTunnel>()?;
             let key = HeaderValue::from_str(&new_key()).ok()?;
@@ -246,17 +246,8 @@ impl Upgrade {
                 }
                 let ends = ends(StatusCode::OK, &headers, kind);
                 tokio::spawn(async move {
-                    // The stream's halves, once its 200 went out; the client's own resets are not evidence.
-                    let halves = on_upgrade.open().await;
-                    let said = std::sync::OnceLock::new();
-                    let (mut send, mut recv);
-                    let client = match halves {
-                        Some(h) => {
-                            (send, recv) = h;
-                            Some(tunnel::stream::StreamIo::new(&mut send, &mut recv, &said))
-                        }
-                        None => None,
-                    };
+                    // The stream, once its 200 was queued; the client's own resets are not evidence.
+                    let client = on_upgrade.open().await;
                     tunnel::run(client, lease, done, ends, idle_timeout, guard).await;
                 });
             }

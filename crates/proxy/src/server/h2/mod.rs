@@ -1,38 +1,47 @@
-//! waygate's client-side HTTP/2 server, on the `h2` crate as its HTTP/1 server is on `httparse`: the crate
-//! speaks the protocol (frames, HPACK, flow control, SETTINGS); this module owns what is the gateway's own.
+//! waygate's client-side HTTP/2 server, its own as its HTTP/1 server is: the wire format (frames, HPACK) comes
+//! from `waygate_h2wire`; this module is the connection's state machine and what is the gateway's own. It
+//! replaced the `h2` crate here because h2 spent about 19,000 instructions of a small h2c request's 46,000 (its
+//! HPACK encoder alone 4,900 per response, a dynamic-table lookup and Huffman coding for every field; locks,
+//! queues and frame structs moved whole for every step), where HAProxy's whole request costs less than
+//! waygate's did; docs/benchmarks.md has the measurements.
 //!
-//! - [`serve`]: one connection's future, which accepts streams and runs each one inside it (no task spawned
-//!   per request: a stream's wake-up polls it within its connection's task, and the frames of every stream
-//!   that answered go out in one write).
+//! - [`conn`]: one connection's future: frames read and applied, a stream future per request inside it (no
+//!   task per request), and what every stream queued written in one write.
+//! - [`shared`]: what the connection and its streams share: the stream table, flow control, the frames queued.
+//! - [`request`]: a request head from its fields, checked (RFC 9113 §8.3).
 //! - [`stream`]: one stream from the request to the last frame of its response (relayed under the client's
-//!   flow control, trailers included), or, for an extended CONNECT answered 2xx, the hand-over of the stream
-//!   as a tunnel ([`ClientTunnel`]).
-//! - [`recv`]: the request body, with flow-control capacity given back as the request path takes it.
+//!   flow control, trailers included), or, for an extended CONNECT answered 2xx, its hand-over as a tunnel.
+//! - [`recv`]: the request body, with flow-control window given back as the request path takes it.
+//! - [`tunnel`]: an extended CONNECT's stream as the client's end of a tunnel.
 //! - [`watch`]: each stream's deadline while it waits on the client.
 //!
 //! Bounds (docs/config.md, "Limits of one client connection"): one client connection holds at most
 //! [`MAX_CONCURRENT_STREAMS`] requests at once, so at most that many target connections (each request leases
-//! one), and per stream at most [`MAX_SEND_BUF`] of response bytes queued for a client that does not take them,
-//! plus the one body chunk waiting for the client's window (up to the upstream read size, 256 KiB). What a
-//! client may send unread is bounded by the receive windows, [`STREAM_WINDOW`] per stream and
-//! [`CONNECTION_WINDOW`] in all, and a request head by [`MAX_HEADER_LIST`].
+//! one), and frames queued for a client that does not read them stop its streams at
+//! [`shared::WRITE_HIGH_WATER`], plus the one body chunk each stream holds (up to the upstream read size, 256
+//! KiB). What a client may send unread is bounded by the receive windows, [`STREAM_WINDOW`] per stream and
+//! [`CONNECTION_WINDOW`] in all, and a request head by [`MAX_HEADER_LIST`] (decoded) and
+//! [`conn::BLOCK_LIMIT`] (compressed).
 
+mod conn;
 mod recv;
-mod serve;
+mod request;
+mod shared;
 mod stream;
+mod tunnel;
 mod watch;
 
+pub use conn::Server;
 pub use recv::RequestBody;
-pub use serve::Server;
-pub use stream::ClientTunnel;
+pub use request::Protocol;
+pub use shared::StreamGone;
+pub use tunnel::{ClientStreamIo, ClientTunnel};
 pub use watch::StreamBody;
 pub(crate) use watch::{request_expired, request_polled};
 
 /// SETTINGS_MAX_CONCURRENT_STREAMS: ALB's limit of 128 requests in parallel on one HTTP/2 connection. Each holds
 /// at most one target connection, so this is also the bound on target connections per client connection.
 pub const MAX_CONCURRENT_STREAMS: u32 = 128;
-/// Response bytes h2 queues per stream beyond what the client's window lets out.
-pub const MAX_SEND_BUF: usize = 64 * 1024;
 /// SETTINGS_INITIAL_WINDOW_SIZE: request body bytes a client may send on a stream before the gateway reads them.
 pub const STREAM_WINDOW: u32 = 256 * 1024;
 /// The connection's receive window: request body bytes in flight on all streams at once.
@@ -40,17 +49,3 @@ pub const CONNECTION_WINDOW: u32 = 1024 * 1024;
 /// SETTINGS_MAX_HEADER_LIST_SIZE: a request head's decoded size (RFC 9113 §6.5.2), 16 KiB as before (hyper's
 /// server default); h2's own default is 16 MiB.
 pub const MAX_HEADER_LIST: u32 = 16 * 1024;
-
-/// The h2 server as the gateway runs it: the bounds above, and RFC 8441's extended CONNECT for WebSockets.
-fn builder() -> h2::server::Builder {
-    let mut builder = h2::server::Builder::new();
-    builder
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
-        .max_send_buffer_size(MAX_SEND_BUF)
-        .initial_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
-        .max_header_list_size(MAX_HEADER_LIST)
-        // SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441): WebSockets over HTTP/2 streams (crate::upgrade).
-        .enable_connect_protocol();
-    builder
-}

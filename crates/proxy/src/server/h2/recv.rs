@@ -1,67 +1,73 @@
-//! A request body on an HTTP/2 stream: its DATA frames, then its trailers. Each frame's flow-control capacity
-//! goes back to the client as the request path takes the frame, so a client sends only as fast as the target
-//! takes its body (plus the receive window). The `h2` crate checks the body against the request's
-//! Content-Length and fails the stream when they differ.
+//! A request body on an HTTP/2 stream: its DATA, then its trailers. The window each frame used goes back to the
+//! client as the request path takes the frame, so a client sends only as fast as the target takes its body
+//! (plus the receive window). The connection checks the body against the request's Content-Length and resets
+//! the stream when they differ (RFC 9113 §8.1.1).
 
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
+
+use super::shared::{Key, Shared, StreamGone};
 
 /// The body of one request stream.
 #[derive(Debug)]
 pub struct RequestBody {
-    recv: h2::RecvStream,
-    /// The request's Content-Length, when it has one: the body's exact size.
+    shared: Arc<Shared>,
+    key: Key,
+    /// The request's Content-Length, less what was taken: the body's exact size left.
     len: Option<u64>,
-    /// The DATA frames ended: what is left is the trailers.
+    /// The DATA ended: what is left is the trailers.
     data_done: bool,
 }
 
 impl RequestBody {
-    pub(super) fn new(recv: h2::RecvStream, headers: &HeaderMap) -> Self {
-        let len = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
-        Self { recv, len, data_done: false }
+    pub(super) fn new(shared: Arc<Shared>, key: Key, len: Option<u64>) -> Self {
+        Self { shared, key, len, data_done: false }
+    }
+}
+
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        self.shared.lock().drop_handle(self.key);
     }
 }
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = h2::Error;
+    type Error = StreamGone;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, h2::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, StreamGone>>> {
         let this = self.get_mut();
+        let mut inner = this.shared.lock();
         if !this.data_done {
-            match ready!(this.recv.poll_data(cx)) {
-                Some(Ok(data)) => {
+            match inner.poll_data(this.key, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(data))) => {
                     // Taken by the request path: the client may send as much again.
-                    let _ = this.recv.flow_control().release_capacity(data.len());
+                    inner.release(this.key, data.len());
                     if let Some(len) = this.len.as_mut() {
                         *len = len.saturating_sub(data.len() as u64);
                     }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
-                None => this.data_done = true,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => this.data_done = true,
             }
         }
-        match ready!(this.recv.poll_trailers(cx)) {
-            Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
-            Ok(None) => Poll::Ready(None),
-            Err(e) => Poll::Ready(Some(Err(e))),
-        }
+        Poll::Ready(inner.take_trailers(this.key).map(|t| Ok(Frame::trailers(t))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.recv.is_end_stream()
+        self.shared.lock().body_ended(self.key)
     }
 
     fn size_hint(&self) -> SizeHint {
         match self.len {
-            _ if self.recv.is_end_stream() => SizeHint::with_exact(0),
             Some(n) => SizeHint::with_exact(n),
+            None if self.is_end_stream() => SizeHint::with_exact(0),
             None => SizeHint::default(),
         }
     }

@@ -1,69 +1,72 @@
 //! One HTTP/2 stream, from its request to the last frame of its response. While the request path works, a
 //! RST_STREAM from the client ends the stream (dropping the exchange, which records why). The response head
 //! goes out without hop-by-hop fields (RFC 9113 §8.2.2 forbids them) and with `Date` when it has none; its body
-//! is relayed frame by frame, each DATA frame sent once the client's window has room, then the trailers or an
-//! empty END_STREAM. A body that fails resets the stream with the HTTP/2 code found in the error, else
-//! INTERNAL_ERROR, but only once the connection has written what the stream queued before: h2 drops a stream's
-//! queued frames when it is reset, and a target whose truncated answer arrived whole would otherwise leave the
-//! client a bare RST_STREAM, without the head (and status) its access-log line records.
+//! is relayed frame by frame as the client's windows let it out, then the trailers or an empty END_STREAM. A
+//! body that fails resets the stream with the HTTP/2 code found in the error, else INTERNAL_ERROR; what the
+//! stream queued before (the head, DATA) still goes out first, so the client sees the status its access-log
+//! line records.
 //!
 //! An extended CONNECT (RFC 8441) answered 2xx becomes a tunnel: the `200` goes out without END_STREAM and
-//! both halves of the stream are handed over to whoever holds the request's [`ClientTunnel`].
+//! the stream is handed over to whoever holds the request's [`ClientTunnel`](super::tunnel::ClientTunnel).
 
-use std::cell::Cell;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use h2::server::SendResponse;
-use h2::{Reason, RecvStream, SendStream};
-use http::Response;
 use http::header::{self, HeaderValue};
+use http::{HeaderMap, Response, StatusCode};
 use http_body::Body as _;
-use tokio::sync::oneshot;
+use waygate_h2wire::frame::ErrorCode;
 
+use super::shared::{Key, Shared, StreamGone};
+use super::tunnel::Opener;
 use super::watch::StreamBody;
 use crate::body::ProxyBody;
-use crate::lock;
 
-thread_local! {
-    /// How many times the connection being served has written its queued frames ([`super::serve`] sets it
-    /// before it polls its streams): a stream whose count moved knows its earlier frames left.
-    static FLUSHES: Cell<u64> = const { Cell::new(0) };
+/// The response side of a stream: what the stream future sends through.
+#[derive(Debug)]
+pub(super) struct Sender {
+    shared: Arc<Shared>,
+    key: Key,
 }
 
-/// For the connection: its count of writes, before its streams are polled.
-pub(super) fn set_flushes(n: u64) {
-    FLUSHES.set(n);
-}
+impl Sender {
+    pub fn new(shared: Arc<Shared>, key: Key) -> Self {
+        Self { shared, key }
+    }
 
-/// Both halves of an HTTP/2 stream a tunnel runs on.
-pub type TunnelHalves = (SendStream<Bytes>, RecvStream);
+    fn send_head(&self, status: StatusCode, headers: &HeaderMap, end_stream: bool) -> Result<(), StreamGone> {
+        self.shared.lock().send_head(self.key, status, headers, end_stream)
+    }
 
-/// In an extended CONNECT's extensions: the stream, once the gateway answered it 2xx ([`ClientTunnel::open`]).
-#[derive(Debug, Clone)]
-pub struct ClientTunnel(Arc<Mutex<Option<oneshot::Receiver<TunnelHalves>>>>);
+    fn poll_data(&self, cx: &Context<'_>, data: &mut Bytes, end_stream: bool) -> Poll<Result<(), StreamGone>> {
+        self.shared.lock().poll_send_data(self.key, cx, data, end_stream)
+    }
 
-impl ClientTunnel {
-    /// The stream's halves after its 2xx went out; `None` when it was answered otherwise or the client left.
-    pub async fn open(self) -> Option<TunnelHalves> {
-        let rx = lock(&self.0).take()?;
-        rx.await.ok()
+    fn send_trailers(&self, trailers: &HeaderMap) -> Result<(), StreamGone> {
+        self.shared.lock().send_trailers(self.key, trailers)
+    }
+
+    fn reset(&self, code: ErrorCode) {
+        self.shared.lock().reset(self.key, code);
+    }
+
+    fn poll_reset(&self, cx: &Context<'_>) -> Poll<ErrorCode> {
+        self.shared.lock().poll_reset(self.key, cx)
+    }
+
+    /// The stream for a tunnel: the tunnel's handle is added before this one goes.
+    fn hand_over(self, opener: Opener) {
+        self.shared.lock().add_handle(self.key);
+        opener.open(self.shared.clone(), self.key);
     }
 }
 
-/// The stream's side of a [`ClientTunnel`]: its receiving half, kept out of the request until the answer.
-#[derive(Debug)]
-pub(super) struct Opener {
-    recv: RecvStream,
-    tx: oneshot::Sender<TunnelHalves>,
-}
-
-/// A tunnel for an extended CONNECT's stream: what goes into the request, and what its stream keeps.
-pub(super) fn tunnel(recv: RecvStream) -> (ClientTunnel, Opener) {
-    let (tx, rx) = oneshot::channel();
-    (ClientTunnel(Arc::new(Mutex::new(Some(rx)))), Opener { recv, tx })
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.shared.lock().drop_handle(self.key);
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -71,7 +74,7 @@ pin_project_lite::pin_project! {
     pub(super) struct Stream<F> {
         #[pin]
         state: State<F>,
-        respond: Option<SendResponse<Bytes>>,
+        sender: Option<Sender>,
         tunnel: Option<Opener>,
     }
 }
@@ -81,16 +84,15 @@ pin_project_lite::pin_project! {
     enum State<F> {
         /// The request path works on the request.
         Service { #[pin] fut: F },
-        /// The response body goes out; `pending`: a DATA frame waiting for the client's window, and whether it
-        /// ends the stream; `failed`: the body failed, the reset to send once the connection wrote after this
-        /// count of its writes.
-        Body { body: StreamBody, send: SendStream<Bytes>, pending: Option<(Bytes, bool)>, failed: Option<(Reason, u64)> },
+        /// The response body goes out; `pending`: data waiting for the client's windows, and whether it ends
+        /// the stream.
+        Body { body: StreamBody, pending: Option<(Bytes, bool)> },
     }
 }
 
 impl<F> Stream<F> {
-    pub(super) fn new(fut: F, respond: SendResponse<Bytes>, tunnel: Option<Opener>) -> Self {
-        Self { state: State::Service { fut }, respond: Some(respond), tunnel }
+    pub(super) fn new(fut: F, sender: Sender, tunnel: Option<Opener>) -> Self {
+        Self { state: State::Service { fut }, sender: Some(sender), tunnel }
     }
 }
 
@@ -99,126 +101,96 @@ impl<F: Future<Output = Response<ProxyBody>>> Future for Stream<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
-        loop {
-            let (body, send) = match this.state.as_mut().project() {
-                StateProj::Body { body, send, pending, failed } => return relay(cx, body, send, pending, failed),
-                StateProj::Service { fut } => {
-                    let Some(respond) = this.respond.as_mut() else { return Poll::Ready(()) };
-                    let resp = match fut.poll(cx) {
-                        Poll::Ready(resp) => resp,
-                        // The client reset the stream: the exchange is dropped, and records it.
-                        Poll::Pending if respond.poll_reset(cx).is_ready() => return Poll::Ready(()),
-                        Poll::Pending => return Poll::Pending,
-                    };
-                    let (mut parts, body) = resp.into_parts();
-                    crate::headers::strip_hop_by_hop(&mut parts.headers);
-                    if !parts.headers.contains_key(header::DATE) {
-                        crate::server::write::with_date(|d| {
-                            if let Ok(date) = HeaderValue::from_bytes(d) {
-                                parts.headers.insert(header::DATE, date);
-                            }
-                        });
-                    }
-                    if let Some(opener) = this.tunnel.take()
-                        && parts.status.is_success()
-                    {
-                        parts.headers.remove(header::CONTENT_LENGTH);
-                        if let Ok(send) = respond.send_response(Response::from_parts(parts, ()), false) {
-                            let _ = opener.tx.send((send, opener.recv));
+        let Some(sender) = this.sender.as_ref() else { return Poll::Ready(()) };
+        let body = match this.state.as_mut().project() {
+            StateProj::Body { body, pending } => return relay(cx, body, sender, pending),
+            StateProj::Service { fut } => {
+                let resp = match fut.poll(cx) {
+                    Poll::Ready(resp) => resp,
+                    // The client reset the stream: the exchange is dropped, and records it.
+                    Poll::Pending if sender.poll_reset(cx).is_ready() => return Poll::Ready(()),
+                    Poll::Pending => return Poll::Pending,
+                };
+                let (mut parts, body) = resp.into_parts();
+                crate::headers::strip_hop_by_hop(&mut parts.headers);
+                if !parts.headers.contains_key(header::DATE) {
+                    crate::server::write::with_date(|d| {
+                        if let Ok(date) = HeaderValue::from_bytes(d) {
+                            parts.headers.insert(header::DATE, date);
                         }
-                        return Poll::Ready(());
-                    }
-                    if body.is_end_stream() {
-                        // Nothing to relay (HEAD, 204, 304, an empty answer); a client gone already is no error.
-                        let _ = respond.send_response(Response::from_parts(parts, ()), true);
-                        return Poll::Ready(());
-                    }
-                    if let Some(len) = body.size_hint().exact()
-                        && !parts.headers.contains_key(header::CONTENT_LENGTH)
-                    {
-                        parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-                    }
-                    match respond.send_response(Response::from_parts(parts, ()), false) {
-                        Ok(send) => (StreamBody::new(body), send),
-                        Err(_) => {
-                            respond.send_reset(Reason::INTERNAL_ERROR);
-                            return Poll::Ready(());
-                        }
-                    }
+                    });
                 }
-            };
-            this.state.set(State::Body { body, send, pending: None, failed: None });
-        }
+                if let Some(opener) = this.tunnel.take()
+                    && parts.status.is_success()
+                {
+                    parts.headers.remove(header::CONTENT_LENGTH);
+                    if sender.send_head(parts.status, &parts.headers, false).is_ok()
+                        && let Some(sender) = this.sender.take()
+                    {
+                        sender.hand_over(opener);
+                    }
+                    return Poll::Ready(());
+                }
+                if body.is_end_stream() {
+                    // Nothing to relay (HEAD, 204, 304, an empty answer); a client gone already is no error.
+                    let _ = sender.send_head(parts.status, &parts.headers, true);
+                    return Poll::Ready(());
+                }
+                if let Some(len) = body.size_hint().exact()
+                    && !parts.headers.contains_key(header::CONTENT_LENGTH)
+                {
+                    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+                }
+                if sender.send_head(parts.status, &parts.headers, false).is_err() {
+                    return Poll::Ready(());
+                }
+                body
+            }
+        };
+        this.state.set(State::Body { body: StreamBody::new(body), pending: None });
+        let StateProj::Body { body, pending } = this.state.project() else { return Poll::Ready(()) };
+        relay(cx, body, sender, pending)
     }
 }
 
-/// Relays the response body: each DATA frame once the client's window has room (claiming one byte of it
-/// first, not the frame's size: a claim pins connection window that other streams may need, and h2 raises it
-/// to the frame as it sends), then the trailers or an empty END_STREAM. Ready when the stream is done.
+/// Relays the response body: its data as the client's windows let it out, then the trailers or an empty
+/// END_STREAM. Ready when the stream is done.
 fn relay(
     cx: &mut Context<'_>,
     body: &mut StreamBody,
-    send: &mut SendStream<Bytes>,
+    sender: &Sender,
     pending: &mut Option<(Bytes, bool)>,
-    failed: &mut Option<(Reason, u64)>,
 ) -> Poll<()> {
     loop {
-        if let Some((reason, at)) = *failed {
-            if FLUSHES.get() == at {
-                // Polled again after the connection's next write.
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
+        if let Some((data, eos)) = pending {
+            match sender.poll_data(cx, data, *eos) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) if !*eos => *pending = None,
+                // Done, or the stream is no longer open (reset, or the connection ended).
+                Poll::Ready(_) => return Poll::Ready(()),
             }
-            send.send_reset(reason);
-            return Poll::Ready(());
         }
         // The client reset the stream: the body is dropped with it.
-        if send.poll_reset(cx).is_ready() {
+        if sender.poll_reset(cx).is_ready() {
             return Poll::Ready(());
-        }
-        if pending.is_some() {
-            while send.capacity() == 0 {
-                match send.poll_capacity(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Some(Ok(0))) => {}
-                    Poll::Ready(Some(Ok(_))) => break,
-                    // The stream is no longer open (reset, or the connection ended).
-                    Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(()),
-                }
-            }
-            let Some((data, eos)) = pending.take() else { continue };
-            if send.send_data(data, eos).is_err() || eos {
-                return Poll::Ready(());
-            }
-            continue;
         }
         match Pin::new(&mut *body).poll_frame(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                Ok(data) => {
-                    let eos = body.is_end_stream();
-                    if data.is_empty() {
-                        // An empty frame needs no window: an END_STREAM marker goes straight out.
-                        if send.send_data(data, eos).is_err() || eos {
-                            return Poll::Ready(());
-                        }
-                    } else {
-                        send.reserve_capacity(1);
-                        *pending = Some((data, eos));
-                    }
-                }
+                Ok(data) => *pending = Some((data, body.is_end_stream())),
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
-                        send.reserve_capacity(0);
-                        let _ = send.send_trailers(trailers);
+                        let _ = sender.send_trailers(&trailers);
                         return Poll::Ready(());
                     }
                 }
             },
-            Poll::Ready(Some(Err(e))) => *failed = Some((reason_of(&*e), FLUSHES.get())),
-            Poll::Ready(None) => {
-                let _ = send.send_data(Bytes::new(), true);
+            Poll::Ready(Some(Err(e))) => {
+                sender.reset(reason_of(&*e));
                 return Poll::Ready(());
+            }
+            Poll::Ready(None) => {
+                *pending = Some((Bytes::new(), true));
             }
         }
     }
@@ -226,13 +198,13 @@ fn relay(
 
 /// The HTTP/2 code a failed body resets the client's stream with: the one an h2 error in its chain carries (a
 /// target's reset passed on), else INTERNAL_ERROR.
-fn reason_of(e: &(dyn std::error::Error + 'static)) -> Reason {
+fn reason_of(e: &(dyn std::error::Error + 'static)) -> ErrorCode {
     let mut cause = Some(e);
     while let Some(err) = cause {
         if let Some(h2) = err.downcast_ref::<h2::Error>() {
-            return h2.reason().unwrap_or(Reason::INTERNAL_ERROR);
+            return h2.reason().map_or(ErrorCode::INTERNAL_ERROR, |r| ErrorCode(r.into()));
         }
         cause = err.source();
     }
-    Reason::INTERNAL_ERROR
+    ErrorCode::INTERNAL_ERROR
 }
