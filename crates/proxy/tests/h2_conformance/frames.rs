@@ -28,11 +28,15 @@ pub const PADDED: u8 = 0x8;
 pub const PRIORITY_FLAG: u8 = 0x20;
 
 /// Error codes (RFC 9113 §7).
+pub const NO_ERROR: u32 = 0x0;
 pub const PROTOCOL_ERROR: u32 = 0x1;
 pub const FLOW_CONTROL_ERROR: u32 = 0x3;
 pub const STREAM_CLOSED: u32 = 0x5;
 pub const FRAME_SIZE_ERROR: u32 = 0x6;
+pub const REFUSED_STREAM: u32 = 0x7;
+pub const CANCEL: u32 = 0x8;
 pub const COMPRESSION_ERROR: u32 = 0x9;
+pub const ENHANCE_YOUR_CALM: u32 = 0xb;
 
 /// Settings identifiers.
 pub const ENABLE_PUSH: u16 = 0x2;
@@ -56,8 +60,15 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// A GOAWAY's last stream id and error code.
+    pub fn goaway(&self) -> Option<(u32, u32)> {
+        let b = self.payload.get(..4)?;
+        let last = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) & 0x7fff_ffff;
+        Some((last, self.error_code()?))
+    }
+
     /// The error code of a GOAWAY (after the last stream id) or an RST_STREAM.
-    fn error_code(&self) -> Option<u32> {
+    pub fn error_code(&self) -> Option<u32> {
         let at = match self.ty {
             GOAWAY => 4,
             RST_STREAM => 0,
@@ -101,6 +112,23 @@ pub fn block(fields: &[(&str, &str)]) -> Vec<u8> {
         string(&mut out, value.as_bytes());
     }
     out
+}
+
+/// A request's header block: `method` on `path` at `localhost`.
+pub fn request_block(scheme: &str, method: &str, path: &str) -> Vec<u8> {
+    block(&[(":method", method), (":scheme", scheme), (":path", path), (":authority", "localhost")])
+}
+
+/// The `:status` a response's header block starts with, as the gateway's HPACK encoder writes it: indexed from
+/// the static table (RFC 7541 Appendix A, indices 8 to 14), or a literal without indexing whose name is static
+/// index 8 and whose value is three plain digits. `None` for anything else.
+pub fn status(block: &[u8]) -> Option<u16> {
+    const INDEXED: [u16; 7] = [200, 204, 206, 304, 400, 404, 500];
+    match block {
+        [b, ..] if b & 0x80 != 0 => INDEXED.get(usize::from(b & 0x7f).checked_sub(8)?).copied(),
+        [0x08, 3, digits @ ..] => std::str::from_utf8(digits.get(..3)?).ok()?.parse().ok(),
+        _ => None,
+    }
 }
 
 fn string(out: &mut Vec<u8>, s: &[u8]) {
@@ -155,7 +183,12 @@ impl Conn {
 
     /// The preface and an empty SETTINGS; then the server's SETTINGS (acknowledged) and its ACK of ours.
     pub async fn handshake(&mut self) -> Result<(), String> {
-        self.send(&[PREFACE, &frame(SETTINGS, 0, 0, &[])].concat()).await;
+        self.handshake_with(&[]).await
+    }
+
+    /// [`Conn::handshake`] with these settings in the client's SETTINGS.
+    pub async fn handshake_with(&mut self, pairs: &[(u16, u32)]) -> Result<(), String> {
+        self.send(&[PREFACE, &frame(SETTINGS, 0, 0, &settings(pairs))].concat()).await;
         let (mut theirs, mut acked) = (false, false);
         while !(theirs && acked) {
             match self.next().await {
@@ -267,6 +300,17 @@ impl Conn {
                 }
                 Event::Frame(_) => {}
                 other => return Err(format!("expected a response on stream {stream}: {other:?}")),
+            }
+        }
+    }
+
+    /// The next GOAWAY: its last stream id and error code (frames before it are skipped).
+    pub async fn goaway(&mut self) -> Result<(u32, u32), String> {
+        loop {
+            match self.next().await {
+                Event::Frame(f) if f.ty == GOAWAY => return f.goaway().ok_or(format!("a short GOAWAY: {f:?}")),
+                Event::Frame(_) => {}
+                other => return Err(format!("expected GOAWAY: {other:?}")),
             }
         }
     }

@@ -3,11 +3,14 @@
 //! plain one (h2c with prior knowledge), in front of a fault-lab backend. h2spec itself runs in `h2spec.rs`
 //! where it is installed; no package registry this project reaches has it, so these cases keep the suite's
 //! server obligations tested everywhere. Each case gets a new connection; every failure is reported at once.
+//! What h2spec does not check, the server's own limits and its flow control, is in `limits.rs` and `flow.rs`.
 
 mod cases;
 #[path = "../common/mod.rs"]
 mod common;
+mod flow;
 mod frames;
+mod limits;
 
 use std::net::SocketAddr;
 
@@ -70,4 +73,30 @@ async fn h2spec_cases_pass_on_the_tls_and_the_plain_listener() {
         deviations.join("\n")
     );
     assert_eq!(ran, cases::CASES.len() * 2 - 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_own_limits_and_flow_control_hold() {
+    let lab = limits::Lab::start().await;
+    let mut failures = Vec::new();
+    for (listener, addr, tls) in [("TLS", lab.tls, true), ("plain", lab.plain, false)] {
+        for (id, what) in limits::CASES {
+            let mut conn = open(addr, tls).await;
+            // Every wait inside a case has its own deadline; this one bounds the whole case.
+            match tokio::time::timeout(2 * DEADLINE, limits::run(id, &mut conn)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failures.push(format!("{listener} {id} ({what}): {e}")),
+                Err(_) => failures.push(format!("{listener} {id} ({what}): timed out")),
+            }
+        }
+    }
+    // Last: it shuts the gateway down.
+    let mut conn = open(lab.plain, false).await;
+    match tokio::time::timeout(2 * DEADLINE, limits::graceful_shutdown(&lab, &mut conn)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => failures.push(format!("plain limits/graceful-shutdown: {e}")),
+        Err(_) => failures.push("plain limits/graceful-shutdown: timed out".into()),
+    }
+    let total = limits::CASES.len() * 2 + 1;
+    assert!(failures.is_empty(), "{} of {total} cases failed:\n{}", failures.len(), failures.join("\n"));
 }

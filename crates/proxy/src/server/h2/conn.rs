@@ -46,6 +46,9 @@ pub(super) const MAX_RESETS: u32 = 256;
 /// The size of one read from the client.
 const READ_SIZE: usize = 16 * 1024;
 
+/// The capacity an idle connection's write buffers keep.
+const KEEP_WRITE: usize = 16 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Waiting for the client's connection preface.
@@ -79,6 +82,8 @@ pub struct Server<I, S, F> {
     peer_done: bool,
     /// The rapid-reset count (see the module's doc).
     resets: u32,
+    /// The bytes the listener read first were applied.
+    started: bool,
 }
 
 impl<I, S, F> Server<I, S, F>
@@ -117,6 +122,7 @@ where
             going_away: false,
             peer_done: false,
             resets: 0,
+            started: false,
         }
     }
 
@@ -371,6 +377,22 @@ where
         self.streams.push(Watched::new(Stream::new(fut, Sender::new(self.shared.clone(), key), tunnel), self.idle));
     }
 
+    /// With no stream in flight and nothing unread, the read buffer goes, and write buffers that a burst grew
+    /// past [`KEEP_WRITE`]: an idle connection holds no read buffer and small write buffers (the read buffer
+    /// comes back with the next bytes; freeing the small write buffers too cost more per request than it saved).
+    fn release_idle(&mut self) {
+        if self.streams.is_empty() && self.rbuf.is_empty() {
+            self.rbuf = BytesMut::new();
+        }
+        if self.wbuf.is_empty() && self.wbuf.capacity() > KEEP_WRITE {
+            self.wbuf = BytesMut::new();
+        }
+        let mut inner = self.shared.lock();
+        if inner.out.is_empty() && inner.out.capacity() > KEEP_WRITE {
+            inner.out = BytesMut::new();
+        }
+    }
+
     /// Writes what is queued; Ready(Err) when the client cannot be written to.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         loop {
@@ -414,8 +436,18 @@ where
                 this.resets = this.resets.saturating_sub(1);
             }
             this.shared.lock().in_poll = false;
+            // Another turn after this one: new streams are polled in it.
             let mut read_more = false;
-            if this.phase != Phase::Closing && this.shared.lock().out.len() < WRITE_HIGH_WATER {
+            if !this.started {
+                // What the listener read while it told HTTP/2 from HTTP/1: the preface, maybe more.
+                this.started = true;
+                if let Err(code) = this.process() {
+                    this.fail(code);
+                }
+                read_more = true;
+            }
+            let backed_up = this.shared.lock().out.len() >= WRITE_HIGH_WATER;
+            if this.phase != Phase::Closing && !backed_up {
                 if this.rbuf.capacity() - this.rbuf.len() < READ_SIZE / 2 {
                     this.rbuf.reserve(READ_SIZE);
                 }
@@ -442,6 +474,8 @@ where
                     return Poll::Ready(());
                 }
                 Poll::Ready(Ok(())) => {
+                    // Reading stopped for a queue now written: read again.
+                    read_more |= backed_up && this.phase != Phase::Closing;
                     let done = match this.phase {
                         Phase::Closing => true,
                         _ => {
@@ -460,6 +494,7 @@ where
                 Poll::Pending => {}
             }
             if !read_more {
+                this.release_idle();
                 return Poll::Pending;
             }
         }

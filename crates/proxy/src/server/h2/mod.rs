@@ -28,6 +28,8 @@ mod recv;
 mod request;
 mod shared;
 mod stream;
+#[cfg(test)]
+mod tests;
 mod tunnel;
 mod watch;
 
