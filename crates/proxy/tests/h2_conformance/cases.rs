@@ -78,6 +78,7 @@ pub const CASES: &[(&str, &str)] = &[
     ("http2/8.1.2.3/4", "no :path: PROTOCOL_ERROR"),
     ("http2/8.1.2.3/5", "a duplicated :method: PROTOCOL_ERROR"),
     ("http2/8.1.2.6/1", "content-length above the DATA sent: PROTOCOL_ERROR"),
+    ("http2/8.1.2.6/2", "content-length above a request ended by its HEADERS: PROTOCOL_ERROR"),
     ("http2/8.2/1", "PUSH_PROMISE from a client: PROTOCOL_ERROR"),
     ("hpack/2.3.3/1", "an index beyond both tables: COMPRESSION_ERROR"),
     ("hpack/4.2/1", "a table size update over SETTINGS_HEADER_TABLE_SIZE: COMPRESSION_ERROR"),
@@ -391,6 +392,11 @@ pub async fn run(id: &str, c: &mut Conn) -> Result<(), String> {
             let b = request(c, "POST", &[("content-length", "1")]);
             c.send_frame(HEADERS, END_HEADERS, 1, &b).await;
             c.send_frame(DATA, END_STREAM, 1, b"four").await;
+            c.stream_error(1, &[PE]).await
+        }
+        "http2/8.1.2.6/2" => {
+            let b = request(c, "POST", &[("content-length", "4")]);
+            c.send_frame(HEADERS, END_HEADERS | END_STREAM, 1, &b).await;
             c.stream_error(1, &[PE]).await
         }
         "http2/8.2/1" => {

@@ -333,7 +333,8 @@ where
             inner.drop_handle(key);
             return Ok(());
         }
-        let Some(head) = builder.finish() else {
+        // A request that ends with its head has no body, whatever its Content-Length says (RFC 9113 §8.1.1).
+        let Some(head) = builder.finish().filter(|h| !block.end_stream || h.length.is_none_or(|n| n == 0)) else {
             frame::write_rst_stream(id, ErrorCode::PROTOCOL_ERROR, &mut inner.out);
             return Ok(());
         };
