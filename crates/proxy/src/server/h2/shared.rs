@@ -503,7 +503,7 @@ impl Inner {
         }
         loop {
             if self.out.len() >= WRITE_HIGH_WATER {
-                self.send_waiters.push(cx.waker().clone());
+                self.wait_to_send(cx);
                 self.wake_conn();
                 return Poll::Pending;
             }
@@ -519,7 +519,7 @@ impl Inner {
                 if s.send_window <= 0 {
                     s.send_waker = Some(cx.waker().clone());
                 } else {
-                    self.send_waiters.push(cx.waker().clone());
+                    self.wait_to_send(cx);
                 }
                 return Poll::Pending;
             }
@@ -540,6 +540,13 @@ impl Inner {
                 }
                 return Poll::Ready(Ok(()));
             }
+        }
+    }
+
+    /// Registers a stream's waker for the connection's window or the queue's draining, once.
+    fn wait_to_send(&mut self, cx: &Context<'_>) {
+        if !self.send_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            self.send_waiters.push(cx.waker().clone());
         }
     }
 
