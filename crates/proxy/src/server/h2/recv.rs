@@ -31,7 +31,7 @@ impl RequestBody {
 
 impl Drop for RequestBody {
     fn drop(&mut self) {
-        self.shared.lock().drop_handle(self.key);
+        self.shared.lock().drop_body(self.key);
     }
 }
 

@@ -109,6 +109,9 @@ struct StreamState {
     reset_waker: Option<Waker>,
     /// Handles alive: the response's sender, the request body, a tunnel's halves.
     handles: u8,
+    /// The request body's handle is gone: what the client still sends is taken and dropped as it comes, its
+    /// window given back, so that it holds none of the connection's window while the response goes on.
+    body_gone: bool,
     /// Counted in `active` until both directions end.
     counted: bool,
 }
@@ -168,6 +171,7 @@ impl Inner {
             reset_waker: None,
             handles,
             counted: true,
+            body_gone: false,
         };
         self.active += 1;
         let slot = match self.free.pop() {
@@ -237,9 +241,11 @@ impl Inner {
         if malformed {
             return Received::StreamError(ErrorCode::PROTOCOL_ERROR);
         }
-        // Padding is not the request's: its window goes back at once.
-        let padding = flow_len - data.len() as u32;
-        if !data.is_empty() {
+        // Padding is not the request's: its window goes back at once, and all of it when nobody reads the body.
+        let mut padding = flow_len - data.len() as u32;
+        if s.body_gone {
+            padding = flow_len;
+        } else if !data.is_empty() {
             s.data.push_back(data);
         }
         s.recv_done = end_stream;
@@ -581,6 +587,19 @@ impl Inner {
         }
     }
 
+    /// The request body's handle is dropped: what it left unread, and what the client sends from now on, is
+    /// dropped and its window given back.
+    pub fn drop_body(&mut self, key: Key) {
+        if let Some(s) = self.get(key) {
+            s.body_gone = true;
+            let unread: usize = s.data.drain(..).map(|d| d.len()).sum();
+            if unread > 0 {
+                self.release(key, unread);
+            }
+        }
+        self.drop_handle(key);
+    }
+
     /// One of the stream's handles is dropped; the last one resets a stream not ended both ways and frees its
     /// entry.
     pub fn drop_handle(&mut self, key: Key) {
@@ -591,8 +610,9 @@ impl Inner {
         }
         let unfinished = s.reset.is_none() && !(s.recv_done && s.send_done);
         let code = if s.send_done { ErrorCode::NO_ERROR } else { ErrorCode::CANCEL };
-        // Request bytes never taken go back to the connection's window.
-        let untaken: usize = s.data.iter().map(Bytes::len).sum::<usize>() + s.recv_unreleased as usize;
+        // Request bytes never taken go back to the connection's window (those taken already went back as they
+        // were taken, [`Inner::release`]).
+        let untaken: usize = s.data.iter().map(Bytes::len).sum::<usize>();
         if unfinished && !self.closed {
             frame::write_rst_stream(key.id, code, &mut self.out);
             if let Some(s) = self.get(key) {
