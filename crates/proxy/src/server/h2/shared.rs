@@ -2,8 +2,9 @@
 //! and trailers, both flow-control windows, its wakers), the connection's windows, and the frames queued for
 //! the client. The connection ([`super::conn`]) fills it from the frames it reads and writes out what is
 //! queued; a stream's handles (its response [`Sender`], its request body, a tunnel's halves) take and queue
-//! through it. One mutex guards it all: every party runs on the connection's task, so it is never contended,
-//! and one lock per step costs less than a lock per stream and one per connection would.
+//! through it. One mutex guards it all: the streams run inside the connection's task, and a tunnel's task runs on
+//! the same worker thread (a runtime without workers, as in tests, is the exception), so it is hardly ever
+//! contended, and one lock per step costs less than a lock per stream and one per connection would.
 //!
 //! A stream's entry lives as long as any of its handles: its last handle dropped before both directions
 //! ended resets the stream (RST_STREAM CANCEL, or NO_ERROR when the response was complete and only the
