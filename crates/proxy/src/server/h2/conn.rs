@@ -8,8 +8,8 @@
 //! closes it or after a connection error (GOAWAY with its code, written before the close), or after
 //! [`Server::graceful_shutdown`] once its last stream is done.
 //!
-//! Bounds: frames queued for the client past [`WRITE_HIGH_WATER`] stop the reading (a client that sends PINGs
-//! but reads nothing holds only that much), a header block is at most [`BLOCK_LIMIT`] bytes compressed, and
+//! Bounds: frames queued for the client past [`WRITE_HIGH_WATER`] stop the reading and the streams (a client that
+//! sends PINGs but reads nothing holds that much, and at most as much again being written), a header block is at most [`BLOCK_LIMIT`] bytes compressed, and
 //! streams the client resets while they are in flight count against it (rapid reset, CVE-2023-44487): each such
 //! reset counts two and each stream done takes one off, so a client that resets most of what it opens reaches
 //! [`MAX_RESETS`] and the connection ends with ENHANCE_YOUR_CALM, while one that resets now and then never does.
@@ -27,8 +27,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use waygate_h2wire::frame::{self, Block, BlockAssembler, ErrorCode, Frame, FrameError, Settings};
 use waygate_h2wire::hpack::{self, ListSize};
 
-use super::request::{Builder, Trailers, VERSION};
-use super::shared::{Inner, Key, Received, Shared, WRITE_HIGH_WATER};
+use super::request::{Builder, Trailers};
+use super::shared::{Inner, Key, Shared, WRITE_HIGH_WATER};
 use super::stream::{Sender, Stream};
 use super::tunnel::ClientTunnel;
 use super::watch::Watched;
@@ -209,12 +209,8 @@ where
                     inner.release_conn(flow_len);
                     return self.closed_stream(&mut inner, stream);
                 };
-                match inner.data(key, data, end_stream, flow_len) {
-                    Received::Ok => {}
-                    Received::StreamError(code) => {
-                        inner.release_conn(flow_len);
-                        inner.reset(key, code);
-                    }
+                if let Err(code) = inner.data(key, data, end_stream, flow_len) {
+                    inner.reset(key, code);
                 }
             }
             Frame::Headers { stream, block, end_stream, end_headers, .. } => {
@@ -303,7 +299,7 @@ where
             // Trailers end the request (RFC 9113 §8.1); a second head, or one too large, is a stream error.
             if !block.end_stream || trailers.malformed || size == ListSize::TooLarge {
                 inner.reset(key, ErrorCode::PROTOCOL_ERROR);
-            } else if let Received::StreamError(code) = inner.trailers(key, trailers.headers) {
+            } else if let Err(code) = inner.trailers(key, trailers.headers) {
                 inner.reset(key, code);
             }
             return Ok(());
@@ -361,7 +357,7 @@ where
         let mut req = Request::new(body);
         *req.method_mut() = head.method;
         *req.uri_mut() = head.uri;
-        *req.version_mut() = VERSION;
+        *req.version_mut() = http::Version::HTTP_2;
         *req.headers_mut() = head.headers;
         let tunnel = if extended_connect {
             // The stream itself is what the tunnel carries; it opens once the gateway answers 2xx.
@@ -392,6 +388,12 @@ where
         if inner.out.is_empty() && inner.out.capacity() > KEEP_WRITE {
             inner.out = BytesMut::new();
         }
+    }
+
+    /// Frame bytes held for the client: queued, and taken to be written.
+    #[cfg(test)]
+    pub(super) fn queued(&self) -> usize {
+        self.wbuf.len() + self.shared.lock().out.len()
     }
 
     /// Writes what is queued; Ready(Err) when the client cannot be written to.

@@ -1,7 +1,7 @@
 //! waygate's client-side HTTP/2 server, its own as its HTTP/1 server is: the wire format (frames, HPACK) comes
 //! from `waygate_h2wire`; this module is the connection's state machine and what is the gateway's own. It
 //! replaced the `h2` crate here, which left the gateway behind HAProxy on h2c: with h2, a small h2c request
-//! took 46,451 instructions, now about 30,500 (docs/benchmarks.md, "Instructions per request"). h2's HPACK
+//! took 46,451 instructions, now 30,851 (docs/benchmarks.md, "Instructions per request"). h2's HPACK
 //! encoder alone spent 4,900 per response (a dynamic-table lookup and Huffman coding for every field); the
 //! whole response head, encoded and framed here, about 1,100.
 //!
@@ -18,7 +18,8 @@
 //! Bounds (docs/config.md, "Limits of one client connection"): one client connection holds at most
 //! [`MAX_CONCURRENT_STREAMS`] requests at once, so at most that many target connections (each request leases
 //! one), and frames queued for a client that does not read them stop its streams at
-//! [`shared::WRITE_HIGH_WATER`], plus the one body chunk each stream holds (up to the upstream read size, 256
+//! [`shared::WRITE_HIGH_WATER`] (with at most as much again being written), plus the one body chunk each stream
+//! holds (up to the upstream read size, 256
 //! KiB). What a client may send unread is bounded by the receive windows, [`STREAM_WINDOW`] per stream and
 //! [`CONNECTION_WINDOW`] in all, and a request head by [`MAX_HEADER_LIST`] (decoded) and
 //! [`conn::BLOCK_LIMIT`] (compressed).

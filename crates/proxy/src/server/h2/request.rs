@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use http::header::{self, HeaderName};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderMap, Method, Uri, Version};
+use http::{HeaderMap, Method, Uri};
 use waygate_h2wire::hpack::{Field, Pseudo};
 
 /// An extended CONNECT's `:protocol` (RFC 8441 §4), in the request's extensions.
@@ -152,6 +152,3 @@ fn connection_specific(name: &HeaderName) -> bool {
         || name.as_str() == "keep-alive"
         || name.as_str() == "proxy-connection"
 }
-
-/// The version every request from this server carries.
-pub(super) const VERSION: Version = Version::HTTP_2;

@@ -84,6 +84,8 @@ pub(super) struct Inner {
     /// The connection ended: every operation fails.
     pub closed: bool,
     encoder: hpack::Encoder,
+    /// The header block being encoded, its buffer kept from one response to the next.
+    block: BytesMut,
 }
 
 #[derive(Debug)]
@@ -117,12 +119,17 @@ struct StreamState {
     counted: bool,
 }
 
-/// What a DATA frame from the client did.
-pub(super) enum Received {
-    Ok,
-    /// A stream error to reset the stream with.
-    StreamError(ErrorCode),
+impl StreamState {
+    /// Wakes every party waiting on the stream: its state changed for all of them.
+    fn wake_all(&mut self) {
+        for w in [self.body_waker.take(), self.send_waker.take(), self.reset_waker.take()].into_iter().flatten() {
+            w.wake();
+        }
+    }
 }
+
+/// What the client sent on a stream was refused: the stream error to reset it with.
+pub(super) type Refused = Result<(), ErrorCode>;
 
 impl Shared {
     pub fn new() -> Arc<Self> {
@@ -141,6 +148,7 @@ impl Shared {
             send_waiters: Vec::new(),
             closed: false,
             encoder: hpack::Encoder::new(),
+            block: BytesMut::new(),
         })))
     }
 
@@ -219,15 +227,24 @@ impl Inner {
 
     // ---- From the connection: what the client sent. ----
 
-    /// A DATA frame for `key`; `flow_len` counts its padding too.
-    pub fn data(&mut self, key: Key, data: Bytes, end_stream: bool, flow_len: u32) -> Received {
-        let Some(s) = self.get(key) else { return Received::Ok };
+    /// A DATA frame for `key`; `flow_len` counts its padding too. A refused frame's window goes back to the
+    /// connection at once: no stream will take it.
+    pub fn data(&mut self, key: Key, data: Bytes, end_stream: bool, flow_len: u32) -> Refused {
+        let taken = self.take_data(key, data, end_stream, flow_len);
+        if taken.is_err() {
+            self.release_conn(flow_len);
+        }
+        taken
+    }
+
+    fn take_data(&mut self, key: Key, data: Bytes, end_stream: bool, flow_len: u32) -> Refused {
+        let Some(s) = self.get(key) else { return Ok(()) };
         if s.recv_done || s.reset.is_some() {
             // Its window was counted on the connection's by the caller; the stream takes no more.
-            return Received::StreamError(ErrorCode::STREAM_CLOSED);
+            return Err(ErrorCode::STREAM_CLOSED);
         }
         if i64::from(flow_len) > s.recv_window {
-            return Received::StreamError(ErrorCode::FLOW_CONTROL_ERROR);
+            return Err(ErrorCode::FLOW_CONTROL_ERROR);
         }
         s.recv_window -= i64::from(flow_len);
         let len = data.len() as u64;
@@ -240,7 +257,7 @@ impl Inner {
             None => false,
         };
         if malformed {
-            return Received::StreamError(ErrorCode::PROTOCOL_ERROR);
+            return Err(ErrorCode::PROTOCOL_ERROR);
         }
         // Padding is not the request's: its window goes back at once, and all of it when nobody reads the body.
         let mut padding = flow_len - data.len() as u32;
@@ -259,17 +276,17 @@ impl Inner {
         if end_stream {
             self.settle(key);
         }
-        Received::Ok
+        Ok(())
     }
 
     /// The request's trailers (a HEADERS frame with END_STREAM after the head).
-    pub fn trailers(&mut self, key: Key, trailers: HeaderMap) -> Received {
-        let Some(s) = self.get(key) else { return Received::Ok };
+    pub fn trailers(&mut self, key: Key, trailers: HeaderMap) -> Refused {
+        let Some(s) = self.get(key) else { return Ok(()) };
         if s.recv_done || s.reset.is_some() {
-            return Received::StreamError(ErrorCode::STREAM_CLOSED);
+            return Err(ErrorCode::STREAM_CLOSED);
         }
         if s.remaining.is_some_and(|left| left != 0) {
-            return Received::StreamError(ErrorCode::PROTOCOL_ERROR);
+            return Err(ErrorCode::PROTOCOL_ERROR);
         }
         s.trailers = Some(trailers);
         s.recv_done = true;
@@ -277,7 +294,7 @@ impl Inner {
             w.wake();
         }
         self.settle(key);
-        Received::Ok
+        Ok(())
     }
 
     /// Whether the stream still takes frames from the client.
@@ -304,9 +321,7 @@ impl Inner {
             return;
         }
         s.reset = Some((code, true));
-        for w in [s.body_waker.take(), s.send_waker.take(), s.reset_waker.take()].into_iter().flatten() {
-            w.wake();
-        }
+        s.wake_all();
         self.settle(key);
     }
 
@@ -317,9 +332,7 @@ impl Inner {
             return;
         }
         s.reset = Some((code, false));
-        for w in [s.body_waker.take(), s.send_waker.take(), s.reset_waker.take()].into_iter().flatten() {
-            w.wake();
-        }
+        s.wake_all();
         frame::write_rst_stream(key.id, code, &mut self.out);
         self.settle(key);
         self.wake_conn();
@@ -387,9 +400,7 @@ impl Inner {
     pub fn close(&mut self) {
         self.closed = true;
         for s in self.slots.iter_mut().flatten() {
-            for w in [s.body_waker.take(), s.send_waker.take(), s.reset_waker.take()].into_iter().flatten() {
-                w.wake();
-            }
+            s.wake_all();
         }
         for w in self.send_waiters.drain(..) {
             w.wake();
@@ -465,24 +476,32 @@ impl Inner {
         headers: &HeaderMap,
         end_stream: bool,
     ) -> Result<(), StreamGone> {
-        let mut block = BytesMut::with_capacity(128);
+        let mut block = std::mem::take(&mut self.block);
         self.encoder.status(status, &mut block);
         for (name, value) in headers {
             self.encoder.field(name, value, &mut block);
         }
-        self.send_block(key, &block, end_stream)
+        self.send_block(key, block, end_stream)
     }
 
     /// The response's trailers, which end the stream.
     pub fn send_trailers(&mut self, key: Key, trailers: &HeaderMap) -> Result<(), StreamGone> {
-        let mut block = BytesMut::with_capacity(64);
+        let mut block = std::mem::take(&mut self.block);
         for (name, value) in trailers {
             self.encoder.field(name, value, &mut block);
         }
-        self.send_block(key, &block, true)
+        self.send_block(key, block, true)
     }
 
-    fn send_block(&mut self, key: Key, block: &[u8], end_stream: bool) -> Result<(), StreamGone> {
+    /// Frames an encoded block for the stream; the block's buffer is kept for the next one.
+    fn send_block(&mut self, key: Key, mut block: BytesMut, end_stream: bool) -> Result<(), StreamGone> {
+        let sent = self.frame_block(key, &block, end_stream);
+        block.clear();
+        self.block = block;
+        sent
+    }
+
+    fn frame_block(&mut self, key: Key, block: &[u8], end_stream: bool) -> Result<(), StreamGone> {
         let max_frame = self.peer_max_frame;
         let s = self.check_send(key)?;
         if end_stream {
@@ -490,7 +509,7 @@ impl Inner {
         }
         frame::write_headers(key.id, block, end_stream, max_frame, &mut self.out);
         if end_stream {
-            self.ended(key);
+            self.settle(key);
         }
         self.wake_conn();
         Ok(())
@@ -502,10 +521,10 @@ impl Inner {
         &mut self,
         key: Key,
         cx: &Context<'_>,
-        data: &mut Bytes,
+        data: &mut impl Buf,
         end_stream: bool,
     ) -> Poll<Result<(), StreamGone>> {
-        if data.is_empty() && !end_stream {
+        if !data.has_remaining() && !end_stream {
             return Poll::Ready(Ok(()));
         }
         loop {
@@ -521,8 +540,8 @@ impl Inner {
                 Err(gone) => return Poll::Ready(Err(gone)),
             };
             let room = s.send_window.min(conn_window).max(0) as usize;
-            let n = data.len().min(room).min(max_frame);
-            if n == 0 && !data.is_empty() {
+            let n = data.remaining().min(room).min(max_frame);
+            if n == 0 && data.has_remaining() {
                 if s.send_window <= 0 {
                     s.send_waker = Some(cx.waker().clone());
                 } else {
@@ -531,19 +550,20 @@ impl Inner {
                 return Poll::Pending;
             }
             s.send_window -= n as i64;
-            let last = n == data.len();
+            let last = n == data.remaining();
             let eos = last && end_stream;
             if eos {
                 s.send_done = true;
             }
             self.conn_send_window -= n as i64;
             frame::write_data_head(key.id, n as u32, eos, &mut self.out);
-            self.out.extend_from_slice(&data[..n]);
+            // A `Bytes` or a slice: one contiguous chunk.
+            self.out.extend_from_slice(&data.chunk()[..n]);
             data.advance(n);
             self.wake_conn();
             if last {
                 if eos {
-                    self.ended(key);
+                    self.settle(key);
                 }
                 return Poll::Ready(Ok(()));
             }
@@ -566,12 +586,6 @@ impl Inner {
             None if closed || s.send_done => Err(StreamGone::ConnectionClosed),
             None => Ok(s),
         }
-    }
-
-    /// The response ended: the stream is settled once the request has ended too (a request still coming when
-    /// the last handle goes is reset with NO_ERROR, [`Inner::drop_handle`]).
-    fn ended(&mut self, key: Key) {
-        self.settle(key);
     }
 
     /// Ready with the client's code once the client reset the stream.

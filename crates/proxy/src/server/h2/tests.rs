@@ -1,6 +1,7 @@
 //! The server on its own, over an in-memory pipe: the bytes the listener read while it told HTTP/2 from HTTP/1
 //! are applied before anything else is read, even when they hold a whole request and the client then waits for
-//! its answer; and request bodies the request path dropped unread hold none of the connection's window.
+//! its answer; request bodies the request path dropped unread hold none of the connection's window; and a client
+//! that opens its windows wide but reads nothing holds a bounded queue of frames.
 
 use std::time::Duration;
 
@@ -111,4 +112,32 @@ async fn bodies_dropped_unread_give_their_window_back() {
     let answered = tokio::time::timeout(Duration::from_secs(30), async { tokio::join!(send, read).1 }).await;
     assert_eq!(answered.ok().flatten(), Some(Bytes::from((6 * chunk.len()).to_string())), "stream 9's body read whole");
     server.abort();
+}
+
+#[tokio::test]
+async fn a_client_that_reads_nothing_holds_a_bounded_queue() {
+    let mut first = BytesMut::from(&frame::PREFACE[..]);
+    Settings { initial_window_size: Some((1 << 31) - 1), ..Settings::default() }.write(&mut first);
+    frame::write_window_update(0, (1 << 31) - 1 - 65_535, &mut first);
+    frame::write_headers(1, &head(b"GET", b"/"), true, frame::DEFAULT_MAX_FRAME_SIZE, &mut first);
+    let body = Bytes::from(vec![7u8; 8 << 20]);
+    let service = move |_: Request<ClientBody>| {
+        let body = body.clone();
+        async move { Response::new(ProxyBody::full(body)) }
+    };
+    let (client, io) = tokio::io::duplex(64 * 1024);
+    let mut server = Box::pin(Server::new(io, first, Duration::from_secs(60), service));
+    // The client reads nothing: every poll after the first few finds the pipe full and the streams waiting.
+    for _ in 0..200 {
+        std::future::poll_fn(|cx| {
+            let _ = server.as_mut().poll(cx);
+            std::task::Poll::Ready(())
+        })
+        .await;
+    }
+    let queued = server.queued();
+    // What waits to be queued is bounded (a frame may pass the mark), and as much again may be being written.
+    let bound = 2 * (super::shared::WRITE_HIGH_WATER + frame::HEAD_LEN + frame::DEFAULT_MAX_FRAME_SIZE as usize);
+    assert!(queued > 0 && queued <= bound, "{queued} bytes held for a client that reads nothing (bound {bound})");
+    drop(client);
 }

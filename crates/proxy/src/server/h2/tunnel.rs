@@ -99,15 +99,14 @@ impl AsyncWrite for ClientStreamIo {
         if this.ended {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
-        // One frame's worth at a time, copied: the caller's buffer is only lent.
-        let take = buf.len().min(16 * 1024);
-        let mut data = Bytes::copy_from_slice(&buf[..take]);
+        // Copied straight into the frames queued for the client.
+        let mut rest = buf;
         let mut inner = this.shared.lock();
-        match inner.poll_send_data(this.key, cx, &mut data, false) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(take)),
+        match inner.poll_send_data(this.key, cx, &mut rest, false) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(buf.len())),
             Poll::Ready(Err(gone)) => Poll::Ready(Err(io_error(gone))),
             // Part went out: that much is written; none: wait for the window.
-            Poll::Pending if data.len() < take => Poll::Ready(Ok(take - data.len())),
+            Poll::Pending if rest.len() < buf.len() => Poll::Ready(Ok(buf.len() - rest.len())),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -123,7 +122,7 @@ impl AsyncWrite for ClientStreamIo {
             return Poll::Ready(Ok(()));
         }
         let mut inner = this.shared.lock();
-        match inner.poll_send_data(this.key, cx, &mut Bytes::new(), true) {
+        match inner.poll_send_data(this.key, cx, &mut &[][..], true) {
             Poll::Ready(Ok(())) => {
                 this.ended = true;
                 Poll::Ready(Ok(()))
