@@ -1,12 +1,21 @@
 //! HTTP/1.1 wire formats shared by both sides of the gateway: the client-side server ([`crate::server`]) and
 //! the upstream client ([`crate::upstream::h1`]) decode chunked bodies ([`chunked`]) and write heads and bodies
 //! through the same output buffer and body encoder ([`out`]). Each side owns its connection state machine;
-//! only the byte formats live here, so the two cannot drift apart.
+//! only the byte formats live here, so the two cannot drift apart. The Content-Length syntax ([`parse_length`])
+//! is shared with the HTTP/2 server too.
 
 pub mod chunked;
 pub mod out;
 
 use http::header::{self, HeaderMap, HeaderName};
+
+/// A Content-Length value: decimal digits only (no sign, no spaces, RFC 9110 §8.6), within u64.
+pub fn parse_length(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0')))
+}
 
 /// Fields a sender must not put in a trailer section (RFC 9110 §6.5.1): message framing, routing, request
 /// modifiers, authentication, response control and payload processing. A receiver drops them rather than

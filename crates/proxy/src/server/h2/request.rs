@@ -74,7 +74,7 @@ impl Builder {
                     return;
                 }
                 if name == header::CONTENT_LENGTH {
-                    match std::str::from_utf8(value.as_bytes()).ok().and_then(|v| v.parse::<u64>().ok()) {
+                    match crate::wire::parse_length(value.as_bytes()) {
                         Some(n) if self.length.is_none_or(|l| l == n) => self.length = Some(n),
                         _ => self.malformed = true,
                     }
@@ -151,4 +151,32 @@ fn connection_specific(name: &HeaderName) -> bool {
         || name == header::UPGRADE
         || name.as_str() == "keep-alive"
         || name.as_str() == "proxy-connection"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head_with_length(values: &[&'static str]) -> Option<Head> {
+        let mut b = Builder::default();
+        for (p, v) in
+            [(Pseudo::Method, "POST"), (Pseudo::Scheme, "http"), (Pseudo::Path, "/"), (Pseudo::Authority, "a")]
+        {
+            b.field(Field::Pseudo(p, Bytes::from_static(v.as_bytes())));
+        }
+        for v in values {
+            b.field(Field::Header(header::CONTENT_LENGTH, http::HeaderValue::from_static(v)));
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn content_length_is_digits_only_and_agreed() {
+        assert_eq!(head_with_length(&["5"]).and_then(|h| h.length), Some(5));
+        assert_eq!(head_with_length(&["5", "5"]).and_then(|h| h.length), Some(5));
+        // A sign, a space or a second value that disagrees: malformed (RFC 9110 §8.6, RFC 9113 §8.1.1).
+        for bad in [&["+5"][..], &[" 5"], &["5", "6"], &["-1"], &[""]] {
+            assert!(head_with_length(bad).is_none(), "{bad:?} accepted");
+        }
+    }
 }

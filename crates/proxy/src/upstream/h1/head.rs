@@ -221,7 +221,7 @@ impl Seen {
         let items = || value.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii);
         if name == header::CONTENT_LENGTH {
             for part in items() {
-                let n = parse_length(part).ok_or(HttpEvidence::MalformedHead)?;
+                let n = crate::wire::parse_length(part).ok_or(HttpEvidence::MalformedHead)?;
                 if self.length.is_some_and(|l| l != n) {
                     return Err(HttpEvidence::MalformedHead);
                 }
@@ -263,14 +263,6 @@ impl Seen {
             None => (Framing::Close, false),
         }
     }
-}
-
-/// Decimal digits only (no sign, no spaces), within u64.
-fn parse_length(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 19 {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &b| b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0')))
 }
 
 #[cfg(test)]
