@@ -77,7 +77,7 @@ pub(crate) fn forward(
     forwarded.each(|name, value| {
         added.push((name.clone(), value.iter().map(|p| String::from_utf8_lossy(p)).collect()));
     });
-    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| crate::wire::parse_length(v.as_bytes()));
     let progress = Arc::new(RequestProgress::default());
     if let Some(r) = pending.get() {
         r.body(&progress);

@@ -174,7 +174,7 @@ fn framing_of(head: &[u8]) -> Result<Option<Framing>, Cause> {
             }
             all.extend_from_slice(value);
         } else if let Some(value) = header_value(line, b"content-length") {
-            let n = std::str::from_utf8(value).ok().and_then(|v| v.parse::<u64>().ok());
+            let n = crate::wire::parse_length(value);
             match (n, cl) {
                 (None, _) => return Err(Cause::ClientRequestMalformed),
                 (Some(n), Some(prev)) if n != prev => return Err(Cause::ClientRequestMalformed),
@@ -310,6 +310,25 @@ mod tests {
         assert_eq!(v.action, Action::Reject(Cause::ClientUnsupportedTransferEncoding));
     }
 
+    #[test]
+    fn a_content_length_is_digits_only() {
+        // The analyser calls a signed length Severe (BadContentLength), which monitor mode alone would serve: it
+        // cannot frame a body, so it is refused in every mode, through either parse.
+        let head = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n";
+        let mut slots = [httparse::EMPTY_HEADER; 4];
+        let mut req = httparse::Request::new(&mut slots);
+        assert!(matches!(req.parse(head), Ok(httparse::Status::Complete(_))));
+        for mode in [DesyncMode::Monitor, DesyncMode::Defensive, DesyncMode::Strictest] {
+            for (v, f) in [judge(head, mode), judge_parsed(head, mode, Some(&req))] {
+                assert_eq!((v.action, f), (Action::Reject(Cause::ClientRequestMalformed), None), "{mode:?}");
+                assert_eq!((v.classification, v.reason), (Some(Classification::Severe), Some("BadContentLength")));
+            }
+        }
+        // Whitespace around the value is not part of it.
+        let (v, f) = judge(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \t5 \r\n\r\n", DesyncMode::Strictest);
+        assert_eq!((v.action, v.classification, f), (Action::Allow, None, Some(Framing::Length(5))));
+    }
+
     /// The two passes `framing_of` replaced (framing, then limits) and the initialised-headers parse, kept to
     /// pin that the one pass decides every head the same way.
     fn two_pass(head: &[u8]) -> (Result<Option<Framing>, Cause>, bool) {
@@ -327,7 +346,7 @@ mod tests {
                     }
                     all.extend_from_slice(value);
                 } else if name.eq_ignore_ascii_case(b"content-length") {
-                    let n = std::str::from_utf8(value).ok().and_then(|v| v.parse::<u64>().ok());
+                    let n = crate::wire::parse_length(value);
                     match (n, cl) {
                         (None, _) => return Err(Cause::ClientRequestMalformed),
                         (Some(n), Some(prev)) if n != prev => return Err(Cause::ClientRequestMalformed),

@@ -42,8 +42,8 @@ pub fn head(
     out.put_slice(reason.as_bytes());
     out.put_slice(b"\r\n");
     // Connection and Transfer-Encoding are this connection's to decide, and are not copied. Only the first
-    // Content-Length that is a number is (a 1xx or 204 has none): another one, or one that is not a number,
-    // would leave the client two framings to choose from.
+    // Content-Length that is digits only (RFC 9110 §8.6) is (a 1xx or 204 has none): another one, or one that
+    // is not, would leave the client two framings to choose from.
     let mut declared = None;
     let mut dated = false;
     for (name, value) in headers {
@@ -58,7 +58,7 @@ pub fn head(
             if bodiless_status || declared.is_some() {
                 continue;
             }
-            match value.to_str().ok().and_then(|v| v.parse::<u64>().ok()) {
+            match crate::wire::parse_length(value.as_bytes()) {
                 Some(n) => declared = Some(n),
                 None => continue,
             }
@@ -181,6 +181,14 @@ mod tests {
         let (text, enc, _) = write(resp, Version::HTTP_11, false, true);
         assert_eq!(text.matches("content-length").count(), 1, "{text}");
         assert!(text.contains("content-length: 5\r\n") && enc == Encoder::Length(5), "{text}");
+        // A length is digits only (RFC 9110 §8.6): a sign or whitespace makes it a bad one.
+        for bad in ["+5", " 5", "5 "] {
+            let mut resp = Response::new(ProxyBody::full("hello"));
+            resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static(bad));
+            let (text, enc, _) = write(resp, Version::HTTP_11, false, true);
+            assert_eq!(text.matches("content-length").count(), 1, "{bad:?}: {text}");
+            assert!(text.contains("content-length: 5\r\n") && enc == Encoder::Length(5), "{bad:?}: {text}");
+        }
     }
 
     #[test]

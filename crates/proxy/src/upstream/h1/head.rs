@@ -33,8 +33,13 @@ pub enum RequestFraming {
 /// length (the client-side server checked it). Without one: a known length gets a `Content-Length`,
 /// an unknown one is chunked, and an empty body on a method that carries one says `Content-Length: 0`.
 pub fn request_framing(method: &Method, headers: &mut HeaderMap, exact: Option<u64>, empty: bool) -> RequestFraming {
-    if let Some(n) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
-        return if n == 0 { RequestFraming::Empty } else { RequestFraming::Length(n) };
+    match headers.get(header::CONTENT_LENGTH).map(|v| crate::wire::parse_length(v.as_bytes())) {
+        Some(Some(n)) => return if n == 0 { RequestFraming::Empty } else { RequestFraming::Length(n) },
+        // Not a length: it goes, so that it cannot travel beside the framing chosen below.
+        Some(None) => {
+            headers.remove(header::CONTENT_LENGTH);
+        }
+        None => {}
     }
     if empty {
         if matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
@@ -391,6 +396,16 @@ mod tests {
         assert_eq!(h2["transfer-encoding"], "chunked");
         let mut h3 = HeaderMap::new();
         assert_eq!(request_framing(&Method::PUT, &mut h3, Some(7), false), RequestFraming::Length(7));
+        // A Content-Length that is not digits only is no length: it goes, and the body's own framing is used.
+        for bad in ["+5", " 5"] {
+            let mut h4 = HeaderMap::new();
+            h4.insert(header::CONTENT_LENGTH, HeaderValue::from_static(bad));
+            assert_eq!(request_framing(&Method::POST, &mut h4, Some(5), false), RequestFraming::Length(5), "{bad:?}");
+            assert_eq!(h4["content-length"], "5", "{bad:?}");
+            h4.insert(header::CONTENT_LENGTH, HeaderValue::from_static(bad));
+            assert_eq!(request_framing(&Method::POST, &mut h4, None, false), RequestFraming::Chunked, "{bad:?}");
+            assert!(!h4.contains_key(header::CONTENT_LENGTH), "{bad:?}: never beside Transfer-Encoding");
+        }
         let mut out = BytesMut::new();
         encode_request(&Method::GET, "/a?b=1", &headers, &(), &mut out);
         assert_eq!(&out[..], b"GET /a?b=1 HTTP/1.1\r\nhost: app\r\ncontent-length: 0\r\n\r\n");
