@@ -28,6 +28,9 @@ pub enum H2Behaviour {
     Reset(u32),
     /// Refuses every stream (REFUSED_STREAM): not processed, so the gateway may retry any method.
     Refuse,
+    /// Answers 200 with [`PARTIAL_BODY`], then resets the stream with this code before the body ends
+    /// (TargetResponseIncomplete: the response had begun).
+    ResetMidBody(u32),
     /// Sends GOAWAY(NO_ERROR) with last_stream_id = the request's stream, then closes the connection without
     /// answering it (TargetGoAway: the stream was accepted, then lost).
     GoAwayMidFlight,
@@ -103,6 +106,8 @@ async fn serve_h2<T: AsyncRead + AsyncWrite + Unpin + Send + 'static>(io: T, sha
     }
     let Ok(mut conn) = builder.handshake::<_, Bytes>(io).await else { return };
     let mut streams = tokio::task::JoinSet::new();
+    // A PING answered proves that the frames queued before it reached the client (one stream per connection).
+    let mut pinger = if let Kind::Fault(H2Behaviour::ResetMidBody(_)) = kind { conn.ping_pong() } else { None };
     while let Some(accepted) = conn.accept().await {
         let Ok((req, respond)) = accepted else { break };
         // Taken before the request is counted: a test that saw the count and released must release this hold.
@@ -124,6 +129,9 @@ async fn serve_h2<T: AsyncRead + AsyncWrite + Unpin + Send + 'static>(io: T, sha
             Kind::Fault(H2Behaviour::Refuse) => {
                 let mut respond = respond;
                 respond.send_reset(Reason::REFUSED_STREAM);
+            }
+            Kind::Fault(H2Behaviour::ResetMidBody(code)) => {
+                streams.spawn(reset_mid_body(body, respond, Reason::from(code), pinger.take()));
             }
             Kind::Fault(H2Behaviour::Echo) => {
                 streams.spawn(echo(body, respond, shared.clone(), None));
@@ -177,6 +185,28 @@ async fn echo(body: RecvStream, mut respond: SendResponse<Bytes>, shared: Arc<Sh
         shared.stats.add_sent(data.len());
         let _ = send.send_data(data, true);
     }
+}
+
+/// The start of a body that [`H2Behaviour::ResetMidBody`] never finishes.
+pub const PARTIAL_BODY: &[u8] = b"the start of a body";
+
+async fn reset_mid_body(
+    body: RecvStream,
+    mut respond: SendResponse<Bytes>,
+    code: Reason,
+    pinger: Option<h2::PingPong>,
+) {
+    if read_body(body).await.is_none() {
+        return;
+    }
+    let resp = Response::builder().status(StatusCode::OK).body(()).unwrap_or_default();
+    let Ok(mut send) = respond.send_response(resp, false) else { return };
+    let _ = send.send_data(Bytes::from_static(PARTIAL_BODY), false);
+    // h2 drops a stream's queued frames when it is reset: the head and DATA go out first, which the PONG proves.
+    if let Some(mut pinger) = pinger {
+        let _ = pinger.ping(h2::Ping::opaque()).await;
+    }
+    send.send_reset(code);
 }
 
 async fn grpc(body: RecvStream, mut respond: SendResponse<Bytes>, answer: GrpcAnswer) {

@@ -24,7 +24,7 @@ pub use backend::Backend;
 pub use body::{CHUNK, pattern};
 pub use disk::Tmpfs;
 pub use fault::{DEFAULT_KEEPALIVE_IDLE, DEFAULT_SLOW_HEAD, Fault, wire};
-pub use h2::{GrpcAnswer, H2Behaviour, H2Target};
+pub use h2::{GrpcAnswer, H2Behaviour, H2Target, PARTIAL_BODY};
 pub use lambda::FunctionHost;
 pub use pki::{CertFiles, Identity, LEAF_NAMES, PkiFiles, TestPki, WRONG_NAME, crypto_provider};
 pub use routes::ECHO_PREFIX;

@@ -18,6 +18,7 @@ mod forward;
 pub mod function;
 pub mod group;
 pub mod guard;
+pub mod h2conn;
 mod headers;
 mod invocation;
 mod listener;

@@ -20,6 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "audit",
             "headers",
             "wire",
+            "h2conn",
             "guard",
             "server",
             "body",

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use futures_util::future::join_all;
-use waygate_faultlab::{Backend, H2Behaviour, H2Target, TestPki};
+use waygate_faultlab::{Backend, H2Behaviour, H2Target, PARTIAL_BODY, TestPki};
 
 fn h2_config(targets: &[std::net::SocketAddr], extra: &str) -> String {
     simple_config(targets, &format!("protocol_version = \"http2\"\n{extra}"))
@@ -178,4 +178,31 @@ async fn a_target_that_answers_no_ping_is_cut_off_at_the_ping_timeout() {
     let metrics = gw.metrics().encode();
     let labels = [("code", "504"), ("cause", "TargetResponseTimeout")];
     assert_eq!(metric(&metrics, "waygate_elb_responses_total", &labels), 1.0);
+}
+
+/// A target that resets its stream after its response began: an HTTP/2 client gets the head and the bytes that
+/// came, then its own stream reset with the target's code (passed on, not INTERNAL_ERROR).
+#[tokio::test]
+async fn a_reset_mid_body_reaches_an_http2_client_with_the_targets_code() {
+    let target = H2Target::new(H2Behaviour::ResetMidBody(0x8)).spawn(loopback()).await.unwrap();
+    let (_gw, addr) = gateway(&h2_config(&[target.addr()], "retries = 0\n")).await;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(conn);
+    let mut client = within("h2 ready", client.ready()).await.unwrap();
+    let req = http::Request::get(format!("http://{addr}/")).body(()).unwrap();
+    let (resp, _send) = client.send_request(req, true).unwrap();
+    let resp = within("the head", resp).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let mut got = Vec::new();
+    let err = loop {
+        match within("the body", body.data()).await {
+            Some(Ok(data)) => got.extend_from_slice(&data),
+            Some(Err(e)) => break e,
+            None => panic!("the body ended as if complete"),
+        }
+    };
+    assert_eq!(got, PARTIAL_BODY);
+    assert_eq!(err.reason(), Some(h2::Reason::CANCEL), "{err}");
 }

@@ -1,47 +1,61 @@
-//! What a client's HTTP/2 connection and its streams share: the table of streams (each one's received DATA
-//! and trailers, both flow-control windows, its wakers), the connection's windows, and the frames queued for
-//! the client. The connection ([`super::conn`]) fills it from the frames it reads and writes out what is
-//! queued; a stream's handles (its response [`Sender`], its request body, a tunnel's halves) take and queue
-//! through it. One mutex guards it all: the streams run inside the connection's task, and a tunnel's task runs on
-//! the same worker thread (a runtime without workers, as in tests, is the exception), so it is hardly ever
-//! contended, and one lock per step costs less than a lock per stream and one per connection would.
+//! What one HTTP/2 connection and its streams share, in either role: the table of streams (each one's received
+//! head, DATA and trailers, both flow-control windows, its wakers), the connection's windows, and the frames
+//! queued for the peer. The connection's task (the client side's [`crate::server::h2`], or a target's
+//! [`crate::upstream::h2`]) fills it from the frames it reads and writes out what is queued; a stream's handles
+//! (a response's sender, a request body, a request's stream toward a target, a tunnel's halves) take and queue
+//! through it. One mutex guards it all: a connection's streams run inside its task or on the same worker thread
+//! (a runtime without workers, as in tests, is the exception), so it is hardly ever contended, and one lock per
+//! step costs less than a lock per stream and one per connection would.
 //!
 //! A stream's entry lives as long as any of its handles: its last handle dropped before both directions
-//! ended resets the stream (RST_STREAM CANCEL, or NO_ERROR when the response was complete and only the
-//! client's request was still coming, RFC 9113 §8.1).
+//! ended resets the stream (RST_STREAM CANCEL, or NO_ERROR when the gateway's side was complete and only the
+//! peer's was still coming, RFC 9113 §8.1).
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Waker, ready};
+
+use tokio::io::AsyncWrite;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, Method, StatusCode, Uri};
 use waygate_h2wire::frame::{self, ErrorCode};
-use waygate_h2wire::hpack;
+use waygate_h2wire::hpack::{self, Pseudo};
 
 use super::{CONNECTION_WINDOW, STREAM_WINDOW};
 
-/// Frames queued for the client beyond which a stream's DATA waits for the connection to write them (the
-/// client does not read): per connection, whatever the windows the client advertises.
-pub(super) const WRITE_HIGH_WATER: usize = 256 * 1024;
+/// Frames queued for the peer beyond which a stream's DATA waits for the connection to write them (the
+/// peer does not read): per connection, whatever the windows the peer advertises.
+pub const WRITE_HIGH_WATER: usize = 256 * 1024;
 
 /// The HTTP/2 flow-control window's ceiling (RFC 9113 §6.9.1).
 const MAX_WINDOW: i64 = (1 << 31) - 1;
 
+/// The highest stream identifier (31 bits, RFC 9113 §5.1.1).
+const MAX_STREAM_ID: u32 = (1 << 31) - 1;
+
 /// Why a stream operation could not be done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamGone {
-    /// The client reset the stream with this code.
+    /// The peer reset the stream with this code.
     Reset(ErrorCode),
-    /// The connection ended (the client closed it, or it failed).
+    /// The gateway reset the stream with this code: an error in what the peer sent on it, or the stream was
+    /// abandoned (its handles dropped, or a GOAWAY left it unprocessed).
+    Local(ErrorCode),
+    /// The peer's header block was over the header-list limit (the stream was reset).
+    HeadTooLarge,
+    /// The connection ended (the peer closed it, or it failed).
     ConnectionClosed,
 }
 
 impl std::fmt::Display for StreamGone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StreamGone::Reset(code) => write!(f, "the client reset the HTTP/2 stream ({code})"),
-            StreamGone::ConnectionClosed => f.write_str("the client's HTTP/2 connection closed"),
+            StreamGone::Reset(code) => write!(f, "the peer reset the HTTP/2 stream ({code})"),
+            StreamGone::Local(code) => write!(f, "the HTTP/2 stream was reset by the gateway ({code})"),
+            StreamGone::HeadTooLarge => f.write_str("the peer's HTTP/2 header block was too large"),
+            StreamGone::ConnectionClosed => f.write_str("the HTTP/2 connection closed"),
         }
     }
 }
@@ -50,20 +64,20 @@ impl std::error::Error for StreamGone {}
 
 /// The state shared by one connection and its streams.
 #[derive(Debug)]
-pub(super) struct Shared(Mutex<Inner>);
+pub struct Shared(Mutex<Inner>);
 
 /// One stream as the table knows it: where it is, and its id to check that it is still the same stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Key {
+pub struct Key {
     pub slot: usize,
     pub id: u32,
 }
 
 #[derive(Debug)]
-pub(super) struct Inner {
+pub struct Inner {
     slots: Vec<Option<StreamState>>,
     free: Vec<usize>,
-    /// Frames for the client, in the order they are to go out.
+    /// Frames for the peer, in the order they are to go out.
     pub out: BytesMut,
     /// What the client lets the gateway send on the connection (RFC 9113 §6.9).
     conn_send_window: i64,
@@ -79,6 +93,11 @@ pub(super) struct Inner {
     /// The connection's task, woken when something is queued from outside its poll.
     conn_waker: Option<Waker>,
     pub in_poll: bool,
+    /// The next stream the gateway opens, as a client (odd identifiers, RFC 9113 §5.1.1).
+    next_id: u32,
+    /// The gateway opens no more streams on the connection (as a client: the peer sent GOAWAY, or the connection
+    /// is being closed).
+    pub no_new_streams: bool,
     /// Streams waiting for the connection's window, or for the queue to drain below [`WRITE_HIGH_WATER`].
     send_waiters: Vec<Waker>,
     /// The connection ended: every operation fails.
@@ -91,6 +110,12 @@ pub(super) struct Inner {
 #[derive(Debug)]
 struct StreamState {
     id: u32,
+    /// The peer's response head not taken yet (the gateway as a client), and whether the peer's head came (a
+    /// client's request opens its stream with its head).
+    head: Option<(StatusCode, HeaderMap)>,
+    has_head: bool,
+    /// The request was a HEAD (the gateway as a client): its response's Content-Length counts no body.
+    head_request: bool,
     /// Received DATA not taken yet, and the trailers.
     data: VecDeque<Bytes>,
     trailers: Option<HeaderMap>,
@@ -107,8 +132,8 @@ struct StreamState {
     /// END_STREAM (or the 2xx of a tunnel's CONNECT and later its END_STREAM) queued.
     send_done: bool,
     send_waker: Option<Waker>,
-    /// The stream was reset: by the client (its code), or by the gateway.
-    reset: Option<(ErrorCode, bool)>,
+    /// The stream was reset, and by whom.
+    reset: Option<StreamGone>,
     reset_waker: Option<Waker>,
     /// Handles alive: the response's sender, the request body, a tunnel's halves.
     handles: u8,
@@ -129,9 +154,37 @@ impl StreamState {
 }
 
 /// What the client sent on a stream was refused: the stream error to reset it with.
-pub(super) type Refused = Result<(), ErrorCode>;
+pub type Refused = Result<(), ErrorCode>;
 
 impl Shared {
+    /// Writes what is queued to `io`, through `wbuf` (the frames taken from the queue, being written); Ready(Err)
+    /// when the peer cannot be written to. Streams that waited for the queue to drain go on once it has.
+    pub fn poll_write_out<I: AsyncWrite + Unpin>(
+        &self,
+        io: &mut I,
+        wbuf: &mut BytesMut,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        loop {
+            if wbuf.is_empty() {
+                let mut inner = self.lock();
+                if inner.out.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                std::mem::swap(wbuf, &mut inner.out);
+            }
+            while !wbuf.is_empty() {
+                let n = ready!(Pin::new(&mut *io).poll_write(cx, wbuf))?;
+                if n == 0 {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                wbuf.advance(n);
+            }
+            wbuf.clear();
+            self.lock().drained();
+        }
+    }
+
     pub fn new() -> Arc<Self> {
         Arc::new(Shared(Mutex::new(Inner {
             slots: Vec::new(),
@@ -145,6 +198,8 @@ impl Shared {
             active: 0,
             conn_waker: None,
             in_poll: false,
+            next_id: 1,
+            no_new_streams: false,
             send_waiters: Vec::new(),
             closed: false,
             encoder: hpack::Encoder::new(),
@@ -162,10 +217,13 @@ impl Inner {
         self.slots.get_mut(key.slot)?.as_mut().filter(|s| s.id == key.id)
     }
 
-    /// A new stream from the client's HEADERS, with its handles to be (the sender and the request body).
+    /// A new stream from a client's HEADERS, with its handles to be (the sender and the request body).
     pub fn open(&mut self, id: u32, recv_done: bool, remaining: Option<u64>, handles: u8) -> Key {
         let state = StreamState {
             id,
+            head: None,
+            has_head: true,
+            head_request: false,
             data: VecDeque::new(),
             trailers: None,
             recv_done,
@@ -196,13 +254,34 @@ impl Inner {
         Key { slot, id }
     }
 
+    /// A new stream the gateway opens as a client, held by one handle; `None` once the connection ended or the
+    /// identifiers ran out (RFC 9113 §5.1.1: then only a new connection can carry more).
+    pub fn open_local(&mut self, head_request: bool) -> Option<Key> {
+        if self.closed || self.no_new_streams || self.next_id > MAX_STREAM_ID {
+            return None;
+        }
+        let id = self.next_id;
+        self.next_id += 2;
+        let key = self.open(id, false, None, 1);
+        if let Some(s) = self.get(key) {
+            s.head_request = head_request;
+            s.has_head = false;
+        }
+        Some(key)
+    }
+
+    /// Whether `id` names a stream the gateway opened as a client (open now or not).
+    pub fn opened_locally(&self, id: u32) -> bool {
+        id % 2 == 1 && id < self.next_id
+    }
+
     /// The live stream with this id, if any (the table is small: at most the streams in flight).
     pub fn find(&self, id: u32) -> Option<Key> {
         self.slots.iter().enumerate().find_map(|(slot, s)| s.as_ref().filter(|s| s.id == id).map(|_| Key { slot, id }))
     }
 
     /// Wakes the connection's task if this runs outside its poll.
-    fn wake_conn(&mut self) {
+    pub fn wake_conn(&mut self) {
         if !self.in_poll
             && let Some(w) = &self.conn_waker
         {
@@ -227,9 +306,34 @@ impl Inner {
 
     // ---- From the connection: what the client sent. ----
 
-    /// A DATA frame for `key`; `flow_len` counts its padding too. A refused frame's window goes back to the
-    /// connection at once: no stream will take it.
-    pub fn data(&mut self, key: Key, data: Bytes, end_stream: bool, flow_len: u32) -> Refused {
+    /// A DATA frame from the peer on `stream`; `flow_len` counts its padding too. It counts against the
+    /// connection's window first (`Err`: a connection error FLOW_CONTROL_ERROR), then goes to its stream, which
+    /// takes it or is reset with the stream error (DATA before the peer's head is one, RFC 9113 §8.1).
+    /// `Ok(false)`: no stream in the table has that identifier; its window went back to the connection, and
+    /// whether the frame is an error is the caller's to say.
+    pub fn recv_data(&mut self, stream: u32, data: Bytes, end_stream: bool, flow_len: u32) -> Result<bool, ErrorCode> {
+        if !self.recv_conn(flow_len) {
+            return Err(ErrorCode::FLOW_CONTROL_ERROR);
+        }
+        let Some(key) = self.find(stream) else {
+            self.release_conn(flow_len);
+            return Ok(false);
+        };
+        let taken = if self.has_head(key) {
+            self.data(key, data, end_stream, flow_len)
+        } else {
+            self.release_conn(flow_len);
+            Err(ErrorCode::PROTOCOL_ERROR)
+        };
+        if let Err(code) = taken {
+            self.reset(key, code);
+        }
+        Ok(true)
+    }
+
+    /// A DATA frame for `key`. A refused frame's window goes back to the connection at once: no stream will take
+    /// it.
+    fn data(&mut self, key: Key, data: Bytes, end_stream: bool, flow_len: u32) -> Refused {
         let taken = self.take_data(key, data, end_stream, flow_len);
         if taken.is_err() {
             self.release_conn(flow_len);
@@ -314,24 +418,34 @@ impl Inner {
         }
     }
 
-    /// The client's RST_STREAM.
-    pub fn client_reset(&mut self, key: Key, code: ErrorCode) {
+    /// The peer's RST_STREAM.
+    pub fn peer_reset(&mut self, key: Key, code: ErrorCode) {
         let Some(s) = self.get(key) else { return };
         if s.reset.is_some() {
             return;
         }
-        s.reset = Some((code, true));
+        s.reset = Some(StreamGone::Reset(code));
         s.wake_all();
         self.settle(key);
     }
 
-    /// The gateway resets the stream (a stream error in what the client sent, or the response failed).
+    /// The gateway resets the stream (a stream error in what the peer sent, or the gateway's side failed).
     pub fn reset(&mut self, key: Key, code: ErrorCode) {
+        self.reset_as(key, code, StreamGone::Local(code));
+    }
+
+    /// The peer's header block on the stream was over the header-list limit: the stream is reset (as a client:
+    /// a response head too large; a client's request gets its 431 instead).
+    pub fn reset_too_large(&mut self, key: Key) {
+        self.reset_as(key, ErrorCode::CANCEL, StreamGone::HeadTooLarge);
+    }
+
+    fn reset_as(&mut self, key: Key, code: ErrorCode, why: StreamGone) {
         let Some(s) = self.get(key) else { return };
         if s.reset.is_some() {
             return;
         }
-        s.reset = Some((code, false));
+        s.reset = Some(why);
         s.wake_all();
         frame::write_rst_stream(key.id, code, &mut self.out);
         self.settle(key);
@@ -378,9 +492,24 @@ impl Inner {
         ok
     }
 
+    /// The peer's SETTINGS, as they bear on what the gateway sends: every stream's window moves with
+    /// INITIAL_WINDOW_SIZE, DATA is cut to MAX_FRAME_SIZE; the ACK is queued. `Err` is a connection error.
+    pub fn apply_settings(&mut self, settings: &frame::Settings) -> Result<(), ErrorCode> {
+        if let Some(size) = settings.initial_window_size
+            && !self.initial_window(size)
+        {
+            return Err(ErrorCode::FLOW_CONTROL_ERROR);
+        }
+        if let Some(size) = settings.max_frame_size {
+            self.peer_max_frame = size;
+        }
+        frame::write_settings_ack(&mut self.out);
+        Ok(())
+    }
+
     /// A DATA frame's `flow_len` against the connection's receive window; false when it exceeds it (a
     /// connection error FLOW_CONTROL_ERROR).
-    pub fn recv_conn(&mut self, flow_len: u32) -> bool {
+    fn recv_conn(&mut self, flow_len: u32) -> bool {
         self.conn_recv_window -= i64::from(flow_len);
         self.conn_recv_window >= 0
     }
@@ -423,15 +552,13 @@ impl Inner {
         if let Some(data) = s.data.pop_front() {
             return Poll::Ready(Some(Ok(data)));
         }
-        if let Some((code, by_client)) = s.reset {
-            return Poll::Ready(Some(Err(if by_client {
-                StreamGone::Reset(code)
-            } else {
-                StreamGone::ConnectionClosed
-            })));
-        }
+        // What the peer sent whole stays whole, whatever reset came after (a server's RST_STREAM NO_ERROR once
+        // its response is complete, RFC 9113 §8.1).
         if s.recv_done {
             return Poll::Ready(None);
+        }
+        if let Some(gone) = s.reset {
+            return Poll::Ready(Some(Err(gone)));
         }
         if closed {
             return Poll::Ready(Some(Err(StreamGone::ConnectionClosed)));
@@ -570,6 +697,111 @@ impl Inner {
         }
     }
 
+    // ---- As a client: the request out, the response head in. ----
+
+    /// A request's head on a stream from [`Inner::open_local`]; `protocol`: an extended CONNECT's (RFC 8441).
+    pub fn send_request(
+        &mut self,
+        key: Key,
+        method: &Method,
+        uri: &Uri,
+        protocol: Option<&str>,
+        headers: &HeaderMap,
+        end_stream: bool,
+    ) -> Result<(), StreamGone> {
+        let mut block = std::mem::take(&mut self.block);
+        self.encoder.pseudo(Pseudo::Method, method.as_str().as_bytes(), &mut block);
+        self.encoder.pseudo(Pseudo::Scheme, uri.scheme_str().unwrap_or("http").as_bytes(), &mut block);
+        if let Some(authority) = uri.authority() {
+            self.encoder.pseudo(Pseudo::Authority, authority.as_str().as_bytes(), &mut block);
+        }
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        self.encoder.pseudo(Pseudo::Path, path.as_bytes(), &mut block);
+        if let Some(protocol) = protocol {
+            self.encoder.pseudo(Pseudo::Protocol, protocol.as_bytes(), &mut block);
+        }
+        for (name, value) in headers {
+            self.encoder.field(name, value, &mut block);
+        }
+        self.send_block(key, block, end_stream)
+    }
+
+    /// Whether the stream's final response head came.
+    pub fn has_head(&mut self, key: Key) -> bool {
+        self.get(key).is_some_and(|s| s.has_head)
+    }
+
+    /// The peer's final response head, with its Content-Length (`length`): checked against the DATA to come
+    /// (RFC 9113 §8.1.1), except after a HEAD request or on a 204 or 304, whose Content-Length counts no body.
+    pub fn response_head(
+        &mut self,
+        key: Key,
+        status: StatusCode,
+        headers: HeaderMap,
+        length: Option<u64>,
+        end_stream: bool,
+    ) -> Refused {
+        let Some(s) = self.get(key) else { return Ok(()) };
+        if s.recv_done || s.reset.is_some() {
+            return Err(ErrorCode::STREAM_CLOSED);
+        }
+        let counts_body = !s.head_request && status != StatusCode::NO_CONTENT && status != StatusCode::NOT_MODIFIED;
+        let remaining = length.filter(|_| counts_body);
+        if end_stream && remaining.is_some_and(|n| n != 0) {
+            return Err(ErrorCode::PROTOCOL_ERROR);
+        }
+        s.remaining = remaining;
+        s.head = Some((status, headers));
+        s.has_head = true;
+        s.recv_done = end_stream;
+        if let Some(w) = s.body_waker.take() {
+            w.wake();
+        }
+        if end_stream {
+            self.settle(key);
+        }
+        Ok(())
+    }
+
+    /// The final response head, once it came.
+    pub fn poll_head(&mut self, key: Key, cx: &Context<'_>) -> Poll<Result<(StatusCode, HeaderMap), StreamGone>> {
+        let closed = self.closed;
+        let Some(s) = self.get(key) else { return Poll::Ready(Err(StreamGone::ConnectionClosed)) };
+        if let Some(head) = s.head.take() {
+            return Poll::Ready(Ok(head));
+        }
+        if let Some(gone) = s.reset {
+            return Poll::Ready(Err(gone));
+        }
+        if closed || s.has_head {
+            return Poll::Ready(Err(StreamGone::ConnectionClosed));
+        }
+        s.body_waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// How the stream ended, if it did: its reset, or the connection's end.
+    pub fn gone(&mut self, key: Key) -> Option<StreamGone> {
+        let closed = self.closed;
+        match self.get(key) {
+            Some(s) => s.reset.or(closed.then_some(StreamGone::ConnectionClosed)),
+            None => Some(StreamGone::ConnectionClosed),
+        }
+    }
+
+    /// Streams above `last_id` (a GOAWAY's last_stream_id): the peer will not process them (RFC 9113 §6.8).
+    pub fn refuse_above(&mut self, last_id: u32) {
+        let above: Vec<Key> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, s)| s.as_ref().filter(|s| s.id > last_id).map(|s| Key { slot, id: s.id }))
+            .collect();
+        for key in above {
+            self.reset(key, ErrorCode::REFUSED_STREAM);
+        }
+    }
+
     /// Registers a stream's waker for the connection's window or the queue's draining, once.
     fn wait_to_send(&mut self, cx: &Context<'_>) {
         if !self.send_waiters.iter().any(|w| w.will_wake(cx.waker())) {
@@ -581,8 +813,7 @@ impl Inner {
         let closed = self.closed;
         let s = self.get(key).ok_or(StreamGone::ConnectionClosed)?;
         match s.reset {
-            Some((code, true)) => Err(StreamGone::Reset(code)),
-            Some((_, false)) => Err(StreamGone::ConnectionClosed),
+            Some(gone) => Err(gone),
             None if closed || s.send_done => Err(StreamGone::ConnectionClosed),
             None => Ok(s),
         }
@@ -593,7 +824,7 @@ impl Inner {
         let closed = self.closed;
         let Some(s) = self.get(key) else { return Poll::Ready(ErrorCode::CANCEL) };
         match s.reset {
-            Some((code, true)) => Poll::Ready(code),
+            Some(StreamGone::Reset(code)) => Poll::Ready(code),
             _ if closed => Poll::Ready(ErrorCode::CANCEL),
             _ => {
                 s.reset_waker = Some(cx.waker().clone());
@@ -631,7 +862,7 @@ impl Inner {
         if unfinished && !self.closed {
             frame::write_rst_stream(key.id, code, &mut self.out);
             if let Some(s) = self.get(key) {
-                s.reset = Some((code, false));
+                s.reset = Some(StreamGone::Local(code));
             }
         }
         self.settle(key);

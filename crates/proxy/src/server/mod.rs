@@ -3,8 +3,8 @@
 //! the connection's buffer as the target takes it ([`body`]), responses framed for the client ([`write`]),
 //! and the connection's state machine ([`conn`]) that owns the socket, so that buffers exist only while
 //! something is read or written, and hands it over whole after a `101`. hyper's HTTP/1 server stays in the tests as the oracle this one is compared
-//! with. HTTP/2, once [`poll_sniff`] tells its preface apart, is served on the `h2` crate ([`h2`]): the
-//! gateway owns the streams' lives, bounds and deadlines, h2 the protocol.
+//! with. HTTP/2, once [`poll_sniff`] tells its preface apart, is served by the gateway's own HTTP/2 server
+//! ([`h2`]).
 
 pub mod body;
 pub mod conn;

@@ -1,5 +1,5 @@
 //! A tunnel: after a protocol switch ([`crate::upgrade`]), the client's connection (or HTTP/2 stream) and the
-//! target's connection (or HTTP/2 stream, [`stream`]) are joined and bytes are copied both ways, through a bounded buffer each way
+//! target's connection (or HTTP/2 stream, [`crate::h2conn::StreamIo`]) are joined and bytes are copied both ways, through a bounded buffer each way
 //! ([`BUFFER`]), so a side that does not read holds up the other instead of growing memory. Half-close is
 //! honoured: an end of stream from one side is passed to the other as a shutdown of writing, and the other
 //! direction goes on until it ends too.
@@ -12,16 +12,14 @@
 
 mod io;
 mod registry;
-pub(crate) mod stream;
 mod turns;
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use http::HeaderValue;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tracing::{Level, event};
-use waygate_faults::{Cause, H2Evidence, HttpEvidence, Phase};
+use waygate_faults::{Cause, HttpEvidence, Phase};
 use waygate_telemetry::RequestKind;
 
 use crate::relay::Done;
@@ -75,14 +73,13 @@ where
         return finish(done, &ends, Some(Cause::ClientClosedRequest), &meter);
     };
     let target = done.in_flight.target().clone();
-    let said = OnceLock::<H2Evidence>::new();
     let target_io: Box<dyn TargetIo + '_> = match &mut lease.conn.session {
         Session::H1(conn) => {
             let (transport, ahead) = conn.upgraded();
             Box::new(Rewind::new(ahead, transport))
         }
         Session::H2(stream) => match stream.tunnel() {
-            Some((send, recv)) => Box::new(stream::StreamIo::new(send, recv, &said)),
+            Some(io) => Box::new(io),
             // Not an open stream (the gateway's bug): dropped with the lease, the stream is reset.
             None => return finish(done, &ends, None, &meter),
         },
@@ -108,6 +105,11 @@ where
         .await;
     }
     drop((client_end, target_end));
+    // What the target said when it ended its stream (a reset, a GOAWAY), for the record.
+    let said = match &lease.conn.session {
+        Session::H2(stream) => stream.said(),
+        Session::H1(_) => None,
+    };
     let snapshot = lease.snapshot();
     lease.abort();
     let id = &ends.request_id;
@@ -118,14 +120,16 @@ where
                 let mut failure = AttemptFailure::new(Phase::StreamBody);
                 failure.io = Some(crate::upstream::failure::copy_io(e));
                 failure.http = Some(HttpEvidence::BodyIncomplete);
-                failure.h2 = said.get().copied();
+                failure.h2 = said;
                 failure.response_started = true;
                 failure.deregistered = target.upstream.is_retired();
                 failure.conn = Some(snapshot);
                 let cause = failure.classify();
+                // The target's own words when it ended its stream; else the io error.
+                let words = said.map_or_else(|| e.to_string(), crate::upstream::h2::describe);
                 event!(target: "waygate::upstream", Level::WARN, request_id = %id.to_str().unwrap_or("-"),
                     cause = %cause.name(), phase = %Phase::StreamBody.as_str(), target = %target.authority,
-                    from_client, to_client, "tunnel cut on the target's side: {e}");
+                    from_client, to_client, "tunnel cut on the target's side: {words}");
                 if cause == Cause::TargetDeregistered {
                     crate::log::deregistered(id, &target);
                 }

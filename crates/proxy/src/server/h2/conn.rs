@@ -16,7 +16,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -27,13 +27,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use waygate_h2wire::frame::{self, Block, BlockAssembler, ErrorCode, Frame, FrameError, Settings};
 use waygate_h2wire::hpack::{self, ListSize};
 
-use super::request::{Builder, Trailers};
-use super::shared::{Inner, Key, Shared, WRITE_HIGH_WATER};
+use super::request::Builder;
 use super::stream::{Sender, Stream};
 use super::tunnel::ClientTunnel;
 use super::watch::Watched;
 use super::{CONNECTION_WINDOW, MAX_CONCURRENT_STREAMS, MAX_HEADER_LIST, RequestBody, STREAM_WINDOW};
 use crate::body::ProxyBody;
+use crate::h2conn::fields::Trailers;
+use crate::h2conn::{Inner, Key, Shared, WRITE_HIGH_WATER};
 use crate::server::ClientBody;
 
 /// The most compressed header-block bytes (with the frames' heads) one request may send: twice the decoded
@@ -202,15 +203,8 @@ where
         match parsed {
             Frame::Data { stream, data, end_stream, flow_len } => {
                 let mut inner = self.shared.lock();
-                if !inner.recv_conn(flow_len) {
-                    return Err(ErrorCode::FLOW_CONTROL_ERROR);
-                }
-                let Some(key) = inner.find(stream) else {
-                    inner.release_conn(flow_len);
+                if !inner.recv_data(stream, data, end_stream, flow_len)? {
                     return self.closed_stream(&mut inner, stream);
-                };
-                if let Err(code) = inner.data(key, data, end_stream, flow_len) {
-                    inner.reset(key, code);
                 }
             }
             Frame::Headers { stream, block, end_stream, end_headers, .. } => {
@@ -234,24 +228,13 @@ where
                     if inner.receiving(key) || inner.sending(key) {
                         self.resets += 2;
                     }
-                    inner.client_reset(key, code);
+                    inner.peer_reset(key, code);
                 }
                 if self.resets > MAX_RESETS {
                     return Err(ErrorCode::ENHANCE_YOUR_CALM);
                 }
             }
-            Frame::Settings(settings) => {
-                let mut inner = self.shared.lock();
-                if let Some(size) = settings.initial_window_size
-                    && !inner.initial_window(size)
-                {
-                    return Err(ErrorCode::FLOW_CONTROL_ERROR);
-                }
-                if let Some(size) = settings.max_frame_size {
-                    inner.peer_max_frame = size;
-                }
-                frame::write_settings_ack(&mut inner.out);
-            }
+            Frame::Settings(settings) => self.shared.lock().apply_settings(&settings)?,
             Frame::PushPromise { .. } => return Err(ErrorCode::PROTOCOL_ERROR),
             Frame::Ping { ack: false, data } => frame::write_ping(true, data, &mut self.shared.lock().out),
             Frame::GoAway { .. } => self.peer_done = true,
@@ -398,24 +381,7 @@ where
 
     /// Writes what is queued; Ready(Err) when the client cannot be written to.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        loop {
-            if self.wbuf.is_empty() {
-                let mut inner = self.shared.lock();
-                if inner.out.is_empty() {
-                    return Poll::Ready(Ok(()));
-                }
-                std::mem::swap(&mut self.wbuf, &mut inner.out);
-            }
-            while !self.wbuf.is_empty() {
-                let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.wbuf))?;
-                if n == 0 {
-                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
-                }
-                self.wbuf.advance(n);
-            }
-            self.wbuf.clear();
-            self.shared.lock().drained();
-        }
+        self.shared.poll_write_out(&mut self.io, &mut self.wbuf, cx)
     }
 }
 

@@ -7,7 +7,8 @@
 //!
 //! - [`conn`]: one connection's future: frames read and applied, a stream future per request inside it (no
 //!   task per request), and what every stream queued written in one write.
-//! - [`shared`]: what the connection and its streams share: the stream table, flow control, the frames queued.
+//! - [`crate::h2conn`]: what the connection and its streams share (the stream table, flow control, the frames
+//!   queued), the same for the gateway's HTTP/2 client toward targets.
 //! - [`request`]: a request head from its fields, checked (RFC 9113 §8.3).
 //! - [`stream`]: one stream from the request to the last frame of its response (relayed under the client's
 //!   flow control, trailers included), or, for an extended CONNECT answered 2xx, its hand-over as a tunnel.
@@ -18,7 +19,7 @@
 //! Bounds (docs/config.md, "Limits of one client connection"): one client connection holds at most
 //! [`MAX_CONCURRENT_STREAMS`] requests at once, so at most that many target connections (each request leases
 //! one), and frames queued for a client that does not read them stop its streams at
-//! [`shared::WRITE_HIGH_WATER`] (with at most as much again being written), plus the one body chunk each stream
+//! [`crate::h2conn::WRITE_HIGH_WATER`] (with at most as much again being written), plus the one body chunk each stream
 //! holds (up to the upstream read size, 256
 //! KiB). What a client may send unread is bounded by the receive windows, [`STREAM_WINDOW`] per stream and
 //! [`CONNECTION_WINDOW`] in all, and a request head by [`MAX_HEADER_LIST`] (decoded) and
@@ -27,28 +28,23 @@
 mod conn;
 mod recv;
 mod request;
-mod shared;
 mod stream;
 #[cfg(test)]
 mod tests;
 mod tunnel;
 mod watch;
 
+pub use crate::h2conn::{CONNECTION_WINDOW, STREAM_WINDOW, StreamGone};
 pub use conn::Server;
 pub use recv::RequestBody;
 pub use request::Protocol;
-pub use shared::StreamGone;
-pub use tunnel::{ClientStreamIo, ClientTunnel};
+pub use tunnel::ClientTunnel;
 pub use watch::StreamBody;
 pub(crate) use watch::{request_expired, request_polled};
 
 /// SETTINGS_MAX_CONCURRENT_STREAMS: ALB's limit of 128 requests in parallel on one HTTP/2 connection. Each holds
 /// at most one target connection, so this is also the bound on target connections per client connection.
 pub const MAX_CONCURRENT_STREAMS: u32 = 128;
-/// SETTINGS_INITIAL_WINDOW_SIZE: request body bytes a client may send on a stream before the gateway reads them.
-pub const STREAM_WINDOW: u32 = 256 * 1024;
-/// The connection's receive window: request body bytes in flight on all streams at once.
-pub const CONNECTION_WINDOW: u32 = 1024 * 1024;
 /// SETTINGS_MAX_HEADER_LIST_SIZE: a request head's decoded size (RFC 9113 §6.5.2), 16 KiB as before (hyper's
 /// server default); h2's own default is 16 MiB.
 pub const MAX_HEADER_LIST: u32 = 16 * 1024;

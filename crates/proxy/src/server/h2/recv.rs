@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
-use super::shared::{Key, Shared, StreamGone};
+use crate::h2conn::{Key, Shared, StreamGone};
 
 /// The body of one request stream.
 #[derive(Debug)]

@@ -3,13 +3,15 @@
 //! non-empty `:path`; a CONNECT only `:authority`, an extended CONNECT (RFC 8441) `:protocol` with all four),
 //! no connection-specific field (§8.2.2), `TE` only as `trailers`, and Content-Length values that agree. A
 //! head that breaks a rule is malformed: the connection resets its stream with PROTOCOL_ERROR (§8.1.1).
-//! Trailers are checked the same way, without pseudo-header fields.
+//! Trailers are checked the same way, without pseudo-header fields ([`crate::h2conn::fields::Trailers`]).
 
 use bytes::Bytes;
-use http::header::{self, HeaderName};
+use http::header;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Uri};
 use waygate_h2wire::hpack::{Field, Pseudo};
+
+use crate::h2conn::fields::connection_specific;
 
 /// An extended CONNECT's `:protocol` (RFC 8441 §4), in the request's extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,33 +126,6 @@ impl Builder {
         let uri = Uri::from_parts(parts).ok()?;
         Some(Head { method, uri, headers: self.headers, protocol: self.protocol.map(Protocol), length: self.length })
     }
-}
-
-/// Trailers as their fields arrive: regular fields only.
-#[derive(Debug, Default)]
-pub(super) struct Trailers {
-    pub headers: HeaderMap,
-    pub malformed: bool,
-}
-
-impl Trailers {
-    pub fn field(&mut self, field: Field) {
-        match field {
-            Field::Header(name, value) if !connection_specific(&name) => {
-                self.headers.append(name, value);
-            }
-            _ => self.malformed = true,
-        }
-    }
-}
-
-/// Fields that describe one HTTP/1 connection and have no place in HTTP/2 (RFC 9113 §8.2.2).
-fn connection_specific(name: &HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == header::TRANSFER_ENCODING
-        || name == header::UPGRADE
-        || name.as_str() == "keep-alive"
-        || name.as_str() == "proxy-connection"
 }
 
 #[cfg(test)]

@@ -19,10 +19,10 @@ use http::{HeaderMap, Response, StatusCode};
 use http_body::Body as _;
 use waygate_h2wire::frame::ErrorCode;
 
-use super::shared::{Key, Shared, StreamGone};
 use super::tunnel::Opener;
 use super::watch::StreamBody;
 use crate::body::ProxyBody;
+use crate::h2conn::{Key, Shared, StreamGone};
 
 /// The response side of a stream: what the stream future sends through.
 #[derive(Debug)]
@@ -196,13 +196,13 @@ fn relay(
     }
 }
 
-/// The HTTP/2 code a failed body resets the client's stream with: the one an h2 error in its chain carries (a
-/// target's reset passed on), else INTERNAL_ERROR.
+/// The HTTP/2 code a failed body resets the client's stream with: the target's, when the target reset its own
+/// stream (passed on), else INTERNAL_ERROR.
 fn reason_of(e: &(dyn std::error::Error + 'static)) -> ErrorCode {
     let mut cause = Some(e);
     while let Some(err) = cause {
-        if let Some(h2) = err.downcast_ref::<h2::Error>() {
-            return h2.reason().map_or(ErrorCode::INTERNAL_ERROR, |r| ErrorCode(r.into()));
+        if let Some(code) = err.downcast_ref::<crate::upstream::h1::BodyError>().and_then(|b| b.reset_code()) {
+            return ErrorCode(code);
         }
         cause = err.source();
     }

@@ -137,7 +137,7 @@ async fn a_client_that_reads_nothing_holds_a_bounded_queue() {
     }
     let queued = server.queued();
     // What waits to be queued is bounded (a frame may pass the mark), and as much again may be being written.
-    let bound = 2 * (super::shared::WRITE_HIGH_WATER + frame::HEAD_LEN + frame::DEFAULT_MAX_FRAME_SIZE as usize);
+    let bound = 2 * (crate::h2conn::WRITE_HIGH_WATER + frame::HEAD_LEN + frame::DEFAULT_MAX_FRAME_SIZE as usize);
     assert!(queued > 0 && queued <= bound, "{queued} bytes held for a client that reads nothing (bound {bound})");
     drop(client);
 }

@@ -469,3 +469,11 @@ impl std::fmt::Display for BodyError {
 }
 
 impl std::error::Error for BodyError {}
+
+impl BodyError {
+    /// The HTTP/2 error code the target reset its stream with, when that is what ended the body.
+    pub fn reset_code(&self) -> Option<u32> {
+        let reset = self.io.as_ref()?.get_ref()?.downcast_ref::<crate::upstream::h2::stream::TargetReset>()?;
+        Some(reset.0)
+    }
+}

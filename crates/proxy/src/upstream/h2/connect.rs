@@ -2,16 +2,15 @@
 //! stream of the shared connection, once the target's SETTINGS enabled SETTINGS_ENABLE_CONNECT_PROTOCOL (a
 //! target that did not gets nothing: [`BadUpgrade::ExtendedConnectDisabled`]). The request side stays open: a
 //! 2xx makes the stream the tunnel ([`Stream::tunnel`]), any other answer is relayed as a response with its
-//! body, the request side ended. Kept apart from [`super::stream`], whose send ends the stream with an empty
-//! body.
+//! body, the request side ended. Kept apart from [`Stream::send`], whose send ends the stream with the body.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, Version};
+use http::Method;
 use waygate_faults::{BadUpgrade, HttpEvidence, Phase};
 
-use super::stream::{Request, Stream, failure};
+use super::stream::{Request, Stream};
 use crate::upstream::AttemptFailure;
 use crate::upstream::h1::{Response, SendError};
 
@@ -23,38 +22,19 @@ pub async fn send(
     protocol: &str,
     response_timeout: Duration,
 ) -> Result<Response, SendError> {
-    let shared = stream.shared().clone();
-    let seen = shared.state.seen.clone();
-    let unsent =
-        |e: &h2::Error| SendError { unsent: true, ..SendError::from(failure(Phase::SendRequest, e, None, &seen)) };
-    let mut sender = shared.send.clone().ready().await.map_err(|e| unsent(&e))?;
-    if !sender.is_extended_connect_protocol_enabled() {
+    if !stream.shared().state.connect_protocol.load(Ordering::Acquire) {
         let mut f = AttemptFailure::new(Phase::SendRequest);
         f.http = Some(HttpEvidence::BadUpgrade(BadUpgrade::ExtendedConnectDisabled));
         f.conn = Some(stream.snapshot());
         return Err(SendError { unsent: true, ..f.into() });
     }
-    let mut head = http::Request::new(());
-    *head.method_mut() = Method::CONNECT;
-    *head.uri_mut() = req.uri.clone();
-    *head.version_mut() = Version::HTTP_2;
-    *head.headers_mut() = req.headers.clone();
-    head.extensions_mut().insert(h2::ext::Protocol::from(protocol));
-    let (response, mut send) = sender.send_request(head, false).map_err(|e| unsent(&e))?;
-    stream.opened(u32::from(response.stream_id()), req.head_len);
-    match tokio::time::timeout(response_timeout, response).await {
-        Ok(Ok(resp)) => {
-            if !resp.status().is_success() {
-                // Refused: the tunnel will not open, so the request side ends (its answer is read as usual).
-                let _ = send.send_data(Bytes::new(), true);
-            }
-            Ok(stream.answered(resp, send))
-        }
-        Ok(Err(e)) => Err(stream.fail(Phase::AwaitHeaders, Some(&e)).into()),
-        Err(_) => {
-            let mut f = AttemptFailure::timeout(Phase::AwaitHeaders, response_timeout);
-            f.conn = Some(stream.snapshot());
-            Err(f.into())
-        }
+    let connect =
+        Request { method: Method::CONNECT, uri: req.uri.clone(), headers: req.headers.clone(), head_len: req.head_len };
+    let key = stream.open(&connect, Some(protocol), false)?;
+    let resp = stream.await_head(key, response_timeout, true).await?;
+    if !resp.head.status.is_success() {
+        // Refused: the tunnel will not open, so the request side ends (its answer is read as usual).
+        stream.end_request(key);
     }
+    Ok(resp)
 }

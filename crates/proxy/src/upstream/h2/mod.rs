@@ -1,47 +1,49 @@
 //! HTTP/2 to targets (`protocol_version = "http2"` or `"grpc"`): one connection carries many requests'
-//! streams. The `h2` crate speaks the protocol; this module owns what the gateway needs around it:
+//! streams. The gateway speaks HTTP/2 to targets itself, as it does to clients: frames and HPACK are
+//! `waygate_h2wire`'s, the stream table and flow control are [`crate::h2conn`]'s (shared with the server for
+//! clients), and this module owns the client's side of the protocol and what the gateway needs around it. It
+//! replaced the `h2` crate here: with h2, a small gRPC call took 76,961 instructions through the gateway, about
+//! 28,000 of them in h2's client (docs/benchmarks.md, "Instructions per request"); and h2 hid what the
+//! gateway's evidence needs (a GOAWAY's last_stream_id, which a reader beside it had to pick out of the bytes).
 //!
 //! - [`Shared`]: one connection, shared by the requests whose streams it carries, up to the target's
 //!   SETTINGS_MAX_CONCURRENT_STREAMS; beyond that a new connection opens ([`Pool`]).
-//! - the connection's task ([`driver`]): drives the connection, sends keep-alive PINGs on a quiet
-//!   connection and closes it when a PONG does not come, and closes it after `pool_idle_timeout` without
-//!   streams.
-//! - [`frames`]: the GOAWAY's last_stream_id and error code, read from the frame as it passes, so that a stream
-//!   the target never processed is told from one it accepted.
-//! - [`stream`]: one request's stream: send, response head, body and trailers, and every failure as evidence.
+//! - [`conn`]: the connection's task: frames read and applied, what the streams queued written, keep-alive
+//!   PINGs on a quiet connection (closed when a PONG does not come), and the close after `pool_idle_timeout`
+//!   without streams.
+//! - [`response`]: a response head from its fields, checked (RFC 9113 §8.3.2).
+//! - [`stream`]: one request's stream: send, response head, body and trailers, and every failure as evidence
+//!   (a reset and its code, a GOAWAY and whether it spared the stream, a protocol error).
 //! - [`connect`]: a WebSocket's stream, opened by an extended CONNECT (RFC 8441).
 
+mod conn;
 pub mod connect;
-mod driver;
-pub mod frames;
+mod response;
 pub mod stream;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use crossbeam_utils::CachePadded;
 use waygate_faults::{H2Evidence, Phase};
+use waygate_h2wire::frame::{self, ErrorCode, Settings};
 use waygate_telemetry::ConnectionGuard;
 
+use super::AttemptFailure;
 use super::liveness::Probe;
 use super::meter::ConnCounters;
 use super::transport::Transport;
-use super::{AttemptFailure, failure};
+use crate::h2conn::{self, CONNECTION_WINDOW, STREAM_WINDOW};
 use crate::lock;
-use frames::{Seen, Watched};
 pub use stream::{Request, Stream, describe};
-
-/// Flow-control windows the gateway gives targets: as the client side's (server/h2.rs), so a relayed body
-/// moves at the same pace on both sides.
-const STREAM_WINDOW: u32 = 256 * 1024;
-const CONNECTION_WINDOW: u32 = 1024 * 1024;
 
 /// One HTTP/2 connection to a target, as the pool and the streams on it see it.
 #[derive(Debug)]
 pub struct Shared {
-    send: h2::client::SendRequest<Bytes>,
+    /// The stream table, flow control and frames queued, shared with the connection's task.
+    conn: Arc<h2conn::Shared>,
     state: Arc<State>,
     pub counters: Arc<ConnCounters>,
     pub probe: Option<Arc<Probe>>,
@@ -50,7 +52,7 @@ pub struct Shared {
     _open: Option<ConnectionGuard>,
 }
 
-/// What the connection's task and its streams share.
+/// What the connection's task, the pool and the streams share beside the stream table.
 #[derive(Debug)]
 struct State {
     /// Streams open on the connection now (leased by requests).
@@ -59,18 +61,46 @@ struct State {
     max_streams: AtomicUsize,
     /// No new streams: the target sent GOAWAY, or the connection ended or is being closed.
     closing: AtomicBool,
-    /// Why the connection ended, when the gateway ended it (a PING unanswered, idle past the pool timeout).
-    ended: Mutex<Option<String>>,
-    seen: Arc<Seen>,
+    /// The target's SETTINGS allowed extended CONNECT (RFC 8441 §3).
+    connect_protocol: AtomicBool,
+    /// The last GOAWAY: last_stream_id and error code, packed; `u64::MAX` until one comes.
+    goaway: AtomicU64,
+    /// How the connection ended, once it did.
+    ended: Mutex<Option<Ended>>,
     /// Set by the connection's task once the target's SETTINGS were applied (its stream limit is known).
     settled: tokio::sync::watch::Sender<bool>,
     /// When the last stream ended (for the idle close), as the tokio clock read it.
     idle_since: Mutex<Option<tokio::time::Instant>>,
 }
 
+/// How a connection ended: the evidence for the streams it took with it.
+#[derive(Debug)]
+enum Ended {
+    /// The target closed it, or the socket failed.
+    Io(std::io::Error),
+    /// The gateway found a connection error in what the target sent (and sent GOAWAY with this code).
+    Protocol(ErrorCode),
+    /// The gateway ended it, for the reason given (a keep-alive PING unanswered).
+    Gateway(String),
+}
+
+impl State {
+    /// `(last_stream_id, error_code)` of the last GOAWAY received, if any.
+    fn goaway(&self) -> Option<(u32, u32)> {
+        let v = self.goaway.load(Ordering::Acquire);
+        (v != u64::MAX).then_some(((v >> 32) as u32, v as u32))
+    }
+
+    fn set_goaway(&self, last_stream_id: u32, code: ErrorCode) {
+        self.goaway.store(u64::from(last_stream_id) << 32 | u64::from(code.0), Ordering::Release);
+    }
+}
+
 impl Shared {
     /// Opens HTTP/2 on a connected transport: the preface and SETTINGS go out, and the connection's task starts.
-    /// A TLS transport must have negotiated `h2` ([`H2Evidence::NotNegotiated`] otherwise).
+    /// A TLS transport must have negotiated `h2` ([`H2Evidence::NotNegotiated`] otherwise). The target's
+    /// SETTINGS are awaited for at most `settle_within`, so that its stream limit is known before the connection
+    /// is shared; a target that sends none in time is left to fail the request with what it does instead.
     pub async fn handshake(
         transport: Transport,
         counters: Arc<ConnCounters>,
@@ -88,38 +118,25 @@ impl Shared {
             counters.close_by_gateway();
             return Err(f);
         }
-        let goaway = Arc::new(Seen::default());
-        let io = Watched::new(transport, goaway.clone());
-        let handshake = h2::client::Builder::new()
-            .enable_push(false)
-            .initial_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(CONNECTION_WINDOW)
-            .max_header_list_size(super::MAX_RESPONSE_HEAD as u32)
-            .handshake::<_, Bytes>(io)
-            .await;
-        let (send, conn) = match handshake {
-            Ok(pair) => pair,
-            Err(e) => {
-                let f =
-                    stream::failure(Phase::SendRequest, &e, None, &goaway).with_conn(counters.snapshot(false, None));
-                return Err(f);
-            }
-        };
+        let conn = h2conn::Shared::new();
+        preface(&mut conn.lock().out);
         let state = Arc::new(State {
             streams: AtomicUsize::new(0),
-            max_streams: AtomicUsize::new(conn.max_concurrent_send_streams()),
+            // Until the target's SETTINGS say otherwise: RFC 9113 §6.5.2 sets no limit, and h2 assumed 100.
+            max_streams: AtomicUsize::new(100),
             closing: AtomicBool::new(false),
+            connect_protocol: AtomicBool::new(false),
+            goaway: AtomicU64::new(u64::MAX),
             ended: Mutex::new(None),
-            seen: goaway,
             settled: tokio::sync::watch::Sender::new(false),
-            idle_since: Mutex::new(None),
+            idle_since: Mutex::new(Some(tokio::time::Instant::now())),
         });
         let mut settled = state.settled.subscribe();
-        tokio::spawn(driver::drive(conn, state.clone(), counters.clone(), idle_timeout, probe.clone()));
-        // The target's stream limit is known before the connection is shared (one round trip). A target that
-        // sends no SETTINGS in time is left to fail the request with what it does instead.
+        let task =
+            conn::Conn::new(transport, conn.clone(), state.clone(), counters.clone(), probe.clone(), idle_timeout);
+        tokio::spawn(task);
         let _ = tokio::time::timeout(settle_within, settled.wait_for(|s| *s)).await;
-        Ok(Arc::new(Self { send, state, counters, probe, _open: open }))
+        Ok(Arc::new(Self { conn, state, counters, probe, _open: open }))
     }
 
     /// A stream on this connection, if it has room for one.
@@ -156,6 +173,29 @@ impl Shared {
             probe.shutdown();
         }
     }
+}
+
+/// The last handle on the connection gone (the pool let it go, the last stream ended): no stream can come any
+/// more, so its task ends it once the streams on it are done.
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.state.closing.store(true, Ordering::Release);
+        self.conn.lock().wake_conn();
+    }
+}
+
+/// The client's connection preface (RFC 9113 §3.4): the magic, SETTINGS (no push; the gateway's windows and
+/// response-head limit), and the connection window opened to [`CONNECTION_WINDOW`].
+fn preface(out: &mut BytesMut) {
+    out.extend_from_slice(frame::PREFACE);
+    let settings = Settings {
+        enable_push: Some(false),
+        initial_window_size: Some(STREAM_WINDOW),
+        max_header_list_size: Some(super::MAX_RESPONSE_HEAD as u32),
+        ..Settings::default()
+    };
+    settings.write(out);
+    frame::write_window_update(0, CONNECTION_WINDOW - 65_535, out);
 }
 
 /// A target's HTTP/2 connections, one set per worker thread: every request takes a stream on the first
@@ -220,9 +260,4 @@ impl Pool {
         let idle = |c: &&Arc<Shared>| !c.is_closing() && c.state.streams.load(Ordering::Relaxed) == 0;
         self.slots.iter().map(|s| lock(&s.conns).iter().filter(idle).count()).sum()
     }
-}
-
-/// The io error of an `h2` error, copied.
-fn io_of(e: &h2::Error) -> Option<std::io::Error> {
-    e.get_io().map(failure::copy_io)
 }

@@ -1,23 +1,24 @@
 //! One request's HTTP/2 stream to a target: the request head and body sent under the target's flow control
 //! (an early response is seen at once), the response head awaited under `response_timeout`, the body and
-//! trailers read with flow-control capacity released as the client takes them. Every failure becomes
+//! trailers read with flow-control window given back as the client takes them. Every failure becomes
 //! evidence: the phase, the stream's own bytes (not the shared connection's), and what the HTTP/2 layer said
 //! (a reset and its code, a GOAWAY and whether it spared this stream, a protocol error).
 
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Uri, Version};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use http_body::{Body as _, Frame};
 use waygate_faults::{Cause, H2Evidence, HttpEvidence, Phase};
+use waygate_h2wire::frame::ErrorCode;
 
-use super::frames::Seen;
-use super::{Shared, io_of};
+use super::{Ended, Shared, State};
 use crate::body::UpstreamRequestBody;
+use crate::h2conn::{self, Key, StreamGone, StreamIo};
 use crate::upstream::AttemptFailure;
 use crate::upstream::h1::{BodyError, BodyState, Framing, Response, ResponseHead, SendError};
 
@@ -32,25 +33,13 @@ pub struct Request {
     pub head_len: u64,
 }
 
-impl Request {
-    fn to_http(&self) -> http::Request<()> {
-        let mut req = http::Request::new(());
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.uri.clone();
-        *req.version_mut() = Version::HTTP_2;
-        *req.headers_mut() = self.headers.clone();
-        req
-    }
-}
-
-/// One stream on a shared connection, held by the request it carries; its slot goes back when it drops.
+/// One stream on a shared connection, held by the request it carries; its slot goes back when it drops, and
+/// a stream not ended both ways is reset.
 #[derive(Debug)]
 pub struct Stream {
     shared: Arc<Shared>,
-    id: u32,
-    /// The request's side, kept until the exchange ends: dropping both halves resets an unfinished stream.
-    send: Option<h2::SendStream<Bytes>>,
-    recv: Option<h2::RecvStream>,
+    /// The stream in the connection's table, once its head was queued.
+    key: Option<Key>,
     /// This stream's own bytes: the request sent, the response read.
     written: u64,
     read: u64,
@@ -58,6 +47,9 @@ pub struct Stream {
 
 impl Drop for Stream {
     fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.shared.conn.lock().drop_handle(key);
+        }
         self.shared.give_back();
     }
 }
@@ -65,7 +57,7 @@ impl Drop for Stream {
 impl Stream {
     /// A stream on `shared`, whose slot the caller took.
     pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared, id: 0, send: None, recv: None, written: 0, read: 0 }
+        Self { shared, key: None, written: 0, read: 0 }
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -77,6 +69,31 @@ impl Stream {
         (self.read, self.written)
     }
 
+    /// Queues the request's head: the stream opens. `protocol`: an extended CONNECT's. Fails unsent when the
+    /// connection takes no new stream (the target sent GOAWAY, or the connection ended).
+    pub(super) fn open(&mut self, req: &Request, protocol: Option<&str>, end_stream: bool) -> Result<Key, SendError> {
+        let unsent = |s: &Self| SendError {
+            unsent: true,
+            ..SendError::from(s.fail(Phase::SendRequest, Some(StreamGone::ConnectionClosed)))
+        };
+        if self.shared.state.closing.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(unsent(self));
+        }
+        let mut inner = self.shared.conn.lock();
+        let Some(key) = inner.open_local(req.method == Method::HEAD) else {
+            drop(inner);
+            return Err(unsent(self));
+        };
+        let sent = inner.send_request(key, &req.method, &req.uri, protocol, &req.headers, end_stream);
+        drop(inner);
+        self.key = Some(key);
+        self.written = req.head_len;
+        match sent {
+            Ok(()) => Ok(key),
+            Err(gone) => Err(SendError { unsent: true, ..self.fail(Phase::SendRequest, Some(gone)).into() }),
+        }
+    }
+
     /// Sends `req` with `body`, then awaits the response head for at most `response_timeout` after the
     /// request was sent whole (as HTTP/1's).
     pub async fn send(
@@ -85,51 +102,54 @@ impl Stream {
         body: &mut UpstreamRequestBody,
         response_timeout: Duration,
     ) -> Result<Response, SendError> {
-        let goaway = self.shared.state.seen.clone();
-        let unsent = |e: &h2::Error| SendError {
-            unsent: true,
-            ..SendError::from(failure(Phase::SendRequest, e, None, &goaway))
-        };
-        let sender = self.shared.send.clone();
-        let mut sender = sender.ready().await.map_err(|e| unsent(&e))?;
         let end = body.is_end_stream();
-        let (mut response, send) = sender.send_request(req.to_http(), end).map_err(|e| unsent(&e))?;
-        self.id = u32::from(response.stream_id());
-        self.written = req.head_len;
-        let send = self.send.insert(send);
+        let key = self.open(req, None, end)?;
+        let conn = self.shared.conn.clone();
         let mut request_complete = end;
         if !end {
             let mut pending: Option<Bytes> = None;
+            let mut written = 0;
             let early = poll_fn(|cx| {
-                if let Poll::Ready(r) = Pin::new(&mut response).poll(cx) {
-                    return Poll::Ready(Some(r.map_err(BodyOut::H2)));
+                if let Poll::Ready(head) = conn.lock().poll_head(key, cx) {
+                    return Poll::Ready(Some(head.map_err(BodyOut::Stream)));
                 }
-                match poll_body_out(cx, send, body, &mut pending, &mut self.written) {
+                match poll_body_out(cx, &conn, key, body, &mut pending, &mut written) {
                     Poll::Ready(Ok(())) => Poll::Ready(None),
                     Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
                     Poll::Pending => Poll::Pending,
                 }
             })
             .await;
+            self.written += written;
             match early {
                 None => request_complete = true,
-                Some(Ok(resp)) => {
+                Some(Ok(head)) => {
                     // HTTP/2 is full duplex: a target that answers before the request ends (a gRPC streaming call)
                     // still gets the rest of it, sent by a task of its own while the response is relayed.
-                    if let Some(stream) = self.send.take() {
-                        tokio::spawn(pump(stream, body.take(), pending));
-                    }
-                    return Ok(self.head(resp, false));
+                    conn.lock().add_handle(key);
+                    tokio::spawn(pump(conn, key, body.take(), pending));
+                    return Ok(self.head(key, head, false));
                 }
                 Some(Err(BodyOut::Client(cause))) => {
                     return Err(SendError { client_failed: Some(cause), ..self.fail(Phase::SendRequest, None).into() });
                 }
-                Some(Err(BodyOut::H2(e))) => return Err(self.fail(Phase::SendRequest, Some(&e)).into()),
+                Some(Err(BodyOut::Stream(gone))) => return Err(self.fail(Phase::SendRequest, Some(gone)).into()),
             }
         }
-        match tokio::time::timeout(response_timeout, response).await {
-            Ok(Ok(resp)) => Ok(self.head(resp, request_complete)),
-            Ok(Err(e)) => Err(self.fail(Phase::AwaitHeaders, Some(&e)).into()),
+        self.await_head(key, response_timeout, request_complete).await
+    }
+
+    /// Awaits the response head for at most `response_timeout`.
+    pub(super) async fn await_head(
+        &mut self,
+        key: Key,
+        response_timeout: Duration,
+        request_complete: bool,
+    ) -> Result<Response, SendError> {
+        let conn = self.shared.conn.clone();
+        match tokio::time::timeout(response_timeout, poll_fn(|cx| conn.lock().poll_head(key, cx))).await {
+            Ok(Ok(head)) => Ok(self.head(key, head, request_complete)),
+            Ok(Err(gone)) => Err(self.fail(Phase::AwaitHeaders, Some(gone)).into()),
             Err(_) => {
                 let mut f = AttemptFailure::timeout(Phase::AwaitHeaders, response_timeout);
                 f.conn = Some(self.snapshot());
@@ -138,15 +158,13 @@ impl Stream {
         }
     }
 
-    fn head(&mut self, resp: http::Response<h2::RecvStream>, request_complete: bool) -> Response {
-        let (parts, recv) = resp.into_parts();
-        let framing = if recv.is_end_stream() { Framing::Empty } else { Framing::Close };
-        self.read = crate::wire::head_bytes(&parts.headers);
-        self.recv = Some(recv);
+    fn head(&mut self, key: Key, (status, headers): (StatusCode, HeaderMap), request_complete: bool) -> Response {
+        let framing = if self.shared.conn.lock().body_ended(key) { Framing::Empty } else { Framing::Close };
+        self.read = crate::wire::head_bytes(&headers);
         let head = ResponseHead {
-            status: parts.status,
+            status,
             version: Version::HTTP_2,
-            headers: parts.headers,
+            headers,
             framing,
             keep_alive: true,
             keep_alive_field: None,
@@ -154,19 +172,14 @@ impl Stream {
         Response { head, request_complete }
     }
 
-    /// The failure of this stream in `phase`, with the connection's snapshot carrying the stream's own bytes.
-    pub fn fail(&self, phase: Phase, err: Option<&h2::Error>) -> AttemptFailure {
-        let mut f = match err {
-            Some(e) => failure(phase, e, Some(self.id), &self.shared.state.seen),
+    /// The failure of this stream in `phase` (`gone`: how the stream ended, when it did), with the connection's
+    /// snapshot carrying the stream's own bytes.
+    pub fn fail(&self, phase: Phase, gone: Option<StreamGone>) -> AttemptFailure {
+        let gone = gone.or_else(|| self.key.and_then(|key| self.shared.conn.lock().gone(key)));
+        let mut f = match gone {
+            Some(gone) => failure(phase, gone, self.key.map(|k| k.id), &self.shared.state),
             None => AttemptFailure::new(phase),
         };
-        // The gateway ended the connection (a PING unanswered): that is why the stream failed, whatever io error
-        // the end left under it (a broken pipe is the drop's doing, not the target's).
-        if f.h2.is_none()
-            && let Some(ended) = crate::lock(&self.shared.state.ended).clone()
-        {
-            f.io = Some(std::io::Error::new(std::io::ErrorKind::TimedOut, ended));
-        }
         f.conn = Some(self.snapshot());
         f
     }
@@ -185,101 +198,111 @@ impl Stream {
         cx: &mut Context<'_>,
         state: &mut BodyState,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let Some(recv) = self.recv.as_mut() else { return Poll::Ready(None) };
+        let Some(key) = self.key else { return Poll::Ready(None) };
         if state.is_done() {
             return Poll::Ready(None);
         }
-        let body_error = |e: &h2::Error, goaway: &Seen, id: u32| {
-            let f = failure(Phase::StreamBody, e, Some(id), goaway);
-            let io = f.io.unwrap_or_else(|| std::io::Error::other(describe_h2(f.h2, e)));
-            BodyError { io: Some(io), http: HttpEvidence::BodyIncomplete }
-        };
-        match ready!(recv.poll_data(cx)) {
+        let mut inner = self.shared.conn.lock();
+        match ready!(inner.poll_data(key, cx)) {
             Some(Ok(data)) => {
                 // The client takes what it is given: the target may send as much again.
-                let _ = recv.flow_control().release_capacity(data.len());
+                inner.release(key, data.len());
                 self.read += data.len() as u64;
-                return Poll::Ready(Some(Ok(Frame::data(data))));
+                Poll::Ready(Some(Ok(Frame::data(data))))
             }
-            Some(Err(e)) => return Poll::Ready(Some(Err(body_error(&e, &self.shared.state.seen, self.id)))),
-            None => {}
-        }
-        match ready!(recv.poll_trailers(cx)) {
-            Ok(Some(mut trailers)) => {
-                crate::wire::strip_forbidden_trailers(&mut trailers);
+            Some(Err(gone)) => {
+                drop(inner);
+                let f = failure(Phase::StreamBody, gone, Some(key.id), &self.shared.state);
+                let io = match (f.io, f.h2) {
+                    (Some(io), _) => io,
+                    (None, Some(H2Evidence::StreamReset { code })) => std::io::Error::other(TargetReset(code)),
+                    (None, h2) => std::io::Error::other(h2.map_or_else(|| gone.to_string(), describe)),
+                };
+                Poll::Ready(Some(Err(BodyError { io: Some(io), http: HttpEvidence::BodyIncomplete })))
+            }
+            None => {
                 *state = BodyState::Done;
-                Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+                Poll::Ready(inner.take_trailers(key).map(|mut trailers| {
+                    crate::wire::strip_forbidden_trailers(&mut trailers);
+                    Ok(Frame::trailers(trailers))
+                }))
             }
-            Ok(None) => {
-                *state = BodyState::Done;
-                Poll::Ready(None)
-            }
-            Err(e) => Poll::Ready(Some(Err(body_error(&e, &self.shared.state.seen, self.id)))),
         }
+    }
+
+    /// Both directions of the stream as a byte stream, for a tunnel after a 2xx to an extended CONNECT.
+    pub fn tunnel(&mut self) -> Option<StreamIo> {
+        let key = self.key?;
+        self.shared.conn.lock().add_handle(key);
+        Some(StreamIo::new(self.shared.conn.clone(), key))
+    }
+
+    /// What the target said when it ended a tunnel's stream: its reset, or its GOAWAY.
+    pub fn said(&self) -> Option<H2Evidence> {
+        let key = self.key?;
+        let gone = self.shared.conn.lock().gone(key)?;
+        failure(Phase::StreamBody, gone, Some(key.id), &self.shared.state)
+            .h2
+            .map(|h2| match h2 {
+                H2Evidence::GoAway { code, .. } => H2Evidence::GoAway { code, unprocessed: false },
+                other => other,
+            })
+            .filter(|h2| matches!(h2, H2Evidence::StreamReset { .. } | H2Evidence::GoAway { .. }))
+    }
+
+    /// Ends the request side with an empty DATA frame (an extended CONNECT refused: no tunnel follows).
+    pub(super) fn end_request(&self, key: Key) {
+        let mut none: &[u8] = &[];
+        let waker = std::task::Waker::noop();
+        let _ = self.shared.conn.lock().poll_send_data(key, &Context::from_waker(waker), &mut none, true);
     }
 }
 
-/// A stream opened by an extended CONNECT ([`super::connect`]), whose request side stays open for a tunnel.
-impl Stream {
-    /// Notes the stream's id and its request head's size, as [`Stream::send`] does.
-    pub(super) fn opened(&mut self, id: u32, head_len: u64) {
-        self.id = id;
-        self.written = head_len;
-    }
+/// A target's RST_STREAM under a response being relayed, as the body's error: the client's own HTTP/2 stream is
+/// reset with the same code ([`BodyError::reset_code`]).
+#[derive(Debug)]
+pub struct TargetReset(pub u32);
 
-    /// The answer's head; its body is read by [`Stream::poll_body`], or the stream carries a tunnel.
-    pub(super) fn answered(&mut self, resp: http::Response<h2::RecvStream>, send: h2::SendStream<Bytes>) -> Response {
-        self.send = Some(send);
-        self.head(resp, true)
-    }
-
-    /// Both directions of the stream, for a tunnel after a 2xx to an extended CONNECT.
-    pub fn tunnel(&mut self) -> Option<(&mut h2::SendStream<Bytes>, &mut h2::RecvStream)> {
-        Some((self.send.as_mut()?, self.recv.as_mut()?))
+impl std::fmt::Display for TargetReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&describe(H2Evidence::StreamReset { code: self.0 }))
     }
 }
+
+impl std::error::Error for TargetReset {}
 
 /// Why sending the request body stopped.
 enum BodyOut {
     /// The client's body failed (it went away, or broke its framing).
     Client(Cause),
-    H2(h2::Error),
+    Stream(StreamGone),
 }
 
-/// The rest of a request body whose response already began, sent to its end (or until either side fails).
-async fn pump(mut send: h2::SendStream<Bytes>, mut body: UpstreamRequestBody, mut pending: Option<Bytes>) {
+/// The rest of a request body whose response already began, sent to its end (or until either side fails); the
+/// stream handle it holds goes when it ends.
+async fn pump(conn: Arc<h2conn::Shared>, key: Key, mut body: UpstreamRequestBody, mut pending: Option<Bytes>) {
     let mut written = 0;
-    let _ = poll_fn(|cx| poll_body_out(cx, &mut send, &mut body, &mut pending, &mut written)).await;
+    let _ = poll_fn(|cx| poll_body_out(cx, &conn, key, &mut body, &mut pending, &mut written)).await;
+    conn.lock().drop_handle(key);
 }
 
 /// Sends the request body under the stream's flow control; ready when it was sent whole.
 fn poll_body_out(
     cx: &mut Context<'_>,
-    send: &mut h2::SendStream<Bytes>,
+    conn: &h2conn::Shared,
+    key: Key,
     body: &mut UpstreamRequestBody,
     pending: &mut Option<Bytes>,
     written: &mut u64,
 ) -> Poll<Result<(), BodyOut>> {
     loop {
         if let Some(data) = pending.as_mut() {
-            send.reserve_capacity(data.len());
-            let granted = match ready!(send.poll_capacity(cx)) {
-                Some(Ok(n)) => n,
-                Some(Err(e)) => return Poll::Ready(Err(BodyOut::H2(e))),
-                // The stream ended (the target reset it): its reason is what the response future reports.
-                None => return Poll::Ready(Ok(())),
-            };
-            if granted == 0 {
-                continue;
-            }
-            let chunk = data.split_to(granted.min(data.len()));
-            let last = data.is_empty();
-            if last {
-                *pending = None;
-            }
-            *written += chunk.len() as u64;
-            let eos = last && body.is_end_stream();
-            send.send_data(chunk, eos).map_err(BodyOut::H2)?;
+            let before = data.len();
+            let eos = body.is_end_stream();
+            let sent = conn.lock().poll_send_data(key, cx, data, eos);
+            *written += (before - data.len()) as u64;
+            ready!(sent).map_err(BodyOut::Stream)?;
+            *pending = None;
             if eos {
                 return Poll::Ready(Ok(()));
             }
@@ -291,49 +314,57 @@ fn poll_body_out(
                 Ok(data) => *pending = Some(data),
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
-                        send.send_trailers(trailers).map_err(BodyOut::H2)?;
+                        conn.lock().send_trailers(key, &trailers).map_err(BodyOut::Stream)?;
                         return Poll::Ready(Ok(()));
                     }
                 }
             },
             Some(Err(e)) => return Poll::Ready(Err(BodyOut::Client(e.0))),
             None => {
-                send.send_data(Bytes::new(), true).map_err(BodyOut::H2)?;
+                let mut none: &[u8] = &[];
+                ready!(conn.lock().poll_send_data(key, cx, &mut none, true)).map_err(BodyOut::Stream)?;
                 return Poll::Ready(Ok(()));
             }
         }
     }
 }
 
-/// The evidence of an `h2` error on stream `id` (`None`: before the stream had one).
-pub fn failure(phase: Phase, e: &h2::Error, id: Option<u32>, goaway: &Seen) -> AttemptFailure {
+/// The evidence of a stream (`id`; `None` before it opened) that ended as `gone`.
+fn failure(phase: Phase, gone: StreamGone, id: Option<u32>, state: &State) -> AttemptFailure {
     let mut f = AttemptFailure::new(phase);
-    f.io = io_of(e);
-    let code = e.reason().map(u32::from);
-    f.h2 = if e.is_go_away() && e.is_remote() || (e.is_io() || e.reason().is_none()) && goaway.get().is_some() {
-        // The connection ended after a GOAWAY: the frame says whether this stream was spared.
-        let (last, goaway_code) = goaway.get().unwrap_or((u32::MAX, code.unwrap_or(0)));
-        Some(H2Evidence::GoAway { code: goaway_code, unprocessed: id.is_none_or(|id| id > last) })
-    } else if e.is_reset() && e.is_remote() {
-        Some(H2Evidence::StreamReset { code: code.unwrap_or(0) })
-    } else if e.is_io() {
-        None
-    } else {
-        // A connection error: the target's (GOAWAY with an error), or one h2 found in what the target sent.
-        Some(H2Evidence::ProtocolError { code: code.unwrap_or(1) })
+    let goaway = state.goaway();
+    f.h2 = match gone {
+        StreamGone::Reset(code) => Some(H2Evidence::StreamReset { code: code.0 }),
+        // Above a GOAWAY's last_stream_id (or never opened after it): the target did not process it.
+        _ if let Some((last, code)) = goaway
+            && id.is_none_or(|id| id > last) =>
+        {
+            Some(H2Evidence::GoAway { code, unprocessed: true })
+        }
+        StreamGone::Local(code) => Some(H2Evidence::ProtocolError { code: code.0 }),
+        StreamGone::HeadTooLarge => {
+            f.http = Some(HttpEvidence::HeadTooLarge);
+            None
+        }
+        StreamGone::ConnectionClosed => match &*crate::lock(&state.ended) {
+            Some(Ended::Protocol(code)) => Some(H2Evidence::ProtocolError { code: code.0 }),
+            _ if let Some((_, code)) = goaway => Some(H2Evidence::GoAway { code, unprocessed: false }),
+            // The gateway ended the connection (a PING unanswered): that is why the stream failed.
+            Some(Ended::Gateway(words)) => {
+                f.io = Some(std::io::Error::new(std::io::ErrorKind::TimedOut, words.clone()));
+                None
+            }
+            Some(Ended::Io(e)) => {
+                f.io = Some(crate::upstream::failure::copy_io(e));
+                None
+            }
+            None => None,
+        },
     };
-    if f.io.is_none() && f.h2.is_none() {
-        f.io = Some(std::io::Error::other(e.to_string()));
+    if f.io.is_none() && f.h2.is_none() && f.http.is_none() {
+        f.io = Some(std::io::Error::other(gone.to_string()));
     }
     f
-}
-
-/// A few words for an HTTP/2 failure with no io error under it.
-fn describe_h2(h2: Option<H2Evidence>, e: &h2::Error) -> String {
-    match h2 {
-        Some(h2 @ (H2Evidence::StreamReset { .. } | H2Evidence::GoAway { .. })) => describe(h2),
-        _ => e.to_string(),
-    }
 }
 
 /// What the HTTP/2 layer said, in words for the system log and `expose_details`.
@@ -353,5 +384,5 @@ pub fn describe(h2: H2Evidence) -> String {
 
 /// RFC 9113 §7's name of an error code (`CANCEL`).
 pub fn reason_name(code: u32) -> String {
-    format!("{:?}", h2::Reason::from(code))
+    ErrorCode(code).to_string()
 }
