@@ -4,12 +4,47 @@
 //! Every error is fatal to the connection (the tables may no longer match the peer's), so decoding stops at the
 //! first one; a field that is valid HPACK but not a valid HTTP/2 field is not an error here
 //! ([`Field::Invalid`]). Literal values that are not Huffman-coded are slices of the block, not copies.
+//!
+//! Literals are remembered ([`Recent`]): a peer that does not reuse its dynamic table's entries (nginx sends
+//! every response's fields as new literals, Huffman-coded) repeats the same bytes block after block, and bytes
+//! seen before decode to the field they decoded to then, without Huffman decoding or checking them again (a
+//! literal with incremental indexing still goes into the table). Only representations whose meaning cannot
+//! change are remembered: a literal name, or a name from the static table, never one from the dynamic table
+//! (whose entries move), and never a field the peer marked never-indexed (its value is sensitive, RFC 7541
+//! §7.1.3).
 
 use bytes::Bytes;
 
 use super::field::{Field, Name};
-use super::table::DynamicTable;
+use super::table::{DynamicTable, STATIC_ENTRIES};
 use super::{DecodeError, ListSize, huffman, integer};
+
+/// Literals remembered per connection, and the longest one remembered (representation bytes).
+const RECENT: usize = 8;
+const RECENT_MAX_LEN: usize = 96;
+
+/// The last literals, by their representation's bytes ([`RECENT`] of them, replaced in turn).
+#[derive(Debug, Default)]
+struct Recent {
+    entries: Vec<(Box<[u8]>, Field)>,
+    next: usize,
+}
+
+impl Recent {
+    fn get(&self, raw: &[u8]) -> Option<&Field> {
+        self.entries.iter().find(|(seen, _)| **seen == *raw).map(|(_, field)| field)
+    }
+
+    fn put(&mut self, raw: &[u8], field: &Field) {
+        let entry = (Box::from(raw), field.clone());
+        if self.entries.len() < RECENT {
+            self.entries.push(entry);
+        } else {
+            self.entries[self.next] = entry;
+            self.next = (self.next + 1) % RECENT;
+        }
+    }
+}
 
 /// The largest scratch buffer kept between blocks: enough for any ordinary header value, so that one huge
 /// value does not pin its size for the rest of the connection.
@@ -23,13 +58,19 @@ pub struct Decoder {
     max_table_size: usize,
     /// Where Huffman-coded strings are decoded, kept between strings for its allocation.
     scratch: Vec<u8>,
+    recent: Recent,
 }
 
 impl Decoder {
     /// `max_table_size`: the SETTINGS_HEADER_TABLE_SIZE this endpoint advertised (4096 by default): the
     /// largest dynamic table size update the peer may ask for, and the table's size until it asks.
     pub fn new(max_table_size: usize) -> Self {
-        Decoder { table: DynamicTable::new(max_table_size), max_table_size, scratch: Vec::new() }
+        Decoder {
+            table: DynamicTable::new(max_table_size),
+            max_table_size,
+            scratch: Vec::new(),
+            recent: Recent::default(),
+        }
     }
 
     /// Decodes one complete header block (HEADERS plus any CONTINUATION payloads, already joined), calling
@@ -59,7 +100,7 @@ impl Decoder {
                 continue;
             } else if first & 0x40 != 0 {
                 // Literal with incremental indexing (§6.2.1).
-                let decoded = self.literal(block, &mut pos, 6, false)?;
+                let decoded = self.remembered(block, &mut pos, 6)?;
                 let size = decoded.hpack_size();
                 self.table.insert(decoded.clone(), size);
                 (decoded, size)
@@ -78,9 +119,14 @@ impl Decoder {
                 }
                 self.table.set_max_size(size);
                 continue;
+            } else if first & 0x10 != 0 {
+                // Literal never indexed (§6.2.3).
+                let decoded = self.literal(block, &mut pos, 4, true)?;
+                let size = decoded.hpack_size();
+                (decoded, size)
             } else {
-                // Literal without indexing (§6.2.2) or never indexed (§6.2.3).
-                let decoded = self.literal(block, &mut pos, 4, first & 0x10 != 0)?;
+                // Literal without indexing (§6.2.2).
+                let decoded = self.remembered(block, &mut pos, 4)?;
                 let size = decoded.hpack_size();
                 (decoded, size)
             };
@@ -94,6 +140,24 @@ impl Decoder {
             self.scratch = Vec::new();
         }
         Ok(if list_size <= max_list_size { ListSize::Within } else { ListSize::TooLarge })
+    }
+
+    /// A literal whose name index has a `prefix_bits`-bit prefix, not never-indexed: remembered when its
+    /// meaning is fixed (see the module's doc).
+    fn remembered(&mut self, block: &Bytes, pos: &mut usize, prefix_bits: u32) -> Result<Field, DecodeError> {
+        let start = *pos;
+        let end = representation_end(block, start, prefix_bits)?;
+        let raw = &block[start..end];
+        if let Some(field) = self.recent.get(raw) {
+            *pos = end;
+            return Ok(field.clone());
+        }
+        let field = self.literal(block, pos, prefix_bits, false)?;
+        let static_name = integer::decode(block, &mut { start }, prefix_bits)? <= STATIC_ENTRIES;
+        if static_name && raw.len() <= RECENT_MAX_LEN {
+            self.recent.put(raw, &field);
+        }
+        Ok(field)
     }
 
     /// A literal field representation whose name index has a `prefix_bits`-bit prefix.
@@ -111,11 +175,29 @@ impl Decoder {
         Ok(name.with_value(string(block, pos, &mut self.scratch)?, sensitive))
     }
 
+    /// How many literals are remembered.
+    #[cfg(test)]
+    pub(crate) fn recent_len(&self) -> usize {
+        self.recent.entries.len()
+    }
+
     /// The dynamic table, for tests that compare it with the RFC's examples.
     #[cfg(test)]
     pub(crate) fn table(&self) -> &DynamicTable {
         &self.table
     }
+}
+
+/// Where a literal that starts at `start` ends: its name index (a `prefix_bits`-bit prefix), then its name when
+/// that index is 0, then its value (lengths only; nothing decoded).
+fn representation_end(block: &[u8], start: usize, prefix_bits: u32) -> Result<usize, DecodeError> {
+    let mut pos = start;
+    let strings = if integer::decode(block, &mut pos, prefix_bits)? == 0 { 2 } else { 1 };
+    for _ in 0..strings {
+        let len = integer::decode(block, &mut pos, 7)?;
+        pos = pos.checked_add(len).filter(|&end| end <= block.len()).ok_or(DecodeError::Truncated)?;
+    }
+    Ok(pos)
 }
 
 /// A string literal (RFC 7541 §5.2): a slice of the block, or the decoding of a Huffman-coded one, decoded in

@@ -15,7 +15,10 @@ use super::field::{Field, Pseudo};
 /// RFC 7541 Appendix A, entry `i` at `STATIC[i - 1]`, with its size (§4.1) worked out at compile time.
 /// `HeaderName::from_static` gives http's standard representation for every one of these names, so cloning one
 /// copies nothing.
-pub(crate) static STATIC: [(Field, usize); 61] = [
+/// The static table's size (RFC 7541 Appendix A): indexes above it are the dynamic table's.
+pub(crate) const STATIC_ENTRIES: usize = 61;
+
+pub(crate) static STATIC: [(Field, usize); STATIC_ENTRIES] = [
     pseudo(Pseudo::Authority, ""),
     pseudo(Pseudo::Method, "GET"),
     pseudo(Pseudo::Method, "POST"),

@@ -5,6 +5,7 @@ mod appendix_c;
 mod errors;
 mod fields;
 mod huffman;
+mod recent;
 mod roundtrip;
 mod static_table;
 
