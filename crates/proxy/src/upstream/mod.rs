@@ -192,8 +192,12 @@ impl Upstream {
     /// A lease of one stream on `shared`, whose slot was taken for it.
     fn stream_lease(shared: Arc<h2::Shared>, reused: bool) -> Lease {
         let counters = shared.counters.clone();
-        let conn =
-            Box::new(Connection { session: Session::H2(h2::Stream::new(shared)), counters, probe: None, _open: None });
+        let conn = Box::new(Connection {
+            session: Session::H2(h2::Stream::new(shared, reused)),
+            counters,
+            probe: None,
+            _open: None,
+        });
         Lease { conn, reused, idle_before_use: None }
     }
 
@@ -233,7 +237,9 @@ impl Upstream {
                 h2::Shared::handshake(connected.transport, counters, probe, Some(open), self.pool_idle_timeout, settle)
                     .await?;
             if !pool.add(&shared) {
-                // Retired while the handshake ran, or the target allows no stream at all.
+                // Retired, or sent GOAWAY, while the handshake ran: the stream is the request's all the same (its
+                // send fails with that as the evidence), its slot taken so that giving it back balances.
+                shared.take_slot();
                 shared.close();
             }
             return Ok(Self::stream_lease(shared, false));

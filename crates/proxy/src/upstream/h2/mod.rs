@@ -139,9 +139,16 @@ impl Shared {
         Ok(Arc::new(Self { conn, state, counters, probe, _open: open }))
     }
 
-    /// A stream on this connection, if it has room for one.
+    /// A stream on this connection, if it has room for one (the connection's first: `reused` false).
     pub fn stream(this: &Arc<Self>) -> Option<Stream> {
-        this.try_take().then(|| Stream::new(this.clone()))
+        this.try_take().then(|| Stream::new(this.clone(), false))
+    }
+
+    /// Takes a stream slot whatever the limit or the connection's state: for the request that opened the
+    /// connection when the pool would not take it (it is closing already: the stream's send then fails, with
+    /// what closed it as the evidence).
+    pub fn take_slot(&self) {
+        self.state.streams.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Takes a stream slot if the connection is open and below the target's limit.

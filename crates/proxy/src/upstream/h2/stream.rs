@@ -43,6 +43,8 @@ pub struct Stream {
     /// This stream's own bytes: the request sent, the response read.
     written: u64,
     read: u64,
+    /// The connection carried streams before this one (as the evidence's `reused`).
+    reused: bool,
 }
 
 impl Drop for Stream {
@@ -55,9 +57,9 @@ impl Drop for Stream {
 }
 
 impl Stream {
-    /// A stream on `shared`, whose slot the caller took.
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared, key: None, written: 0, read: 0 }
+    /// A stream on `shared`, whose slot the caller took; `reused`: not the connection's first.
+    pub fn new(shared: Arc<Shared>, reused: bool) -> Self {
+        Self { shared, key: None, written: 0, read: 0, reused }
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -186,7 +188,7 @@ impl Stream {
 
     /// The connection's snapshot, with this stream's bytes as the attempt's.
     pub fn snapshot(&self) -> crate::upstream::ConnSnapshot {
-        let mut snap = self.shared.counters.snapshot(true, None);
+        let mut snap = self.shared.counters.snapshot(self.reused, None);
         snap.attempt_bytes_read = self.read;
         snap.attempt_bytes_written = self.written;
         snap
@@ -377,7 +379,7 @@ pub fn describe(h2: H2Evidence) -> String {
         H2Evidence::GoAway { code, unprocessed: false } => {
             format!("the target sent GOAWAY {} and closed with this stream accepted and unanswered", reason_name(code))
         }
-        H2Evidence::ProtocolError { code } => format!("HTTP/2 connection error {}", reason_name(code)),
+        H2Evidence::ProtocolError { code } => format!("HTTP/2 protocol error {}", reason_name(code)),
         H2Evidence::NotNegotiated => "the target's TLS handshake did not select h2 by ALPN".to_owned(),
     }
 }
