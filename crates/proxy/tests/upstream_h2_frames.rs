@@ -257,6 +257,16 @@ async fn gateway_to(targets: &[SocketAddr], extra: &str) -> (waygate_proxy::Gate
     gateway(&simple_config(targets, &format!("protocol_version = \"http2\"\n{extra}"))).await
 }
 
+/// A GET through a gateway to `target` alone (no retry) gets 502 with `cause`; the gateway is returned so that
+/// the target can still be checked while it runs.
+async fn fails_with(target: SocketAddr, cause: &str) -> waygate_proxy::Gateway {
+    let (gw, addr) = gateway_to(&[target], "retries = 0\n").await;
+    let resp = within("the response", h1(addr, request("GET", "/", "a", ""))).await;
+    assert_eq!(resp.status, 502, "{:?}", resp.headers);
+    assert!(resp.header("proxy-status").contains(cause), "{:?}", resp.headers);
+    gw
+}
+
 /// What an HTTP/1.1 client saw: the head, then the body whole or how it failed.
 struct Seen {
     status: u16,
@@ -319,10 +329,7 @@ async fn an_informational_head_before_the_final_one_is_not_the_answer() {
 #[tokio::test]
 async fn data_before_the_response_head_is_a_protocol_error() {
     let mut target = Scripted::spawn(|s| vec![Step::Write(frame(DATA, END_STREAM, s, b"early"))]).await;
-    let (_gw, addr) = gateway_to(&[target.addr], "retries = 0\n").await;
-    let resp = within("the response", h1(addr, request("GET", "/", "a", ""))).await;
-    assert_eq!(resp.status, 502, "{:?}", resp.headers);
-    assert!(resp.header("proxy-status").contains("TargetHttp2ProtocolError"), "{:?}", resp.headers);
+    let _gw = fails_with(target.addr, "TargetHttp2ProtocolError").await;
     let reset = target.received("the stream's RST_STREAM", |f| f.kind == RST_STREAM).await;
     assert_eq!(reset.reset(), Some((1, PROTOCOL_ERROR)));
 }
@@ -440,10 +447,7 @@ async fn a_push_promise_is_a_connection_error() {
         vec![Step::Write(frame(PUSH_PROMISE, END_HEADERS, s, &payload))]
     })
     .await;
-    let (_gw, addr) = gateway_to(&[target.addr], "retries = 0\n").await;
-    let resp = within("the response", h1(addr, request("GET", "/", "a", ""))).await;
-    assert_eq!(resp.status, 502, "{:?}", resp.headers);
-    assert!(resp.header("proxy-status").contains("TargetHttp2ProtocolError"), "{:?}", resp.headers);
+    let _gw = fails_with(target.addr, "TargetHttp2ProtocolError").await;
     let goaway = target.received("the gateway's GOAWAY", |f| f.kind == GOAWAY).await;
     assert_eq!(goaway.goaway_code(), Some(PROTOCOL_ERROR));
 }
@@ -467,10 +471,7 @@ async fn a_response_head_over_the_limit_is_too_large() {
         vec![Step::Write(out)]
     })
     .await;
-    let (_gw, addr) = gateway_to(&[target.addr], "retries = 0\n").await;
-    let resp = within("the response", h1(addr, request("GET", "/", "a", ""))).await;
-    assert_eq!(resp.status, 502, "{:?}", resp.headers);
-    assert!(resp.header("proxy-status").contains("TargetResponseHeadersTooLarge"), "{:?}", resp.headers);
+    let _gw = fails_with(target.addr, "TargetResponseHeadersTooLarge").await;
 }
 
 // 9. A target that answers in HTTP/1.1 instead of SETTINGS is covered by upstream_h2.rs
@@ -485,10 +486,7 @@ async fn a_connection_window_past_its_ceiling_is_a_flow_control_error() {
         vec![Step::Write(frame(WINDOW_UPDATE, 0, 0, &MAX_WINDOW.to_be_bytes()))]
     })
     .await;
-    let (_gw, addr) = gateway_to(&[target.addr], "retries = 0\n").await;
-    let resp = within("the response", h1(addr, request("GET", "/", "a", ""))).await;
-    assert_eq!(resp.status, 502, "{:?}", resp.headers);
-    assert!(resp.header("proxy-status").contains("TargetHttp2ProtocolError"), "{:?}", resp.headers);
+    let _gw = fails_with(target.addr, "TargetHttp2ProtocolError").await;
     let goaway = target.received("the gateway's GOAWAY", |f| f.kind == GOAWAY).await;
     assert_eq!(goaway.goaway_code(), Some(FLOW_CONTROL_ERROR));
 }
