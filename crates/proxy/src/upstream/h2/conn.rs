@@ -269,6 +269,8 @@ impl Conn {
     fn end_with(&mut self, code: ErrorCode, why: Ended) {
         if !self.closing {
             self.closing = true;
+            // The pool hands the connection out no more.
+            self.state.closing.store(true, Ordering::Release);
             lock(&self.state.ended).get_or_insert(why);
             let mut inner = self.shared.lock();
             inner.no_new_streams = true;
