@@ -125,9 +125,12 @@ fn literal(name: &str, value: &[u8]) -> Vec<u8> {
     out
 }
 
-/// HPACK: `:status 100`, a literal without indexing whose name is the static table's index 8.
-fn status_100() -> Vec<u8> {
-    vec![0x08, 0x03, b'1', b'0', b'0']
+/// HPACK: `:status` with a three-digit `code`, a literal without indexing whose name is the static table's
+/// index 8.
+fn status(code: &str) -> Vec<u8> {
+    let mut out = vec![0x08, 0x03];
+    out.extend_from_slice(code.as_bytes());
+    out
 }
 
 /// HPACK: `:status 200` and `content-length: len`.
@@ -311,7 +314,7 @@ fn assert_broken(seen: &Seen, capture: &LogCapture, what: &str) {
 #[tokio::test]
 async fn an_informational_head_before_the_final_one_is_not_the_answer() {
     let target = Scripted::spawn(|s| {
-        let mut out = headers(s, &status_100(), false);
+        let mut out = headers(s, &status("100"), false);
         out.extend(headers(s, &ok_with_length(5), false));
         out.extend(frame(DATA, END_STREAM, s, b"hello"));
         vec![Step::Write(out), Step::Close]
@@ -322,6 +325,33 @@ async fn an_informational_head_before_the_final_one_is_not_the_answer() {
     assert_eq!(seen.status, 200, "{:?}", seen.headers);
     assert_eq!(seen.body.as_deref(), Ok(&b"hello"[..]));
     assert_eq!(seen.header("proxy-status"), "", "a success names no cause");
+}
+
+/// A `101` has no place in HTTP/2 (RFC 9113 §8.6): the stream is malformed, 502 TargetHttp2ProtocolError.
+#[tokio::test]
+async fn a_101_head_is_a_protocol_error() {
+    let mut target = Scripted::spawn(|s| vec![Step::Write(headers(s, &status("101"), false))]).await;
+    let _gw = fails_with(target.addr, "TargetHttp2ProtocolError").await;
+    let reset = target.received("the stream's RST_STREAM", |f| f.kind == RST_STREAM).await;
+    assert_eq!(reset.reset(), Some((1, PROTOCOL_ERROR)));
+}
+
+/// A Content-Length counts no body after a HEAD request, nor on a 204 or 304 (RFC 9110 §8.6): a head that ends
+/// the stream with `content-length: 10` is then a whole answer, not a short body.
+#[tokio::test]
+async fn a_content_length_counts_no_body_after_head_or_on_204_and_304() {
+    for (method, code) in [("HEAD", "200"), ("GET", "204"), ("GET", "304")] {
+        let target = Scripted::spawn(move |s| {
+            let mut block = status(code);
+            block.extend(literal("content-length", b"10"));
+            vec![Step::Write(headers(s, &block, true))]
+        })
+        .await;
+        let (_gw, addr) = gateway_to(&[target.addr], "retries = 0\n").await;
+        let seen = within("the response", exchange(addr, request(method, "/", "a", ""))).await;
+        assert_eq!(seen.status.to_string(), code, "{method} {code}: {:?}", seen.headers);
+        assert_eq!(seen.header("proxy-status"), "", "{method} {code}: a whole answer names no cause");
+    }
 }
 
 /// 2. DATA before any HEADERS on the stream: a malformed response (RFC 9113 §8.1), a stream error

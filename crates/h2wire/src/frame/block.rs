@@ -4,7 +4,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::{ErrorCode, FrameError, HEAD_LEN};
+use super::{ErrorCode, Frame, FrameError, HEAD_LEN};
 
 /// A whole header block, ready for the HPACK decoder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,12 +17,23 @@ pub struct Block {
     pub end_stream: bool,
 }
 
+/// What [`BlockAssembler::take`] made of a frame.
+#[derive(Debug)]
+pub enum Taken {
+    /// Not part of a header block: the frame, for the caller.
+    Frame(Frame),
+    /// The frame completed a header block.
+    Block(Block),
+    /// The frame opened or continued a block that is not whole yet.
+    Partial,
+}
+
 /// Joins a HEADERS frame's block fragment with its CONTINUATION frames (RFC 9113 §4.3, §6.10).
 ///
 /// While a block is open ([`expecting`](Self::expecting) says on which stream), the only frame the peer may send
-/// is a CONTINUATION on that stream: any other frame is a connection PROTOCOL_ERROR, which the caller raises
-/// for frames it does not pass here, and [`start`](Self::start) and [`push`](Self::push) raise for the ones it
-/// does.
+/// is a CONTINUATION on that stream: any other frame is a connection PROTOCOL_ERROR. [`take`](Self::take), given
+/// every frame, raises it; [`start`](Self::start) and [`push`](Self::push) raise it for the frames they take, and
+/// a caller that uses them raises it for the others.
 ///
 /// `limit` bounds what one block may cost this endpoint to take in: its fragments' bytes plus [`HEAD_LEN`] for
 /// each of its frames, so that a flood of empty CONTINUATION frames, which add no bytes, is bounded as well.
@@ -57,6 +68,21 @@ impl BlockAssembler {
     /// The stream whose block is open, waiting for CONTINUATION frames; `None` between blocks.
     pub fn expecting(&self) -> Option<u32> {
         self.open.map(|open| open.stream)
+    }
+
+    /// Any frame as it comes: a HEADERS or CONTINUATION frame goes into the block (a whole one comes out), any
+    /// other passes through, except while a block is open, when only its CONTINUATION may come (§6.10: a
+    /// connection PROTOCOL_ERROR).
+    pub fn take(&mut self, frame: Frame) -> Result<Taken, FrameError> {
+        let block = match frame {
+            Frame::Headers { stream, block, end_stream, end_headers, .. } => {
+                self.start(stream, block, end_stream, end_headers)?
+            }
+            Frame::Continuation { stream, block, end_headers } => self.push(stream, block, end_headers)?,
+            _ if self.open.is_some() => return Err(FrameError::Connection(ErrorCode::PROTOCOL_ERROR)),
+            other => return Ok(Taken::Frame(other)),
+        };
+        Ok(block.map_or(Taken::Partial, Taken::Block))
     }
 
     /// Takes a HEADERS frame's fragment: the whole block at once when `end_headers` is set (no copy), else

@@ -20,7 +20,7 @@ mod tests;
 
 use bytes::{BufMut, BytesMut};
 
-pub use block::{Block, BlockAssembler};
+pub use block::{Block, BlockAssembler, Taken};
 pub use error::{ErrorCode, FrameError};
 pub use read::{Frame, Priority, parse};
 pub use settings::Settings;

@@ -146,15 +146,14 @@ impl Decoder {
     /// meaning is fixed (see the module's doc).
     fn remembered(&mut self, block: &Bytes, pos: &mut usize, prefix_bits: u32) -> Result<Field, DecodeError> {
         let start = *pos;
-        let end = representation_end(block, start, prefix_bits)?;
+        let (name_index, end) = representation(block, start, prefix_bits)?;
         let raw = &block[start..end];
         if let Some(field) = self.recent.get(raw) {
             *pos = end;
             return Ok(field.clone());
         }
         let field = self.literal(block, pos, prefix_bits, false)?;
-        let static_name = integer::decode(block, &mut { start }, prefix_bits)? <= STATIC_ENTRIES;
-        if static_name && raw.len() <= RECENT_MAX_LEN {
+        if name_index <= STATIC_ENTRIES && raw.len() <= RECENT_MAX_LEN {
             self.recent.put(raw, &field);
         }
         Ok(field)
@@ -188,16 +187,16 @@ impl Decoder {
     }
 }
 
-/// Where a literal that starts at `start` ends: its name index (a `prefix_bits`-bit prefix), then its name when
-/// that index is 0, then its value (lengths only; nothing decoded).
-fn representation_end(block: &[u8], start: usize, prefix_bits: u32) -> Result<usize, DecodeError> {
+/// A literal that starts at `start`: its name index (a `prefix_bits`-bit prefix; 0 for a literal name) and where
+/// it ends, past its name when that index is 0 and its value (lengths only; nothing decoded).
+fn representation(block: &[u8], start: usize, prefix_bits: u32) -> Result<(usize, usize), DecodeError> {
     let mut pos = start;
-    let strings = if integer::decode(block, &mut pos, prefix_bits)? == 0 { 2 } else { 1 };
-    for _ in 0..strings {
+    let name_index = integer::decode(block, &mut pos, prefix_bits)?;
+    for _ in 0..if name_index == 0 { 2 } else { 1 } {
         let len = integer::decode(block, &mut pos, 7)?;
         pos = pos.checked_add(len).filter(|&end| end <= block.len()).ok_or(DecodeError::Truncated)?;
     }
-    Ok(pos)
+    Ok((name_index, pos))
 }
 
 /// A string literal (RFC 7541 §5.2): a slice of the block, or the decoding of a Huffman-coded one, decoded in

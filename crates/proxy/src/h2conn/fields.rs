@@ -24,6 +24,18 @@ impl Trailers {
     }
 }
 
+/// A Content-Length value added to what the message's earlier ones said (`length`): digits only (RFC 9110
+/// §8.6), and every value the same (RFC 9113 §8.1.1); false when the message is malformed by it.
+pub fn agree_length(length: &mut Option<u64>, value: &http::HeaderValue) -> bool {
+    match crate::wire::parse_length(value.as_bytes()) {
+        Some(n) if length.is_none_or(|l| l == n) => {
+            *length = Some(n);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Fields that describe one HTTP/1 connection and have no place in HTTP/2 (RFC 9113 §8.2.2).
 pub fn connection_specific(name: &HeaderName) -> bool {
     name == header::CONNECTION

@@ -153,6 +153,15 @@ impl StreamState {
     }
 }
 
+/// A response head as the gateway, as a client, takes it from a stream.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    /// The head ended the stream: the response has no body and no trailers.
+    pub whole: bool,
+}
+
 /// What the client sent on a stream was refused: the stream error to reset it with.
 pub type Refused = Result<(), ErrorCode>;
 
@@ -763,12 +772,13 @@ impl Inner {
         Ok(())
     }
 
-    /// The final response head, once it came.
-    pub fn poll_head(&mut self, key: Key, cx: &Context<'_>) -> Poll<Result<(StatusCode, HeaderMap), StreamGone>> {
+    /// The final response head, once it came, and whether it is the whole response (no body, no trailers).
+    pub fn poll_head(&mut self, key: Key, cx: &Context<'_>) -> Poll<Result<ResponseHead, StreamGone>> {
         let closed = self.closed;
         let Some(s) = self.get(key) else { return Poll::Ready(Err(StreamGone::ConnectionClosed)) };
-        if let Some(head) = s.head.take() {
-            return Poll::Ready(Ok(head));
+        if let Some((status, headers)) = s.head.take() {
+            let whole = s.recv_done && s.data.is_empty() && s.trailers.is_none();
+            return Poll::Ready(Ok(ResponseHead { status, headers, whole }));
         }
         if let Some(gone) = s.reset {
             return Poll::Ready(Err(gone));

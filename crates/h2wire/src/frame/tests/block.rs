@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::frame::{Block, BlockAssembler, ErrorCode as E, FrameError, HEAD_LEN};
+use crate::frame::{Block, BlockAssembler, ErrorCode as E, Frame, FrameError, HEAD_LEN, Taken};
 
 const PROTOCOL: FrameError = FrameError::Connection(E::PROTOCOL_ERROR);
 const CALM: FrameError = FrameError::Connection(E::ENHANCE_YOUR_CALM);
@@ -82,4 +82,32 @@ fn empty_continuations_cannot_go_on_forever() {
     let accepted = (0..10_000).take_while(|_| a.push(1, Bytes::new(), false).is_ok()).count();
     assert_eq!(accepted, 16 * 1024 / HEAD_LEN - 1);
     assert_eq!(a.push(1, Bytes::new(), true), Err(CALM));
+}
+
+#[test]
+fn take_passes_other_frames_through_and_refuses_them_inside_a_block() {
+    let mut a = BlockAssembler::new(16 * 1024);
+    let ping = || Frame::Ping { ack: false, data: [0; 8] };
+    assert!(matches!(a.take(ping()), Ok(Taken::Frame(Frame::Ping { .. }))));
+    let headers = Frame::Headers {
+        stream: 1,
+        block: Bytes::from_static(b"ab"),
+        end_stream: true,
+        end_headers: false,
+        priority: None,
+    };
+    assert!(matches!(a.take(headers), Ok(Taken::Partial)));
+    // Inside the open block only its CONTINUATION may come (RFC 9113 §6.10).
+    assert_eq!(a.take(ping()).err(), Some(PROTOCOL));
+    let mut a = BlockAssembler::new(16 * 1024);
+    let start = Frame::Headers {
+        stream: 3,
+        block: Bytes::from_static(b"ab"),
+        end_stream: false,
+        end_headers: false,
+        priority: None,
+    };
+    assert!(matches!(a.take(start), Ok(Taken::Partial)));
+    let end = Frame::Continuation { stream: 3, block: Bytes::from_static(b"cd"), end_headers: true };
+    assert!(matches!(a.take(end), Ok(Taken::Block(b)) if b == block(3, b"abcd", false)));
 }

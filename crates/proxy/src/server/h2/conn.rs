@@ -24,7 +24,7 @@ use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use http::{Method, Request, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite};
-use waygate_h2wire::frame::{self, Block, BlockAssembler, ErrorCode, Frame, FrameError, Settings};
+use waygate_h2wire::frame::{self, Block, BlockAssembler, ErrorCode, Frame, FrameError, Settings, Taken};
 use waygate_h2wire::hpack::{self, ListSize};
 
 use super::request::Builder;
@@ -196,10 +196,11 @@ where
     }
 
     fn frame(&mut self, parsed: Frame) -> Result<(), ErrorCode> {
-        // Inside a header block only its CONTINUATION may come (RFC 9113 §6.10).
-        if self.blocks.expecting().is_some() && !matches!(parsed, Frame::Continuation { .. }) {
-            return Err(ErrorCode::PROTOCOL_ERROR);
-        }
+        let parsed = match self.blocks.take(parsed).map_err(|e| e.code())? {
+            Taken::Frame(frame) => frame,
+            Taken::Block(block) => return self.headers(block),
+            Taken::Partial => return Ok(()),
+        };
         match parsed {
             Frame::Data { stream, data, end_stream, flow_len } => {
                 let mut inner = self.shared.lock();
@@ -207,16 +208,8 @@ where
                     return self.closed_stream(&mut inner, stream);
                 }
             }
-            Frame::Headers { stream, block, end_stream, end_headers, .. } => {
-                if let Some(block) = self.blocks.start(stream, block, end_stream, end_headers).map_err(|e| e.code())? {
-                    self.headers(block)?;
-                }
-            }
-            Frame::Continuation { stream, block, end_headers } => {
-                if let Some(block) = self.blocks.push(stream, block, end_headers).map_err(|e| e.code())? {
-                    self.headers(block)?;
-                }
-            }
+            // Taken by the block assembler above.
+            Frame::Headers { .. } | Frame::Continuation { .. } => {}
             Frame::Priority { .. } | Frame::SettingsAck | Frame::Unknown { .. } | Frame::Ping { ack: true, .. } => {}
             Frame::RstStream { stream, code } => {
                 if stream > self.last_id {

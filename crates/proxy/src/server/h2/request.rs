@@ -11,7 +11,7 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Uri};
 use waygate_h2wire::hpack::{Field, Pseudo};
 
-use crate::h2conn::fields::connection_specific;
+use crate::h2conn::fields::{agree_length, connection_specific};
 
 /// An extended CONNECT's `:protocol` (RFC 8441 §4), in the request's extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,11 +75,8 @@ impl Builder {
                     self.malformed = true;
                     return;
                 }
-                if name == header::CONTENT_LENGTH {
-                    match crate::wire::parse_length(value.as_bytes()) {
-                        Some(n) if self.length.is_none_or(|l| l == n) => self.length = Some(n),
-                        _ => self.malformed = true,
-                    }
+                if name == header::CONTENT_LENGTH && !agree_length(&mut self.length, &value) {
+                    self.malformed = true;
                 }
                 self.headers.append(name, value);
             }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::AsyncWrite;
 use tokio::time::{Instant, Sleep};
-use waygate_h2wire::frame::{self, Block, BlockAssembler, ErrorCode, Frame, FrameError};
+use waygate_h2wire::frame::{self, Block, BlockAssembler, ErrorCode, Frame, FrameError, Taken};
 use waygate_h2wire::hpack::{self, ListSize};
 
 use super::response::Builder;
@@ -134,10 +134,11 @@ impl Conn {
     }
 
     fn frame(&mut self, parsed: Frame) -> Result<(), ErrorCode> {
-        // Inside a header block only its CONTINUATION may come (RFC 9113 §6.10).
-        if self.blocks.expecting().is_some() && !matches!(parsed, Frame::Continuation { .. }) {
-            return Err(ErrorCode::PROTOCOL_ERROR);
-        }
+        let parsed = match self.blocks.take(parsed).map_err(|e| e.code())? {
+            Taken::Frame(frame) => frame,
+            Taken::Block(block) => return self.headers(block),
+            Taken::Partial => return Ok(()),
+        };
         match parsed {
             Frame::Data { stream, data, end_stream, flow_len } => {
                 let mut inner = self.shared.lock();
@@ -145,16 +146,8 @@ impl Conn {
                     return opened(&inner, stream);
                 }
             }
-            Frame::Headers { stream, block, end_stream, end_headers, .. } => {
-                if let Some(block) = self.blocks.start(stream, block, end_stream, end_headers).map_err(|e| e.code())? {
-                    self.headers(block)?;
-                }
-            }
-            Frame::Continuation { stream, block, end_headers } => {
-                if let Some(block) = self.blocks.push(stream, block, end_headers).map_err(|e| e.code())? {
-                    self.headers(block)?;
-                }
-            }
+            // Taken by the block assembler above.
+            Frame::Headers { .. } | Frame::Continuation { .. } => {}
             Frame::Priority { .. } | Frame::SettingsAck | Frame::Unknown { .. } => {}
             Frame::Ping { ack: true, .. } => self.awaiting_pong = false,
             Frame::Ping { ack: false, data } => frame::write_ping(true, data, &mut self.shared.lock().out),

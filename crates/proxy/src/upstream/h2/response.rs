@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header};
 use waygate_h2wire::hpack::{Field, Pseudo};
 
-use crate::h2conn::fields::connection_specific;
+use crate::h2conn::fields::{agree_length, connection_specific};
 
 /// A response head as its fields arrive.
 #[derive(Debug, Default)]
@@ -43,11 +43,8 @@ impl Builder {
                     self.malformed = true;
                     return;
                 }
-                if name == header::CONTENT_LENGTH {
-                    match crate::wire::parse_length(value.as_bytes()) {
-                        Some(n) if self.length.is_none_or(|l| l == n) => self.length = Some(n),
-                        _ => self.malformed = true,
-                    }
+                if name == header::CONTENT_LENGTH && !agree_length(&mut self.length, &value) {
+                    self.malformed = true;
                 }
                 self.headers.append(name, value);
             }

@@ -11,7 +11,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use http::{HeaderMap, Method, Uri, Version};
 use http_body::{Body as _, Frame};
 use waygate_faults::{Cause, H2Evidence, HttpEvidence, Phase};
 use waygate_h2wire::frame::ErrorCode;
@@ -130,7 +130,7 @@ impl Stream {
                     // still gets the rest of it, sent by a task of its own while the response is relayed.
                     conn.lock().add_handle(key);
                     tokio::spawn(pump(conn, key, body.take(), pending));
-                    return Ok(self.head(key, head, false));
+                    return Ok(self.head(head, false));
                 }
                 Some(Err(BodyOut::Client(cause))) => {
                     return Err(SendError { client_failed: Some(cause), ..self.fail(Phase::SendRequest, None).into() });
@@ -150,7 +150,7 @@ impl Stream {
     ) -> Result<Response, SendError> {
         let conn = self.shared.conn.clone();
         match tokio::time::timeout(response_timeout, poll_fn(|cx| conn.lock().poll_head(key, cx))).await {
-            Ok(Ok(head)) => Ok(self.head(key, head, request_complete)),
+            Ok(Ok(head)) => Ok(self.head(head, request_complete)),
             Ok(Err(gone)) => Err(self.fail(Phase::AwaitHeaders, Some(gone)).into()),
             Err(_) => {
                 let mut f = AttemptFailure::timeout(Phase::AwaitHeaders, response_timeout);
@@ -160,8 +160,9 @@ impl Stream {
         }
     }
 
-    fn head(&mut self, key: Key, (status, headers): (StatusCode, HeaderMap), request_complete: bool) -> Response {
-        let framing = if self.shared.conn.lock().body_ended(key) { Framing::Empty } else { Framing::Close };
+    fn head(&mut self, head: h2conn::shared::ResponseHead, request_complete: bool) -> Response {
+        let h2conn::shared::ResponseHead { status, headers, whole } = head;
+        let framing = if whole { Framing::Empty } else { Framing::Close };
         self.read = crate::wire::head_bytes(&headers);
         let head = ResponseHead {
             status,
