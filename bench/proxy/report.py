@@ -446,13 +446,16 @@ def render(work, out):
       "last. Tables show the **median** of the rounds and, in parentheses, the lowest and highest round (min–max); "
       "the raw rounds are at the end.")
     w("- One backend for everything: nginx (2 workers, access log off) answering `GET /` with `hello\\n` and "
-      "`GET /1m` with a 1 MiB static file, keep-alive with a high `keepalive_requests`.")
+      "`GET /1m` with a 1 MiB static file, keep-alive with a high `keepalive_requests`, `listen ... reuseport` so "
+      "that the kernel spreads each proxy's upstream connections over the two workers (without it, the worker "
+      "that woke first took most of a burst of connects, e.g. 58 of 64, for every proxy alike).")
     w("- Proxies, all on 127.0.0.1, all with an upstream keep-alive pool and the access log on:")
     w("  - waygate: `waygate run --config waygate.toml` (default `--workers`: one thread-per-core worker per CPU, "
       "here 2), `[access_log] dir = ...` format alb, admin listener (metrics) on; HTTP/1.1 and h2c on one port.")
     w("  - nginx: `worker_processes 2`, `upstream { keepalive 64; }`, `proxy_http_version 1.1`, "
       "`proxy_set_header Connection \"\"`, `access_log ... combined buffer=64k`, `proxy_max_temp_file_size 0` "
-      "(stream large bodies instead of spooling them to disk), h2c on a second port (`listen ... http2`).")
+      "(stream large bodies instead of spooling them to disk), h2c on a second port (`listen ... http2`), `reuseport` "
+      "on its listeners (without it all 64 client connections could land on one worker).")
     w("  - HAProxy: `nbthread 2`, `option http-keep-alive`, `http-reuse always`, `option httplog` with "
       "`log stdout format raw` redirected to a file, h2c on a second `bind ... proto h2`.")
     w("  - waygate, access log off: the same waygate config without `[access_log]` (small responses only), for "

@@ -50,8 +50,11 @@ pub fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         return host.find(']').map_or(host, |i| &host[..=i]);
     }
-    match host.rfind(':') {
-        Some(i) if host[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &host[..i],
+    // The digits at the end, then the colon before them: one pass from the end (`rfind` and a check of what
+    // follows took two, through the generic string searcher, on every request's Host).
+    let digits = host.bytes().rev().take_while(u8::is_ascii_digit).count();
+    match (host.len() - digits).checked_sub(1) {
+        Some(colon) if host.as_bytes()[colon] == b':' => &host[..colon],
         _ => host,
     }
 }
@@ -112,5 +115,12 @@ mod tests {
         assert!(!wildcard_match_ci(b"*.example.com", b"example.com"));
         assert_eq!(strip_port("[::1]:80"), "[::1]");
         assert_eq!(strip_port("host"), "host");
+        // Only digits after the last colon are a port; an empty port goes too (as `rfind` and a check did).
+        for (host, bare) in
+            [("a.b:8080", "a.b"), ("a.b:", "a.b"), ("a.b:80x", "a.b:80x"), ("8080", "8080"), (":80", "")]
+        {
+            assert_eq!(strip_port(host), bare, "{host}");
+        }
+        assert_eq!(strip_port("é:1"), "é");
     }
 }
