@@ -7,7 +7,7 @@
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use waygate_h2wire::frame::{
-    self, BlockAssembler, DEFAULT_MAX_FRAME_SIZE, Frame, FrameError, write_data_head, write_goaway, write_headers,
+    self, BlockAssembler, DEFAULT_MAX_FRAME_SIZE, Frame, FrameError, Taken, write_data_head, write_goaway, write_headers,
     write_ping, write_rst_stream, write_settings_ack, write_window_update,
 };
 
@@ -79,22 +79,19 @@ fn rewrite(frame: &Frame) {
     assert_eq!((frames, error, left), (vec![Ok(expected)], None, 0), "{frame:?} written again");
 }
 
-/// Runs the header block frames through an assembler: any order of them must give answers, not panics.
+/// Runs the frames through an assembler as the connections do ([`BlockAssembler::take`]): any order of them must
+/// give answers, not panics, and only a frame outside any open block passes through.
 fn assemble(frames: &[Result<Frame, FrameError>]) {
     let mut joiner = BlockAssembler::new(4096);
-    for frame in frames {
-        let answer = match frame {
-            Ok(Frame::Headers { stream, block, end_stream, end_headers, .. }) => {
-                joiner.start(*stream, block.clone(), *end_stream, *end_headers)
+    for frame in frames.iter().flatten() {
+        let was_open = joiner.expecting().is_some();
+        match joiner.take(frame.clone()) {
+            Ok(Taken::Block(block)) => assert!(joiner.expecting().is_none(), "{block:?} completed, yet a block is open"),
+            Ok(Taken::Partial) => assert!(joiner.expecting().is_some(), "no block completed, yet none is open"),
+            Ok(Taken::Frame(f)) => {
+                assert!(!was_open, "{f:?} passed through an open block");
+                assert!(!matches!(f, Frame::Headers { .. } | Frame::Continuation { .. }), "{f:?} passed through");
             }
-            Ok(Frame::Continuation { stream, block, end_headers }) => {
-                joiner.push(*stream, block.clone(), *end_headers)
-            }
-            _ => continue,
-        };
-        match answer {
-            Ok(Some(block)) => assert!(joiner.expecting().is_none(), "{block:?} completed, yet a block is open"),
-            Ok(None) => assert!(joiner.expecting().is_some(), "no block completed, yet none is open"),
             Err(_) => joiner = BlockAssembler::new(4096),
         }
     }

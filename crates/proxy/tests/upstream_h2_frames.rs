@@ -309,22 +309,24 @@ fn assert_broken(seen: &Seen, capture: &LogCapture, what: &str) {
     assert!(line.contains("PROTOCOL_ERROR"), "{what}: the log names the stream error: {line}");
 }
 
-/// 1. An informational head (`100`, HEADERS without END_STREAM) comes before the final one: the client gets the
-/// final `200` and its body (RFC 9113 §8.1). The target closes once it has answered: what came whole stays whole.
+/// 1. An informational head (`100`, `103`; HEADERS without END_STREAM) comes before the final one: the client gets
+/// the final `200` and its body (RFC 9113 §8.1). The target closes once it has answered: what came whole stays whole.
 #[tokio::test]
 async fn an_informational_head_before_the_final_one_is_not_the_answer() {
-    let target = Scripted::spawn(|s| {
-        let mut out = headers(s, &status("100"), false);
-        out.extend(headers(s, &ok_with_length(5), false));
-        out.extend(frame(DATA, END_STREAM, s, b"hello"));
-        vec![Step::Write(out), Step::Close]
-    })
-    .await;
-    let (_gw, addr) = gateway_to(&[target.addr], "retries = 0\n").await;
-    let seen = within("the response", exchange(addr, request("GET", "/", "a", ""))).await;
-    assert_eq!(seen.status, 200, "{:?}", seen.headers);
-    assert_eq!(seen.body.as_deref(), Ok(&b"hello"[..]));
-    assert_eq!(seen.header("proxy-status"), "", "a success names no cause");
+    for code in ["100", "103"] {
+        let target = Scripted::spawn(move |s| {
+            let mut out = headers(s, &status(code), false);
+            out.extend(headers(s, &ok_with_length(5), false));
+            out.extend(frame(DATA, END_STREAM, s, b"hello"));
+            vec![Step::Write(out), Step::Close]
+        })
+        .await;
+        let (_gw, addr) = gateway_to(&[target.addr], "retries = 0\n").await;
+        let seen = within("the response", exchange(addr, request("GET", "/", "a", ""))).await;
+        assert_eq!(seen.status, 200, "after {code}: {:?}", seen.headers);
+        assert_eq!(seen.body.as_deref(), Ok(&b"hello"[..]), "after {code}");
+        assert_eq!(seen.header("proxy-status"), "", "after {code}: a success names no cause");
+    }
 }
 
 /// A `101` has no place in HTTP/2 (RFC 9113 §8.6): the stream is malformed, 502 TargetHttp2ProtocolError.

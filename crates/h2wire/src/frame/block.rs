@@ -31,9 +31,8 @@ pub enum Taken {
 /// Joins a HEADERS frame's block fragment with its CONTINUATION frames (RFC 9113 §4.3, §6.10).
 ///
 /// While a block is open ([`expecting`](Self::expecting) says on which stream), the only frame the peer may send
-/// is a CONTINUATION on that stream: any other frame is a connection PROTOCOL_ERROR. [`take`](Self::take), given
-/// every frame, raises it; [`start`](Self::start) and [`push`](Self::push) raise it for the frames they take, and
-/// a caller that uses them raises it for the others.
+/// is a CONTINUATION on that stream: any other frame is a connection PROTOCOL_ERROR, which
+/// [`take`](Self::take), given every frame, raises.
 ///
 /// `limit` bounds what one block may cost this endpoint to take in: its fragments' bytes plus [`HEAD_LEN`] for
 /// each of its frames, so that a flood of empty CONTINUATION frames, which add no bytes, is bounded as well.
@@ -88,7 +87,7 @@ impl BlockAssembler {
     /// Takes a HEADERS frame's fragment: the whole block at once when `end_headers` is set (no copy), else
     /// `None` and the block stays open for [`push`](Self::push). A HEADERS frame while a block is open is a
     /// connection PROTOCOL_ERROR (§6.10).
-    pub fn start(
+    pub(crate) fn start(
         &mut self,
         stream: u32,
         fragment: Bytes,
@@ -111,7 +110,12 @@ impl BlockAssembler {
     /// Takes a CONTINUATION frame's fragment: the whole block when `end_headers` is set, else `None`. A
     /// CONTINUATION with no block open, or on another stream than the open block's, is a connection
     /// PROTOCOL_ERROR (§6.10).
-    pub fn push(&mut self, stream: u32, fragment: Bytes, end_headers: bool) -> Result<Option<Block>, FrameError> {
+    pub(crate) fn push(
+        &mut self,
+        stream: u32,
+        fragment: Bytes,
+        end_headers: bool,
+    ) -> Result<Option<Block>, FrameError> {
         let Some(open) = self.open.filter(|open| open.stream == stream) else {
             return Err(FrameError::Connection(ErrorCode::PROTOCOL_ERROR));
         };

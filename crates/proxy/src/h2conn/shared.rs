@@ -151,6 +151,11 @@ impl StreamState {
             w.wake();
         }
     }
+
+    /// The peer sent all it will on the stream and the gateway took all of it: no data, no trailers left.
+    fn received_all(&self) -> bool {
+        self.recv_done && self.data.is_empty() && self.trailers.is_none()
+    }
 }
 
 /// A response head as the gateway, as a client, takes it from a stream.
@@ -582,7 +587,7 @@ impl Inner {
 
     /// Whether the request has nothing more to give.
     pub fn body_ended(&mut self, key: Key) -> bool {
-        self.get(key).is_none_or(|s| s.recv_done && s.data.is_empty() && s.trailers.is_none())
+        self.get(key).is_none_or(|s| s.received_all())
     }
 
     /// `n` bytes of the request taken by the request path: the client may send as much again, told once half a
@@ -777,7 +782,7 @@ impl Inner {
         let closed = self.closed;
         let Some(s) = self.get(key) else { return Poll::Ready(Err(StreamGone::ConnectionClosed)) };
         if let Some((status, headers)) = s.head.take() {
-            let whole = s.recv_done && s.data.is_empty() && s.trailers.is_none();
+            let whole = s.received_all();
             return Poll::Ready(Ok(ResponseHead { status, headers, whole }));
         }
         if let Some(gone) = s.reset {

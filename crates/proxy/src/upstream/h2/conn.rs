@@ -286,7 +286,7 @@ impl Conn {
             if self.state.streams.load(Ordering::Acquire) == 0
                 && idle_since.is_some_and(|t| now >= t + self.idle_timeout)
             {
-                self.state.closing.store(true, Ordering::Release);
+                // `end_with` takes the connection out of the pool's hands, at once (the caller's next step).
                 return Some((ErrorCode::NO_ERROR, Ended::Gateway("idle past pool_idle_timeout".to_owned())));
             }
             let read = self.counters.bytes_read();
