@@ -1,12 +1,14 @@
 //! The upstream client's response parsing: any bytes give a head, an interim response, "need more" or the
 //! evidence of a malformed or oversized head, never a panic; a final head's body then decodes by its framing
 //! with the chunked decoder shared with the server. The first byte says whether the request was a HEAD (bit 0)
-//! and whether it asked to switch protocols (bit 1: a WebSocket's handshake, where a 101 is final).
+//! and whether it asked to switch protocols (bit 1: a WebSocket's handshake, where a 101 is final). The head's
+//! fields, kept as the bytes they came in, always convert to a map whole.
 #![no_main]
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use waygate_proxy::upstream::h1::head::{Framing, Parsed, parse_response_to};
+use waygate_proxy::wire::fields::Fields;
 use waygate_proxy::wire::chunked::{Chunked, Step};
 
 fuzz_target!(|data: &[u8]| {
@@ -24,6 +26,9 @@ fuzz_target!(|data: &[u8]| {
             Ok(Parsed::Final(head)) => head,
             Ok(Parsed::Partial) | Err(_) => return,
         };
+        // The fields stay as bytes; whatever httparse accepted must convert to a map whole (an HTTP/2 client's).
+        let Fields::Wire(fields) = &head.fields else { panic!("an HTTP/1 head keeps its bytes") };
+        assert_eq!(fields.to_map().len(), fields.len(), "every field httparse accepted is a valid map field");
         if head.status.as_u16() == 101 {
             assert!(upgrade, "a 101 is final only when an upgrade was asked for");
             assert_eq!((head.framing, head.keep_alive), (Framing::Empty, false), "after a 101, no body, no reuse");

@@ -22,6 +22,7 @@ use waygate_telemetry::debug::BodyTap;
 use crate::server::{ClientBody, ClientBodyError};
 use crate::upstream::Lease;
 use crate::upstream::h1::{BodyError, BodyState};
+use crate::wire::fields::WireFields;
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -193,6 +194,8 @@ pub struct RelayBody {
     grpc_status: Option<u8>,
     /// A debug session's copy of the body's first bytes (`None` unless one captures bodies).
     tap: Option<Arc<BodyTap>>,
+    /// An HTTP/1 target's response fields, not merged into the response's map (see [`Self::with_target_fields`]).
+    target_fields: Option<WireFields>,
 }
 
 impl Drop for RelayBody {
@@ -220,6 +223,7 @@ impl RelayBody {
             failure: None,
             grpc_status: None,
             tap: None,
+            target_fields: None,
         };
         if body.state.is_done() {
             body.end();
@@ -230,6 +234,15 @@ impl RelayBody {
     /// Copies the body's first bytes to a debug session's `tap` as they pass.
     pub fn with_tap(mut self, tap: Option<Arc<BodyTap>>) -> Self {
         self.tap = tap;
+        self
+    }
+
+    /// The target's response fields as it sent them over HTTP/1, which the response's own map (the gateway's
+    /// fields) does not hold: an HTTP/1 client's writer copies them as they are
+    /// ([`crate::server::write::head`]), and every other reader of the response first merges them
+    /// ([`ProxyBody::merge_target_fields`]). That saves a map built and dropped per relayed response.
+    pub fn with_target_fields(mut self, fields: Option<WireFields>) -> Self {
+        self.target_fields = fields;
         self
     }
 
@@ -337,7 +350,12 @@ impl Body for RelayBody {
 
 /// The `grpc-status` field's code, when it holds one (0-255; gRPC's are 0-16).
 pub fn grpc_status(headers: &http::HeaderMap) -> Option<u8> {
-    headers.get("grpc-status")?.to_str().ok()?.trim().parse().ok()
+    grpc_code(headers.get("grpc-status")?.as_bytes())
+}
+
+/// A `grpc-status` value's code.
+pub fn grpc_code(value: &[u8]) -> Option<u8> {
+    std::str::from_utf8(value).ok()?.trim().parse().ok()
 }
 
 /// Every response body the gateway sends to clients.
@@ -354,6 +372,23 @@ impl ProxyBody {
 
     pub fn empty() -> Self {
         Self::Full(None)
+    }
+
+    /// The target's fields that travel with a relayed body (see [`RelayBody::with_target_fields`]).
+    pub fn target_fields(&self) -> Option<&WireFields> {
+        match self {
+            Self::Relay(b) => b.target_fields.as_ref(),
+            Self::Full(_) => None,
+        }
+    }
+
+    /// Moves the target's fields that travel with the body into `headers`, for a reader that needs one map.
+    pub fn merge_target_fields(&mut self, headers: &mut http::HeaderMap) {
+        if let Self::Relay(b) = self
+            && let Some(fields) = b.target_fields.take()
+        {
+            fields.append_to(headers);
+        }
     }
 
     /// The client will not take the rest of this body, for `cause` (see [`RelayBody::abandon`]).

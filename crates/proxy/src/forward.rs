@@ -551,7 +551,7 @@ fn forward(
                     let mut record = pending.record.take();
                     if let Some(r) = record.as_mut() {
                         r.responded(&target.authority, resp.head.status.as_u16());
-                        r.trace_response(resp.head.status.as_u16(), &resp.head.headers, &lease);
+                        r.trace_response(resp.head.status.as_u16(), &resp.head.fields, &lease);
                     }
                     let done = relay::Done {
                         in_flight,

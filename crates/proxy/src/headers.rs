@@ -37,6 +37,11 @@ pub fn is_hop_by_hop(name: &HeaderName) -> bool {
     matches!(name.as_str().len(), 2 | 7 | 10 | 16..=19) && HOP_BY_HOP.contains(&name)
 }
 
+/// [`is_hop_by_hop`] for a name as it came on the wire, in any case.
+pub fn is_hop_by_hop_name(name: &[u8]) -> bool {
+    matches!(name.len(), 2 | 7 | 10 | 16..=19) && HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop.as_ref()))
+}
+
 /// Removes hop-by-hop headers: the fixed set and any named in `Connection`. `Trailer` is end-to-end
 /// (RFC 9110 §6.6.2) and stays.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -434,9 +439,12 @@ mod tests {
     fn hop_by_hop_names_and_only_those() {
         for hop in HOP_BY_HOP {
             assert!(is_hop_by_hop(hop), "{hop}");
+            assert!(is_hop_by_hop_name(hop.as_str().as_bytes()), "{hop}");
+            assert!(is_hop_by_hop_name(hop.as_str().to_ascii_uppercase().as_bytes()), "{hop}");
         }
         for other in ["user-agent", "x-forwarded-for", "accept", "content-length", "trailer", "tk", "authorization"] {
             assert!(!is_hop_by_hop(&HeaderName::from_static(other)), "{other}");
+            assert!(!is_hop_by_hop_name(other.as_bytes()), "{other}");
         }
     }
 

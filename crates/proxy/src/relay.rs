@@ -1,10 +1,10 @@
-//! Relaying the target's response: hop-by-hop headers out, `x-request-id` in, the body streamed through a
-//! [`RelayBody`] whose end decides the connection's fate (back to the pool only when read whole) and completes
+//! Relaying the target's response: hop-by-hop headers out, `x-request-id` in (an HTTP/1 target's fields ride
+//! with the body unmerged, see [`RelayBody::with_target_fields`]), the body streamed through a [`RelayBody`] whose end decides the connection's fate (back to the pool only when read whole) and completes
 //! the exchange record with the bytes actually sent and, if the body broke, its cause.
 
 use std::time::Duration;
 
-use http::{HeaderValue, Response};
+use http::{HeaderMap, HeaderValue, Response};
 use waygate_faults::{Cause, Phase};
 
 use crate::body::{BodyObserver, ProxyBody, RelayBody};
@@ -15,6 +15,7 @@ use crate::record::{Record, Sink, head_bytes};
 use crate::target::InFlight;
 use crate::upstream::h1::{self, BodyError, BodyState};
 use crate::upstream::{AttemptFailure, Lease, failure};
+use crate::wire::fields::{Fields, WireFields};
 use waygate_telemetry::RequestKind;
 
 /// Everything needed to end a relayed exchange.
@@ -32,25 +33,37 @@ pub struct Done {
 /// The client's response: the target's head, rewritten, and its body streamed from `lease`'s connection.
 pub fn relay(resp: h1::Response, lease: Lease, done: Done, id: &HeaderValue, stall: Duration) -> Response<ProxyBody> {
     let h1::Response { head, request_complete } = resp;
-    // Hop-by-hop fields were dropped as the head was read.
-    let mut headers = head.headers;
     if let Some(ka) = &head.keep_alive_field {
         let target = done.in_flight.target();
-        target.upstream.keepalive.advertised(ka.as_bytes(), &target.authority);
+        target.upstream.keepalive.advertised(ka, &target.authority);
     }
+    // Hop-by-hop fields were dropped as the head was read. An HTTP/1 target's fields stay as it sent them and
+    // travel with the body (the client's writer copies them); the response's own map holds the gateway's.
+    let (mut headers, wire) = match head.fields {
+        Fields::Wire(mut wire) => {
+            wire.remove(X_REQUEST_ID.as_str());
+            (HeaderMap::with_capacity(1), Some(wire))
+        }
+        Fields::Map(map) => (map, None),
+    };
     headers.insert(&X_REQUEST_ID, id.clone());
     let status = head.status.as_u16();
     let mut done = done;
     // A trailers-only gRPC answer carries its status in the head.
     if let Some(r) = done.record.as_mut().filter(|r| is_grpc_kind(r.ex.kind)) {
-        r.ex.grpc_status = crate::body::grpc_status(&headers);
+        r.ex.grpc_status = match &wire {
+            Some(wire) => wire.get("grpc-status").and_then(crate::body::grpc_code),
+            None => crate::body::grpc_status(&headers),
+        };
     }
     // The body is counted as it streams.
-    let head_len = head_bytes(&headers);
+    let head_len = head_bytes(&headers) + wire.as_ref().map_or(0, WireFields::wire_len);
     let reusable = head.keep_alive && request_complete && done.reuse;
     let tap = done.record.as_ref().and_then(Record::response_tap);
     let observer = Box::new(Completion { done: Some(done), request_id: id.clone(), status, head: head_len });
-    let body = RelayBody::new(lease, BodyState::new(head.framing), reusable, observer, stall).with_tap(tap);
+    let body = RelayBody::new(lease, BodyState::new(head.framing), reusable, observer, stall)
+        .with_tap(tap)
+        .with_target_fields(wire);
     let mut resp = Response::new(ProxyBody::Relay(body));
     *resp.status_mut() = head.status;
     *resp.headers_mut() = headers;

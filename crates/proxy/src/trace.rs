@@ -22,6 +22,7 @@ use crate::guard::{Action, Verdict};
 use crate::record::{ConnFacts, Record};
 use crate::server::HeadStarted;
 use crate::upstream::{AttemptFailure, Lease};
+use crate::wire::fields::Fields;
 
 /// Candidates named in a selection's detail; a larger group is summarised after them.
 const NAMED_CANDIDATES: usize = 16;
@@ -114,12 +115,12 @@ impl Record {
     }
 
     /// The target's response head arrived on `lease`.
-    pub fn trace_response(&mut self, status: u16, headers: &http::HeaderMap, lease: &Lease) {
+    pub fn trace_response(&mut self, status: u16, fields: &Fields, lease: &Lease) {
         if let Some(t) = self.debug.as_deref_mut() {
             t.request_body_sent();
             let c = lease.snapshot();
             t.step("response_head", format!("{status} from {}", c.remote), status >= 500);
-            t.response_headers(headers);
+            t.response_headers(&fields.to_map());
             t.connection(c);
         }
     }

@@ -95,7 +95,7 @@ impl Upgrade {
             // The server put the stream's tunnel beside the protocol; without it there is nothing to tunnel.
             let on_upgrade = parts.extensions.remove::<ClientTunnel>()?;
             let key = HeaderValue::from_str(&new_key()).ok()?;
-            let accept = websocket(&offered).then(|| accept_for(key.as_bytes()));
+            let accept = websocket(offered.as_bytes()).then(|| accept_for(key.as_bytes()));
             let client = Client::H2 { on_upgrade, key };
             return Some(Box::new(Self { offered, accept, client, tunnels, toward_h2 }));
         }
@@ -105,11 +105,14 @@ impl Upgrade {
         let tunnels = tunnels.clone();
         let connection = parts.headers.get_all(header::CONNECTION).iter().any(|v| lists_token(v, b"upgrade"));
         let offered = parts.headers.get(header::UPGRADE).filter(|_| connection)?.clone();
-        if toward_h2 && !websocket(&offered) {
+        if toward_h2 && !websocket(offered.as_bytes()) {
             return None;
         }
-        let accept =
-            parts.headers.get(&SEC_WEBSOCKET_KEY).filter(|_| websocket(&offered)).map(|key| accept_for(key.as_bytes()));
+        let accept = parts
+            .headers
+            .get(&SEC_WEBSOCKET_KEY)
+            .filter(|_| websocket(offered.as_bytes()))
+            .map(|key| accept_for(key.as_bytes()));
         Some(Box::new(Self { offered, accept, client: Client::H1, tunnels, toward_h2 }))
     }
 
@@ -160,8 +163,8 @@ impl Upgrade {
             }
             return Ok(Answer::Refused);
         }
-        let switched = head.headers.get(header::UPGRADE).ok_or(BadUpgrade::NoUpgrade)?;
-        let offered = tokens(&self.offered);
+        let switched = head.fields.get(header::UPGRADE.as_str()).ok_or(BadUpgrade::NoUpgrade)?;
+        let offered = tokens(self.offered.as_bytes());
         let mut protocols = tokens(switched).peekable();
         if protocols.peek().is_none() {
             return Err(BadUpgrade::NoUpgrade);
@@ -170,8 +173,8 @@ impl Upgrade {
             return Err(BadUpgrade::UpgradeMismatch);
         }
         if let Some(expected) = self.accept.as_deref().filter(|_| websocket(switched)) {
-            let got = head.headers.get(&SEC_WEBSOCKET_ACCEPT).ok_or(BadUpgrade::NoAccept)?;
-            if got.as_bytes().trim_ascii() != expected.as_bytes() {
+            let got = head.fields.get(SEC_WEBSOCKET_ACCEPT.as_str()).ok_or(BadUpgrade::NoAccept)?;
+            if got.trim_ascii() != expected.as_bytes() {
                 return Err(BadUpgrade::WrongAccept);
             }
         }
@@ -188,7 +191,7 @@ impl Upgrade {
         id: &HeaderValue,
         idle_timeout: std::time::Duration,
     ) -> Response<ProxyBody> {
-        let mut headers = head.headers;
+        let mut headers = head.fields.into_map();
         // The 101 kept its hop-by-hop fields for the check; the client gets `Upgrade` only (and the server adds
         // `Connection: upgrade`).
         let hops: Vec<HeaderName> =
@@ -274,11 +277,11 @@ pub async fn connect(
 }
 
 /// The protocol names of an `Upgrade` field (`websocket`, `h2c`, `foo/2`), trimmed.
-fn tokens(value: &HeaderValue) -> impl Iterator<Item = &str> + Clone {
-    value.to_str().unwrap_or("").split(',').map(str::trim).filter(|t| !t.is_empty())
+fn tokens(value: &[u8]) -> impl Iterator<Item = &str> + Clone {
+    std::str::from_utf8(value).unwrap_or("").split(',').map(str::trim).filter(|t| !t.is_empty())
 }
 
-fn websocket(value: &HeaderValue) -> bool {
+fn websocket(value: &[u8]) -> bool {
     tokens(value).any(|t| t.eq_ignore_ascii_case("websocket"))
 }
 

@@ -264,3 +264,44 @@ async fn a_target_answering_an_upload_early_is_relayed() {
     assert_eq!((resp.status.as_u16(), resp.text().as_str()), (413, "big!"));
     assert!(resp.headers.get("proxy-status").is_none(), "the target's answer, not a gateway error");
 }
+
+/// A target's fields reach an HTTP/1.1 client as it sent them (their order and case, repeated ones apart, its
+/// own Date kept) and an HTTP/2 client as a map; on both, its hop-by-hop fields (the fixed set and those its
+/// `Connection` names) are gone, and its `x-request-id` gives way to the gateway's.
+#[tokio::test]
+async fn a_targets_fields_reach_either_client_as_sent_less_hop_by_hop() {
+    let target = scripted(|_| {
+        reply(
+            b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nConnection: keep-alive, X-Hop\r\nX-Hop: secret\r\n\
+              X-Request-Id: target-made\r\nKeep-Alive: timeout=30\r\nset-cookie: b=2\r\n\
+              Date: Sun, 06 Dec 2026 23:00:00 GMT\r\nContent-Length: 2\r\n\r\nok",
+        )
+    })
+    .await;
+    let (_gw, addr) = gateway(&simple_config(&[target.addr], "")).await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    let end = Box::pin(within("head", read_until(&mut tcp, &mut buf, b"\r\n\r\n"))).await.expect("a response head");
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let lines: Vec<&str> = head.split("\r\n").skip(1).filter(|l| !l.is_empty()).collect();
+    let named = |n: &str| lines.iter().filter(|l| l.to_ascii_lowercase().starts_with(&format!("{n}:"))).count();
+    assert_eq!(
+        lines.iter().filter(|l| !l.to_ascii_lowercase().starts_with("x-request-id:")).copied().collect::<Vec<_>>(),
+        ["Set-Cookie: a=1", "set-cookie: b=2", "Date: Sun, 06 Dec 2026 23:00:00 GMT", "Content-Length: 2"],
+        "{head}"
+    );
+    assert_eq!(named("x-request-id"), 1, "{head}");
+    assert!(!head.contains("target-made"), "the gateway's id replaces the target's: {head}");
+
+    let resp = h2_over(TcpStream::connect(addr).await.unwrap(), h2_request("http", "a", "/")).await;
+    assert_eq!((resp.status.as_u16(), resp.text().as_str()), (200, "ok"));
+    let cookies: Vec<_> = resp.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    assert_eq!(cookies, ["a=1", "b=2"], "{:?}", resp.headers);
+    assert_eq!(resp.headers.get_all("x-request-id").iter().count(), 1, "{:?}", resp.headers);
+    assert!(resp.header("x-request-id").starts_with("Root=1-"), "{:?}", resp.headers);
+    assert_eq!(resp.header("date"), "Sun, 06 Dec 2026 23:00:00 GMT");
+    for hop in ["x-hop", "keep-alive", "connection"] {
+        assert!(!resp.headers.contains_key(hop), "{hop}: {:?}", resp.headers);
+    }
+}

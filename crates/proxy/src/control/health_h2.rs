@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Uri, header};
 use waygate_faults::{HttpEvidence, Phase};
 
-use crate::body::{UpstreamRequestBody, grpc_status};
+use crate::body::{UpstreamRequestBody, grpc_code, grpc_status};
 use crate::upstream::connector::Connected;
 use crate::upstream::h1::BodyState;
 use crate::upstream::{AttemptFailure, h2};
@@ -49,7 +49,7 @@ pub async fn check(
     if !grpc || status != 200 {
         return Ok(status);
     }
-    if let Some(code) = grpc_status(&response.head.headers) {
+    if let Some(code) = response.head.fields.get("grpc-status").and_then(grpc_code) {
         return Ok(u16::from(code));
     }
     let mut state = BodyState::new(response.head.framing);

@@ -97,11 +97,11 @@ pub async fn call(
             } else {
                 lease.abort();
             }
-            Ok(Reply { status: head.status, headers: head.headers, body: buf.freeze() })
+            Ok(Reply { status: head.status, headers: head.fields.into_map(), body: buf.freeze() })
         }
         Ok(Ok(false)) => {
             lease.abort();
-            Err(CallError::TooLarge { status: head.status, headers: head.headers })
+            Err(CallError::TooLarge { status: head.status, headers: head.fields.into_map() })
         }
         Ok(Err(f)) => {
             let failure = Box::new(f.with_conn(lease.snapshot()));

@@ -10,12 +10,11 @@ use std::cell::RefCell;
 use std::time::{Duration, SystemTime};
 
 use bytes::{BufMut, BytesMut};
-use http::header;
+use http::header::{self, HeaderName};
 use http::{StatusCode, Version, response};
 use http_body::Body;
 
 use crate::body::ProxyBody;
-use crate::headers::lists_token;
 use crate::wire::out::{Encoder, put_field};
 
 /// Writes the head of `parts` into `out` and returns the body's encoder. `keep_alive` comes in as the
@@ -34,39 +33,26 @@ pub fn head(
     let bodiless_status = status.is_informational() || status == StatusCode::NO_CONTENT;
     let no_body = head_request || bodiless_status || status == StatusCode::NOT_MODIFIED;
     let reason = status.canonical_reason().unwrap_or("");
+    // An HTTP/1 target's own fields travel with the body as it sent them; the map holds the gateway's.
+    let target = body.target_fields();
     // The framing fields this may add are under 64 bytes, like the date and connection lines.
-    out.reserve(128 + reason.len() + headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum::<usize>());
+    let fields = headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum::<usize>();
+    out.reserve(128 + reason.len() + fields + target.map_or(0, |t| t.wire_len() as usize));
     out.put_slice(b"HTTP/1.1 ");
     out.put_slice(status.as_str().as_bytes());
     out.put_u8(b' ');
     out.put_slice(reason.as_bytes());
     out.put_slice(b"\r\n");
-    // Connection and Transfer-Encoding are this connection's to decide, and are not copied. Only the first
-    // Content-Length that is digits only (RFC 9110 §8.6) is (a 1xx or 204 has none): another one, or one that
-    // is not, would leave the client two framings to choose from.
-    let mut declared = None;
-    let mut dated = false;
-    for (name, value) in headers {
-        if name == header::CONNECTION {
-            if lists_token(value, b"close") {
-                *keep_alive = false;
-            }
-            continue;
-        } else if name == header::TRANSFER_ENCODING {
-            continue;
-        } else if name == header::CONTENT_LENGTH {
-            if bodiless_status || declared.is_some() {
-                continue;
-            }
-            match crate::wire::parse_length(value.as_bytes()) {
-                Some(n) => declared = Some(n),
-                None => continue,
-            }
-        } else if name == header::DATE {
-            dated = true;
-        }
-        put_field(name, value, out);
+    let mut copy = Copier { keep_alive, bodiless_status, declared: None, dated: false };
+    if let Some(target) = target {
+        target.put_kept(out, |name, value| copy.keeps(Role::of_wire(name), value));
     }
+    for (name, value) in headers {
+        if copy.keeps(Role::of(name), value.as_bytes()) {
+            put_field(name, value, out);
+        }
+    }
+    let Copier { declared, dated, .. } = copy;
     let enc = if bodiless_status {
         Encoder::Done
     } else if let Some(n) = declared {
@@ -102,6 +88,80 @@ pub fn head(
     }
     out.put_slice(b"\r\n");
     enc
+}
+
+/// What a field is to the head's writer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Connection,
+    TransferEncoding,
+    ContentLength,
+    Date,
+    Other,
+}
+
+impl Role {
+    fn of(name: &HeaderName) -> Self {
+        if name == header::CONNECTION {
+            Role::Connection
+        } else if name == header::TRANSFER_ENCODING {
+            Role::TransferEncoding
+        } else if name == header::CONTENT_LENGTH {
+            Role::ContentLength
+        } else if name == header::DATE {
+            Role::Date
+        } else {
+            Role::Other
+        }
+    }
+
+    /// A name as the target sent it, in any case: told apart by length first.
+    fn of_wire(name: &[u8]) -> Self {
+        let (role, known) = match name.len() {
+            4 => (Role::Date, &header::DATE),
+            10 => (Role::Connection, &header::CONNECTION),
+            14 => (Role::ContentLength, &header::CONTENT_LENGTH),
+            17 => (Role::TransferEncoding, &header::TRANSFER_ENCODING),
+            _ => return Role::Other,
+        };
+        if name.eq_ignore_ascii_case(known.as_ref()) { role } else { Role::Other }
+    }
+}
+
+/// Which fields are copied into the head, and what the copied ones decided.
+struct Copier<'a> {
+    keep_alive: &'a mut bool,
+    bodiless_status: bool,
+    /// The Content-Length copied.
+    declared: Option<u64>,
+    dated: bool,
+}
+
+impl Copier<'_> {
+    /// Connection and Transfer-Encoding are this connection's to decide, and are not copied. Only the first
+    /// Content-Length that is digits only (RFC 9110 §8.6) is (a 1xx or 204 has none): another one, or one that
+    /// is not, would leave the client two framings to choose from.
+    fn keeps(&mut self, role: Role, value: &[u8]) -> bool {
+        match role {
+            Role::Connection => {
+                if value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close")) {
+                    *self.keep_alive = false;
+                }
+                false
+            }
+            Role::TransferEncoding => false,
+            Role::ContentLength if self.bodiless_status || self.declared.is_some() => false,
+            Role::ContentLength => {
+                self.declared = crate::wire::parse_length(value);
+                self.declared.is_some()
+            }
+            Role::Date => {
+                self.dated = true;
+                true
+            }
+            Role::Other => true,
+        }
+    }
 }
 
 /// The IMF-fixdate of the current second, formatted once a second per thread.

@@ -1,10 +1,12 @@
 //! HTTP/1.1 wire formats shared by both sides of the gateway: the client-side server ([`crate::server`]) and
 //! the upstream client ([`crate::upstream::h1`]) decode chunked bodies ([`chunked`]) and write heads and bodies
-//! through the same output buffer and body encoder ([`out`]). Each side owns its connection state machine;
+//! through the same output buffer and body encoder ([`out`]); a target's response fields cross from one to the
+//! other as the bytes they came in ([`fields`]). Each side owns its connection state machine;
 //! only the byte formats live here, so the two cannot drift apart. The Content-Length syntax ([`parse_length`])
 //! is shared with the HTTP/2 server too.
 
 pub mod chunked;
+pub mod fields;
 pub mod out;
 
 use http::header::{self, HeaderMap, HeaderName};

@@ -111,7 +111,9 @@ impl<F: Future<Output = Response<ProxyBody>>> Future for Stream<F> {
                     Poll::Pending if sender.poll_reset(cx).is_ready() => return Poll::Ready(()),
                     Poll::Pending => return Poll::Pending,
                 };
-                let (mut parts, body) = resp.into_parts();
+                let (mut parts, mut body) = resp.into_parts();
+                // An HTTP/1 target's fields came with the body, unmerged (`RelayBody::with_target_fields`).
+                body.merge_target_fields(&mut parts.headers);
                 crate::headers::strip_hop_by_hop(&mut parts.headers);
                 if !parts.headers.contains_key(header::DATE) {
                     crate::server::write::with_date(|d| {

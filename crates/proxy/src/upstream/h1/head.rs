@@ -1,17 +1,18 @@
 //! HTTP/1.1 message heads on the upstream side: the request head written to the target (RFC 9112 §3) with its
-//! body framing, and the target's response head parsed with `httparse` into a status, headers and the body
-//! framing RFC 9112 §6.3 gives it. The response's hop-by-hop fields (RFC 9110 §7.6.1) are dropped as the head
+//! body framing, and the target's response head parsed with `httparse` into a status, its fields (kept as the
+//! bytes they came in, [`WireFields`]) and the body framing RFC 9112 §6.3 gives it. The response's hop-by-hop fields (RFC 9110 §7.6.1) are dropped as the head
 //! is read, since no client is ever sent them. A head the target got wrong is named precisely (malformed or too large), so
 //! the catalogue can tell TargetMalformedResponse from TargetResponseHeadersTooLarge.
 
 use std::mem::MaybeUninit;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
 use waygate_faults::HttpEvidence;
 
 use crate::headers;
+use crate::wire::fields::{Fields, WireFields};
 use crate::wire::out::put_field;
 
 /// At most this many header fields in a response head (hyper's default); more is a head too large.
@@ -110,12 +111,13 @@ pub enum Framing {
 pub struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
-    pub headers: HeaderMap,
+    /// As the target sent them, hop-by-hop ones out (a 101 keeps its `Connection` and `Upgrade`).
+    pub fields: Fields,
     pub framing: Framing,
     /// The connection may carry another request once this body is read whole.
     pub keep_alive: bool,
-    /// The target's `Keep-Alive` field (`timeout=N`), which is hop-by-hop and not in `headers`.
-    pub keep_alive_field: Option<HeaderValue>,
+    /// The target's `Keep-Alive` field (`timeout=N`), which is hop-by-hop and not in `fields`.
+    pub keep_alive_field: Option<Bytes>,
 }
 
 /// What [`parse_response`] found at the start of the buffer.
@@ -143,9 +145,6 @@ pub fn parse_response_to(
     upgrade: bool,
     max: usize,
 ) -> Result<Parsed, HttpEvidence> {
-    // Where each field sits in the head, so that its value can be a slice of the head's one buffer once the
-    // parser's borrow of `buf` ends: (name start, name end, value start, value end).
-    let mut at = [[0u32; 4]; MAX_HEADERS];
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, buf, &mut slots);
@@ -169,41 +168,49 @@ pub fn parse_response_to(
         let _ = buf.split_to(len);
         return Ok(Parsed::Interim);
     }
-    let fields = resp.headers.len();
+    // The fields stay in the head's bytes (`WireFields`): where each relayed one sits is noted (name start, name
+    // end, value start, value end), with no map built. A head is at most `max` (32 KiB) long, so every offset
+    // fits in u32.
     let base = buf.as_ptr() as usize;
-    // A head is at most `max` (32 KiB) long, so every offset fits in u32.
-    let offset = |p: *const u8| (p as usize - base) as u32;
-    for (slot, h) in at.iter_mut().zip(resp.headers.iter()) {
-        let name = offset(h.name.as_ptr());
-        let value = offset(h.value.as_ptr());
-        *slot = [name, name + h.name.len() as u32, value, value + h.value.len() as u32];
-    }
-    let head = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(fields);
+    let offset = |p: &[u8]| (p.as_ptr() as usize - base) as u32;
+    let mut kept = Vec::with_capacity(resp.headers.len());
     let mut seen = Seen::default();
-    for [ns, ne, vs, ve] in at[..fields].iter().map(|a| a.map(|n| n as usize)) {
-        let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| HttpEvidence::MalformedHead)?;
-        let value = HeaderValue::from_maybe_shared(head.slice(vs..ve)).map_err(|_| HttpEvidence::MalformedHead)?;
-        seen.note(&name, &value)?;
-        if headers::is_hop_by_hop(&name) && !switched {
-            if name == headers::KEEP_ALIVE {
-                seen.keep_alive_field = Some(value);
+    for h in resp.headers.iter() {
+        let (name, value) = (h.name.as_bytes(), h.value);
+        if name.is_empty() {
+            return Err(HttpEvidence::MalformedHead);
+        }
+        let (ns, vs) = (offset(name), offset(value));
+        let at = [ns, ns + name.len() as u32, vs, vs + value.len() as u32];
+        seen.note(name, value, [at[2], at[3]])?;
+        if !switched && headers::is_hop_by_hop_name(name) {
+            if name.eq_ignore_ascii_case(headers::KEEP_ALIVE.as_ref()) {
+                seen.keep_alive_at = Some([at[2], at[3]]);
             }
             continue;
         }
-        headers.append(name, value);
+        kept.push(at);
     }
+    let head = buf.split_to(len).freeze();
+    let keep_alive_field = seen.keep_alive_at.map(|[vs, ve]| head.slice(vs as usize..ve as usize));
     // Fields the target's `Connection` named are hop-by-hop too (a 101 keeps them: they describe the switch).
-    for value in seen.connection_named.iter().filter(|_| !switched) {
-        for token in value.to_str().unwrap_or("").split(',') {
-            headers.remove(token.trim());
+    for &[vs, ve] in seen.connection_named.iter().filter(|_| !switched) {
+        for token in head[vs as usize..ve as usize].split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+            kept.retain(|&[ns, ne, _, _]| !head[ns as usize..ne as usize].eq_ignore_ascii_case(token));
         }
     }
+    let fields = WireFields::new(head, kept);
     // After a 101 the connection carries the new protocol: no body, and never another request.
     let (framing, framing_keeps) = if switched { (Framing::Empty, false) } else { seen.framing(status, head_request) };
     let keep_alive = framing_keeps && if version == Version::HTTP_10 { seen.keep_alive } else { !seen.close };
-    let keep_alive_field = seen.keep_alive_field;
-    Ok(Parsed::Final(ResponseHead { status, version, headers, framing, keep_alive, keep_alive_field }))
+    Ok(Parsed::Final(ResponseHead {
+        status,
+        version,
+        fields: Fields::Wire(fields),
+        framing,
+        keep_alive,
+        keep_alive_field,
+    }))
 }
 
 /// What the fields that decide framing and persistence said, gathered as the head is read.
@@ -216,15 +223,19 @@ struct Seen {
     chunked: bool,
     close: bool,
     keep_alive: bool,
-    keep_alive_field: Option<HeaderValue>,
-    /// `Connection` values naming fields other than `close` and `keep-alive` (rare).
-    connection_named: Vec<HeaderValue>,
+    /// Where the `Keep-Alive` field's value is in the head.
+    keep_alive_at: Option<[u32; 2]>,
+    /// Where the `Connection` values naming fields other than `close` and `keep-alive` (rare) are in the head.
+    connection_named: Vec<[u32; 2]>,
 }
 
 impl Seen {
-    fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), HttpEvidence> {
-        let items = || value.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii);
-        if name == header::CONTENT_LENGTH {
+    /// Notes one field; `at` is where its value is in the head.
+    fn note(&mut self, name: &[u8], value: &[u8], at: [u32; 2]) -> Result<(), HttpEvidence> {
+        let items = || value.split(|&b| b == b',').map(<[u8]>::trim_ascii);
+        // Told apart by length first: most names are none of the three.
+        let is = |known: &HeaderName| name.len() == known.as_str().len() && name.eq_ignore_ascii_case(known.as_ref());
+        if is(&header::CONTENT_LENGTH) {
             for part in items() {
                 let n = crate::wire::parse_length(part).ok_or(HttpEvidence::MalformedHead)?;
                 if self.length.is_some_and(|l| l != n) {
@@ -232,10 +243,10 @@ impl Seen {
                 }
                 self.length = Some(n);
             }
-        } else if name == header::TRANSFER_ENCODING {
+        } else if is(&header::TRANSFER_ENCODING) {
             self.transfer_encoding = true;
             self.chunked = items().next_back().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
-        } else if name == header::CONNECTION {
+        } else if is(&header::CONNECTION) {
             let mut named = false;
             for token in items() {
                 let close = token.eq_ignore_ascii_case(b"close");
@@ -245,7 +256,7 @@ impl Seen {
                 named |= !close && !keep_alive && !token.is_empty();
             }
             if named {
-                self.connection_named.push(value.clone());
+                self.connection_named.push(at);
             }
         }
         Ok(())
@@ -345,8 +356,9 @@ mod tests {
         let mut buf = head_of(text);
         let Ok(Parsed::Final(h)) = parse_response_to(&mut buf, false, true, 1 << 15) else { panic!("{text:?}") };
         assert_eq!((h.status.as_u16(), h.framing, h.keep_alive), (101, Framing::Empty, false));
-        assert_eq!(h.headers["upgrade"], "websocket");
-        assert_eq!(h.headers["connection"], "Upgrade", "a 101 keeps the fields that describe the switch");
+        let headers = h.fields.to_map();
+        assert_eq!(headers["upgrade"], "websocket");
+        assert_eq!(headers["connection"], "Upgrade", "a 101 keeps the fields that describe the switch");
         assert_eq!(&buf[..], b"\x01\x02hi", "the new protocol's first bytes stay in the buffer");
         let mut interim = head_of("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
         assert!(matches!(parse_response_to(&mut interim, false, true, 1 << 15), Ok(Parsed::Interim)));
@@ -367,9 +379,11 @@ mod tests {
     fn hop_by_hop_fields_are_dropped() {
         let h = fin("HTTP/1.1 200 OK\r\nConnection: keep-alive, x-hop\r\nKeep-Alive: timeout=5\r\nx-hop: 1\r\n\
                      Upgrade: h2c\r\nProxy-Connection: close\r\nx-end: 2\r\nContent-Length: 0\r\n\r\n");
-        let mut names: Vec<_> = h.headers.keys().map(|n| n.as_str()).collect();
+        let Fields::Wire(wire) = &h.fields else { panic!("an HTTP/1 head keeps its bytes") };
+        let mut names: Vec<_> = wire.iter().map(|(n, _)| std::str::from_utf8(n).unwrap()).collect();
         names.sort_unstable();
-        assert_eq!(names, ["content-length", "x-end"]);
+        assert_eq!(names, ["Content-Length", "x-end"], "names keep the target's case");
+        assert_eq!(wire.to_map().len(), 2);
         assert_eq!(h.keep_alive_field.unwrap(), "timeout=5");
         assert!(h.keep_alive);
     }
@@ -378,9 +392,16 @@ mod tests {
     fn header_values_and_order_are_kept() {
         let h =
             fin("HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nX-Y:  spaced \r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n");
-        let cookies: Vec<_> = h.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+        let headers = h.fields.to_map();
+        let cookies: Vec<_> = headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
         assert_eq!(cookies, ["a=1", "b=2"]);
-        assert_eq!(h.headers["x-y"], "spaced");
+        assert_eq!(headers["x-y"], "spaced");
+        let Fields::Wire(wire) = &h.fields else { panic!("an HTTP/1 head keeps its bytes") };
+        let order: Vec<_> = wire
+            .iter()
+            .map(|(n, v)| format!("{}={}", String::from_utf8_lossy(n), String::from_utf8_lossy(v)))
+            .collect();
+        assert_eq!(order, ["Set-Cookie=a=1", "X-Y=spaced", "Set-Cookie=b=2", "Content-Length=0"]);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::body::UpstreamRequestBody;
 use crate::h2conn::{self, Key, StreamGone, StreamIo};
 use crate::upstream::AttemptFailure;
 use crate::upstream::h1::{BodyError, BodyState, Framing, Response, ResponseHead, SendError};
+use crate::wire::fields::Fields;
 
 /// A request as every attempt sends it over HTTP/2: pseudo-headers and fields, built once.
 #[derive(Debug)]
@@ -167,7 +168,7 @@ impl Stream {
         let head = ResponseHead {
             status,
             version: Version::HTTP_2,
-            headers,
+            fields: Fields::Map(headers),
             framing,
             keep_alive: true,
             keep_alive_field: None,
