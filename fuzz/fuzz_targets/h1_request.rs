@@ -1,7 +1,8 @@
 //! The client-side HTTP/1 server's parsing: any bytes, read as a pipeline of requests, give heads, refusals or
 //! "need more", never a panic; a served head has exactly one Host, and its body decodes by its framing with
 //! the same chunked decoder the server uses. The first byte picks the desync mode. Every whole head gets the
-//! classification the analyser gives its raw bytes (the server hands it httparse's fields where it can).
+//! classification the analyser gives its raw bytes (the server hands it httparse's fields where it can), and
+//! a served head the action and body framing the raw bytes get.
 #![no_main]
 
 use bytes::BytesMut;
@@ -24,9 +25,9 @@ fuzz_target!(|data: &[u8]| {
     // Each round consumes a head and its body, or stops.
     for _ in 0..64 {
         let before = buf.len();
-        let raw = head_end(&buf).map(|end| (judge(&buf[..end], mode).0, buf[..end].to_vec()));
+        let raw = head_end(&buf).map(|end| (judge(&buf[..end], mode), buf[..end].to_vec()));
         let same = |v: &Verdict| {
-            if let Some((raw, head)) = &raw {
+            if let Some(((raw, _), head)) = &raw {
                 assert_eq!((v.classification, v.reason), (raw.classification, raw.reason), "{head:?}");
             }
         };
@@ -36,6 +37,10 @@ fuzz_target!(|data: &[u8]| {
             Parsed::Head(head) => head,
         };
         same(&head.verdict);
+        // A served head's action and framing (read from httparse's fields) are the raw bytes' too.
+        if let Some(((raw, framing), bytes)) = &raw {
+            assert_eq!((head.verdict.action, head.framing), (raw.action, *framing), "{bytes:?}");
+        }
         assert!(buf.len() < before, "a head consumes its bytes");
         assert_eq!(head.request.headers().get_all(http::header::HOST).iter().count(), 1);
         match head.framing {

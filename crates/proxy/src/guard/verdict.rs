@@ -10,7 +10,9 @@
 //! whitespace included. Any other head is analysed from its raw bytes. Both ways give the same verdict: the
 //! `h1_request` fuzz target asserts it on every head it makes, and a test here on the smuggling corpus. The
 //! analyser's own parse, and the moves of the request it returned, cost about 1,000 of the 6,100 instructions
-//! a small request head took (callgrind).
+//! a small request head took (callgrind). The body framing and ALB's limits are read from the same fields
+//! (the raw pass found each line again with `memchr`), and the fuzz target asserts they decide as the raw
+//! bytes do.
 
 use std::mem::MaybeUninit;
 
@@ -59,7 +61,7 @@ impl Verdict {
 /// Judges a complete head (through its blank line); returns the verdict and, when allowed, the body framing.
 /// The analyser parses the raw bytes itself.
 pub fn judge(head: &[u8], mode: DesyncMode) -> (Verdict, Option<Framing>) {
-    judge_with(head, mode, hyper_accepts(head), HttpRequestData::analyze_raw_request(head))
+    judge_with(head, mode, hyper_accepts(head), HttpRequestData::analyze_raw_request(head), framing_of(head))
 }
 
 /// [`judge`], for a head the caller already parsed with httparse (`parsed`: the parse, when it accepted the
@@ -69,11 +71,10 @@ pub fn judge_parsed<'h>(
     mode: DesyncMode,
     parsed: Option<&httparse::Request<'_, 'h>>,
 ) -> (Verdict, Option<Framing>) {
-    let analysis = match parsed.and_then(|req| analyse_fields(head, req)) {
-        Some(analysis) => analysis,
-        None => HttpRequestData::analyze_raw_request(head),
-    };
-    judge_with(head, mode, parsed.is_some(), analysis)
+    match parsed.and_then(|req| analyse_fields(head, req)) {
+        Some((analysis, framing)) => judge_with(head, mode, true, analysis, framing),
+        None => judge_with(head, mode, parsed.is_some(), HttpRequestData::analyze_raw_request(head), framing_of(head)),
+    }
 }
 
 /// The analysis of the request cut from httparse's parse of `head`; `None` where the analyser's parser could
@@ -81,7 +82,13 @@ pub fn judge_parsed<'h>(
 /// line to its blank line, so checking that the request line, each field line and the blank line end in CRLF
 /// checks every line: a bare LF anywhere would have ended one of them. The analyser's request is built where
 /// it is analysed: its fields are an inline array of 64 (about 2.5 KB), each move of it a copy.
-fn analyse_fields<'h>(head: &'h [u8], req: &httparse::Request<'_, 'h>) -> Option<RequestAnalysisResult> {
+///
+/// The framing and ALB's limits are read from the same fields ([`Scan`]): the lines are the ones the raw pass in
+/// [`framing_of`] would find, each field's line running from its name to the CR before its LF.
+fn analyse_fields<'h>(
+    head: &'h [u8],
+    req: &httparse::Request<'_, 'h>,
+) -> Option<(RequestAnalysisResult, Result<Option<Framing>, Cause>)> {
     let base = head.as_ptr() as usize;
     let offset = |s: &[u8]| (s.as_ptr() as usize).checked_sub(base).filter(|o| o + s.len() <= head.len());
     let crlf_at = |at: usize| head.get(at..at + 2) == Some(b"\r\n");
@@ -98,6 +105,8 @@ fn analyse_fields<'h>(head: &'h [u8], req: &httparse::Request<'_, 'h>) -> Option
         return None;
     }
     let mut data = HttpRequestData { method, version, uri, headers: Default::default() };
+    let mut scan = Scan::new(head.len());
+    scan.line(version_at + 8 + 1);
     for h in req.headers.iter() {
         // The analyser's value: from after the colon to the CR ending the line, whitespace included (httparse
         // trimmed it off both ends).
@@ -111,9 +120,14 @@ fn analyse_fields<'h>(head: &'h [u8], req: &httparse::Request<'_, 'h>) -> Option
         if head[from - 1] != b':' || !crlf_at(end) {
             return None;
         }
+        scan.line(end + 1 - (from - 1 - name.len()));
+        scan.field(name, trim(&head[from..end]));
         data.headers.push(HttpHeader::new(name, &head[from..end]));
     }
-    Some(data.analyze_parsed_request())
+    // The blank line (its CR), and the empty rest after its LF.
+    scan.line(1);
+    scan.line(0);
+    Some((data.analyze_parsed_request(), scan.finish()))
 }
 
 fn judge_with(
@@ -121,6 +135,7 @@ fn judge_with(
     mode: DesyncMode,
     parsed: bool,
     analysis: RequestAnalysisResult,
+    framing: Result<Option<Framing>, Cause>,
 ) -> (Verdict, Option<Framing>) {
     let classification = match analysis.tier {
         RequestSafetyTier::Compliant => None,
@@ -130,7 +145,7 @@ fn judge_with(
     };
     let reason = classification.map(|_| reason_name(analysis.reason));
     let verdict = |action| Verdict { action, classification, reason, head_len: Some(head.len() as u64) };
-    let framing = match framing_of(head) {
+    let framing = match framing {
         Ok(f) => f,
         Err(cause) => return (verdict(Action::Reject(cause)), None),
     };
@@ -153,59 +168,95 @@ fn judge_with(
 /// The body framing hyper will apply, or why the head cannot be framed at all; then ALB's limits. One pass
 /// over the lines (`\n`-separated, found by `memchr`): a framing error wins over a limit, as the cause.
 fn framing_of(head: &[u8]) -> Result<Option<Framing>, Cause> {
-    let mut te: Option<Vec<u8>> = None;
-    let mut cl: Option<u64> = None;
-    let mut over_limits = head.len() > MAX_HEAD;
-    let mut lines = 0;
+    let mut scan = Scan::new(head.len());
     let mut start = 0;
     // Every `\n` ends a line, and whatever follows the last one is a line too (as `split` would yield).
     for end in memchr::memchr_iter(b'\n', head).chain(std::iter::once(head.len())) {
         let line = &head[start..end];
         start = end + 1;
-        lines += 1;
-        over_limits |= line.len() > MAX_LINE;
-        if lines == 1 {
+        scan.line(line.len());
+        if scan.lines == 1 {
             continue; // The request line.
         }
-        if let Some(value) = header_value(line, b"transfer-encoding") {
-            let all = te.get_or_insert_with(Vec::new);
+        for name in [&b"transfer-encoding"[..], b"content-length"] {
+            if let Some(value) = header_value(line, name) {
+                scan.field(name, value);
+                break;
+            }
+        }
+    }
+    scan.finish()
+}
+
+/// What a head's lines said about its framing and ALB's limits, read one line at a time: from the raw bytes
+/// ([`framing_of`]) or from httparse's fields ([`analyse_fields`]), which must decide alike.
+struct Scan {
+    te: Option<Vec<u8>>,
+    cl: Option<u64>,
+    /// The first framing error (it wins over a limit).
+    bad: Option<Cause>,
+    over_limits: bool,
+    lines: usize,
+}
+
+impl Scan {
+    fn new(head_len: usize) -> Self {
+        Self { te: None, cl: None, bad: None, over_limits: head_len > MAX_HEAD, lines: 0 }
+    }
+
+    /// One line of the head, `len` bytes before its LF (its CR included).
+    fn line(&mut self, len: usize) {
+        self.lines += 1;
+        self.over_limits |= len > MAX_LINE;
+    }
+
+    /// A field, its value trimmed; only Transfer-Encoding and Content-Length matter here.
+    fn field(&mut self, name: &[u8], value: &[u8]) {
+        if name.len() == 17 && name.eq_ignore_ascii_case(b"transfer-encoding") {
+            let all = self.te.get_or_insert_with(Vec::new);
             if !all.is_empty() {
                 all.push(b',');
             }
             all.extend_from_slice(value);
-        } else if let Some(value) = header_value(line, b"content-length") {
-            let n = crate::wire::parse_length(value);
-            match (n, cl) {
-                (None, _) => return Err(Cause::ClientRequestMalformed),
-                (Some(n), Some(prev)) if n != prev => return Err(Cause::ClientRequestMalformed),
-                (Some(n), _) => cl = Some(n),
+        } else if name.len() == 14 && name.eq_ignore_ascii_case(b"content-length") && self.bad.is_none() {
+            match (crate::wire::parse_length(value), self.cl) {
+                (Some(n), Some(prev)) if n != prev => self.bad = Some(Cause::ClientRequestMalformed),
+                (Some(n), _) => self.cl = Some(n),
+                (None, _) => self.bad = Some(Cause::ClientRequestMalformed),
             }
         }
     }
-    // The request line and the final empty line(s) are not headers.
-    over_limits |= lines > MAX_HEADERS + 3;
-    let framing = match te {
-        None => Framing::of(false, cl),
-        Some(te) => {
-            let codings: Vec<&[u8]> = te.split(|&b| b == b',').map(trim).filter(|c| !c.is_empty()).collect();
-            if codings.iter().any(|c| !c.eq_ignore_ascii_case(b"chunked") && !c.eq_ignore_ascii_case(b"identity")) {
-                return Err(Cause::ClientUnsupportedTransferEncoding);
-            }
-            let chunked = codings.iter().filter(|c| c.eq_ignore_ascii_case(b"chunked")).count();
-            if chunked > 1 {
-                return Err(Cause::ClientRequestMalformed);
-            }
-            if !codings.last().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) {
-                // Only `identity`: nothing a conforming server can frame a request body by (hyper refuses it too).
-                return Err(Cause::ClientRequestMalformed);
-            }
-            Framing::of(true, cl)
+
+    fn finish(self) -> Result<Option<Framing>, Cause> {
+        if let Some(cause) = self.bad {
+            return Err(cause);
         }
-    };
-    if over_limits {
-        return Err(Cause::ClientRequestMalformed);
+        // The request line and the final empty line(s) are not headers.
+        let over_limits = self.over_limits || self.lines > MAX_HEADERS + 3;
+        let framing = match self.te {
+            None => Framing::of(false, self.cl),
+            Some(te) => {
+                let codings: Vec<&[u8]> = te.split(|&b| b == b',').map(trim).filter(|c| !c.is_empty()).collect();
+                if codings.iter().any(|c| !c.eq_ignore_ascii_case(b"chunked") && !c.eq_ignore_ascii_case(b"identity")) {
+                    return Err(Cause::ClientUnsupportedTransferEncoding);
+                }
+                let chunked = codings.iter().filter(|c| c.eq_ignore_ascii_case(b"chunked")).count();
+                if chunked > 1 {
+                    return Err(Cause::ClientRequestMalformed);
+                }
+                if !codings.last().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) {
+                    // Only `identity`: nothing a conforming server can frame a request body by (hyper refuses it
+                    // too).
+                    return Err(Cause::ClientRequestMalformed);
+                }
+                Framing::of(true, self.cl)
+            }
+        };
+        if over_limits {
+            return Err(Cause::ClientRequestMalformed);
+        }
+        Ok(framing)
     }
-    Ok(framing)
 }
 
 /// The trimmed value of `line` if it is a `name` header: everything before the line's first colon is the name,
@@ -448,10 +499,13 @@ mod tests {
         assert_eq!(j(&head, DesyncMode::Monitor).action, Action::Reject(Cause::ClientRequestMalformed));
     }
 
-    /// The analyser's (tier, reason) from its own parse, and from httparse's fields where those are used.
+    /// The analyser's (tier, reason) and the framing from the raw bytes, and from httparse's fields where those
+    /// are used.
     fn both_ways(head: &[u8]) -> (String, Option<String>) {
-        let show = |a: RequestAnalysisResult| format!("{:?} {}", a.tier, reason_name(a.reason));
-        let raw = show(HttpRequestData::analyze_raw_request(head));
+        let show = |(a, framing): (RequestAnalysisResult, Result<Option<Framing>, Cause>)| {
+            format!("{:?} {} {framing:?}", a.tier, reason_name(a.reason))
+        };
+        let raw = show((HttpRequestData::analyze_raw_request(head), framing_of(head)));
         let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut []);
         let parsed = matches!(req.parse_with_uninit_headers(head, &mut slots), Ok(httparse::Status::Complete(_)));
@@ -502,5 +556,24 @@ mod tests {
                 assert_eq!(parsed, raw, "{text:?}");
             }
         }
+    }
+
+    /// ALB's line and count limits, read from httparse's fields, fall where the raw lines put them: a line at the
+    /// limit (its CR counted) passes, one byte more does not, for the request line and a field alike.
+    #[test]
+    fn limits_from_httparses_fields_are_the_raw_ones() {
+        let field = |len: usize| format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n", "a".repeat(len - 8));
+        let target = |len: usize| format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(len - 15));
+        let many = |n: usize| {
+            format!("GET / HTTP/1.1\r\n{}\r\n", (0..n).map(|i| format!("X-H{i}: 1\r\n")).collect::<String>())
+        };
+        let heads = [field(MAX_LINE), field(MAX_LINE + 1), target(MAX_LINE), target(MAX_LINE + 1), many(MAX_HEADERS)];
+        let mut refused = 0;
+        for head in &heads {
+            let (raw, parsed) = both_ways(head.as_bytes());
+            assert_eq!(parsed.as_ref(), Some(&raw), "{}", &head[..40]);
+            refused += usize::from(raw.contains("Err"));
+        }
+        assert_eq!(refused, 2, "the two lines over the limit");
     }
 }
