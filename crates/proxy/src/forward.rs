@@ -284,6 +284,8 @@ struct Outgoing {
     admitted: Admitted,
     /// The protocol switch the request asks for (a WebSocket): its answer may become a tunnel (upgrade.rs).
     upgrade: Option<Box<Upgrade>>,
+    /// The client speaks HTTP/2: the response's fields go to it as one map (relay.rs).
+    client_h2: bool,
 }
 
 /// The request body as the attempts will send it.
@@ -312,6 +314,7 @@ impl Outgoing {
             r.body(&progress);
         }
         let (mut parts, body) = req.into_parts();
+        let parts_version = parts.version;
         let trailers = parts.version == http::Version::HTTP_2 || fields.te_trailers;
         // HTTP/2 has no Host header: its `:authority` becomes one (the client's Host, when sent, is kept).
         let authority = (!fields.host)
@@ -365,7 +368,8 @@ impl Outgoing {
         // to another target (RFC 9113 §8.7).
         let keep = idempotent || group.config.protocol_version.is_h2();
         let body = BodyPlan::new(keep, body, group.config.retry_body_limit, &progress);
-        Self { request, body, idempotent, progress, admitted, upgrade }
+        let client_h2 = parts_version == http::Version::HTTP_2;
+        Self { request, body, idempotent, progress, admitted, upgrade, client_h2 }
     }
 }
 
@@ -563,7 +567,7 @@ fn forward(
                     if let Some(upgrade) = switched {
                         return upgrade.switched(resp.head, lease, done, id, idle_timeout);
                     }
-                    return relay::relay(resp, lease, done, id, idle_timeout);
+                    return relay::relay(resp, lease, done, id, idle_timeout, outgoing.client_h2);
                 }
                 Err(err) => err,
             };

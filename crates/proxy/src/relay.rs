@@ -1,5 +1,6 @@
 //! Relaying the target's response: hop-by-hop headers out, `x-request-id` in (an HTTP/1 target's fields ride
-//! with the body unmerged, see [`RelayBody::with_target_fields`]), the body streamed through a [`RelayBody`] whose end decides the connection's fate (back to the pool only when read whole) and completes
+//! with the body unmerged to an HTTP/1 client, see [`RelayBody::with_target_fields`]; an HTTP/2 client gets one
+//! map built here), the body streamed through a [`RelayBody`] whose end decides the connection's fate (back to the pool only when read whole) and completes
 //! the exchange record with the bytes actually sent and, if the body broke, its cause.
 
 use std::time::Duration;
@@ -31,7 +32,15 @@ pub struct Done {
 }
 
 /// The client's response: the target's head, rewritten, and its body streamed from `lease`'s connection.
-pub fn relay(resp: h1::Response, lease: Lease, done: Done, id: &HeaderValue, stall: Duration) -> Response<ProxyBody> {
+/// `client_h2`: the client speaks HTTP/2, whose response head is a map whatever the target spoke.
+pub fn relay(
+    resp: h1::Response,
+    lease: Lease,
+    done: Done,
+    id: &HeaderValue,
+    stall: Duration,
+    client_h2: bool,
+) -> Response<ProxyBody> {
     let h1::Response { head, request_complete } = resp;
     if let Some(ka) = &head.keep_alive_field {
         let target = done.in_flight.target();
@@ -40,6 +49,12 @@ pub fn relay(resp: h1::Response, lease: Lease, done: Done, id: &HeaderValue, sta
     // Hop-by-hop fields were dropped as the head was read. An HTTP/1 target's fields stay as it sent them and
     // travel with the body (the client's writer copies them); the response's own map holds the gateway's.
     let (mut headers, wire) = match head.fields {
+        // Built once, sized for the gateway's field too (merging later rebuilt it).
+        Fields::Wire(wire) if client_h2 => {
+            let mut map = HeaderMap::with_capacity(wire.len() + 1);
+            wire.append_to(&mut map);
+            (map, None)
+        }
         Fields::Wire(mut wire) => {
             wire.remove(X_REQUEST_ID.as_str());
             (HeaderMap::with_capacity(1), Some(wire))

@@ -99,7 +99,6 @@ impl WireFields {
 
     /// The fields appended to `map` (names lower-cased, values sharing the head's bytes).
     pub fn append_to(&self, map: &mut HeaderMap) {
-        map.reserve(self.at.len());
         for &[ns, ne, vs, ve] in &self.at {
             let (Ok(name), Ok(value)) = (
                 HeaderName::from_bytes(&self.head[ns as usize..ne as usize]),
