@@ -77,13 +77,13 @@ fn addresses(value: &HeaderValue) -> usize {
 }
 
 /// Whether a comma-separated field (`Connection`, `TE`) lists `token`, in any case.
-pub fn lists_token(value: &HeaderValue, token: &[u8]) -> bool {
-    value.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+pub fn lists_token(value: &[u8], token: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// Whether a `TE` field lists `trailers`.
 fn lists_trailers(value: &HeaderValue) -> bool {
-    lists_token(value, b"trailers")
+    lists_token(value.as_bytes(), b"trailers")
 }
 
 /// What the gateway reads from a request's own fields, gathered in one pass over them. Looked up one by one,

@@ -290,7 +290,7 @@ fn asks_upgrade(parts: &http::request::Parts) -> bool {
         return parts.method == Method::CONNECT && parts.extensions.get::<crate::server::h2::Protocol>().is_some();
     }
     parts.headers.contains_key(header::UPGRADE)
-        && parts.headers.get_all(header::CONNECTION).iter().any(|v| lists_token(v, b"upgrade"))
+        && parts.headers.get_all(header::CONNECTION).iter().any(|v| lists_token(v.as_bytes(), b"upgrade"))
 }
 
 /// The log line of a request refused before any invoke: the client's request is at fault, and the line says how.

@@ -1,7 +1,8 @@
-//! Relaying the target's response: hop-by-hop headers out, `x-request-id` in (an HTTP/1 target's fields ride
-//! with the body unmerged to an HTTP/1 client, see [`RelayBody::with_target_fields`]; an HTTP/2 client gets one
-//! map built here), the body streamed through a [`RelayBody`] whose end decides the connection's fate (back to the pool only when read whole) and completes
-//! the exchange record with the bytes actually sent and, if the body broke, its cause.
+//! Relaying the target's response: hop-by-hop headers out, `x-request-id` in, the body streamed through a
+//! [`RelayBody`] whose end decides the connection's fate (back to the pool only when read whole) and completes
+//! the exchange record with the bytes actually sent and, if the body broke, its cause. An HTTP/1 target's
+//! fields ride with the body unmerged to an HTTP/1 client ([`RelayBody::with_target_fields`]); an HTTP/2
+//! client gets them in one map built here.
 
 use std::time::Duration;
 

@@ -103,7 +103,8 @@ impl Upgrade {
             return None;
         }
         let tunnels = tunnels.clone();
-        let connection = parts.headers.get_all(header::CONNECTION).iter().any(|v| lists_token(v, b"upgrade"));
+        let connection =
+            parts.headers.get_all(header::CONNECTION).iter().any(|v| lists_token(v.as_bytes(), b"upgrade"));
         let offered = parts.headers.get(header::UPGRADE).filter(|_| connection)?.clone();
         if toward_h2 && !websocket(offered.as_bytes()) {
             return None;

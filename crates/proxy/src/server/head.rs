@@ -175,8 +175,8 @@ fn request_of(
         if name == header::HOST {
             noted.hosts += 1;
         } else if name == header::CONNECTION {
-            noted.close |= lists_token(&value, b"close");
-            noted.keep_alive |= lists_token(&value, b"keep-alive");
+            noted.close |= lists_token(value.as_bytes(), b"close");
+            noted.keep_alive |= lists_token(value.as_bytes(), b"keep-alive");
         } else if name == header::EXPECT && noted.expect_continue.is_none() {
             noted.expect_continue = Some(value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         }

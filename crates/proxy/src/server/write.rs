@@ -15,6 +15,7 @@ use http::{StatusCode, Version, response};
 use http_body::Body;
 
 use crate::body::ProxyBody;
+use crate::headers::lists_token;
 use crate::wire::out::{Encoder, put_field};
 
 /// Writes the head of `parts` into `out` and returns the body's encoder. `keep_alive` comes in as the
@@ -144,7 +145,7 @@ impl Copier<'_> {
     fn keeps(&mut self, role: Role, value: &[u8]) -> bool {
         match role {
             Role::Connection => {
-                if value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close")) {
+                if lists_token(value, b"close") {
                     *self.keep_alive = false;
                 }
                 false
@@ -249,6 +250,17 @@ mod tests {
             assert_eq!(text.matches("content-length").count(), 1, "{bad:?}: {text}");
             assert!(text.contains("content-length: 5\r\n") && enc == Encoder::Length(5), "{bad:?}: {text}");
         }
+    }
+
+    /// A name as a target sent it has the role of the same name in a map, whatever its case.
+    #[test]
+    fn a_wire_name_has_the_role_of_its_map_name() {
+        for name in ["connection", "transfer-encoding", "content-length", "date", "x-date", "etag", "server", "te"] {
+            let role = Role::of(&HeaderName::from_static(name));
+            assert!(role == Role::of_wire(name.as_bytes()), "{name}");
+            assert!(role == Role::of_wire(name.to_ascii_uppercase().as_bytes()), "{name}");
+        }
+        assert!(Role::of_wire(b"Content-Length") == Role::ContentLength && Role::of_wire(b"Dat") == Role::Other);
     }
 
     #[test]

@@ -64,13 +64,9 @@ impl WireFields {
         self.at.iter().map(|&[ns, ne, vs, ve]| u64::from(ne - ns + ve - vs + 4)).sum()
     }
 
-    /// Writes each field, `name:value` as the target wrote it (its spacing after the colon kept) and CRLF.
-    pub fn put(&self, out: &mut BytesMut) {
-        self.put_kept(out, |_, _| true);
-    }
-
-    /// [`Self::put`] for the fields `keep` accepts. A run of kept fields the target ended with CRLF is one copy
-    /// of the head's bytes; a field it ended otherwise (a bare LF, trailing spaces) is written with CRLF.
+    /// Writes the fields `keep` accepts, each `name:value` as the target wrote it (its spacing after the colon
+    /// kept) and CRLF. A run of kept fields the target ended with CRLF is one copy of the head's bytes; a field it
+    /// ended otherwise (a bare LF, trailing spaces) is written with CRLF.
     pub fn put_kept(&self, out: &mut BytesMut, mut keep: impl FnMut(&[u8], &[u8]) -> bool) {
         let head = &self.head[..];
         // Lines of `head` waiting to be copied in one go, each ending with CRLF.
@@ -128,17 +124,6 @@ impl Fields {
         }
     }
 
-    pub fn len(&self) -> usize {
-        match self {
-            Fields::Wire(w) => w.len(),
-            Fields::Map(m) => m.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     pub fn into_map(self) -> HeaderMap {
         match self {
             Fields::Wire(w) => w.to_map(),
@@ -177,7 +162,7 @@ mod tests {
         let cookies: Vec<_> = map.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
         assert_eq!((cookies, map.len()), (vec!["a", "b"], 3));
         let mut out = BytesMut::new();
-        f.put(&mut out);
+        f.put_kept(&mut out, |_, _| true);
         assert_eq!(&out[..], text.as_bytes());
         f.remove("set-cookie");
         assert_eq!(f.iter().collect::<Vec<_>>(), [(&b"X-Id"[..], &b"7"[..])]);
