@@ -383,23 +383,15 @@ impl ProxyBody {
     }
 
     /// Moves the target's fields that travel with the body into `headers`, for a reader that needs one map: a
-    /// map sized for both, the target's fields first, then the gateway's (growing the gateway's small map
-    /// instead rehashed it).
+    /// map sized for both, the target's fields first, then the gateway's, which replace a target's field of the
+    /// same name (as `relay` does with `x-request-id`). Growing the gateway's small map instead rehashed it.
     pub fn merge_target_fields(&mut self, headers: &mut http::HeaderMap) {
         if let Self::Relay(b) = self
             && let Some(fields) = b.target_fields.take()
         {
             let mut merged = http::HeaderMap::with_capacity(fields.len() + headers.len());
             fields.append_to(&mut merged);
-            let mut last = None;
-            for (name, value) in std::mem::take(headers) {
-                // `None`: another value of the name before it.
-                let name = name.or_else(|| last.clone());
-                if let Some(name) = name {
-                    merged.append(&name, value);
-                    last = Some(name);
-                }
-            }
+            merged.extend(std::mem::take(headers));
             *headers = merged;
         }
     }

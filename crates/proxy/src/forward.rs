@@ -314,8 +314,8 @@ impl Outgoing {
             r.body(&progress);
         }
         let (mut parts, body) = req.into_parts();
-        let parts_version = parts.version;
-        let trailers = parts.version == http::Version::HTTP_2 || fields.te_trailers;
+        let client_h2 = parts.version == http::Version::HTTP_2;
+        let trailers = client_h2 || fields.te_trailers;
         // HTTP/2 has no Host header: its `:authority` becomes one (the client's Host, when sent, is kept).
         let authority = (!fields.host)
             .then(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
@@ -368,7 +368,6 @@ impl Outgoing {
         // to another target (RFC 9113 §8.7).
         let keep = idempotent || group.config.protocol_version.is_h2();
         let body = BodyPlan::new(keep, body, group.config.retry_body_limit, &progress);
-        let client_h2 = parts_version == http::Version::HTTP_2;
         Self { request, body, idempotent, progress, admitted, upgrade, client_h2 }
     }
 }

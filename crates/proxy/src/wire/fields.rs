@@ -1,8 +1,9 @@
 //! A target's HTTP/1 response fields as it sent them: the head's bytes and where each kept field sits, checked
 //! by `httparse` and turned into a `HeaderMap` only when something needs one. An HTTP/1 client is written the
 //! fields as they came ([`crate::server::write`]). Building the map cost a name lookup, a value check, a hash
-//! and an append per field, then a drop of each, for a map that writer only iterated: about 2,500 of the
-//! 31,000 instructions a small proxied response took.
+//! and an append per field, then a drop of each, for a map that writer only iterated: reading the target's head
+//! and writing the client's took 5,981 instructions of a small proxied request's 31,366, and take 3,771 this
+//! way (callgrind).
 //!
 //! httparse admits only token characters in a name, and HTAB, SP, VCHAR and obs-text in a value (RFC 9110
 //! §5.1, §5.5). Those are exactly the bytes `HeaderName` and `HeaderValue` accept, so [`WireFields::to_map`]
