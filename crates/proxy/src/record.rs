@@ -64,22 +64,29 @@ impl Sink {
         }
     }
 
-    /// Hands the record to every observer, in the order they were attached.
+    /// Hands the record to every observer, in the order they were attached; the last one is given the record
+    /// itself ([`Observer::keep`]).
     pub fn emit(&self, ex: Box<Exchange>) {
-        for named in self.observers.load().iter() {
-            named.observer.observe(&ex);
+        let list = self.observers.load();
+        if let Some((last, rest)) = list.split_last() {
+            for named in rest {
+                named.observer.observe(&ex);
+            }
+            last.observer.keep(ex);
         }
     }
 
     /// Attaches `observer` under `name`, replacing the one attached under it (`None`: detaches it). Returns the
-    /// one it replaced.
+    /// one it replaced. The access log stays last, whatever attaches after it: it takes the record by value
+    /// ([`emit`](Self::emit)), so that the request's thread only queues it.
     pub fn set_observer(&self, name: &'static str, observer: Option<Arc<dyn Observer>>) -> Option<Arc<dyn Observer>> {
         let mut replaced = None;
         self.observers.rcu(|list| {
             let mut next: Vec<Named> = list.iter().filter(|n| n.name != name).cloned().collect();
             replaced = list.iter().find(|n| n.name == name).map(|n| n.observer.clone());
             if let Some(observer) = &observer {
-                next.push(Named { name, observer: observer.clone() });
+                let at = next.iter().position(|n| n.name == ACCESS_LOG && name != ACCESS_LOG).unwrap_or(next.len());
+                next.insert(at, Named { name, observer: observer.clone() });
             }
             next
         });
@@ -419,6 +426,52 @@ mod tests {
             [1, 1, 1]
         );
         assert!(metrics.encode().contains("waygate_requests_total{"), "metrics observed the records");
+    }
+
+    /// An observer that tells a record it saw from one it was handed.
+    #[derive(Debug, Default)]
+    struct Keeper {
+        seen: AtomicUsize,
+        kept: AtomicUsize,
+    }
+
+    impl Observer for Keeper {
+        fn observe(&self, _: &Exchange) {
+            self.seen.fetch_add(1, Ordering::Relaxed);
+        }
+
+        fn keep(&self, _: Box<Exchange>) {
+            self.kept.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    impl Keeper {
+        fn counts(&self) -> [usize; 2] {
+            [self.seen.load(Ordering::Relaxed), self.kept.load(Ordering::Relaxed)]
+        }
+    }
+
+    /// The access log stays last whatever attaches after it, and is handed the record itself; the others see
+    /// it first. Without it, whichever observer is last is handed the record.
+    #[test]
+    fn the_access_log_stays_last_and_is_handed_the_record() {
+        let sink = Sink::new(Arc::new(Metrics::default()));
+        let (log, tracing) = (Arc::new(Keeper::default()), Arc::new(Keeper::default()));
+        sink.set_observer(super::ACCESS_LOG, Some(log.clone()));
+        sink.set_observer("tracing", Some(tracing.clone()));
+        assert_eq!(sink.observer_names(), ["metrics", "alerts", "tracing", "access_log"]);
+        sink.emit(record());
+        assert_eq!([log.counts(), tracing.counts()], [[0, 1], [1, 0]]);
+
+        let replacement = Arc::new(Keeper::default());
+        sink.set_observer(super::ACCESS_LOG, Some(replacement.clone()));
+        assert_eq!(sink.observer_names(), ["metrics", "alerts", "tracing", "access_log"]);
+        sink.emit(record());
+        assert_eq!([log.counts(), replacement.counts(), tracing.counts()], [[0, 1], [0, 1], [2, 0]]);
+
+        sink.set_observer(super::ACCESS_LOG, None);
+        sink.emit(record());
+        assert_eq!(tracing.counts(), [2, 1]);
     }
 
     #[test]

@@ -125,6 +125,43 @@ fn a_full_queue_drops_and_counts_never_blocks() {
     }
 }
 
+/// Records handed over whole are formatted by the writer thread: the same lines `alb_line` makes, in the order
+/// they were kept, after the lines formatted by their callers; a full slot or a closed log drops and counts them.
+#[test]
+fn kept_records_are_formatted_by_the_writer_in_order() {
+    let dir = TempDir::new("kept");
+    let mut config = AccessLogConfig::new(&dir.0, LogFormat::Alb, NameParts::new("waygate", "node-1"));
+    config.queue_capacity = 1_000;
+    let counters = AccessLogCounters::default();
+    let (log, join) = AccessLog::start(config, counters.clone()).unwrap();
+    let records: Vec<_> = (0..100).map(record).collect();
+    assert!(log.log(&records[0]), "formatted by the caller");
+    for (i, ex) in records.iter().enumerate().skip(1) {
+        assert!(log.keep(Box::new(ex.clone())), "record {i} kept");
+    }
+    log.close();
+    assert!(!log.keep(Box::new(record(100))), "the log is closed");
+    assert_eq!(join.join().unwrap().lines, 100);
+    assert_eq!(counters.dropped.get(), 1);
+    let want: Vec<String> = records.iter().map(waygate_telemetry::alb_line).collect();
+    assert_eq!(read_lines(&dir.0), want);
+
+    let dir = TempDir::new("kept-full");
+    let mut config = AccessLogConfig::new(&dir.0, LogFormat::Json, NameParts::new("waygate", "node-1"));
+    config.queue_capacity = 2;
+    let counters = AccessLogCounters::default();
+    let (log, join) = AccessLog::start(config, counters.clone()).unwrap();
+    // One thread, one slot: whatever the writer has collected meanwhile, 50 records are written or counted.
+    let kept = (0..50).filter(|&i| log.keep(Box::new(record(i)))).count();
+    log.close();
+    assert_eq!(join.join().unwrap().lines, kept as u64);
+    assert_eq!(kept as u64 + counters.dropped.get(), 50, "written + dropped = kept");
+    for line in read_lines(&dir.0) {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["elb_status_code"], 200);
+    }
+}
+
 #[test]
 fn records_after_close_are_counted_as_dropped() {
     let dir = TempDir::new("closed");
