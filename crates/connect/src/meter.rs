@@ -2,18 +2,45 @@
 //! read and written and stamps the last I/O, so that any failure can be explained with the connection's own
 //! evidence (FAULTS.md: bytes_written > 0 and bytes_read = 0 is a TLS blackhole, a reused connection closed
 //! before any byte is a keep-alive race). The counters sit *below* TLS, so they count wire bytes.
+//!
+//! The last I/O is stamped from the kernel's coarse monotonic clock (`CLOCK_MONOTONIC_COARSE`: the time of the
+//! last timer tick, 1 to 4 ms apart), read in 11 ns where the precise clock took 30 (this machine, vDSO both),
+//! and with no `Instant` arithmetic: a client request stamps its two sockets four times, a WebSocket echo as
+//! often (callgrind: 25,008 to 24,807 instructions a request, 4,304 to 4,152 an echo). The stamp is the tick's
+//! time plus one tick, so it is not earlier than the I/O it marks while the tick keeps time (a tick the
+//! hypervisor delays delays the coarse clock too): an idle timeout measured from it ends up to two ticks late,
+//! and `last_io_ago` in the evidence reads up to a tick short. Both clocks count the same time: the
+//! connection's creation is read on both. rustix reads the clocks through the C library (`use-libc`): its own
+//! vDSO lookup faults under valgrind, which the benchmark's instruction counts run the gateway in.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use rustix::time::{ClockId, Timespec, clock_getres, clock_gettime};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// `clock` (the monotonic clock, precise or coarse) in nanoseconds.
+fn monotonic_ns(clock: ClockId) -> u64 {
+    nanos(clock_gettime(clock))
+}
+
+/// The coarse clock's resolution (the kernel's tick), read once.
+fn coarse_tick_ns() -> u64 {
+    static TICK: OnceLock<u64> = OnceLock::new();
+    *TICK.get_or_init(|| nanos(clock_getres(ClockId::MonotonicCoarse)))
+}
+
+fn nanos(t: Timespec) -> u64 {
+    let (secs, nanos) = (u64::try_from(t.tv_sec).unwrap_or(0), u64::try_from(t.tv_nsec).unwrap_or(0));
+    secs.saturating_mul(1_000_000_000).saturating_add(nanos)
+}
 
 /// Shared counters of one connection. Written by the socket wrapper, read by whoever explains a failure.
 #[derive(Debug)]
@@ -22,9 +49,11 @@ pub struct ConnCounters {
     pub remote: SocketAddr,
     pub local: SocketAddr,
     pub created: Instant,
+    /// The same moment on the monotonic clock, in nanoseconds: the origin of the coarse stamps.
+    created_ns: u64,
     bytes_read: AtomicU64,
     bytes_written: AtomicU64,
-    /// Nanoseconds after `created` of the last successful read or write.
+    /// Nanoseconds after `created` of the last successful read or write (a coarse stamp, rounded up).
     last_io_ns: AtomicU64,
     /// Nanoseconds after `created` when the connection last became idle in the pool (0: never idle).
     idle_since_ns: AtomicU64,
@@ -37,8 +66,8 @@ pub struct ConnCounters {
     /// about the target's keep-alive.
     closed_by_gateway: AtomicBool,
     /// Requests in flight on a client connection (its listener's idle watch: one in flight is not idle). Here,
-    /// not in an allocation of its own: the counters' allocation had the room (152 bytes take the same malloc
-    /// chunk as 144), and an idle keep-alive connection holds one allocation and one pointer fewer.
+    /// not in an allocation of its own: the counters' allocation had the room (see the size test), and an idle
+    /// keep-alive connection holds one allocation and one pointer fewer.
     requests_in_flight: AtomicUsize,
 }
 
@@ -49,6 +78,7 @@ impl ConnCounters {
             remote,
             local,
             created: Instant::now(),
+            created_ns: monotonic_ns(ClockId::Monotonic),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
             last_io_ns: AtomicU64::new(0),
@@ -66,8 +96,10 @@ impl ConnCounters {
         u64::try_from(at.saturating_duration_since(self.created).as_nanos()).unwrap_or(u64::MAX)
     }
 
+    /// Stamps the last I/O with the coarse clock, rounded up to the next tick.
     fn touch(&self) {
-        self.last_io_ns.store(self.since_created(Instant::now()), Ordering::Relaxed);
+        let at = monotonic_ns(ClockId::MonotonicCoarse).saturating_add(coarse_tick_ns());
+        self.last_io_ns.store(at.saturating_sub(self.created_ns), Ordering::Relaxed);
     }
 
     pub fn bytes_read(&self) -> u64 {
@@ -284,6 +316,25 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    /// The coarse stamp and the precise `now` it is compared with count the same time: just after a write the
+    /// connection is not idle, and once 200 ms have passed on the precise clock it has been idle for most of them.
+    #[tokio::test]
+    async fn the_coarse_stamp_measures_idleness_on_the_precise_clock() {
+        let (a, _b) = tokio::io::duplex(64);
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let counters = ConnCounters::new(addr, addr);
+        // Not a fresh connection: the stamp is counted from its creation, on both clocks.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut m = Metered::new(a, counters.clone());
+        m.write_all(b"x").await.unwrap();
+        let written = Instant::now();
+        assert!(counters.last_io_ago(written) < Duration::from_millis(100), "{:?}", counters.last_io_ago(written));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let later = Instant::now();
+        let ago = counters.last_io_ago(later);
+        assert!(ago >= Duration::from_millis(150) && ago <= later - written + Duration::from_millis(100), "{ago:?}");
+    }
+
     #[tokio::test]
     async fn counts_both_directions_and_use() {
         let (a, mut b) = tokio::io::duplex(64);
@@ -308,12 +359,13 @@ mod tests {
         assert!(!counters.is_open());
     }
 
-    /// Every connection, idle keep-alive client ones included, holds its counters for its life: 152 bytes, with
-    /// the Arc's two counts 168, glibc's 176-byte chunk (the requests in flight fit in what was padding to it).
+    /// Every connection, idle keep-alive client ones included, holds its counters for its life: 160 bytes, with
+    /// the Arc's two counts 176, in jemalloc's 192-byte size class (the gateway's allocator), where the 168 they
+    /// took before the coarse clock's origin was added went too.
     #[test]
-    fn the_counters_fit_a_176_byte_chunk() {
+    fn the_counters_fit_jemallocs_192_byte_class() {
         let size = std::mem::size_of::<ConnCounters>();
-        assert!(size <= 152, "ConnCounters is {size} bytes");
+        assert!(size + 16 <= 192, "ConnCounters is {size} bytes");
     }
 
     #[test]
