@@ -439,6 +439,7 @@ fn read_small(io: &mut (impl AsyncRead + Unpin), rbuf: &mut BytesMut, cx: &mut C
     let mut chunk = [MaybeUninit::<u8>::uninit(); 4096];
     let mut rb = ReadBuf::uninit(&mut chunk);
     ready!(Pin::new(io).poll_read(cx, &mut rb))?;
+    crate::wire::reserve(rbuf, rb.filled().len());
     rbuf.extend_from_slice(rb.filled());
     Poll::Ready(Ok(rb.filled().len()))
 }

@@ -38,7 +38,7 @@ pub fn head(
     let target = body.target_fields();
     // The framing fields this may add are under 64 bytes, like the date and connection lines.
     let fields = headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum::<usize>();
-    out.reserve(128 + reason.len() + fields + target.map_or(0, |t| t.wire_len() as usize));
+    crate::wire::reserve(out, 128 + reason.len() + fields + target.map_or(0, |t| t.wire_len() as usize));
     out.put_slice(b"HTTP/1.1 ");
     out.put_slice(status.as_str().as_bytes());
     out.put_u8(b' ');

@@ -9,7 +9,19 @@ pub mod chunked;
 pub mod fields;
 pub mod out;
 
+use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName};
+
+/// Makes room for `additional` bytes in `buf`. Buffers are given back between uses (an idle connection holds
+/// none), so most of these find an empty one: that is allocated at its size at once, where `BytesMut::reserve`
+/// took its general growth path first (about 70 instructions, on four buffers a request).
+pub fn reserve(buf: &mut BytesMut, additional: usize) {
+    if buf.capacity() == 0 {
+        *buf = BytesMut::with_capacity(additional);
+    } else {
+        buf.reserve(additional);
+    }
+}
 
 /// A Content-Length value: decimal digits only (no sign, no spaces, RFC 9110 §8.6), within u64.
 pub fn parse_length(digits: &[u8]) -> Option<u64> {
@@ -88,5 +100,16 @@ mod tests {
         allowed.insert("grpc-message", "ok".parse().unwrap());
         strip_forbidden_trailers(&mut allowed);
         assert_eq!(allowed.len(), 2);
+    }
+
+    #[test]
+    fn reserve_allocates_an_empty_buffer_and_grows_a_used_one_keeping_its_bytes() {
+        let mut buf = BytesMut::new();
+        super::reserve(&mut buf, 300);
+        assert!(buf.capacity() >= 300 && buf.is_empty());
+        buf.extend_from_slice(b"head");
+        super::reserve(&mut buf, 4096);
+        assert!(buf.capacity() - buf.len() >= 4096);
+        assert_eq!(&buf[..], b"head");
     }
 }

@@ -64,7 +64,7 @@ pub fn request_framing(method: &Method, headers: &mut HeaderMap, exact: Option<u
 pub fn encode_request(method: &Method, target: &str, headers: &HeaderMap, extra: &dyn ExtraFields, out: &mut BytesMut) {
     let size: usize = headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
     // The extra fields (forwarding headers, a trace id...) are a few hundred bytes at most.
-    out.reserve(method.as_str().len() + target.len() + 13 + size + 512);
+    crate::wire::reserve(out, method.as_str().len() + target.len() + 13 + size + 512);
     out.put_slice(method.as_str().as_bytes());
     out.put_u8(b' ');
     out.put_slice(target.as_bytes());

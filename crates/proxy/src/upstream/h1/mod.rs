@@ -362,7 +362,7 @@ impl Conn {
     /// Reads more into `rbuf`; `Ok(0)` is the end of the stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.rbuf.capacity() - self.rbuf.len() < MIN_READ / 2 {
-            self.rbuf.reserve(self.read_size);
+            crate::wire::reserve(&mut self.rbuf, self.read_size);
         }
         let room = self.rbuf.capacity() - self.rbuf.len();
         let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf))?;
