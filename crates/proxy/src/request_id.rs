@@ -6,7 +6,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::HeaderValue;
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// Every byte as its two lowercase hex digits: an id's 16 bytes are 16 lookups, where a digit at a time took a
+/// shift of the 128-bit value per digit (about 200 instructions an id).
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 0xf]];
+        i += 1;
+    }
+    t
+};
 
 /// A new id for one request, marked sensitive: HTTP/2 then writes it as a literal that is never indexed (RFC 7541
 /// §6.2.3). A value unique to every response only churns the client's HPACK table, and h2's encoder walked its
@@ -14,10 +25,10 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// `received`: when the request arrived (its epoch seconds lead the id, as the record's creation time).
 pub fn new_request_id(received: SystemTime) -> HeaderValue {
     let secs = received.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let random: u128 = rand::random::<u128>() >> 32; // 96 bits
+    let random = rand::random::<u128>().to_be_bytes(); // 96 of its bits
     let mut out = *b"Root=1-00000000-000000000000000000000000";
-    write_hex(&mut out[7..15], u128::from(secs as u32));
-    write_hex(&mut out[16..40], random);
+    write_hex(&mut out[7..15], &(secs as u32).to_be_bytes());
+    write_hex(&mut out[16..40], &random[..12]);
     // Only ASCII letters, digits, '=' and '-' were written. Owned by a `Bytes` whose clones (the response
     // header) share it: a copied slice is promoted to shared storage, a second allocation, on its first clone.
     let mut id = HeaderValue::from_maybe_shared(Bytes::from_owner(out))
@@ -26,10 +37,10 @@ pub fn new_request_id(received: SystemTime) -> HeaderValue {
     id
 }
 
-fn write_hex(dst: &mut [u8], mut value: u128) {
-    for slot in dst.iter_mut().rev() {
-        *slot = HEX[(value & 0xf) as usize];
-        value >>= 4;
+/// `bytes` as hex into `dst`, two digits a byte, most significant first.
+fn write_hex(dst: &mut [u8], bytes: &[u8]) {
+    for (pair, &b) in dst.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
 }
 
@@ -51,5 +62,17 @@ mod tests {
         assert!(u64::from_str_radix(epoch, 16).unwrap().abs_diff(now) < 5);
         assert_ne!(new_request_id(SystemTime::now()), new_request_id(SystemTime::now()));
         assert!(id.is_sensitive(), "h2 must write it as a never-indexed literal");
+    }
+
+    #[test]
+    fn hex_digits_are_each_bytes_most_significant_first() {
+        let mut out = [0u8; 8];
+        write_hex(&mut out, &0x5f3a_09ffu32.to_be_bytes());
+        assert_eq!(&out, b"5f3a09ff");
+        for b in 0..=255u8 {
+            let mut pair = [0u8; 2];
+            write_hex(&mut pair, &[b]);
+            assert_eq!(pair, *format!("{b:02x}").as_bytes());
+        }
     }
 }
