@@ -85,8 +85,8 @@ impl Sink {
             let mut next: Vec<Named> = list.iter().filter(|n| n.name != name).cloned().collect();
             replaced = list.iter().find(|n| n.name == name).map(|n| n.observer.clone());
             if let Some(observer) = &observer {
-                let at = next.iter().position(|n| n.name == ACCESS_LOG && name != ACCESS_LOG).unwrap_or(next.len());
-                next.insert(at, Named { name, observer: observer.clone() });
+                let log = next.iter().position(|n| n.name == ACCESS_LOG);
+                next.insert(log.unwrap_or(next.len()), Named { name, observer: observer.clone() });
             }
             next
         });

@@ -5,19 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::HeaderValue;
-
-/// Every byte as its two lowercase hex digits: an id's 16 bytes are 16 lookups, where a digit at a time took a
-/// shift of the 128-bit value per digit (about 200 instructions an id).
-const HEX_PAIRS: [[u8; 2]; 256] = {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut t = [[0u8; 2]; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = [HEX[i >> 4], HEX[i & 0xf]];
-        i += 1;
-    }
-    t
-};
+use waygate_telemetry::hex_into;
 
 /// A new id for one request, marked sensitive: HTTP/2 then writes it as a literal that is never indexed (RFC 7541
 /// §6.2.3). A value unique to every response only churns the client's HPACK table, and h2's encoder walked its
@@ -27,21 +15,14 @@ pub fn new_request_id(received: SystemTime) -> HeaderValue {
     let secs = received.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let random = rand::random::<u128>().to_be_bytes(); // 96 of its bits
     let mut out = *b"Root=1-00000000-000000000000000000000000";
-    write_hex(&mut out[7..15], &(secs as u32).to_be_bytes());
-    write_hex(&mut out[16..40], &random[..12]);
+    hex_into(&mut out[7..15], &(secs as u32).to_be_bytes());
+    hex_into(&mut out[16..40], &random[..12]);
     // Only ASCII letters, digits, '=' and '-' were written. Owned by a `Bytes` whose clones (the response
     // header) share it: a copied slice is promoted to shared storage, a second allocation, on its first clone.
     let mut id = HeaderValue::from_maybe_shared(Bytes::from_owner(out))
         .unwrap_or_else(|_| HeaderValue::from_static("Root=1-00000000-000000000000000000000000"));
     id.set_sensitive(true);
     id
-}
-
-/// `bytes` as hex into `dst`, two digits a byte, most significant first.
-fn write_hex(dst: &mut [u8], bytes: &[u8]) {
-    for (pair, &b) in dst.chunks_exact_mut(2).zip(bytes) {
-        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
-    }
 }
 
 #[cfg(test)]
@@ -67,11 +48,11 @@ mod tests {
     #[test]
     fn hex_digits_are_each_bytes_most_significant_first() {
         let mut out = [0u8; 8];
-        write_hex(&mut out, &0x5f3a_09ffu32.to_be_bytes());
+        hex_into(&mut out, &0x5f3a_09ffu32.to_be_bytes());
         assert_eq!(&out, b"5f3a09ff");
         for b in 0..=255u8 {
             let mut pair = [0u8; 2];
-            write_hex(&mut pair, &[b]);
+            hex_into(&mut pair, &[b]);
             assert_eq!(pair, *format!("{b:02x}").as_bytes());
         }
     }

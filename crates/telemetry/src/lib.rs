@@ -102,5 +102,5 @@ pub use rotate::NameParts;
 pub use throttle::Throttle;
 pub use timefmt::{file_stamp, iso8601, write_iso8601};
 pub use timing::{ProcessingTimes, Timings};
-pub use trace_context::{Sampler, TRACEPARENT, TRACESTATE, TraceContext, Traceparent, parse_traceparent};
+pub use trace_context::{Sampler, TRACEPARENT, TRACESTATE, TraceContext, Traceparent, hex_into, parse_traceparent};
 pub use writer::{AccessLog, AccessLogConfig, AccessLogHandle, LogFormat, WriterSummary};

@@ -166,8 +166,9 @@ impl Run {
                 }
             }
             Err(e) => {
-                self.counters.export_errors.inc();
+                // The spans first: whoever reads the error in the metrics also reads what it cost.
                 self.counters.spans_dropped.inc_by(total);
+                self.counters.export_errors.inc();
                 self.log_failure(&format!("{e}: {total} spans dropped"));
             }
         }
