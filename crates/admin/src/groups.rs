@@ -138,7 +138,7 @@ pub fn target_groups(gw: &Gateway, only: Option<&str>) -> Value {
             }
             let mut v = json!({
                 "name": g.config.name,
-                "arn": &*g.tg_ref.arn,
+                "arn": &**g.tg_ref.arn(),
                 "protocol": format!("{:?}", g.config.protocol).to_ascii_lowercase(),
                 "algorithm": algorithm(g.config.algorithm),
                 "deregistration_delay_ms": g.config.deregistration_delay.as_millis() as u64,

@@ -37,6 +37,13 @@ fn coarse_tick_ns() -> u64 {
     *TICK.get_or_init(|| nanos(clock_getres(ClockId::MonotonicCoarse)))
 }
 
+/// The coarse monotonic clock in nanoseconds, rounded up a tick (not earlier than the precise clock's reading
+/// while the tick keeps time): for stamps that tolerate a tick's error and are taken on every request, such as
+/// the upstream pool's parking times.
+pub fn coarse_now_ns() -> u64 {
+    monotonic_ns(ClockId::MonotonicCoarse).saturating_add(coarse_tick_ns())
+}
+
 fn nanos(t: Timespec) -> u64 {
     let (secs, nanos) = (u64::try_from(t.tv_sec).unwrap_or(0), u64::try_from(t.tv_nsec).unwrap_or(0));
     secs.saturating_mul(1_000_000_000).saturating_add(nanos)
@@ -55,8 +62,6 @@ pub struct ConnCounters {
     bytes_written: AtomicU64,
     /// Nanoseconds after `created` of the last successful read or write (a coarse stamp, rounded up).
     last_io_ns: AtomicU64,
-    /// Nanoseconds after `created` when the connection last became idle in the pool (0: never idle).
-    idle_since_ns: AtomicU64,
     use_count: AtomicU32,
     /// Byte counters when the current use began, so evidence counts this attempt's bytes only.
     use_base_read: AtomicU64,
@@ -82,7 +87,6 @@ impl ConnCounters {
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
             last_io_ns: AtomicU64::new(0),
-            idle_since_ns: AtomicU64::new(0),
             use_count: AtomicU32::new(0),
             use_base_read: AtomicU64::new(0),
             use_base_written: AtomicU64::new(0),
@@ -98,8 +102,7 @@ impl ConnCounters {
 
     /// Stamps the last I/O with the coarse clock, rounded up to the next tick.
     fn touch(&self) {
-        let at = monotonic_ns(ClockId::MonotonicCoarse).saturating_add(coarse_tick_ns());
-        self.last_io_ns.store(at.saturating_sub(self.created_ns), Ordering::Relaxed);
+        self.last_io_ns.store(coarse_now_ns().saturating_sub(self.created_ns), Ordering::Relaxed);
     }
 
     pub fn bytes_read(&self) -> u64 {
@@ -121,16 +124,9 @@ impl ConnCounters {
 
     /// Marks the start of one request on this connection; returns the new use count.
     pub fn begin_use(&self) -> u32 {
-        self.idle_since_ns.store(0, Ordering::Relaxed);
         self.use_base_read.store(self.bytes_read(), Ordering::Relaxed);
         self.use_base_written.store(self.bytes_written(), Ordering::Relaxed);
         self.use_count.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
-    /// Marks the connection idle (parked in the pool) since `now`, which the caller read (the pool stamps the
-    /// parked connection with the same reading).
-    pub fn mark_idle(&self, now: Instant) {
-        self.idle_since_ns.store(self.since_created(now).max(1), Ordering::Relaxed);
     }
 
     pub fn mark_closed(&self) {
@@ -161,14 +157,6 @@ impl ConnCounters {
 
     pub fn is_open(&self) -> bool {
         self.open.load(Ordering::Relaxed)
-    }
-
-    /// How long the connection has been idle in the pool, if it is idle now.
-    pub fn idle_for(&self, now: Instant) -> Option<Duration> {
-        match self.idle_since_ns.load(Ordering::Relaxed) {
-            0 => None,
-            ns => Some(Duration::from_nanos(self.since_created(now).saturating_sub(ns))),
-        }
     }
 
     /// Time since the last byte moved in either direction.
@@ -349,19 +337,15 @@ mod tests {
         m.read_exact(&mut got).await.unwrap();
         assert_eq!((counters.bytes_written(), counters.bytes_read()), (5, 3));
         assert_eq!(counters.begin_use(), 1);
-        counters.mark_idle(Instant::now());
-        assert!(counters.idle_for(Instant::now()).is_some());
         assert_eq!(counters.begin_use(), 2);
-        assert!(counters.idle_for(Instant::now()).is_none());
         let snap = counters.snapshot(true, None);
         assert!(snap.open && snap.reused && snap.use_count == 2);
         drop(m);
         assert!(!counters.is_open());
     }
 
-    /// Every connection, idle keep-alive client ones included, holds its counters for its life: 160 bytes, with
-    /// the Arc's two counts 176, in jemalloc's 192-byte size class (the gateway's allocator), where the 168 they
-    /// took before the coarse clock's origin was added went too.
+    /// Every connection, idle keep-alive client ones included, holds its counters for its life: 152 bytes, with
+    /// the Arc's two counts 168, in jemalloc's 192-byte size class (the gateway's allocator).
     #[test]
     fn the_counters_fit_jemallocs_192_byte_class() {
         let size = std::mem::size_of::<ConnCounters>();

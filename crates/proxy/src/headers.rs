@@ -279,13 +279,40 @@ impl ExtraFields for Forwarded<'_> {
         !REPLACED.contains(&name) && (self.traceparent.is_none() || name != TRACEPARENT)
     }
 
+    /// The lines [`Forwarded::each`] gives, written out with the names and separators as constants: a copy of
+    /// constant length is inlined, where each of the twenty-odd pieces through `each` was a call to `memcpy`
+    /// (callgrind: 399 instructions a request for the five fields). The test below holds the two to the same
+    /// bytes.
     fn write(&self, out: &mut BytesMut) {
-        self.each(|name, parts| {
-            out.put_slice(name.as_str().as_bytes());
-            out.put_slice(b": ");
-            parts.iter().for_each(|p| out.put_slice(p));
+        out.put_slice(b"x-forwarded-for: ");
+        if let Some(prior) = &self.prior_xff {
+            out.put_slice(prior.as_bytes());
+            out.put_slice(b", ");
+        }
+        out.put_slice(self.client_ip.as_bytes());
+        match self.proto {
+            "https" => out.put_slice(b"\r\nx-forwarded-proto: https\r\nx-forwarded-port: "),
+            "http" => out.put_slice(b"\r\nx-forwarded-proto: http\r\nx-forwarded-port: "),
+            other => {
+                out.put_slice(b"\r\nx-forwarded-proto: ");
+                out.put_slice(other.as_bytes());
+                out.put_slice(b"\r\nx-forwarded-port: ");
+            }
+        }
+        out.put_slice(self.port.as_bytes());
+        out.put_slice(b"\r\nx-request-id: ");
+        out.put_slice(self.request_id.as_bytes());
+        out.put_slice(b"\r\nx-amzn-trace-id: ");
+        out.put_slice(self.request_id.as_bytes());
+        out.put_slice(b"\r\n");
+        if let Some(traceparent) = &self.traceparent {
+            out.put_slice(b"traceparent: ");
+            out.put_slice(traceparent);
             out.put_slice(b"\r\n");
-        });
+        }
+        if self.trailers {
+            out.put_slice(b"te: trailers\r\n");
+        }
     }
 }
 
@@ -390,6 +417,43 @@ mod tests {
              te: trailers\r\n\r\n"
                 .replace("{id}", id.to_str().unwrap())
         );
+    }
+
+    /// HTTP/1's writer spells out what the policy gives ([`Forwarded::each`]), in every combination.
+    #[test]
+    fn http1_lines_are_the_policys_fields() {
+        let (ip, id) = (client_ip_header("2001:db8::1".parse().unwrap()), HeaderValue::from_static("Root=1-2-3"));
+        let port = HeaderValue::from_static("8443");
+        let tp = *b"00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01";
+        let priors = [None, Some("203.0.113.9, 198.51.100.2")];
+        let every = priors.into_iter().flat_map(|prior| {
+            ["http", "https", "wss"].into_iter().flat_map(move |proto| {
+                [None, Some(tp)]
+                    .into_iter()
+                    .flat_map(move |tp| [false, true].map(|trailers| (prior, proto, tp, trailers)))
+            })
+        });
+        for (prior, proto, traceparent, trailers) in every {
+            let fwd = Forwarded {
+                prior_xff: prior.map(HeaderValue::from_static),
+                client_ip: &ip,
+                proto,
+                port: &port,
+                request_id: &id,
+                trailers,
+                traceparent,
+            };
+            let mut want = Vec::new();
+            fwd.each(|name, parts| {
+                want.extend_from_slice(name.as_str().as_bytes());
+                want.extend_from_slice(b": ");
+                parts.iter().for_each(|p| want.extend_from_slice(p));
+                want.extend_from_slice(b"\r\n");
+            });
+            let mut out = BytesMut::new();
+            fwd.write(&mut out);
+            assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&want));
+        }
     }
 
     /// With `[tracing]`, the gateway's traceparent replaces the client's in both encodings and tracestate passes

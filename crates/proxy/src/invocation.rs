@@ -118,7 +118,7 @@ pub(crate) fn forward(
             headers: &parts.headers,
             added: &added,
             body: &bytes,
-            target_group_arn: &cx.group.tg_ref.arn,
+            target_group_arn: cx.group.tg_ref.arn(),
             multi_value: f.config.multi_value_headers,
         });
         drop(bytes);

@@ -72,7 +72,11 @@ pub fn format_alb(ex: &Exchange, out: &mut String) {
     out.push(' ');
     push_class(out, ex.ssl_protocol.as_deref(), '-', |c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
     out.push(' ');
-    push_token(out, ex.target_group.as_ref().map_or("", |tg| &tg.arn));
+    match &ex.target_group {
+        Some(tg) if tg.arn_is_token() => out.push_str(tg.arn()),
+        Some(tg) => push_token(out, tg.arn()),
+        None => out.push('-'),
+    }
     out.push(' ');
     push_quoted(out, Some(&ex.trace_id));
     out.push(' ');
@@ -211,7 +215,7 @@ fn push_target(out: &mut String, t: &str) {
     }
 }
 
-fn splits(c: char) -> bool {
+pub(crate) fn splits(c: char) -> bool {
     c.is_whitespace() || c.is_control() || c == '"' || c == ','
 }
 
@@ -222,6 +226,11 @@ const TOKEN_SAFE: Plain = Plain::new(b'!', [b'"', b',']);
 const QUOTED_PLAIN: Plain = Plain::new(b' ', [b'"', b'\\']);
 /// ... and a URL, whose spaces are written `%20`.
 const URL_PLAIN: Plain = Plain::new(b'!', [b'"', b'\\']);
+
+/// Whether [`push_token`] writes `s` unchanged: not empty, and no character of it [`splits`].
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty() && !s.chars().any(splits)
+}
 
 /// One unquoted token: `-` when empty, splitting characters replaced with `_`.
 fn push_token(out: &mut String, s: &str) {
@@ -363,6 +372,11 @@ mod tests {
         let mut out = String::new();
         push_token(&mut out, "a b,\"c\u{85}d");
         assert_eq!(out, "a_b__c_d");
+        for s in ["", "arn:aws:x", "a b", "a,b", "a\"b", "a\u{85}b", "é"] {
+            let mut out = String::new();
+            push_token(&mut out, s);
+            assert_eq!(is_token(s), out == s, "{s:?}");
+        }
         for (target, want) in [
             ("10.0.0.7:8080", "10.0.0.7:8080"),
             ("[2001:db8::1]:443", "2001:db8::1:443"),

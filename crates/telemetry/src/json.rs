@@ -40,7 +40,7 @@ pub fn format_json(ex: &Exchange, out: &mut String) {
         user_agent: ex.user_agent.as_deref().map(truncate_user_agent),
         ssl_cipher: ex.ssl_cipher.as_deref(),
         ssl_protocol: ex.ssl_protocol.as_deref(),
-        target_group_arn: ex.target_group.as_ref().map(|tg| &*tg.arn),
+        target_group_arn: ex.target_group.as_ref().map(|tg| &**tg.arn()),
         trace_id: &ex.trace_id,
         domain_name: ex.sni.as_deref(),
         chosen_cert_arn: ex.chosen_cert_arn.as_deref(),

@@ -152,7 +152,7 @@ async fn run_function(
     let hc = group.config.health_check.clone();
     let name: Arc<str> = group.config.name.as_str().into();
     loop {
-        let outcome = crate::function::check::check(&function, &hc, &group.tg_ref.arn).await;
+        let outcome = crate::function::check::check(&function, &hc, group.tg_ref.arn()).await;
         if let Some(t) = function.health.record(outcome, hc.healthy_threshold, hc.unhealthy_threshold) {
             let (from, to) = (t.from.as_str(), t.to.as_str());
             let reason = function.health.reason().unwrap_or("-");

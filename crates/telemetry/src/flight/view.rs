@@ -186,7 +186,7 @@ impl ExchangeView {
             ssl_protocol: ex.ssl_protocol.as_ref().map(|p| p.to_string()),
             sni: ex.sni.clone(),
             target_group: ex.target_group.as_ref().map(|g| g.name.to_string()),
-            target_group_arn: ex.target_group.as_ref().map(|g| g.arn.to_string()),
+            target_group_arn: ex.target_group.as_ref().map(|g| g.arn().to_string()),
             matched_rule_priority: ex.matched_rule_priority,
             actions: ex.actions.names().map(str::to_owned).collect(),
             redirect_url: ex.redirect_url.clone(),
