@@ -329,6 +329,7 @@ impl Outgoing {
                 Upgrade::of(&mut parts, fields.hop_by_hop(), body.is_end_stream(), tunnels, version.is_h2())
             })
             .flatten();
+        let declared_length = fields.content_length;
         let prior_xff = fields.strip_and_prior_xff(&mut parts.headers);
         if let Some(cert) = client.facts.tls.as_ref().and_then(|t| t.client_cert.as_deref()) {
             crate::tls_front::leaf::forward(&mut parts.headers, cert);
@@ -357,6 +358,7 @@ impl Outgoing {
             let framing = h1::head::request_framing(
                 &parts.method,
                 &mut parts.headers,
+                declared_length,
                 body.size_hint().exact(),
                 body.is_end_stream(),
             );

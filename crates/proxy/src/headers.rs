@@ -103,6 +103,8 @@ pub struct RequestFields<'a> {
     pub xff_fields: usize,
     /// A `TE` field lists `trailers`.
     pub te_trailers: bool,
+    /// A `Content-Length` field is present.
+    pub content_length: bool,
     /// A hop-by-hop field is present, so [`strip_hop_by_hop`] has work to do (and a `Connection` field may
     /// name any other field as hop-by-hop, which then goes too).
     pub hop_by_hop: bool,
@@ -120,6 +122,8 @@ impl<'a> RequestFields<'a> {
                 f.xff.get_or_insert(value);
                 f.xff_addresses += addresses(value);
                 f.xff_fields += 1;
+            } else if name == header::CONTENT_LENGTH {
+                f.content_length = true;
             } else if is_hop_by_hop(name) {
                 f.hop_by_hop = true;
                 f.te_trailers |= name == header::TE && lists_trailers(value);
@@ -133,6 +137,7 @@ impl<'a> RequestFields<'a> {
         CarriedFields {
             host: self.host.is_some(),
             te_trailers: self.te_trailers,
+            content_length: self.content_length,
             // Several fields are one list: looked up and joined once the head is taken apart (rare).
             hop_by_hop: self.hop_by_hop || self.xff_fields > 1,
             xff: self.xff.filter(|v| nonblank(v)).cloned(),
@@ -145,6 +150,9 @@ impl<'a> RequestFields<'a> {
 pub struct CarriedFields {
     pub host: bool,
     pub te_trailers: bool,
+    /// The client sent a `Content-Length` (stripping hop-by-hop fields may have removed it since, never added
+    /// one).
+    pub content_length: bool,
     hop_by_hop: bool,
     /// [`Forwarded::prior_xff`] before hop-by-hop fields are stripped: valid only when there were none (and one
     /// X-Forwarded-For field at most).
@@ -340,6 +348,7 @@ mod tests {
             map(&[("te", "gzip"), ("te", "deflate, Trailers ")]),
             map(&[("te", "gzip")]),
             map(&[("x-forwarded-for", "  ")]),
+            map(&[("host", "a"), ("content-length", "3")]),
         ];
         for h in &cases {
             let f = RequestFields::of(h);
@@ -350,6 +359,7 @@ mod tests {
             assert_eq!(f.xff_addresses, count, "{h:?}");
             assert_eq!(f.te_trailers, h.get_all(header::TE).iter().any(lists_trailers), "{h:?}");
             assert_eq!(f.hop_by_hop, h.keys().any(is_hop_by_hop), "{h:?}");
+            assert_eq!(f.content_length, h.contains_key(header::CONTENT_LENGTH), "{h:?}");
         }
         assert_eq!(RequestFields::of(&cases[2]).xff_addresses, 3);
         assert!(RequestFields::of(&cases[4]).te_trailers);
