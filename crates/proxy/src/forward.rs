@@ -62,7 +62,10 @@ pub fn handle(
     let received = SystemTime::now();
     let id = new_request_id(received);
     let fields = RequestFields::of(req.headers());
-    let mut record = Record::begin(&client.facts, &req, &fields, &id, verdict.and_then(|v| v.head_len), received);
+    // The Host (else `:authority`) without its port: read once, for the record and for routing.
+    let host = request_host(&req, &fields).map(crate::router::strip_port);
+    let head_len = verdict.and_then(|v| v.head_len);
+    let mut record = Record::begin(&client.facts, &req, &fields, host, &id, head_len, received);
     if let Some(v) = &verdict {
         record.classify(v.classification, v.reason);
     }
@@ -91,7 +94,7 @@ pub fn handle(
     // Defensive mode, Ambiguous request: served, then the client connection ends (the target's too).
     let close = action == GuardAction::AllowThenClose;
     let then_close = move |resp| if close { close_connection(resp) } else { resp };
-    let (idle_timeout, group) = match route(rt, client, &req, &fields, &id, &mut pending) {
+    let (idle_timeout, group) = match route(rt, client, &req, host, &fields, &id, &mut pending) {
         Routed::Answered(resp) => return Either::Left(future::ready(then_close(resp))),
         Routed::Forward(idle_timeout, group) => (idle_timeout, group),
     };
@@ -151,6 +154,7 @@ fn route(
     rt: &Runtime,
     client: &ClientConn,
     req: &Request<ClientBody>,
+    host: Option<&str>,
     fields: &RequestFields<'_>,
     id: &HeaderValue,
     pending: &mut Pending,
@@ -163,7 +167,7 @@ fn route(
     if fields.xff_addresses > MAX_XFF_ADDRESSES {
         return Routed::Answered(error(pending, errors, Cause::ClientXffTooMany, id, None));
     }
-    let Some(route) = listener.router.route(request_host(req, fields).unwrap_or(""), req.uri().path()) else {
+    let Some(route) = listener.router.route(host.unwrap_or(""), req.uri().path()) else {
         return Routed::Answered(error(pending, errors, Cause::NoRoute, id, None));
     };
     let group = match route.action {

@@ -194,12 +194,14 @@ pub struct Record {
 pub use crate::wire::{head_bytes, header_bytes};
 
 impl Record {
-    /// Starts the record when the request head has been read. `head_len` is the head's size on the wire when
-    /// the desync guard saw it (HTTP/1); otherwise it is reckoned from the parsed head.
+    /// Starts the record when the request head has been read. `host` is the request's host without its port
+    /// (`None`: it has none). `head_len` is the head's size on the wire when the desync guard saw it (HTTP/1);
+    /// otherwise it is reckoned from the parsed head.
     pub fn begin<B>(
         conn: &ConnFacts,
         req: &Request<B>,
         fields: &RequestFields<'_>,
+        host: Option<&str>,
         id: &HeaderValue,
         head_len: Option<u64>,
         received: SystemTime,
@@ -219,11 +221,7 @@ impl Record {
             _ => "HTTP/1.1",
         });
         let scheme = conn.scheme();
-        let host = fields
-            .host
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri().host())
-            .map_or("-", crate::router::strip_port);
+        let host = host.unwrap_or("-");
         let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         // Joined piece by piece (`format!` cost a thousand instructions per request here), inside the record.
         ex.url = InlineStr::concat(&[scheme, "://", host, ":", itoa::Buffer::new().format(conn.listener.port), path]);

@@ -29,10 +29,10 @@ impl Router {
         Self { rules, default: listener.default_action.clone() }
     }
 
-    /// The first rule matching `host` (may carry a port) and `path`, else the default action.
-    /// A fully qualified name's trailing dot is dropped (`example.com.` routes as `example.com`).
+    /// The first rule matching `host` and `path`, else the default action. `host` comes without its port
+    /// ([`strip_port`]: the request path strips it once, for the record too). A fully qualified name's
+    /// trailing dot is dropped (`example.com.` routes as `example.com`).
     pub fn route(&self, host: &str, path: &str) -> Option<Route<'_>> {
-        let host = strip_port(host);
         let host = host.strip_suffix('.').unwrap_or(host);
         for (priority, host_pat, path_pat, action) in &self.rules {
             let host_ok = host_pat.as_deref().is_none_or(|p| wildcard_match_ci(p.as_bytes(), host.as_bytes()));
