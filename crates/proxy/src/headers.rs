@@ -434,21 +434,23 @@ mod tests {
         );
     }
 
+    /// An HTTP request's forwarding fields, with no prior X-Forwarded-For and no trailers.
+    fn plain<'a>(
+        ip: &'a HeaderValue,
+        port: &'a HeaderValue,
+        id: &'a HeaderValue,
+        traceparent: Option<[u8; 55]>,
+    ) -> Forwarded<'a> {
+        Forwarded { prior_xff: None, client_ip: ip, proto: "http", port, request_id: id, trailers: false, traceparent }
+    }
+
     /// The length filter in front of the comparison lets no replaced field through, nor the client's
     /// traceparent when the gateway sends its own.
     #[test]
     fn replaced_fields_are_not_forwarded() {
         let (ip, port, id) =
             (HeaderValue::from_static("1"), HeaderValue::from_static("80"), HeaderValue::from_static("i"));
-        let fwd = |traceparent| Forwarded {
-            prior_xff: None,
-            client_ip: &ip,
-            proto: "http",
-            port: &port,
-            request_id: &id,
-            trailers: false,
-            traceparent,
-        };
+        let fwd = |traceparent| plain(&ip, &port, &id, traceparent);
         let traced = fwd(Some([b'0'; 55]));
         for name in REPLACED {
             assert!(!fwd(None).forwards(name) && !traced.forwards(name), "{name}");
@@ -505,15 +507,7 @@ mod tests {
         let h = map(&[("host", "a"), ("traceparent", client_tp), ("tracestate", "rojo=1")]);
         let (port, id) = (HeaderValue::from_static("80"), HeaderValue::from_static("Root=1-1-1"));
         let ip = client_ip_header("127.0.0.1".parse().unwrap());
-        let fwd = |traceparent| Forwarded {
-            prior_xff: None,
-            client_ip: &ip,
-            proto: "http",
-            port: &port,
-            request_id: &id,
-            trailers: false,
-            traceparent,
-        };
+        let fwd = |traceparent| plain(&ip, &port, &id, traceparent);
         let h1 = |f: &Forwarded<'_>| {
             let mut out = BytesMut::new();
             crate::upstream::h1::head::encode_request(&http::Method::GET, "/", &h, f, &mut out);
