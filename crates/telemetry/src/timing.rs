@@ -55,7 +55,12 @@ impl Timings {
             (Some(sent), Some(head)) => ProcessingTimes {
                 request: Some(sent.saturating_duration_since(self.received)),
                 target: Some(head.saturating_duration_since(sent)),
-                response: Some(self.response_started.map_or(Duration::ZERO, |s| s.saturating_duration_since(head))),
+                // The proxy starts the response the moment its head arrives (the same reading): no subtraction,
+                // some 40 instructions a request.
+                response: Some(match self.response_started {
+                    Some(started) if started != head => started.saturating_duration_since(head),
+                    _ => Duration::ZERO,
+                }),
             },
             _ => ProcessingTimes::default(),
         }
@@ -97,6 +102,8 @@ mod tests {
         };
         let p = t.processing_times();
         assert_eq!((p.request, p.target, p.response), (Some(ms(2)), Some(ms(48)), Some(ms(1))));
+        let same = Timings { response_started: t.response_head, ..t };
+        assert_eq!(same.processing_times().response, Some(Duration::ZERO));
     }
 
     #[test]
