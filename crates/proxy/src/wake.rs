@@ -1,7 +1,8 @@
 //! A waker for what a task watches beside its main work: a shutdown signal, an idle deadline. A task that
 //! polled its watchers on every wake-up paid for them on every request or message, though they almost never
 //! fire; with [`Noted`] as their waker, the task polls them only when one of them woke it
-//! (`listener::Watch::drive`, the tunnel's `turns`).
+//! (`listener::Watch::drive`, the tunnel's `turns`). A tunnel's ends read under one each, so a direction
+//! is read only when its own source woke the task (`tunnel::io`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +27,12 @@ impl Noted {
     pub(crate) fn take(&self, task: &Waker) -> bool {
         self.task.register(task);
         self.woken.swap(false, Ordering::AcqRel)
+    }
+
+    /// Notes it as woken without waking the task: what it watches may have more at once (a read that found
+    /// bytes), so the next [`Noted::take`] says yes.
+    pub(crate) fn note(&self) {
+        self.woken.store(true, Ordering::Release);
     }
 }
 

@@ -4,14 +4,15 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 use crate::upstream::Upstream;
+use crate::wake::Noted;
 
 /// Which end of the tunnel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,28 +97,61 @@ impl Meter {
 
 /// One end of a tunnel, metered. The target's end knows its upstream: an end of stream there after the
 /// target was retired is the deregistration cutting the tunnel, not the target closing it.
+///
+/// Each end reads under a waker of its own ([`Noted`]): once a read found nothing, the end is not read again
+/// until its own source woke it. The copy polls both directions on every wake-up of the task, and a message
+/// one way woke the task for nothing the other way: its read (a readiness check and a waker registration
+/// through four wrappers) was some 200 of the 4,150 instructions a WebSocket echo took, twice an echo. Writes
+/// take the task's waker as they come: the copy writes only what it holds.
 pub struct Counted<'a, T> {
     pub io: T,
     end: End,
     meter: &'a Meter,
     retired: Option<&'a Upstream>,
+    /// Whether a read may find something: at first, after a read that did, and once `read_waker` fired.
+    readable: Arc<Noted>,
+    read_waker: Waker,
 }
 
 impl<'a, T> Counted<'a, T> {
     pub fn client(io: T, meter: &'a Meter) -> Self {
-        Self { io, end: End::Client, meter, retired: None }
+        Self::new(io, End::Client, meter, None)
     }
 
     pub fn target(io: T, meter: &'a Meter, upstream: &'a Upstream) -> Self {
-        Self { io, end: End::Target, meter, retired: Some(upstream) }
+        Self::new(io, End::Target, meter, Some(upstream))
+    }
+
+    fn new(io: T, end: End, meter: &'a Meter, retired: Option<&'a Upstream>) -> Self {
+        let readable = Noted::new();
+        let read_waker = Waker::from(readable.clone());
+        Self { io, end, meter, retired, readable, read_waker }
     }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Counted<'_, T> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        // Cleared before the read, so a wake-up during it is not lost.
+        if !this.readable.take(cx.waker()) {
+            return Poll::Pending;
+        }
         let before = buf.filled().len();
-        match Pin::new(&mut this.io).poll_read(cx, buf) {
+        match Pin::new(&mut this.io).poll_read(&mut Context::from_waker(&this.read_waker), buf) {
+            Poll::Pending => Poll::Pending,
+            ready => {
+                // It read (or failed, or ended): the next read goes to the source.
+                this.readable.note();
+                this.counted(ready, before, buf)
+            }
+        }
+    }
+}
+
+impl<T> Counted<'_, T> {
+    fn counted(&self, read: Poll<io::Result<()>>, before: usize, buf: &ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self;
+        match read {
             Poll::Ready(Ok(())) => {
                 let n = (buf.filled().len() - before) as u64;
                 if n > 0 {
@@ -174,5 +208,74 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<'_, T> {
             Poll::Ready(Err(e)) => this.meter.fail(this.end, e),
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    /// A source that has nothing until woken: counts its reads and keeps the waker of the last.
+    #[derive(Default)]
+    struct Source {
+        reads: usize,
+        has: Option<&'static [u8]>,
+        waker: Option<Waker>,
+    }
+
+    impl AsyncRead for Source {
+        fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+            self.reads += 1;
+            match self.has.take() {
+                Some(bytes) => {
+                    buf.put_slice(bytes);
+                    Poll::Ready(Ok(()))
+                }
+                None => {
+                    self.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        }
+    }
+
+    /// Counts the task's wake-ups.
+    #[derive(Default)]
+    struct Task(AtomicUsize);
+
+    impl Wake for Task {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// An end that found nothing is not read again until its source wakes it, which wakes the task; one that
+    /// read is read again at once.
+    #[test]
+    fn an_end_is_read_again_only_after_its_source_woke_it() {
+        let meter = Meter::default();
+        let mut end = Counted::client(Source { has: Some(b"hi"), ..Source::default() }, &meter);
+        let task = Arc::new(Task::default());
+        let waker = Waker::from(task.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut bytes = [0u8; 8];
+        let mut read = |end: &mut Counted<'_, Source>| {
+            let mut buf = ReadBuf::new(&mut bytes);
+            Pin::new(end).poll_read(&mut cx, &mut buf).map(|r| r.map(|()| buf.filled().len()))
+        };
+        assert!(matches!(read(&mut end), Poll::Ready(Ok(2))));
+        assert!(read(&mut end).is_pending(), "read again after bytes: nothing more");
+        assert_eq!(end.io.reads, 2);
+        for _ in 0..3 {
+            assert!(read(&mut end).is_pending());
+        }
+        assert_eq!(end.io.reads, 2, "not read while its source has not woken it");
+        end.io.has = Some(b"more");
+        end.io.waker.take().expect("the source kept the end's waker").wake();
+        assert_eq!(task.0.load(Ordering::Relaxed), 1, "the source's wake-up reached the task");
+        assert!(matches!(read(&mut end), Poll::Ready(Ok(4))));
+        assert_eq!((end.io.reads, meter.from_client()), (3, 6));
     }
 }
