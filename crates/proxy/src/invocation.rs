@@ -232,7 +232,6 @@ fn function_failed(
         // The Invoke API answered: the access log's processing times are numbers, as in ALB's Lambda lines.
         let now = std::time::Instant::now();
         r.timings.response_head = Some(now);
-        r.timings.response_started = Some(now);
         let ctx =
             AttemptCtx { request_id: &cx.id, group: &cx.group.config.name, target: &DASH, attempt: 1, max_attempts: 1 };
         r.attempt_failed(&ctx, cause, &failure, message.to_owned());

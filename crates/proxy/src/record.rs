@@ -289,7 +289,6 @@ impl Record {
     pub fn responded(&mut self, target: &Arc<str>, status: u16) {
         let now = Instant::now();
         self.timings.response_head = Some(now);
-        self.timings.response_started = Some(now);
         let rt = self.timings.request_sent.map_or(Default::default(), |sent| now.saturating_duration_since(sent));
         self.ex.attempts.push(Attempt::responded(target.clone(), status, rt));
     }

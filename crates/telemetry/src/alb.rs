@@ -227,20 +227,21 @@ const QUOTED_PLAIN: Plain = Plain::new(b' ', [b'"', b'\\']);
 /// ... and a URL, whose spaces are written `%20`.
 const URL_PLAIN: Plain = Plain::new(b'!', [b'"', b'\\']);
 
-/// Whether [`push_token`] writes `s` unchanged: not empty, and no character of it [`splits`].
+/// Whether [`push_token`] copies `s` whole: not empty, and ASCII with nothing to replace (its fast path, and
+/// what [`crate::TargetGroupRef`] decides of its ARN once).
 pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty() && !s.chars().any(splits)
+    !s.is_empty() && TOKEN_SAFE.prefix_len(s.as_bytes()) == s.len()
 }
 
 /// One unquoted token: `-` when empty, splitting characters replaced with `_`.
 fn push_token(out: &mut String, s: &str) {
-    if s.is_empty() {
-        out.push('-');
+    // ASCII with nothing to replace (the usual case) is copied whole.
+    if is_token(s) {
+        out.push_str(s);
         return;
     }
-    // ASCII with nothing to replace (the usual case) is copied whole.
-    if TOKEN_SAFE.prefix_len(s.as_bytes()) == s.len() {
-        out.push_str(s);
+    if s.is_empty() {
+        out.push('-');
         return;
     }
     out.extend(s.chars().map(|c| if splits(c) { '_' } else { c }));
@@ -372,11 +373,13 @@ mod tests {
         let mut out = String::new();
         push_token(&mut out, "a b,\"c\u{85}d");
         assert_eq!(out, "a_b__c_d");
-        for s in ["", "arn:aws:x", "a b", "a,b", "a\"b", "a\u{85}b", "é"] {
+        for (s, token) in [("", false), ("arn:aws:x", true), ("a b", false), ("a,b", false), ("a\"b", false)] {
             let mut out = String::new();
             push_token(&mut out, s);
-            assert_eq!(is_token(s), out == s, "{s:?}");
+            assert_eq!((is_token(s), out == s), (token, token), "{s:?}");
         }
+        // Not ASCII: written as it is, but by the slow path (not a token as the ARN's check counts it).
+        assert!(!is_token("é"));
         for (target, want) in [
             ("10.0.0.7:8080", "10.0.0.7:8080"),
             ("[2001:db8::1]:443", "2001:db8::1:443"),

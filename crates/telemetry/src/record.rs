@@ -167,7 +167,7 @@ impl TargetGroupRef {
         &self.arn
     }
 
-    /// The ARN is one access-log token as it is: not empty, and nothing in it [`crate::alb`] would replace.
+    /// The ARN is one access-log token as it is: not empty, and ASCII with nothing [`crate::alb`] would replace.
     pub fn arn_is_token(&self) -> bool {
         self.arn_is_token
     }

@@ -139,34 +139,33 @@ impl<T: AsyncRead + Unpin> AsyncRead for Counted<'_, T> {
         let before = buf.filled().len();
         match Pin::new(&mut this.io).poll_read(&mut Context::from_waker(&this.read_waker), buf) {
             Poll::Pending => Poll::Pending,
-            ready => {
+            Poll::Ready(read) => {
                 // It read (or failed, or ended): the next read goes to the source.
                 this.readable.note();
-                this.counted(ready, before, buf)
+                this.counted(read, before, buf)
             }
         }
     }
 }
 
 impl<T> Counted<'_, T> {
-    fn counted(&self, read: Poll<io::Result<()>>, before: usize, buf: &ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = self;
+    /// Counts what a read that returned added to `buf` (from `before` on), and keeps its error.
+    fn counted(&self, read: io::Result<()>, before: usize, buf: &ReadBuf<'_>) -> Poll<io::Result<()>> {
         match read {
-            Poll::Ready(Ok(())) => {
+            Ok(()) => {
                 let n = (buf.filled().len() - before) as u64;
                 if n > 0 {
-                    this.meter.moved();
-                    if this.end == End::Client {
-                        this.meter.from_client.fetch_add(n, Ordering::Relaxed);
+                    self.meter.moved();
+                    if self.end == End::Client {
+                        self.meter.from_client.fetch_add(n, Ordering::Relaxed);
                     }
-                } else if this.retired.is_some_and(Upstream::is_retired) {
+                } else if self.retired.is_some_and(Upstream::is_retired) {
                     let cut = io::Error::new(io::ErrorKind::ConnectionAborted, "the target's deregistration ended");
-                    return this.meter.fail(this.end, cut);
+                    return self.meter.fail(self.end, cut);
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Ready(Err(e)) => this.meter.fail(this.end, e),
-            Poll::Pending => Poll::Pending,
+            Err(e) => self.meter.fail(self.end, e),
         }
     }
 }
