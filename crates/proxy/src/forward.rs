@@ -7,8 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use futures_util::FutureExt as _;
-use futures_util::future::{self, Either};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response};
 use http_body::Body as _;
@@ -52,12 +50,16 @@ pub struct ClientConn {
 /// target becomes a future, and it no longer holds the client's request head. Nested async fns each kept their
 /// own copy of the request and of their callee's state, so the future per request was over 3 KiB and was copied
 /// whole at each level.
-pub fn handle(
+///
+/// `held` is kept by the request's future until it is dropped: the connection's count of requests in flight.
+/// (Held in a wrapper of its own, the future was moved into that too.)
+pub fn handle<H: Send + 'static>(
     rt: &Runtime,
     client: &ClientConn,
     req: Request<ClientBody>,
     verdict: Option<Verdict>,
-) -> impl Future<Output = Response<ProxyBody>> + Send + use<> {
+    held: H,
+) -> impl Future<Output = Response<ProxyBody>> + Send + use<H> {
     // One wall-clock read per request: the id's epoch seconds and the record's creation time.
     let received = SystemTime::now();
     let id = new_request_id(received);
@@ -89,13 +91,12 @@ pub fn handle(
         if cause == Cause::ClientMethodNotAllowed {
             resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
         }
-        return Either::Left(future::ready(close_connection(resp)));
+        return Handled::answered(resp, true, held);
     }
     // Defensive mode, Ambiguous request: served, then the client connection ends (the target's too).
     let close = action == GuardAction::AllowThenClose;
-    let then_close = move |resp| if close { close_connection(resp) } else { resp };
     let (idle_timeout, group) = match route(rt, client, &req, host, &fields, &id, &mut pending) {
-        Routed::Answered(resp) => return Either::Left(future::ready(then_close(resp))),
+        Routed::Answered(resp) => return Handled::answered(resp, close, held),
         Routed::Forward(idle_timeout, group) => (idle_timeout, group),
     };
     if let Some(function) = group.function.clone() {
@@ -103,11 +104,11 @@ pub fn handle(
         let invoke =
             crate::invocation::forward(errors, idle_timeout, group, function, req, carried, client, id, pending);
         // Boxed: a function request's future is not made part of every proxied request's.
-        return Either::Right(Either::Right(Box::pin(invoke).map(then_close)));
+        return Handled::Invoke { fut: Box::pin(invoke), close, _held: held };
     }
     if group.config.protocol_version == ProtocolVersion::Grpc && !grpc {
         let resp = error(&mut pending, errors, Cause::ClientProtocolMismatch, &id, None);
-        return Either::Left(future::ready(then_close(resp)));
+        return Handled::answered(resp, close, held);
     }
     // A gRPC deadline bounds the wait for the response, within the group's own response_timeout.
     let response_timeout = match grpc.then(|| grpc_timeout(req.headers())).flatten() {
@@ -116,12 +117,62 @@ pub fn handle(
     };
     let admitted = match admit(&group) {
         Ok(admitted) => admitted,
-        Err(cause) => return Either::Left(future::ready(then_close(error(&mut pending, errors, cause, &id, None)))),
+        Err(cause) => return Handled::answered(error(&mut pending, errors, cause, &id, None), close, held),
     };
     let carried = fields.carried();
     let outgoing = Outgoing::new(req, carried, client, &id, &group, &mut pending, admitted);
     let timeouts = Timeouts { idle: idle_timeout, response: response_timeout };
-    Either::Right(Either::Left(forward(errors, timeouts, group, outgoing, id, pending, close).map(then_close)))
+    Handled::Forward { fut: forward(errors, timeouts, group, outgoing, id, pending, close), close, _held: held }
+}
+
+pin_project_lite::pin_project! {
+    /// One request's future, as [`handle`] made it. It is polled where it lies to its end: the forwarding future
+    /// (over a kilobyte) is never moved once made. `close`: the client connection ends after the response.
+    /// (futures_util's `Map` and `Either`, which this replaced, moved their whole future out when it completed,
+    /// and each layer moved the response through it again.)
+    #[project = HandledProj]
+    enum Handled<F, I, H> {
+        /// Answered by the gateway itself (routing, admission, the guard); `None` once taken.
+        Answered { resp: Option<Response<ProxyBody>>, _held: H },
+        /// Forwarded to a target group's targets.
+        Forward { #[pin] fut: F, close: bool, _held: H },
+        /// Invoked as a function target. Boxed: a function request's future is not made part of every proxied
+        /// request's.
+        Invoke { fut: std::pin::Pin<Box<I>>, close: bool, _held: H },
+    }
+}
+
+impl<F, I, H> Handled<F, I, H> {
+    fn answered(mut resp: Response<ProxyBody>, close: bool, held: H) -> Self {
+        if close {
+            mark_close(&mut resp);
+        }
+        Self::Answered { resp: Some(resp), _held: held }
+    }
+}
+
+impl<F, I, H> Future for Handled<F, I, H>
+where
+    F: Future<Output = Response<ProxyBody>>,
+    I: Future<Output = Response<ProxyBody>>,
+{
+    type Output = Response<ProxyBody>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        // The answer is marked where it lies and returned as it came: taken out and put back, it was copied twice.
+        let (mut polled, close) = match self.project() {
+            HandledProj::Answered { resp, .. } => {
+                return Poll::Ready(resp.take().expect("a request's future polled after its answer"));
+            }
+            HandledProj::Forward { fut, close, .. } => (fut.poll(cx), *close),
+            HandledProj::Invoke { fut, close, .. } => (fut.as_mut().poll(cx), *close),
+        };
+        if close && let Poll::Ready(resp) = &mut polled {
+            mark_close(resp);
+        }
+        polled
+    }
 }
 
 /// Whether the group can take the request now: it has targets, a healthy one (unless it fails open), and room
@@ -137,8 +188,13 @@ fn admit(group: &Group) -> Result<Admitted, Cause> {
 }
 
 fn close_connection(mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
-    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    mark_close(&mut resp);
     resp
+}
+
+/// The client connection ends after this response.
+fn mark_close(resp: &mut Response<ProxyBody>) {
+    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
 }
 
 /// Where routing sent a request.

@@ -324,12 +324,7 @@ where
             // Borrowed for routing only (what the request keeps is cloned from it): a full load would bump the
             // snapshot's reference count, which every worker thread shares, twice per request.
             let rt = runtime.load();
-            // Released even when the connection drops the request future early.
-            let guard = InFlight::enter(&counters);
-            forward::handle(&rt, &client, req, Some(verdict)).map(move |resp| {
-                drop(guard);
-                resp
-            })
+            forward::handle(&rt, &client, req, Some(verdict), InFlight::enter(&counters))
         };
         // Boxed, in its own allocation of its exact size: inline, it would be moved into this future and the
         // slot it was moved from kept as well.
@@ -338,19 +333,16 @@ where
     }
     let service = move |req| {
         let rt = runtime.load();
-        let guard = InFlight::enter(&counters);
-        forward::handle(&rt, &client, req, None).map(move |resp| {
-            drop(guard);
-            resp
-        })
+        forward::handle(&rt, &client, req, None, InFlight::enter(&counters))
     };
     // Each stream's future lives in its own allocation inside the connection's (server::h2::Server).
     let mut conn = Box::pin(server::h2::Server::new(io, read, settings.idle.timeout, service));
     Either::Right(async move { watch.drive(conn.as_mut(), |c| c.get_mut().graceful_shutdown()).await })
 }
 
-/// A request in flight on a client connection, counted on the connection's counters until dropped (released
-/// even when the connection drops the request future early).
+/// A request in flight on a client connection, counted on the connection's counters until dropped. The request's
+/// future holds it ([`forward::handle`]): both servers drop that as soon as the response's head is out of it, and
+/// a connection that ends early drops it too.
 struct InFlight(Arc<ConnCounters>);
 
 impl InFlight {

@@ -206,12 +206,11 @@ impl Record {
         head_len: Option<u64>,
         received: SystemTime,
     ) -> Self {
-        let mut ex = Box::new(Exchange::received_at(
-            conn.listener.name.clone(),
-            conn.listener.elb.clone(),
-            conn.client,
-            received,
-        ));
+        // Allocated first and built in place: `Box::new(...)` built it on the stack and copied it over.
+        let mut ex = Box::write(
+            Box::new_uninit(),
+            Exchange::received_at(conn.listener.name.clone(), conn.listener.elb.clone(), conn.client, received),
+        );
         let http2 = req.version() == Version::HTTP_2;
         ex.kind = RequestKind::from_connection(conn.tls.is_some(), http2);
         ex.method = method_name(req.method());
