@@ -548,3 +548,53 @@ impl Feed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Holding;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// The request path's future is dropped as soon as its answer is taken, not once the answer's body is out:
+    /// what it holds (the request counted in flight, which keeps the connection from counting as idle) goes
+    /// while a client that reads nothing holds the body up.
+    #[tokio::test]
+    async fn a_request_future_is_dropped_once_it_answered() {
+        let probe = Arc::new(());
+        let held = probe.clone();
+        let called = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let calls = called.clone();
+        let service = move |_: Request<ClientBody>, _: Verdict| {
+            calls.store(true, std::sync::atomic::Ordering::SeqCst);
+            Holding::new(&held, Response::new(ProxyBody::full(vec![b'x'; 1 << 20])))
+        };
+        // The probe and the service's own clone; a request's future adds one while it lives.
+        let at_rest = Arc::strong_count(&probe);
+        let idle = crate::server::Idle {
+            timeout: Duration::from_secs(3600),
+            activity: crate::upstream::ConnCounters::new(
+                "127.0.0.1:1".parse().unwrap(),
+                "127.0.0.1:80".parse().unwrap(),
+            ),
+        };
+        let settings = Settings { mode: DesyncMode::Defensive, header_timeout: Duration::from_secs(3600), idle };
+        // 4 KiB between the two ends: the 1 MiB body cannot be out while the client reads nothing.
+        let (mut client, server) = tokio::io::duplex(4096);
+        let conn = tokio::spawn(Conn::new(server, BytesMut::new(), settings, service));
+        client.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+        let mut released = false;
+        for _ in 0..3000 {
+            if called.load(std::sync::atomic::Ordering::SeqCst) && Arc::strong_count(&probe) == at_rest {
+                released = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(released, "the answered request's future was still held after 30 s");
+        assert!(!conn.is_finished(), "the connection is still writing the body its client does not read");
+        // The head went first; the rest of the body follows once the client reads.
+        let mut got = vec![0u8; 17];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"HTTP/1.1 200 OK\r\n");
+    }
+}
