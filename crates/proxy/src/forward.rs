@@ -187,11 +187,6 @@ fn admit(group: &Group) -> Result<Admitted, Cause> {
     group.admit().ok_or(Cause::GatewayOverloaded)
 }
 
-fn close_connection(mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
-    mark_close(&mut resp);
-    resp
-}
-
 /// The client connection ends after this response.
 fn mark_close(resp: &mut Response<ProxyBody>) {
     resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -643,7 +638,9 @@ fn forward(
                     Cause::ClientRequestTimeout => log::client_body_stalled(&ctx(max_attempts), &failure),
                     _ => {}
                 }
-                return close_connection(error(pending, errors, cause, id, None));
+                let mut resp = error(pending, errors, cause, id, None);
+                mark_close(&mut resp);
+                return resp;
             }
             // An unsent streamed body is still whole; anything else needs its buffered copy to go again.
             body_spent = !unsent || replay_body.is_some();

@@ -552,7 +552,7 @@ impl Feed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::Holding;
+    use crate::server::tests::Probe;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     /// The request path's future is dropped as soon as its answer is taken, not once the answer's body is out:
@@ -560,16 +560,11 @@ mod tests {
     /// while a client that reads nothing holds the body up.
     #[tokio::test]
     async fn a_request_future_is_dropped_once_it_answered() {
-        let probe = Arc::new(());
-        let held = probe.clone();
-        let called = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let calls = called.clone();
+        let probe = Probe::default();
+        let answers = probe.clone();
         let service = move |_: Request<ClientBody>, _: Verdict| {
-            calls.store(true, std::sync::atomic::Ordering::SeqCst);
-            Holding::new(&held, Response::new(ProxyBody::full(vec![b'x'; 1 << 20])))
+            answers.answer(Response::new(ProxyBody::full(vec![b'x'; 1 << 20])))
         };
-        // The probe and the service's own clone; a request's future adds one while it lives.
-        let at_rest = Arc::strong_count(&probe);
         let idle = crate::server::Idle {
             timeout: Duration::from_secs(3600),
             activity: crate::upstream::ConnCounters::new(
@@ -584,7 +579,7 @@ mod tests {
         client.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
         let mut released = false;
         for _ in 0..3000 {
-            if called.load(std::sync::atomic::Ordering::SeqCst) && Arc::strong_count(&probe) == at_rest {
+            if probe.released() {
                 released = true;
                 break;
             }

@@ -68,27 +68,3 @@ pub fn poll_sniff<I: AsyncRead + Unpin>(
 
 #[cfg(test)]
 mod tests;
-
-/// A request path's future for the servers' tests: it answers at once and holds `held` until it is dropped, as
-/// the gateway's holds the connection's count of requests in flight (`forward::handle`).
-#[cfg(test)]
-pub(crate) struct Holding {
-    _held: std::sync::Arc<()>,
-    answer: Option<http::Response<crate::body::ProxyBody>>,
-}
-
-#[cfg(test)]
-impl Holding {
-    pub(crate) fn new(held: &std::sync::Arc<()>, answer: http::Response<crate::body::ProxyBody>) -> Self {
-        Self { _held: held.clone(), answer: Some(answer) }
-    }
-}
-
-#[cfg(test)]
-impl std::future::Future for Holding {
-    type Output = http::Response<crate::body::ProxyBody>;
-
-    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(self.answer.take().expect("polled after its answer"))
-    }
-}

@@ -1,9 +1,13 @@
 //! The differential test: every request of a corpus goes through this server and through hyper's HTTP/1
 //! server (the oracle), and both must read the same requests (method, target, version, fields, body bytes),
 //! unless this server refuses one where ALB's desync modes or RFC 9112 say to refuse and hyper is lax.
+//! Also what both servers' tests share: [`Probe`], which sees when a request's future is dropped.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Request, Response, Version};
@@ -15,6 +19,49 @@ use waygate_faults::Cause;
 use super::{ClientBody, Conn, Settings};
 use crate::body::ProxyBody;
 use crate::guard::Action;
+
+/// The request futures a test's service made, and how many are still alive: a server must drop each as soon as
+/// its answer is taken, since the gateway's holds the connection's count of requests in flight
+/// (`forward::handle`).
+#[derive(Clone, Default)]
+pub(crate) struct Probe {
+    made: Arc<AtomicUsize>,
+    alive: Arc<AtomicUsize>,
+}
+
+impl Probe {
+    /// A request future that answers `answer` at once and counts as alive until it is dropped.
+    pub(crate) fn answer(&self, answer: Response<ProxyBody>) -> Holding {
+        self.made.fetch_add(1, Ordering::SeqCst);
+        self.alive.fetch_add(1, Ordering::SeqCst);
+        Holding { probe: self.clone(), answer: Some(answer) }
+    }
+
+    /// A future was made, and every one made is gone.
+    pub(crate) fn released(&self) -> bool {
+        self.made.load(Ordering::SeqCst) > 0 && self.alive.load(Ordering::SeqCst) == 0
+    }
+}
+
+/// A request future made by [`Probe::answer`].
+pub(crate) struct Holding {
+    probe: Probe,
+    answer: Option<Response<ProxyBody>>,
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.probe.alive.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Future for Holding {
+    type Output = Response<ProxyBody>;
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Response<ProxyBody>> {
+        Poll::Ready(self.answer.take().expect("polled after its answer"))
+    }
+}
 
 /// What a server understood of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -122,29 +122,22 @@ async fn a_request_future_is_dropped_once_it_answered() {
     let mut first = BytesMut::from(&frame::PREFACE[..]);
     Settings::default().write(&mut first);
     frame::write_headers(1, &head(b"GET", b"/"), true, frame::DEFAULT_MAX_FRAME_SIZE, &mut first);
-    let probe = std::sync::Arc::new(());
-    let held = probe.clone();
-    let called = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let calls = called.clone();
-    let service = move |_: Request<ClientBody>| {
-        calls.store(true, std::sync::atomic::Ordering::SeqCst);
-        crate::server::Holding::new(&held, Response::new(ProxyBody::full(Bytes::from(vec![7u8; 1 << 20]))))
-    };
-    // The probe and the service's own clone; the stream's future adds one while it lives.
-    let at_rest = std::sync::Arc::strong_count(&probe);
+    let probe = crate::server::tests::Probe::default();
+    let answers = probe.clone();
+    let service =
+        move |_: Request<ClientBody>| answers.answer(Response::new(ProxyBody::full(Bytes::from(vec![7u8; 1 << 20]))));
     let (client, io) = tokio::io::duplex(4096);
     let mut server = Box::pin(Server::new(io, first, Duration::from_secs(60), service));
     // The client reads nothing: the server's polls find the pipe full and the stream's body waiting.
     for _ in 0..200 {
         let done = std::future::poll_fn(|cx| std::task::Poll::Ready(server.as_mut().poll(cx).is_ready())).await;
         assert!(!done, "the server ended with a body its client has not read");
-        if called.load(std::sync::atomic::Ordering::SeqCst) && std::sync::Arc::strong_count(&probe) == at_rest {
+        if probe.released() {
             drop(client);
             return;
         }
     }
-    let called = called.load(std::sync::atomic::Ordering::SeqCst);
-    panic!("the stream's request future was still held (the service was called: {called})");
+    panic!("the stream's request future was still held after 200 polls");
 }
 
 #[tokio::test]
